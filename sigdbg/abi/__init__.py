@@ -1,0 +1,1 @@
+"""Per-ABI layout tables (data) and the one generic decoder."""

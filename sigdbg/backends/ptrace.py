@@ -1,0 +1,571 @@
+"""The live backend: ptrace over python-ptrace, memory over /proc/PID/mem.
+
+This is the only module that imports :mod:`ptrace`.  Every ptrace request goes
+through python-ptrace's ``ptrace()`` binding; errors (``PtraceError`` and
+``OSError``) are translated here into :mod:`sigdbg.errors`.
+
+All tracees must be driven from the thread that attached them (a kernel
+rule); a :class:`Tracer` is therefore used from one thread only.
+
+Memory is read with one ``pread`` of ``/proc/PID/mem`` per request: a whole
+signal frame in one system call.  (``process_vm_readv`` honours page
+protections and fails on PROT_NONE pages; ``/proc/PID/mem`` does not, which is
+what a debugger wants.)  Kernel-half addresses (the x86_64 vsyscall page) are
+read with lseek+read because ``pread`` rejects offsets >= 2**63.
+
+Sources: include/uapi/linux/ptrace.h, include/uapi/linux/elf.h (NT_*),
+kernel/ptrace.c, fs/proc/base.c (``mem_rw``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import signal
+from dataclasses import dataclass
+
+from ptrace import PtraceError
+from ptrace.binding.func import ptrace as _ptrace
+
+from sigdbg.abi.abis import Abi, abi_for_regset_size
+from sigdbg.errors import MemoryReadError, ProcessGone, SigdbgError, TargetError
+
+PTRACE_TRACEME = 0
+PTRACE_PEEKDATA = 2
+PTRACE_PEEKUSER = 3
+PTRACE_POKEDATA = 5
+PTRACE_POKEUSER = 6
+PTRACE_CONT = 7
+PTRACE_KILL = 8
+PTRACE_SINGLESTEP = 9
+PTRACE_DETACH = 17
+PTRACE_SYSCALL = 24
+PTRACE_SETOPTIONS = 0x4200
+PTRACE_GETEVENTMSG = 0x4201
+PTRACE_GETSIGINFO = 0x4202
+PTRACE_SETSIGINFO = 0x4203
+PTRACE_GETREGSET = 0x4204
+PTRACE_SETREGSET = 0x4205
+PTRACE_SEIZE = 0x4206
+PTRACE_INTERRUPT = 0x4207
+PTRACE_LISTEN = 0x4208
+PTRACE_GET_SYSCALL_INFO = 0x420E
+
+PTRACE_O_TRACESYSGOOD = 0x1
+PTRACE_O_TRACEFORK = 0x2
+PTRACE_O_TRACEVFORK = 0x4
+PTRACE_O_TRACECLONE = 0x8
+PTRACE_O_TRACEEXEC = 0x10
+PTRACE_O_TRACEEXIT = 0x40
+PTRACE_O_EXITKILL = 0x100000
+
+PTRACE_EVENT_FORK = 1
+PTRACE_EVENT_VFORK = 2
+PTRACE_EVENT_CLONE = 3
+PTRACE_EVENT_EXEC = 4
+PTRACE_EVENT_EXIT = 6
+PTRACE_EVENT_STOP = 128
+
+NT_PRSTATUS = 1
+NT_X86_XSTATE = 0x202
+
+_WALL = 0x40000000
+#: offsetof(struct user, u_debugreg) for an x86_64 tracer (arch/x86/include/asm/user_64.h)
+_DEBUGREG_OFFSET = 848
+
+#: Options always set: a dying tracer must never leave a stopped tracee.
+BASE_OPTIONS = PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC
+FOLLOW_OPTIONS = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE
+
+_SIGINFO_SIZE = 128
+_MAX_REGSET = 4096
+_XSTATE_MAX = 16384
+_PREAD_LIMIT = 1 << 63
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    return getattr(exc, "errno", None)
+
+
+class _Regset:
+    """A preallocated buffer + iovec for PTRACE_GETREGSET/SETREGSET."""
+
+    def __init__(self, size: int) -> None:
+        self.buf = ctypes.create_string_buffer(size)
+        self.iov = _Iovec(ctypes.addressof(self.buf), size)
+        self.size = size
+        self.iov_addr = ctypes.addressof(self.iov)
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    """One ``waitpid`` result, before classification."""
+
+    tid: int
+    status: int
+
+    @property
+    def stopped(self) -> bool:
+        return os.WIFSTOPPED(self.status)
+
+    @property
+    def exited(self) -> bool:
+        return os.WIFEXITED(self.status)
+
+    @property
+    def signaled(self) -> bool:
+        return os.WIFSIGNALED(self.status)
+
+    @property
+    def stopsig(self) -> int:
+        return os.WSTOPSIG(self.status)
+
+    @property
+    def event(self) -> int:
+        return (self.status >> 16) & 0xFF
+
+    @property
+    def exit_code(self) -> int:
+        return os.WEXITSTATUS(self.status)
+
+    @property
+    def termsig(self) -> int:
+        return os.WTERMSIG(self.status)
+
+    @property
+    def core_dumped(self) -> bool:
+        return os.WCOREDUMP(self.status)
+
+
+class PtraceTask:
+    """One traced thread: registers, siginfo and memory through its tid."""
+
+    def __init__(self, tracer: Tracer, tid: int, pid: int) -> None:
+        self.tracer = tracer
+        self._tid = tid
+        self._pid = pid
+        self._mem_fd: int | None = None
+        self._abi: Abi | None = None
+        self._regset = _Regset(_MAX_REGSET)
+
+    # -- identity --------------------------------------------------------
+    @property
+    def tid(self) -> int:
+        return self._tid
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    @property
+    def abi(self) -> Abi:
+        if self._abi is None:
+            self._abi = abi_for_regset_size(len(self.registers_raw()))
+        return self._abi
+
+    def forget_abi(self) -> None:
+        """After exec the ABI (and the address space) may have changed."""
+        self._abi = None
+        self.close_mem()
+
+    # -- requests ----------------------------------------------------------
+    def _req(self, request: int, arg1: int = 0, arg2: int = 0) -> int:
+        try:
+            return int(_ptrace(request, self._tid, arg1, arg2))
+        except PtraceError as exc:
+            code = _errno_of(exc)
+            if code == errno.ESRCH:
+                raise ProcessGone(f"process {self._tid} is gone (or not stopped)") from None
+            raise TargetError(
+                f"ptrace request {request:#x} on {self._tid} failed: {os.strerror(code or 0)}"
+            ) from None
+
+    def registers_raw(self) -> bytes:
+        rs = self._regset
+        rs.iov.len = rs.size
+        self._req(PTRACE_GETREGSET, NT_PRSTATUS, rs.iov_addr)
+        return rs.buf.raw[: rs.iov.len]
+
+    def registers(self) -> dict[str, int]:
+        raw = self.registers_raw()
+        if self._abi is None:
+            self._abi = abi_for_regset_size(len(raw))
+        return self._abi.user_regs.decode(raw)  # type: ignore[return-value]
+
+    def set_registers(self, regs: dict[str, int]) -> None:
+        data = self.abi.user_regs.encode(dict(regs))  # type: ignore[arg-type]
+        buf = ctypes.create_string_buffer(data, len(data))
+        iov = _Iovec(ctypes.addressof(buf), len(data))
+        self._req(PTRACE_SETREGSET, NT_PRSTATUS, ctypes.addressof(iov))
+
+    def xstate_raw(self) -> bytes | None:
+        """The NT_X86_XSTATE regset (standard XSAVE format), None if refused."""
+        rs = _Regset(_XSTATE_MAX)
+        try:
+            self._req(PTRACE_GETREGSET, NT_X86_XSTATE, rs.iov_addr)
+        except TargetError:
+            return None
+        return rs.buf.raw[: rs.iov.len]
+
+    def siginfo_raw(self) -> bytes | None:
+        """PTRACE_GETSIGINFO; None when the kernel says EINVAL (a group-stop).
+
+        The kernel returns the *tracer's* siginfo layout (64-bit here) even
+        for a 32-bit tracee.
+        """
+        buf = ctypes.create_string_buffer(_SIGINFO_SIZE)
+        try:
+            _ptrace(PTRACE_GETSIGINFO, self._tid, 0, ctypes.addressof(buf))
+        except PtraceError as exc:
+            code = _errno_of(exc)
+            if code == errno.EINVAL:
+                return None
+            if code == errno.ESRCH:
+                raise ProcessGone(f"process {self._tid} is gone") from None
+            raise TargetError(f"PTRACE_GETSIGINFO failed: {os.strerror(code or 0)}") from None
+        return buf.raw
+
+    def event_msg(self) -> int:
+        val = ctypes.c_ulong(0)
+        self._req(PTRACE_GETEVENTMSG, 0, ctypes.addressof(val))
+        return int(val.value)
+
+    def set_debugreg(self, n: int, value: int) -> None:
+        """Write DRn through PTRACE_POKEUSER (offsetof(struct user, u_debugreg)).
+
+        The offset is that of the *tracer's* struct user (64-bit here), also
+        for a 32-bit tracee (arch/x86/kernel/ptrace.c ``ptrace_set_debugreg``).
+        """
+        self._req(PTRACE_POKEUSER, _DEBUGREG_OFFSET + 8 * n, value)
+
+    def cont(self, sig: int = 0) -> None:
+        self._req(PTRACE_CONT, 0, sig)
+
+    def step(self, sig: int = 0) -> None:
+        self._req(PTRACE_SINGLESTEP, 0, sig)
+
+    def syscall(self, sig: int = 0) -> None:
+        self._req(PTRACE_SYSCALL, 0, sig)
+
+    def listen(self) -> None:
+        self._req(PTRACE_LISTEN)
+
+    def interrupt(self) -> None:
+        self._req(PTRACE_INTERRUPT)
+
+    def detach(self, sig: int = 0) -> None:
+        self.close_mem()
+        self._req(PTRACE_DETACH, 0, sig)
+
+    # -- memory ------------------------------------------------------------
+    def _fd(self) -> int:
+        if self._mem_fd is None:
+            try:
+                self._mem_fd = os.open(f"/proc/{self._tid}/mem", os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise ProcessGone(f"process {self._tid} is gone") from None
+            except OSError as exc:
+                raise TargetError(
+                    f"cannot open memory of process {self._tid}: {exc.strerror}"
+                ) from None
+        return self._mem_fd
+
+    def close_mem(self) -> None:
+        if self._mem_fd is not None:
+            os.close(self._mem_fd)
+            self._mem_fd = None
+
+    def _read_once(self, address: int, size: int) -> bytes:
+        fd = self._fd()
+        if address < _PREAD_LIMIT:
+            return os.pread(fd, size, address)
+        _seek_high(fd, address)
+        return os.read(fd, size)
+
+    def read_upto(self, address: int, size: int) -> bytes:
+        if size <= 0:
+            return b""
+        out = b""
+        while len(out) < size:
+            try:
+                chunk = self._read_once(address + len(out), size - len(out))
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+    def read(self, address: int, size: int) -> bytes:
+        if size <= 0:
+            return b""
+        if address < 0 or address + size > 1 << 64:
+            raise MemoryReadError(address, size, "address out of range")
+        try:
+            data = self._read_once(address, size)
+        except OSError as exc:
+            if exc.errno == errno.ESRCH:
+                raise ProcessGone(f"process {self._tid} is gone") from None
+            raise MemoryReadError(address, size, _mem_reason(exc)) from None
+        if len(data) < size:
+            data += self.read_upto(address + len(data), size - len(data))
+            if len(data) < size:
+                raise MemoryReadError(
+                    address, size, "unmapped or unreadable memory", got=len(data)
+                )
+        return data
+
+    def write(self, address: int, data: bytes) -> None:
+        fd = self._fd()
+        try:
+            if address < _PREAD_LIMIT:
+                n = os.pwrite(fd, data, address)
+            else:
+                _seek_high(fd, address)
+                n = os.write(fd, data)
+        except OSError as exc:
+            raise SigdbgError(f"cannot write {len(data)} bytes at {address:#x}: {exc.strerror}")
+        if n != len(data):
+            raise SigdbgError(f"short write at {address:#x}")
+
+    # -- /proc ---------------------------------------------------------------
+    def _proc(self, name: str) -> bytes:
+        try:
+            with open(f"/proc/{self._pid}/{name}", "rb") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            raise ProcessGone(f"process {self._pid} is gone") from None
+        except PermissionError:
+            raise TargetError(f"permission denied reading /proc/{self._pid}/{name}") from None
+
+    def maps_text(self) -> str:
+        return self._proc("maps").decode("utf-8", "surrogateescape")
+
+    def auxv_bytes(self) -> bytes | None:
+        return self._proc("auxv")
+
+    def start_stack(self) -> int:
+        """``mm->start_stack`` (the address of argc) from /proc/PID/stat field 28."""
+        stat = self._proc("stat")
+        # the command name (field 2) may contain spaces and parentheses
+        rest = stat[stat.rindex(b")") + 2 :].split()
+        return int(rest[28 - 3])
+
+    def exe_path(self) -> str:
+        try:
+            return os.readlink(f"/proc/{self._pid}/exe")
+        except OSError:
+            return ""
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.lseek64.restype = ctypes.c_int64
+_libc.lseek64.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int)
+
+
+def _seek_high(fd: int, address: int) -> None:
+    """lseek to a kernel-half address: the result is a negative off_t, which
+    os.lseek would take for an error (fs/proc/base.c mem_lseek allows it)."""
+    ctypes.set_errno(0)
+    _libc.lseek64(fd, address - (1 << 64), os.SEEK_SET)
+    err = ctypes.get_errno()
+    if err:
+        raise OSError(err, os.strerror(err))
+
+
+def _mem_reason(exc: OSError) -> str:
+    if exc.errno == errno.EIO:
+        return "unmapped or unreadable memory (EIO)"
+    if exc.errno == errno.EINVAL:
+        return "address not accessible (EINVAL)"
+    return exc.strerror or str(exc)
+
+
+class Tracer:
+    """Owns every task this process traces; one per tracer thread.
+
+    It starts or attaches targets, waits for stops of any of them, and
+    guarantees cleanup: :meth:`close` kills launched tracees and detaches
+    attached ones, and PTRACE_O_EXITKILL makes the kernel kill them if this
+    process dies first.
+    """
+
+    def __init__(self) -> None:
+        self.tasks: dict[int, PtraceTask] = {}
+        self.launched: set[int] = set()  #: pids we started (killed on close)
+        self.attached: set[int] = set()  #: pids we attached (detached on close)
+        self.options = BASE_OPTIONS
+
+    # -- starting ------------------------------------------------------------
+    def spawn(
+        self,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        follow: bool = False,
+        stdin: int | None = None,
+        stdout: int | None = None,
+        stderr: int | None = None,
+    ) -> PtraceTask:
+        """Fork and exec ``argv`` as a tracee; return it stopped at exec.
+
+        The child stops itself before execve so the options (EXITKILL,
+        TRACEEXEC) are in force before the new program runs a single
+        instruction; the first stop we hand back is the PTRACE_EVENT_EXEC stop.
+        """
+        path = argv[0]
+        rfd, wfd = os.pipe2(os.O_CLOEXEC)
+        envb = os.environ.copy() if env is None else env
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            try:
+                os.close(rfd)
+                for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+                    if fd is not None:
+                        os.dup2(fd, target)
+                _ptrace(PTRACE_TRACEME, 0, 0, 0)
+                os.kill(os.getpid(), signal.SIGSTOP)
+                os.execve(path, argv, envb)
+            except OSError as exc:
+                os.write(wfd, str(exc.errno or 0).encode())
+            except BaseException:
+                os.write(wfd, b"0")
+            os._exit(127)
+        os.close(wfd)
+        task = PtraceTask(self, pid, pid)
+        self.tasks[pid] = task
+        self.launched.add(pid)
+        try:
+            res = self.wait(pid)
+            if not (res.stopped and res.stopsig == signal.SIGSTOP):
+                raise TargetError(f"{path}: child did not stop before exec")
+            self.options = BASE_OPTIONS | (FOLLOW_OPTIONS if follow else 0)
+            task._req(PTRACE_SETOPTIONS, 0, self.options)
+            task.cont(0)
+            res = self.wait(pid)
+            if res.stopped and res.stopsig == signal.SIGTRAP and res.event == PTRACE_EVENT_EXEC:
+                os.close(rfd)
+                return task
+            err = os.read(rfd, 32)
+            os.close(rfd)
+            if err:
+                code = int(err or b"0")
+                raise TargetError(f"{path}: cannot execute: {os.strerror(code)}")
+            raise TargetError(f"{path}: did not reach exec (status {res.status:#x})")
+        except BaseException:
+            self._kill_reap(pid)
+            raise
+
+    def attach(self, pid: int, follow: bool = False) -> PtraceTask:
+        """PTRACE_SEIZE a running process and stop it with PTRACE_INTERRUPT."""
+        if pid <= 1:
+            raise TargetError(f"refusing to attach to pid {pid}")
+        if not os.path.exists(f"/proc/{pid}"):
+            raise TargetError(f"no process with pid {pid}")
+        self.options = BASE_OPTIONS | (FOLLOW_OPTIONS if follow else 0)
+        task = PtraceTask(self, pid, pid)
+        try:
+            _ptrace(PTRACE_SEIZE, pid, 0, self.options)
+        except PtraceError as exc:
+            code = _errno_of(exc)
+            if code == errno.EPERM:
+                raise TargetError(
+                    f"cannot attach to pid {pid}: operation not permitted "
+                    "(already traced, or ptrace forbidden)"
+                ) from None
+            if code == errno.ESRCH:
+                raise TargetError(f"no process with pid {pid}") from None
+            raise TargetError(f"cannot attach to pid {pid}: {os.strerror(code or 0)}") from None
+        self.tasks[pid] = task
+        self.attached.add(pid)
+        task.interrupt()
+        return task
+
+    # -- waiting ---------------------------------------------------------------
+    def wait(self, tid: int = -1, nohang: bool = False) -> WaitResult:
+        """waitpid(tid, __WALL); raises ProcessGone when there is nothing to wait for."""
+        try:
+            got, status = os.waitpid(tid, _WALL | (os.WNOHANG if nohang else 0))
+        except ChildProcessError:
+            raise ProcessGone("no traced process left") from None
+        if got == 0:
+            return WaitResult(0, 0)
+        if not os.WIFSTOPPED(status):
+            task = self.tasks.pop(got, None)
+            if task is not None:
+                task.close_mem()
+            self.launched.discard(got)
+            self.attached.discard(got)
+        return WaitResult(got, status)
+
+    def task(self, tid: int, pid: int | None = None) -> PtraceTask:
+        t = self.tasks.get(tid)
+        if t is None:
+            t = PtraceTask(self, tid, pid if pid is not None else tid)
+            self.tasks[tid] = t
+        return t
+
+    # -- cleanup -------------------------------------------------------------------
+    def _kill_reap(self, pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for _ in range(1000):
+            try:
+                got, status = os.waitpid(pid, _WALL)
+            except ChildProcessError:
+                break
+            if got == pid and not os.WIFSTOPPED(status):
+                break
+        t = self.tasks.pop(pid, None)
+        if t is not None:
+            t.close_mem()
+        self.launched.discard(pid)
+
+    def kill(self, pid: int) -> None:
+        """Kill a tracee and reap it (and its threads)."""
+        for tid, t in list(self.tasks.items()):
+            if t.pid == pid and tid != pid:
+                t.close_mem()
+                self.tasks.pop(tid, None)
+        self._kill_reap(pid)
+
+    def detach_all(self, pid: int) -> None:
+        """Detach every task of ``pid`` and leave the process running.
+
+        A task must be in a ptrace-stop to be detached; running ones are
+        interrupted first (we only ever SEIZE, so PTRACE_INTERRUPT works).
+        """
+        for tid, t in list(self.tasks.items()):
+            if t.pid != pid:
+                continue
+            try:
+                t.detach(0)
+            except ProcessGone:
+                # running, not stopped: stop it and try again
+                try:
+                    t.interrupt()
+                    self.wait(tid)
+                    t.detach(0)
+                except SigdbgError:
+                    pass
+            except SigdbgError:
+                pass
+            t.close_mem()
+            self.tasks.pop(tid, None)
+        self.attached.discard(pid)
+
+    def close(self) -> None:
+        """Kill what we launched, detach what we attached."""
+        for pid in list(self.launched):
+            self.kill(pid)
+        for pid in list(self.attached):
+            self.detach_all(pid)
+        for t in self.tasks.values():
+            t.close_mem()
+        self.tasks.clear()

@@ -1,0 +1,155 @@
+"""Command definitions shared by the CLI, the shell and the GDB extension.
+
+Each command declares its arguments once (argparse) and produces its output
+through the same renderers; front ends only decide where the text goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sigdbg.engine.inspect import Inspector
+from sigdbg.errors import SigdbgError, UsageError
+from sigdbg.render import text as rt
+
+
+class ArgumentError(UsageError):
+    """argparse wanted to exit: turned into our one-line error."""
+
+
+class HelpShown(ArgumentError):
+    """--help/--version printed their text: not an error."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and calling sys.exit."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ArgumentError(f"{self.prog}: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        if status == 0:
+            raise HelpShown(message or "")
+        raise ArgumentError(message.strip() if message else f"{self.prog}: exit {status}")
+
+
+def parse_int(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[Inspector, argparse.Namespace, rt.Style], str]
+    aliases: tuple[str, ...] = ()
+
+    def parser(self, prog: str | None = None) -> Parser:
+        p = Parser(prog=prog or self.name, description=self.help, add_help=False)
+        p.add_argument("--json", action="store_true", help="print JSON instead of text")
+        self.configure(p)
+        return p
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2)
+
+
+# -- the commands ---------------------------------------------------------------------
+def _auxv(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
+    r = ctx.auxv()
+    return dump_json(r.to_json()) if a.json else rt.render_auxv(r, st)
+
+
+def _maps(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
+    m = ctx.maps()
+    if a.json:
+        return dump_json({"mappings": [x.to_json() for x in m.mappings]})
+    return rt.render_maps(m, st)
+
+
+def _vdso_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dump", metavar="FILE", help="write the vDSO image to FILE")
+    p.add_argument("--disas", metavar="SYMBOL", help="disassemble one vDSO symbol")
+
+
+def _vdso(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
+    parts = []
+    if a.dump:
+        data = ctx.vdso_image().data
+        try:
+            with open(a.dump, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            raise UsageError(f"cannot write {a.dump}: {exc.strerror}") from None
+    if a.disas:
+        lines = ctx.disassemble_symbol(a.disas)
+        if a.json:
+            return dump_json({"symbol": a.disas, "instructions": lines})
+        return f"{a.disas}:\n" + "\n".join("  " + line for line in lines)
+    r = ctx.vdso_report()
+    if a.json:
+        return dump_json(r.to_json())
+    parts.append(rt.render_vdso(r, st))
+    if a.dump:
+        parts.append(f"wrote {len(ctx.vdso_image().data)} bytes to {a.dump}")
+    return "\n".join(parts)
+
+
+def _vsyscall(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
+    r = ctx.vsyscall_report()
+    return dump_json(r.to_json()) if a.json else rt.render_vsyscall(r, st)
+
+
+def _frame_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("address", nargs="?", type=parse_int, help="frame address (default: sp)")
+    p.add_argument("--kind", choices=("rt_sigframe", "rt_sigframe_ia32", "sigframe_ia32"))
+    p.add_argument("--no-picture", action="store_true", help="omit the stack picture")
+
+
+def _frame(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
+    f = ctx.sigframe(a.address, kind=a.kind)
+    if a.json:
+        return dump_json(f.to_json())
+    return rt.render_frame(f, st, picture=not a.no_picture)
+
+
+def _none(p: argparse.ArgumentParser) -> None:
+    return None
+
+
+INSPECT_COMMANDS: tuple[Command, ...] = (
+    Command("auxv", "the auxiliary vector, from the initial stack, checked against /proc",
+            _none, _auxv),
+    Command("maps", "the memory map with the kernel's special mappings explained", _none, _maps),
+    Command("vdso", "the vDSO read from target memory: symbols, versions, disassembly",
+            _vdso_args, _vdso),
+    Command("vsyscall", "the legacy x86_64 vsyscall page and the kernel's vsyscall mode",
+            _none, _vsyscall),
+    Command("frame", "decode the signal frame at the stack pointer (or ADDRESS)",
+            _frame_args, _frame, aliases=("sigframe",)),
+)
+
+
+def find_command(name: str) -> Command:
+    for c in INSPECT_COMMANDS:
+        if name == c.name or name in c.aliases:
+            return c
+    raise UsageError(f"unknown command {name!r}")
+
+
+def run_command(ctx: Inspector, name: str, argv: list[str], st: rt.Style) -> str:
+    cmd = find_command(name)
+    args = cmd.parser().parse_args(argv)
+    try:
+        return cmd.run(ctx, args, st)
+    except SigdbgError:
+        raise

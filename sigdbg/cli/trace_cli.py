@@ -1,0 +1,110 @@
+"""``sigdbg trace``: run a program to completion and report every signal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import IO
+
+from sigdbg.errors import UsageError
+from sigdbg.render.text import Style
+
+SCHEMA_VERSION = 1
+
+
+def configure(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from sigdbg.cli.main import add_target_args
+
+    p = sub.add_parser("trace", help="trace signal delivery like strace, made deep",
+                       description="Run PROG (or follow -p PID) and report every signal: "
+                       "delivery, handler entry with the decoded frame, and with "
+                       "--step-sigreturn the trampoline, the handler's changes and the "
+                       "restored-context check.")
+    p.add_argument("--json", action="store_true", help="JSON Lines, one object per event")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the trace to FILE")
+    p.add_argument("-e", dest="expr", action="append", default=[], metavar="signal=SET",
+                   help="only report these signals (others pass through untouched)")
+    p.add_argument("--signal", action="append", default=[], metavar="SIG",
+                   help="only report SIG (repeatable)")
+    p.add_argument("-f", "--follow", action="store_true", help="follow forks, vforks, threads")
+    p.add_argument("--frame", dest="frame", action="store_true", default=True,
+                   help="decode the frame at handler entry (default)")
+    p.add_argument("--no-frame", dest="frame", action="store_false",
+                   help="delivery only: report siginfo, do not stop at handler entry")
+    p.add_argument("--step-sigreturn", action="store_true",
+                   help="single-step through the sigreturn trampoline and check the result")
+    p.add_argument("-s", "--string-size", type=int, default=64, metavar="N",
+                   help="maximum string size to print")
+    p.add_argument("--on-interrupt", choices=("kill", "detach"), default=None,
+                   help="what Ctrl-C does to the tracee (default: kill launched, detach attached)")
+    add_target_args(p)
+
+
+def parse_signal_set(values: list[str]) -> set[int] | None:
+    from sigdbg.names import signal_number
+
+    out: set[int] = set()
+    seen = False
+    for v in values:
+        if "=" in v:
+            key, _, v = v.partition("=")
+            if key not in ("signal", "signals", "s"):
+                raise UsageError(f"unsupported -e expression {key!r} (only signal=SET)")
+        for name in v.split(","):
+            name = name.strip()
+            if not name or name == "all":
+                return None
+            try:
+                out.add(signal_number(name))
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            seen = True
+    return out if seen else None
+
+
+def run(a: argparse.Namespace, st: Style) -> int:
+    from sigdbg.cli.main import open_session
+    from sigdbg.engine import events as ev
+    from sigdbg.render.events import render_event
+
+    only = parse_signal_set(a.expr + a.signal)
+    out: IO[str]
+    if a.output:
+        try:
+            out = open(a.output, "w", buffering=1 << 16)
+        except OSError as exc:
+            raise UsageError(f"cannot write {a.output}: {exc.strerror}") from None
+        st = Style(False)
+    else:
+        out = sys.stdout
+    write = out.write
+    status = 0
+    session = open_session(a, follow=a.follow)
+    try:
+        session.policy.frames = a.frame
+        session.policy.only = only
+        session.policy.nostop.clear()
+        for e in session.events(step_sigreturn=a.step_sigreturn and a.frame):
+            if a.json:
+                d = e.to_json()
+                d["schema"] = SCHEMA_VERSION
+                write(json.dumps(d, separators=(",", ":")))
+                write("\n")
+            else:
+                write(render_event(e, st, frames=True))
+                write("\n")
+        status = session.exit_status or 0
+    except KeyboardInterrupt:
+        mode = a.on_interrupt or ("kill" if session.launched else "detach")
+        if mode == "detach":
+            session.detach()
+        else:
+            session.kill()
+        status = 130
+    finally:
+        session.close()
+        out.flush()
+        if out is not sys.stdout:
+            out.close()
+    return status

@@ -1,0 +1,378 @@
+"""Decode a signal frame from the user stack.
+
+The frame starts where the stack pointer points at the handler's first
+instruction.  One bulk read covers the frame and (normally) its FP area; the
+per-ABI tables say where everything is (sigdbg.abi.x86_64 / sigdbg.abi.i386),
+this module only walks them and checks what the kernel guarantees:
+arch/x86/kernel/signal.c (``get_sigframe``), signal_64.c (``x64_setup_rt_frame``),
+signal_32.c (``ia32_setup_frame``, ``ia32_setup_rt_frame``).
+
+A frame that does not look like one the kernel built (forged, scribbled over,
+truncated) still decodes as far as the bytes allow; every inconsistency is a
+line in ``problems`` rather than an exception.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from sigdbg.abi import i386 as i386_tables
+from sigdbg.abi import x86_64 as x86_64_tables
+from sigdbg.abi.abis import Abi
+from sigdbg.abi.layout import Decoded, Layout
+from sigdbg.backends.base import Memory
+from sigdbg.decode.memmap import MemoryMap
+from sigdbg.decode.model import Model, internal
+from sigdbg.decode.restorer import Restorer, SymbolLookup, classify_restorer
+from sigdbg.decode.siginfo import SigInfo, decode_siginfo
+from sigdbg.decode.xsave import FpState, try_decode_fpstate
+from sigdbg.errors import DecodeError, MemoryReadError
+from sigdbg.names import sigset_names, ss_flags_names, uc_flags_names
+
+RED_ZONE = 128  # x86_64 only; ia32 frames skip it
+#: bytes read in one go at the frame address: frame + FP area of a normal task
+BULK_READ = 4096
+SS_DISABLE = 2
+
+FRAME_LAYOUTS: dict[str, Layout] = {
+    "rt_sigframe": x86_64_tables.RT_SIGFRAME,
+    "rt_sigframe_ia32": i386_tables.RT_SIGFRAME,
+    "sigframe_ia32": i386_tables.SIGFRAME,
+}
+
+
+class BufferedMemory:
+    """Serve reads from one bulk read, fall back to the target for the rest."""
+
+    def __init__(self, mem: Memory, base: int, data: bytes) -> None:
+        self.mem = mem
+        self.base = base
+        self.data = data
+
+    def read(self, address: int, size: int) -> bytes:
+        off = address - self.base
+        if 0 <= off and off + size <= len(self.data):
+            return self.data[off : off + size]
+        return self.mem.read(address, size)
+
+    def read_upto(self, address: int, size: int) -> bytes:
+        off = address - self.base
+        if 0 <= off and off + size <= len(self.data):
+            return self.data[off : off + size]
+        return self.mem.read_upto(address, size)
+
+
+@dataclass(frozen=True)
+class Region(Model):
+    """A labelled byte range of the frame picture."""
+
+    start: int
+    size: int
+    label: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SigFrame(Model):
+    abi: str
+    kind: str  #: rt_sigframe, rt_sigframe_ia32 or sigframe_ia32
+    address: int  #: the frame start (sp at handler entry)
+    size: int  #: sizeof the frame struct
+    sig: int  #: the signal number (ia32: the frame's sig slot; x86_64: info.si_signo)
+    pretcode: int
+    restorer: Restorer
+    siginfo: SigInfo | None
+    siginfo_valid: bool  #: False for x86_64 handlers without SA_SIGINFO (stale bytes)
+    pinfo: int | None
+    puc: int | None
+    uc_flags: int | None
+    uc_flags_names: tuple[str, ...]
+    uc_link: int | None
+    uc_stack: dict[str, int] | None
+    on_altstack: bool
+    mcontext: dict[str, int]  #: uc_mcontext / sc, kernel field names
+    sigmask: int  #: blocked mask to restore at sigreturn (bit n-1 = signal n)
+    retcode: bytes | None
+    retcode_ok: bool | None
+    fpstate: FpState | None
+    regions: tuple[Region, ...]
+    problems: tuple[str, ...]
+    raw: bytes = internal(b"")
+
+    @property
+    def sigmask_names(self) -> tuple[str, ...]:
+        return sigset_names(self.sigmask)
+
+    @property
+    def pc(self) -> int:
+        return self.mcontext.get("rip", self.mcontext.get("ip", 0))
+
+    @property
+    def sp(self) -> int:
+        return self.mcontext.get("rsp", self.mcontext.get("sp", 0))
+
+    @property
+    def mcontext_address(self) -> int:
+        layout = FRAME_LAYOUTS[self.kind]
+        path = "sc" if self.kind == "sigframe_ia32" else "uc.uc_mcontext"
+        return self.address + layout.offset_of(path)
+
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        out["sigmask_names"] = list(self.sigmask_names)
+        if self.fpstate is not None and self.fpstate.ymm is not None:
+            out["fpstate"]["ymm"] = list(self.fpstate.ymm)
+        return out
+
+
+def detect_kind(mem: Memory, abi: Abi, frame: int) -> str:
+    """Which frame struct lies at ``frame``.
+
+    x86_64 has only ``rt_sigframe``.  On ia32 the rt frame carries
+    ``pinfo == frame+16`` and ``puc == frame+144`` (signal_32.c stores them
+    unconditionally); the non-RT frame has the sigcontext there instead.
+    """
+    if abi.name == "x86_64":
+        return "rt_sigframe"
+    if abi.name == "i386":
+        head = mem.read(frame, 16)
+        _, _, pinfo, puc = struct.unpack("<4I", head)
+        return "rt_sigframe_ia32" if (pinfo, puc) == (frame + 16, frame + 144) else "sigframe_ia32"
+    raise DecodeError(f"no signal frame tables for ABI {abi.name}")
+
+
+def _ints(d: Any) -> dict[str, int]:
+    return {k: v for k, v in d.items() if isinstance(v, int)}
+
+
+def decode_sigframe(
+    mem: Memory,
+    abi: Abi,
+    frame: int,
+    *,
+    maps: MemoryMap | None = None,
+    lookup: SymbolLookup | None = None,
+    exe_path: str = "",
+    kind: str | None = None,
+    signo: int | None = None,
+    data: bytes | None = None,
+) -> SigFrame:
+    """Decode the signal frame at ``frame`` (sp at handler entry).
+
+    ``signo`` is the delivered signal when known (from the delivery stop or
+    the handler's first argument); it decides whether the x86_64 siginfo is
+    real.  ``data`` may pass a bulk read that starts at ``frame``.
+    """
+    if data is None:
+        data = mem.read_upto(frame, BULK_READ)
+    if not data:
+        raise MemoryReadError(frame, 1, "signal frame address is not readable")
+    bm = BufferedMemory(mem, frame, data)
+    if kind is None:
+        kind = detect_kind(bm, abi, frame)
+    layout = FRAME_LAYOUTS[kind]
+    problems: list[str] = []
+    raw = bm.read(frame, layout.size)
+    d = layout.decode(raw)
+    pretcode = int(d["pretcode"])  # type: ignore[arg-type]
+    regions: list[Region] = []
+
+    def region(off: int, size: int, label: str, detail: str = "") -> None:
+        regions.append(Region(frame + off, size, label, detail))
+
+    siginfo: SigInfo | None = None
+    siginfo_valid = False
+    pinfo = puc = None
+    uc_flags = uc_link = None
+    uc_stack: dict[str, int] | None = None
+    retcode = None
+    retcode_ok = None
+    if kind == "sigframe_ia32":
+        sc = d["sc"]
+        assert isinstance(sc, dict)
+        mcontext = _ints(sc)
+        sig = int(d["sig"])  # type: ignore[arg-type]
+        extramask = d["extramask"]
+        assert isinstance(extramask, tuple)
+        sigmask = mcontext["oldmask"] | (int(extramask[0]) << 32)
+        retcode = bytes(d["retcode"])  # type: ignore[arg-type]
+        retcode_ok = retcode == i386_tables.SIGFRAME_RETCODE
+        region(0, 4, "pretcode", f"{pretcode:#x}")
+        region(4, 4, "sig", str(sig))
+        region(8, 88, "sc", "struct sigcontext_32")
+        region(96, 624, "fpstate_unused", "legacy slot, not written")
+        region(720, 4, "extramask", "blocked mask, signals 33..64")
+        region(724, 8, "retcode", "pop %eax; mov $119,%eax; int $0x80")
+    else:
+        uc = d["uc"]
+        assert isinstance(uc, dict)
+        mc = uc["uc_mcontext"]
+        assert isinstance(mc, dict)
+        mcontext = _ints(mc)
+        st = uc["uc_stack"]
+        assert isinstance(st, dict)
+        uc_stack = _ints(st)
+        uc_flags = int(uc["uc_flags"])  # type: ignore[arg-type]
+        uc_link = int(uc["uc_link"])  # type: ignore[arg-type]
+        sigmask = int(uc["uc_sigmask"])  # type: ignore[arg-type]
+        info_off = layout["info"].offset
+        uc_off = layout["uc"].offset
+        if kind == "rt_sigframe_ia32":
+            sig = int(d["sig"])  # type: ignore[arg-type]
+            pinfo = int(d["pinfo"])  # type: ignore[arg-type]
+            puc = int(d["puc"])  # type: ignore[arg-type]
+            if pinfo != frame + info_off:
+                problems.append(f"pinfo {pinfo:#x} does not point at the frame's info")
+            if puc != frame + uc_off:
+                problems.append(f"puc {puc:#x} does not point at the frame's uc")
+            retcode = bytes(d["retcode"])  # type: ignore[arg-type]
+            retcode_ok = retcode == i386_tables.RT_SIGFRAME_RETCODE
+            region(0, 4, "pretcode", f"{pretcode:#x}")
+            region(4, 4, "sig", str(sig))
+            region(8, 4, "pinfo", f"-> info {pinfo:#x}")
+            region(12, 4, "puc", f"-> uc {puc:#x}")
+        else:
+            sig = signo or 0
+            region(0, 8, "pretcode", f"{pretcode:#x}")
+        try:
+            siginfo = decode_siginfo(raw, abi, info_off)
+        except DecodeError as exc:
+            problems.append(str(exc))
+        if kind == "rt_sigframe" and siginfo is not None:
+            if not sig:
+                sig = siginfo.si_signo
+            siginfo_valid = siginfo.si_signo == sig
+            if not siginfo_valid:
+                problems.append(
+                    "info.si_signo does not match the signal: handler installed without "
+                    "SA_SIGINFO (the kernel leaves these 128 bytes unwritten)"
+                )
+        else:
+            siginfo_valid = siginfo is not None and siginfo.si_signo == sig
+            if siginfo is not None and not siginfo_valid:
+                problems.append(f"info.si_signo {siginfo.si_signo} != frame sig {sig}")
+        ucname = "ucontext_ia32" if abi.name == "i386" else "ucontext"
+        mc_off = uc_off + layout.offset_of("uc.uc_mcontext") - uc_off
+        if kind == "rt_sigframe":
+            region(uc_off, mc_off - uc_off, "uc", f"{ucname}: uc_flags, uc_link, uc_stack")
+            region(mc_off, 256, "uc.uc_mcontext", "struct sigcontext")
+            region(mc_off + 256, 8, "uc.uc_sigmask", "")
+            region(info_off, 128, "info", "siginfo_t" if siginfo_valid else "siginfo_t (stale)")
+        else:
+            region(info_off, 128, "info", "siginfo_t (compat)")
+            region(uc_off, mc_off - uc_off, "uc", f"{ucname}: uc_flags, uc_link, uc_stack")
+            region(mc_off, 88, "uc.uc_mcontext", "struct sigcontext_32")
+            region(mc_off + 88, 8, "uc.uc_sigmask", "")
+            region(260, 8, "retcode", "mov $173,%eax; int $0x80")
+    if signo is not None and sig and sig != signo:
+        problems.append(f"frame says signal {sig}, the delivery was signal {signo}")
+    if retcode_ok is False:
+        problems.append(f"retcode bytes {retcode.hex() if retcode else ''} differ from the kernel's")
+
+    fp_ptr = mcontext.get("fpstate", 0)
+    fpstate, fp_problem = try_decode_fpstate(bm, abi, fp_ptr)
+    if fp_problem:
+        problems.append(fp_problem)
+    if fpstate is not None:
+        problems.extend(fpstate.problems)
+        if fp_ptr < frame + layout.size:
+            problems.append(f"fpstate {fp_ptr:#x} points inside or below the frame")
+        elif fp_ptr - (frame + layout.size) > 4096:
+            problems.append(f"fpstate {fp_ptr:#x} is far above the frame")
+        if fp_ptr > frame + layout.size:
+            region(layout.size, fp_ptr - frame - layout.size, "padding", "alignment")
+        region(fp_ptr - frame, fpstate.size, "fpstate",
+               f"{fpstate.format}, {fpstate.xstate_size or 512} bytes + magic2")
+    sp = mcontext.get("rsp", mcontext.get("sp", 0))
+    top = (fp_ptr + fpstate.size) if fpstate is not None else frame + layout.size
+    on_alt = False
+    if uc_stack is not None and uc_stack.get("ss_size"):
+        ss_sp = uc_stack["ss_sp"]
+        on_alt = ss_sp <= frame < ss_sp + uc_stack["ss_size"] and not (
+            uc_stack["ss_flags"] & SS_DISABLE
+        )
+    if not on_alt and sp:
+        red = RED_ZONE if abi.name == "x86_64" else 0
+        if sp - red > top:
+            region(top - frame, sp - red - top, "padding", "alignment")
+        if red:
+            region(sp - red - frame, red, "red zone", "128 bytes the kernel skips (x86_64 ABI)")
+        region(sp - frame, abi.word, "interrupted stack", f"sp {sp:#x} when the signal came")
+        if sp <= frame:
+            problems.append(f"interrupted sp {sp:#x} is not above the frame")
+    restorer = classify_restorer(mem, abi, pretcode, maps, lookup, exe_path)
+    if restorer.syscall is None:
+        problems.append(f"pretcode {pretcode:#x} does not point at a known sigreturn sequence")
+    return SigFrame(
+        abi=abi.name,
+        kind=kind,
+        address=frame,
+        size=layout.size,
+        sig=sig,
+        pretcode=pretcode,
+        restorer=restorer,
+        siginfo=siginfo,
+        siginfo_valid=siginfo_valid,
+        pinfo=pinfo,
+        puc=puc,
+        uc_flags=uc_flags,
+        uc_flags_names=uc_flags_names(uc_flags) if uc_flags is not None else (),
+        uc_link=uc_link,
+        uc_stack=uc_stack,
+        on_altstack=on_alt,
+        mcontext=mcontext,
+        sigmask=sigmask,
+        retcode=retcode,
+        retcode_ok=retcode_ok,
+        fpstate=fpstate,
+        regions=tuple(sorted(regions, key=lambda r: r.start)),
+        problems=tuple(problems),
+        raw=raw,
+    )
+
+
+def ss_flags_text(flags: int) -> str:
+    names = ss_flags_names(flags)
+    return "|".join(names) if names else "0"
+
+
+@dataclass(frozen=True)
+class FrameDiff(Model):
+    """What changed in a frame between two reads (handler entry -> sigreturn)."""
+
+    changes: tuple[tuple[str, int, int], ...] = field(default=())
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+
+def diff_frames(before: SigFrame, after: SigFrame) -> FrameDiff:
+    """Field-by-field differences of the restorable context."""
+    changes: list[tuple[str, int, int]] = []
+    for k, v in before.mcontext.items():
+        w = after.mcontext.get(k)
+        if w is not None and w != v:
+            changes.append((f"mcontext.{k}", v, w))
+    if before.sigmask != after.sigmask:
+        changes.append(("sigmask", before.sigmask, after.sigmask))
+    if before.uc_stack and after.uc_stack:
+        for k, v in before.uc_stack.items():
+            if after.uc_stack.get(k) != v:
+                changes.append((f"uc_stack.{k}", v, after.uc_stack[k]))
+    bf, af = before.fpstate, after.fpstate
+    if bf is not None and af is not None:
+        for i, (x, y) in enumerate(zip(bf.xmm, af.xmm)):
+            if x != y:
+                changes.append((f"fpstate.xmm{i}", x, y))
+        if bf.mxcsr != af.mxcsr:
+            changes.append(("fpstate.mxcsr", bf.mxcsr, af.mxcsr))
+        if bf.cwd != af.cwd:
+            changes.append(("fpstate.cwd", bf.cwd, af.cwd))
+    return FrameDiff(tuple(changes))
+
+
+__all__ = ["SigFrame", "Region", "decode_sigframe", "detect_kind", "diff_frames", "FrameDiff",
+           "Decoded"]

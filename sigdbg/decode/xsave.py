@@ -1,0 +1,187 @@
+"""The FP/XSAVE area of a signal frame: a small walker over the fixed tables.
+
+The kernel writes an XSAVE image in standard (non-compacted) format, with the
+software-reserved bytes (``_fpx_sw_bytes``) at offset 464 announcing it and
+FP_XSTATE_MAGIC2 right after it.  ia32 frames put a 112-byte FSAVE header in
+front of it.  Sources: arch/x86/kernel/fpu/signal.c (``save_xstate_epilog``,
+``check_xstate_in_sigframe``, ``copy_fpstate_to_sigframe``),
+arch/x86/include/uapi/asm/sigcontext.h, arch/x86/include/asm/fpu/types.h
+(``enum xfeature``).  Nothing is assumed consistent: every check that fails
+becomes a line in ``problems``.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from sigdbg.abi import i386 as i386_tables
+from sigdbg.abi.abis import Abi
+from sigdbg.abi.x86_fp import (
+    FP_XSTATE_MAGIC1,
+    FP_XSTATE_MAGIC2,
+    FPSTATE_64,
+    XSAVE_EXTENDED_OFFSET,
+    XSAVE_HEADER_OFFSET,
+    XSTATE_HEADER,
+)
+from sigdbg.backends.base import Memory
+from sigdbg.decode.model import Model
+from sigdbg.errors import DecodeError, MemoryReadError
+from sigdbg.names import xfeature_names
+
+XFEATURE_YMM = 2
+#: the kernel never writes more than this (AMX tiles make ~11 KiB)
+_MAX_XSTATE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FpState(Model):
+    address: int  #: what the sigcontext's fpstate pointer says
+    fxsave_address: int  #: where the FXSAVE image starts (fpstate + 112 on ia32)
+    format: str  #: "xsave", "fxsave" or "fsave"
+    fsave: dict[str, int] | None  #: ia32 legacy header (cw, sw, tag, ..., magic)
+    cwd: int
+    swd: int
+    twd: int
+    fop: int
+    mxcsr: int
+    mxcsr_mask: int
+    st: tuple[str, ...]  #: ST0..ST7 raw 80-bit values as hex
+    xmm: tuple[int, ...]  #: XMM registers as 128-bit integers
+    magic1: int
+    extended_size: int
+    xfeatures: int  #: sw_reserved.xfeatures (what the frame may hold)
+    xstate_size: int
+    magic2: int | None
+    xstate_bv: int | None
+    xcomp_bv: int | None
+    xstate_components: tuple[str, ...]
+    ymm_hi: tuple[int, ...] | None  #: upper 128 bits of YMM0.. (None if absent)
+    size: int  #: bytes the area occupies on the stack, MAGIC2 included
+    problems: tuple[str, ...]
+
+    @property
+    def ymm(self) -> tuple[int, ...] | None:
+        if self.ymm_hi is None:
+            return None
+        return tuple(lo | (hi << 128) for lo, hi in zip(self.xmm, self.ymm_hi))
+
+
+def _u128(data: bytes, off: int) -> int:
+    lo, hi = struct.unpack_from("<QQ", data, off)
+    return int(lo | (hi << 64))
+
+
+def decode_fpstate(mem: Memory, abi: Abi, fpstate: int) -> FpState:
+    """Decode the FP area that ``sigcontext.fpstate`` points at."""
+    problems: list[str] = []
+    fsave = None
+    fx = fpstate
+    if abi.name == "i386":
+        hdr_bytes = mem.read(fpstate, i386_tables.FPSTATE_32_HEADER.size)
+        fsave = {
+            k: v for k, v in i386_tables.FPSTATE_32_HEADER.decode(hdr_bytes).items()
+            if isinstance(v, int)
+        }
+        if fsave["magic"] == 0xFFFF:
+            return FpState(
+                fpstate, fpstate, "fsave", fsave, fsave["cw"], fsave["sw"], fsave["tag"], 0, 0,
+                0, (), (), 0, 0, 0, 0, None, None, None, (), None, 112,
+                ("FSAVE data only (magic 0xffff): no SSE state",),
+            )
+        if fsave["magic"] != i386_tables.X86_FXSR_MAGIC:
+            problems.append(f"_fpstate_32.magic is {fsave['magic']:#x}, expected 0 or 0xffff")
+        fx = fpstate + i386_tables.FXSAVE_OFFSET
+    if fx % 64:
+        problems.append(f"FXSAVE image at {fx:#x} is not 64-byte aligned")
+    base = mem.read(fx, XSAVE_EXTENDED_OFFSET)
+    legacy = FPSTATE_64.decode(base)
+    sw = legacy["sw_reserved"]
+    assert isinstance(sw, dict)
+    magic1 = int(sw["magic1"])  # type: ignore[arg-type]
+    ext_size = int(sw["extended_size"])  # type: ignore[arg-type]
+    xfeat = int(sw["xfeatures"])  # type: ignore[arg-type]
+    xsize = int(sw["xstate_size"])  # type: ignore[arg-type]
+    nxmm = 16 if abi.bits == 64 else 8
+    xmm = tuple(_u128(base, 160 + 16 * i) for i in range(nxmm))
+    st = tuple(base[32 + 16 * i : 42 + 16 * i][::-1].hex() for i in range(8))
+    magic2 = xstate_bv = xcomp_bv = None
+    comps: tuple[str, ...] = ()
+    ymm_hi = None
+    size = 512 + (112 if fsave is not None else 0)
+    fmt = "fxsave"
+    if magic1 == FP_XSTATE_MAGIC1:
+        fmt = "xsave"
+        if not XSAVE_EXTENDED_OFFSET <= xsize <= _MAX_XSTATE:
+            problems.append(f"xstate_size {xsize} is implausible")
+        else:
+            expect_ext = xsize + 4 + (112 if fsave is not None else 0)
+            if ext_size != expect_ext:
+                problems.append(f"extended_size {ext_size} != xstate_size + magic2 ({expect_ext})")
+            try:
+                (magic2,) = struct.unpack("<I", mem.read(fx + xsize, 4))
+            except MemoryReadError as exc:
+                problems.append(f"MAGIC2 unreadable: {exc}")
+            if magic2 is not None and magic2 != FP_XSTATE_MAGIC2:
+                problems.append(f"magic2 is {magic2:#x}, expected {FP_XSTATE_MAGIC2:#x}")
+            hdr = XSTATE_HEADER.decode(base, XSAVE_HEADER_OFFSET)
+            xstate_bv = int(hdr["xfeatures"])  # type: ignore[arg-type]
+            reserved1 = hdr["reserved1"]
+            assert isinstance(reserved1, tuple)
+            xcomp_bv = int(reserved1[0])
+            comps = xfeature_names(xstate_bv)
+            if xcomp_bv:
+                problems.append(f"xcomp_bv {xcomp_bv:#x}: compacted format is not used in frames")
+            if xstate_bv & ~xfeat:
+                problems.append("xstate_bv has components that sw_reserved.xfeatures lacks")
+            if xfeat & (1 << XFEATURE_YMM) and xsize >= XSAVE_EXTENDED_OFFSET + 256:
+                if xstate_bv & (1 << XFEATURE_YMM):
+                    hi = mem.read(fx + XSAVE_EXTENDED_OFFSET, 16 * nxmm)
+                    ymm_hi = tuple(_u128(hi, 16 * i) for i in range(nxmm))
+                else:
+                    ymm_hi = (0,) * nxmm  # init state: architecturally zero
+            size = ext_size
+    elif magic1 != 0:
+        problems.append(f"magic1 is {magic1:#x}: not FP_XSTATE_MAGIC1, treating as FXSAVE only")
+
+    def g(name: str) -> int:
+        v = legacy[name]
+        assert isinstance(v, int)
+        return v
+
+    return FpState(
+        address=fpstate,
+        fxsave_address=fx,
+        format=fmt,
+        fsave=fsave,
+        cwd=g("cwd"),
+        swd=g("swd"),
+        twd=g("twd"),
+        fop=g("fop"),
+        mxcsr=g("mxcsr"),
+        mxcsr_mask=g("mxcsr_mask"),
+        st=st,
+        xmm=xmm,
+        magic1=magic1,
+        extended_size=ext_size,
+        xfeatures=xfeat,
+        xstate_size=xsize,
+        magic2=magic2,
+        xstate_bv=xstate_bv,
+        xcomp_bv=xcomp_bv,
+        xstate_components=comps,
+        ymm_hi=ymm_hi,
+        size=size,
+        problems=tuple(problems),
+    )
+
+
+def try_decode_fpstate(mem: Memory, abi: Abi, fpstate: int) -> tuple[FpState | None, str | None]:
+    """decode_fpstate, with failures turned into a one-line reason."""
+    if fpstate == 0:
+        return None, None
+    try:
+        return decode_fpstate(mem, abi, fpstate), None
+    except (MemoryReadError, DecodeError) as exc:
+        return None, f"fpstate at {fpstate:#x} could not be decoded: {exc}"

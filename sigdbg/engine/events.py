@@ -1,0 +1,134 @@
+"""The closed set of events the engine returns (never raises).
+
+Front ends ``match`` on these; each has ``to_json()`` whose ``event`` key is
+the event name (documented in docs/trace-schema.json).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sigdbg.decode.disasm_model import StepRecord
+from sigdbg.decode.model import Model
+from sigdbg.decode.sigframe import FrameDiff, SigFrame
+from sigdbg.decode.siginfo import SigInfo
+
+
+@dataclass(frozen=True)
+class Event(Model):
+    pid: int
+    tid: int
+
+    @property
+    def name(self) -> str:
+        return _NAMES[type(self)]
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"event": self.name}
+        out.update(super().to_json())
+        return out
+
+
+@dataclass(frozen=True)
+class Exec(Event):
+    path: str
+    abi: str
+
+
+@dataclass(frozen=True)
+class NewTask(Event):
+    """A fork/vfork/clone child that the tracer follows (``tid`` is the child)."""
+
+    parent: int
+    how: str  #: fork, vfork, clone
+
+
+@dataclass(frozen=True)
+class SignalDelivered(Event):
+    """A signal-delivery-stop: the kernel is about to deliver ``siginfo``."""
+
+    siginfo: SigInfo
+    disposition: str  #: handler, ignored, fatal, stop, suppressed, passed
+    pc: int
+
+
+@dataclass(frozen=True)
+class HandlerEntered(Event):
+    handler: int
+    frame: SigFrame
+
+
+@dataclass(frozen=True)
+class GroupStop(Event):
+    signal: int
+
+
+@dataclass(frozen=True)
+class Breakpoint(Event):
+    address: int
+
+
+@dataclass(frozen=True)
+class Stepped(Event):
+    pc: int
+
+
+@dataclass(frozen=True)
+class SigreturnStep(Event):
+    step: StepRecord
+
+
+@dataclass(frozen=True)
+class SigreturnEntered(Event):
+    """The restorer reached the sigreturn syscall; the frame as it is now."""
+
+    syscall: str
+    frame: SigFrame
+    changes: FrameDiff  #: what the handler changed since handler entry
+
+
+@dataclass(frozen=True)
+class ContextRestored(Event):
+    """After sigreturn: the restored registers compared with the frame."""
+
+    matches: bool
+    registers: dict[str, int]
+    differences: tuple[str, ...]
+    not_compared: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SigreturnAbandoned(Event):
+    """The handler left without returning through the trampoline."""
+
+    reason: str
+    pc: int
+
+
+@dataclass(frozen=True)
+class Exited(Event):
+    status: int
+
+
+@dataclass(frozen=True)
+class Killed(Event):
+    signal: int
+    core_dumped: bool
+
+
+_NAMES: dict[type, str] = {
+    Exec: "exec",
+    NewTask: "new_task",
+    SignalDelivered: "signal_delivered",
+    HandlerEntered: "handler_entered",
+    GroupStop: "group_stop",
+    Breakpoint: "breakpoint",
+    Stepped: "stepped",
+    SigreturnStep: "sigreturn_step",
+    SigreturnEntered: "sigreturn_entered",
+    ContextRestored: "context_restored",
+    SigreturnAbandoned: "sigreturn_abandoned",
+    Exited: "exited",
+    Killed: "killed",
+}

@@ -1,0 +1,162 @@
+"""Reports over a stopped target, independent of the backend.
+
+:class:`Inspector` needs only a task (memory, registers, /proc-like data),
+so the ptrace Session and the GDB extension share every report here.
+"""
+
+from __future__ import annotations
+
+from sigdbg.abi.abis import Abi
+from sigdbg.backends.base import Task
+from sigdbg.decode.auxv import AT_SYSINFO, AT_SYSINFO_EHDR, AuxvReport, decode_auxv, \
+    parse_auxv_bytes
+from sigdbg.decode.memmap import MemoryMap, parse_maps
+from sigdbg.decode.restorer import SymbolRef
+from sigdbg.decode.sigframe import SigFrame, decode_sigframe
+from sigdbg.decode.vdso import (
+    VSYSCALL_ADDR,
+    VSYSCALL_ENTRIES,
+    VdsoReport,
+    VsyscallEntry,
+    VsyscallReport,
+    vdso_report,
+    vsyscall_mode,
+)
+from sigdbg.engine.symbols import MapsSource, Symbolizer, VdsoImage
+from sigdbg.errors import FeatureUnavailable, MemoryReadError, SigdbgError, UsageError
+
+
+class Inspector(MapsSource):
+    """Decoders bound to one target (a subclass supplies ``current_task``)."""
+
+    def __init__(self) -> None:
+        self._maps: MemoryMap | None = None
+        self.symbols = Symbolizer(_TaskMemory(self), self)
+
+    # supplied by subclasses -------------------------------------------------
+    def current_task(self) -> Task:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def exe_path(self) -> str:
+        return ""
+
+    # shared -----------------------------------------------------------------
+    @property
+    def abi(self) -> Abi:
+        return self.current_task().abi
+
+    def maps(self) -> MemoryMap:
+        if self._maps is None:
+            self._maps = parse_maps(self.current_task().maps_text())
+        return self._maps
+
+    def invalidate(self) -> None:
+        """Forget cached maps and symbols (after exec, or when mmaps changed)."""
+        self._maps = None
+        self.symbols.invalidate()
+
+    def lookup(self, address: int) -> SymbolRef | None:
+        if self._maps is not None and self._maps.find(address) is None:
+            self._maps = None  # the map changed since we cached it
+            self.symbols.invalidate()
+        return self.symbols.lookup(address)
+
+    def _sym(self, address: int) -> str | None:
+        ref = self.lookup(address)
+        return str(ref) if ref is not None else None
+
+    def auxv(self) -> AuxvReport:
+        task = self.current_task()
+        return decode_auxv(task, task.abi, task.pid, task.start_stack(), task.auxv_bytes(),
+                           self.maps(), self._sym)
+
+    def auxv_value(self, a_type: int) -> int | None:
+        task = self.current_task()
+        raw = task.auxv_bytes()
+        if raw is None:
+            return None
+        return dict(parse_auxv_bytes(raw, task.abi)).get(a_type)
+
+    def vdso_image(self) -> VdsoImage:
+        return self.symbols.vdso()
+
+    def vdso_report(self) -> VdsoReport:
+        v = self.vdso_image()
+        return vdso_report(self.abi.name, v.mapping, v.image, len(v.data), self.maps(),
+                           self.auxv_value(AT_SYSINFO_EHDR), self.auxv_value(AT_SYSINFO))
+
+    def vsyscall_report(self) -> VsyscallReport:
+        task = self.current_task()
+        m = self.maps().by_name("[vsyscall]")
+        try:
+            with open("/proc/cmdline") as fh:
+                cmdline = fh.read()
+        except OSError:
+            cmdline = ""
+        mode, evidence = vsyscall_mode(task.abi.name, m, cmdline)
+        readable = False
+        error = None
+        entries = []
+        if m is not None:
+            try:
+                page = task.read(VSYSCALL_ADDR, 4096)
+                readable = True
+            except MemoryReadError as exc:
+                page = None
+                error = exc.reason
+            for name, off in VSYSCALL_ENTRIES:
+                code = page[off : off + 16] if page is not None else None
+                dis: tuple[str, ...] = ()
+                if code is not None:
+                    dis = tuple(self.disassemble(code, VSYSCALL_ADDR + off, count=3))
+                entries.append(VsyscallEntry(name, VSYSCALL_ADDR + off, code, dis))
+        return VsyscallReport(task.abi.name, m is not None, m.perms if m else None, mode,
+                              evidence, readable, error, tuple(entries))
+
+    def disassemble(self, code: bytes, address: int, count: int = 0,
+                    mode: str | None = None) -> list[str]:
+        from sigdbg.decode.disasm import get_disassembler
+
+        dis = get_disassembler(mode or self.abi.disasm_mode, "att")
+        out = []
+        for insn in dis.disassemble(code, address, count):
+            out.append(f"{insn.address:#x}: {insn.bytes.hex():<20} {insn.text}")
+        return out
+
+    def disassemble_symbol(self, name: str) -> list[str]:
+        """Disassemble a vDSO symbol (the `vdso --disas SYM` command)."""
+        v = self.vdso_image()
+        sym = v.image.lookup(name)
+        if sym is None:
+            raise UsageError(f"no symbol {name!r} in the vDSO")
+        off = sym.value - v.image.load_bias_hint
+        code = v.data[off : off + max(sym.size, 1)]
+        try:
+            return self.disassemble(code, v.mapping.start + off)
+        except FeatureUnavailable:
+            raise
+        except SigdbgError as exc:
+            raise UsageError(str(exc)) from None
+
+    def sigframe(self, address: int | None = None, *, signo: int | None = None,
+                 kind: str | None = None) -> SigFrame:
+        """Decode the frame at ``address`` (default: the stack pointer, i.e.
+        the frame when stopped at handler entry)."""
+        task = self.current_task()
+        if address is None:
+            address = task.registers()[task.abi.sp]
+        return decode_sigframe(task, task.abi, address, maps=self.maps(), lookup=self.lookup,
+                               exe_path=self.exe_path(), kind=kind, signo=signo)
+
+
+class _TaskMemory:
+    """Memory view that always follows the inspector's current task."""
+
+    def __init__(self, owner: Inspector) -> None:
+        self.owner = owner
+
+    def read(self, address: int, size: int) -> bytes:
+        return self.owner.current_task().read(address, size)
+
+    def read_upto(self, address: int, size: int) -> bytes:
+        return self.owner.current_task().read_upto(address, size)

@@ -1,0 +1,495 @@
+"""A debugging session over the ptrace backend: the engine's public face.
+
+A :class:`Session` owns one :class:`~sigdbg.backends.ptrace.Tracer` and the
+tasks of one target.  It decodes on request (auxv, maps, vDSO, frames) and
+runs the target with :meth:`Session.events`, a generator of frozen events.
+While an event is being handled by the consumer the tracee stays stopped at
+the point the event describes (handler entry, breakpoint, ...); asking for the
+next event resumes it.  Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from sigdbg.abi.abis import Abi, abi_for_elf_header
+from sigdbg.backends.ptrace import (
+    PTRACE_EVENT_CLONE,
+    PTRACE_EVENT_EXEC,
+    PTRACE_EVENT_FORK,
+    PTRACE_EVENT_VFORK,
+    PtraceTask,
+    Tracer,
+)
+from sigdbg.decode.sigframe import decode_sigframe
+from sigdbg.decode.siginfo import SigInfo
+from sigdbg.engine import events as ev
+from sigdbg.engine.stops import (
+    SI_KERNEL,
+    SIGTRAP_HANDLER_ENTRY,
+    TRAP_BRKPT,
+    TRAP_TRACE,
+    Stop,
+    classify,
+)
+from sigdbg.engine.inspect import Inspector
+from sigdbg.errors import ProcessGone, SigdbgError, TargetError, UsageError
+from sigdbg.names import signal_name
+
+_NEW_TASK_EVENTS = {PTRACE_EVENT_FORK: "fork", PTRACE_EVENT_VFORK: "vfork",
+                    PTRACE_EVENT_CLONE: "clone"}
+
+#: Signals gdb does not stop for by default (they are part of normal operation).
+_NOSTOP_DEFAULT = frozenset(
+    {signal.SIGWINCH, signal.SIGURG, signal.SIGPROF, signal.SIGVTALRM, signal.SIGCHLD}
+)
+
+
+@dataclass
+class SignalPolicy:
+    """gdb's ``handle`` table plus ``catch signal``: per signal stop/print/pass."""
+
+    nostop: set[int] = field(default_factory=lambda: set(_NOSTOP_DEFAULT))
+    noprint: set[int] = field(default_factory=set)
+    nopass: set[int] = field(default_factory=set)
+    #: decode the frame at handler entry (False = delivery-only tracing)
+    frames: bool = True
+    #: when not None, only these signals are reported (trace -e signal=SET)
+    only: set[int] | None = None
+
+    def stops(self, sig: int) -> bool:
+        return sig not in self.nostop
+
+    def prints(self, sig: int) -> bool:
+        return sig not in self.noprint and (self.only is None or sig in self.only)
+
+    def passes(self, sig: int) -> bool:
+        return sig not in self.nopass
+
+
+@dataclass
+class _Pending:
+    """A delivery we stepped into; its outcome is known at the next stop."""
+
+    siginfo: SigInfo
+    pc: int
+
+
+class Session(Inspector):
+    """One target: launched (``Session.launch``) or attached (``Session.attach``)."""
+
+    def __init__(self, tracer: Tracer, task: PtraceTask, *, launched: bool, follow: bool) -> None:
+        self.tracer = tracer
+        self.task = task
+        self.pid = task.pid
+        self.launched = launched
+        self.follow = follow
+        super().__init__()
+        self.policy = SignalPolicy()
+        self._pending: dict[int, _Pending] = {}
+        self._stopped: dict[int, int] = {task.tid: 0}  # tid -> signal to resume with
+        self._requeued: deque[Stop] = deque()
+        self._new_tids: set[int] = set()
+        self._exe = task.exe_path()
+        self.breakpoints: dict[int, bytes] = {}
+        self.last_event: ev.Event | None = None
+        self.exit_status: int | None = None  #: shell-style: code, or 128+N
+        self.first_events: list[ev.Event] = []
+
+    # -- construction ------------------------------------------------------------
+    @classmethod
+    def launch(
+        cls,
+        argv: list[str],
+        *,
+        at: str = "exec",
+        follow: bool = False,
+        env: dict[str, str] | None = None,
+        stdin: int | None = None,
+        stdout: int | None = None,
+        stderr: int | None = None,
+    ) -> Session:
+        path = check_program(argv[0])
+        tracer = Tracer()
+        try:
+            task = tracer.spawn([path, *argv[1:]], env=env, follow=follow, stdin=stdin,
+                                stdout=stdout, stderr=stderr)
+            s = cls(tracer, task, launched=True, follow=follow)
+            s.first_events.append(ev.Exec(task.pid, task.tid, s._exe, task.abi.name))
+            if at == "entry":
+                s.run_to_entry()
+            elif at != "exec":
+                raise UsageError(f"--at must be exec or entry, not {at!r}")
+            return s
+        except BaseException:
+            tracer.close()
+            raise
+
+    @classmethod
+    def attach(cls, pid: int, *, follow: bool = False) -> Session:
+        tracer = Tracer()
+        try:
+            task = tracer.attach(pid, follow=follow)
+            stop = tracer.wait(pid)
+            if not stop.stopped:
+                raise TargetError(f"process {pid} exited while attaching")
+            s = cls(tracer, task, launched=False, follow=follow)
+            if follow:
+                for tid in _threads_of(pid):
+                    if tid != pid:
+                        s._attach_thread(tid)
+            return s
+        except BaseException:
+            tracer.close()
+            raise
+
+    def _attach_thread(self, tid: int) -> None:
+        t = self.tracer.task(tid, self.pid)
+        try:
+            from sigdbg.backends.ptrace import PTRACE_SEIZE, _ptrace
+
+            _ptrace(PTRACE_SEIZE, tid, 0, self.tracer.options)
+            t.interrupt()
+            self.tracer.wait(tid)
+            self._stopped[tid] = 0
+        except Exception:
+            self.tracer.tasks.pop(tid, None)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Kill a launched target, detach an attached one: nothing left stopped."""
+        if self.launched:
+            self.tracer.close()
+        else:
+            self.remove_breakpoints()
+            self.tracer.close()
+
+    def detach(self) -> None:
+        self.remove_breakpoints()
+        self.tracer.detach_all(self.pid)
+        self.tracer.launched.discard(self.pid)
+        self._stopped.clear()
+
+    def kill(self) -> None:
+        self.tracer.kill(self.pid)
+        self._stopped.clear()
+
+    # -- state ---------------------------------------------------------------------
+    @property
+    def abi(self) -> Abi:
+        return self.task.abi
+
+    @property
+    def alive(self) -> bool:
+        return bool(self.tracer.tasks)
+
+    def is_stopped(self, tid: int | None = None) -> bool:
+        return (tid or self.task.tid) in self._stopped
+
+    def require_stopped(self) -> PtraceTask:
+        if not self.alive:
+            raise UsageError("the program is not running")
+        if self.task.tid not in self._stopped:
+            raise UsageError("the program is running; interrupt it first")
+        return self.task
+
+    def registers(self) -> dict[str, int]:
+        return self.require_stopped().registers()
+
+    def current_task(self) -> PtraceTask:
+        return self.require_stopped()
+
+    def exe_path(self) -> str:
+        return self._exe
+
+    # -- running -----------------------------------------------------------------------
+    def _resume(self, tid: int, sig: int = 0, step: bool = False) -> None:
+        t = self.tracer.tasks.get(tid)
+        self._stopped.pop(tid, None)
+        if t is None:
+            return
+        try:
+            if step:
+                t.step(sig)
+            else:
+                t.cont(sig)
+        except ProcessGone:
+            pass
+
+    def _wait(self, tid: int = -1) -> Stop:
+        if tid == -1 and self._requeued:
+            stop = self._requeued.popleft()
+            if stop.kind not in ("exited", "killed"):
+                self._stopped[stop.tid] = 0
+            return stop
+        res = self.tracer.wait(tid)
+        info_raw = None
+        if res.stopped:
+            self._stopped[res.tid] = 0
+            t = self.tracer.task(res.tid, self.pid)
+            try:
+                info_raw = t.siginfo_raw()
+            except ProcessGone:
+                info_raw = None
+        else:
+            self._stopped.pop(res.tid, None)
+        return classify(res.tid, res.status, info_raw, seized=not self.launched)
+
+    def requeue(self, stop: Stop) -> None:
+        """Hand a stop seen by a stepping loop back to the main event loop.
+
+        The task is taken out of the resumable set so nothing resumes it
+        before the main loop has handled the stop.
+        """
+        self._stopped.pop(stop.tid, None)
+        self._requeued.append(stop)
+
+    def resume_all(self) -> None:
+        """Resume every task we hold stopped, with the signal it is owed."""
+        for tid, sig in list(self._stopped.items()):
+            self._resume(tid, sig)
+
+    def events(self, *, step_sigreturn: bool = False) -> Iterator[ev.Event]:
+        """Run the target, yielding events until no traced task is left.
+
+        The tracee is stopped while the consumer holds an event; the next
+        ``next()`` resumes it.
+        """
+        from sigdbg.engine.sigreturn import step_through_sigreturn
+
+        yield from self.first_events
+        self.first_events = []
+        while self.alive:
+            self.resume_all()
+            try:
+                stop = self._wait()
+            except ProcessGone:
+                break
+            for event in self._handle(stop):
+                self.last_event = event
+                if isinstance(event, ev.HandlerEntered) and step_sigreturn:
+                    yield event
+                    if event.tid in self._stopped:
+                        yield from step_through_sigreturn(self, self.tracer.task(event.tid),
+                                                          event.frame)
+                    continue
+                yield event
+
+    def _handle(self, stop: Stop) -> Iterator[ev.Event]:
+        tid = stop.tid
+        task = self.tracer.tasks.get(tid)
+        pending = self._pending.pop(tid, None)
+        if pending is not None:
+            yield from self._finish_delivery(stop, pending)
+            if stop.kind == "signal" and stop.sig == signal.SIGTRAP and stop.siginfo is not None \
+                    and stop.siginfo.si_code in (SIGTRAP_HANDLER_ENTRY, TRAP_TRACE, TRAP_BRKPT):
+                return
+        if stop.kind == "exited":
+            self._tid_gone(tid)
+            if tid == self.pid:
+                self.exit_status = stop.status
+            yield ev.Exited(self.pid if tid == self.pid else tid, tid, stop.status)
+            return
+        if stop.kind == "killed":
+            self._tid_gone(tid)
+            if tid == self.pid:
+                self.exit_status = 128 + stop.sig
+            yield ev.Killed(self.pid if tid == self.pid else tid, tid, stop.sig,
+                            os.WCOREDUMP(stop.status))
+            return
+        assert task is not None
+        pid = task.pid
+        if stop.kind == "event":
+            if stop.event == PTRACE_EVENT_EXEC:
+                old_tid = task.event_msg()
+                task.forget_abi()
+                self.invalidate()
+                self._exe = task.exe_path()
+                yield ev.Exec(pid, tid, self._exe, task.abi.name)
+                del old_tid
+            elif stop.event in _NEW_TASK_EVENTS:
+                new = task.event_msg()
+                how = _NEW_TASK_EVENTS[stop.event]
+                child_pid = pid if how == "clone" and _is_thread(new, pid) else new
+                self.tracer.task(new, child_pid)
+                self._new_tids.add(new)
+                yield ev.NewTask(child_pid, new, tid, how)
+            return
+        if stop.kind in ("group", "interrupt"):
+            if tid in self._new_tids:
+                self._new_tids.discard(tid)  # auto-attach stop of a new task
+                return
+            if stop.kind == "group":
+                yield ev.GroupStop(pid, tid, stop.sig)
+            return
+        if stop.kind == "syscall":
+            return
+        info = stop.siginfo
+        assert info is not None
+        if tid in self._new_tids and stop.sig == signal.SIGSTOP:
+            self._new_tids.discard(tid)  # TRACEME-mode auto-attached child's first stop
+            return
+        if stop.sig == signal.SIGTRAP and info.si_code == SI_KERNEL:
+            regs = task.registers()
+            pc = regs[task.abi.pc] - 1
+            if pc in self.breakpoints:
+                regs[task.abi.pc] = pc
+                task.set_registers(regs)
+                yield ev.Breakpoint(pid, tid, pc)
+                return
+        if stop.sig == signal.SIGTRAP and info.si_code in (TRAP_TRACE, TRAP_BRKPT) \
+                and info.get("si_pid") is None:
+            yield ev.Stepped(pid, tid, info.get("si_addr") or 0)
+            return
+        # a real signal-delivery-stop
+        sig = stop.sig
+        if not self.policy.passes(sig):
+            if self.policy.prints(sig):
+                yield ev.SignalDelivered(pid, tid, info, "suppressed", self._pc(task))
+            return
+        if not self.policy.frames or not self.policy.prints(sig):
+            self._stopped[tid] = sig
+            if self.policy.prints(sig):
+                yield ev.SignalDelivered(pid, tid, info, "passed", self._pc(task))
+            return
+        # Step with the signal: the kernel builds the frame and stops at the
+        # handler's first instruction (or executes one instruction if the
+        # signal is ignored, or kills the task).
+        self._pending[tid] = _Pending(info, self._pc(task))
+        self._resume(tid, sig, step=True)
+
+    def _pc(self, task: PtraceTask) -> int:
+        try:
+            return task.registers()[task.abi.pc]
+        except SigdbgError:
+            return 0
+
+    def _finish_delivery(self, stop: Stop, pending: _Pending) -> Iterator[ev.Event]:
+        tid = stop.tid
+        task = self.tracer.tasks.get(tid)
+        pid = task.pid if task is not None else self.pid
+        info = pending.siginfo
+        if stop.kind == "signal" and stop.sig == signal.SIGTRAP and stop.siginfo is not None:
+            code = stop.siginfo.si_code
+            if code == SIGTRAP_HANDLER_ENTRY and task is not None:
+                yield ev.SignalDelivered(pid, tid, info, "handler", pending.pc)
+                regs = task.registers()
+                frame = decode_sigframe(task, task.abi, regs[task.abi.sp], maps=self.maps(),
+                                        lookup=self.lookup, exe_path=self._exe,
+                                        signo=info.si_signo)
+                yield ev.HandlerEntered(pid, tid, regs[task.abi.pc], frame)
+                return
+            if code in (TRAP_TRACE, TRAP_BRKPT):
+                yield ev.SignalDelivered(pid, tid, info, "ignored", pending.pc)
+                return
+        if stop.kind == "killed":
+            yield ev.SignalDelivered(pid, tid, info, "fatal", pending.pc)
+            return
+        if stop.kind == "group":
+            yield ev.SignalDelivered(pid, tid, info, "stop", pending.pc)
+            return
+        yield ev.SignalDelivered(pid, tid, info, "unknown", pending.pc)
+
+    def _tid_gone(self, tid: int) -> None:
+        self._stopped.pop(tid, None)
+        self._pending.pop(tid, None)
+        self._new_tids.discard(tid)
+
+    # -- breakpoints and entry -------------------------------------------------------
+    def insert_breakpoint(self, address: int) -> None:
+        task = self.require_stopped()
+        if address in self.breakpoints:
+            return
+        orig = task.read(address, 1)
+        task.write(address, b"\xcc")
+        self.breakpoints[address] = orig
+
+    def remove_breakpoint(self, address: int) -> None:
+        orig = self.breakpoints.pop(address, None)
+        if orig is not None and self.alive:
+            try:
+                self.task.write(address, orig)
+            except SigdbgError:
+                pass
+
+    def remove_breakpoints(self) -> None:
+        for a in list(self.breakpoints):
+            self.remove_breakpoint(a)
+
+    def run_to_entry(self) -> None:
+        """Run to AT_ENTRY (the program's entry, after ld.so mapped the libraries)."""
+        report = self.auxv()
+        entry = report.get("AT_ENTRY")
+        if entry is None:
+            raise SigdbgError("the auxv has no AT_ENTRY")
+        pc = self.registers()[self.abi.pc]
+        if pc == entry.value:
+            return
+        self.insert_breakpoint(entry.value)
+        try:
+            while True:
+                self.resume_all()
+                stop = self._wait(self.pid)
+                if stop.kind in ("exited", "killed"):
+                    self._tid_gone(stop.tid)
+                    what = (f"exited with status {stop.status}" if stop.kind == "exited"
+                            else f"was killed by {signal_name(stop.sig)}")
+                    raise TargetError(f"the program {what} before reaching its entry point")
+                events = list(self._handle(stop))
+                if any(isinstance(e, ev.Breakpoint) and e.address == entry.value for e in events):
+                    break
+        finally:
+            self.remove_breakpoint(entry.value)
+        self.invalidate()
+
+    def step_instruction(self) -> Stop:
+        """Single-step the current task one instruction (the shell's stepi)."""
+        task = self.require_stopped()
+        sig = self._stopped.get(task.tid, 0)
+        self._resume(task.tid, sig, step=True)
+        return self._wait(task.tid)
+
+
+def check_program(path: str) -> str:
+    """Resolve and validate a program to launch, with a one-line error."""
+    import shutil
+
+    resolved = path if "/" in path else shutil.which(path)
+    if resolved is None or not os.path.lexists(resolved):
+        raise TargetError(f"{path}: no such program")
+    if os.path.isdir(resolved):
+        raise TargetError(f"{path}: is a directory")
+    try:
+        with open(resolved, "rb") as fh:
+            head = fh.read(64)
+    except PermissionError:
+        raise TargetError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise TargetError(f"{path}: {exc.strerror}") from None
+    try:
+        abi_for_elf_header(head)
+    except UsageError as exc:
+        raise TargetError(f"{path}: {exc}") from None
+    if not os.access(resolved, os.X_OK):
+        raise TargetError(f"{path}: not executable (permission denied)")
+    return resolved
+
+
+def _threads_of(pid: int) -> list[int]:
+    try:
+        return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return []
+
+
+def _is_thread(tid: int, pid: int) -> bool:
+    return os.path.exists(f"/proc/{pid}/task/{tid}")

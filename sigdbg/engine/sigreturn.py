@@ -1,0 +1,238 @@
+"""Run a handler to its trampoline, single-step through it, check the result.
+
+From handler entry the task runs (hardware breakpoint DR0 on the restorer
+address = the frame's pretcode; debug registers are per thread and leave the
+shared text untouched) until it reaches the restorer with ``sp == frame +
+word`` -- i.e. *this* handler returned there.  Every restorer instruction is
+then single-stepped and recorded.  Just before the ``rt_sigreturn`` /
+``sigreturn`` system call the frame is re-read where the kernel will read it
+(arch/x86/kernel/signal_64.c / signal_32.c: ``sp - 8``, ``sp - 4`` or
+``sp - 8``) and compared with the snapshot from handler entry; after the
+syscall the registers the kernel restored are compared with that frame.
+
+Stops that are not ours (other signals, exits, frames built above ours after a
+``siglongjmp``) end the walk with a :class:`SigreturnAbandoned` event and are
+handed back to the session's main loop.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from sigdbg.backends.ptrace import PtraceTask
+from sigdbg.decode.disasm_model import StepRecord
+from sigdbg.decode.sigframe import SigFrame, decode_sigframe, diff_frames
+from sigdbg.engine import events as ev
+from sigdbg.engine.stops import TRAP_BRKPT, TRAP_HWBKPT, TRAP_TRACE, Stop
+from sigdbg.errors import FeatureUnavailable, ProcessGone, SigdbgError
+from sigdbg.names import syscall_name
+
+if TYPE_CHECKING:
+    from sigdbg.engine.session import Session
+
+#: Restorers are a handful of instructions; anything longer is not one.
+MAX_RESTORER_STEPS = 64
+#: eflags bits sigreturn takes from the frame (arch/x86/include/asm/sighandling.h FIX_EFLAGS)
+FIX_EFLAGS = 0x40DD5 | (1 << 16)  # AC OF DF TF SF ZF AF PF CF, RF
+#: registers a 64-bit sigreturn does not restore from sigcontext
+_X86_64_NOT_RESTORED = ("fs", "gs")
+
+_SYSCALL_BYTES = (b"\x0f\x05", b"\xcd\x80", b"\x0f\x34")
+
+
+def _disassembler(mode: str):  # type: ignore[no-untyped-def]
+    try:
+        from sigdbg.decode.disasm import get_disassembler
+
+        return get_disassembler(mode, "att")
+    except FeatureUnavailable:
+        return None
+
+
+def _insn_text(dis, code: bytes, address: int) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    if dis is not None:
+        insn = dis.one(code, address)
+        if insn is not None:
+            return insn.size, insn.text
+    for pat in _SYSCALL_BYTES:
+        if code.startswith(pat):
+            return 2, {b"\x0f\x05": "syscall", b"\xcd\x80": "int $0x80",
+                       b"\x0f\x34": "sysenter"}[pat]
+    return 1, f"(.byte {code[:1].hex()})"
+
+
+def frame_at_sigreturn(abi_name: str, kind: str, sp: int) -> int:
+    """Where the kernel looks for the frame when the sigreturn syscall runs."""
+    if abi_name == "x86_64":
+        return sp - 8
+    if kind == "rt_sigframe_ia32":
+        return sp - 4
+    return sp - 8
+
+
+def step_through_sigreturn(
+    session: Session, task: PtraceTask, entry_frame: SigFrame
+) -> Iterator[ev.Event]:
+    """Events from handler entry (or inside the handler) to the restored context."""
+    abi = task.abi
+    pid, tid = task.pid, task.tid
+    word = abi.word
+    target_sp = entry_frame.address + word
+    restorer = entry_frame.pretcode
+    regs = task.registers()
+    if not (regs[abi.pc] == restorer and regs[abi.sp] == target_sp):
+        reached = yield from _run_to_restorer(session, task, entry_frame)
+        if not reached:
+            return
+    dis = _disassembler(abi.disasm_mode)
+    regs = task.registers()
+    for _ in range(MAX_RESTORER_STEPS):
+        pc = regs[abi.pc]
+        code = task.read_upto(pc, 16)
+        size, text = _insn_text(dis, code, pc)
+        is_sys = code[:2] in _SYSCALL_BYTES
+        nr = regs[abi.syscall_nr]
+        sysname = None
+        if is_sys:
+            sysname = syscall_name(abi.name, nr)
+        if is_sys and nr in (abi.rt_sigreturn_nr, abi.sigreturn_nr):
+            frame_addr = frame_at_sigreturn(abi.name, entry_frame.kind, regs[abi.sp])
+            now = decode_sigframe(task, abi, frame_addr, maps=session.maps(),
+                                  lookup=session.lookup, exe_path=session.exe_path(),
+                                  kind=entry_frame.kind, signo=entry_frame.sig)
+            changes = diff_frames(entry_frame, now)
+            yield ev.SigreturnEntered(pid, tid, sysname or "rt_sigreturn", now, changes)
+            session._resume(tid, 0, step=True)
+            stop = session._wait(tid)
+            yield ev.SigreturnStep(pid, tid, StepRecord(pc, code[:size], text, {}, sysname))
+            yield from _check_restored(session, task, now, stop)
+            return
+        session._resume(tid, 0, step=True)
+        stop = session._wait(tid)
+        if not _is_our_step(stop):
+            yield ev.SigreturnAbandoned(pid, tid, f"stepping the restorer was interrupted "
+                                        f"({stop.kind} {stop.sig})", pc)
+            session.requeue(stop)
+            return
+        new = task.registers()
+        changed = {k: (regs[k], v) for k, v in new.items() if regs.get(k) != v}
+        yield ev.SigreturnStep(pid, tid, StepRecord(pc, code[:size], text, changed, sysname))
+        regs = new
+    yield ev.SigreturnAbandoned(pid, tid, "no sigreturn system call within "
+                                f"{MAX_RESTORER_STEPS} instructions of the restorer",
+                                regs[abi.pc])
+
+
+def _is_our_step(stop: Stop) -> bool:
+    return (stop.kind == "signal" and stop.sig == signal.SIGTRAP and stop.siginfo is not None
+            and stop.siginfo.si_code in (TRAP_TRACE, TRAP_BRKPT))
+
+
+def _run_to_restorer(
+    session: Session, task: PtraceTask, frame: SigFrame
+) -> Iterator[ev.Event]:
+    """Continue with DR0 on the restorer until this frame's handler returns.
+
+    Returns (via StopIteration value) whether the restorer was reached.
+    """
+    abi = task.abi
+    pid, tid = task.pid, task.tid
+    target_sp = frame.address + abi.word
+    try:
+        task.set_debugreg(0, frame.pretcode)
+        task.set_debugreg(7, 1)  # L0, execute, length 1
+    except SigdbgError as exc:
+        yield ev.SigreturnAbandoned(pid, tid, f"cannot set a breakpoint on the restorer: {exc}",
+                                    frame.pretcode)
+        return False
+    try:
+        sig = session._stopped.get(tid, 0)
+        while True:
+            session._resume(tid, sig)
+            sig = 0
+            stop = session._wait(tid)
+            if stop.kind in ("exited", "killed"):
+                yield ev.SigreturnAbandoned(
+                    pid, tid, "the process ended before the handler returned "
+                    "(e.g. _exit in the handler)", 0)
+                session.requeue(stop)
+                return False
+            if stop.kind == "signal" and stop.sig == signal.SIGTRAP and stop.siginfo is not None \
+                    and stop.siginfo.si_code == TRAP_HWBKPT:
+                sp = task.registers()[abi.sp]
+                if sp == target_sp:
+                    return True
+                if sp > target_sp:
+                    yield ev.SigreturnAbandoned(
+                        pid, tid, "a handler returned to the restorer above this frame: the "
+                        "handler left without sigreturn (siglongjmp)", frame.pretcode)
+                    return False
+                continue  # a nested handler returning through the same restorer
+            if stop.kind == "signal":
+                # Another signal arrives while the handler runs: deliver it into
+                # its handler and look at where its frame lands.
+                assert stop.siginfo is not None
+                session._resume(tid, stop.sig, step=True)
+                nxt = session._wait(tid)
+                if nxt.kind == "signal" and nxt.sig == signal.SIGTRAP and nxt.siginfo is not None \
+                        and nxt.siginfo.si_code == 5:
+                    new_sp = task.registers()[abi.sp]
+                    yield ev.SignalDelivered(pid, tid, stop.siginfo, "handler (nested)",
+                                             frame.pc)
+                    if new_sp >= frame.address:
+                        yield ev.SigreturnAbandoned(
+                            pid, tid, "a new signal frame was built at or above this one: the "
+                            "handler left without sigreturn (siglongjmp)", frame.pretcode)
+                        return False
+                    continue
+                session.requeue(nxt)
+                continue
+            if stop.kind in ("group", "event", "interrupt", "syscall"):
+                continue
+    finally:
+        try:
+            task.set_debugreg(7, 0)
+        except SigdbgError:
+            pass
+
+
+def _check_restored(
+    session: Session, task: PtraceTask, frame: SigFrame, stop: Stop
+) -> Iterator[ev.Event]:
+    abi = task.abi
+    pid, tid = task.pid, task.tid
+    if stop.kind in ("exited", "killed"):
+        yield ev.SigreturnAbandoned(pid, tid, "the process ended in sigreturn", 0)
+        session.requeue(stop)
+        return
+    try:
+        regs = task.registers()
+    except ProcessGone:
+        return
+    diffs: list[str] = []
+    not_compared: list[str] = []
+    for mc_name, reg_name in abi.mcontext_regs:
+        saved = frame.mcontext.get(mc_name)
+        if saved is None:
+            continue
+        got = regs[reg_name]
+        if mc_name in ("eflags", "flags"):
+            if (saved ^ got) & FIX_EFLAGS:
+                diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x} "
+                             f"(differs in sigreturn-restored bits {(saved ^ got) & FIX_EFLAGS:#x})")
+            continue
+        if mc_name in ("cs", "ss", "ds", "es", "fs", "gs"):
+            saved |= 3  # sigreturn forces RPL 3
+            got &= 0xFFFF
+        if saved != got:
+            diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x}")
+    if abi.name == "x86_64":
+        not_compared.extend(_X86_64_NOT_RESTORED)
+    not_compared.append(f"{abi.flags} bits outside FIX_EFLAGS")
+    if stop.kind == "signal" and not _is_our_step(stop):
+        # a signal became deliverable when the mask was restored: it is
+        # delivered at the restored context, so the comparison still holds
+        session.requeue(stop)
+    yield ev.ContextRestored(pid, tid, not diffs, regs, tuple(diffs), tuple(not_compared))

@@ -1,0 +1,71 @@
+"""Telling ptrace stops apart.
+
+The order of tests follows ptrace(2) and the observations in
+shared/reference/ptrace-notes.md section 1:
+
+1. ``WSTOPSIG == SIGTRAP|0x80``: syscall-stop (PTRACE_O_TRACESYSGOOD);
+2. ``event == PTRACE_EVENT_STOP``: group-stop (stop signal) or interrupt stop;
+3. ``event != 0``: PTRACE_EVENT_* stop;
+4. PTRACE_GETSIGINFO fails with EINVAL: group-stop of a non-SEIZE tracee;
+   ``si_code == 0x8000|sig``: group-stop of a SEIZE tracee;
+5. otherwise a signal-delivery-stop; for SIGTRAP the si_code tells our own
+   traps (single-step 2, step over syscall 1, handler entry 5, hw breakpoint 4,
+   int3 0x80) from a SIGTRAP the program received.
+"""
+
+from __future__ import annotations
+
+import signal
+import struct
+from dataclasses import dataclass
+
+from sigdbg.abi.abis import I386, X86_64, Abi
+from sigdbg.decode.siginfo import SigInfo, decode_siginfo
+
+#: PTRACE_GETSIGINFO returns the tracer's own layout (kernel/ptrace.c): the
+#: layout of this Python process, not of the tracee.
+TRACER_SIGINFO_ABI: Abi = X86_64 if struct.calcsize("P") == 8 else I386
+
+STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
+
+TRAP_BRKPT = 1
+TRAP_TRACE = 2
+TRAP_HWBKPT = 4
+SIGTRAP_HANDLER_ENTRY = 5  # ptrace_notify(SIGTRAP) from signal_delivered()
+SI_KERNEL = 0x80
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A classified wait result."""
+
+    tid: int
+    kind: str  #: exited, killed, syscall, group, event, interrupt, signal
+    sig: int = 0
+    event: int = 0
+    status: int = 0
+    siginfo: SigInfo | None = None
+
+
+def classify(tid: int, status: int, siginfo_raw: bytes | None, *, seized: bool) -> Stop:
+    import os
+
+    if os.WIFEXITED(status):
+        return Stop(tid, "exited", status=os.WEXITSTATUS(status))
+    if os.WIFSIGNALED(status):
+        return Stop(tid, "killed", sig=os.WTERMSIG(status), status=status)
+    sig = os.WSTOPSIG(status)
+    event = (status >> 16) & 0xFF
+    if sig == (signal.SIGTRAP | 0x80):
+        return Stop(tid, "syscall", sig=signal.SIGTRAP, status=status)
+    if event == 128:  # PTRACE_EVENT_STOP
+        kind = "group" if sig in STOP_SIGNALS else "interrupt"
+        return Stop(tid, kind, sig=sig, event=event, status=status)
+    if event:
+        return Stop(tid, "event", sig=sig, event=event, status=status)
+    if siginfo_raw is None:
+        return Stop(tid, "group", sig=sig, status=status)
+    info = decode_siginfo(siginfo_raw, TRACER_SIGINFO_ABI)
+    if seized and info.si_code == (0x8000 | sig):
+        return Stop(tid, "group", sig=sig, status=status, siginfo=info)
+    return Stop(tid, "signal", sig=sig, status=status, siginfo=info)

@@ -1,0 +1,81 @@
+"""Small helpers shared by the name tables: the lookup error, arch families, bit naming.
+
+Nothing here holds state; every helper is a pure function of its arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from sigdbg.errors import UsageError
+
+
+class UnknownNameError(UsageError, ValueError):
+    """A name, number or family given by the user is not in the table it was looked up in.
+
+    It is a ``ValueError`` (the contract of the ``*_number`` look-ups) and a
+    :class:`sigdbg.errors.UsageError`, so front ends print it as one line.
+    """
+
+
+#: The arch families the tables are keyed by.  "x86" covers x86_64 and i386
+#: (their auxv/hwcap numbering is shared), "arm" is 32-bit ARM (also a 32-bit
+#: task on an arm64 kernel), "arm64" is AArch64, and "generic" means "not known":
+#: the union of the arch-neutral meanings.
+ARCH_FAMILIES: tuple[str, ...] = ("x86", "arm", "arm64", "generic")
+
+_ARCH_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "x86": "x86",
+        "x86_64": "x86",
+        "x86-64": "x86",
+        "amd64": "x86",
+        "i386": "x86",
+        "i686": "x86",
+        "ia32": "x86",
+        "arm": "arm",
+        "armhf": "arm",
+        "armel": "arm",
+        "arm64": "arm64",
+        "aarch64": "arm64",
+        "generic": "generic",
+    }
+)
+
+
+def arch_family(arch: str) -> str:
+    """Return the table family for ``arch`` ("x86_64" → "x86", "aarch64" → "arm64", ...).
+
+    Raises :class:`UnknownNameError` for anything else.
+    """
+    family = _ARCH_ALIASES.get(arch.strip().lower())
+    if family is None:
+        raise UnknownNameError(
+            f"unknown architecture {arch!r}: expected one of {', '.join(ARCH_FAMILIES)}"
+            " (or x86_64, i386, aarch64)"
+        )
+    return family
+
+
+def bit_names(value: int, table: Mapping[int, str], what: str = "value") -> tuple[str, ...]:
+    """Names of the set bits of ``value``, lowest bit first.
+
+    ``table`` maps a bit *number* to its name.  A set bit that the table does
+    not name is reported as ``bitN``: nothing is ever dropped.  Raises
+    ``ValueError`` for a negative ``value`` (callers decode registers as unsigned).
+    """
+    if value < 0:
+        raise ValueError(f"{what} must be non-negative, got {value}")
+    names: list[str] = []
+    bit = 0
+    while value >> bit:
+        if (value >> bit) & 1:
+            names.append(table.get(bit, f"bit{bit}"))
+        bit += 1
+    return tuple(names)
+
+
+def freeze(mapping: Mapping[int, str]) -> Mapping[int, str]:
+    """An immutable copy of ``mapping``."""
+    return MappingProxyType(dict(mapping))

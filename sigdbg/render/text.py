@@ -1,0 +1,281 @@
+"""Human text for the model objects (the JSON comes from ``to_json``).
+
+Every string that came from the target (argv, AT_EXECFN, paths, symbol
+names) goes through :func:`safe`, so a target cannot put terminal escape
+sequences on the user's screen.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from sigdbg.decode.auxv import AuxvReport
+from sigdbg.decode.memmap import MemoryMap
+from sigdbg.decode.sigframe import SigFrame
+from sigdbg.decode.siginfo import SigInfo
+from sigdbg.decode.vdso import VdsoReport, VsyscallReport
+from sigdbg.names import signal_name
+
+_ESCAPES = {i: f"\\x{i:02x}" for i in list(range(0x20)) + [0x7F]}
+_ESCAPES.update({0x0A: "\\n", 0x09: "\\t", 0x0D: "\\r"})
+_C1 = {i: f"\\u{i:04x}" for i in range(0x80, 0xA0)}
+
+
+def safe(s: str) -> str:
+    """Escape control characters (C0, DEL, C1) so target text can't drive the terminal."""
+    return s.translate(_ESCAPES).translate(_C1)
+
+
+@dataclass(frozen=True)
+class Style:
+    """ANSI colour, only when wanted: NO_COLOR unset and output is a terminal."""
+
+    color: bool = False
+
+    @classmethod
+    def for_stream(cls, stream: object, force: bool | None = None) -> Style:
+        if force is not None:
+            return cls(force)
+        if os.environ.get("NO_COLOR"):
+            return cls(False)
+        isatty = getattr(stream, "isatty", None)
+        return cls(bool(isatty and isatty()))
+
+    def _c(self, code: str, s: str) -> str:
+        return f"\x1b[{code}m{s}\x1b[0m" if self.color else s
+
+    def head(self, s: str) -> str:
+        return self._c("1", s)
+
+    def name(self, s: str) -> str:
+        return self._c("36", s)
+
+    def addr(self, s: str) -> str:
+        return self._c("33", s)
+
+    def warn(self, s: str) -> str:
+        return self._c("31", s)
+
+    def dim(self, s: str) -> str:
+        return self._c("2", s)
+
+
+PLAIN = Style(False)
+
+
+def hx(v: int | None) -> str:
+    return "-" if v is None else f"{v:#x}"
+
+
+# -- auxv -------------------------------------------------------------------------------
+def render_auxv(r: AuxvReport, st: Style = PLAIN) -> str:
+    out = [st.head(f"auxv of pid {r.pid} ({r.abi}): {len(r.entries)} entries at "
+                   f"{r.auxv_address:#x} on the initial stack "
+                   f"(argc {r.argc} at {r.start_stack:#x}, {r.envc} environment strings)")]
+    width = max((len(e.label) for e in r.entries), default=10)
+    for e in r.entries:
+        val = st.addr(f"{e.value:#x}") if e.kind in ("addr", "str", "bytes16") else (
+            f"{e.value:#x}" if e.kind.startswith("hwcap") or e.kind == "flags" else str(e.value))
+        extra = []
+        if e.string is not None:
+            extra.append(f'"{safe(e.string)}"')
+        if e.data is not None:
+            extra.append(e.data.hex())
+        if e.flags:
+            extra.append(" ".join(e.flags))
+        if e.symbol:
+            extra.append(f"<{safe(e.symbol)}>")
+        if e.mapping:
+            extra.append(f"in {safe(e.mapping)}")
+        if e.problem:
+            extra.append(st.warn(f"[{e.problem}]"))
+        line = f"  {st.name(e.label.ljust(width))} {e.type:>3}  {val}"
+        if extra:
+            line += "  " + "  ".join(extra)
+        line += "  " + st.dim(f"-- {e.description}")
+        out.append(line)
+    if r.proc_checked:
+        if r.differences:
+            out.append(st.warn("  /proc/PID/auxv DIFFERS from the stack:"))
+            out.extend("    " + d for d in r.differences)
+        else:
+            out.append(st.dim("  /proc/PID/auxv: identical to the vector on the stack"))
+    else:
+        out.append(st.warn("  /proc/PID/auxv not available: not cross-checked"))
+    return "\n".join(out)
+
+
+# -- maps ---------------------------------------------------------------------------------
+def render_maps(m: MemoryMap, st: Style = PLAIN, explain: bool = True) -> str:
+    out = [st.head(f"{'start':>16} {'end':>16} perm {'size':>9}  path")]
+    specials = []
+    for x in m.mappings:
+        path = safe(x.path)
+        sp = x.special
+        if sp is not None:
+            path = st.name(path)
+            if sp not in specials:
+                specials.append(sp)
+        out.append(f"{x.start:16x} {x.end:16x} {x.perms} {x.size:9x}  {path}")
+    if explain and specials:
+        out.append("")
+        out.append(st.head("special mappings:"))
+        for sp in specials:
+            out.append(f"  {st.name(sp.name)}: {sp.purpose}")
+            out.append(f"      created by {sp.created_by}; readable by a debugger: "
+                       f"{sp.readable_by_tracer}")
+    return "\n".join(out)
+
+
+# -- vdso / vsyscall ------------------------------------------------------------------------
+def render_vdso(r: VdsoReport, st: Style = PLAIN) -> str:
+    out = [st.head(f"[vdso] {r.start:#x}-{r.end:#x} {r.perms} ({r.abi}), ELF image "
+                   f"{r.image_size} bytes, soname {safe(r.soname or '?')}")]
+    ok = r.at_sysinfo_ehdr == r.start
+    out.append(f"  AT_SYSINFO_EHDR {hx(r.at_sysinfo_ehdr)}: "
+               + ("the [vdso] mapping's ELF header" if ok else st.warn("does NOT match [vdso]")))
+    if r.at_sysinfo is not None:
+        out.append(f"  AT_SYSINFO      {r.at_sysinfo:#x}: entry {r.entry:#x} "
+                   f"<{safe(r.entry_symbol or '?')}>"
+                   + ("" if r.at_sysinfo == r.entry else st.warn(" (differs from e_entry)")))
+    if r.linux_version:
+        out.append(f"  Linux version note: {r.linux_version}")
+    if r.build_id:
+        out.append(f"  build id: {r.build_id}")
+    out.append(f"  version definitions: {', '.join(r.version_definitions) or '-'}")
+    for n in r.neighbours:
+        out.append(f"  {n.path} {n.start:#x}-{n.end:#x} {n.perms} "
+                   "(vDSO data pages; unreadable by a debugger)")
+    out.append(st.head(f"  {'address':>18} {'size':>6} {'type':6} {'bind':6} symbol"))
+    for s in sorted(r.symbols, key=lambda s: (s.address, s.name)):
+        ver = f"@{s.version}" if s.version else ""
+        out.append(f"  {s.address:#18x} {s.size:6} {s.type:6} {s.bind:6} "
+                   f"{st.name(safe(s.name))}{safe(ver)}")
+    return "\n".join(out)
+
+
+def render_vsyscall(r: VsyscallReport, st: Style = PLAIN) -> str:
+    out = [st.head(f"vsyscall page ({r.abi}): mode {r.mode}")]
+    out.append(f"  {r.mode_evidence}")
+    if r.present:
+        if r.readable:
+            out.append("  the page is readable:")
+        else:
+            out.append(st.warn(f"  the page cannot be read: {r.read_error}"))
+            out.append("  (calls to the entries still work: the kernel emulates them "
+                       "on the instruction-fetch fault)")
+    for e in r.entries:
+        out.append(f"  {e.address:#x}  {e.name}")
+        for line in e.disassembly:
+            out.append(f"      {line}")
+    return "\n".join(out)
+
+
+# -- signals ---------------------------------------------------------------------------------
+_HEX_FIELDS = {"si_addr", "si_value", "si_call_addr", "si_lower", "si_upper", "si_band"}
+
+
+def siginfo_text(i: SigInfo) -> str:
+    """strace's ``{si_signo=SIGUSR1, si_code=SI_TKILL, si_pid=1, si_uid=0}`` shape."""
+    parts = [f"si_signo={i.signal}", f"si_code={i.code_name}"]
+    if i.si_errno:
+        parts.append(f"si_errno={i.si_errno}")
+    for k, v in i.fields.items():
+        if k == "si_sys_private":
+            continue
+        if k == "si_status" and i.layout == "sigchld" and i.si_code != 1:
+            parts.append(f"{k}={signal_name(v)}")
+        elif k == "si_syscall":
+            parts.append(f"{k}={v}")
+        elif k in _HEX_FIELDS:
+            parts.append(f"{k}={v:#x}")
+        else:
+            parts.append(f"{k}={v}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def render_frame(f: SigFrame, st: Style = PLAIN, picture: bool = True) -> str:
+    w = 16 if f.abi == "x86_64" else 8
+    out = [st.head(f"{f.kind} at {f.address:#x} ({f.abi}, {f.size} bytes): "
+                   f"signal {signal_name(f.sig)} ({f.sig})")]
+    out.append(f"  pretcode  {st.addr(hx(f.pretcode))} -> {safe(f.restorer.describe())}")
+    if f.pinfo is not None:
+        out.append(f"  pinfo     {hx(f.pinfo)}   puc {hx(f.puc)}")
+    if f.siginfo is not None:
+        label = "siginfo" if f.siginfo_valid else "siginfo (stale: no SA_SIGINFO)"
+        out.append(f"  {label}  {siginfo_text(f.siginfo)}")
+    if f.uc_flags is not None:
+        out.append(f"  uc_flags  {f.uc_flags:#x} {' | '.join(f.uc_flags_names)}   uc_link "
+                   f"{hx(f.uc_link)}")
+    if f.uc_stack is not None:
+        from sigdbg.decode.sigframe import ss_flags_text
+
+        out.append(f"  uc_stack  ss_sp={hx(f.uc_stack['ss_sp'])} "
+                   f"ss_flags={ss_flags_text(f.uc_stack['ss_flags'])} "
+                   f"ss_size={f.uc_stack['ss_size']:#x}"
+                   + ("   (frame is ON the alternate signal stack)" if f.on_altstack else ""))
+    names = " ".join(f.sigmask_names) or "(empty)"
+    out.append(f"  sigmask   {f.sigmask:#x} [{names}]")
+    out.append(st.head("  mcontext (the interrupted registers):"))
+    items = list(f.mcontext.items())
+    for i in range(0, len(items), 4):
+        row = "    " + "  ".join(f"{k:>7}={v:#0{w + 2}x}" if k != "reserved1" else ""
+                                 for k, v in items[i:i + 4])
+        out.append(row.rstrip())
+    if f.retcode is not None:
+        out.append(f"  retcode   {f.retcode.hex()} "
+                   + ("(kernel signature ok)" if f.retcode_ok else st.warn("(NOT the kernel's)")))
+    fp = f.fpstate
+    if fp is not None:
+        out.append(st.head(f"  fpstate at {fp.address:#x}: {fp.format}") +
+                   f"  cwd={fp.cwd:#x} swd={fp.swd:#x} mxcsr={fp.mxcsr:#x}")
+        if fp.format == "xsave":
+            out.append(f"    sw_reserved: magic1={fp.magic1:#x} extended_size={fp.extended_size} "
+                       f"xfeatures={fp.xfeatures:#x} xstate_size={fp.xstate_size}  "
+                       f"magic2={hx(fp.magic2)}")
+            out.append(f"    xsave header: xstate_bv={hx(fp.xstate_bv)} "
+                       f"[{' '.join(fp.xstate_components)}] xcomp_bv={hx(fp.xcomp_bv)}")
+        regs = fp.ymm if fp.ymm is not None else fp.xmm
+        rname = "ymm" if fp.ymm is not None else "xmm"
+        digits = 64 if fp.ymm is not None else 32
+        for n, v in enumerate(regs):
+            if v:
+                out.append(f"    {rname}{n:<2} {v:0{digits}x}")
+        if not any(regs):
+            out.append(f"    {rname}0..{len(regs) - 1} all zero")
+    for p in f.problems:
+        out.append(st.warn(f"  ! {p}"))
+    if picture:
+        out.append(render_picture(f, st))
+    return "\n".join(out)
+
+
+def render_picture(f: SigFrame, st: Style = PLAIN) -> str:
+    """The frame as a stack diagram: higher addresses on top, offsets from the frame."""
+    out = [st.head("  stack picture (addresses descending):")]
+    pointers: dict[int, list[str]] = {}
+    if f.abi == "x86_64":
+        pointers.setdefault(f.address + 312, []).append("rsi (info)")
+        pointers.setdefault(f.address + 8, []).append("rdx (uc)")
+        pointers.setdefault(f.address, []).append("rsp at handler entry")
+    elif f.pinfo is not None:
+        pointers.setdefault(f.pinfo, []).append("pinfo")
+        pointers.setdefault(f.puc or 0, []).append("puc")
+        pointers.setdefault(f.address, []).append("esp at handler entry")
+    else:
+        pointers.setdefault(f.address, []).append("esp at handler entry")
+    if f.fpstate is not None:
+        pointers.setdefault(f.fpstate.address, []).append("uc_mcontext.fpstate")
+    for r in sorted(f.regions, key=lambda r: -r.start):
+        off = r.start - f.address
+        arrow = ""
+        if r.start in pointers:
+            arrow = "  <- " + ", ".join(pointers[r.start])
+        out.append(f"    {r.start:#018x} {off:+6d} |{r.label:^22}| {r.size:6d}  "
+                   f"{st.dim(safe(r.detail))}{arrow}")
+    return "\n".join(out)
+
+
+__all__ = ["safe", "Style", "render_auxv", "render_maps", "render_vdso", "render_vsyscall",
+           "render_frame", "render_picture", "siginfo_text", "hx"]
