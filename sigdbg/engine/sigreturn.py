@@ -224,8 +224,9 @@ def _check_restored(
                              f"(differs in sigreturn-restored bits {(saved ^ got) & FIX_EFLAGS:#x})")
             continue
         if mc_name in ("cs", "ss", "ds", "es", "fs", "gs"):
-            saved |= 3  # sigreturn forces RPL 3
             got &= 0xFFFF
+            if mc_name in ("cs", "ss"):
+                saved |= 3  # sigreturn forces RPL 3 on cs and ss
         if saved != got:
             diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x}")
     if abi.name == "x86_64":
