@@ -74,8 +74,3 @@ def bit_names(value: int, table: Mapping[int, str], what: str = "value") -> tupl
             names.append(table.get(bit, f"bit{bit}"))
         bit += 1
     return tuple(names)
-
-
-def freeze(mapping: Mapping[int, str]) -> Mapping[int, str]:
-    """An immutable copy of ``mapping``."""
-    return MappingProxyType(dict(mapping))

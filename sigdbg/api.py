@@ -1,0 +1,31 @@
+"""The scripting API.
+
+    import sigdbg
+    with sigdbg.launch(["targets/build/sig_basic", "raise"]) as target:
+        for event in target.events(step_sigreturn=True):
+            print(event.to_json())
+
+``launch`` and ``attach`` return a :class:`~sigdbg.engine.session.Session`;
+events are the frozen dataclasses of :mod:`sigdbg.engine.events`.
+"""
+
+from __future__ import annotations
+
+from sigdbg.engine import events
+from sigdbg.engine.session import Session, SignalPolicy
+
+
+def launch(argv: list[str], *, at: str = "exec", follow: bool = False,
+           env: dict[str, str] | None = None, stdin: int | None = None,
+           stdout: int | None = None, stderr: int | None = None) -> Session:
+    """Start ``argv`` under the tracer, stopped at exec (or ``at="entry"``)."""
+    return Session.launch(argv, at=at, follow=follow, env=env, stdin=stdin, stdout=stdout,
+                          stderr=stderr)
+
+
+def attach(pid: int, *, follow: bool = False) -> Session:
+    """Attach to a running process (PTRACE_SEIZE); it keeps running after close()."""
+    return Session.attach(pid, follow=follow)
+
+
+__all__ = ["launch", "attach", "Session", "SignalPolicy", "events"]

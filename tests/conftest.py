@@ -1,0 +1,79 @@
+"""Shared test fixtures: built targets, report parsing, leak checks.
+
+Every test that starts a tracee must leave nothing behind: the autouse
+``no_stopped_children`` fixture fails a test that leaves a child of the test
+process alive (stopped or running).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = ROOT / "targets"
+BUILD = TARGETS / "build"
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def built_targets() -> Path:
+    subprocess.run(["make", "-s", "-C", str(TARGETS)], check=True)
+    return BUILD
+
+
+def target(name: str) -> str:
+    path = BUILD / name
+    assert path.exists(), f"target {name} was not built"
+    return str(path)
+
+
+REPORT_RE = re.compile(r"^SIGDBG-REPORT (.*)$", re.M)
+
+
+def parse_reports(text: str) -> list[dict[str, int | str]]:
+    """The SIGDBG-REPORT lines a target printed from inside its handlers."""
+    out = []
+    for m in REPORT_RE.finditer(text):
+        d: dict[str, int | str] = {}
+        for kv in m.group(1).split():
+            k, _, v = kv.partition("=")
+            d[k] = v if k == "tag" else int(v, 0)
+        out.append(d)
+    return out
+
+
+def _children() -> set[int]:
+    me = os.getpid()
+    out = set()
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        rest = stat[stat.rindex(b")") + 2:].split()
+        state, ppid = rest[0], int(rest[1])
+        if ppid == me and state != b"Z":
+            out.add(int(d))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_stopped_children():
+    before = _children()
+    yield
+    left = _children() - before
+    for pid in left:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+    assert not left, f"test left processes behind: {sorted(left)}"
