@@ -268,7 +268,7 @@ class Session(Inspector):
 
         yield from self.first_events
         self.first_events = []
-        while self.alive:
+        while self.alive or self._requeued:
             self.resume_all()
             try:
                 stop = self._wait()

@@ -141,15 +141,15 @@ def _run_to_restorer(
     pid, tid = task.pid, task.tid
     target_sp = frame.address + abi.word
     try:
-        task.set_debugreg(0, frame.pretcode)
-        task.set_debugreg(7, 1)  # L0, execute, length 1
-    except SigdbgError as exc:
-        yield ev.SigreturnAbandoned(pid, tid, f"cannot set a breakpoint on the restorer: {exc}",
-                                    frame.pretcode)
-        return False
-    try:
         sig = session._stopped.get(tid, 0)
         while True:
+            try:
+                task.set_debugreg(0, frame.pretcode)
+                task.set_debugreg(7, 1)  # L0, execute, length 1
+            except SigdbgError as exc:
+                yield ev.SigreturnAbandoned(
+                    pid, tid, f"cannot set a breakpoint on the restorer: {exc}", frame.pretcode)
+                return False
             session._resume(tid, sig)
             sig = 0
             stop = session._wait(tid)
@@ -172,22 +172,33 @@ def _run_to_restorer(
                 continue  # a nested handler returning through the same restorer
             if stop.kind == "signal":
                 # Another signal arrives while the handler runs: deliver it into
-                # its handler and look at where its frame lands.
+                # its handler (shown like any delivery) and see where its frame lands.
                 assert stop.siginfo is not None
+                pc = task.registers()[abi.pc]
                 session._resume(tid, stop.sig, step=True)
                 nxt = session._wait(tid)
-                if nxt.kind == "signal" and nxt.sig == signal.SIGTRAP and nxt.siginfo is not None \
-                        and nxt.siginfo.si_code == 5:
-                    new_sp = task.registers()[abi.sp]
-                    yield ev.SignalDelivered(pid, tid, stop.siginfo, "handler (nested)",
-                                             frame.pc)
-                    if new_sp >= frame.address:
-                        yield ev.SigreturnAbandoned(
-                            pid, tid, "a new signal frame was built at or above this one: the "
-                            "handler left without sigreturn (siglongjmp)", frame.pretcode)
-                        return False
-                    continue
-                session.requeue(nxt)
+                if not (nxt.kind == "signal" and nxt.sig == signal.SIGTRAP
+                        and nxt.siginfo is not None and nxt.siginfo.si_code == 5):
+                    yield ev.SignalDelivered(pid, tid, stop.siginfo, "passed", pc)
+                    session.requeue(nxt)
+                    yield ev.SigreturnAbandoned(pid, tid, f"interrupted by {nxt.kind}", pc)
+                    return False
+                yield ev.SignalDelivered(pid, tid, stop.siginfo, "handler", pc)
+                regs = task.registers()
+                inner = decode_sigframe(task, abi, regs[abi.sp], maps=session.maps(),
+                                        lookup=session.lookup, exe_path=session.exe_path(),
+                                        signo=stop.siginfo.si_signo)
+                yield ev.HandlerEntered(pid, tid, regs[abi.pc], inner)
+                if inner.address >= frame.address:
+                    yield ev.SigreturnAbandoned(
+                        pid, tid, "a new signal frame was built at or above this one: the "
+                        "handler left without sigreturn (siglongjmp)", frame.pretcode)
+                    yield from step_through_sigreturn(session, task, inner)
+                    return False
+                # a nested delivery inside our handler: follow its return first
+                yield from step_through_sigreturn(session, task, inner)
+                if tid not in session._stopped:
+                    return False
                 continue
             if stop.kind in ("group", "event", "interrupt", "syscall"):
                 continue
