@@ -67,7 +67,11 @@ def build_parser() -> Parser:
     for cmd in INSPECT_COMMANDS:
         sp = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help, aliases=cmd.aliases)
         sp.add_argument("--json", action="store_true", help="print JSON instead of text")
-        cmd.configure(sp)
+        if cmd.name == "frame":
+            # a positional ADDRESS would swallow PROG after "--" on the command line
+            _frame_cli_args(sp)
+        else:
+            cmd.configure(sp)
         add_target_args(sp)
     rp = sub.add_parser("report", help="auxv, maps, vDSO and vsyscall of a target (the main job)")
     rp.add_argument("--json", action="store_true")
@@ -78,6 +82,15 @@ def build_parser() -> Parser:
     sh = sub.add_parser("shell", help="the interactive debugger")
     add_target_args(sh)
     return p
+
+
+def _frame_cli_args(p: argparse.ArgumentParser) -> None:
+    from sigdbg.cli.commands import parse_int
+
+    p.add_argument("--address", type=parse_int,
+                   help="decode the frame at ADDRESS now (default: run to the next handler entry)")
+    p.add_argument("--kind", choices=("rt_sigframe", "rt_sigframe_ia32", "sigframe_ia32"))
+    p.add_argument("--no-picture", action="store_true", help="omit the stack picture")
 
 
 def _style(a: argparse.Namespace) -> Style:
@@ -152,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HelpShown:
         return 0
     except ArgumentError as exc:
-        print(f"sigdbg: {exc}", file=sys.stderr)
+        print(str(exc) if str(exc).startswith("sigdbg") else f"sigdbg: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except UsageError as exc:
         if debug:

@@ -62,7 +62,10 @@ def vdso_report(
 
     def sym(s: ElfSymbol) -> VdsoSymbol:
         off = s.value - bias
-        return VdsoSymbol(s.name, s.version, mapping.start + off, off, s.size, s.type, s.bind)
+        # a version-definition marker (ABS symbol named like its version) carries
+        # no version of its own; readelf prints it bare too
+        version = None if s.version == s.name else s.version
+        return VdsoSymbol(s.name, version, mapping.start + off, off, s.size, s.type, s.bind)
 
     syms = tuple(sym(s) for s in image.symbols if s.name and s.type in ("FUNC", "OBJECT"))
     hit = image.symbol_at(image.entry)
