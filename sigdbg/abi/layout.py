@@ -92,16 +92,21 @@ class Layout:
         return off
 
     @cached_property
-    def _plan(self) -> tuple[struct.Struct, tuple[tuple[str, str, int], ...]]:
+    def _plan(
+        self,
+    ) -> tuple[struct.Struct, tuple[str, ...], tuple[tuple[str, int, int], ...],
+               tuple[Field, ...]]:
         """Compile the scalar fields into one Struct.
 
-        Returns the Struct and, per unpacked item group, (name, how, count):
-        ``how`` is ``s`` for a single scalar, ``b`` for bytes, ``a`` for an
-        array taking ``count`` items.
+        Returns the Struct, the names of the unpacked items in order (arrays
+        contribute their first item's slot only), the arrays as (name, start,
+        end) slices of the unpacked tuple, and the nested-struct fields.
         """
         fmt = [self.endian]
-        plan: list[tuple[str, str, int]] = []
+        names: list[str] = []
+        arrays: list[tuple[str, int, int]] = []
         pos = 0
+        n = 0
         scalars = sorted((f for f in self.fields if f.kind != "struct"), key=lambda f: f.offset)
         for f in scalars:
             if f.offset < pos:
@@ -110,19 +115,23 @@ class Layout:
                 fmt.append(f"{f.offset - pos}x")
             if f.kind == "bytes":
                 fmt.append(f"{f.size}s")
-                plan.append((f.name, "b", 1))
+                names.append(f.name)
+                n += 1
             elif f.kind == "array":
                 each = f.size // f.count
                 fmt.append(f"{f.count}{_CODES[f.elem][each]}")
-                plan.append((f.name, "a", f.count))
+                arrays.append((f.name, n, n + f.count))
+                n += f.count
             else:
                 try:
                     fmt.append(_CODES[f.kind][f.size])
                 except KeyError:
                     raise ValueError(f"{self.name}.{f.name}: bad kind/size") from None
-                plan.append((f.name, "s", 1))
+                names.append(f.name)
+                n += 1
             pos = f.end
-        return struct.Struct("".join(fmt)), tuple(plan)
+        nested_fields = tuple(f for f in self.fields if f.kind == "struct")
+        return struct.Struct("".join(fmt)), tuple(names), tuple(arrays), nested_fields
 
     def decode(self, data: bytes | bytearray | memoryview, offset: int = 0) -> Decoded:
         """Decode this struct from ``data[offset:offset+size]``.
@@ -133,21 +142,21 @@ class Layout:
             raise DecodeError(
                 f"{self.name}: need {self.size} bytes at offset {offset}, have {len(data) - offset}"
             )
-        st, plan = self._plan
+        st, names, arrays, nested_fields = self._plan
         items = st.unpack_from(data, offset)
-        out: Decoded = {}
-        i = 0
-        for name, how, count in plan:
-            if how == "a":
-                out[name] = tuple(items[i : i + count])
-                i += count
-            else:
-                out[name] = items[i]
-                i += 1
-        for f in self.fields:
-            if f.kind == "struct":
-                assert f.sub is not None
-                out[f.name] = f.sub.decode(data, offset + f.offset)
+        if arrays:
+            out: Decoded = {}
+            scalar_items = list(items)
+            for name, a, b in reversed(arrays):
+                out[name] = items[a:b]
+                del scalar_items[a + 1 : b]
+                scalar_items[a] = None
+            out.update(zip(names, (v for v in scalar_items if v is not None)))
+        else:
+            out = dict(zip(names, items))
+        for f in nested_fields:
+            assert f.sub is not None
+            out[f.name] = f.sub.decode(data, offset + f.offset)
         return out
 
     def encode(self, values: Decoded) -> bytes:

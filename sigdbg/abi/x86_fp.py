@@ -49,9 +49,11 @@ FPSTATE_64 = Layout(
         ("rdp", 16, 8),
         ("mxcsr", 24, 4),
         ("mxcsr_mask", 28, 4),
-        Field("st_space", 32, 128, "array", count=32, elem="u"),
-        Field("xmm_space", 160, 256, "array", count=64, elem="u"),
-        Field("reserved2", 416, 48, "array", count=12, elem="u"),
+        # st_space/xmm_space are __u32[32]/[64] in the header; kept as raw bytes
+        # here because they are read as 80-bit and 128-bit registers
+        ("st_space", 32, 128, "bytes"),
+        ("xmm_space", 160, 256, "bytes"),
+        ("reserved2", 416, 48, "bytes"),
         nested("sw_reserved", 464, FPX_SW_BYTES),
     ),
     source="arch/x86/include/uapi/asm/sigcontext.h struct _fpstate_64",

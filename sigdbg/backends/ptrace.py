@@ -73,6 +73,7 @@ NT_X86_XSTATE = 0x202
 _WALL = 0x40000000
 #: offsetof(struct user, u_debugreg) for an x86_64 tracer (arch/x86/include/asm/user_64.h)
 _DEBUGREG_OFFSET = 848
+_RIP_OFFSET = 128
 
 #: Options always set: a dying tracer must never leave a stopped tracee.
 BASE_OPTIONS = PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC
@@ -234,6 +235,19 @@ class PtraceTask:
         val = ctypes.c_ulong(0)
         self._req(PTRACE_GETEVENTMSG, 0, ctypes.addressof(val))
         return int(val.value)
+
+    def pc(self) -> int:
+        """The program counter with one PTRACE_PEEKUSER (cheaper than a regset).
+
+        PEEKUSER offsets are those of the tracer's ``struct user``; for a
+        64-bit tracer ``regs.rip`` is at 128 for 64- and 32-bit tracees alike.
+        """
+        try:
+            return int(_ptrace(PTRACE_PEEKUSER, self._tid, _RIP_OFFSET, 0, check_errno=True))
+        except PtraceError as exc:
+            if _errno_of(exc) == errno.ESRCH:
+                raise ProcessGone(f"process {self._tid} is gone") from None
+            raise TargetError(f"PTRACE_PEEKUSER failed: {exc}") from None
 
     def set_debugreg(self, n: int, value: int) -> None:
         """Write DRn through PTRACE_POKEUSER (offsetof(struct user, u_debugreg)).

@@ -456,49 +456,121 @@ def _sym_bind(value: Any) -> str:
     return text.removeprefix("STB_")
 
 
-def _versym_raw(value: Any) -> int:
-    if isinstance(value, int):
-        return value
-    return {"VER_NDX_LOCAL": 0, "VER_NDX_GLOBAL": 1,
-            "VER_NDX_LORESERVE": 0xFF00,
-            "VER_NDX_ELIMINATE": 0xFF01}.get(str(value), 0)
+def _section_bytes(data: bytes, sec: Any) -> bytes:
+    off, size = int(sec["sh_offset"]), int(sec["sh_size"])
+    if off + size > len(data):
+        raise DecodeError(
+            f"malformed ELF image: section {sec.name!r} at {off:#x}+{size:#x} "
+            f"lies beyond the {len(data):#x} bytes given"
+        )
+    return data[off:off + size]
+
+
+def _cstr(blob: bytes, off: int) -> str:
+    if not 0 <= off < len(blob):
+        raise DecodeError(f"malformed ELF image: string offset {off:#x} out of range")
+    end = blob.find(b"\0", off)
+    return blob[off:end if end >= 0 else len(blob)].decode("utf-8", "replace")
+
+
+def _walk(blob: bytes, first: int, limit: int, size: int,
+          next_of: Any) -> list[int]:
+    """Offsets of a chain of records linked by relative ``next`` fields.
+
+    Bounded by ``limit`` records, by the blob, and against cycles (a corrupt
+    chain must not make the walk endless).
+    """
+    out: list[int] = []
+    seen: set[int] = set()
+    pos = first
+    while len(out) < limit and 0 <= pos and pos + size <= len(blob):
+        if pos in seen:
+            break
+        seen.add(pos)
+        out.append(pos)
+        step = int(next_of(pos))
+        if step == 0:
+            break
+        pos += step
+    return out
+
+
+def _parse_verdef(blob: bytes, strtab: bytes, endian: str,
+                  count: int) -> list[tuple[int, int, str]]:
+    """(vd_ndx, vd_flags, first name) of each version definition."""
+    vd = struct.Struct(endian + "HHHHIII")
+    vda = struct.Struct(endian + "II")
+    out = []
+    for pos in _walk(blob, 0, count, vd.size,
+                     lambda p: vd.unpack_from(blob, p)[6]):
+        _ver, flags, ndx, cnt, _hash, aux, _next = vd.unpack_from(blob, pos)
+        if cnt == 0 or pos + aux + vda.size > len(blob):
+            continue
+        (name_off, _anext) = vda.unpack_from(blob, pos + aux)
+        out.append((ndx, flags, _cstr(strtab, name_off)))
+    return out
+
+
+def _parse_verneed(blob: bytes, strtab: bytes, endian: str,
+                   count: int) -> dict[int, str]:
+    """vna_other -> version name of every needed version."""
+    vn = struct.Struct(endian + "HHIII")
+    vna = struct.Struct(endian + "IHHII")
+    out: dict[int, str] = {}
+    for pos in _walk(blob, 0, count, vn.size,
+                     lambda p: vn.unpack_from(blob, p)[4]):
+        _ver, cnt, _file, aux, _next = vn.unpack_from(blob, pos)
+        for apos in _walk(blob, pos + aux, cnt, vna.size,
+                          lambda p: vna.unpack_from(blob, p)[4]):
+            _hash, _flags, other, name_off, _anext = vna.unpack_from(blob, apos)
+            out[other] = _cstr(strtab, name_off)
+    return out
 
 
 def _parse(elf: ELFFile, data: bytes, hdr: _Header, need: int,
            include_symtab: bool) -> ElfImage:
     from elftools.elf.dynamic import DynamicSection, DynamicSegment
-    from elftools.elf.gnuversions import (
-        GNUVerDefSection,
-        GNUVerNeedSection,
-        GNUVerSymSection,
-    )
-    from elftools.elf.sections import NoteSection, SymbolTableSection
+    from elftools.elf.sections import SymbolTableSection
+
+    sections = list(elf.iter_sections())
+
+    def linked_strtab(sec: Any) -> bytes:
+        link = int(sec["sh_link"])
+        if not 0 < link < len(sections):
+            raise DecodeError(
+                f"malformed ELF image: section {sec.name!r} links to "
+                f"section {link}, which does not exist"
+            )
+        return _section_bytes(data, sections[link])
 
     verdefs: dict[int, str] = {}
     version_names: list[str] = []
     verneeds: dict[int, str] = {}
-    versym: GNUVerSymSection | None = None
+    versyms: tuple[int, ...] = ()
     dynsym: Any = None
     symtab: SymbolTableSection | None = None
     dynamic: Any = None
     notes: list[ElfNote] = []
 
-    for section in elf.iter_sections():
+    for section in sections:
         sh_type = section["sh_type"]
-        if isinstance(section, GNUVerDefSection):
-            for verdef, aux in section.iter_versions():
-                first = next(iter(aux), None)
-                if first is None:
-                    continue
-                verdefs[verdef["vd_ndx"]] = first.name
-                if not verdef["vd_flags"] & _VER_FLG_BASE:
-                    version_names.append(first.name)
-        elif isinstance(section, GNUVerNeedSection):
-            for _verneed, vernaux_iter in section.iter_versions():
-                for vernaux in vernaux_iter:
-                    verneeds[vernaux["vna_other"]] = vernaux.name
-        elif isinstance(section, GNUVerSymSection):
-            versym = section
+        if sh_type == "SHT_GNU_verdef":
+            for ndx, flags, name in _parse_verdef(
+                _section_bytes(data, section), linked_strtab(section),
+                hdr.endian, int(section["sh_info"]),
+            ):
+                verdefs[ndx] = name
+                if not flags & _VER_FLG_BASE:
+                    version_names.append(name)
+        elif sh_type == "SHT_GNU_verneed":
+            verneeds.update(_parse_verneed(
+                _section_bytes(data, section), linked_strtab(section),
+                hdr.endian, int(section["sh_info"]),
+            ))
+        elif sh_type == "SHT_GNU_versym":
+            blob = _section_bytes(data, section)
+            versyms = struct.unpack_from(
+                f"{hdr.endian}{len(blob) // 2}H", blob)
         elif isinstance(section, SymbolTableSection):
             if sh_type == "SHT_DYNSYM":
                 dynsym = section
@@ -506,9 +578,10 @@ def _parse(elf: ELFFile, data: bytes, hdr: _Header, need: int,
                 symtab = section
         elif isinstance(section, DynamicSection):
             dynamic = section
-        elif isinstance(section, NoteSection):
+        elif sh_type == "SHT_NOTE":
             align = 8 if section["sh_addralign"] == 8 else 4
-            notes.extend(_parse_notes(section.data(), hdr.endian, align))
+            notes.extend(_parse_notes(
+                _section_bytes(data, section), hdr.endian, align))
 
     loads: list[int] = []
     for seg in elf.iter_segments():
@@ -540,8 +613,8 @@ def _parse(elf: ELFFile, data: bytes, hdr: _Header, need: int,
             version: str | None = None
             hidden = False
             ndx = _section_code(sym["st_shndx"])
-            if versym is not None and i < versym.num_symbols():
-                raw = _versym_raw(versym.get_symbol(i)["ndx"])
+            if i < len(versyms):
+                raw = versyms[i]
                 index = raw & _VERSYM_VERSION
                 if index > 1:
                     hidden = bool(raw & _VERSYM_HIDDEN)

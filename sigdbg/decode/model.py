@@ -22,24 +22,39 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).hex()
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): v if type(v) is int else jsonable(v) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
-        return [jsonable(v) for v in value]
+        return [v if type(v) is int else jsonable(v) for v in value]
     raise TypeError(f"cannot convert {type(value).__name__} to JSON")
+
+
+_JSON_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _json_fields(cls: type) -> tuple[str, ...]:
+    names = _JSON_FIELDS.get(cls)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("json", True))
+        _JSON_FIELDS[cls] = names  # a cache of derived class facts, not state
+    return names
 
 
 class Model:
     """Mixin for frozen dataclasses: ``to_json`` over their fields.
 
     Fields whose metadata has ``json=False`` are left out (back references,
-    raw buffers kept for the renderers).
+    raw buffers kept for the renderers).  This runs once per event on the
+    trace hot path, so plain values are passed through without recursion.
     """
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            if f.metadata.get("json", True):
-                out[f.name] = jsonable(getattr(self, f.name))
+        for name in _json_fields(type(self)):
+            v = getattr(self, name)
+            if v is None or type(v) in (int, str, bool, float):
+                out[name] = v
+            else:
+                out[name] = jsonable(v)
         return out
 
 

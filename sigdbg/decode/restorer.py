@@ -53,6 +53,15 @@ class Restorer(Model):
     syscall: str | None  #: rt_sigreturn / sigreturn when the pattern says so
     code: bytes  #: first bytes at the address (empty if unreadable)
 
+    def to_json(self) -> dict[str, object]:
+        # one Restorer is shared by every frame returning through it (the
+        # session caches them): compute its JSON once
+        cached = self.__dict__.get("_json")
+        if cached is None:
+            cached = super().to_json()
+            object.__setattr__(self, "_json", cached)
+        return dict(cached)
+
     def describe(self) -> str:
         parts = [self.kind]
         if self.symbol:
@@ -83,7 +92,11 @@ def classify_restorer(
     pat = match_pattern(abi, code)
     m = maps.find(address) if maps is not None else None
     mapping = (m.path or "[anonymous]") if m is not None else None
-    sym = lookup(address) if lookup is not None and m is not None else None
+    is_libc = m is not None and m.path.rsplit("/", 1)[-1].startswith(("libc.", "libc-"))
+    # libc's restorer is recognised by its bytes; parsing all of libc's symbol
+    # tables (stripped on Debian anyway) just to name it would cost ~0.5 s
+    want_symbol = lookup is not None and m is not None and not (is_libc and pat is not None)
+    sym = lookup(address) if want_symbol and lookup is not None else None
     symbol = str(sym) if sym is not None else None
     if m is None:
         kind = "unknown"
@@ -94,8 +107,7 @@ def classify_restorer(
     elif m.path.startswith("[stack") or (not m.path and "x" not in m.perms):
         kind = "stack"
     elif m.path.startswith("/"):
-        base = m.path.rsplit("/", 1)[-1]
-        if base.startswith("libc.") or base.startswith("libc-"):
+        if is_libc:
             kind = "libc"
         elif exe_path and m.path == exe_path:
             kind = "program"

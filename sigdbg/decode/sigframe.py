@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sigdbg.abi import i386 as i386_tables
@@ -30,6 +31,10 @@ from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.decode.xsave import FpState, try_decode_fpstate
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.names import sigset_names, ss_flags_names, uc_flags_names
+
+# pure functions of small values that repeat frame after frame: memoised
+_uc_flags_names = lru_cache(maxsize=64)(uc_flags_names)
+_sigset_names = lru_cache(maxsize=256)(sigset_names)
 
 RED_ZONE = 128  # x86_64 only; ia32 frames skip it
 #: bytes read in one go at the frame address: frame + FP area of a normal task
@@ -97,13 +102,17 @@ class SigFrame(Model):
     retcode: bytes | None
     retcode_ok: bool | None
     fpstate: FpState | None
-    regions: tuple[Region, ...]
     problems: tuple[str, ...]
     raw: bytes = internal(b"")
 
     @property
+    def regions(self) -> tuple[Region, ...]:
+        """The frame's byte ranges for the stack picture (derived, not stored)."""
+        return frame_regions(self)
+
+    @property
     def sigmask_names(self) -> tuple[str, ...]:
-        return sigset_names(self.sigmask)
+        return _sigset_names(self.sigmask)
 
     @property
     def pc(self) -> int:
@@ -122,8 +131,6 @@ class SigFrame(Model):
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
         out["sigmask_names"] = list(self.sigmask_names)
-        if self.fpstate is not None and self.fpstate.ymm is not None:
-            out["fpstate"]["ymm"] = list(self.fpstate.ymm)
         return out
 
 
@@ -158,12 +165,15 @@ def decode_sigframe(
     kind: str | None = None,
     signo: int | None = None,
     data: bytes | None = None,
+    restorers: dict[int, Restorer] | None = None,
 ) -> SigFrame:
     """Decode the signal frame at ``frame`` (sp at handler entry).
 
     ``signo`` is the delivered signal when known (from the delivery stop or
     the handler's first argument); it decides whether the x86_64 siginfo is
-    real.  ``data`` may pass a bulk read that starts at ``frame``.
+    real.  ``data`` may pass a bulk read that starts at ``frame``;
+    ``restorers`` caches pretcode classifications (the caller clears it when
+    the address space changes).
     """
     if data is None:
         data = mem.read_upto(frame, BULK_READ)
@@ -177,11 +187,6 @@ def decode_sigframe(
     raw = bm.read(frame, layout.size)
     d = layout.decode(raw)
     pretcode = int(d["pretcode"])  # type: ignore[arg-type]
-    regions: list[Region] = []
-
-    def region(off: int, size: int, label: str, detail: str = "") -> None:
-        regions.append(Region(frame + off, size, label, detail))
-
     siginfo: SigInfo | None = None
     siginfo_valid = False
     pinfo = puc = None
@@ -199,12 +204,6 @@ def decode_sigframe(
         sigmask = mcontext["oldmask"] | (int(extramask[0]) << 32)
         retcode = bytes(d["retcode"])  # type: ignore[arg-type]
         retcode_ok = retcode == i386_tables.SIGFRAME_RETCODE
-        region(0, 4, "pretcode", f"{pretcode:#x}")
-        region(4, 4, "sig", str(sig))
-        region(8, 88, "sc", "struct sigcontext_32")
-        region(96, 624, "fpstate_unused", "legacy slot, not written")
-        region(720, 4, "extramask", "blocked mask, signals 33..64")
-        region(724, 8, "retcode", "pop %eax; mov $119,%eax; int $0x80")
     else:
         uc = d["uc"]
         assert isinstance(uc, dict)
@@ -229,13 +228,8 @@ def decode_sigframe(
                 problems.append(f"puc {puc:#x} does not point at the frame's uc")
             retcode = bytes(d["retcode"])  # type: ignore[arg-type]
             retcode_ok = retcode == i386_tables.RT_SIGFRAME_RETCODE
-            region(0, 4, "pretcode", f"{pretcode:#x}")
-            region(4, 4, "sig", str(sig))
-            region(8, 4, "pinfo", f"-> info {pinfo:#x}")
-            region(12, 4, "puc", f"-> uc {puc:#x}")
         else:
             sig = signo or 0
-            region(0, 8, "pretcode", f"{pretcode:#x}")
         try:
             siginfo = decode_siginfo(raw, abi, info_off)
         except DecodeError as exc:
@@ -253,19 +247,6 @@ def decode_sigframe(
             siginfo_valid = siginfo is not None and siginfo.si_signo == sig
             if siginfo is not None and not siginfo_valid:
                 problems.append(f"info.si_signo {siginfo.si_signo} != frame sig {sig}")
-        ucname = "ucontext_ia32" if abi.name == "i386" else "ucontext"
-        mc_off = uc_off + layout.offset_of("uc.uc_mcontext") - uc_off
-        if kind == "rt_sigframe":
-            region(uc_off, mc_off - uc_off, "uc", f"{ucname}: uc_flags, uc_link, uc_stack")
-            region(mc_off, 256, "uc.uc_mcontext", "struct sigcontext")
-            region(mc_off + 256, 8, "uc.uc_sigmask", "")
-            region(info_off, 128, "info", "siginfo_t" if siginfo_valid else "siginfo_t (stale)")
-        else:
-            region(info_off, 128, "info", "siginfo_t (compat)")
-            region(uc_off, mc_off - uc_off, "uc", f"{ucname}: uc_flags, uc_link, uc_stack")
-            region(mc_off, 88, "uc.uc_mcontext", "struct sigcontext_32")
-            region(mc_off + 88, 8, "uc.uc_sigmask", "")
-            region(260, 8, "retcode", "mov $173,%eax; int $0x80")
     if signo is not None and sig and sig != signo:
         problems.append(f"frame says signal {sig}, the delivery was signal {signo}")
     if retcode_ok is False:
@@ -281,28 +262,20 @@ def decode_sigframe(
             problems.append(f"fpstate {fp_ptr:#x} points inside or below the frame")
         elif fp_ptr - (frame + layout.size) > 4096:
             problems.append(f"fpstate {fp_ptr:#x} is far above the frame")
-        if fp_ptr > frame + layout.size:
-            region(layout.size, fp_ptr - frame - layout.size, "padding", "alignment")
-        region(fp_ptr - frame, fpstate.size, "fpstate",
-               f"{fpstate.format}, {fpstate.xstate_size or 512} bytes + magic2")
     sp = mcontext.get("rsp", mcontext.get("sp", 0))
-    top = (fp_ptr + fpstate.size) if fpstate is not None else frame + layout.size
     on_alt = False
     if uc_stack is not None and uc_stack.get("ss_size"):
         ss_sp = uc_stack["ss_sp"]
         on_alt = ss_sp <= frame < ss_sp + uc_stack["ss_size"] and not (
             uc_stack["ss_flags"] & SS_DISABLE
         )
-    if not on_alt and sp:
-        red = RED_ZONE if abi.name == "x86_64" else 0
-        if sp - red > top:
-            region(top - frame, sp - red - top, "padding", "alignment")
-        if red:
-            region(sp - red - frame, red, "red zone", "128 bytes the kernel skips (x86_64 ABI)")
-        region(sp - frame, abi.word, "interrupted stack", f"sp {sp:#x} when the signal came")
-        if sp <= frame:
-            problems.append(f"interrupted sp {sp:#x} is not above the frame")
-    restorer = classify_restorer(mem, abi, pretcode, maps, lookup, exe_path)
+    if not on_alt and sp and sp <= frame:
+        problems.append(f"interrupted sp {sp:#x} is not above the frame")
+    restorer = restorers.get(pretcode) if restorers is not None else None
+    if restorer is None:
+        restorer = classify_restorer(mem, abi, pretcode, maps, lookup, exe_path)
+        if restorers is not None:
+            restorers[pretcode] = restorer
     if restorer.syscall is None:
         problems.append(f"pretcode {pretcode:#x} does not point at a known sigreturn sequence")
     return SigFrame(
@@ -318,7 +291,7 @@ def decode_sigframe(
         pinfo=pinfo,
         puc=puc,
         uc_flags=uc_flags,
-        uc_flags_names=uc_flags_names(uc_flags) if uc_flags is not None else (),
+        uc_flags_names=_uc_flags_names(uc_flags) if uc_flags is not None else (),
         uc_link=uc_link,
         uc_stack=uc_stack,
         on_altstack=on_alt,
@@ -327,10 +300,63 @@ def decode_sigframe(
         retcode=retcode,
         retcode_ok=retcode_ok,
         fpstate=fpstate,
-        regions=tuple(sorted(regions, key=lambda r: r.start)),
         problems=tuple(problems),
         raw=raw,
     )
+
+
+def frame_regions(f: SigFrame) -> tuple[Region, ...]:
+    """Labelled byte ranges of a decoded frame, for the stack picture."""
+    layout = FRAME_LAYOUTS[f.kind]
+    a = f.address
+    out: list[Region] = []
+
+    def region(off: int, size: int, label: str, detail: str = "") -> None:
+        out.append(Region(a + off, size, label, detail))
+
+    if f.kind == "sigframe_ia32":
+        region(0, 4, "pretcode", f"{f.pretcode:#x}")
+        region(4, 4, "sig", str(f.sig))
+        region(8, 88, "sc", "struct sigcontext_32")
+        region(96, 624, "fpstate_unused", "legacy slot, not written")
+        region(720, 4, "extramask", "blocked mask, signals 33..64")
+        region(724, 8, "retcode", "pop %eax; mov $119,%eax; int $0x80")
+    else:
+        uc_off = layout["uc"].offset
+        info_off = layout["info"].offset
+        mc_off = layout.offset_of("uc.uc_mcontext")
+        mc_size = layout["uc"].sub["uc_mcontext"].size  # type: ignore[index]
+        ucname = "ucontext_ia32" if f.abi == "i386" else "ucontext"
+        if f.kind == "rt_sigframe_ia32":
+            region(0, 4, "pretcode", f"{f.pretcode:#x}")
+            region(4, 4, "sig", str(f.sig))
+            region(8, 4, "pinfo", f"-> info {f.pinfo or 0:#x}")
+            region(12, 4, "puc", f"-> uc {f.puc or 0:#x}")
+            region(260, 8, "retcode", "mov $173,%eax; int $0x80")
+        else:
+            region(0, 8, "pretcode", f"{f.pretcode:#x}")
+        region(uc_off, mc_off - uc_off, "uc", f"{ucname}: uc_flags, uc_link, uc_stack")
+        region(mc_off, mc_size, "uc.uc_mcontext", "struct sigcontext" +
+               ("_32" if f.abi == "i386" else ""))
+        region(mc_off + mc_size, 8, "uc.uc_sigmask", "")
+        region(info_off, 128, "info", "siginfo_t" if f.siginfo_valid else "siginfo_t (stale)")
+    top = a + layout.size
+    fp = f.fpstate
+    if fp is not None:
+        if fp.address > top:
+            region(layout.size, fp.address - top, "padding", "alignment")
+        region(fp.address - a, fp.size, "fpstate",
+               f"{fp.format}, {fp.xstate_size or 512} bytes + magic2")
+        top = fp.address + fp.size
+    if not f.on_altstack and f.sp > a:
+        red = RED_ZONE if f.abi == "x86_64" else 0
+        if f.sp - red > top:
+            region(top - a, f.sp - red - top, "padding", "alignment")
+        if red:
+            region(f.sp - red - a, red, "red zone", "128 bytes the kernel skips (x86_64 ABI)")
+        region(f.sp - a, 8 if f.abi == "x86_64" else 4, "interrupted stack",
+               f"sp {f.sp:#x} when the signal came")
+    return tuple(sorted(out, key=lambda r: r.start))
 
 
 def ss_flags_text(flags: int) -> str:

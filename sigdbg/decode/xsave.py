@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from sigdbg.abi import i386 as i386_tables
 from sigdbg.abi.abis import Abi
@@ -29,6 +31,8 @@ from sigdbg.backends.base import Memory
 from sigdbg.decode.model import Model
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.names import xfeature_names
+
+_xfeature_names = lru_cache(maxsize=64)(xfeature_names)  # pure; repeats every frame
 
 XFEATURE_YMM = 2
 #: the kernel never writes more than this (AMX tiles make ~11 KiB)
@@ -61,6 +65,15 @@ class FpState(Model):
     size: int  #: bytes the area occupies on the stack, MAGIC2 included
     problems: tuple[str, ...]
 
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        # vector registers exceed JSON's safe integers: hex strings, fixed width
+        out["xmm"] = [f"{v:#034x}" for v in self.xmm]
+        ymm = self.ymm
+        out["ymm_hi"] = None if self.ymm_hi is None else [f"{v:#034x}" for v in self.ymm_hi]
+        out["ymm"] = None if ymm is None else [f"{v:#066x}" for v in ymm]
+        return out
+
     @property
     def ymm(self) -> tuple[int, ...] | None:
         if self.ymm_hi is None:
@@ -68,9 +81,10 @@ class FpState(Model):
         return tuple(lo | (hi << 128) for lo, hi in zip(self.xmm, self.ymm_hi))
 
 
-def _u128(data: bytes, off: int) -> int:
-    lo, hi = struct.unpack_from("<QQ", data, off)
-    return int(lo | (hi << 64))
+def _regs128(data: bytes, off: int, count: int) -> tuple[int, ...]:
+    """``count`` little-endian 128-bit registers starting at ``off``."""
+    fb = int.from_bytes
+    return tuple(fb(data[o : o + 16], "little") for o in range(off, off + 16 * count, 16))
 
 
 def decode_fpstate(mem: Memory, abi: Abi, fpstate: int) -> FpState:
@@ -104,7 +118,7 @@ def decode_fpstate(mem: Memory, abi: Abi, fpstate: int) -> FpState:
     xfeat = int(sw["xfeatures"])  # type: ignore[arg-type]
     xsize = int(sw["xstate_size"])  # type: ignore[arg-type]
     nxmm = 16 if abi.bits == 64 else 8
-    xmm = tuple(_u128(base, 160 + 16 * i) for i in range(nxmm))
+    xmm = _regs128(base, 160, nxmm)
     st = tuple(base[32 + 16 * i : 42 + 16 * i][::-1].hex() for i in range(8))
     magic2 = xstate_bv = xcomp_bv = None
     comps: tuple[str, ...] = ()
@@ -130,7 +144,7 @@ def decode_fpstate(mem: Memory, abi: Abi, fpstate: int) -> FpState:
             reserved1 = hdr["reserved1"]
             assert isinstance(reserved1, tuple)
             xcomp_bv = int(reserved1[0])
-            comps = xfeature_names(xstate_bv)
+            comps = _xfeature_names(xstate_bv)
             if xcomp_bv:
                 problems.append(f"xcomp_bv {xcomp_bv:#x}: compacted format is not used in frames")
             if xstate_bv & ~xfeat:
@@ -138,7 +152,7 @@ def decode_fpstate(mem: Memory, abi: Abi, fpstate: int) -> FpState:
             if xfeat & (1 << XFEATURE_YMM) and xsize >= XSAVE_EXTENDED_OFFSET + 256:
                 if xstate_bv & (1 << XFEATURE_YMM):
                     hi = mem.read(fx + XSAVE_EXTENDED_OFFSET, 16 * nxmm)
-                    ymm_hi = tuple(_u128(hi, 16 * i) for i in range(nxmm))
+                    ymm_hi = _regs128(hi, 0, nxmm)
                 else:
                     ymm_hi = (0,) * nxmm  # init state: architecturally zero
             size = ext_size

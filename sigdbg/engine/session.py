@@ -25,6 +25,7 @@ from sigdbg.backends.ptrace import (
     PtraceTask,
     Tracer,
 )
+from sigdbg.decode.restorer import Restorer
 from sigdbg.decode.sigframe import decode_sigframe
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.engine import events as ev
@@ -90,6 +91,8 @@ class Session(Inspector):
         self.follow = follow
         super().__init__()
         self.policy = SignalPolicy()
+        #: pretcode -> Restorer, valid until the address space changes
+        self.restorers: dict[int, Restorer] = {}
         self._pending: dict[int, _Pending] = {}
         self._stopped: dict[int, int] = {task.tid: 0}  # tid -> signal to resume with
         self._requeued: deque[Stop] = deque()
@@ -205,6 +208,10 @@ class Session(Inspector):
     def registers(self) -> dict[str, int]:
         return self.require_stopped().registers()
 
+    def invalidate(self) -> None:
+        super().invalidate()
+        self.restorers.clear()
+
     def current_task(self) -> PtraceTask:
         return self.require_stopped()
 
@@ -290,8 +297,8 @@ class Session(Inspector):
         pending = self._pending.pop(tid, None)
         if pending is not None:
             yield from self._finish_delivery(stop, pending)
-            if stop.kind == "signal" and stop.sig == signal.SIGTRAP and stop.siginfo is not None \
-                    and stop.siginfo.si_code in (SIGTRAP_HANDLER_ENTRY, TRAP_TRACE, TRAP_BRKPT):
+            if stop.kind == "signal" and stop.sig == signal.SIGTRAP \
+                    and stop.si_code in (SIGTRAP_HANDLER_ENTRY, TRAP_TRACE, TRAP_BRKPT):
                 return
         if stop.kind == "exited":
             self._tid_gone(tid)
@@ -333,11 +340,11 @@ class Session(Inspector):
             return
         if stop.kind == "syscall":
             return
-        info = stop.siginfo
-        assert info is not None
         if tid in self._new_tids and stop.sig == signal.SIGSTOP:
             self._new_tids.discard(tid)  # TRACEME-mode auto-attached child's first stop
             return
+        info = stop.siginfo
+        assert info is not None
         if stop.sig == signal.SIGTRAP and info.si_code == SI_KERNEL:
             regs = task.registers()
             pc = regs[task.abi.pc] - 1
@@ -363,13 +370,14 @@ class Session(Inspector):
             return
         # Step with the signal: the kernel builds the frame and stops at the
         # handler's first instruction (or executes one instruction if the
-        # signal is ignored, or kills the task).
+        # signal is ignored, or kills the task).  The interrupted pc is read
+        # later, from the frame, when there is one.
         self._pending[tid] = _Pending(info, self._pc(task))
         self._resume(tid, sig, step=True)
 
     def _pc(self, task: PtraceTask) -> int:
         try:
-            return task.registers()[task.abi.pc]
+            return task.pc()
         except SigdbgError:
             return 0
 
@@ -378,15 +386,16 @@ class Session(Inspector):
         task = self.tracer.tasks.get(tid)
         pid = task.pid if task is not None else self.pid
         info = pending.siginfo
-        if stop.kind == "signal" and stop.sig == signal.SIGTRAP and stop.siginfo is not None:
-            code = stop.siginfo.si_code
+        if stop.kind == "signal" and stop.sig == signal.SIGTRAP:
+            code = stop.si_code
             if code == SIGTRAP_HANDLER_ENTRY and task is not None:
-                yield ev.SignalDelivered(pid, tid, info, "handler", pending.pc)
                 regs = task.registers()
-                frame = decode_sigframe(task, task.abi, regs[task.abi.sp], maps=self.maps(),
+                abi = task.abi
+                frame = decode_sigframe(task, abi, regs[abi.sp], maps=self.maps(),
                                         lookup=self.lookup, exe_path=self._exe,
-                                        signo=info.si_signo)
-                yield ev.HandlerEntered(pid, tid, regs[task.abi.pc], frame)
+                                        signo=info.si_signo, restorers=self.restorers)
+                yield ev.SignalDelivered(pid, tid, info, "handler", pending.pc)
+                yield ev.HandlerEntered(pid, tid, regs[abi.pc], frame)
                 return
             if code in (TRAP_TRACE, TRAP_BRKPT):
                 yield ev.SignalDelivered(pid, tid, info, "ignored", pending.pc)

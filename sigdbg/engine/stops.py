@@ -18,6 +18,7 @@ from __future__ import annotations
 import signal
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 
 from sigdbg.abi.abis import I386, X86_64, Abi
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
@@ -25,6 +26,8 @@ from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 #: PTRACE_GETSIGINFO returns the tracer's own layout (kernel/ptrace.c): the
 #: layout of this Python process, not of the tracee.
 TRACER_SIGINFO_ABI: Abi = X86_64 if struct.calcsize("P") == 8 else I386
+
+_SI_CODE = struct.Struct("<i")
 
 STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 
@@ -37,14 +40,30 @@ SI_KERNEL = 0x80
 
 @dataclass(frozen=True)
 class Stop:
-    """A classified wait result."""
+    """A classified wait result.
+
+    ``siginfo`` is decoded only when asked for: the hot path mostly needs
+    ``si_code`` (handler-entry and step traps), which is read directly.
+    """
 
     tid: int
     kind: str  #: exited, killed, syscall, group, event, interrupt, signal
     sig: int = 0
     event: int = 0
     status: int = 0
-    siginfo: SigInfo | None = None
+    siginfo_raw: bytes | None = None
+
+    @property
+    def si_code(self) -> int | None:
+        if self.siginfo_raw is None:
+            return None
+        return int(_SI_CODE.unpack_from(self.siginfo_raw, 8)[0])
+
+    @cached_property
+    def siginfo(self) -> SigInfo | None:
+        if self.siginfo_raw is None:
+            return None
+        return decode_siginfo(self.siginfo_raw, TRACER_SIGINFO_ABI)
 
 
 def classify(tid: int, status: int, siginfo_raw: bytes | None, *, seized: bool) -> Stop:
@@ -65,7 +84,7 @@ def classify(tid: int, status: int, siginfo_raw: bytes | None, *, seized: bool) 
         return Stop(tid, "event", sig=sig, event=event, status=status)
     if siginfo_raw is None:
         return Stop(tid, "group", sig=sig, status=status)
-    info = decode_siginfo(siginfo_raw, TRACER_SIGINFO_ABI)
-    if seized and info.si_code == (0x8000 | sig):
-        return Stop(tid, "group", sig=sig, status=status, siginfo=info)
-    return Stop(tid, "signal", sig=sig, status=status, siginfo=info)
+    code = _SI_CODE.unpack_from(siginfo_raw, 8)[0]
+    if seized and code == (0x8000 | sig):
+        return Stop(tid, "group", sig=sig, status=status, siginfo_raw=siginfo_raw)
+    return Stop(tid, "signal", sig=sig, status=status, siginfo_raw=siginfo_raw)
