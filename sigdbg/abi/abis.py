@@ -77,7 +77,9 @@ X86_64 = Abi(
     audit_arch=0xC000003E,
     mcontext_regs=tuple(
         (n, n)
-        for n in "r8 r9 r10 r11 r12 r13 r14 r15 rdi rsi rbp rbx rdx rax rcx rsp rip eflags cs ss".split()
+        for n in (
+            "r8 r9 r10 r11 r12 r13 r14 r15 rdi rsi rbp rbx rdx rax rcx rsp rip eflags cs ss"
+        ).split()
     ),
 )
 

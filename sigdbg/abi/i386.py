@@ -25,7 +25,10 @@ USER_REGS = Layout(
         *(
             (name, 4 * i, 4)
             for i, name in enumerate(
-                "ebx ecx edx esi edi ebp eax xds xes xfs xgs orig_eax eip xcs eflags esp xss".split()
+                (
+                    "ebx ecx edx esi edi ebp eax xds xes xfs xgs orig_eax eip xcs eflags esp "
+                    "xss"
+                ).split()
             )
         )
     ),

@@ -195,7 +195,7 @@ def fields(*specs: tuple[str, int, int] | tuple[str, int, int, str] | Field) -> 
         elif len(s) == 3:
             out.append(Field(s[0], s[1], s[2]))
         else:
-            out.append(Field(s[0], s[1], s[2], s[3]))  # type: ignore[misc]
+            out.append(Field(s[0], s[1], s[2], s[3]))
     return tuple(out)
 
 

@@ -199,7 +199,7 @@ class PtraceTask:
         return self._abi.user_regs.decode(raw)  # type: ignore[return-value]
 
     def set_registers(self, regs: dict[str, int]) -> None:
-        data = self.abi.user_regs.encode(dict(regs))  # type: ignore[arg-type]
+        data = self.abi.user_regs.encode(dict(regs))
         buf = ctypes.create_string_buffer(data, len(data))
         iov = _Iovec(ctypes.addressof(buf), len(data))
         self._req(PTRACE_SETREGSET, NT_PRSTATUS, ctypes.addressof(iov))
@@ -343,7 +343,9 @@ class PtraceTask:
                 _seek_high(fd, address)
                 n = os.write(fd, data)
         except OSError as exc:
-            raise SigdbgError(f"cannot write {len(data)} bytes at {address:#x}: {exc.strerror}")
+            raise SigdbgError(
+                f"cannot write {len(data)} bytes at {address:#x}: {exc.strerror}"
+            ) from None
         if n != len(data):
             raise SigdbgError(f"short write at {address:#x}")
 
@@ -515,6 +517,17 @@ class Tracer:
             self.launched.discard(got)
             self.attached.discard(got)
         return WaitResult(got, status)
+
+    def seize_thread(self, tid: int, pid: int) -> PtraceTask:
+        """SEIZE one more thread of an attached process and stop it."""
+        try:
+            _ptrace(PTRACE_SEIZE, tid, 0, self.options)
+        except PtraceError as exc:
+            raise TargetError(f"cannot attach to thread {tid}: {exc}") from None
+        t = self.task(tid, pid)
+        t.interrupt()
+        self.wait(tid)
+        return t
 
     def task(self, tid: int, pid: int | None = None) -> PtraceTask:
         t = self.tasks.get(tid)

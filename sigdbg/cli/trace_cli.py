@@ -75,7 +75,6 @@ def _json_encoder():  # type: ignore[no-untyped-def]
 
 def run(a: argparse.Namespace, st: Style) -> int:
     from sigdbg.cli.main import open_session
-    from sigdbg.engine import events as ev
     from sigdbg.render.events import render_event
 
     only = parse_signal_set(a.expr + a.signal)

@@ -84,7 +84,7 @@ def parse_auxv_bytes(data: bytes, abi: Abi) -> list[tuple[int, int]]:
     """Split raw auxv bytes into (type, value) pairs, stopping at AT_NULL."""
     fmt = abi.endian + ("QQ" if abi.word == 8 else "II")
     step = 2 * abi.word
-    pairs = []
+    pairs: list[tuple[int, int]] = []
     for off in range(0, len(data) - step + 1, step):
         a_type, a_val = struct.unpack_from(fmt, data, off)
         if a_type == AT_NULL:

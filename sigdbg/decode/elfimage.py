@@ -219,7 +219,7 @@ class ElfImage:
         candidates (the vDSO's ``__vdso_time`` and its weak alias ``time``)
         sized symbols win over zero-sized ones, then GLOBAL over WEAK over
         LOCAL, then ``__vdso_``/``__kernel_`` names, then default versions,
-        then ``.dynsym`` entries.
+        then ``.dynsym`` entries, then names with fewer leading underscores.
         """
         values, syms, largest = self._by_address
         hits: list[ElfSymbol] = []
@@ -243,13 +243,15 @@ def _lookup_rank(sym: ElfSymbol) -> tuple[int, int, int]:
     )
 
 
-def _address_rank(sym: ElfSymbol) -> tuple[int, int, int, int, int, str]:
+def _address_rank(sym: ElfSymbol) -> tuple[int, int, int, int, int, int, str]:
     return (
         0 if sym.size > 0 else 1,
         _BIND_RANK.get(sym.bind, 2),
         0 if sym.name.startswith(_PREFERRED_PREFIXES) else 1,
         1 if sym.version_hidden else 0,
         0 if sym.table == "dynsym" else 1,
+        # Otherwise the public spelling: printf over _IO_printf.
+        len(sym.name) - len(sym.name.lstrip("_")),
         sym.name,
     )
 
@@ -612,19 +614,19 @@ def _parse(elf: ELFFile, data: bytes, hdr: _Header, need: int,
                 continue
             version: str | None = None
             hidden = False
-            ndx = _section_code(sym["st_shndx"])
+            shndx = _section_code(sym["st_shndx"])
             if i < len(versyms):
                 raw = versyms[i]
                 index = raw & _VERSYM_VERSION
                 if index > 1:
                     hidden = bool(raw & _VERSYM_HIDDEN)
-                    if ndx != "UND" and index in verdefs:
+                    if shndx != "UND" and index in verdefs:
                         version = verdefs[index]
                     else:
                         version = verneeds.get(index, verdefs.get(index))
                     if version is None:
                         hidden = False
-            symbols.append(_symbol(sym, ndx, version, hidden, "dynsym"))
+            symbols.append(_symbol(sym, shndx, version, hidden, "dynsym"))
     if include_symtab and symtab is not None:
         for i, sym in enumerate(symtab.iter_symbols()):
             if i == 0:

@@ -37,7 +37,8 @@ SPECIAL_MAPPINGS: dict[str, SpecialMapping] = {
         SpecialMapping(
             "[vvar]",
             "arch/x86/entry/vdso/vma.c / lib/vdso/datastore.c (vdso data store) at execve",
-            "read-only kernel data the vDSO code reads: timekeeping, time namespace, getrandom state",
+            "read-only kernel data the vDSO code reads: timekeeping, time namespace, "
+            "getrandom state",
             "no: VM_IO/PFN pages, /proc/PID/mem and ptrace give EIO",
         ),
         SpecialMapping(

@@ -250,7 +250,8 @@ def decode_sigframe(
     if signo is not None and sig and sig != signo:
         problems.append(f"frame says signal {sig}, the delivery was signal {signo}")
     if retcode_ok is False:
-        problems.append(f"retcode bytes {retcode.hex() if retcode else ''} differ from the kernel's")
+        shown = retcode.hex() if retcode else ""
+        problems.append(f"retcode bytes {shown} differ from the kernel's")
 
     fp_ptr = mcontext.get("fpstate", 0)
     fpstate, fp_problem = try_decode_fpstate(bm, abi, fp_ptr)

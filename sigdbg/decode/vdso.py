@@ -119,4 +119,5 @@ def vsyscall_mode(abi: str, m: Mapping | None, cmdline: str) -> tuple[str, str]:
     if m.perms.startswith("r"):
         return "emulate", f"[vsyscall] mapped {m.perms}: readable page (vsyscall=emulate)"
     return "xonly", f"[vsyscall] mapped {m.perms}: execute-only, reads fault" + (
-        f" (kernel command line vsyscall={param})" if param else " (CONFIG_LEGACY_VSYSCALL_XONLY, the kernel default)")
+        f" (kernel command line vsyscall={param})" if param
+        else " (CONFIG_LEGACY_VSYSCALL_XONLY, the kernel default)")

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from sigdbg.abi.abis import Abi
 from sigdbg.backends.base import Task
-from sigdbg.decode.auxv import AT_SYSINFO, AT_SYSINFO_EHDR, AuxvReport, decode_auxv, \
-    parse_auxv_bytes
+from sigdbg.decode.auxv import (
+    AT_SYSINFO,
+    AT_SYSINFO_EHDR,
+    AuxvReport,
+    decode_auxv,
+    parse_auxv_bytes,
+)
 from sigdbg.decode.memmap import MemoryMap, parse_maps
 from sigdbg.decode.restorer import SymbolRef
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe

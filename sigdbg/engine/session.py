@@ -29,6 +29,7 @@ from sigdbg.decode.restorer import Restorer
 from sigdbg.decode.sigframe import decode_sigframe
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.engine import events as ev
+from sigdbg.engine.inspect import Inspector
 from sigdbg.engine.stops import (
     SI_KERNEL,
     SIGTRAP_HANDLER_ENTRY,
@@ -37,7 +38,6 @@ from sigdbg.engine.stops import (
     Stop,
     classify,
 )
-from sigdbg.engine.inspect import Inspector
 from sigdbg.errors import ProcessGone, SigdbgError, TargetError, UsageError
 from sigdbg.names import signal_name
 
@@ -151,16 +151,11 @@ class Session(Inspector):
             raise
 
     def _attach_thread(self, tid: int) -> None:
-        t = self.tracer.task(tid, self.pid)
         try:
-            from sigdbg.backends.ptrace import PTRACE_SEIZE, _ptrace
-
-            _ptrace(PTRACE_SEIZE, tid, 0, self.tracer.options)
-            t.interrupt()
-            self.tracer.wait(tid)
+            self.tracer.seize_thread(tid, self.pid)
             self._stopped[tid] = 0
-        except Exception:
-            self.tracer.tasks.pop(tid, None)
+        except SigdbgError:
+            self.tracer.tasks.pop(tid, None)  # the thread exited meanwhile
 
     def __enter__(self) -> Session:
         return self

@@ -18,7 +18,7 @@ handed back to the session's main loop.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
 from sigdbg.backends.ptrace import PtraceTask
@@ -132,7 +132,7 @@ def _is_our_step(stop: Stop) -> bool:
 
 def _run_to_restorer(
     session: Session, task: PtraceTask, frame: SigFrame
-) -> Iterator[ev.Event]:
+) -> Generator[ev.Event, None, bool]:
     """Continue with DR0 on the restorer until this frame's handler returns.
 
     Returns (via StopIteration value) whether the restorer was reached.
@@ -231,8 +231,9 @@ def _check_restored(
         got = regs[reg_name]
         if mc_name in ("eflags", "flags"):
             if (saved ^ got) & FIX_EFLAGS:
+                bits = (saved ^ got) & FIX_EFLAGS
                 diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x} "
-                             f"(differs in sigreturn-restored bits {(saved ^ got) & FIX_EFLAGS:#x})")
+                             f"(differs in sigreturn-restored bits {bits:#x})")
             continue
         if mc_name in ("cs", "ss", "ds", "es", "fs", "gs"):
             got &= 0xFFFF

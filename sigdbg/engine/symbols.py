@@ -38,7 +38,7 @@ def read_vdso(mem: Memory, maps: MemoryMap) -> tuple[Mapping, bytes]:
 
 
 class Symbolizer:
-    def __init__(self, mem: Memory, maps_source: "MapsSource") -> None:
+    def __init__(self, mem: Memory, maps_source: MapsSource) -> None:
         self.mem = mem
         self.maps_source = maps_source
         self._vdso: VdsoImage | None = None

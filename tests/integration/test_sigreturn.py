@@ -49,7 +49,7 @@ def assert_restored_equals_frame(abi_name: str, entered: ev.SigreturnEntered,
         if mc_name in ("eflags", "flags"):
             assert (mc[mc_name] ^ regs[reg]) & FIX_EFLAGS == 0, reg
         else:
-            assert regs[reg] == mc[mc_name], f"{reg}: restored {regs[reg]:#x} != frame {mc[mc_name]:#x}"
+            assert regs[reg] == mc[mc_name], (reg, hex(regs[reg]), hex(mc[mc_name]))
         checked += 1
     assert checked == (18 if abi_name == "x86_64" else 10)
     assert restored.matches and restored.differences == ()

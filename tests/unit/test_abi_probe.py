@@ -83,7 +83,8 @@ def test_i386_fpstate_header() -> None:
     assert offsets[("_fpstate_32", "_fxsr_env")][0] == i386.FXSAVE_OFFSET
     # the FXSAVE part has the same layout as _fpstate_64: mxcsr at +24, xmm at +160
     assert offsets[("_fpstate_32", "mxcsr")][0] - i386.FXSAVE_OFFSET == FPSTATE_64["mxcsr"].offset
-    assert offsets[("_fpstate_32", "_xmm")][0] - i386.FXSAVE_OFFSET == FPSTATE_64["xmm_space"].offset
+    xmm_off = offsets[("_fpstate_32", "_xmm")][0] - i386.FXSAVE_OFFSET
+    assert xmm_off == FPSTATE_64["xmm_space"].offset
     assert offsets[("_fpstate_32", "sw_reserved")][0] - i386.FXSAVE_OFFSET == 464
 
 
