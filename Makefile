@@ -11,7 +11,7 @@ demo: bootstrap
 	.venv/bin/sigdbg trace --step-sigreturn -- targets/build/sig_basic raise
 
 lint: bootstrap
-	.venv/bin/ruff check sigdbg plugins tests bench
+	.venv/bin/ruff check .
 	.venv/bin/mypy --strict sigdbg/abi sigdbg/decode sigdbg/names sigdbg/engine sigdbg/backends
 
 test: lint

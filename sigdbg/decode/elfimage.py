@@ -84,8 +84,9 @@ class ElfSymbol:
 
     ``version`` is the GNU symbol version from ``.gnu.version`` resolved
     through ``.gnu.version_d`` (defined symbols) or ``.gnu.version_r``
-    (undefined ones); ``None`` for unversioned symbols and for everything in
-    ``.symtab``.  ``version_hidden`` is the versym hidden bit: the symbol is a
+    (undefined ones); ``None`` for unversioned symbols.  In ``.symtab`` the
+    linker spells versions into the names (``foo@@VERS_2``); they are split
+    off the same way.  ``version_hidden`` is the versym hidden bit: the symbol is a
     non-default version, reachable only by explicit version.  ``table`` says
     which symbol table the symbol came from (``"dynsym"`` or ``"symtab"``).
     """
@@ -631,8 +632,17 @@ def _parse(elf: ELFFile, data: bytes, hdr: _Header, need: int,
         for i, sym in enumerate(symtab.iter_symbols()):
             if i == 0:
                 continue
-            symbols.append(_symbol(sym, _section_code(sym["st_shndx"]), None,
-                                   False, "symtab"))
+            shndx = _section_code(sym["st_shndx"])
+            # The linker leaves versions spelled into .symtab names
+            # ("foo@@VERS_2", "puts@GLIBC_2.2.5"): split them off.
+            name, version, hidden = str(sym.name), None, False
+            at = name.find("@", 1)
+            if at > 0:
+                name, version = name[:at], name[at + 1:]
+                hidden = shndx != "UND" and not version.startswith("@")
+                version = version.lstrip("@") or None
+            symbols.append(_symbol(sym, shndx, version, hidden, "symtab",
+                                   name=name))
 
     build_id: str | None = None
     linux_version: int | None = None
@@ -662,10 +672,10 @@ def _parse(elf: ELFFile, data: bytes, hdr: _Header, need: int,
 
 
 def _symbol(sym: Any, section: str | int, version: str | None, hidden: bool,
-            table: str) -> ElfSymbol:
+            table: str, name: str | None = None) -> ElfSymbol:
     info = sym["st_info"]
     return ElfSymbol(
-        name=str(sym.name),
+        name=str(sym.name) if name is None else name,
         value=int(sym["st_value"]),
         size=int(sym["st_size"]),
         type=_sym_type(info["type"]),
