@@ -158,3 +158,31 @@ def test_escape_sequences_are_not_printed(tmp_path: Path) -> None:
 def test_debug_shows_traceback(tmp_path: Path) -> None:
     out = run("--debug", "auxv", "--", str(tmp_path / "nope"))
     assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+def test_tracer_crash_kills_tracee(private_copy: str) -> None:
+    """PTRACE_O_EXITKILL: SIGKILL to sigdbg itself must not leave the tracee behind."""
+    proc = subprocess.Popen([sys.executable, "-m", "sigdbg", "trace", "--", private_copy,
+                             "sleep"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        pid = None
+        for _ in range(500):
+            pids = processes_running(private_copy)
+            if pids:
+                pid = pids[0]
+                break
+            time.sleep(0.01)
+        assert pid is not None
+        proc.kill()
+        proc.wait(timeout=10)
+        for _ in range(500):
+            if not processes_running(private_copy):
+                break
+            time.sleep(0.01)
+        assert processes_running(private_copy) == []
+    finally:
+        for pid in processes_running(private_copy):
+            os.kill(pid, 9)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
