@@ -76,7 +76,10 @@ _DEBUGREG_OFFSET = 848
 _RIP_OFFSET = 128
 
 #: Options always set: a dying tracer must never leave a stopped tracee.
-BASE_OPTIONS = PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC
+#: TRACEEXIT gives a stop before a task dies, so a fatal signal is reported
+#: while the process still exists.
+BASE_OPTIONS = (PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC
+                | PTRACE_O_TRACEEXIT)
 FOLLOW_OPTIONS = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE
 
 _SIGINFO_SIZE = 128
@@ -153,6 +156,8 @@ class PtraceTask:
         self._mem_fd: int | None = None
         self._abi: Abi | None = None
         self._regset = _Regset(_MAX_REGSET)
+        self._siginfo_buf = ctypes.create_string_buffer(_SIGINFO_SIZE)
+        self._siginfo_addr = ctypes.addressof(self._siginfo_buf)
 
     # -- identity --------------------------------------------------------
     @property
@@ -219,9 +224,9 @@ class PtraceTask:
         The kernel returns the *tracer's* siginfo layout (64-bit here) even
         for a 32-bit tracee.
         """
-        buf = ctypes.create_string_buffer(_SIGINFO_SIZE)
+        buf = self._siginfo_buf
         try:
-            _ptrace(PTRACE_GETSIGINFO, self._tid, 0, ctypes.addressof(buf))
+            _ptrace(PTRACE_GETSIGINFO, self._tid, 0, self._siginfo_addr)
         except PtraceError as exc:
             code = _errno_of(exc)
             if code == errno.EINVAL:
@@ -549,6 +554,12 @@ class Tracer:
                 break
             if got == pid and not os.WIFSTOPPED(status):
                 break
+            # a ptrace-stop on the way out (PTRACE_EVENT_EXIT, or one that was
+            # already pending): let it go on dying
+            try:
+                _ptrace(PTRACE_CONT, got, 0, 0)
+            except PtraceError:
+                pass
         t = self.tasks.pop(pid, None)
         if t is not None:
             t.close_mem()

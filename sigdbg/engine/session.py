@@ -20,6 +20,7 @@ from sigdbg.abi.abis import Abi, abi_for_elf_header
 from sigdbg.backends.ptrace import (
     PTRACE_EVENT_CLONE,
     PTRACE_EVENT_EXEC,
+    PTRACE_EVENT_EXIT,
     PTRACE_EVENT_FORK,
     PTRACE_EVENT_VFORK,
     PtraceTask,
@@ -395,7 +396,8 @@ class Session(Inspector):
             if code in (TRAP_TRACE, TRAP_BRKPT):
                 yield ev.SignalDelivered(pid, tid, info, "ignored", pending.pc)
                 return
-        if stop.kind == "killed":
+        if stop.kind == "killed" or (stop.kind == "event" and stop.event == PTRACE_EVENT_EXIT):
+            # with PTRACE_O_TRACEEXIT this is reported while the task still exists
             yield ev.SignalDelivered(pid, tid, info, "fatal", pending.pc)
             return
         if stop.kind == "group":

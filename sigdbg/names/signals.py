@@ -116,8 +116,17 @@ def signal_name(n: int) -> str:
 
 def _parse_offset(text: str, name: str) -> int:
     if not text.isdigit():
-        raise UnknownNameError(f"bad real-time signal offset in {name!r}")
+        raise UnknownNameError(f"bad real-time signal offset in {name!r}: expected a number")
     return int(text)
+
+
+def _realtime(number: int, name: str) -> int:
+    if not SIGRTMIN <= number <= SIGRTMAX:
+        raise UnknownNameError(
+            f"real-time signal {name!r} is out of range: SIGRTMIN..SIGRTMAX is "
+            f"{SIGRTMIN}..{SIGRTMAX}"
+        )
+    return number
 
 
 def signal_number(name: str) -> int:
@@ -141,11 +150,11 @@ def signal_number(name: str) -> int:
         if rest.isdigit():
             number = int(rest)
         elif rest.startswith("RTMIN+"):
-            number = SIGRTMIN + _parse_offset(rest[6:], name)
+            number = _realtime(SIGRTMIN + _parse_offset(rest[6:], name), name)
         elif rest.startswith("RTMAX-"):
-            number = SIGRTMAX - _parse_offset(rest[6:], name)
+            number = _realtime(SIGRTMAX - _parse_offset(rest[6:], name), name)
         elif rest.startswith("RT_"):
-            number = SIGRTMIN + _parse_offset(rest[3:], name)
+            number = _realtime(SIGRTMIN + _parse_offset(rest[3:], name), name)
     if number is None:
         raise UnknownNameError(
             f"unknown signal {name!r}: expected a name such as SIGUSR1 or USR1, "
