@@ -1,0 +1,965 @@
+"""The GDB backend: a :class:`~sigdbg.backends.base.Task` over gdb's selected thread.
+
+Only this module and ``plugins/gdb/`` import :mod:`gdb`; it runs on GDB's own
+Python, which normally has none of sigdbg's dependencies (python-ptrace,
+pyelftools, capstone), so nothing here imports them.
+
+Where the data comes from:
+
+- memory: ``gdb.selected_inferior().read_memory`` (live process or core);
+- registers: ``gdb.selected_frame().read_register`` under the names of the
+  ABI's ``user_regs_struct`` (so frame 1 gives the registers gdb unwound);
+- the ABI: ``Frame.architecture().name()`` ("i386:x86-64" or "i386");
+- maps, auxv, the initial stack: ``/proc/PID/{maps,auxv,stat}`` of a live
+  inferior; for a core file the raw notes of the core (``NT_AUXV``,
+  ``NT_FILE``, ``NT_PRSTATUS``) and its ``PT_LOAD`` headers, read by a small
+  ELF walker below -- never gdb's ``info`` text;
+- siginfo: the raw bytes of ``$_siginfo``, which gdb gives in the inferior's
+  own layout (compat layout for an i386 inferior, also under a 64-bit gdb).
+
+Signal frames are found from gdb's unwinder: the caller of a handler is a
+``gdb.SIGTRAMP_FRAME`` (``<signal handler called>``) whose pc is the frame's
+pretcode and whose sp is the frame address + one word -- the pretcode slot
+that the handler's ``ret`` popped (checked on x86_64 ``rt_sigframe``, i386
+``rt_sigframe_ia32`` and ``sigframe_ia32``).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import gdb
+
+from sigdbg.abi.abis import I386, X86_64, Abi
+from sigdbg.decode.auxv import AT_EXECFN, AT_RANDOM, AT_SYSINFO_EHDR, parse_auxv_bytes
+from sigdbg.decode.disasm_model import StepRecord
+from sigdbg.decode.restorer import match_pattern
+from sigdbg.decode.sigframe import SigFrame, diff_frames
+from sigdbg.decode.siginfo import SigInfo, decode_siginfo
+from sigdbg.decode.vdso import VsyscallReport
+from sigdbg.engine import events as ev
+from sigdbg.engine.inspect import Inspector
+from sigdbg.errors import (
+    DecodeError,
+    FeatureUnavailable,
+    MemoryReadError,
+    ProcessGone,
+    SigdbgError,
+    TargetError,
+    UsageError,
+)
+from sigdbg.names import signal_name, signal_number, syscall_name
+
+PAGE = 4096
+#: gdb architecture name -> ABI ("i386:x64-32", x32, is not supported)
+_ARCH_ABIS = {"i386:x86-64": X86_64, "i386:x86-64:intel": X86_64, "i386": I386,
+              "i386:intel": I386}
+#: user_regs_struct names that gdb calls differently (i386 segment registers)
+_GDB_REG_NAMES = {"xds": "ds", "xes": "es", "xfs": "fs", "xgs": "gs", "xcs": "cs", "xss": "ss"}
+#: how far below AT_EXECFN the auxv may lie on the initial stack (argv+envp strings)
+_MAX_INITIAL_STACK = 8 << 20
+VSYSCALL_START = 0xFFFFFFFFFF600000
+#: frames searched outward from the selected one for ``<signal handler called>``
+MAX_FRAMES = 64
+
+
+def gdb_abi(frame: gdb.Frame) -> Abi:
+    name = frame.architecture().name()
+    abi = _ARCH_ABIS.get(name)
+    if abi is None:
+        raise UsageError(f"unsupported architecture {name!r} (sigdbg knows x86_64 and i386)")
+    return abi
+
+
+# -- core files ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CoreFile:
+    """The parts of an ELF core file sigdbg needs: notes and load segments."""
+
+    path: str
+    bits: int
+    notes: tuple[tuple[str, int, bytes], ...]  #: (owner, type, desc)
+    loads: tuple[tuple[int, int, int], ...]  #: (p_vaddr, p_memsz, p_flags)
+
+    NT_PRSTATUS = 1
+    NT_AUXV = 6
+    NT_FILE = 0x46494C45
+
+    def note(self, ntype: int, owner: str = "CORE") -> bytes | None:
+        for o, t, desc in self.notes:
+            if o == owner and t == ntype:
+                return desc
+        return None
+
+    @property
+    def pid(self) -> int | None:
+        """pr_pid of the first NT_PRSTATUS (include/linux/elfcore.h struct elf_prstatus)."""
+        desc = self.note(self.NT_PRSTATUS)
+        off = 32 if self.bits == 64 else 24
+        if desc is None or len(desc) < off + 4:
+            return None
+        return int(struct.unpack_from("<i", desc, off)[0])
+
+    def files(self) -> list[tuple[int, int, int, str]]:
+        """NT_FILE (fs/binfmt_elf.c fill_files_note): (start, end, file offset, path)."""
+        desc = self.note(self.NT_FILE)
+        if not desc:
+            return []
+        w = self.bits // 8
+        fmt = "<" + ("Q" if w == 8 else "I")
+        count, page = struct.unpack_from("<" + fmt[1] * 2, desc, 0)
+        pos = 2 * w
+        ranges = [struct.unpack_from("<" + fmt[1] * 3, desc, pos + 3 * w * i) for i in range(count)]
+        names = desc[pos + 3 * w * count:].split(b"\0")
+        out = []
+        for (start, end, pgoff), name in zip(ranges, names):
+            out.append((start, end, pgoff * page, name.decode("utf-8", "surrogateescape")))
+        return out
+
+
+def read_core(path: str) -> CoreFile:
+    """Parse the ELF header, program headers and PT_NOTE segments of a core file."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+            if len(head) < 52 or head[:4] != b"\x7fELF" or head[5] != 1:
+                raise DecodeError(f"{path} is not a little-endian ELF file")
+            bits = 64 if head[4] == 2 else 32
+            if struct.unpack_from("<H", head, 16)[0] != 4:
+                raise DecodeError(f"{path} is not a core file (e_type != ET_CORE)")
+            if bits == 64:
+                phoff, = struct.unpack_from("<Q", head, 32)
+                phentsize, phnum = struct.unpack_from("<HH", head, 54)
+            else:
+                phoff, = struct.unpack_from("<I", head, 28)
+                phentsize, phnum = struct.unpack_from("<HH", head, 42)
+            fh.seek(phoff)
+            table = fh.read(phentsize * phnum)
+            notes: list[tuple[str, int, bytes]] = []
+            loads: list[tuple[int, int, int]] = []
+            for i in range(phnum):
+                if bits == 64:
+                    p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz = \
+                        struct.unpack_from("<IIQQQQQ", table, i * phentsize)
+                else:
+                    p_type, p_offset, p_vaddr, _, p_filesz, p_memsz, p_flags = \
+                        struct.unpack_from("<IIIIIII", table, i * phentsize)
+                if p_type == 1:  # PT_LOAD
+                    loads.append((p_vaddr, p_memsz, p_flags))
+                elif p_type == 4:  # PT_NOTE
+                    fh.seek(p_offset)
+                    notes.extend(_walk_notes(fh.read(p_filesz)))
+    except OSError as exc:
+        raise TargetError(f"cannot read core file {path}: {exc.strerror}") from None
+    except struct.error:
+        raise DecodeError(f"core file {path} is truncated") from None
+    return CoreFile(path, bits, tuple(notes), tuple(loads))
+
+
+def _walk_notes(blob: bytes) -> list[tuple[str, int, bytes]]:
+    """Elf_Nhdr records; core notes pad name and desc to 4 bytes (also 64-bit)."""
+    out = []
+    pos = 0
+    while pos + 12 <= len(blob):
+        namesz, descsz, ntype = struct.unpack_from("<III", blob, pos)
+        name_at = pos + 12
+        desc_at = name_at + ((namesz + 3) & ~3)
+        end = desc_at + descsz
+        if end > len(blob):
+            break
+        owner = blob[name_at:name_at + namesz].split(b"\0", 1)[0].decode("ascii", "replace")
+        out.append((owner, ntype, blob[desc_at:end]))
+        pos = (end + 3) & ~3
+    return out
+
+
+def find_core_file(inferior: gdb.Inferior) -> str:
+    """The core file gdb has open for ``inferior``.
+
+    gdb >= 17 says so (``Inferior.corefile``); older ones keep the file open,
+    so it is found among gdb's own descriptors: an ET_CORE file whose
+    NT_PRSTATUS pid is the inferior's.
+    """
+    cf = getattr(inferior, "corefile", None)
+    if cf is not None and getattr(cf, "filename", None):
+        return str(cf.filename)
+    cores = []
+    seen = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            if not path.startswith("/") or path in seen:
+                continue
+            seen.add(path)
+            with open(path, "rb") as fh:
+                head = fh.read(18)
+        except OSError:
+            continue
+        if len(head) == 18 and head[:4] == b"\x7fELF" and head[16:18] == b"\x04\x00":
+            cores.append(path)  # ET_CORE
+    for path in cores:
+        try:
+            if read_core(path).pid == inferior.pid:
+                return path
+        except SigdbgError:
+            continue
+    if len(cores) == 1:
+        return cores[0]
+    raise FeatureUnavailable("cannot find the core file gdb has open (its notes hold the auxv)")
+
+
+def core_maps_text(core: CoreFile, abi: Abi, auxv: dict[int, int]) -> str:
+    """/proc/PID/maps lines rebuilt from PT_LOAD (perms) and NT_FILE (paths).
+
+    Mappings that gdb's ``gcore`` left out of PT_LOAD but NT_FILE names get
+    perms ``????``.  The kernel's names are inferred: ``[vdso]`` at
+    AT_SYSINFO_EHDR, ``[stack]`` around AT_EXECFN, ``[vsyscall]`` at its fixed
+    address (x86_64).
+    """
+    files = core.files()
+    rows: list[tuple[int, int, str, int, str]] = []
+    for vaddr, memsz, flags in core.loads:
+        perms = ("r" if flags & 4 else "-") + ("w" if flags & 2 else "-") + \
+            ("x" if flags & 1 else "-") + "p"
+        path, offset = "", 0
+        for start, end, off, name in files:
+            if start <= vaddr < end:
+                path, offset = name, off + vaddr - start
+                break
+        rows.append((vaddr, vaddr + memsz, perms, offset, path))
+    for start, end, off, name in files:
+        pos = start
+        for lo, hi, *_ in sorted(r for r in rows if r[0] < end and r[1] > start):
+            if lo > pos:
+                rows.append((pos, lo, "????", off + pos - start, name))
+            pos = max(pos, hi)
+        if pos < end:
+            rows.append((pos, end, "????", off + pos - start, name))
+    specials = {auxv.get(AT_SYSINFO_EHDR): "[vdso]"}
+    if abi.name == "x86_64":
+        specials[VSYSCALL_START] = "[vsyscall]"
+    execfn = auxv.get(AT_EXECFN) or auxv.get(AT_RANDOM)
+    lines = []
+    for lo, hi, perms, offset, path in sorted(rows):
+        if not path:
+            path = specials.get(lo, "")
+            if execfn is not None and lo <= execfn < hi:
+                path = "[stack]"
+        lines.append(f"{lo:08x}-{hi:08x} {perms} {offset:08x} 00:00 0 {path}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+# -- the task ------------------------------------------------------------------------------
+class GdbTask:
+    """The selected thread of gdb's selected inferior (live or core)."""
+
+    def __init__(self, inferior: gdb.Inferior, thread: gdb.InferiorThread, abi: Abi,
+                 core: CoreFile | None) -> None:
+        self.inferior = inferior
+        self.thread = thread
+        self._abi = abi
+        self.core = core
+        self._auxv: bytes | None = None
+
+    @property
+    def tid(self) -> int:
+        return int(self.thread.ptid[1] or self.inferior.pid)
+
+    @property
+    def pid(self) -> int:
+        return int(self.inferior.pid)
+
+    @property
+    def abi(self) -> Abi:
+        return self._abi
+
+    # memory ---------------------------------------------------------------------------
+    def _read(self, address: int, size: int) -> bytes:
+        return bytes(self.inferior.read_memory(address, size))
+
+    def read(self, address: int, size: int) -> bytes:
+        if size <= 0:
+            return b""
+        if address < 0 or address + size > 1 << self._abi.bits:
+            raise MemoryReadError(address, size, "address out of range")
+        try:
+            return self._read(address, size)
+        except gdb.MemoryError:
+            got = len(self.read_upto(address, size))
+            raise MemoryReadError(address, size, "unmapped or unreadable memory", got) from None
+        except gdb.error as exc:
+            raise MemoryReadError(address, size, str(exc)) from None
+
+    def read_upto(self, address: int, size: int) -> bytes:
+        if size <= 0 or address < 0 or address >= 1 << self._abi.bits:
+            return b""
+        size = min(size, (1 << self._abi.bits) - address)
+        try:
+            return self._read(address, size)
+        except gdb.error:
+            pass
+        out = b""
+        while len(out) < size:  # page by page up to the first hole
+            at = address + len(out)
+            n = min(size - len(out), PAGE - at % PAGE)
+            try:
+                out += self._read(at, n)
+            except gdb.error:
+                break
+        return out
+
+    # registers ------------------------------------------------------------------------
+    def registers(self, frame: gdb.Frame | None = None) -> dict[str, int]:
+        """The user_regs of the selected frame (values gdb unwound for outer
+        frames; registers gdb cannot recover there are left out)."""
+        try:
+            frame = frame or gdb.selected_frame()
+        except gdb.error as exc:
+            raise ProcessGone(f"no registers: {exc}") from None
+        out: dict[str, int] = {}
+        mask = self._abi.mask
+        for name in (f.name for f in self._abi.user_regs.fields):
+            try:
+                out[name] = int(frame.read_register(_GDB_REG_NAMES.get(name, name))) & mask
+            except (gdb.error, ValueError):
+                continue
+        if self._abi.sp not in out or self._abi.pc not in out:
+            raise TargetError("gdb cannot read the stack pointer and pc of this frame")
+        return out
+
+    # process data ---------------------------------------------------------------------
+    def _proc(self, name: str) -> bytes:
+        try:
+            with open(f"/proc/{self.pid}/{name}", "rb") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            raise ProcessGone(f"process {self.pid} is gone") from None
+        except OSError as exc:
+            raise TargetError(f"cannot read /proc/{self.pid}/{name}: {exc.strerror}") from None
+
+    def auxv_bytes(self) -> bytes | None:
+        if self._auxv is None:
+            if self.core is None:
+                self._auxv = self._proc("auxv")
+            else:
+                self._auxv = self.core.note(CoreFile.NT_AUXV)
+        return self._auxv
+
+    def _auxv_dict(self) -> dict[int, int]:
+        raw = self.auxv_bytes()
+        return dict(parse_auxv_bytes(raw, self._abi)) if raw else {}
+
+    def maps_text(self) -> str:
+        if self.core is None:
+            return self._proc("maps").decode("utf-8", "surrogateescape")
+        return core_maps_text(self.core, self._abi, self._auxv_dict())
+
+    def start_stack(self) -> int:
+        if self.core is None:
+            stat = self._proc("stat")
+            return int(stat[stat.rindex(b")") + 2:].split()[28 - 3])
+        return self._core_start_stack()
+
+    def _core_start_stack(self) -> int:
+        """A core has no mm->start_stack: find the auxv (NT_AUXV) on the stack
+        below AT_EXECFN and walk back over envp[], NULL, argv[], NULL to argc."""
+        raw = self.auxv_bytes()
+        aux = self._auxv_dict()
+        top = aux.get(AT_EXECFN) or aux.get(AT_RANDOM)
+        if not raw or not top:
+            raise DecodeError("the core has no NT_AUXV: the initial stack cannot be found")
+        w = self._abi.word
+        needle = raw[: (len(aux) + 1) * 2 * w]
+        lo = max(0, top - _MAX_INITIAL_STACK)
+        region = b""
+        base = top
+        while base > lo:  # read downwards page-block by block: the stack is one mapping
+            start = max(lo, (base - (1 << 16)) & ~(PAGE - 1))
+            chunk = self.read_upto(start, base - start)
+            if len(chunk) != base - start:
+                break
+            region = chunk + region
+            base = start
+            at = region.rfind(needle)
+            if at >= 0:
+                return self._walk_back(base + at)
+        raise DecodeError("the core's auxv (NT_AUXV) is not on its stack")
+
+    def _walk_back(self, auxv_at: int) -> int:
+        w = self._abi.word
+        fmt = self._abi.word_fmt
+
+        def word(a: int) -> int:
+            return int(struct.unpack(fmt, self.read(a, w))[0])
+
+        p = auxv_at - 2 * w  # auxv_at - w is envp's NULL
+        while word(p) != 0:
+            p -= w
+            if auxv_at - p > _MAX_INITIAL_STACK:
+                raise DecodeError("no argv NULL below the auxv in the core")
+        for argc in range(1 << 16):  # p is argv's NULL
+            q = p - (argc + 1) * w
+            if word(q) == argc:
+                return q
+        raise DecodeError("no argc below argv in the core")
+
+    def exe_path(self) -> str:
+        if self.core is None:
+            try:
+                return os.readlink(f"/proc/{self.pid}/exe")
+            except OSError:
+                pass
+        return self.inferior.progspace.filename or ""
+
+
+# -- the inspector -------------------------------------------------------------------------
+class GdbInspector(Inspector):
+    """Every report of :class:`Inspector` over gdb's selected thread.
+
+    Front ends call :meth:`invalidate` before each command: the inferior may
+    have run (or another inferior/thread/core may be selected) since.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._task: GdbTask | None = None
+        self._core: tuple[tuple[str, float], CoreFile] | None = None
+
+    def invalidate(self) -> None:
+        super().invalidate()
+        self._task = None
+
+    def current_task(self) -> GdbTask:
+        if self._task is None:
+            self._task = self._make_task()
+        return self._task
+
+    def _make_task(self) -> GdbTask:
+        inf = gdb.selected_inferior()
+        thread = gdb.selected_thread()
+        if inf.pid == 0 or thread is None or not thread.is_valid():
+            raise UsageError("the program is not being run (start it, attach, or load a core)")
+        if thread.is_running():
+            raise UsageError("the selected thread is running; interrupt it first")
+        try:
+            frame = gdb.selected_frame()
+        except gdb.error as exc:
+            raise UsageError(f"no frame: {exc}") from None
+        kind = self.target_kind(inf)
+        core = None
+        if kind == "core":
+            path = find_core_file(inf)
+            key = (path, os.stat(path).st_mtime)
+            if self._core is None or self._core[0] != key:
+                self._core = (key, read_core(path))
+            core = self._core[1]
+        elif kind != "native":
+            raise FeatureUnavailable(f"sigdbg supports native processes and core files, "
+                                     f"not {kind} targets")
+        return GdbTask(inf, thread, gdb_abi(frame), core)
+
+    @staticmethod
+    def target_kind(inf: gdb.Inferior) -> str:
+        conn = getattr(inf, "connection", None)
+        if conn is not None:
+            return str(conn.type)
+        return "native" if os.path.exists(f"/proc/{inf.pid}/maps") else "unknown"
+
+    def exe_path(self) -> str:
+        return self.current_task().exe_path()
+
+    def disassemble(self, code: bytes, address: int, count: int = 0,
+                    mode: str | None = None) -> list[str]:
+        """capstone when importable, else gdb's own disassembler on target memory."""
+        try:
+            return super().disassemble(code, address, count, mode)
+        except FeatureUnavailable:
+            return [f"{a:#x}: {b.hex():<20} {t}" for a, b, t in gdb_disassemble(code, address,
+                                                                                count)]
+
+    def vsyscall_report(self) -> VsyscallReport:
+        if self.current_task().core is not None:
+            raise UsageError("the vsyscall report needs a live process: a core keeps neither "
+                             "the page's protection reliably nor the kernel command line")
+        return super().vsyscall_report()
+
+    # signal frames -------------------------------------------------------------------
+    def find_frame(self) -> int:
+        """The signal frame the user means, without an address.
+
+        1. the selected frame, or the nearest frame outward of it, is a
+           ``<signal handler called>`` frame -- or a frame whose pc starts a
+           restorer sequence (a program's own SA_RESTORER trampoline, which
+           gdb only recognises under glibc's names): the frame lies one word
+           below that frame's sp, where the handler's ``ret`` popped the
+           pretcode (in the restorer itself, i386's ``__kernel_sigreturn``
+           pops once more);
+        2. the stack pointer points at a pretcode (handler entry without unwind
+           info): the word there lies in [vdso] or starts a restorer sequence.
+        """
+        task = self.current_task()
+        w = task.abi.word
+        frame: gdb.Frame | None = gdb.selected_frame()
+        for _ in range(MAX_FRAMES):
+            if frame is None:
+                break
+            try:
+                pc = int(frame.pc())
+                tramp = frame.type() == gdb.SIGTRAMP_FRAME
+                if tramp or match_pattern(task.abi, task.read_upto(pc, 16)) is not None:
+                    sp = task.registers(frame)[task.abi.sp]
+                    for cand in (sp - w, sp - 2 * w):
+                        if 0 <= pc - self._word(cand) < 16:
+                            return cand
+                    if tramp:
+                        return sp - w
+                frame = frame.older()
+            except gdb.error:
+                break
+        sp = task.registers()[task.abi.sp]
+        if self.is_pretcode(self._word(sp)):
+            return sp
+        raise UsageError("no signal frame here: select a signal handler's frame "
+                         "(or stop at its first instruction), or give the frame ADDRESS")
+
+    def _word(self, address: int) -> int:
+        task = self.current_task()
+        raw = task.read_upto(address, task.abi.word)
+        return int(struct.unpack(task.abi.word_fmt, raw)[0]) if len(raw) == task.abi.word else -1
+
+    def is_pretcode(self, value: int) -> bool:
+        if value <= 0:
+            return False
+        m = self.maps().find(value)
+        if m is not None and m.path == "[vdso]":
+            return True
+        task = self.current_task()
+        return match_pattern(task.abi, task.read_upto(value, 16)) is not None
+
+    def sigframe(self, address: int | None = None, *, signo: int | None = None,
+                 kind: str | None = None) -> SigFrame:
+        """Like :meth:`Inspector.sigframe`, but without an address the frame is
+        found by :meth:`find_frame` rather than assumed at the stack pointer."""
+        if address is None:
+            address = self.find_frame()
+        return super().sigframe(address, signo=signo, kind=kind)
+
+    def siginfo(self) -> SigInfo:
+        """``$_siginfo`` (the thread's last stop; NT_SIGINFO in a core)."""
+        task = self.current_task()
+        try:
+            value = gdb.parse_and_eval("$_siginfo")
+            if value.type.code == gdb.TYPE_CODE_VOID:
+                raise UsageError("no siginfo: gdb has none for this target")
+            raw = value_bytes(value)
+        except gdb.error as exc:
+            raise UsageError(f"no siginfo: {exc}") from None
+        return decode_siginfo(raw, task.abi)
+
+
+def value_bytes(value: gdb.Value) -> bytes:
+    """The raw bytes of a gdb value (``Value.bytes`` is gdb >= 14)."""
+    raw = getattr(value, "bytes", None)
+    if isinstance(raw, (bytes, bytearray)):
+        return bytes(raw)
+    buf = bytearray(value.type.sizeof)
+    _fill(buf, 0, value)
+    return bytes(buf)
+
+
+def _fill(buf: bytearray, off: int, value: gdb.Value) -> None:
+    """Serialise ``value`` into ``buf`` at ``off`` field by field (union members
+    are views of the same bytes, so writing each of them is consistent)."""
+    t = value.type.strip_typedefs()
+    if t.code in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
+        for f in t.fields():
+            if getattr(f, "bitpos", None) is None or f.bitsize:
+                continue  # static members, bitfields (siginfo_t has none)
+            _fill(buf, off + int(f.bitpos or 0) // 8, value[f])
+    elif t.code == gdb.TYPE_CODE_ARRAY:
+        lo, hi = t.range()
+        size = t.target().strip_typedefs().sizeof
+        for i in range(lo, hi + 1):
+            _fill(buf, off + (i - lo) * size, value[i])
+    elif t.sizeof:
+        n = t.sizeof
+        buf[off:off + n] = (int(value) & ((1 << (8 * n)) - 1)).to_bytes(n, "little")
+
+
+def gdb_disassemble(code: bytes, address: int, count: int = 0) -> list[tuple[int, bytes, str]]:
+    """gdb's disassembler over target memory at ``address``, as far as ``code`` reaches."""
+    arch = gdb.selected_frame().architecture()
+    out: list[tuple[int, bytes, str]] = []
+    off = 0
+    while off < len(code) and (count == 0 or len(out) < count):
+        try:
+            insn = arch.disassemble(address + off)[0]
+        except gdb.error:
+            break
+        n = int(insn["length"])
+        if n <= 0 or off + n > len(code):
+            break
+        out.append((address + off, code[off:off + n], " ".join(str(insn["asm"]).split())))
+        off += n
+    return out
+
+
+# -- run control: the gdb counterpart of sigdbg.engine.sigreturn ---------------------------
+#: Restorers are a handful of instructions; anything longer is not one.
+MAX_RESTORER_STEPS = 64
+#: eflags bits sigreturn takes from the frame (arch/x86/include/asm/sighandling.h FIX_EFLAGS)
+FIX_EFLAGS = 0x40DD5 | (1 << 16)
+_SYSCALL_BYTES = (b"\x0f\x05", b"\xcd\x80", b"\x0f\x34")
+_SEGMENTS = ("cs", "ss", "ds", "es", "fs", "gs")
+
+
+def frame_at_sigreturn(abi_name: str, kind: str, sp: int) -> int:
+    """Where the kernel reads the frame when the sigreturn syscall runs
+    (signal_64.c / signal_32.c: sp - 8, rt ia32 sp - 4, non-rt ia32 sp - 8)."""
+    if abi_name == "x86_64" or kind == "sigframe_ia32":
+        return sp - 8
+    return sp - 4
+
+
+def _parameter(name: str) -> object:
+    try:
+        return gdb.parameter(name)
+    except (gdb.error, RuntimeError):
+        return None
+
+
+class _Stops:
+    """Collects gdb's stop and exit events while one execution command runs."""
+
+    def __init__(self) -> None:
+        self.stops: list[gdb.StopEvent] = []
+        self.exit_code: int | None = None
+        self.exited = False
+
+    def _stop(self, event: gdb.StopEvent) -> None:
+        self.stops.append(event)
+
+    def _exit(self, event: gdb.ExitedEvent) -> None:
+        self.exited = True
+        code = getattr(event, "exit_code", None)
+        self.exit_code = None if code is None else int(code)
+
+    def run(self, command: str) -> _Stops:
+        """Run ``continue`` or ``stepi`` with gdb's stop printing suppressed
+        (``to_string`` cannot capture it; ``suppress-cli-notifications`` is
+        gdb >= 12): the events are the report.  Signals and exits still show."""
+        gdb.events.stop.connect(self._stop)
+        gdb.events.exited.connect(self._exit)
+        quiet = _parameter("suppress-cli-notifications")
+        # a stepi moves only this thread (gdb's default lets the others run)
+        locking = _parameter("scheduler-locking") if command == "stepi" else None
+        try:
+            if quiet is False:
+                gdb.execute("set suppress-cli-notifications on", to_string=True)
+            if locking in ("off", "replay"):
+                gdb.execute("set scheduler-locking step", to_string=True)
+            gdb.execute(command, to_string=True)
+        except gdb.error as exc:
+            if not self.exited:
+                raise TargetError(f"{command}: {exc}") from None
+        finally:
+            if quiet is False:
+                gdb.execute("set suppress-cli-notifications off", to_string=True)
+            if locking in ("off", "replay"):
+                gdb.execute(f"set scheduler-locking {locking}", to_string=True)
+            gdb.events.stop.disconnect(self._stop)
+            gdb.events.exited.disconnect(self._exit)
+        return self
+
+    @property
+    def signal(self) -> str | None:
+        """The name of the signal the last stop was for (None: not a signal stop)."""
+        last = self.stops[-1] if self.stops else None
+        return str(last.stop_signal) if isinstance(last, gdb.SignalEvent) else None
+
+
+class _Catchpoint:
+    """A temporary, silent ``catch signal`` (gdb has no Python API for it)."""
+
+    def __init__(self, numbers: set[int]) -> None:
+        names = sorted(signal_name(n) if n < 32 else f"SIG{n}" for n in numbers)
+        gdb.execute("catch signal " + " ".join(names), to_string=True)
+        num = int(gdb.parse_and_eval("$bpnum"))
+        self.bp = next((b for b in gdb.breakpoints() if b.number == num), None)
+        if self.bp is None:
+            raise TargetError("gdb did not create the signal catchpoint")
+        self.bp.silent = True
+
+    @property
+    def hits(self) -> int:
+        return int(self.bp.hit_count) if self.bp is not None and self.bp.is_valid() else 0
+
+    def delete(self) -> None:
+        if self.bp is not None and self.bp.is_valid():
+            self.bp.delete()
+
+
+class GdbRunner:
+    """Execution control over gdb: step to sigreturn, catch the next handler entry.
+
+    Each method is a generator of :mod:`sigdbg.engine.events`, like the ptrace
+    engine's, so the front end renders them with the same code.
+    """
+
+    def __init__(self, insp: GdbInspector) -> None:
+        self.insp = insp
+        task = insp.current_task()
+        if task.core is not None:
+            raise UsageError("a core file cannot run: this needs a live process")
+        self.abi = task.abi
+        self.pid = task.pid
+        self.tid = task.tid
+        self.ptid = task.thread.ptid
+
+    def _alive(self) -> bool:
+        t = gdb.selected_thread()
+        return gdb.selected_inferior().pid == self.pid and t is not None and t.is_valid()
+
+    def _regs(self) -> dict[str, int]:
+        self.insp.invalidate()
+        return self.insp.current_task().registers(gdb.newest_frame())
+
+    def _ended(self, st: _Stops, sig: int = 0) -> ev.Event:
+        if st.exit_code is not None or not sig:
+            return ev.Exited(self.pid, self.pid, st.exit_code or 0)
+        return ev.Killed(self.pid, self.pid, sig, False)
+
+    # step-sigreturn --------------------------------------------------------------------
+    def step_sigreturn(self, entry: SigFrame) -> Iterator[ev.Event]:
+        """From inside the handler of ``entry`` to the context sigreturn restored."""
+        abi = self.abi
+        regs = self._regs()
+        if not (regs[abi.pc] == entry.pretcode and regs[abi.sp] == entry.address + abi.word):
+            reached = yield from self._run_to_restorer(entry)
+            if not reached:
+                return
+        regs = self._regs()
+        for _ in range(MAX_RESTORER_STEPS):
+            pc = regs[abi.pc]
+            code = self.insp.current_task().read_upto(pc, 16)
+            size, text = self._insn(code, pc)
+            is_sys = code[:2] in _SYSCALL_BYTES
+            nr = regs[abi.syscall_nr]
+            sysname = syscall_name(abi.name, nr) if is_sys else None
+            if is_sys and nr in (abi.rt_sigreturn_nr, abi.sigreturn_nr):
+                at = frame_at_sigreturn(abi.name, entry.kind, regs[abi.sp])
+                now = self.insp.sigframe(at, kind=entry.kind, signo=entry.sig)
+                yield ev.SigreturnEntered(self.pid, self.tid, sysname or "rt_sigreturn", now,
+                                          diff_frames(entry, now))
+                st = _Stops().run("stepi")
+                yield ev.SigreturnStep(self.pid, self.tid,
+                                       StepRecord(pc, code[:size], text, {}, sysname))
+                if not self._alive():
+                    yield ev.SigreturnAbandoned(self.pid, self.tid,
+                                                "the process ended in sigreturn", 0)
+                    yield self._ended(st)
+                    return
+                yield self._check_restored(now)
+                return
+            st = _Stops().run("stepi")
+            if not self._alive():
+                yield ev.SigreturnAbandoned(self.pid, self.tid, "the process ended", pc)
+                yield self._ended(st)
+                return
+            if st.signal is not None and st.signal != "SIGTRAP":
+                yield ev.SigreturnAbandoned(self.pid, self.tid, "stepping the restorer was "
+                                            f"interrupted by {st.signal}", pc)
+                return
+            new = self._regs()
+            changed = {k: (regs[k], v) for k, v in new.items() if regs.get(k) != v}
+            yield ev.SigreturnStep(self.pid, self.tid,
+                                   StepRecord(pc, code[:size], text, changed, sysname))
+            regs = new
+        yield ev.SigreturnAbandoned(self.pid, self.tid, "no sigreturn system call within "
+                                    f"{MAX_RESTORER_STEPS} instructions of the restorer",
+                                    regs[abi.pc])
+
+    def _insn(self, code: bytes, pc: int) -> tuple[int, str]:
+        try:
+            from sigdbg.decode.disasm import get_disassembler
+
+            insn = get_disassembler(self.abi.disasm_mode, "att").one(code, pc)
+            if insn is not None:
+                return insn.size, insn.text
+        except FeatureUnavailable:
+            pass
+        got = gdb_disassemble(code, pc, 1)
+        if got:
+            return len(got[0][1]), got[0][2]
+        return 1, f"(.byte {code[:1].hex()})"
+
+    def _run_to_restorer(self, frame: SigFrame) -> Generator[ev.Event, None, bool]:
+        """Continue with a breakpoint on the restorer until this frame's handler
+        returns there (sp == frame + word).  Signals arriving meanwhile are
+        caught and delivered into their handlers: a frame built below ours is
+        a nested delivery (its handler returns through the restorer with a
+        lower sp and is let through); one at or above ours means the handler
+        left without sigreturn (siglongjmp) -- the walk ends at that handler's
+        entry."""
+        abi = self.abi
+        target_sp = frame.address + abi.word
+        bp = gdb.Breakpoint(f"*{frame.pretcode:#x}", internal=True)
+        bp.silent = True
+        cp = _Catchpoint(set())
+        try:
+            while True:
+                hits = cp.hits
+                st = _Stops().run("continue")
+                if not self._alive():
+                    yield ev.SigreturnAbandoned(self.pid, self.tid, "the process ended before "
+                                                "the handler returned (e.g. _exit in the "
+                                                "handler)", 0)
+                    yield self._ended(st)
+                    return False
+                ours = gdb.selected_thread().ptid == self.ptid
+                regs = self._regs()
+                pc, sp = regs[abi.pc], regs[abi.sp]
+                if cp.hits > hits:
+                    inner = yield from self._deliver(self.insp.siginfo(), pc)
+                    if inner is False:
+                        return False
+                    if ours and inner is not None and inner.address >= frame.address:
+                        yield ev.SigreturnAbandoned(
+                            self.pid, self.tid, "a new signal frame was built at or above "
+                            "this one: the handler left without sigreturn (siglongjmp)", pc)
+                        return False
+                    continue
+                if pc == frame.pretcode:
+                    if not ours:
+                        continue  # another thread's handler returning
+                    if sp == target_sp:
+                        return True
+                    if sp > target_sp:
+                        yield ev.SigreturnAbandoned(
+                            self.pid, self.tid, "a handler returned to the restorer above "
+                            "this frame: the handler left without sigreturn (siglongjmp)", pc)
+                        return False
+                    continue  # a nested handler returning through the same restorer
+                why = "interrupted" if st.signal == "SIGINT" else "stopped elsewhere " \
+                    "(a breakpoint or watchpoint)"
+                yield ev.SigreturnAbandoned(self.pid, self.tid, f"{why} before the handler "
+                                            "returned", pc)
+                return False
+        finally:
+            cp.delete()
+            if bp.is_valid():
+                bp.delete()
+
+    def _deliver(self, info: SigInfo,
+                 pc: int) -> Generator[ev.Event, None, SigFrame | None | Literal[False]]:
+        """At a signal-delivery stop: stepi delivers the signal.  Returns the
+        handler's frame, None (no handler ran: ignored, default or not passed)
+        or False (the process ended)."""
+        tid = int(gdb.selected_thread().ptid[1]) or self.pid  # the thread that got it
+        st = _Stops().run("stepi")
+        if not self._alive():
+            yield ev.SignalDelivered(self.pid, tid, info, "fatal", pc)
+            yield self._ended(st, info.si_signo)
+            return False
+        frame = self._entered_handler()
+        if frame is None:
+            yield ev.SignalDelivered(self.pid, tid, info, "passed", pc)
+            return None
+        yield ev.SignalDelivered(self.pid, tid, info, "handler", pc)
+        yield ev.HandlerEntered(self.pid, tid, self._regs()[self.abi.pc], frame)
+        return frame
+
+    def _check_restored(self, frame: SigFrame) -> ev.ContextRestored:
+        abi = self.abi
+        regs = self._regs()
+        diffs: list[str] = []
+        for mc_name, reg_name in abi.mcontext_regs:
+            saved = frame.mcontext.get(mc_name)
+            got = regs.get(reg_name)
+            if saved is None or got is None:
+                continue
+            if mc_name in ("eflags", "flags"):
+                if (saved ^ got) & FIX_EFLAGS:
+                    diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x} (differs in "
+                                 f"sigreturn-restored bits {(saved ^ got) & FIX_EFLAGS:#x})")
+                continue
+            if mc_name in _SEGMENTS:
+                got &= 0xFFFF
+                if mc_name in ("cs", "ss"):
+                    saved |= 3  # sigreturn forces RPL 3 on cs and ss
+            if saved != got:
+                diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x}")
+        not_compared = ["fs", "gs"] if abi.name == "x86_64" else []
+        not_compared.append(f"{abi.flags} bits outside FIX_EFLAGS")
+        return ev.ContextRestored(self.pid, self.tid, not diffs, regs, tuple(diffs),
+                                  tuple(not_compared))
+
+    # catch ---------------------------------------------------------------------------
+    def catch(self, signals: list[str], limit: int = 1000) -> Iterator[ev.Event]:
+        """Continue to the next signal delivered to a handler; stop at the
+        handler's first instruction (``catch signal`` + ``stepi``: stepping
+        from a signal stop delivers the signal and stops in the handler).
+        Already stopped for a signal (``Program received signal ...``): that
+        one is delivered first."""
+        numbers = {signal_number(s) for s in signals}
+        cp = _Catchpoint(numbers)
+        try:
+            pending = self._pending_signal(numbers)
+            for _ in range(limit):
+                if pending is None:
+                    hits = cp.hits
+                    st = _Stops().run("continue")
+                    if not self._alive():
+                        yield self._ended(st)
+                        return
+                    pc = self._regs()[self.abi.pc]
+                    if cp.hits == hits:
+                        if st.signal in (None, "SIGTRAP", "SIGINT"):
+                            why = "interrupted" if st.signal else "stopped (a breakpoint?)"
+                            raise UsageError(f"{why} at {pc:#x} before a signal was caught")
+                        # a signal gdb stops for (handle ... stop) but not one to catch
+                        tid = int(gdb.selected_thread().ptid[1]) or self.pid
+                        yield ev.SignalDelivered(self.pid, tid, self.insp.siginfo(), "passed", pc)
+                        continue
+                    pending = self.insp.siginfo()
+                info, pending = pending, None
+                frame = yield from self._deliver(info, self._regs()[self.abi.pc])
+                if frame is not None:
+                    return
+            raise UsageError(f"no handler entered after {limit} signals")
+        finally:
+            cp.delete()
+
+    def _pending_signal(self, wanted: set[int]) -> SigInfo | None:
+        """The signal of a signal-delivery stop the thread is in, if any
+        (gdb passes it on the next resume)."""
+        try:
+            info = self.insp.siginfo()
+        except SigdbgError:
+            return None
+        if info.si_signo in (0, 5, 2) or (wanted and info.si_signo not in wanted):
+            return None  # none, SIGTRAP (breakpoints, steps), SIGINT (not passed)
+        return info
+
+    def _entered_handler(self) -> SigFrame | None:
+        """The frame when the thread stands at a handler's first instruction."""
+        regs = self._regs()
+        sp = regs[self.abi.sp]
+        newest = gdb.newest_frame()
+        try:
+            older = newest.older()
+            tramp = older is not None and older.type() == gdb.SIGTRAMP_FRAME and \
+                int(older.read_register("sp")) == sp + self.abi.word
+        except gdb.error:
+            tramp = False
+        if not tramp and not self.insp.is_pretcode(self.insp._word(sp)):
+            return None
+        return self.insp.sigframe(sp, signo=None)
+
+
+__all__ = ["GdbTask", "GdbInspector", "GdbRunner", "CoreFile", "read_core", "find_core_file",
+           "core_maps_text", "gdb_abi", "gdb_disassemble", "value_bytes", "frame_at_sigreturn"]
