@@ -40,6 +40,12 @@ from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.restorer import match_pattern
 from sigdbg.decode.sigframe import SigFrame, diff_frames
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
+from sigdbg.decode.sigreturn_rules import (
+    MAX_RESTORER_STEPS,
+    SYSCALL_BYTES,
+    compare_restored,
+    frame_at_sigreturn,
+)
 from sigdbg.decode.vdso import VsyscallReport
 from sigdbg.engine import events as ev
 from sigdbg.engine.inspect import Inspector
@@ -609,20 +615,7 @@ def gdb_disassemble(code: bytes, address: int, count: int = 0) -> list[tuple[int
 
 
 # -- run control: the gdb counterpart of sigdbg.engine.sigreturn ---------------------------
-#: Restorers are a handful of instructions; anything longer is not one.
-MAX_RESTORER_STEPS = 64
-#: eflags bits sigreturn takes from the frame (arch/x86/include/asm/sighandling.h FIX_EFLAGS)
-FIX_EFLAGS = 0x40DD5 | (1 << 16)
-_SYSCALL_BYTES = (b"\x0f\x05", b"\xcd\x80", b"\x0f\x34")
-_SEGMENTS = ("cs", "ss", "ds", "es", "fs", "gs")
 
-
-def frame_at_sigreturn(abi_name: str, kind: str, sp: int) -> int:
-    """Where the kernel reads the frame when the sigreturn syscall runs
-    (signal_64.c / signal_32.c: sp - 8, rt ia32 sp - 4, non-rt ia32 sp - 8)."""
-    if abi_name == "x86_64" or kind == "sigframe_ia32":
-        return sp - 8
-    return sp - 4
 
 
 def _parameter(name: str) -> object:
@@ -747,7 +740,7 @@ class GdbRunner:
             pc = regs[abi.pc]
             code = self.insp.current_task().read_upto(pc, 16)
             size, text = self._insn(code, pc)
-            is_sys = code[:2] in _SYSCALL_BYTES
+            is_sys = code[:2] in SYSCALL_BYTES
             nr = regs[abi.syscall_nr]
             sysname = syscall_name(abi.name, nr) if is_sys else None
             if is_sys and nr in (abi.rt_sigreturn_nr, abi.sigreturn_nr):
@@ -876,27 +869,8 @@ class GdbRunner:
     def _check_restored(self, frame: SigFrame) -> ev.ContextRestored:
         abi = self.abi
         regs = self._regs()
-        diffs: list[str] = []
-        for mc_name, reg_name in abi.mcontext_regs:
-            saved = frame.mcontext.get(mc_name)
-            got = regs.get(reg_name)
-            if saved is None or got is None:
-                continue
-            if mc_name in ("eflags", "flags"):
-                if (saved ^ got) & FIX_EFLAGS:
-                    diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x} (differs in "
-                                 f"sigreturn-restored bits {(saved ^ got) & FIX_EFLAGS:#x})")
-                continue
-            if mc_name in _SEGMENTS:
-                got &= 0xFFFF
-                if mc_name in ("cs", "ss"):
-                    saved |= 3  # sigreturn forces RPL 3 on cs and ss
-            if saved != got:
-                diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x}")
-        not_compared = ["fs", "gs"] if abi.name == "x86_64" else []
-        not_compared.append(f"{abi.flags} bits outside FIX_EFLAGS")
-        return ev.ContextRestored(self.pid, self.tid, not diffs, regs, tuple(diffs),
-                                  tuple(not_compared))
+        diffs, not_compared = compare_restored(abi, frame, regs)
+        return ev.ContextRestored(self.pid, self.tid, not diffs, regs, diffs, not_compared)
 
     # catch ---------------------------------------------------------------------------
     def catch(self, signals: list[str], limit: int = 1000) -> Iterator[ev.Event]:
@@ -962,4 +936,4 @@ class GdbRunner:
 
 
 __all__ = ["GdbTask", "GdbInspector", "GdbRunner", "CoreFile", "read_core", "find_core_file",
-           "core_maps_text", "gdb_abi", "gdb_disassemble", "value_bytes", "frame_at_sigreturn"]
+           "core_maps_text", "gdb_abi", "gdb_disassemble", "value_bytes"]

@@ -21,26 +21,23 @@ import signal
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
-from sigdbg.backends.ptrace import PtraceTask
 from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe, diff_frames
+from sigdbg.decode.sigreturn_rules import (
+    MAX_RESTORER_STEPS,
+    SYSCALL_BYTES,
+    SYSCALL_TEXT,
+    compare_restored,
+    frame_at_sigreturn,
+)
 from sigdbg.engine import events as ev
 from sigdbg.engine.stops import TRAP_BRKPT, TRAP_HWBKPT, TRAP_TRACE, Stop
 from sigdbg.errors import FeatureUnavailable, ProcessGone, SigdbgError
 from sigdbg.names import syscall_name
 
 if TYPE_CHECKING:
+    from sigdbg.backends.ptrace import PtraceTask
     from sigdbg.engine.session import Session
-
-#: Restorers are a handful of instructions; anything longer is not one.
-MAX_RESTORER_STEPS = 64
-#: eflags bits sigreturn takes from the frame (arch/x86/include/asm/sighandling.h FIX_EFLAGS)
-FIX_EFLAGS = 0x40DD5 | (1 << 16)  # AC OF DF TF SF ZF AF PF CF, RF
-#: registers a 64-bit sigreturn does not restore from sigcontext
-_X86_64_NOT_RESTORED = ("fs", "gs")
-
-_SYSCALL_BYTES = (b"\x0f\x05", b"\xcd\x80", b"\x0f\x34")
-
 
 def _disassembler(mode: str):  # type: ignore[no-untyped-def]
     try:
@@ -56,20 +53,9 @@ def _insn_text(dis, code: bytes, address: int) -> tuple[int, str]:  # type: igno
         insn = dis.one(code, address)
         if insn is not None:
             return insn.size, insn.text
-    for pat in _SYSCALL_BYTES:
-        if code.startswith(pat):
-            return 2, {b"\x0f\x05": "syscall", b"\xcd\x80": "int $0x80",
-                       b"\x0f\x34": "sysenter"}[pat]
+    if code[:2] in SYSCALL_TEXT:
+        return 2, SYSCALL_TEXT[code[:2]]
     return 1, f"(.byte {code[:1].hex()})"
-
-
-def frame_at_sigreturn(abi_name: str, kind: str, sp: int) -> int:
-    """Where the kernel looks for the frame when the sigreturn syscall runs."""
-    if abi_name == "x86_64":
-        return sp - 8
-    if kind == "rt_sigframe_ia32":
-        return sp - 4
-    return sp - 8
 
 
 def step_through_sigreturn(
@@ -92,7 +78,7 @@ def step_through_sigreturn(
         pc = regs[abi.pc]
         code = task.read_upto(pc, 16)
         size, text = _insn_text(dis, code, pc)
-        is_sys = code[:2] in _SYSCALL_BYTES
+        is_sys = code[:2] in SYSCALL_BYTES
         nr = regs[abi.syscall_nr]
         sysname = None
         if is_sys:
@@ -222,30 +208,9 @@ def _check_restored(
         regs = task.registers()
     except ProcessGone:
         return
-    diffs: list[str] = []
-    not_compared: list[str] = []
-    for mc_name, reg_name in abi.mcontext_regs:
-        saved = frame.mcontext.get(mc_name)
-        if saved is None:
-            continue
-        got = regs[reg_name]
-        if mc_name in ("eflags", "flags"):
-            if (saved ^ got) & FIX_EFLAGS:
-                bits = (saved ^ got) & FIX_EFLAGS
-                diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x} "
-                             f"(differs in sigreturn-restored bits {bits:#x})")
-            continue
-        if mc_name in ("cs", "ss", "ds", "es", "fs", "gs"):
-            got &= 0xFFFF
-            if mc_name in ("cs", "ss"):
-                saved |= 3  # sigreturn forces RPL 3 on cs and ss
-        if saved != got:
-            diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x}")
-    if abi.name == "x86_64":
-        not_compared.extend(_X86_64_NOT_RESTORED)
-    not_compared.append(f"{abi.flags} bits outside FIX_EFLAGS")
+    diffs, not_compared = compare_restored(abi, frame, regs)
     if stop.kind == "signal" and not _is_our_step(stop):
         # a signal became deliverable when the mask was restored: it is
         # delivered at the restored context, so the comparison still holds
         session.requeue(stop)
-    yield ev.ContextRestored(pid, tid, not diffs, regs, tuple(diffs), tuple(not_compared))
+    yield ev.ContextRestored(pid, tid, not diffs, regs, diffs, not_compared)
