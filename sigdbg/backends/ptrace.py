@@ -112,6 +112,7 @@ class WaitResult:
 
     tid: int
     status: int
+    pid: int = 0  #: thread-group id of the task, when known
 
     @property
     def stopped(self) -> bool:
@@ -421,6 +422,7 @@ class Tracer:
         self.launched: set[int] = set()  #: pids we started (killed on close)
         self.attached: set[int] = set()  #: pids we attached (detached on close)
         self.options = BASE_OPTIONS
+        self.spawned_any = False  #: this tracer launched (rather than attached) its target
 
     # -- starting ------------------------------------------------------------
     def spawn(
@@ -457,6 +459,7 @@ class Tracer:
                 os.write(wfd, b"0")
             os._exit(127)
         os.close(wfd)
+        self.spawned_any = True
         task = PtraceTask(self, pid, pid)
         self.tasks[pid] = task
         self.launched.add(pid)
@@ -515,13 +518,15 @@ class Tracer:
             raise ProcessGone("no traced process left") from None
         if got == 0:
             return WaitResult(0, 0)
+        task = self.tasks.get(got)
+        pid = task.pid if task is not None else got
         if not os.WIFSTOPPED(status):
-            task = self.tasks.pop(got, None)
+            self.tasks.pop(got, None)
             if task is not None:
                 task.close_mem()
             self.launched.discard(got)
             self.attached.discard(got)
-        return WaitResult(got, status)
+        return WaitResult(got, status, pid)
 
     def seize_thread(self, tid: int, pid: int) -> PtraceTask:
         """SEIZE one more thread of an attached process and stop it."""
@@ -542,35 +547,39 @@ class Tracer:
         return t
 
     # -- cleanup -------------------------------------------------------------------
+    def _reap(self, tid: int) -> None:
+        """Wait for a SIGKILLed task to be gone, letting ptrace-stops on its
+        way out (PTRACE_EVENT_EXIT, a pending stop) continue."""
+        for _ in range(1000):
+            try:
+                got, status = os.waitpid(tid, _WALL)
+            except ChildProcessError:
+                break
+            if not os.WIFSTOPPED(status):
+                break
+            try:
+                _ptrace(PTRACE_CONT, got, 0, 0)
+            except PtraceError:
+                pass
+        t = self.tasks.pop(tid, None)
+        if t is not None:
+            t.close_mem()
+
     def _kill_reap(self, pid: int) -> None:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        for _ in range(1000):
-            try:
-                got, status = os.waitpid(pid, _WALL)
-            except ChildProcessError:
-                break
-            if got == pid and not os.WIFSTOPPED(status):
-                break
-            # a ptrace-stop on the way out (PTRACE_EVENT_EXIT, or one that was
-            # already pending): let it go on dying
-            try:
-                _ptrace(PTRACE_CONT, got, 0, 0)
-            except PtraceError:
-                pass
-        t = self.tasks.pop(pid, None)
-        if t is not None:
-            t.close_mem()
+        # The leader's death is reported only after its traced threads are
+        # reaped, and each of them may sit in an exit stop: reap them first.
+        for tid, t in list(self.tasks.items()):
+            if t.pid == pid and tid != pid:
+                self._reap(tid)
+        self._reap(pid)
         self.launched.discard(pid)
 
     def kill(self, pid: int) -> None:
         """Kill a tracee and reap it (and its threads)."""
-        for tid, t in list(self.tasks.items()):
-            if t.pid == pid and tid != pid:
-                t.close_mem()
-                self.tasks.pop(tid, None)
         self._kill_reap(pid)
 
     def detach_all(self, pid: int) -> None:
@@ -599,11 +608,19 @@ class Tracer:
         self.attached.discard(pid)
 
     def close(self) -> None:
-        """Kill what we launched, detach what we attached."""
+        """Kill what we launched (and the children it made, which we followed),
+        detach what we attached."""
         for pid in list(self.launched):
             self.kill(pid)
         for pid in list(self.attached):
             self.detach_all(pid)
+        for pid in {t.pid for t in self.tasks.values()}:
+            # followed children (-f): killed if our launched program made them,
+            # detached (left running) if they belong to an attached process
+            if self.spawned_any:
+                self.kill(pid)
+            else:
+                self.detach_all(pid)
         for t in self.tasks.values():
             t.close_mem()
         self.tasks.clear()

@@ -16,7 +16,7 @@ from sigdbg.decode.auxv import (
     parse_auxv_bytes,
 )
 from sigdbg.decode.memmap import MemoryMap, parse_maps
-from sigdbg.decode.restorer import SymbolRef
+from sigdbg.decode.restorer import Restorer, SymbolRef
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe
 from sigdbg.decode.vdso import (
     VSYSCALL_ADDR,
@@ -152,6 +152,31 @@ class Inspector(MapsSource):
             address = task.registers()[task.abi.sp]
         return decode_sigframe(task, task.abi, address, maps=self.maps(), lookup=self.lookup,
                                exe_path=self.exe_path(), kind=kind, signo=signo)
+
+
+class TaskView(Inspector):
+    """An Inspector bound to one (stopped) task of one address space.
+
+    The engine keeps one per traced process, so the maps, symbol and restorer
+    caches of a forked child never mix with its parent's.
+    """
+
+    def __init__(self, task: Task, exe: str = "") -> None:
+        super().__init__()
+        self.task = task
+        self._exe = exe
+        #: pretcode -> Restorer, valid until the address space changes
+        self.restorers: dict[int, Restorer] = {}
+
+    def current_task(self) -> Task:
+        return self.task
+
+    def exe_path(self) -> str:
+        return self._exe
+
+    def invalidate(self) -> None:
+        super().invalidate()
+        self.restorers.clear()
 
 
 class _TaskMemory:

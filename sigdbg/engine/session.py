@@ -26,11 +26,10 @@ from sigdbg.backends.ptrace import (
     PtraceTask,
     Tracer,
 )
-from sigdbg.decode.restorer import Restorer
 from sigdbg.decode.sigframe import decode_sigframe
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.engine import events as ev
-from sigdbg.engine.inspect import Inspector
+from sigdbg.engine.inspect import Inspector, TaskView
 from sigdbg.engine.stops import (
     SI_KERNEL,
     SIGTRAP_HANDLER_ENTRY,
@@ -92,8 +91,7 @@ class Session(Inspector):
         self.follow = follow
         super().__init__()
         self.policy = SignalPolicy()
-        #: pretcode -> Restorer, valid until the address space changes
-        self.restorers: dict[int, Restorer] = {}
+        self._views: dict[int, TaskView] = {}  # pid -> per-address-space decoder caches
         self._pending: dict[int, _Pending] = {}
         self._stopped: dict[int, int] = {task.tid: 0}  # tid -> signal to resume with
         self._requeued: deque[Stop] = deque()
@@ -206,7 +204,16 @@ class Session(Inspector):
 
     def invalidate(self) -> None:
         super().invalidate()
-        self.restorers.clear()
+        self._views.clear()
+
+    def view(self, task: PtraceTask) -> TaskView:
+        """Decoder caches for the address space ``task`` lives in, bound to it."""
+        v = self._views.get(task.pid)
+        if v is None:
+            v = TaskView(task, task.exe_path())
+            self._views[task.pid] = v
+        v.task = task
+        return v
 
     def current_task(self) -> PtraceTask:
         return self.require_stopped()
@@ -245,7 +252,7 @@ class Session(Inspector):
                 info_raw = None
         else:
             self._stopped.pop(res.tid, None)
-        return classify(res.tid, res.status, info_raw, seized=not self.launched)
+        return classify(res.tid, res.status, info_raw, seized=not self.launched, pid=res.pid)
 
     def requeue(self, stop: Stop) -> None:
         """Hand a stop seen by a stepping loop back to the main event loop.
@@ -300,14 +307,13 @@ class Session(Inspector):
             self._tid_gone(tid)
             if tid == self.pid:
                 self.exit_status = stop.status
-            yield ev.Exited(self.pid if tid == self.pid else tid, tid, stop.status)
+            yield ev.Exited(stop.pid or tid, tid, stop.status)
             return
         if stop.kind == "killed":
             self._tid_gone(tid)
             if tid == self.pid:
                 self.exit_status = 128 + stop.sig
-            yield ev.Killed(self.pid if tid == self.pid else tid, tid, stop.sig,
-                            os.WCOREDUMP(stop.status))
+            yield ev.Killed(stop.pid or tid, tid, stop.sig, os.WCOREDUMP(stop.status))
             return
         assert task is not None
         pid = task.pid
@@ -315,8 +321,10 @@ class Session(Inspector):
             if stop.event == PTRACE_EVENT_EXEC:
                 old_tid = task.event_msg()
                 task.forget_abi()
-                self.invalidate()
-                self._exe = task.exe_path()
+                self._views.pop(pid, None)
+                if pid == self.pid:
+                    self.invalidate()
+                    self._exe = task.exe_path()
                 yield ev.Exec(pid, tid, self._exe, task.abi.name)
                 del old_tid
             elif stop.event in _NEW_TASK_EVENTS:
@@ -387,9 +395,10 @@ class Session(Inspector):
             if code == SIGTRAP_HANDLER_ENTRY and task is not None:
                 regs = task.registers()
                 abi = task.abi
-                frame = decode_sigframe(task, abi, regs[abi.sp], maps=self.maps(),
-                                        lookup=self.lookup, exe_path=self._exe,
-                                        signo=info.si_signo, restorers=self.restorers)
+                view = self.view(task)
+                frame = decode_sigframe(task, abi, regs[abi.sp], maps=view.maps(),
+                                        lookup=view.lookup, exe_path=view.exe_path(),
+                                        signo=info.si_signo, restorers=view.restorers)
                 yield ev.SignalDelivered(pid, tid, info, "handler", pending.pc)
                 yield ev.HandlerEntered(pid, tid, regs[abi.pc], frame)
                 return

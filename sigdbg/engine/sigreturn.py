@@ -85,9 +85,11 @@ def step_through_sigreturn(
             sysname = syscall_name(abi.name, nr)
         if is_sys and nr in (abi.rt_sigreturn_nr, abi.sigreturn_nr):
             frame_addr = frame_at_sigreturn(abi.name, entry_frame.kind, regs[abi.sp])
-            now = decode_sigframe(task, abi, frame_addr, maps=session.maps(),
-                                  lookup=session.lookup, exe_path=session.exe_path(),
-                                  kind=entry_frame.kind, signo=entry_frame.sig)
+            view = session.view(task)
+            now = decode_sigframe(task, abi, frame_addr, maps=view.maps(),
+                                  lookup=view.lookup, exe_path=view.exe_path(),
+                                  kind=entry_frame.kind, signo=entry_frame.sig,
+                                  restorers=view.restorers)
             changes = diff_frames(entry_frame, now)
             yield ev.SigreturnEntered(pid, tid, sysname or "rt_sigreturn", now, changes)
             session._resume(tid, 0, step=True)
@@ -171,9 +173,10 @@ def _run_to_restorer(
                     return False
                 yield ev.SignalDelivered(pid, tid, stop.siginfo, "handler", pc)
                 regs = task.registers()
-                inner = decode_sigframe(task, abi, regs[abi.sp], maps=session.maps(),
-                                        lookup=session.lookup, exe_path=session.exe_path(),
-                                        signo=stop.siginfo.si_signo)
+                view = session.view(task)
+                inner = decode_sigframe(task, abi, regs[abi.sp], maps=view.maps(),
+                                        lookup=view.lookup, exe_path=view.exe_path(),
+                                        signo=stop.siginfo.si_signo, restorers=view.restorers)
                 yield ev.HandlerEntered(pid, tid, regs[abi.pc], inner)
                 if inner.address >= frame.address:
                     yield ev.SigreturnAbandoned(

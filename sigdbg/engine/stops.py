@@ -48,6 +48,7 @@ class Stop:
 
     tid: int
     kind: str  #: exited, killed, syscall, group, event, interrupt, signal
+    pid: int = 0  #: thread-group id (0 when unknown)
     sig: int = 0
     event: int = 0
     status: int = 0
@@ -66,13 +67,14 @@ class Stop:
         return decode_siginfo(self.siginfo_raw, TRACER_SIGINFO_ABI)
 
 
-def classify(tid: int, status: int, siginfo_raw: bytes | None, *, seized: bool) -> Stop:
+def classify(tid: int, status: int, siginfo_raw: bytes | None, *, seized: bool,
+             pid: int = 0) -> Stop:
     import os
 
     if os.WIFEXITED(status):
-        return Stop(tid, "exited", status=os.WEXITSTATUS(status))
+        return Stop(tid, "exited", pid, status=os.WEXITSTATUS(status))
     if os.WIFSIGNALED(status):
-        return Stop(tid, "killed", sig=os.WTERMSIG(status), status=status)
+        return Stop(tid, "killed", pid, sig=os.WTERMSIG(status), status=status)
     sig = os.WSTOPSIG(status)
     event = (status >> 16) & 0xFF
     if sig == (signal.SIGTRAP | 0x80):
