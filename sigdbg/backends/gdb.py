@@ -466,6 +466,7 @@ class GdbInspector(Inspector):
         elif kind != "native":
             raise FeatureUnavailable(f"sigdbg supports native processes and core files, "
                                      f"not {kind} targets")
+        self.auxv_source = "/proc/PID/auxv" if core is None else "the core file's NT_AUXV note"
         return GdbTask(inf, thread, gdb_abi(frame), core)
 
     @staticmethod

@@ -110,7 +110,8 @@ def _vsyscall(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
 
 
 def _frame_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("address", nargs="?", type=parse_int, help="frame address (default: sp)")
+    p.add_argument("address", nargs="?", type=parse_int,
+                   help="frame address (default: the frame of the handler we are stopped in)")
     p.add_argument("--kind", choices=("rt_sigframe", "rt_sigframe_ia32", "sigframe_ia32"))
     p.add_argument("--no-picture", action="store_true", help="omit the stack picture")
 

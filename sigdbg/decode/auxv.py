@@ -70,7 +70,8 @@ class AuxvReport(Model):
     envc: int
     auxv_address: int  #: address of the first pair on the stack
     entries: tuple[AuxvEntry, ...]
-    proc_checked: bool  #: /proc/PID/auxv was read and compared
+    proc_checked: bool  #: the kernel's saved copy was read and compared
+    checked_against: str  #: where that copy came from (/proc/PID/auxv, NT_AUXV of a core)
     differences: tuple[str, ...]  #: every disagreement between stack and /proc
 
     def get(self, name: str) -> AuxvEntry | None:
@@ -209,6 +210,7 @@ def decode_auxv(
     proc_auxv: bytes | None,
     maps: MemoryMap | None = None,
     symbolize: Callable[[int], str | None] | None = None,
+    checked_against: str = "/proc/PID/auxv",
 ) -> AuxvReport:
     """The auxv from the initial stack, interpreted and checked against /proc."""
     stack = walk_initial_stack(mem, abi, start_stack)
@@ -242,6 +244,7 @@ def decode_auxv(
         auxv_address=stack.auxv_address,
         entries=entries,
         proc_checked=proc_auxv is not None,
+        checked_against=checked_against,
         differences=tuple(differences),
     )
 

@@ -34,6 +34,9 @@ from sigdbg.errors import FeatureUnavailable, MemoryReadError, SigdbgError, Usag
 class Inspector(MapsSource):
     """Decoders bound to one target (a subclass supplies ``current_task``)."""
 
+    #: where the kernel's own copy of the auxv comes from (a core file's NT_AUXV...)
+    auxv_source = "/proc/PID/auxv"
+
     def __init__(self) -> None:
         self._maps: MemoryMap | None = None
         self.symbols = Symbolizer(_TaskMemory(self), self)
@@ -73,7 +76,7 @@ class Inspector(MapsSource):
     def auxv(self) -> AuxvReport:
         task = self.current_task()
         return decode_auxv(task, task.abi, task.pid, task.start_stack(), task.auxv_bytes(),
-                           self.maps(), self._sym)
+                           self.maps(), self._sym, self.auxv_source)
 
     def auxv_value(self, a_type: int) -> int | None:
         task = self.current_task()

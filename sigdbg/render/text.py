@@ -95,14 +95,15 @@ def render_auxv(r: AuxvReport, st: Style = PLAIN) -> str:
             line += "  " + "  ".join(extra)
         line += "  " + st.dim(f"-- {e.description}")
         out.append(line)
+    src = safe(r.checked_against)
     if r.proc_checked:
         if r.differences:
-            out.append(st.warn("  /proc/PID/auxv DIFFERS from the stack:"))
+            out.append(st.warn(f"  {src} DIFFERS from the stack:"))
             out.extend("    " + d for d in r.differences)
         else:
-            out.append(st.dim("  /proc/PID/auxv: identical to the vector on the stack"))
+            out.append(st.dim(f"  {src}: identical to the vector on the stack"))
     else:
-        out.append(st.warn("  /proc/PID/auxv not available: not cross-checked"))
+        out.append(st.warn(f"  {src} not available: not cross-checked"))
     return "\n".join(out)
 
 

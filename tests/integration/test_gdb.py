@@ -328,7 +328,10 @@ def test_core_file(tmp_path: Path, prog: str, scenario: str, handler: str) -> No
     ], target(prog), core=str(core))
     g.no_traceback()
     # the auxv from NT_AUXV and the initial stack found in the core: as in the live process
-    assert g.json("auxv") == live.json("auxv")
+    core_auxv, live_auxv = g.json("auxv"), live.json("auxv")
+    assert core_auxv.pop("checked_against") == "the core file's NT_AUXV note"
+    assert live_auxv.pop("checked_against") == "/proc/PID/auxv"
+    assert core_auxv == live_auxv
     assert [(e["type"], e["value"]) for e in g.json("auxv")["entries"]] == \
         info_auxv(g.section("info"))
     assert g.json("frame") == live.json("frame")
