@@ -96,6 +96,8 @@ class Session(Inspector):
         self._stopped: dict[int, int] = {task.tid: 0}  # tid -> signal to resume with
         self._requeued: deque[Stop] = deque()
         self._new_tids: set[int] = set()
+        #: new tasks whose first stop came before their parent's fork/clone event
+        self._early_tids: set[int] = set()
         self._exe = task.exe_path()
         self.breakpoints: dict[int, bytes] = {}
         self.last_event: ev.Event | None = None
@@ -245,6 +247,11 @@ class Session(Inspector):
         info_raw = None
         if res.stopped:
             self._stopped[res.tid] = 0
+            if res.tid not in self.tracer.tasks:
+                # a new child reporting before its parent's PTRACE_EVENT_FORK/CLONE
+                self._new_tids.add(res.tid)
+                self._early_tids.add(res.tid)
+                self.tracer.task(res.tid, _tgid_of(res.tid) or self.pid)
             t = self.tracer.task(res.tid, self.pid)
             try:
                 info_raw = t.siginfo_raw()
@@ -332,7 +339,10 @@ class Session(Inspector):
                 how = _NEW_TASK_EVENTS[stop.event]
                 child_pid = pid if how == "clone" and _is_thread(new, pid) else new
                 self.tracer.task(new, child_pid)
-                self._new_tids.add(new)
+                if new in self._early_tids:
+                    self._early_tids.discard(new)  # its first stop was already handled
+                else:
+                    self._new_tids.add(new)
                 yield ev.NewTask(child_pid, new, tid, how)
             return
         if stop.kind in ("group", "interrupt"):
@@ -504,6 +514,17 @@ def _threads_of(pid: int) -> list[int]:
         return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
     except OSError:
         return []
+
+
+def _tgid_of(tid: int) -> int:
+    try:
+        with open(f"/proc/{tid}/status") as fh:
+            for line in fh:
+                if line.startswith("Tgid:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _is_thread(tid: int, pid: int) -> bool:
