@@ -65,6 +65,11 @@ class GroupStop(Event):
 
 
 @dataclass(frozen=True)
+class Interrupted(Event):
+    """The debugger stopped the task (PTRACE_INTERRUPT), e.g. on Ctrl-C."""
+
+
+@dataclass(frozen=True)
 class Breakpoint(Event):
     address: int
 
@@ -123,6 +128,7 @@ _NAMES: dict[type, str] = {
     SignalDelivered: "signal_delivered",
     HandlerEntered: "handler_entered",
     GroupStop: "group_stop",
+    Interrupted: "interrupted",
     Breakpoint: "breakpoint",
     Stepped: "stepped",
     SigreturnStep: "sigreturn_step",

@@ -98,6 +98,8 @@ class Session(Inspector):
         self._new_tids: set[int] = set()
         #: new tasks whose first stop came before their parent's fork/clone event
         self._early_tids: set[int] = set()
+        #: tasks stopped on one of our int3s (pc rewound onto it)
+        self._at_breakpoint: dict[int, int] = {}
         self._exe = task.exe_path()
         self.breakpoints: dict[int, bytes] = {}
         self.last_event: ev.Event | None = None
@@ -227,8 +229,17 @@ class Session(Inspector):
     def _resume(self, tid: int, sig: int = 0, step: bool = False) -> None:
         t = self.tracer.tasks.get(tid)
         self._stopped.pop(tid, None)
+        self._maps = None  # the program may map and unmap while it runs
         if t is None:
             return
+        bp = self._at_breakpoint.pop(tid, None)
+        if bp is not None and bp in self.breakpoints:
+            if self._step_over_breakpoint(t, bp, sig):
+                if step:
+                    return  # that single step was the step asked for
+                sig = 0
+            else:
+                return  # something else happened during the step: it is requeued
         try:
             if step:
                 t.step(sig)
@@ -236,6 +247,29 @@ class Session(Inspector):
                 t.cont(sig)
         except ProcessGone:
             pass
+
+    def _step_over_breakpoint(self, t: PtraceTask, address: int, sig: int) -> bool:
+        """Execute the original instruction under our int3, then put it back.
+
+        Returns False when the step ended in something other than our own trap
+        (a signal, an exit): that stop is requeued for the main loop.
+        """
+        orig = self.breakpoints[address]
+        t.write(address, orig)
+        try:
+            t.step(sig)
+            stop = self._wait(t.tid)
+        finally:
+            if self.alive and t.tid in self.tracer.tasks:
+                try:
+                    t.write(address, b"\xcc")
+                except SigdbgError:
+                    pass
+        if stop.kind == "signal" and stop.sig == signal.SIGTRAP \
+                and stop.si_code in (TRAP_TRACE, TRAP_BRKPT):
+            return True
+        self.requeue(stop)
+        return False
 
     def _wait(self, tid: int = -1) -> Stop:
         if tid == -1 and self._requeued:
@@ -330,6 +364,9 @@ class Session(Inspector):
                 task.forget_abi()
                 self._views.pop(pid, None)
                 if pid == self.pid:
+                    self.breakpoints.clear()  # they were in the old image
+                    self._at_breakpoint.clear()
+                if pid == self.pid:
                     self.invalidate()
                     self._exe = task.exe_path()
                 yield ev.Exec(pid, tid, self._exe, task.abi.name)
@@ -351,6 +388,8 @@ class Session(Inspector):
                 return
             if stop.kind == "group":
                 yield ev.GroupStop(pid, tid, stop.sig)
+            else:
+                yield ev.Interrupted(pid, tid)
             return
         if stop.kind == "syscall":
             return
@@ -365,6 +404,7 @@ class Session(Inspector):
             if pc in self.breakpoints:
                 regs[task.abi.pc] = pc
                 task.set_registers(regs)
+                self._at_breakpoint[tid] = pc
                 yield ev.Breakpoint(pid, tid, pc)
                 return
         if stop.sig == signal.SIGTRAP and info.si_code in (TRAP_TRACE, TRAP_BRKPT) \

@@ -1,0 +1,325 @@
+"""The shell's state, without a terminal.
+
+:class:`Shell` owns at most one :class:`~sigdbg.engine.session.Session` and
+writes everything to one text stream.  :meth:`Shell.execute` runs one command
+line and never raises: errors are one ``error: ...`` line.  What resumes the
+tracee lives in :class:`~sigdbg.shell.run.RunControl` (``shell.run``).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import traceback
+from dataclasses import dataclass
+from typing import TextIO
+
+from sigdbg.cli.commands import HelpShown
+from sigdbg.decode.disasm import Instruction
+from sigdbg.decode.siginfo import SigInfo
+from sigdbg.engine import events as ev
+from sigdbg.engine.session import Session, SignalPolicy
+from sigdbg.errors import SigdbgError, UsageError
+from sigdbg.names import signal_name
+from sigdbg.render.events import render_event
+from sigdbg.render.text import Style
+from sigdbg.shell import views
+from sigdbg.shell.expr import ExamineFormat, Resolver
+from sigdbg.shell.run import RunControl
+
+
+def shell_policy() -> SignalPolicy:
+    """gdb's defaults: as the engine's, plus SIGINT nopass (Ctrl-C must not kill the program)."""
+    p = SignalPolicy()
+    p.nopass.add(signal.SIGINT)
+    return p
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the toolbar shows."""
+
+    pid: int | None
+    abi: str | None
+    state: str  #: "no process", "stopped", "running", "exited"
+    reason: str
+    how: str  #: "launched" or "attached" (or "")
+    on_exit: str
+
+
+class Shell:
+    prompt = "(sigdbg) "
+
+    def __init__(self, out: TextIO, *, style: Style | None = None,
+                 tracee_stdio: dict[str, int] | None = None, debug: bool = False) -> None:
+        self.out = out
+        self.style = style if style is not None else Style.for_stream(out)
+        self.tracee_stdio = dict(tracee_stdio or {})
+        self.debug = debug
+        self.policy = shell_policy()
+        self.session: Session | None = None
+        self.resolver: Resolver | None = None
+        self.program: str | None = None
+        self.program_args: list[str] = []
+        self.on_exit: str | None = None  #: None: kill launched, detach attached
+        self.breakpoints: dict[int, int] = {}  #: number -> address
+        self._next_bp = 1
+        self.handler: ev.HandlerEntered | None = None  #: the last handler entry
+        self.last_siginfo: SigInfo | None = None
+        self.reason = ""
+        self.running = False
+        self.done = False
+        self.exited = ""
+        self.last_format: ExamineFormat | None = None  #: the last x/FMT, for x without one
+        self._repeat = ""
+        self.run = RunControl(self)
+
+    # -- output ----------------------------------------------------------------------
+    def write(self, text: str) -> None:
+        self.out.write(text if text.endswith("\n") else text + "\n")
+        self.out.flush()
+
+    def error(self, message: str) -> None:
+        one = "; ".join(x.strip() for x in str(message).strip().splitlines() if x.strip())
+        self.write(f"{self.style.warn('error:')} {one or 'failed'}")
+
+    def show_event(self, e: ev.Event) -> None:
+        self.write(render_event(e, self.style, frames=False))
+
+    # -- one command line -----------------------------------------------------------------
+    def execute(self, line: str) -> None:
+        from sigdbg.shell.commands import find_command, split_command
+
+        text = line.strip()
+        if not text:
+            text = self._repeat
+            if not text:
+                return
+        if text.startswith("#"):
+            return
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            self.error(str(exc))
+            return
+        try:
+            name, suffix, argv = split_command(words)
+            cmd = find_command(name)
+            self._repeat = text if cmd.repeat else ""
+            if cmd.prepare is not None:
+                argv = cmd.prepare(self, argv)
+            args = cmd.make_parser().parse_args(argv)
+            args.suffix = suffix
+            cmd.run(self, args)
+        except HelpShown as exc:
+            self.write(str(exc))
+        except SigdbgError as exc:
+            self.error(str(exc))
+        except KeyboardInterrupt:
+            self.error("interrupted")
+        except Exception as exc:  # a bug: one line, the shell stays
+            if self.debug:
+                self.write(traceback.format_exc())
+            self.error(f"internal error: {type(exc).__name__}: {exc}")
+
+    # -- state ---------------------------------------------------------------------------
+    def require_session(self) -> Session:
+        if self.session is None or not self.session.alive:
+            raise UsageError("the program is not running" + (f" ({self.exited})"
+                                                             if self.exited else ""))
+        return self.session
+
+    def require_stopped(self) -> Session:
+        s = self.require_session()
+        s.require_stopped()
+        return s
+
+    def require_resolver(self) -> Resolver:
+        self.require_stopped()
+        assert self.resolver is not None
+        return self.resolver
+
+    def status(self) -> Status:
+        s = self.session
+        on_exit = self.on_exit or ("kill" if s is None or s.launched else "detach")
+        if s is None or not s.alive:
+            state = "exited" if self.exited else "no process"
+            return Status(None, None, state, self.exited or self.reason, "", on_exit)
+        state = "running" if self.running else "stopped"
+        try:
+            abi = s.abi.name
+        except SigdbgError:
+            abi = None
+        return Status(s.pid, abi, state, self.reason, "launched" if s.launched else "attached",
+                      on_exit)
+
+    def active_handler(self) -> ev.HandlerEntered | None:
+        """The last handler entry, if its handler has not returned yet (by sp)."""
+        h = self.handler
+        s = self.session
+        if h is None or s is None or not s.alive:
+            return None
+        try:
+            task = s.tracer.tasks.get(h.tid)
+            if task is None:
+                return None
+            sp = task.registers()[task.abi.sp]
+        except SigdbgError:
+            return None
+        if sp > h.frame.address + task.abi.word:
+            self.handler = None
+            return None
+        return h
+
+    # -- session lifecycle ----------------------------------------------------------------
+    def launch(self, args: list[str] | None = None, *, at: str = "exec") -> None:
+        if args:
+            self.program_args = list(args)
+        if self.program is None:
+            raise UsageError("no program: load one with 'file PROG' "
+                             "(or start the shell with -- PROG ARGS)")
+        s = self.session
+        if s is not None and s.alive:
+            if not s.launched:
+                raise UsageError(f"process {s.pid} is attached: detach or kill it first")
+            self.end_session("kill")
+            self.write(f"killed the previous process {s.pid}")
+        io = self.tracee_stdio
+        self.adopt(Session.launch([self.program, *self.program_args], at=at,
+                                  stdin=io.get("stdin"), stdout=io.get("stdout"),
+                                  stderr=io.get("stderr")),
+                   "entry" if at == "entry" else "exec")
+
+    def attach(self, pid: int) -> None:
+        s = self.session
+        if s is not None and s.alive:
+            raise UsageError(f"already debugging process {s.pid}: detach or kill it first")
+        self.adopt(Session.attach(pid), "attached")
+
+    def adopt(self, s: Session, reason: str) -> None:
+        s.policy = self.policy
+        self.session = s
+        self.resolver = Resolver(s)
+        self.breakpoints.clear()
+        self.handler = None
+        self.last_siginfo = None
+        self.exited = ""
+        self.reason = reason
+        if not s.launched:
+            self.program = s.exe_path() or self.program
+            self.write(f"attached to process {s.pid} ({s.abi.name})")
+        for e in s.first_events:
+            self.show_event(e)
+        s.first_events = []
+        self.show_location()
+
+    def end_session(self, mode: str) -> None:
+        """``kill`` or ``detach`` the target; never leaves it stopped."""
+        s = self.session
+        if s is None:
+            return
+        pending = self.run.interrupt_pending
+        self.run.clear_interrupt()
+        self._forget_session(f"{'killed' if mode == 'kill' else 'detached'}")
+        try:
+            if s.alive:
+                if mode == "detach":
+                    s.detach()
+                    if pending:  # our SIGSTOP is still queued: let it not stop the process
+                        try:
+                            os.kill(s.pid, signal.SIGCONT)
+                        except OSError:
+                            pass
+                else:
+                    s.kill()
+        finally:
+            s.close()
+
+    def _forget_session(self, why: str) -> None:
+        self.session = None
+        self.resolver = None
+        self.handler = None
+        self.breakpoints.clear()
+        self.exited = why
+        self.reason = why
+
+    def session_gone(self, e: ev.Event | None) -> None:
+        s = self.session
+        if isinstance(e, ev.Exited):
+            why = f"exited with {e.status}"
+        elif isinstance(e, ev.Killed):
+            why = f"killed by {signal_name(e.signal)}"
+        else:
+            why = "gone"
+        self.run.clear_interrupt()
+        self._forget_session(why)
+        if s is not None:
+            s.close()
+
+    def close(self) -> None:
+        """Leave: kill a launched target, detach an attached one (or as ``set on-exit``)."""
+        s = self.session
+        if s is None:
+            return
+        mode = self.on_exit or ("kill" if s.launched else "detach")
+        try:
+            self.end_session(mode)
+        except Exception:
+            s.close()
+
+    def on_exec(self) -> None:
+        s = self.session
+        assert s is not None
+        if s.breakpoints or self.breakpoints:
+            self.write("breakpoints deleted: the program executed a new image")
+        s.breakpoints.clear()  # the new image has none of our int3s
+        self.breakpoints.clear()
+        self.handler = None
+        if self.resolver is not None:
+            self.resolver.invalidate()
+
+    def breakpoint_number(self, address: int) -> int | None:
+        for num, addr in self.breakpoints.items():
+            if addr == address:
+                return num
+        return None
+
+    # -- code and location -----------------------------------------------------------------
+    def read_code(self, address: int, size: int) -> bytes:
+        """Target memory with our int3s replaced by the original bytes."""
+        s = self.require_stopped()
+        data = bytearray(s.current_task().read_upto(address, size))
+        for a, orig in s.breakpoints.items():
+            if address <= a < address + len(data):
+                data[a - address] = orig[0]
+        return bytes(data)
+
+    def instruction_at(self, address: int) -> Instruction | None:
+        from sigdbg.decode.disasm import get_disassembler
+
+        s = self.require_stopped()
+        return get_disassembler(s.abi.disasm_mode, "att").one(self.read_code(address, 16),
+                                                               address)
+
+    def symbol_at(self, address: int) -> str | None:
+        s = self.session
+        if s is None:
+            return None
+        try:
+            ref = s.lookup(address)
+        except SigdbgError:
+            return None
+        return str(ref) if ref is not None else None
+
+    def show_location(self) -> None:
+        s = self.session
+        if s is None or not s.alive or not s.is_stopped():
+            return
+        try:
+            pc = s.registers()[s.abi.pc]
+            lines = s.disassemble(self.read_code(pc, 16), pc, count=1)
+        except SigdbgError:
+            return
+        if lines:
+            self.write(views.location(lines[0], self.symbol_at(pc), self.style))

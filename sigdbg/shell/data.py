@@ -1,0 +1,181 @@
+"""The data commands: registers, memory, disassembly, backtrace, frames, siginfo.
+
+Each takes ``--json``.  The ones the CLI also has (auxv, maps, vdso,
+vsyscall, frame) run the shared :data:`sigdbg.cli.commands.INSPECT_COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import struct
+from typing import TYPE_CHECKING
+
+from sigdbg.cli.commands import INSPECT_COMMANDS, dump_json
+from sigdbg.errors import SigdbgError, UsageError
+from sigdbg.render.text import siginfo_text
+from sigdbg.shell import views
+from sigdbg.shell.expr import MemoryRows, decode_cstring, parse_format
+
+if TYPE_CHECKING:
+    from sigdbg.shell.core import Shell
+
+
+# -- commands -----------------------------------------------------------------------------------
+def inspect(sh: Shell, a: argparse.Namespace) -> None:
+    s = sh.require_stopped()
+    cmd = next(c for c in INSPECT_COMMANDS if c.name == a.command_name)
+    if cmd.name == "frame" and a.address is None:
+        h = sh.active_handler()
+        if h is not None:  # the frame of the handler we are in, not whatever sp is now
+            a.address = h.frame.address
+    sh.write(cmd.run(s, a, sh.style))
+
+
+def regs(sh: Shell, a: argparse.Namespace) -> None:
+    from sigdbg.shell.xstate import VectorRegisters, from_fpstate, from_regset
+
+    s = sh.require_stopped()
+    abi = s.abi
+    if a.fp:
+        vec: VectorRegisters | None = None
+        h = sh.active_handler() if a.frame else None
+        if a.frame:
+            if h is None or h.frame.fpstate is None:
+                raise UsageError("no signal frame with an fpstate to show")
+            vec = from_fpstate(h.frame.fpstate)
+        else:
+            raw = s.current_task().xstate_raw()
+            if raw is not None:
+                vec = from_regset(raw, abi)
+            else:
+                h = sh.active_handler()
+                if h is None or h.frame.fpstate is None:
+                    raise SigdbgError("the kernel refused NT_X86_XSTATE and there is no frame")
+                vec = from_fpstate(h.frame.fpstate)
+        sh.write(dump_json(vec.to_json()) if a.json else views.vectors(vec, sh.style))
+        return
+    if a.frame:
+        h = sh.active_handler()
+        if h is None:
+            raise UsageError("not in a signal handler: no saved context to show")
+        regs = {reg: h.frame.mcontext[mc] for mc, reg in abi.mcontext_regs
+                if mc in h.frame.mcontext}
+    else:
+        regs = s.registers()
+    if a.json:
+        sh.write(dump_json(regs))
+        return
+    sh.write(views.registers(regs, abi.pc, abi.flags, abi.bits, sh.symbol_at(regs[abi.pc]),
+                             sh.style))
+
+
+def examine(sh: Shell, a: argparse.Namespace) -> None:
+    s = sh.require_stopped()
+    res = sh.require_resolver()
+    fmt = parse_format(a.suffix or "", s.abi.word, sh.last_format)
+    sh.last_format = fmt
+    addr = res.evaluate(" ".join(a.address))
+    task = s.current_task()
+    if fmt.letter == "s":
+        strings, at = [], addr
+        for _ in range(fmt.count):
+            data = task.read_upto(at, 4096)
+            if not data:
+                task.read(at, 1)  # raises the one-line read error
+            text = decode_cstring(data)
+            strings.append((at, text))
+            at += data.find(b"\0") + 1 if b"\0" in data else len(data)
+        rows = MemoryRows(addr, "s", 1, strings=tuple(strings))
+    elif fmt.letter == "i":
+        task.read(addr, 1)
+        code = sh.read_code(addr, 16 * fmt.count)
+        marked = []
+        pc = s.registers()[s.abi.pc]
+        for line in s.disassemble(code, addr, count=fmt.count):
+            marked.append(("=> " if int(line.split(":")[0], 16) == pc else "   ") + line)
+        rows = MemoryRows(addr, "i", 0, instructions=tuple(marked))
+    else:
+        data = task.read(addr, fmt.count * fmt.size)
+        for a_, orig in s.breakpoints.items():
+            if addr <= a_ < addr + len(data):
+                data = data[:a_ - addr] + orig + data[a_ - addr + 1:]
+        unit = {1: "B", 2: "H", 4: "I", 8: "Q"}[fmt.size]
+        values = struct.unpack(f"<{fmt.count}{unit}", data)
+        syms = None
+        if fmt.letter == "a":
+            syms = {v: n for v in values if (n := sh.symbol_at(v)) is not None}
+        rows = MemoryRows(addr, fmt.letter, fmt.size, values=values, symbols=syms)
+    sh.write(dump_json(rows.to_json()) if a.json else views.memory(rows, sh.style))
+
+
+def disas(sh: Shell, a: argparse.Namespace) -> None:
+    s = sh.require_stopped()
+    res = sh.require_resolver()
+    pc = s.registers()[s.abi.pc]
+    where = " ".join(a.where)
+    size = 0
+    if not where:
+        addr = pc
+    else:
+        hit = res.symbol(where) if where.isidentifier() or "@" in where else None
+        addr, size = hit if hit is not None else (res.evaluate(where), 0)
+    count = a.count if a.count else (0 if size else 12)
+    s.current_task().read(addr, 1)
+    code = sh.read_code(addr, size if size and not a.count else 16 * count)
+    lines = s.disassemble(code, addr, count=count)
+    if a.json:
+        sh.write(dump_json({"address": addr, "symbol": sh.symbol_at(addr),
+                            "instructions": lines}))
+        return
+    out = []
+    sym = sh.symbol_at(addr)
+    if sym:
+        out.append(sh.style.head(f"{addr:#x} <{sym}>:"))
+    for line in lines:
+        mark = "=> " if int(line.split(":")[0], 16) == pc else "   "
+        out.append(mark + line)
+    sh.write("\n".join(out))
+
+
+def bt(sh: Shell, a: argparse.Namespace) -> None:
+    from sigdbg.shell.unwind import backtrace
+
+    s = sh.require_stopped()
+    restorers = frozenset({sh.handler.frame.pretcode}) if sh.handler is not None else frozenset()
+    frames = backtrace(s, a.limit, restorers)
+    if a.json:
+        sh.write(dump_json([f.to_json() for f in frames]))
+    else:
+        sh.write(views.backtrace(frames, s.abi.bits, sh.style))
+
+
+def siginfo(sh: Shell, a: argparse.Namespace) -> None:
+    info = sh.last_siginfo
+    if info is None:
+        raise UsageError("no signal has been delivered yet")
+    sh.write(dump_json(info.to_json()) if a.json else siginfo_text(info))
+
+
+def info_breaks(sh: Shell, a: argparse.Namespace) -> None:
+    if a.json:
+        sh.write(dump_json([{"number": n, "address": addr, "symbol": sh.symbol_at(addr)}
+                            for n, addr in sorted(sh.breakpoints.items())]))
+        return
+    syms = {addr: sh.symbol_at(addr) for addr in sh.breakpoints.values()}
+    sh.write(views.breakpoints(sh.breakpoints, syms, sh.style))
+
+
+def frame_argv(sh: Shell, argv: list[str]) -> list[str]:
+    """``frame $sp+8`` -> ``frame 0x7ffc...``: evaluate the ADDRESS positional."""
+    out, skip = [], False
+    for w in argv:
+        if skip or w.startswith("-"):
+            out.append(w)
+            skip = w == "--kind"
+            continue
+        try:
+            int(w, 0)
+            out.append(w)
+        except ValueError:
+            out.append(hex(sh.require_resolver().evaluate(w)))
+    return out
