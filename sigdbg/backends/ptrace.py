@@ -490,7 +490,9 @@ class Tracer:
             raise TargetError(f"refusing to attach to pid {pid}")
         if not os.path.exists(f"/proc/{pid}"):
             raise TargetError(f"no process with pid {pid}")
-        self.options = BASE_OPTIONS | (FOLLOW_OPTIONS if follow else 0)
+        # No EXITKILL here: if sigdbg dies, the kernel detaches and restarts an
+        # attached process (kernel/ptrace.c exit_ptrace) -- it was not ours to kill.
+        self.options = (BASE_OPTIONS & ~PTRACE_O_EXITKILL) | (FOLLOW_OPTIONS if follow else 0)
         task = PtraceTask(self, pid, pid)
         try:
             _ptrace(PTRACE_SEIZE, pid, 0, self.options)

@@ -158,6 +158,11 @@ def _run_to_restorer(
                         "handler left without sigreturn (siglongjmp)", frame.pretcode)
                     return False
                 continue  # a nested handler returning through the same restorer
+            if stop.kind == "signal" and not session.policy.passes(stop.sig):
+                assert stop.siginfo is not None
+                yield ev.SignalDelivered(pid, tid, stop.siginfo, "suppressed",
+                                         task.registers()[abi.pc])
+                continue  # resumed with 0 at the top of the loop
             if stop.kind == "signal":
                 # Another signal arrives while the handler runs: deliver it into
                 # its handler (shown like any delivery) and see where its frame lands.
