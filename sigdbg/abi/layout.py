@@ -14,9 +14,11 @@ hot path.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Union
+from operator import itemgetter
+from typing import Any, Union
 
 from sigdbg.errors import DecodeError
 
@@ -133,6 +135,21 @@ class Layout:
         nested_fields = tuple(f for f in self.fields if f.kind == "struct")
         return struct.Struct("".join(fmt)), tuple(names), tuple(arrays), nested_fields
 
+    @cached_property
+    def _pick(self) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+        """Selects the scalar items out of an unpacked tuple that has arrays."""
+        _, names, arrays, _ = self._plan
+        in_array = {i for _, a, b in arrays for i in range(a, b)}
+        total = len(names) + sum(b - a for _, a, b in arrays)
+        idx = [i for i in range(total) if i not in in_array]
+        if len(idx) == 1:
+            one = idx[0]
+            return lambda items: (items[one],)
+        if not idx:
+            return lambda items: ()
+        getter = itemgetter(*idx)
+        return lambda items: getter(items)
+
     def decode(self, data: bytes | bytearray | memoryview, offset: int = 0) -> Decoded:
         """Decode this struct from ``data[offset:offset+size]``.
 
@@ -145,13 +162,9 @@ class Layout:
         st, names, arrays, nested_fields = self._plan
         items = st.unpack_from(data, offset)
         if arrays:
-            out: Decoded = {}
-            scalar_items = list(items)
-            for name, a, b in reversed(arrays):
+            out: Decoded = dict(zip(names, self._pick(items)))
+            for name, a, b in arrays:
                 out[name] = items[a:b]
-                del scalar_items[a + 1 : b]
-                scalar_items[a] = None
-            out.update(zip(names, (v for v in scalar_items if v is not None)))
         else:
             out = dict(zip(names, items))
         for f in nested_fields:
