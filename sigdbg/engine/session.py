@@ -360,7 +360,8 @@ class Session(Inspector):
         pid = task.pid
         if stop.kind == "event":
             if stop.event == PTRACE_EVENT_EXEC:
-                old_tid = task.event_msg()
+                # (GETEVENTMSG would give the former tid: only differs when a
+                # non-leader thread execs, which the kernel makes the leader)
                 task.forget_abi()
                 self._views.pop(pid, None)
                 if pid == self.pid:
@@ -369,8 +370,7 @@ class Session(Inspector):
                 if pid == self.pid:
                     self.invalidate()
                     self._exe = task.exe_path()
-                yield ev.Exec(pid, tid, self._exe, task.abi.name)
-                del old_tid
+                yield ev.Exec(pid, tid, task.exe_path(), task.abi.name)
             elif stop.event in _NEW_TASK_EVENTS:
                 new = task.event_msg()
                 how = _NEW_TASK_EVENTS[stop.event]
