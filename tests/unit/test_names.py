@@ -316,6 +316,10 @@ def _spawn_sleeper(workdir: Path, dump_core: bool) -> int:
     if pid == 0:  # pragma: no cover - child
         try:
             os.close(read_end)
+            # its own process group, whose parent (us) is in another group of the
+            # same session: not orphaned, so SIGTSTP/SIGTTIN/SIGTTOU do stop it
+            # (the kernel discards them for orphaned groups, as under CI or make)
+            os.setpgid(0, 0)
             for n in range(1, 65):
                 if n not in (signal.SIGKILL, signal.SIGSTOP):
                     try:
