@@ -370,6 +370,11 @@ def test_default_actions_match_the_running_kernel(tmp_path: Path) -> None:
     core_pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
     cores_visible = not core_pattern.startswith("|") and "/" not in core_pattern
     for n in range(1, 65):
+        if n in (32, 33):
+            # glibc reserves these (SIGCANCEL, SIGSETXID) and installs handlers for
+            # them while /bin/sleep starts up: the kernel default is not observable
+            # there without a race against that start-up
+            continue
         action = names.default_action(n)
         pid = _spawn_sleeper(tmp_path, cores_visible)
         try:
