@@ -48,8 +48,14 @@ class Model:
     """
 
     def to_json(self) -> dict[str, Any]:
+        return self._fields_json(())
+
+    def _fields_json(self, skip: tuple[str, ...]) -> dict[str, Any]:
+        """The JSON of every field except ``skip`` (which a subclass renders itself)."""
         out: dict[str, Any] = {}
         for name in _json_fields(type(self)):
+            if name in skip:
+                continue
             v = getattr(self, name)
             if v is None or type(v) in (int, str, bool, float):
                 out[name] = v

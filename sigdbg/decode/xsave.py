@@ -66,7 +66,7 @@ class FpState(Model):
     problems: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
-        out = super().to_json()
+        out = self._fields_json(("xmm", "ymm_hi"))
         # vector registers exceed JSON's safe integers: hex strings, fixed width
         out["xmm"] = [f"{v:#034x}" for v in self.xmm]
         ymm = self.ymm
