@@ -77,3 +77,16 @@ def no_stopped_children():
         except OSError:
             pass
     assert not left, f"test left processes behind: {sorted(left)}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """A skipped test is not a pass: scripts/bootstrap installs every tool the
+    tests compare against (gcc, strace, gdb, binutils, tmux), so a skip means
+    the machine is not what the suite needs -- fail it loudly."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, which this suite treats as a failure: {reason}"

@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,41 +23,10 @@ pytest.importorskip("capstone")
 
 
 # --------------------------------------------------------------------------
-# Dumping a child's [vdso] (as in test_elfimage; kept local to stay independent)
+# Dumping a child's [vdso]
 
 
-def dump_vdso(argv: list[str], exe: str, out: Path) -> bytes:
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert proc.poll() is None, f"{argv} exited early"
-            span = None
-            try:
-                if os.path.realpath(f"/proc/{proc.pid}/exe") == exe:
-                    with open(f"/proc/{proc.pid}/maps") as fh:
-                        for line in fh:
-                            if line.rstrip().endswith("[vdso]"):
-                                lo, hi = line.split()[0].split("-")
-                                span = int(lo, 16), int(hi, 16)
-            except OSError:
-                pass
-            if span is not None:
-                break
-            assert time.monotonic() < deadline, f"{argv}: no [vdso] after exec"
-            time.sleep(0.01)
-        try:
-            with open(f"/proc/{proc.pid}/mem", "rb", buffering=0) as mem:
-                mem.seek(span[0])
-                data = mem.read(span[1] - span[0])
-        except PermissionError as err:
-            pytest.skip(f"cannot read a child's /proc/PID/mem here: {err}")
-    finally:
-        proc.kill()
-        proc.wait()
-    out.write_bytes(data)
-    return data
+from tests.vdso_dump import dump_vdso  # noqa: E402  (shared with test_elfimage)
 
 
 @pytest.fixture(scope="module")

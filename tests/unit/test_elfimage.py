@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +37,9 @@ pytestmark = pytest.mark.skipif(shutil.which("readelf") is None, reason="needs b
 # Dumping a child's [vdso]
 
 
+from tests.vdso_dump import dump_vdso as _dump_vdso  # noqa: E402
+
+
 @dataclass(frozen=True)
 class Dump:
     path: Path  # the dumped mapping, for readelf
@@ -47,38 +49,8 @@ class Dump:
 
 def dump_vdso(argv: list[str], exe: str, out: Path) -> Dump:
     """Start ``argv``, wait until it has exec'd ``exe`` and has a [vdso], read it."""
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert proc.poll() is None, f"{argv} exited early"
-            span = None
-            try:
-                if os.path.realpath(f"/proc/{proc.pid}/exe") == exe:
-                    with open(f"/proc/{proc.pid}/maps") as fh:
-                        for line in fh:
-                            if line.rstrip().endswith("[vdso]"):
-                                lo, hi = line.split()[0].split("-")
-                                span = int(lo, 16), int(hi, 16)
-            except OSError:
-                pass
-            if span is not None:
-                break
-            assert time.monotonic() < deadline, f"{argv}: no [vdso] after exec"
-            time.sleep(0.01)
-        try:
-            with open(f"/proc/{proc.pid}/mem", "rb", buffering=0) as mem:
-                mem.seek(span[0])
-                data = mem.read(span[1] - span[0])
-        except PermissionError as err:
-            pytest.skip(f"cannot read a child's /proc/PID/mem here: {err}")
-    finally:
-        proc.kill()
-        proc.wait()
-    assert len(data) == span[1] - span[0]
-    out.write_bytes(data)
-    return Dump(out, data, span[1] - span[0])
+    data = _dump_vdso(argv, exe, out)
+    return Dump(out, data, len(data))  # the whole mapping was read
 
 
 @pytest.fixture(scope="module")
