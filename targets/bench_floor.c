@@ -37,6 +37,8 @@
  *
  * At the end prints to stderr
  *     floor: N signals
+ * (N = signal-delivery-stops handled, counted at the stop, so a fatal signal
+ * counts too)
  * (and with --step a second line "floor: M steps"), and exits with the
  * tracee's exit status (128 + signal number if it was killed by a signal).
  */
@@ -149,7 +151,6 @@ int main(int argc, char **argv)
 				remote.iov_base = (void *)regs.rsp;
 				remote.iov_len = sizeof frame;
 				process_vm_readv(g_pid, &local, 1, &remote, 1, 0);
-				nsig++;
 				if (step) {
 					/*
 					 * A handler was entered only if this is the
@@ -203,6 +204,7 @@ int main(int argc, char **argv)
 				continue;
 			}
 		}
+		nsig++;
 		stepping = 1;
 		entry = 1;
 		sigret = 0;

@@ -15,6 +15,7 @@
  *     rep_ucontext(uc);               append the ucontext keys (below)
  *     rep_end();                      emit the line with one write(2)
  *     done();                         write "SIGDBG-DONE\n"
+ *     rep_std(tag, si, uc);           begin + siginfo + ucontext + end
  *
  * The line being built lives in a small per-thread stack of buffers (one
  * 2 KiB slot per nesting level, 8 levels), so a handler that interrupts
@@ -34,6 +35,7 @@
  *   - SI_TIMER (-2):                                  timerid overrun value
  *   - SI_QUEUE (-1) and other negative codes (rt):    pid uid value
  *   - SI_USER (0), SI_TKILL (-6), SI_KERNEL (0x80):   pid uid
+ *   - anything else (e.g. SI_SIGIO, SIGPOLL codes):   nothing more
  *   value is si_value.sival_ptr (all 8 bytes).
  *
  * rep_ucontext keys:
