@@ -26,7 +26,7 @@ from sigdbg.abi.layout import Decoded, Layout
 from sigdbg.backends.base import Memory
 from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.model import Model, internal
-from sigdbg.decode.restorer import Restorer, SymbolLookup, classify_restorer
+from sigdbg.decode.restorer import Restorer, SymbolLookup, classify_restorer, match_pattern
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.decode.xsave import FpState, try_decode_fpstate
 from sigdbg.errors import DecodeError, MemoryReadError
@@ -144,9 +144,21 @@ def detect_kind(mem: Memory, abi: Abi, frame: int) -> str:
     if abi.name == "x86_64":
         return "rt_sigframe"
     if abi.name == "i386":
-        head = mem.read(frame, 16)
-        _, _, pinfo, puc = struct.unpack("<4I", head)
-        return "rt_sigframe_ia32" if (pinfo, puc) == (frame + 16, frame + 144) else "sigframe_ia32"
+        # pinfo/puc are the handler's own argument slots and may have been
+        # reused (a sibling call writes them); the retcode signatures and what
+        # pretcode points at are not touched by the handler.
+        head = mem.read_upto(frame, i386_tables.SIGFRAME.size)
+        pretcode, _, pinfo, puc = struct.unpack_from("<4I", head)
+        if (pinfo, puc) == (frame + 16, frame + 144):
+            return "rt_sigframe_ia32"
+        if head[260:268] == i386_tables.RT_SIGFRAME_RETCODE:
+            return "rt_sigframe_ia32"
+        if head[724:732] == i386_tables.SIGFRAME_RETCODE:
+            return "sigframe_ia32"
+        pat = match_pattern(abi, mem.read_upto(pretcode, 16))
+        if pat is not None and pat[0] == "rt_sigreturn":
+            return "rt_sigframe_ia32"
+        return "sigframe_ia32"
     raise DecodeError(f"no signal frame tables for ABI {abi.name}")
 
 
