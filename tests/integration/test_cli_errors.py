@@ -34,6 +34,17 @@ def processes_running(path: str) -> list[int]:
     return found
 
 
+def wait_for_process(path: str, seconds: float = 5.0) -> int:
+    """The pid of the first process running ``path`` (started by the test)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pids = processes_running(path)
+        if pids:
+            return pids[0]
+        time.sleep(0.01)
+    raise AssertionError(f"{path} did not start")
+
+
 def assert_one_line_error(out: subprocess.CompletedProcess[str], *needles: str,
                           target_stderr: bool = False) -> None:
     assert out.returncode != 0
@@ -90,14 +101,7 @@ def test_refuses_pid_1() -> None:
 def test_pid_held_by_another_tracer(private_copy: str) -> None:
     tracer = subprocess.Popen(["strace", "-qq", "-o", os.devnull, private_copy, "sleep"])
     try:
-        pid = None
-        for _ in range(200):
-            pids = processes_running(private_copy)
-            if pids:
-                pid = pids[0]
-                break
-            time.sleep(0.02)
-        assert pid is not None
+        pid = wait_for_process(private_copy)
         assert_one_line_error(run("auxv", "-p", str(pid)), "not permitted")
     finally:
         for pid in processes_running(private_copy):
@@ -165,14 +169,7 @@ def test_tracer_crash_kills_tracee(private_copy: str) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "sigdbg", "trace", "--", private_copy,
                              "sleep"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        pid = None
-        for _ in range(500):
-            pids = processes_running(private_copy)
-            if pids:
-                pid = pids[0]
-                break
-            time.sleep(0.01)
-        assert pid is not None
+        pid = wait_for_process(private_copy)
         proc.kill()
         proc.wait(timeout=10)
         for _ in range(500):
