@@ -27,8 +27,9 @@ from sigdbg.engine import events as ev
 from tests.conftest import parse_reports, target
 from tests.integration.helpers_sig import Report, Run, run_target
 
-_LINE = re.compile(r"^(\d+) --- (\S+) \{(.*)\} ---$")
-_KILLED = re.compile(r"^(\d+) \+\+\+ killed by (\S+)(?: \(core dumped\))? \+\+\+$")
+# strace pads the pid column ("%-5u "), so 4-digit pids are followed by two spaces
+_LINE = re.compile(r"^(\d+) +--- (\S+) \{(.*)\} ---$")
+_KILLED = re.compile(r"^(\d+) +\+\+\+ killed by (\S+)(?: \(core dumped\))? \+\+\+$")
 
 #: strace field -> sigdbg field (kernel names); si_int is si_value's low half
 _FIELD = {
