@@ -15,7 +15,7 @@ from sigdbg.abi.layout import Layout
 from sigdbg.errors import UsageError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one value per ABI: identity is equality
 class Abi:
     """Everything decoders need to know about one user-space ABI."""
 

@@ -7,8 +7,9 @@ is the only code that turns their bytes into values.  The tables are checked
 against ``offsetof`` output of a C probe built per ABI (tests/).
 
 Decoding is compiled once per layout into a single :class:`struct.Struct`
-(scalar fields, gaps as pad bytes), because frames are decoded on the trace
-hot path.
+covering the whole struct tree (nested structs flattened, gaps as pad bytes)
+and one generated function building the nested dicts, because frames are
+decoded on the trace hot path.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from operator import itemgetter
 from typing import Any, Union
 
 from sigdbg.errors import DecodeError
@@ -94,61 +94,72 @@ class Layout:
         return off
 
     @cached_property
-    def _plan(
-        self,
-    ) -> tuple[struct.Struct, tuple[str, ...], tuple[tuple[str, int, int], ...],
-               tuple[Field, ...]]:
-        """Compile the scalar fields into one Struct.
-
-        Returns the Struct, the names of the unpacked items in order (arrays
-        contribute their first item's slot only), the arrays as (name, start,
-        end) slices of the unpacked tuple, and the nested-struct fields.
-        """
-        fmt = [self.endian]
-        names: list[str] = []
-        arrays: list[tuple[str, int, int]] = []
-        pos = 0
-        n = 0
-        scalars = sorted((f for f in self.fields if f.kind != "struct"), key=lambda f: f.offset)
-        for f in scalars:
-            if f.offset < pos:
-                raise ValueError(f"{self.name}.{f.name} overlaps the previous field")
-            if f.offset > pos:
-                fmt.append(f"{f.offset - pos}x")
-            if f.kind == "bytes":
-                fmt.append(f"{f.size}s")
-                names.append(f.name)
-                n += 1
-            elif f.kind == "array":
-                each = f.size // f.count
-                fmt.append(f"{f.count}{_CODES[f.elem][each]}")
-                arrays.append((f.name, n, n + f.count))
-                n += f.count
-            else:
-                try:
-                    fmt.append(_CODES[f.kind][f.size])
-                except KeyError:
-                    raise ValueError(f"{self.name}.{f.name}: bad kind/size") from None
-                names.append(f.name)
-                n += 1
-            pos = f.end
-        nested_fields = tuple(f for f in self.fields if f.kind == "struct")
-        return struct.Struct("".join(fmt)), tuple(names), tuple(arrays), nested_fields
+    def _decoder(self) -> Callable[[Any, int], Decoded]:
+        return self._compile(scalars_only=False)
 
     @cached_property
-    def _pick(self) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-        """Selects the scalar items out of an unpacked tuple that has arrays."""
-        _, names, arrays, _ = self._plan
-        in_array = {i for _, a, b in arrays for i in range(a, b)}
-        total = len(names) + sum(b - a for _, a, b in arrays)
-        idx = [i for i in range(total) if i not in in_array]
-        if len(idx) == 1:
-            one = idx[0]
-            return lambda items: (items[one],)
-        if not idx:
-            return lambda items: ()
-        getter = itemgetter(*idx)
-        return lambda items: getter(items)
+    def _scalar_decoder(self) -> Callable[[Any, int], dict[str, int]]:
+        return self._compile(scalars_only=True)  # type: ignore[return-value]
+
+    def _compile(self, scalars_only: bool) -> Callable[[Any, int], Decoded]:
+        """Compile the whole struct tree into one Struct and one function.
+
+        Nested structs are flattened into the parent's format, so a frame is
+        one ``unpack_from`` call and one nested dict display: no per-member
+        Python work at decode time.  The generated function is built from
+        this table alone (names are passed as constants, never spliced into
+        the source), so it cannot disagree with it.
+        """
+        fmt: list[str] = [self.endian]
+        consts: list[Any] = []
+        n = 0
+        pos = 0
+
+        def const(value: Any) -> str:
+            consts.append(value)
+            return f"_c[{len(consts) - 1}]"
+
+        def emit(layout: Layout, base: int) -> str:
+            nonlocal n, pos
+            items: list[str] = []
+            for f in sorted(layout.fields, key=lambda f: f.offset):
+                at = base + f.offset
+                if scalars_only and f.kind in ("struct", "array", "bytes"):
+                    continue
+                if f.kind == "struct":
+                    assert f.sub is not None
+                    items.append(f"{const(f.name)}: {emit(f.sub, at)}")
+                    continue
+                if at < pos:
+                    raise ValueError(f"{layout.name}.{f.name} overlaps the previous field")
+                if at > pos:
+                    fmt.append(f"{at - pos}x")
+                if f.kind == "bytes":
+                    fmt.append(f"{f.size}s")
+                    items.append(f"{const(f.name)}: v[{n}]")
+                    n += 1
+                elif f.kind == "array":
+                    each = f.size // f.count
+                    fmt.append(f"{f.count}{_CODES[f.elem][each]}")
+                    items.append(f"{const(f.name)}: v[{n}:{n + f.count}]")
+                    n += f.count
+                else:
+                    try:
+                        fmt.append(_CODES[f.kind][f.size])
+                    except KeyError:
+                        raise ValueError(f"{layout.name}.{f.name}: bad kind/size") from None
+                    items.append(f"{const(f.name)}: v[{n}]")
+                    n += 1
+                pos = at + f.size
+            return "{" + ", ".join(items) + "}"
+
+        body = emit(self, 0)
+        unpack = struct.Struct("".join(fmt)).unpack_from
+        src = f"def decode(data, offset):\n    v = _unpack(data, offset)\n    return {body}\n"
+        namespace: dict[str, Any] = {"_unpack": unpack, "_c": tuple(consts)}
+        exec(compile(src, f"<layout {self.name}>", "exec"), namespace)  # noqa: S102
+        fn: Callable[[Any, int], Decoded] = namespace["decode"]
+        return fn
 
     def decode(self, data: bytes | bytearray | memoryview, offset: int = 0) -> Decoded:
         """Decode this struct from ``data[offset:offset+size]``.
@@ -159,18 +170,17 @@ class Layout:
             raise DecodeError(
                 f"{self.name}: need {self.size} bytes at offset {offset}, have {len(data) - offset}"
             )
-        st, names, arrays, nested_fields = self._plan
-        items = st.unpack_from(data, offset)
-        if arrays:
-            out: Decoded = dict(zip(names, self._pick(items)))
-            for name, a, b in arrays:
-                out[name] = items[a:b]
-        else:
-            out = dict(zip(names, items))
-        for f in nested_fields:
-            assert f.sub is not None
-            out[f.name] = f.sub.decode(data, offset + f.offset)
-        return out
+        return self._decoder(data, offset)
+
+    def decode_scalars(
+        self, data: bytes | bytearray | memoryview, offset: int = 0
+    ) -> dict[str, int]:
+        """The integer members of this struct only (no arrays, bytes or nested structs)."""
+        if offset < 0 or len(data) < offset + self.size:
+            raise DecodeError(
+                f"{self.name}: need {self.size} bytes at offset {offset}, have {len(data) - offset}"
+            )
+        return self._scalar_decoder(data, offset)
 
     def encode(self, values: Decoded) -> bytes:
         """Inverse of :meth:`decode` (used by tests to forge frames)."""
