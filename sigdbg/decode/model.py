@@ -28,15 +28,53 @@ def jsonable(value: Any) -> Any:
     raise TypeError(f"cannot convert {type(value).__name__} to JSON")
 
 
-_JSON_FIELDS: dict[type, tuple[str, ...]] = {}
+# How a field's declared type turns into JSON without inspecting the value:
+# plain scalars pass through, flat containers of scalars are copied.
+_PLAIN_TYPES = {"int", "str", "bool", "float"}
+_COPY_DICT = {"dict[str, int]", "dict[str, str]"}
+_COPY_SEQ = {"tuple[int, ...]", "tuple[str, ...]", "list[int]", "list[str]"}
 
 
-def _json_fields(cls: type) -> tuple[str, ...]:
-    names = _JSON_FIELDS.get(cls)
-    if names is None:
-        names = tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("json", True))
-        _JSON_FIELDS[cls] = names  # a cache of derived class facts, not state
-    return names
+def _field_expr(name: str, annotation: str) -> str:
+    """Source of the JSON value of field ``name`` (value in local ``d``)."""
+    get = f"d[{name!r}]"
+    ann = annotation.replace("Optional[", "").rstrip("]") if annotation.startswith(
+        "Optional[") else annotation
+    parts = [p.strip() for p in ann.split("|")]
+    optional = "None" in parts
+    parts = [p for p in parts if p != "None"]
+    if len(parts) == 1 and parts[0] in _PLAIN_TYPES:
+        return get
+    if len(parts) == 1 and parts[0] in _COPY_DICT:
+        return f"(None if {get} is None else dict({get}))" if optional else f"dict({get})"
+    if len(parts) == 1 and parts[0] in _COPY_SEQ:
+        return f"(None if {get} is None else list({get}))" if optional else f"list({get})"
+    return f"_jsonable({get})"
+
+
+_JSON_FNS: dict[tuple[type, tuple[str, ...]], Any] = {}
+
+
+def _json_fn(cls: type, skip: tuple[str, ...]) -> Any:
+    """A function building the JSON dict of ``cls`` instances, compiled once.
+
+    Generated from the dataclass fields and their declared types (names are
+    data, passed through ``repr``), so a model's JSON costs one dict display
+    instead of a per-field loop with type tests.
+    """
+    fn = _JSON_FNS.get((cls, skip))
+    if fn is None:
+        items = [
+            f"{f.name!r}: {_field_expr(f.name, str(f.type))}"
+            for f in dataclasses.fields(cls)
+            if f.metadata.get("json", True) and f.name not in skip
+        ]
+        src = "def to_json(self):\n    d = self.__dict__\n    return {" + ", ".join(items) + "}\n"
+        namespace: dict[str, Any] = {"_jsonable": jsonable}
+        exec(compile(src, f"<to_json {cls.__name__}>", "exec"), namespace)  # noqa: S102
+        fn = namespace["to_json"]
+        _JSON_FNS[(cls, skip)] = fn  # a cache of derived class facts, not state
+    return fn
 
 
 class Model:
@@ -44,7 +82,7 @@ class Model:
 
     Fields whose metadata has ``json=False`` are left out (back references,
     raw buffers kept for the renderers).  This runs once per event on the
-    trace hot path, so plain values are passed through without recursion.
+    trace hot path, hence the per-class compiled builder.
     """
 
     def to_json(self) -> dict[str, Any]:
@@ -52,16 +90,27 @@ class Model:
 
     def _fields_json(self, skip: tuple[str, ...]) -> dict[str, Any]:
         """The JSON of every field except ``skip`` (which a subclass renders itself)."""
-        out: dict[str, Any] = {}
-        for name in _json_fields(type(self)):
-            if name in skip:
-                continue
-            v = getattr(self, name)
-            if v is None or type(v) in (int, str, bool, float):
-                out[name] = v
-            else:
-                out[name] = jsonable(v)
+        out: dict[str, Any] = _json_fn(type(self), skip)(self)
         return out
+
+
+class SharedModel(Model):
+    """A model value that decoders memoise and share between frames.
+
+    Restorers, siginfos and FP states repeat from one signal to the next and
+    are decoded once per distinct byte image; their JSON is likewise built
+    once (``_build_json``) and each ``to_json()`` returns a shallow copy.
+    """
+
+    def to_json(self) -> dict[str, Any]:
+        cached: dict[str, Any] | None = self.__dict__.get("_json")
+        if cached is None:
+            cached = self._build_json()
+            object.__setattr__(self, "_json", cached)  # a cache, not state
+        return dict(cached)
+
+    def _build_json(self) -> dict[str, Any]:
+        return self._fields_json(())
 
 
 def internal(default: Any = dataclasses.MISSING) -> Any:

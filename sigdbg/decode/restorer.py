@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sigdbg.abi.abis import Abi
 from sigdbg.backends.base import Memory
 from sigdbg.decode.memmap import MemoryMap
-from sigdbg.decode.model import Model
+from sigdbg.decode.model import Model, SharedModel
 
 #: (abi, bytes, syscall name, text)
 RESTORER_PATTERNS: tuple[tuple[str, bytes, str, str], ...] = (
@@ -44,7 +44,7 @@ SymbolLookup = Callable[[int], "SymbolRef | None"]
 
 
 @dataclass(frozen=True)
-class Restorer(Model):
+class Restorer(SharedModel):
     address: int
     kind: str  #: vdso, libc, program, library, stack, sigpage, unknown
     mapping: str | None
@@ -52,15 +52,6 @@ class Restorer(Model):
     pattern: str | None  #: the recognised instruction sequence, if any
     syscall: str | None  #: rt_sigreturn / sigreturn when the pattern says so
     code: bytes  #: first bytes at the address (empty if unreadable)
-
-    def to_json(self) -> dict[str, object]:
-        # one Restorer is shared by every frame returning through it (the
-        # session caches them): compute its JSON once
-        cached = self.__dict__.get("_json")
-        if cached is None:
-            cached = super().to_json()
-            object.__setattr__(self, "_json", cached)
-        return dict(cached)
 
     def describe(self) -> str:
         parts = [self.kind]

@@ -162,8 +162,22 @@ def detect_kind(mem: Memory, abi: Abi, frame: int) -> str:
     raise DecodeError(f"no signal frame tables for ABI {abi.name}")
 
 
-def _ints(d: Any) -> dict[str, int]:
-    return {k: v for k, v in d.items() if isinstance(v, int)}
+#: (frame kind, member path) -> (nested layout, offset); derived from the
+#: constant tables, keyed by name because hashing a Layout walks its fields
+_MEMBERS: dict[tuple[str, str], tuple[Layout, int]] = {}
+
+
+def _scalars(layout: Layout, path: str, raw: bytes) -> dict[str, int]:
+    """The integer members of the nested struct at ``path`` (kernel names)."""
+    member = _MEMBERS.get((layout.name, path))
+    if member is None:
+        sub: Layout = layout
+        for part in path.split("."):
+            f = sub[part]
+            assert f.sub is not None, path
+            sub = f.sub
+        member = _MEMBERS[(layout.name, path)] = (sub, layout.offset_of(path))
+    return member[0].decode_scalars(raw, member[1])
 
 
 def decode_sigframe(
@@ -207,9 +221,7 @@ def decode_sigframe(
     retcode = None
     retcode_ok = None
     if kind == "sigframe_ia32":
-        sc = d["sc"]
-        assert isinstance(sc, dict)
-        mcontext = _ints(sc)
+        mcontext = _scalars(layout, "sc", raw)
         sig = int(d["sig"])  # type: ignore[arg-type]
         extramask = d["extramask"]
         assert isinstance(extramask, tuple)
@@ -219,12 +231,8 @@ def decode_sigframe(
     else:
         uc = d["uc"]
         assert isinstance(uc, dict)
-        mc = uc["uc_mcontext"]
-        assert isinstance(mc, dict)
-        mcontext = _ints(mc)
-        st = uc["uc_stack"]
-        assert isinstance(st, dict)
-        uc_stack = _ints(st)
+        mcontext = _scalars(layout, "uc.uc_mcontext", raw)
+        uc_stack = _scalars(layout, "uc.uc_stack", raw)
         uc_flags = int(uc["uc_flags"])  # type: ignore[arg-type]
         uc_link = int(uc["uc_link"])  # type: ignore[arg-type]
         sigmask = int(uc["uc_sigmask"])  # type: ignore[arg-type]

@@ -13,10 +13,11 @@ layout -- callers pass the ABI of the bytes, not of the task.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sigdbg.abi.abis import Abi
-from sigdbg.decode.model import Model, internal
+from sigdbg.decode.model import SharedModel, internal
 from sigdbg.errors import DecodeError
 from sigdbg.names import si_code_name, sigfault_extra, siginfo_layout, signal_name
 
@@ -28,7 +29,7 @@ SI_TKILL = -6
 
 
 @dataclass(frozen=True)
-class SigInfo(Model):
+class SigInfo(SharedModel):
     si_signo: int
     si_errno: int
     si_code: int
@@ -52,7 +53,7 @@ class SigInfo(Model):
         """si_code <= 0 means sent from user space (kill, sigqueue, tgkill)."""
         return self.si_code <= 0
 
-    def to_json(self) -> dict[str, Any]:
+    def _build_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "si_signo": self.si_signo,
             "signal": self.signal,
@@ -69,6 +70,14 @@ def decode_siginfo(data: bytes, abi: Abi, offset: int = 0) -> SigInfo:
     """Decode a 128-byte siginfo_t laid out for ``abi``."""
     if len(data) < offset + abi.siginfo_size:
         raise DecodeError(f"siginfo needs {abi.siginfo_size} bytes, have {len(data) - offset}")
+    return _decode_siginfo(bytes(data[offset : offset + abi.siginfo_size]), abi)
+
+
+@lru_cache(maxsize=128)
+def _decode_siginfo(data: bytes, abi: Abi) -> SigInfo:
+    # a pure function of 128 bytes that often repeat (the same sender, the
+    # same fault): decoded once per distinct image, the SigInfo is immutable
+    offset = 0
     head = abi.siginfo_header.decode(data, offset)
     signo = int(head["si_signo"])  # type: ignore[arg-type]
     code = int(head["si_code"])  # type: ignore[arg-type]
@@ -86,5 +95,5 @@ def decode_siginfo(data: bytes, abi: Abi, offset: int = 0) -> SigInfo:
         si_code=code,
         layout=layout,
         fields=fields_,
-        raw=bytes(data[offset : offset + abi.siginfo_size]),
+        raw=data,
     )

@@ -28,7 +28,7 @@ from sigdbg.abi.x86_fp import (
     XSTATE_HEADER,
 )
 from sigdbg.backends.base import Memory
-from sigdbg.decode.model import Model
+from sigdbg.decode.model import SharedModel
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.names import xfeature_names
 
@@ -40,7 +40,7 @@ _MAX_XSTATE = 64 * 1024
 
 
 @dataclass(frozen=True)
-class FpState(Model):
+class FpState(SharedModel):
     address: int  #: what the sigcontext's fpstate pointer says
     fxsave_address: int  #: where the FXSAVE image starts (fpstate + 112 on ia32)
     format: str  #: "xsave", "fxsave" or "fsave"
@@ -65,7 +65,7 @@ class FpState(Model):
     size: int  #: bytes the area occupies on the stack, MAGIC2 included
     problems: tuple[str, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def _build_json(self) -> dict[str, Any]:
         out = self._fields_json(("xmm", "ymm_hi"))
         # vector registers exceed JSON's safe integers: hex strings, fixed width
         out["xmm"] = [f"{v:#034x}" for v in self.xmm]
@@ -87,8 +87,67 @@ def _regs128(data: bytes, off: int, count: int) -> tuple[int, ...]:
     return tuple(fb(data[o : o + 16], "little") for o in range(off, off + 16 * count, 16))
 
 
+class _Blob:
+    """Memory that is exactly ``data`` at ``base``: anything else is unreadable."""
+
+    def __init__(self, base: int, data: bytes) -> None:
+        self.base = base
+        self.data = data
+
+    def read(self, address: int, size: int) -> bytes:
+        off = address - self.base
+        if off < 0 or off + size > len(self.data):
+            raise MemoryReadError(address, size, "outside the FP area")
+        return self.data[off : off + size]
+
+    def read_upto(self, address: int, size: int) -> bytes:
+        off = address - self.base
+        return self.data[off : off + size] if off >= 0 else b""
+
+
+_SW_BYTES = struct.Struct("<IIQI")  # magic1, extended_size, xfeatures, xstate_size
+_SW_OFFSET = FPSTATE_64.offset_of("sw_reserved")
+
+
+def fpstate_extent(abi: Abi, head: bytes) -> int:
+    """Bytes the decoder will look at, from the FP area's start.
+
+    ``head`` is the area's first ``XSAVE_EXTENDED_OFFSET`` bytes (plus the
+    ia32 FSAVE header).  What :func:`decode_fpstate` reads lies inside this
+    extent: the legacy area and header, the YMM upper halves, MAGIC2.
+    """
+    hdr = i386_tables.FXSAVE_OFFSET if abi.name == "i386" else 0
+    end = hdr + XSAVE_EXTENDED_OFFSET
+    if len(head) >= end:
+        magic1, _, _, xsize = _SW_BYTES.unpack_from(head, hdr + _SW_OFFSET)
+        if magic1 == FP_XSTATE_MAGIC1 and XSAVE_EXTENDED_OFFSET <= xsize <= _MAX_XSTATE:
+            end = hdr + max(xsize + 4, XSAVE_EXTENDED_OFFSET + 16 * 16)
+    return end
+
+
+@lru_cache(maxsize=64)
+def _decode_blob(abi: Abi, fpstate: int, blob: bytes) -> FpState:
+    # A pure function of the area's bytes and address: frames that repeat an
+    # FP state (a signal storm, a periodic timer) share one decoded object.
+    return _decode(_Blob(fpstate, blob), abi, fpstate)
+
+
 def decode_fpstate(mem: Memory, abi: Abi, fpstate: int) -> FpState:
-    """Decode the FP area that ``sigcontext.fpstate`` points at."""
+    """Decode the FP area that ``sigcontext.fpstate`` points at.
+
+    The area is read once (its extent comes from its own sw_reserved bytes)
+    and decoded from that copy; an area that cannot be read whole is decoded
+    piecewise from ``mem`` so the error names the part that failed.
+    """
+    head = mem.read_upto(fpstate, i386_tables.FXSAVE_OFFSET + XSAVE_EXTENDED_OFFSET)
+    extent = fpstate_extent(abi, head)
+    blob = mem.read_upto(fpstate, extent)
+    if len(blob) == extent:
+        return _decode_blob(abi, fpstate, blob)
+    return _decode(mem, abi, fpstate)
+
+
+def _decode(mem: Memory, abi: Abi, fpstate: int) -> FpState:
     problems: list[str] = []
     fsave = None
     fx = fpstate
