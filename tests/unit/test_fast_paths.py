@@ -1,0 +1,185 @@
+"""The trace hot path's compiled decoders, memos and JSON builders agree with plain code.
+
+``Layout.decode`` is generated code (one unpack, one dict display), FP states
+and siginfos are decoded once per distinct byte image, and ``to_json`` is
+compiled per model class.  Each is checked here against a deliberately
+naive reference written in this file, over every table and over forged
+frames, so a speed trick can never change a decoded value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import struct
+from enum import Enum
+from typing import Any
+
+import pytest
+
+from sigdbg.abi import i386 as T32
+from sigdbg.abi import x86_64 as T64
+from sigdbg.abi import x86_fp
+from sigdbg.abi.abis import I386, X86_64
+from sigdbg.abi.layout import Layout
+from sigdbg.decode import xsave
+from sigdbg.decode.model import Model, SharedModel
+from sigdbg.decode.sigframe import decode_sigframe
+from sigdbg.decode.siginfo import decode_siginfo
+from tests.unit.test_forged_frames import (
+    FakeMemory,
+    decode64,
+    forge32,
+    forge64,
+    forge_fp_area,
+)
+
+_CODE = {("u", 1): "B", ("u", 2): "H", ("u", 4): "I", ("u", 8): "Q",
+         ("i", 1): "b", ("i", 2): "h", ("i", 4): "i", ("i", 8): "q",
+         ("ptr", 4): "I", ("ptr", 8): "Q"}
+
+
+def naive_decode(layout: Layout, data: bytes, base: int = 0) -> dict[str, Any]:
+    """One struct.unpack_from per member, straight from the table."""
+    out: dict[str, Any] = {}
+    for f in layout.fields:
+        at = base + f.offset
+        if f.kind == "struct":
+            assert f.sub is not None
+            out[f.name] = naive_decode(f.sub, data, at)
+        elif f.kind == "bytes":
+            out[f.name] = data[at : at + f.size]
+        elif f.kind == "array":
+            each = f.size // f.count
+            out[f.name] = struct.unpack_from(f"<{f.count}{_CODE[(f.elem, each)]}", data, at)
+        else:
+            out[f.name] = struct.unpack_from("<" + _CODE[(f.kind, f.size)], data, at)[0]
+    return out
+
+
+def all_layouts() -> list[Layout]:
+    found: dict[int, Layout] = {}
+    for mod in (T64, T32, x86_fp):
+        for value in vars(mod).values():
+            values = value.values() if isinstance(value, dict) else [value]
+            for v in values:
+                if isinstance(v, Layout):
+                    found[id(v)] = v
+    return list(found.values())
+
+
+LAYOUTS = all_layouts()
+
+
+def test_there_are_tables_to_check() -> None:
+    names = {lay.name for lay in LAYOUTS}
+    assert {"rt_sigframe", "user_regs_struct", "_fpstate_64"} <= names, names
+    assert len(LAYOUTS) >= 30
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda lay: lay.name)
+def test_compiled_decode_equals_naive_decode(layout: Layout) -> None:
+    rng = random.Random(layout.name)
+    for offset in (0, 3):
+        data = bytes(offset) + rng.randbytes(layout.size) + b"\xaa" * 8
+        assert layout.decode(data, offset) == naive_decode(layout, data, offset)
+        scalars = {k: v for k, v in naive_decode(layout, data, offset).items()
+                   if isinstance(v, int)}
+        assert layout.decode_scalars(data, offset) == scalars
+
+
+def fp_memory(area: bytes, base: int) -> FakeMemory:
+    return FakeMemory({base: area})
+
+
+@pytest.mark.parametrize("abi", [X86_64, I386], ids=lambda a: a.name)
+def test_fpstate_one_read_equals_piecewise_reads(abi: Any) -> None:
+    base = 0x7000_0040 if abi is X86_64 else 0x7000_0010  # FXSAVE image 64-aligned
+    nxmm = 16 if abi is X86_64 else 8
+    if abi is X86_64:
+        area = forge_fp_area(nxmm)
+    else:
+        area = T32.FPSTATE_32_HEADER.encode({"magic": T32.X86_FXSR_MAGIC}) + \
+            forge_fp_area(nxmm, extra=112)
+    mem = fp_memory(area, base)
+    whole = xsave.decode_fpstate(mem, abi, base)  # the memoised one-read path
+    piecewise = xsave._decode(mem, abi, base)  # every read from memory
+    assert whole == piecewise
+    assert whole.problems == (), whole.problems
+    assert whole.format == "xsave" and len(whole.xmm) == nxmm
+
+
+def test_fpstate_memo_is_keyed_by_every_byte_and_the_address() -> None:
+    base = 0x7000_0040
+    area = bytearray(forge_fp_area(16))
+    first = xsave.decode_fpstate(fp_memory(bytes(area), base), X86_64, base)
+    assert xsave.decode_fpstate(fp_memory(bytes(area), base), X86_64, base) is first
+    area[160] ^= 0xFF  # xmm0's low byte
+    changed = xsave.decode_fpstate(fp_memory(bytes(area), base), X86_64, base)
+    assert changed.xmm[0] == first.xmm[0] ^ 0xFF and changed.xmm[1:] == first.xmm[1:]
+    area[160] ^= 0xFF
+    area[-1] ^= 0x01  # MAGIC2, the last byte the decoder looks at
+    assert xsave.decode_fpstate(fp_memory(bytes(area), base), X86_64, base).magic2 != \
+        first.magic2
+    moved = xsave.decode_fpstate(fp_memory(bytes(forge_fp_area(16)), base + 64),
+                                 X86_64, base + 64)
+    assert moved.address == base + 64 and moved.xmm == first.xmm
+
+
+def test_siginfo_memo_returns_equal_values_for_equal_bytes() -> None:
+    raw = bytearray(128)
+    struct.pack_into("<iii", raw, 0, 10, 0, 0)  # SIGUSR1, SI_USER: the _kill member
+    struct.pack_into("<iI", raw, 16, 4242, 1000)
+    a = decode_siginfo(bytes(raw), X86_64)
+    b = decode_siginfo(bytes(16) + bytes(raw), X86_64, 16)
+    assert a is b and a.fields == {"si_pid": 4242, "si_uid": 1000}
+    struct.pack_into("<i", raw, 16, 4243)
+    assert decode_siginfo(bytes(raw), X86_64).fields["si_pid"] == 4243
+
+
+def reference_json(value: Any) -> Any:
+    """Plain recursive JSON conversion of a model (the semantics to_json must keep)."""
+    if isinstance(value, Model):
+        cls = type(value)
+        generic = cls.to_json is Model.to_json or (
+            cls.to_json is SharedModel.to_json and cls._build_json is SharedModel._build_json)
+        if not generic:  # a class that renders some fields itself: take what it returns
+            return reference_json(value.to_json())
+        return {f.name: reference_json(getattr(value, f.name))
+                for f in dataclasses.fields(value)  # type: ignore[arg-type]
+                if f.metadata.get("json", True)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    if isinstance(value, dict):
+        return {str(k): reference_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [reference_json(v) for v in value]
+    return value
+
+
+def frames() -> list[Any]:
+    out = [decode64(forge64())]
+    for kind in ("rt_sigframe_ia32", "sigframe_ia32"):
+        frame, regions = forge32(kind)
+        out.append(decode_sigframe(FakeMemory(regions), I386, frame, signo=10))
+    return out
+
+
+@pytest.mark.parametrize("frame", frames(), ids=lambda f: f.kind)
+def test_compiled_to_json_equals_reference(frame: Any) -> None:
+    got = frame.to_json()
+    fields = {f.name: reference_json(getattr(frame, f.name))
+              for f in dataclasses.fields(frame) if f.metadata.get("json", True)}
+    fields["sigmask_names"] = list(frame.sigmask_names)
+    assert got == fields
+    assert frame.restorer.to_json() == reference_json(frame.restorer)  # generic, compiled
+    if frame.siginfo is not None:
+        info = frame.siginfo
+        assert info.to_json() == {"si_signo": info.si_signo, "signal": info.signal,
+                                  "si_errno": info.si_errno, "si_code": info.si_code,
+                                  "si_code_name": info.code_name, "layout": info.layout,
+                                  **info.fields}
+    got["mcontext"]["rip"] = -1  # callers own what to_json returns
+    assert frame.to_json()["mcontext"] != got["mcontext"]
