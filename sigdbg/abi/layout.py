@@ -26,6 +26,8 @@ from sigdbg.errors import DecodeError
 #: nested decoded struct.
 Value = Union[int, bytes, tuple[int, ...], "Decoded"]
 Decoded = dict[str, Value]
+#: ``Layout.int_members``: (data, offset) -> one dict of int members per path
+_MemberReader = Callable[[bytes | bytearray | memoryview, int], tuple[dict[str, int], ...]]
 
 # kind -> {size: struct code}
 _CODES: dict[str, dict[int, str]] = {
@@ -160,6 +162,57 @@ class Layout:
         exec(compile(src, f"<layout {self.name}>", "exec"), namespace)  # noqa: S102
         fn: Callable[[Any, int], Decoded] = namespace["decode"]
         return fn
+
+    @cached_property
+    def _int_member_fns(self) -> dict[tuple[str, ...], _MemberReader]:
+        return {}  # paths -> compiled reader (a cache of derived facts)
+
+    def int_members(self, *paths: str) -> _MemberReader:
+        """A compiled reader of the integer members of several nested structs.
+
+        ``paths`` name nested structs (``""`` is this struct itself, else a
+        dotted member path such as ``uc.uc_mcontext``).  The returned function
+        takes ``(data, offset)`` (at least ``size`` bytes) and returns one
+        dict per path with that struct's own integer members, all from a
+        single ``unpack_from``: what the frame decoder needs, without
+        building the dicts of members it does not use.
+        """
+        fn = self._int_member_fns.get(paths)
+        if fn is not None:
+            return fn
+        members: list[tuple[int, str, str, int]] = []  # offset, code, name, group
+        for group, path in enumerate(paths):
+            sub: Layout = self
+            for part in path.split(".") if path else ():
+                member = sub.by_name.get(part)
+                if member is None or member.sub is None:
+                    raise ValueError(f"{self.name}: {path} is not a struct member")
+                sub = member.sub
+            base = self.offset_of(path) if path else 0
+            for f in sub.fields:
+                if f.kind in ("u", "i", "ptr"):
+                    members.append((base + f.offset, _CODES[f.kind][f.size], f.name, group))
+        fmt = [self.endian]
+        groups: list[list[str]] = [[] for _ in paths]
+        names: list[str] = []
+        pos = 0
+        for n, (at, code, name, group) in enumerate(sorted(members)):
+            if at < pos:
+                raise ValueError(f"{self.name}.{name} overlaps the previous member")
+            if at > pos:
+                fmt.append(f"{at - pos}x")
+            fmt.append(code)
+            names.append(name)
+            groups[group].append(f"_c[{n}]: v[{n}]")
+            pos = at + struct.calcsize("<" + code)
+        dicts = ", ".join("{" + ", ".join(g) + "}" for g in groups)
+        src = f"def read(data, offset):\n    v = _unpack(data, offset)\n    return ({dicts},)\n"
+        namespace: dict[str, Any] = {"_unpack": struct.Struct("".join(fmt)).unpack_from,
+                                     "_c": tuple(names)}
+        exec(compile(src, f"<members {self.name}>", "exec"), namespace)  # noqa: S102
+        reader: _MemberReader = namespace["read"]
+        self._int_member_fns[paths] = reader
+        return reader
 
     def decode(self, data: bytes | bytearray | memoryview, offset: int = 0) -> Decoded:
         """Decode this struct from ``data[offset:offset+size]``.

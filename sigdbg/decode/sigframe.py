@@ -162,24 +162,6 @@ def detect_kind(mem: Memory, abi: Abi, frame: int) -> str:
     raise DecodeError(f"no signal frame tables for ABI {abi.name}")
 
 
-#: (frame kind, member path) -> (nested layout, offset); derived from the
-#: constant tables, keyed by name because hashing a Layout walks its fields
-_MEMBERS: dict[tuple[str, str], tuple[Layout, int]] = {}
-
-
-def _scalars(layout: Layout, path: str, raw: bytes) -> dict[str, int]:
-    """The integer members of the nested struct at ``path`` (kernel names)."""
-    member = _MEMBERS.get((layout.name, path))
-    if member is None:
-        sub: Layout = layout
-        for part in path.split("."):
-            f = sub[part]
-            assert f.sub is not None, path
-            sub = f.sub
-        member = _MEMBERS[(layout.name, path)] = (sub, layout.offset_of(path))
-    return member[0].decode_scalars(raw, member[1])
-
-
 def decode_sigframe(
     mem: Memory,
     abi: Abi,
@@ -211,8 +193,6 @@ def decode_sigframe(
     layout = FRAME_LAYOUTS[kind]
     problems: list[str] = []
     raw = bm.read(frame, layout.size)
-    d = layout.decode(raw)
-    pretcode = int(d["pretcode"])  # type: ignore[arg-type]
     siginfo: SigInfo | None = None
     siginfo_valid = False
     pinfo = puc = None
@@ -221,32 +201,34 @@ def decode_sigframe(
     retcode = None
     retcode_ok = None
     if kind == "sigframe_ia32":
-        mcontext = _scalars(layout, "sc", raw)
-        sig = int(d["sig"])  # type: ignore[arg-type]
+        top, mcontext = layout.int_members("", "sc")(raw, 0)
+        pretcode = top["pretcode"]
+        sig = top["sig"]
+        d = layout.decode(raw)
         extramask = d["extramask"]
         assert isinstance(extramask, tuple)
         sigmask = mcontext["oldmask"] | (int(extramask[0]) << 32)
         retcode = bytes(d["retcode"])  # type: ignore[arg-type]
         retcode_ok = retcode == i386_tables.SIGFRAME_RETCODE
     else:
-        uc = d["uc"]
-        assert isinstance(uc, dict)
-        mcontext = _scalars(layout, "uc.uc_mcontext", raw)
-        uc_stack = _scalars(layout, "uc.uc_stack", raw)
-        uc_flags = int(uc["uc_flags"])  # type: ignore[arg-type]
-        uc_link = int(uc["uc_link"])  # type: ignore[arg-type]
-        sigmask = int(uc["uc_sigmask"])  # type: ignore[arg-type]
+        top, uc, uc_stack, mcontext = layout.int_members(
+            "", "uc", "uc.uc_stack", "uc.uc_mcontext")(raw, 0)
+        pretcode = top["pretcode"]
+        uc_flags = uc["uc_flags"]
+        uc_link = uc["uc_link"]
+        sigmask = uc["uc_sigmask"]
         info_off = layout["info"].offset
         uc_off = layout["uc"].offset
         if kind == "rt_sigframe_ia32":
-            sig = int(d["sig"])  # type: ignore[arg-type]
-            pinfo = int(d["pinfo"])  # type: ignore[arg-type]
-            puc = int(d["puc"])  # type: ignore[arg-type]
+            sig = top["sig"]
+            pinfo = top["pinfo"]
+            puc = top["puc"]
             if pinfo != frame + info_off:
                 problems.append(f"pinfo {pinfo:#x} does not point at the frame's info")
             if puc != frame + uc_off:
                 problems.append(f"puc {puc:#x} does not point at the frame's uc")
-            retcode = bytes(d["retcode"])  # type: ignore[arg-type]
+            rc = layout["retcode"]
+            retcode = raw[rc.offset : rc.end]
             retcode_ok = retcode == i386_tables.RT_SIGFRAME_RETCODE
         else:
             sig = signo or 0

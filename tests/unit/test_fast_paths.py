@@ -183,3 +183,24 @@ def test_compiled_to_json_equals_reference(frame: Any) -> None:
                                   **info.fields}
     got["mcontext"]["rip"] = -1  # callers own what to_json returns
     assert frame.to_json()["mcontext"] != got["mcontext"]
+
+
+def _at(tree: dict[str, Any], path: str) -> dict[str, Any]:
+    for part in path.split(".") if path else ():
+        tree = tree[part]
+    return tree
+
+
+@pytest.mark.parametrize(("layout", "paths"), [
+    (T64.RT_SIGFRAME, ("", "uc", "uc.uc_stack", "uc.uc_mcontext")),
+    (T32.RT_SIGFRAME, ("", "uc", "uc.uc_stack", "uc.uc_mcontext")),
+    (T32.SIGFRAME, ("", "sc")),
+], ids=lambda x: getattr(x, "name", None) or "+".join(x))
+def test_int_members_equal_naive_decode(layout: Layout, paths: tuple[str, ...]) -> None:
+    data = random.Random(layout.name).randbytes(layout.size)
+    tree = naive_decode(layout, data)
+    want = tuple({k: v for k, v in _at(tree, p).items() if isinstance(v, int)} for p in paths)
+    assert layout.int_members(*paths)(data, 0) == want
+    for bad in (paths[-1] + ".nonexistent", "pretcode"):  # no such member; not a struct
+        with pytest.raises(ValueError, match="is not a struct member"):
+            layout.int_members(bad)
