@@ -12,6 +12,8 @@ every mode side by side and prints one table:
   floor           targets/build/bench_floor: the least a signal debugger must do per
                   delivery (GETSIGINFO, step into the handler, GETREGS, read the frame)
   floor --step    bench_floor --step: also single-steps the handler and sigreturn
+  python floor    bench/py_floor.py: the floor's work in plain Python (ctypes ptrace,
+                  os.waitpid, os.pread), i.e. what the interpreter alone costs
   sigdbg --no-frame   sigdbg trace --no-frame --json -o /dev/null (delivery only)
   sigdbg          sigdbg trace --json -o /dev/null (handler entry, full frame decode)
   sigdbg --step-sigreturn   ... --step-sigreturn (also steps the restorer, checks the
@@ -62,11 +64,13 @@ MODES: tuple[Mode, ...] = (
     Mode("strace", ("strace", "-qq", "-e", "trace=none", "-o", os.devnull, "--"), "strace"),
     Mode("floor", (str(FLOOR),)),
     Mode("floor --step", (str(FLOOR), "--step")),
+    Mode("python floor", (sys.executable, str(ROOT / "bench" / "py_floor.py"))),
     Mode("sigdbg --no-frame", sigdbg("--no-frame")),
     Mode("sigdbg", sigdbg()),
     Mode("sigdbg --step-sigreturn", sigdbg("--step-sigreturn")),
 )
 KEYS = {"untraced": "untraced", "strace": "strace", "floor": "floor", "floor-step": "floor --step",
+        "pyfloor": "python floor",
         "no-frame": "sigdbg --no-frame", "frame": "sigdbg", "step": "sigdbg --step-sigreturn"}
 
 

@@ -25,9 +25,7 @@ class Event(Model):
         return _NAMES[type(self)]
 
     def to_json(self) -> dict[str, Any]:
-        out = {"event": self.name}
-        out.update(super().to_json())
-        return out
+        return {"event": _NAMES[type(self)], **self._fields_json(())}
 
 
 @dataclass(frozen=True)
