@@ -39,16 +39,42 @@ if TYPE_CHECKING:
     from sigdbg.backends.ptrace import PtraceTask
     from sigdbg.engine.session import Session
 
+#: mode -> Disassembler, kept once found (a missing capstone is asked again)
+_DISASSEMBLERS: dict[str, object] = {}
+
+
 def _disassembler(mode: str):  # type: ignore[no-untyped-def]
+    dis = _DISASSEMBLERS.get(mode)
+    if dis is not None:
+        return dis
     try:
         from sigdbg.decode.disasm import get_disassembler
 
-        return get_disassembler(mode, "att")
+        dis = _DISASSEMBLERS[mode] = get_disassembler(mode, "att")
+        return dis
     except FeatureUnavailable:
         return None
 
 
+#: (disassembler, code bytes, address) -> (size, text).  The same restorer
+#: instructions are stepped at every signal: decode each one once.  A pure
+#: function of its key (the disassembler object is held, so it stays itself).
+_INSN_MEMO: dict[tuple[object, bytes, int], tuple[int, str]] = {}
+_INSN_MEMO_MAX = 4096
+
+
 def _insn_text(dis, code: bytes, address: int) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    key = (dis, code, address)
+    hit = _INSN_MEMO.get(key)
+    if hit is None:
+        hit = _decode_insn(dis, code, address)
+        if len(_INSN_MEMO) >= _INSN_MEMO_MAX:
+            _INSN_MEMO.clear()
+        _INSN_MEMO[key] = hit
+    return hit
+
+
+def _decode_insn(dis, code: bytes, address: int) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     if dis is not None:
         insn = dis.one(code, address)
         if insn is not None:
@@ -114,8 +140,9 @@ def step_through_sigreturn(
 
 
 def _is_our_step(stop: Stop) -> bool:
-    return (stop.kind == "signal" and stop.sig == signal.SIGTRAP and stop.siginfo is not None
-            and stop.siginfo.si_code in (TRAP_TRACE, TRAP_BRKPT))
+    # si_code straight from the raw siginfo (None without one): no full decode
+    return (stop.kind == "signal" and stop.sig == signal.SIGTRAP
+            and stop.si_code in (TRAP_TRACE, TRAP_BRKPT))
 
 
 def _run_to_restorer(
@@ -147,8 +174,8 @@ def _run_to_restorer(
                     "(e.g. _exit in the handler)", 0)
                 session.requeue(stop)
                 return False
-            if stop.kind == "signal" and stop.sig == signal.SIGTRAP and stop.siginfo is not None \
-                    and stop.siginfo.si_code == TRAP_HWBKPT:
+            if stop.kind == "signal" and stop.sig == signal.SIGTRAP \
+                    and stop.si_code == TRAP_HWBKPT:
                 sp = task.registers()[abi.sp]
                 if sp == target_sp:
                     return True
@@ -171,7 +198,7 @@ def _run_to_restorer(
                 session._resume(tid, stop.sig, step=True)
                 nxt = session._wait(tid)
                 if not (nxt.kind == "signal" and nxt.sig == signal.SIGTRAP
-                        and nxt.siginfo is not None and nxt.siginfo.si_code == 5):
+                        and nxt.si_code == 5):
                     yield ev.SignalDelivered(pid, tid, stop.siginfo, "passed", pc)
                     session.requeue(nxt)
                     yield ev.SigreturnAbandoned(pid, tid, f"interrupted by {nxt.kind}", pc)
