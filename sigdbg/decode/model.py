@@ -94,6 +94,14 @@ class Model:
         return out
 
 
+def _copy_json(value: Any) -> Any:
+    if type(value) is list:
+        return [_copy_json(v) if type(v) in (list, dict) else v for v in value]
+    if type(value) is dict:
+        return {k: _copy_json(v) if type(v) in (list, dict) else v for k, v in value.items()}
+    return value
+
+
 class SharedModel(Model):
     """A model value that decoders memoise and share between frames.
 
@@ -107,7 +115,9 @@ class SharedModel(Model):
         if cached is None:
             cached = self._build_json()
             object.__setattr__(self, "_json", cached)  # a cache, not state
-        return dict(cached)
+        # the caller owns the result: copy every container (one level deep
+        # is all these models have; _copy_json recurses if that changes)
+        return {k: _copy_json(v) if type(v) in (list, dict) else v for k, v in cached.items()}
 
     def _build_json(self) -> dict[str, Any]:
         return self._fields_json(())

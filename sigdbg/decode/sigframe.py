@@ -48,6 +48,11 @@ FRAME_LAYOUTS: dict[str, Layout] = {
 }
 
 
+#: where each frame kind keeps the interrupted context
+_MCONTEXT_PATH = {"rt_sigframe": "uc.uc_mcontext", "rt_sigframe_ia32": "uc.uc_mcontext",
+                  "sigframe_ia32": "sc"}
+
+
 class BufferedMemory:
     """Serve reads from one bulk read, fall back to the target for the rest."""
 
@@ -125,11 +130,10 @@ class SigFrame(Model):
     @property
     def mcontext_address(self) -> int:
         layout = FRAME_LAYOUTS[self.kind]
-        path = "sc" if self.kind == "sigframe_ia32" else "uc.uc_mcontext"
-        return self.address + layout.offset_of(path)
+        return self.address + layout.offset_of(_MCONTEXT_PATH[self.kind])
 
     def to_json(self) -> dict[str, Any]:
-        out = super().to_json()
+        out = self._fields_json(())
         out["sigmask_names"] = list(self.sigmask_names)
         return out
 
@@ -174,6 +178,7 @@ def decode_sigframe(
     signo: int | None = None,
     data: bytes | None = None,
     restorers: dict[int, Restorer] | None = None,
+    previous: SigFrame | None = None,
 ) -> SigFrame:
     """Decode the signal frame at ``frame`` (sp at handler entry).
 
@@ -181,7 +186,10 @@ def decode_sigframe(
     the handler's first argument); it decides whether the x86_64 siginfo is
     real.  ``data`` may pass a bulk read that starts at ``frame``;
     ``restorers`` caches pretcode classifications (the caller clears it when
-    the address space changes).
+    the address space changes).  ``previous`` is an earlier decode of the
+    same frame (handler entry, when re-reading it at sigreturn): when the
+    frame's bytes and its FP area are unchanged it is returned as is, since
+    a decoded frame is a function of exactly those bytes.
     """
     if data is None:
         data = mem.read_upto(frame, BULK_READ)
@@ -193,6 +201,12 @@ def decode_sigframe(
     layout = FRAME_LAYOUTS[kind]
     problems: list[str] = []
     raw = bm.read(frame, layout.size)
+    if previous is not None and previous.raw == raw and previous.address == frame \
+            and previous.kind == kind and previous.sig == (signo or previous.sig):
+        fp_ptr = layout.int_members(_MCONTEXT_PATH[kind])(raw, 0)[0].get("fpstate", 0)
+        fpstate, _ = try_decode_fpstate(bm, abi, fp_ptr)
+        if fpstate is previous.fpstate:  # the memo hands back the same object
+            return previous
     siginfo: SigInfo | None = None
     siginfo_valid = False
     pinfo = puc = None
@@ -380,6 +394,8 @@ class FrameDiff(Model):
 
 def diff_frames(before: SigFrame, after: SigFrame) -> FrameDiff:
     """Field-by-field differences of the restorable context."""
+    if before is after:  # decode_sigframe(previous=...) found nothing changed
+        return FrameDiff(())
     changes: list[tuple[str, int, int]] = []
     for k, v in before.mcontext.items():
         w = after.mcontext.get(k)

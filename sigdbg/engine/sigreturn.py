@@ -115,7 +115,7 @@ def step_through_sigreturn(
             now = decode_sigframe(task, abi, frame_addr, maps=view.maps(),
                                   lookup=view.lookup, exe_path=view.exe_path(),
                                   kind=entry_frame.kind, signo=entry_frame.sig,
-                                  restorers=view.restorers)
+                                  restorers=view.restorers, previous=entry_frame)
             changes = diff_frames(entry_frame, now)
             yield ev.SigreturnEntered(pid, tid, sysname or "rt_sigreturn", now, changes)
             session._resume(tid, 0, step=True)

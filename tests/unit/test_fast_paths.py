@@ -181,8 +181,14 @@ def test_compiled_to_json_equals_reference(frame: Any) -> None:
                                   "si_errno": info.si_errno, "si_code": info.si_code,
                                   "si_code_name": info.code_name, "layout": info.layout,
                                   **info.fields}
-    got["mcontext"]["rip"] = -1  # callers own what to_json returns
+    got["mcontext"]["rip"] = -1  # callers own what to_json returns, shared parts too
     assert frame.to_json()["mcontext"] != got["mcontext"]
+    assert frame.fpstate is not None
+    got["fpstate"]["st"][0] = "scribbled"
+    assert frame.to_json()["fpstate"]["st"][0] != "scribbled"
+    if frame.siginfo is not None:
+        got["siginfo"]["si_signo"] = -1
+        assert frame.to_json()["siginfo"]["si_signo"] != -1
 
 
 def _at(tree: dict[str, Any], path: str) -> dict[str, Any]:
@@ -204,3 +210,23 @@ def test_int_members_equal_naive_decode(layout: Layout, paths: tuple[str, ...]) 
     for bad in (paths[-1] + ".nonexistent", "pretcode"):  # no such member; not a struct
         with pytest.raises(ValueError, match="is not a struct member"):
             layout.int_members(bad)
+
+
+def test_redecode_with_previous_reuses_only_an_unchanged_frame() -> None:
+    from sigdbg.decode.sigframe import diff_frames
+    from tests.unit.test_forged_frames import REGS64, forge_fp_area
+
+    entry = decode64(forge64())
+    assert decode64(forge64(), previous=entry) is entry
+    assert diff_frames(entry, entry).empty
+
+    regs = dict(REGS64, rip=REGS64["rip"] + 2)  # the handler moved the resume pc
+    moved = decode64(forge64(regs=regs), previous=entry)
+    assert moved is not entry and moved.pc == entry.pc + 2
+    assert ("mcontext.rip", entry.pc, entry.pc + 2) in diff_frames(entry, moved).changes
+
+    area = bytearray(forge_fp_area(16))
+    area[160] ^= 0x01  # xmm0 changed in the FP area only
+    fp_changed = decode64(forge64(fp_area=bytes(area)), previous=entry)
+    assert fp_changed is not entry and fp_changed.raw == entry.raw
+    assert [c[0] for c in diff_frames(entry, fp_changed).changes] == ["fpstate.xmm0"]
