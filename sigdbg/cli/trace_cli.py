@@ -105,7 +105,7 @@ def run(a: argparse.Namespace, st: Style) -> int:
         session.policy.nostop.clear()
         for e in session.events(step_sigreturn=a.step_sigreturn and a.frame):
             if write_json is not None:
-                d = e.to_json()
+                d = e.json_view()  # consumed at once by the encoder
                 d["schema"] = SCHEMA_VERSION
                 write_json(d)
             else:

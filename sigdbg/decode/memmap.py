@@ -11,6 +11,7 @@ mm/mmap.c (``[heap]`` is the brk area).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sigdbg.decode.model import Model
 from sigdbg.errors import DecodeError
@@ -122,7 +123,7 @@ class Mapping(Model):
     def contains(self, address: int) -> bool:
         return self.start <= address < self.end
 
-    def to_json(self) -> dict[str, object]:
+    def _json(self, view: bool) -> dict[str, Any]:
         out: dict[str, object] = {
             "start": self.start,
             "end": self.end,

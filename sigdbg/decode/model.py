@@ -2,6 +2,10 @@
 
 Front ends render these; ``to_json()`` gives plain JSON-able data (kernel uapi
 field names as keys), the text renderers read the same attributes.
+
+``json_view()`` is the same data for a serializer that consumes it at once
+(the trace writer): it may share containers with the model and its caches,
+so it must not be modified.  ``to_json()`` is always the caller's own copy.
 """
 
 from __future__ import annotations
@@ -12,9 +16,20 @@ from typing import Any
 
 
 def jsonable(value: Any) -> Any:
-    """Convert model values to JSON data without copying more than needed."""
+    """Convert model values to JSON data the caller owns."""
     if isinstance(value, Model):
         return value.to_json()
+    return _plain(value, jsonable)
+
+
+def jsonable_view(value: Any) -> Any:
+    """Convert model values to read-only JSON data (see ``Model.json_view``)."""
+    if isinstance(value, Model):
+        return value.json_view()
+    return _plain(value, jsonable_view)
+
+
+def _plain(value: Any, jsonable: Any) -> Any:
     if isinstance(value, (int, str, float, bool)) or value is None:
         return value
     if isinstance(value, Enum):
@@ -35,8 +50,11 @@ _COPY_DICT = {"dict[str, int]", "dict[str, str]"}
 _COPY_SEQ = {"tuple[int, ...]", "tuple[str, ...]", "list[int]", "list[str]"}
 
 
-def _field_expr(name: str, annotation: str) -> str:
-    """Source of the JSON value of field ``name`` (value in local ``d``)."""
+def _field_expr(name: str, annotation: str, view: bool) -> str:
+    """Source of the JSON value of field ``name`` (value in local ``d``).
+
+    A view passes the model's own flat containers through uncopied.
+    """
     get = f"d[{name!r}]"
     ann = annotation.replace("Optional[", "").rstrip("]") if annotation.startswith(
         "Optional[") else annotation
@@ -45,6 +63,8 @@ def _field_expr(name: str, annotation: str) -> str:
     parts = [p for p in parts if p != "None"]
     if len(parts) == 1 and parts[0] in _PLAIN_TYPES:
         return get
+    if len(parts) == 1 and parts[0] in _COPY_DICT and view:
+        return get
     if len(parts) == 1 and parts[0] in _COPY_DICT:
         return f"(None if {get} is None else dict({get}))" if optional else f"dict({get})"
     if len(parts) == 1 and parts[0] in _COPY_SEQ:
@@ -52,28 +72,28 @@ def _field_expr(name: str, annotation: str) -> str:
     return f"_jsonable({get})"
 
 
-_JSON_FNS: dict[tuple[type, tuple[str, ...]], Any] = {}
+_JSON_FNS: dict[tuple[type, tuple[str, ...], bool], Any] = {}
 
 
-def _json_fn(cls: type, skip: tuple[str, ...]) -> Any:
+def _json_fn(cls: type, skip: tuple[str, ...], view: bool) -> Any:
     """A function building the JSON dict of ``cls`` instances, compiled once.
 
     Generated from the dataclass fields and their declared types (names are
     data, passed through ``repr``), so a model's JSON costs one dict display
     instead of a per-field loop with type tests.
     """
-    fn = _JSON_FNS.get((cls, skip))
+    fn = _JSON_FNS.get((cls, skip, view))
     if fn is None:
         items = [
-            f"{f.name!r}: {_field_expr(f.name, str(f.type))}"
+            f"{f.name!r}: {_field_expr(f.name, str(f.type), view)}"
             for f in dataclasses.fields(cls)
             if f.metadata.get("json", True) and f.name not in skip
         ]
         src = "def to_json(self):\n    d = self.__dict__\n    return {" + ", ".join(items) + "}\n"
-        namespace: dict[str, Any] = {"_jsonable": jsonable}
+        namespace: dict[str, Any] = {"_jsonable": jsonable_view if view else jsonable}
         exec(compile(src, f"<to_json {cls.__name__}>", "exec"), namespace)  # noqa: S102
         fn = namespace["to_json"]
-        _JSON_FNS[(cls, skip)] = fn  # a cache of derived class facts, not state
+        _JSON_FNS[(cls, skip, view)] = fn  # a cache of derived class facts, not state
     return fn
 
 
@@ -86,11 +106,20 @@ class Model:
     """
 
     def to_json(self) -> dict[str, Any]:
-        return self._fields_json(())
+        """This model as JSON data that the caller owns."""
+        return self._json(False)
 
-    def _fields_json(self, skip: tuple[str, ...]) -> dict[str, Any]:
+    def json_view(self) -> dict[str, Any]:
+        """The same data, possibly sharing containers with the model: read only."""
+        return self._json(True)
+
+    def _json(self, view: bool) -> dict[str, Any]:
+        """Subclasses with JSON of their own shape override this."""
+        return self._fields_json((), view)
+
+    def _fields_json(self, skip: tuple[str, ...], view: bool = False) -> dict[str, Any]:
         """The JSON of every field except ``skip`` (which a subclass renders itself)."""
-        out: dict[str, Any] = _json_fn(type(self), skip)(self)
+        out: dict[str, Any] = _json_fn(type(self), skip, view)(self)
         return out
 
 
@@ -107,20 +136,21 @@ class SharedModel(Model):
 
     Restorers, siginfos and FP states repeat from one signal to the next and
     are decoded once per distinct byte image; their JSON is likewise built
-    once (``_build_json``) and each ``to_json()`` returns a shallow copy.
+    once (``_build_json``): ``json_view()`` returns it, ``to_json()`` a copy.
     """
 
-    def to_json(self) -> dict[str, Any]:
-        cached: dict[str, Any] | None = self.__dict__.get("_json")
+    def _json(self, view: bool) -> dict[str, Any]:
+        cached: dict[str, Any] | None = self.__dict__.get("_json_cache")
         if cached is None:
             cached = self._build_json()
-            object.__setattr__(self, "_json", cached)  # a cache, not state
-        # the caller owns the result: copy every container (one level deep
-        # is all these models have; _copy_json recurses if that changes)
+            object.__setattr__(self, "_json_cache", cached)  # a cache, not state
+        if view:
+            return cached
+        # the caller owns the result: copy every container
         return {k: _copy_json(v) if type(v) in (list, dict) else v for k, v in cached.items()}
 
     def _build_json(self) -> dict[str, Any]:
-        return self._fields_json(())
+        return self._fields_json((), True)
 
 
 def internal(default: Any = dataclasses.MISSING) -> Any:

@@ -132,8 +132,8 @@ class SigFrame(Model):
         layout = FRAME_LAYOUTS[self.kind]
         return self.address + layout.offset_of(_MCONTEXT_PATH[self.kind])
 
-    def to_json(self) -> dict[str, Any]:
-        out = self._fields_json(())
+    def _json(self, view: bool) -> dict[str, Any]:
+        out = self._fields_json((), view)
         out["sigmask_names"] = list(self.sigmask_names)
         return out
 

@@ -24,8 +24,8 @@ class Event(Model):
     def name(self) -> str:
         return _NAMES[type(self)]
 
-    def to_json(self) -> dict[str, Any]:
-        return {"event": _NAMES[type(self)], **self._fields_json(())}
+    def _json(self, view: bool) -> dict[str, Any]:
+        return {"event": _NAMES[type(self)], **self._fields_json((), view)}
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,7 @@ class MemoryRows(Model):
     instructions: tuple[str, ...] = ()
     symbols: dict[int, str] | None = None  #: for the a format: value -> symbol
 
-    def to_json(self) -> dict[str, Any]:
+    def _json(self, view: bool) -> dict[str, Any]:
         out: dict[str, Any] = {"address": self.address, "format": self.letter, "size": self.size}
         if self.letter == "s":
             out["strings"] = [{"address": a, "string": s} for a, s in self.strings]
