@@ -41,6 +41,7 @@ from sigdbg.engine.stops import (
 from sigdbg.errors import ProcessGone, SigdbgError, TargetError, UsageError
 from sigdbg.names import signal_name
 
+_SYSCALL_TRAP = signal.SIGTRAP | 0x80  # PTRACE_O_TRACESYSGOOD
 _NEW_TASK_EVENTS = {PTRACE_EVENT_FORK: "fork", PTRACE_EVENT_VFORK: "vfork",
                     PTRACE_EVENT_CLONE: "clone"}
 
@@ -278,22 +279,25 @@ class Session(Inspector):
                 self._stopped[stop.tid] = 0
             return stop
         res = self.tracer.wait(tid)
+        got, status = res.tid, res.status
         info_raw = None
-        if res.stopped:
-            self._stopped[res.tid] = 0
-            if res.tid not in self.tracer.tasks:
+        if os.WIFSTOPPED(status):
+            self._stopped[got] = 0
+            t = self.tracer.tasks.get(got)
+            if t is None:
                 # a new child reporting before its parent's PTRACE_EVENT_FORK/CLONE
-                self._new_tids.add(res.tid)
-                self._early_tids.add(res.tid)
-                self.tracer.task(res.tid, _tgid_of(res.tid) or self.pid)
-            t = self.tracer.task(res.tid, self.pid)
-            try:
-                info_raw = t.siginfo_raw()
-            except ProcessGone:
-                info_raw = None
+                self._new_tids.add(got)
+                self._early_tids.add(got)
+                t = self.tracer.task(got, _tgid_of(got) or self.pid)
+            # PTRACE_EVENT and syscall stops are told apart by the status alone
+            if not status >> 16 and os.WSTOPSIG(status) != _SYSCALL_TRAP:
+                try:
+                    info_raw = t.siginfo_raw()
+                except ProcessGone:
+                    info_raw = None
         else:
-            self._stopped.pop(res.tid, None)
-        return classify(res.tid, res.status, info_raw, seized=not self.launched, pid=res.pid)
+            self._stopped.pop(got, None)
+        return classify(got, status, info_raw, seized=not self.launched, pid=res.pid)
 
     def requeue(self, stop: Stop) -> None:
         """Hand a stop seen by a stepping loop back to the main event loop.
