@@ -48,6 +48,8 @@ def _plain(value: Any, jsonable: Any) -> Any:
 _PLAIN_TYPES = {"int", "str", "bool", "float"}
 _COPY_DICT = {"dict[str, int]", "dict[str, str]"}
 _COPY_SEQ = {"tuple[int, ...]", "tuple[str, ...]", "list[int]", "list[str]"}
+_HEX = {"bytes"}
+_PAIRS = {"dict[str, tuple[int, int]]", "tuple[tuple[str, int, int], ...]"}
 
 
 def _field_expr(name: str, annotation: str, view: bool) -> str:
@@ -67,6 +69,13 @@ def _field_expr(name: str, annotation: str, view: bool) -> str:
         return get
     if len(parts) == 1 and parts[0] in _COPY_DICT:
         return f"(None if {get} is None else dict({get}))" if optional else f"dict({get})"
+    if len(parts) == 1 and parts[0] in _HEX:
+        return f"(None if {get} is None else {get}.hex())" if optional else f"{get}.hex()"
+    if len(parts) == 1 and parts[0] in _PAIRS and not optional:
+        # register -> (before, after), frame diffs: tuples of scalars become arrays
+        if parts[0].startswith("dict"):
+            return f"{{k: list(v) for k, v in {get}.items()}}"
+        return f"[list(t) for t in {get}]"
     if len(parts) == 1 and parts[0] in _COPY_SEQ:
         return f"(None if {get} is None else list({get}))" if optional else f"list({get})"
     return f"_jsonable({get})"

@@ -231,3 +231,17 @@ def test_redecode_with_previous_reuses_only_an_unchanged_frame() -> None:
     fp_changed = decode64(forge64(fp_area=bytes(area)), previous=entry)
     assert fp_changed is not entry and fp_changed.raw == entry.raw
     assert [c[0] for c in diff_frames(entry, fp_changed).changes] == ["fpstate.xmm0"]
+
+
+def test_compiled_to_json_of_step_records_and_diffs() -> None:
+    from sigdbg.decode.disasm_model import StepRecord
+    from sigdbg.decode.sigframe import FrameDiff
+
+    step = StepRecord(0x401000, b"\x48\xc7\xc0\x0f\x00\x00\x00", "movq $0xf, %rax",
+                      {"rax": (1, 15), "rip": (0x401000, 0x401007)}, None)
+    diff = FrameDiff((("mcontext.rip", 1, 2), ("sigmask", 0, 1 << 9)))
+    for model in (step, diff, FrameDiff(())):
+        assert model.to_json() == reference_json(model)
+        assert model.json_view() == model.to_json()
+    assert step.to_json()["bytes"] == "48c7c00f000000"
+    assert step.to_json()["changed"] == {"rax": [1, 15], "rip": [0x401000, 0x401007]}
