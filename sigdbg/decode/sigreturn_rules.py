@@ -25,6 +25,21 @@ SYSCALL_TEXT = {b"\x0f\x05": "syscall", b"\xcd\x80": "int $0x80", b"\x0f\x34": "
 _SEGMENTS = ("cs", "ss", "ds", "es", "fs", "gs")
 
 
+_PLAIN, _FLAGS, _SEGMENT, _RPL3 = range(4)
+_RULES: dict[str, tuple[tuple[str, str, int], ...]] = {}
+
+
+def _rules(abi: Abi) -> tuple[tuple[str, str, int], ...]:
+    """(sigcontext name, register name, how sigreturn restores it) per ABI."""
+    rules = _RULES.get(abi.name)
+    if rules is None:
+        rules = _RULES[abi.name] = tuple(
+            (mc, reg, _FLAGS if mc in ("eflags", "flags") else
+             _RPL3 if mc in ("cs", "ss") else _SEGMENT if mc in _SEGMENTS else _PLAIN)
+            for mc, reg in abi.mcontext_regs)
+    return rules
+
+
 def frame_at_sigreturn(abi_name: str, kind: str, sp: int) -> int:
     """Where the kernel looks for the frame when the sigreturn syscall runs."""
     if abi_name == "x86_64" or kind == "sigframe_ia32":
@@ -41,20 +56,21 @@ def compare_restored(
     in what sigreturn restores, and what sigreturn does not restore at all.
     """
     diffs: list[str] = []
-    for mc_name, reg_name in abi.mcontext_regs:
-        saved = frame.mcontext.get(mc_name)
+    mc = frame.mcontext
+    for mc_name, reg_name, rule in _rules(abi):
+        saved = mc.get(mc_name)
         got = regs.get(reg_name)
-        if saved is None or got is None:
-            continue
-        if mc_name in ("eflags", "flags"):
+        if saved is None or got is None or (rule == _PLAIN and saved == got):
+            continue  # the common case: restored exactly
+        if rule == _FLAGS:
             bits = (saved ^ got) & FIX_EFLAGS
             if bits:
                 diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x} "
                              f"(differs in sigreturn-restored bits {bits:#x})")
             continue
-        if mc_name in _SEGMENTS:
+        if rule != _PLAIN:
             got &= 0xFFFF
-            if mc_name in ("cs", "ss"):
+            if rule == _RPL3:
                 saved |= 3  # sigreturn forces RPL 3 on cs and ss
         if saved != got:
             diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x}")
