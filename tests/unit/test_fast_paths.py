@@ -245,3 +245,29 @@ def test_compiled_to_json_of_step_records_and_diffs() -> None:
         assert model.json_view() == model.to_json()
     assert step.to_json()["bytes"] == "48c7c00f000000"
     assert step.to_json()["changed"] == {"rax": [1, 15], "rip": [0x401000, 0x401007]}
+
+
+def test_compare_restored_rules() -> None:
+    """sigreturn's restore rules (FIX_EFLAGS, RPL 3 on cs/ss, 16-bit segments)."""
+    from sigdbg.decode.sigreturn_rules import FIX_EFLAGS, compare_restored
+
+    from tests.unit.test_forged_frames import REGS64
+
+    frame = decode64(forge64(regs=dict(REGS64, cs=0x30, ss=0x28)))  # RPL 0 in the frame
+    mc = frame.mcontext
+    regs = {reg: mc[name] for name, reg in X86_64.mcontext_regs}
+    regs["cs"] = mc["cs"] | 3
+    regs["ss"] = (mc["ss"] | 3) | 0xABCD_0000  # only the selector's 16 bits count
+    diffs, not_compared = compare_restored(X86_64, frame, regs)
+    assert diffs == () and not_compared == ("fs", "gs", "eflags bits outside FIX_EFLAGS")
+    outside = 1 << 9  # IF: not taken from the frame
+    assert not FIX_EFLAGS & outside
+    assert compare_restored(X86_64, frame, dict(regs, eflags=mc["eflags"] ^ outside))[0] == ()
+    bad = dict(regs, eflags=mc["eflags"] ^ 1, rip=mc["rip"] + 1, cs=0x2B)
+    got = compare_restored(X86_64, frame, bad)[0]
+    assert got == (
+        f"rip: frame {mc['rip']:#x} restored {mc['rip'] + 1:#x}",
+        f"eflags: frame {mc['eflags']:#x} restored {mc['eflags'] ^ 1:#x} "
+        "(differs in sigreturn-restored bits 0x1)",
+        "cs: frame 0x33 restored 0x2b",
+    )
