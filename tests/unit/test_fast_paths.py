@@ -250,7 +250,6 @@ def test_compiled_to_json_of_step_records_and_diffs() -> None:
 def test_compare_restored_rules() -> None:
     """sigreturn's restore rules (FIX_EFLAGS, RPL 3 on cs/ss, 16-bit segments)."""
     from sigdbg.decode.sigreturn_rules import FIX_EFLAGS, compare_restored
-
     from tests.unit.test_forged_frames import REGS64
 
     frame = decode64(forge64(regs=dict(REGS64, cs=0x30, ss=0x28)))  # RPL 0 in the frame
