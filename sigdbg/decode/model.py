@@ -162,6 +162,41 @@ class SharedModel(Model):
         return self._fields_json((), True)
 
 
+def one_store_init(cls: Any) -> Any:
+    """Give a frozen dataclass an ``__init__`` that stores all fields at once.
+
+    A frozen dataclass's generated ``__init__`` sets each field through
+    ``object.__setattr__``; for the models built several times per signal
+    on the trace path (frames, FP states, events) that is a measurable
+    share of the cost.  This ``__init__`` has the same signature and
+    defaults and fills the instance dict in one store.  Classes with
+    ``__post_init__``, default factories or slots are refused.
+    """
+    fields = dataclasses.fields(cls)
+    if hasattr(cls, "__post_init__") or hasattr(cls, "__slots__"):
+        raise TypeError(f"{cls.__name__}: one_store_init needs a plain frozen dataclass")
+    params: list[str] = []
+    defaults: dict[str, Any] = {}
+    for f in fields:
+        if f.default_factory is not dataclasses.MISSING or not f.init:
+            raise TypeError(f"{cls.__name__}.{f.name}: default factories/init=False unsupported")
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            defaults[f"_d_{f.name}"] = f.default
+            params.append(f"{f.name}=_d_{f.name}")
+    store = ", ".join(f"{f.name!r}: {f.name}" for f in fields)
+    src = (f"def __init__(self, {', '.join(params)}):\n"
+           f"    _setattr(self, '__dict__', {{{store}}})\n")
+    namespace: dict[str, Any] = {"_setattr": object.__setattr__, **defaults}
+    exec(compile(src, f"<__init__ {cls.__name__}>", "exec"), namespace)  # noqa: S102
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls._dataclass_init = cls.__init__  # kept for the test that compares the two
+    cls.__init__ = init
+    return cls
+
+
 def internal(default: Any = dataclasses.MISSING) -> Any:
     """A dataclass field that is not part of the JSON document."""
     if default is dataclasses.MISSING:

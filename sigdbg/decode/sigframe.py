@@ -25,7 +25,7 @@ from sigdbg.abi.abis import Abi
 from sigdbg.abi.layout import Decoded, Layout
 from sigdbg.backends.base import Memory
 from sigdbg.decode.memmap import MemoryMap
-from sigdbg.decode.model import Model, internal
+from sigdbg.decode.model import Model, internal, one_store_init
 from sigdbg.decode.restorer import Restorer, SymbolLookup, classify_restorer, match_pattern
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.decode.xsave import FpState, try_decode_fpstate
@@ -84,6 +84,7 @@ class Region(Model):
     detail: str = ""
 
 
+@one_store_init
 @dataclass(frozen=True)
 class SigFrame(Model):
     abi: str

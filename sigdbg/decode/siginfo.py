@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from sigdbg.abi.abis import Abi
-from sigdbg.decode.model import SharedModel, internal
+from sigdbg.decode.model import SharedModel, internal, one_store_init
 from sigdbg.errors import DecodeError
 from sigdbg.names import si_code_name, sigfault_extra, siginfo_layout, signal_name
 
@@ -28,6 +28,7 @@ SI_TIMER = -2
 SI_TKILL = -6
 
 
+@one_store_init
 @dataclass(frozen=True)
 class SigInfo(SharedModel):
     si_signo: int

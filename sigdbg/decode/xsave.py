@@ -28,7 +28,7 @@ from sigdbg.abi.x86_fp import (
     XSTATE_HEADER,
 )
 from sigdbg.backends.base import Memory
-from sigdbg.decode.model import SharedModel
+from sigdbg.decode.model import SharedModel, one_store_init
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.names import xfeature_names
 
@@ -39,6 +39,7 @@ XFEATURE_YMM = 2
 _MAX_XSTATE = 64 * 1024
 
 
+@one_store_init
 @dataclass(frozen=True)
 class FpState(SharedModel):
     address: int  #: what the sigcontext's fpstate pointer says

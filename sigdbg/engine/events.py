@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sigdbg.decode.disasm_model import StepRecord
-from sigdbg.decode.model import Model
+from sigdbg.decode.model import Model, one_store_init
 from sigdbg.decode.sigframe import FrameDiff, SigFrame
 from sigdbg.decode.siginfo import SigInfo
 
@@ -136,3 +136,6 @@ _NAMES: dict[type, str] = {
     Exited: "exited",
     Killed: "killed",
 }
+
+for _cls in _NAMES:  # several events per signal on the trace path
+    one_store_init(_cls)

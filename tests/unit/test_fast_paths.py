@@ -270,3 +270,36 @@ def test_compare_restored_rules() -> None:
         "(differs in sigreturn-restored bits 0x1)",
         "cs: frame 0x33 restored 0x2b",
     )
+
+
+def test_one_store_init_matches_the_dataclass_init() -> None:
+    from sigdbg.decode.model import one_store_init
+    from sigdbg.decode.sigframe import SigFrame
+    from sigdbg.decode.siginfo import SigInfo
+    from sigdbg.decode.xsave import FpState
+    from sigdbg.engine import events as ev
+
+    classes = [SigFrame, FpState, SigInfo, *ev._NAMES]
+    for cls in classes:
+        fields = dataclasses.fields(cls)
+        required = {f.name: f"v_{f.name}" for f in fields
+                    if f.default is dataclasses.MISSING}
+        fast = cls(**required)
+        slow = object.__new__(cls)
+        cls._dataclass_init(slow, **required)
+        assert vars(fast) == vars(slow) and fast == slow, cls.__name__
+        assert list(vars(fast)) == [f.name for f in fields]  # field order kept
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            fast.pid = 0  # still frozen
+        with pytest.raises(TypeError):
+            cls(*required.values(), *range(len(fields) + 1))  # too many arguments
+    frame = frames()[0]
+    again = SigFrame(**{f.name: getattr(frame, f.name) for f in dataclasses.fields(SigFrame)})
+    assert again == frame and again.raw == frame.raw
+
+    @dataclasses.dataclass(frozen=True)
+    class WithFactory:
+        x: list[int] = dataclasses.field(default_factory=list)
+
+    with pytest.raises(TypeError, match="default factories"):
+        one_store_init(WithFactory)
