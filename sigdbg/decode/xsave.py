@@ -69,10 +69,15 @@ class FpState(SharedModel):
     def _build_json(self) -> dict[str, Any]:
         out = self._fields_json(("xmm", "ymm_hi"))
         # vector registers exceed JSON's safe integers: hex strings, fixed width
-        out["xmm"] = [f"{v:#034x}" for v in self.xmm]
-        ymm = self.ymm
-        out["ymm_hi"] = None if self.ymm_hi is None else [f"{v:#034x}" for v in self.ymm_hi]
-        out["ymm"] = None if ymm is None else [f"{v:#066x}" for v in ymm]
+        xmm = [f"{v:#034x}" for v in self.xmm]
+        out["xmm"] = xmm
+        if self.ymm_hi is None:
+            out["ymm_hi"] = out["ymm"] = None
+        else:
+            hi = [f"{v:#034x}" for v in self.ymm_hi]
+            out["ymm_hi"] = hi
+            # YMMn = upper half : XMMn, i.e. the two fixed-width hex strings joined
+            out["ymm"] = ["0x" + h[2:] + x[2:] for x, h in zip(xmm, hi)]
         return out
 
     @property
@@ -82,10 +87,13 @@ class FpState(SharedModel):
         return tuple(lo | (hi << 128) for lo, hi in zip(self.xmm, self.ymm_hi))
 
 
+_QWORDS = {n: struct.Struct(f"<{2 * n}Q") for n in (8, 16)}
+
+
 def _regs128(data: bytes, off: int, count: int) -> tuple[int, ...]:
     """``count`` little-endian 128-bit registers starting at ``off``."""
-    fb = int.from_bytes
-    return tuple(fb(data[o : o + 16], "little") for o in range(off, off + 16 * count, 16))
+    q = _QWORDS[count].unpack_from(data, off)
+    return tuple([q[i] | q[i + 1] << 64 for i in range(0, 2 * count, 2)])
 
 
 class _Blob:
@@ -170,16 +178,14 @@ def _decode(mem: Memory, abi: Abi, fpstate: int) -> FpState:
     if fx % 64:
         problems.append(f"FXSAVE image at {fx:#x} is not 64-byte aligned")
     base = mem.read(fx, XSAVE_EXTENDED_OFFSET)
-    legacy = FPSTATE_64.decode(base)
-    sw = legacy["sw_reserved"]
-    assert isinstance(sw, dict)
-    magic1 = int(sw["magic1"])  # type: ignore[arg-type]
-    ext_size = int(sw["extended_size"])  # type: ignore[arg-type]
-    xfeat = int(sw["xfeatures"])  # type: ignore[arg-type]
-    xsize = int(sw["xstate_size"])  # type: ignore[arg-type]
+    legacy, sw = FPSTATE_64.int_members("", "sw_reserved")(base, 0)
+    magic1 = sw["magic1"]
+    ext_size = sw["extended_size"]
+    xfeat = sw["xfeatures"]
+    xsize = sw["xstate_size"]
     nxmm = 16 if abi.bits == 64 else 8
     xmm = _regs128(base, 160, nxmm)
-    st = tuple(base[32 + 16 * i : 42 + 16 * i][::-1].hex() for i in range(8))
+    st = tuple([base[32 + 16 * i : 42 + 16 * i][::-1].hex() for i in range(8)])
     magic2 = xstate_bv = xcomp_bv = None
     comps: tuple[str, ...] = ()
     ymm_hi = None
@@ -219,22 +225,17 @@ def _decode(mem: Memory, abi: Abi, fpstate: int) -> FpState:
     elif magic1 != 0:
         problems.append(f"magic1 is {magic1:#x}: not FP_XSTATE_MAGIC1, treating as FXSAVE only")
 
-    def g(name: str) -> int:
-        v = legacy[name]
-        assert isinstance(v, int)
-        return v
-
     return FpState(
         address=fpstate,
         fxsave_address=fx,
         format=fmt,
         fsave=fsave,
-        cwd=g("cwd"),
-        swd=g("swd"),
-        twd=g("twd"),
-        fop=g("fop"),
-        mxcsr=g("mxcsr"),
-        mxcsr_mask=g("mxcsr_mask"),
+        cwd=legacy["cwd"],
+        swd=legacy["swd"],
+        twd=legacy["twd"],
+        fop=legacy["fop"],
+        mxcsr=legacy["mxcsr"],
+        mxcsr_mask=legacy["mxcsr_mask"],
         st=st,
         xmm=xmm,
         magic1=magic1,
