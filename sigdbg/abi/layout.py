@@ -97,13 +97,6 @@ class Layout:
 
     @cached_property
     def _decoder(self) -> Callable[[Any, int], Decoded]:
-        return self._compile(scalars_only=False)
-
-    @cached_property
-    def _scalar_decoder(self) -> Callable[[Any, int], dict[str, int]]:
-        return self._compile(scalars_only=True)  # type: ignore[return-value]
-
-    def _compile(self, scalars_only: bool) -> Callable[[Any, int], Decoded]:
         """Compile the whole struct tree into one Struct and one function.
 
         Nested structs are flattened into the parent's format, so a frame is
@@ -126,8 +119,6 @@ class Layout:
             items: list[str] = []
             for f in sorted(layout.fields, key=lambda f: f.offset):
                 at = base + f.offset
-                if scalars_only and f.kind in ("struct", "array", "bytes"):
-                    continue
                 if f.kind == "struct":
                     assert f.sub is not None
                     items.append(f"{const(f.name)}: {emit(f.sub, at)}")
@@ -224,16 +215,6 @@ class Layout:
                 f"{self.name}: need {self.size} bytes at offset {offset}, have {len(data) - offset}"
             )
         return self._decoder(data, offset)
-
-    def decode_scalars(
-        self, data: bytes | bytearray | memoryview, offset: int = 0
-    ) -> dict[str, int]:
-        """The integer members of this struct only (no arrays, bytes or nested structs)."""
-        if offset < 0 or len(data) < offset + self.size:
-            raise DecodeError(
-                f"{self.name}: need {self.size} bytes at offset {offset}, have {len(data) - offset}"
-            )
-        return self._scalar_decoder(data, offset)
 
     def encode(self, values: Decoded) -> bytes:
         """Inverse of :meth:`decode` (used by tests to forge frames)."""
