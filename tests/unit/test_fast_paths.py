@@ -303,3 +303,29 @@ def test_one_store_init_matches_the_dataclass_init() -> None:
 
     with pytest.raises(TypeError, match="default factories"):
         one_store_init(WithFactory)
+
+
+def test_stale_frame_siginfo_fits_the_schema_only_when_marked_stale() -> None:
+    """x86_64 handlers without SA_SIGINFO leave the frame's 128 info bytes
+    unwritten: whatever they decode to is reported with siginfo_valid false,
+    and the trace schema accepts any signal number there -- and only there."""
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    from sigdbg.engine import events as ev
+    from tests.unit.test_forged_frames import siginfo64
+
+    schema = json.loads((Path(__file__).parents[2] / "docs" / "trace-schema.json").read_text())
+    check = jsonschema.validators.validator_for(schema)(schema)
+    stale = siginfo64("kill", 8192, 0, si_pid=0, si_uid=0)  # old stack contents
+    frame = decode64(forge64(info=stale))  # delivered: signal 35
+    assert not frame.siginfo_valid and frame.siginfo is not None
+    assert frame.siginfo.si_signo == 8192
+    line = {**ev.HandlerEntered(1, 1, 0x401000, frame).to_json(), "schema": 1}
+    assert list(check.iter_errors(line)) == []
+    claimed_valid = {**line, "frame": {**line["frame"], "siginfo_valid": True}}
+    assert any("8192" in e.message for e in check.iter_errors(claimed_valid))
+    delivered = {**ev.SignalDelivered(1, 1, frame.siginfo, "handler", 0).to_json(), "schema": 1}
+    assert any("8192" in e.message for e in check.iter_errors(delivered))
