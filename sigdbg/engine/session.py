@@ -233,7 +233,7 @@ class Session(Inspector):
         self._maps = None  # the program may map and unmap while it runs
         if t is None:
             return
-        bp = self._at_breakpoint.pop(tid, None)
+        bp = self._at_breakpoint.pop(tid, None) if self._at_breakpoint else None
         if bp is not None and bp in self.breakpoints:
             if self._step_over_breakpoint(t, bp, sig):
                 if step:
@@ -310,7 +310,12 @@ class Session(Inspector):
 
     def resume_all(self) -> None:
         """Resume every task we hold stopped, with the signal it is owed."""
-        for tid, sig in list(self._stopped.items()):
+        stopped = self._stopped
+        if len(stopped) == 1:  # the usual case: the one task that just stopped
+            ((tid, sig),) = stopped.items()
+            self._resume(tid, sig)
+            return
+        for tid, sig in list(stopped.items()):
             self._resume(tid, sig)
 
     def events(self, *, step_sigreturn: bool = False) -> Iterator[ev.Event]:
@@ -331,7 +336,7 @@ class Session(Inspector):
                 break
             for event in self._handle(stop):
                 self.last_event = event
-                if isinstance(event, ev.HandlerEntered) and step_sigreturn:
+                if step_sigreturn and isinstance(event, ev.HandlerEntered):
                     yield event
                     if event.tid in self._stopped:
                         yield from step_through_sigreturn(self, self.tracer.task(event.tid),
