@@ -134,7 +134,16 @@ class SigFrame(Model):
         return self.address + layout.offset_of(_MCONTEXT_PATH[self.kind])
 
     def _json(self, view: bool) -> dict[str, Any]:
-        out = self._fields_json((), view)
+        if view:
+            # a frame the handler left alone is reported twice in --step-sigreturn
+            # (handler entry, sigreturn): its read-only view is built once
+            cached: dict[str, Any] | None = self.__dict__.get("_view_cache")
+            if cached is None:
+                cached = self._fields_json((), True)
+                cached["sigmask_names"] = list(self.sigmask_names)
+                object.__setattr__(self, "_view_cache", cached)  # a cache, not state
+            return cached
+        out = self._fields_json((), False)
         out["sigmask_names"] = list(self.sigmask_names)
         return out
 
