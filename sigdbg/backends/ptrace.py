@@ -33,6 +33,8 @@ import ctypes
 import errno
 import os
 import signal
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -118,6 +120,22 @@ _sys_ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_
 _sys_ptrace.restype = ctypes.c_ulong
 _FAILED = (1 << (8 * ctypes.sizeof(ctypes.c_ulong))) - 1
 _get_errno = ctypes.get_errno
+
+
+#: abi name -> reader of (pc, sp) from a raw user_regs_struct (derived from the tables)
+_PC_SP: dict[str, Callable[[bytes], tuple[int, int]]] = {}
+
+
+def _pc_sp_reader(abi: Abi) -> Callable[[bytes], tuple[int, int]]:
+    regs = abi.user_regs
+    pc, sp = regs[abi.pc], regs[abi.sp]
+    code = {4: "I", 8: "Q"}[abi.word]
+    first, second = sorted((pc, sp), key=lambda f: f.offset)
+    st = struct.Struct(f"{abi.endian}{first.offset}x{code}"
+                       f"{second.offset - first.end}x{code}")
+    if first is pc:
+        return st.unpack_from
+    return lambda raw: st.unpack_from(raw)[::-1]
 
 
 def _errno_of(exc: BaseException) -> int | None:
@@ -268,6 +286,15 @@ class PtraceTask:
             regs = self._regs = abi.user_regs.decode(raw)  # type: ignore[assignment]
             assert regs is not None
         return dict(regs)
+
+    def pc_sp(self) -> tuple[int, int]:
+        """The program counter and stack pointer only, without decoding the rest."""
+        raw = self.registers_raw()
+        abi = self.abi
+        read = _PC_SP.get(abi.name)
+        if read is None:
+            read = _PC_SP[abi.name] = _pc_sp_reader(abi)
+        return read(raw)
 
     def set_registers(self, regs: dict[str, int]) -> None:
         data = self.abi.user_regs.encode(dict(regs))

@@ -452,14 +452,14 @@ class Session(Inspector):
         if stop.kind == "signal" and stop.sig == signal.SIGTRAP:
             code = stop.si_code
             if code == SIGTRAP_HANDLER_ENTRY and task is not None:
-                regs = task.registers()
+                pc, sp = task.pc_sp()
                 abi = task.abi
                 view = self.view(task)
-                frame = decode_sigframe(task, abi, regs[abi.sp], maps=view.maps(),
+                frame = decode_sigframe(task, abi, sp, maps=view.maps(),
                                         lookup=view.lookup, exe_path=view.exe_path(),
                                         signo=info.si_signo, restorers=view.restorers)
                 yield ev.SignalDelivered(pid, tid, info, "handler", pending.pc)
-                yield ev.HandlerEntered(pid, tid, regs[abi.pc], frame)
+                yield ev.HandlerEntered(pid, tid, pc, frame)
                 return
             if code in (TRAP_TRACE, TRAP_BRKPT):
                 yield ev.SignalDelivered(pid, tid, info, "ignored", pending.pc)
