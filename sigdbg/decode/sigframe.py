@@ -207,7 +207,7 @@ def decode_sigframe(
         raise MemoryReadError(frame, 1, "signal frame address is not readable")
     bm = BufferedMemory(mem, frame, data)
     if kind is None:
-        kind = detect_kind(bm, abi, frame)
+        kind = "rt_sigframe" if abi.name == "x86_64" else detect_kind(bm, abi, frame)
     layout = FRAME_LAYOUTS[kind]
     problems: list[str] = []
     raw = bm.read(frame, layout.size)
@@ -241,8 +241,8 @@ def decode_sigframe(
         uc_flags = uc["uc_flags"]
         uc_link = uc["uc_link"]
         sigmask = uc["uc_sigmask"]
-        info_off = layout["info"].offset
-        uc_off = layout["uc"].offset
+        info_off = layout.by_name["info"].offset
+        uc_off = layout.by_name["uc"].offset
         if kind == "rt_sigframe_ia32":
             sig = top["sig"]
             pinfo = top["pinfo"]
