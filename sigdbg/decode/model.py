@@ -58,9 +58,9 @@ def _field_expr(name: str, annotation: str, view: bool) -> str:
     A view passes the model's own flat containers through uncopied.
     """
     get = f"d[{name!r}]"
-    ann = annotation.replace("Optional[", "").rstrip("]") if annotation.startswith(
-        "Optional[") else annotation
-    parts = [p.strip() for p in ann.split("|")]
+    # anything not spelled as below (Optional[...], other types) takes the
+    # generic converter, which is always right, only slower
+    parts = [p.strip() for p in annotation.split("|")]
     optional = "None" in parts
     parts = [p for p in parts if p != "None"]
     if len(parts) == 1 and parts[0] in _PLAIN_TYPES:
@@ -178,6 +178,8 @@ def one_store_init(cls: Any) -> Any:
     params: list[str] = []
     defaults: dict[str, Any] = {}
     for f in fields:
+        if f.name in ("self", "_setattr") or f.name.startswith("_d_"):
+            raise TypeError(f"{cls.__name__}.{f.name}: name clashes with the generated code")
         if f.default_factory is not dataclasses.MISSING or not f.init:
             raise TypeError(f"{cls.__name__}.{f.name}: default factories/init=False unsupported")
         if f.default is dataclasses.MISSING:
