@@ -32,8 +32,9 @@
  *              is the mask while the handler runs (interrupted | SIGUSR1 |
  *              SIGTERM = 0x200004a00)
  *
- * Handlers are SA_SIGINFO (except nosiginfo) and report rep_siginfo +
- * rep_ucontext with tag = scenario name.  Prints SIGDBG-DONE, exits 0.
+ * Handlers are SA_SIGINFO (except nosiginfo) and report handler (their own
+ * address: the pc at handler entry) + rep_siginfo + rep_ucontext with
+ * tag = scenario name.  Prints SIGDBG-DONE, exits 0.
  */
 #include "report.h"
 
@@ -51,6 +52,7 @@ static void handler(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig;
 	rep_begin(g_tag);
+	rep_hex("handler", (unsigned long)handler);
 	rep_siginfo(si);
 	rep_ucontext(uc);
 	if (g_curmask_wanted) {

@@ -15,10 +15,11 @@
  * Scenarios (argv[1]; none = all in this order; then SIGDBG-DONE, exit 0):
  *   rt        SA_SIGINFO handler via rt_sigaction WITHOUT SA_RESTORER -> the
  *             kernel sets pretcode = vDSO __kernel_rt_sigreturn; SIGUSR1 by tgkill.
- *             keys: sig code pid uid infop ucp pc sp ss_sp ss_flags ss_size mask
+ *             keys: handler sig code pid uid infop ucp pc sp ss_sp ss_flags ss_size mask
  *                   trapno err cr2 fpstate pretcode vdso
  *             (pc/sp/trapno/err/cr2/fpstate from uc_mcontext; mask = 64-bit
  *              uc_sigmask; pretcode = the frame's first word, frame = infop - 16;
+ *              handler = the handler's own address;
  *              vdso = AT_SYSINFO_EHDR)
  *   nonrt     plain handler(int sig), rt_sigaction WITHOUT SA_SIGINFO and WITHOUT
  *             SA_RESTORER -> struct sigframe_ia32, pretcode = vDSO __kernel_sigreturn.
@@ -66,12 +67,13 @@ static u64 uc_mask(const struct ucontext_ia32 *uc)
 	return uc->uc_sigmask.sig[0] | ((u64)uc->uc_sigmask.sig[1] << 32);
 }
 
-static void rep_rt_common(struct report *r, int sig, compat_siginfo_t *si,
+static void rep_rt_common(struct report *r, void *handler, int sig, compat_siginfo_t *si,
 			  struct ucontext_ia32 *uc)
 {
 	const struct rt_sigframe_ia32 *f =
 		(const struct rt_sigframe_ia32 *)((uintptr_t)si - 16);
 
+	rep_kv(r, "handler", (u32)(uintptr_t)handler);
 	rep_kv(r, "sig", (u32)sig);
 	rep_kv(r, "code", (u32)si->si_code);
 	rep_kv(r, "pid", (u32)si->si_pid);
@@ -96,7 +98,7 @@ static void h_rt(int sig, compat_siginfo_t *si, void *ucv)
 {
 	struct report r;
 	rep_begin(&r, "rt");
-	rep_rt_common(&r, sig, si, ucv);
+	rep_rt_common(&r, (void *)h_rt, sig, si, ucv);
 	rep_end(&r);
 }
 
@@ -104,7 +106,7 @@ static void h_restorer(int sig, compat_siginfo_t *si, void *ucv)
 {
 	struct report r;
 	rep_begin(&r, "restorer");
-	rep_rt_common(&r, sig, si, ucv);
+	rep_rt_common(&r, (void *)h_restorer, sig, si, ucv);
 	rep_kv(&r, "restorer", (u32)(uintptr_t)my_restorer);
 	rep_end(&r);
 }
@@ -113,7 +115,7 @@ static void h_sigqueue(int sig, compat_siginfo_t *si, void *ucv)
 {
 	struct report r;
 	rep_begin(&r, "sigqueue");
-	rep_rt_common(&r, sig, si, ucv);
+	rep_rt_common(&r, (void *)h_sigqueue, sig, si, ucv);
 	rep_kv(&r, "value", (u32)si->si_value.sival_int);
 	rep_end(&r);
 }
@@ -122,7 +124,7 @@ static void h_altstack(int sig, compat_siginfo_t *si, void *ucv)
 {
 	struct report r;
 	rep_begin(&r, "altstack");
-	rep_rt_common(&r, sig, si, ucv);
+	rep_rt_common(&r, (void *)h_altstack, sig, si, ucv);
 	rep_kv(&r, "altbase", alt_base);
 	rep_kv(&r, "altsize", alt_size);
 	rep_end(&r);

@@ -16,13 +16,14 @@ import signal
 
 import pytest
 
-from sigdbg.decode.sigframe import SigFrame, decode_sigframe
+from sigdbg.decode.sigframe import FRAME_LAYOUTS, SigFrame, decode_sigframe
 from sigdbg.engine import events as ev
 from sigdbg.engine.session import Session
 from sigdbg.errors import MemoryReadError, SigdbgError
 from tests.conftest import target
 from tests.integration.helpers_sig import (
     U32,
+    Report,
     Run,
     abs_symbols,
     check_frame_against_report,
@@ -65,6 +66,14 @@ def assert_same_siginfo(delivered: ev.SignalDelivered, frame: SigFrame) -> None:
         if frame.abi == "i386" and k == "si_value":
             continue  # compat 32-bit sigval vs the tracer's 64-bit view; checked elsewhere
         assert a.fields.get(k) == v, (k, a.fields, b.fields)
+
+
+def assert_entered_at_handler(run: Run, frame: SigFrame, rep: Report) -> None:
+    """The handler-entry stop is at the handler the program installed (its own
+    report of its address) with sp at the frame the handler's info points into."""
+    (entered,) = [e for e in run.of(ev.HandlerEntered) if e.frame is frame]
+    assert entered.handler == rep["handler"]
+    assert frame.address + FRAME_LAYOUTS[frame.kind]["info"].offset == rep["infop"]
 
 
 def assert_libc_restorer(frame: SigFrame) -> None:
@@ -115,6 +124,7 @@ def test_basic_delivery(scenario: str) -> None:
     rep = run.report(scenario)
     sig, code, code_name, layout = BASIC[scenario]
     check_frame_against_report(frame, rep)
+    assert_entered_at_handler(run, frame, rep)
     assert_clean_x86_64(run, delivered, frame)
     info = frame.siginfo
     assert info is not None
@@ -344,6 +354,7 @@ def test_i386_rt_frame(scenario: str) -> None:
     delivered, frame = only_one(run)
     rep = run.report(scenario)
     check_frame_against_report(frame, rep)
+    assert_entered_at_handler(run, frame, rep)
     assert frame.kind == "rt_sigframe_ia32" and frame.abi == "i386" and frame.size == 268
     assert frame.problems == ()
     assert frame.pinfo == rep["infop"] == frame.address + 16
