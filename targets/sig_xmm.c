@@ -4,9 +4,11 @@
  * YMM_Hi128 component from the frame exactly as the interrupted code had
  * them.
  *
- * usage: sig_xmm [sse]
- *   (no argument: use AVX if the CPU has it; `sse`: force the XMM-only path,
- *   reported as avx=0x0, e.g. to test a frame without YMM data)
+ * usage: sig_xmm [sse|avx]
+ *   (no argument or `avx`: use AVX if the CPU has it; `sse`: force the
+ *   XMM-only path, reported as avx=0x0, e.g. to test a frame without YMM
+ *   data.  `avx` and `sse` have the same length, so with ASLR off both runs
+ *   put the frame at the same address.)
  *
  * Register pattern (n = register number 0..15, i = byte index 0..15,
  * little-endian byte i of the register):
@@ -178,11 +180,12 @@ int main(int argc, char **argv)
 		}
 	g_avx = __builtin_cpu_supports("avx") ? 1 : 0;
 	if (argc > 1) {
-		if (strcmp(argv[1], "sse") != 0) {
+		if (strcmp(argv[1], "sse") == 0) {
+			g_avx = 0;
+		} else if (strcmp(argv[1], "avx") != 0) {
 			fprintf(stderr, "sig_xmm: unknown scenario %s\n", argv[1]);
 			return 2;
 		}
-		g_avx = 0;
 	}
 	if (g_avx) {
 		unsigned a, b, c, d;

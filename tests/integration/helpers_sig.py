@@ -9,7 +9,7 @@ independent truth the decoded frames are compared with.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sigdbg
@@ -51,9 +51,11 @@ class Run:
 
 
 def run_target(name: str, *args: str, follow: bool = False,
-               on_event: OnEvent | None = None) -> Run:
-    """Run ``targets/build/NAME ARGS`` to the end (or until ``on_event`` says stop)."""
-    argv = [target(name), *args]
+               on_event: OnEvent | None = None, prefix: Sequence[str] = ()) -> Run:
+    """Run ``targets/build/NAME ARGS`` to the end (or until ``on_event`` says stop).
+
+    ``prefix`` is a command that execs the target (e.g. ``setarch -R``)."""
+    argv = [*prefix, target(name), *args]
     with tempfile.TemporaryFile() as out:
         with sigdbg.launch(argv, stdout=out.fileno(), follow=follow) as s:
             pid = s.pid

@@ -12,6 +12,8 @@ and the live stack memory of the stopped tracee.
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import signal
 
 import pytest
@@ -482,6 +484,37 @@ def test_xmm_ymm_pattern(args: tuple[str, ...]) -> None:
             rep["ymm15uplo"], rep["ymm15uphi"])
         assert list(fp.ymm_hi) == [ymm_hi_pattern(n) for n in range(16)]
         assert list(fp.ymm) == [xmm_pattern(n) | ymm_hi_pattern(n) << 128 for n in range(16)]
+
+
+def test_fp_states_at_one_address_decode_apart() -> None:
+    """FP states are decoded once per byte image and shared: with ASLR off and
+    argv of one length, an AVX, an SSE-only and again an AVX delivery put their
+    XSAVE areas at the same address, and each must decode to what that run's
+    own handler reported -- never to the previous run's area."""
+    setarch = shutil.which("setarch")
+    assert setarch is not None, "setarch (util-linux) is needed to turn ASLR off"
+    prefix = [setarch, os.uname().machine, "-R"]
+    states = []
+    for arg in ("avx", "sse", "avx"):
+        run = run_target("sig_xmm", arg, prefix=prefix)
+        _, frame = only_one(run)
+        rep = run.report("xmm")
+        fp = frame.fpstate
+        assert rep["match"] == 1 and fp is not None
+        assert list(fp.xmm) == [xmm_pattern(n) for n in range(16)]
+        assert fp.mxcsr == rep["mxcsr"]
+        if rep["avx"]:
+            assert fp.xstate_bv == rep["xstate_bv"]
+            assert list(fp.ymm_hi or ()) == [ymm_hi_pattern(n) for n in range(16)]
+        else:  # YMM in its init state: architecturally zero, not the AVX run's
+            assert fp.xstate_bv is not None and not fp.xstate_bv & 4
+            assert not any(fp.ymm_hi or ())
+        states.append((rep["avx"], fp))
+    (avx1, a), (sse, b), (avx2, c) = states
+    assert a.address == b.address == c.address  # the memo saw one address
+    assert a is c  # identical bytes: one shared decode
+    if avx1 and avx2 and not sse:
+        assert b is not a and b.ymm_hi != a.ymm_hi
 
 
 # --------------------------------------------------------------------------
