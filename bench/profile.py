@@ -1,12 +1,25 @@
 #!/usr/bin/env python3
-"""Profile the trace hot path: full-decode ``sigdbg trace`` of a signal storm under cProfile.
+"""Where a traced signal's time goes: ``sigdbg trace`` of a signal storm, profiled.
 
-    python3 bench/profile.py [--n 20000] [--top 25] [--mode frame|no-frame|step] [--save FILE]
+    python3 bench/profile.py [--n 20000] [--mode frame|no-frame|step] [--timers]
+                             [--no-memo] [--top 25] [--save FILE]
 
 Runs ``sigdbg trace --json -o /dev/null -- targets/build/sig_storm N`` in this
-process under cProfile (pinned to CPU 0 when possible, like bench/bench.py)
-and prints the top functions by cumulative time and by total (own) time.
---save writes the raw profile for snakeviz / pstats.
+process, pinned to CPU 0 when possible like bench/bench.py.
+
+By default under cProfile: prints the top functions by cumulative and by own
+time (--save writes the raw profile for snakeviz / pstats).  cProfile counts
+calls exactly but inflates cheap functions.
+
+--timers instead wraps a wall-clock timer around each backend request, the
+stop bookkeeping, the frame decoder and the JSON view, and prints
+microseconds per signal for each (about 0.3 us per call of overhead, so the
+figures are close to the real ones; nested timers overlap: Session._wait
+includes Tracer.wait and PtraceTask.siginfo_raw), plus the tracer's own CPU
+time per signal.
+
+--no-memo turns off the siginfo and FP-state memos: what a target whose FP
+registers change between signals costs (the storm's never do).
 """
 
 from __future__ import annotations
@@ -20,12 +33,16 @@ _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE]
 
 import argparse  # noqa: E402
+import collections  # noqa: E402
 import cProfile  # noqa: E402
+import functools  # noqa: E402
 import io  # noqa: E402
 import os  # noqa: E402
 import pstats  # noqa: E402
+import resource  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
+from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 STORM = ROOT / "targets" / "build" / "sig_storm"
@@ -39,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=sorted(MODE_OPTS), default="frame",
                     help="frame = full decode (default), no-frame, step = --step-sigreturn")
     ap.add_argument("--save", metavar="FILE", help="also write the raw profile here")
+    ap.add_argument("--timers", action="store_true",
+                    help="wall-clock timers around each step instead of cProfile")
+    ap.add_argument("--no-memo", action="store_true", help="decode every siginfo/FP state")
     a = ap.parse_args(argv)
 
     subprocess.run(["make", "-s", "-C", str(ROOT / "targets")], check=True)
@@ -51,16 +71,37 @@ def main(argv: list[str] | None = None) -> int:
             pass
     from sigdbg.cli.main import main as sigdbg_main
 
+    if a.no_memo:
+        import sigdbg.decode.siginfo as siginfo
+        import sigdbg.decode.xsave as xsave
+
+        xsave._decode_blob = xsave._decode_blob.__wrapped__  # type: ignore[attr-defined]
+        siginfo._decode_siginfo = siginfo._decode_siginfo.__wrapped__  # type: ignore[attr-defined]
     args = ["trace", *MODE_OPTS[a.mode], "--json", "-o", os.devnull, "--", str(STORM),
             str(a.n)]
+    what = f"sigdbg {' '.join(args)}{' (memos off)' if a.no_memo else ''}"
+    n = max(a.n, 1)
+    if a.timers:
+        spent, calls = install_timers()
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.perf_counter()
+        rc = sigdbg_main(args)
+        dt = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        print(f"\n{what}: exit {rc}, {dt / n * 1e6:.1f} us/signal wall (tracer and tracee), "
+              f"tracer CPU user {(r1.ru_utime - r0.ru_utime) / n * 1e6:.1f} "
+              f"sys {(r1.ru_stime - r0.ru_stime) / n * 1e6:.1f} us/signal (start-up included)")
+        for label, ns in spent.most_common():
+            print(f"  {label:30s} {ns / n / 1000:7.2f} us/signal  ({calls[label] / n:.1f} calls)")
+        return rc
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
     rc = sigdbg_main(args)
     prof.disable()
     dt = time.perf_counter() - t0
-    print(f"\nsigdbg {' '.join(args)}: exit {rc}, {dt:.2f} s under cProfile "
-          f"({dt / max(a.n, 1) * 1e6:.1f} us/signal, profiler overhead included)")
+    print(f"\n{what}: exit {rc}, {dt:.2f} s under cProfile "
+          f"({dt / n * 1e6:.1f} us/signal, profiler overhead included)")
     if a.save:
         prof.dump_stats(a.save)
     for key, title in (("cumulative", "cumulative time"), ("tottime", "total (own) time")):
@@ -73,6 +114,45 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n=== top {a.top} by {title} ===")
         print(text[start:].rstrip() if start >= 0 else text.rstrip())
     return rc
+
+
+def install_timers() -> tuple[collections.Counter[str], collections.Counter[str]]:
+    """Wrap the hot path's entry points in wall-clock timers: (ns spent, calls) by label."""
+    import sigdbg.backends.ptrace as backend
+    import sigdbg.engine.events as events
+    import sigdbg.engine.session as session
+    import sigdbg.engine.sigreturn as sigreturn
+
+    spent: collections.Counter[str] = collections.Counter()
+    calls: collections.Counter[str] = collections.Counter()
+    clock = time.perf_counter_ns
+
+    def wrap(owner: Any, name: str, label: str) -> None:
+        fn = getattr(owner, name)
+
+        @functools.wraps(fn)
+        def timed(*args: Any, **kw: Any) -> Any:
+            t = clock()
+            try:
+                return fn(*args, **kw)
+            finally:
+                spent[label] += clock() - t
+                calls[label] += 1
+
+        setattr(owner, name, timed)
+
+    wrap(backend.Tracer, "wait", "Tracer.wait")
+    for name in ("siginfo_raw", "registers", "pc_sp", "pc", "read_upto", "step", "cont",
+                 "set_debugreg"):
+        wrap(backend.PtraceTask, name, f"PtraceTask.{name}")
+    wrap(session.Session, "_wait", "Session._wait")
+    wrap(session.Session, "resume_all", "Session.resume_all")
+    wrap(session, "classify", "classify")
+    wrap(session, "decode_sigframe", "decode_sigframe (entry)")
+    wrap(sigreturn, "decode_sigframe", "decode_sigframe (sigreturn)")
+    wrap(sigreturn, "compare_restored", "compare_restored")
+    wrap(events.Event, "json_view", "Event.json_view")
+    return spent, calls
 
 
 if __name__ == "__main__":
