@@ -141,11 +141,12 @@ def _copy_json(value: Any) -> Any:
 
 
 class SharedModel(Model):
-    """A model value that decoders memoise and share between frames.
+    """A model whose JSON is built once (``_build_json``) and then reused.
 
     Restorers, siginfos and FP states repeat from one signal to the next and
-    are decoded once per distinct byte image; their JSON is likewise built
-    once (``_build_json``): ``json_view()`` returns it, ``to_json()`` a copy.
+    are decoded once per distinct byte image; a frame the handler left alone
+    is reported at handler entry and again at sigreturn.  ``json_view()``
+    returns the cached data, ``to_json()`` a copy the caller owns.
     """
 
     def _json(self, view: bool) -> dict[str, Any]:

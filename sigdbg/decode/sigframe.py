@@ -25,7 +25,7 @@ from sigdbg.abi.abis import Abi
 from sigdbg.abi.layout import Decoded, Layout
 from sigdbg.backends.base import Memory
 from sigdbg.decode.memmap import MemoryMap
-from sigdbg.decode.model import Model, internal, one_store_init
+from sigdbg.decode.model import Model, SharedModel, internal, one_store_init
 from sigdbg.decode.restorer import Restorer, SymbolLookup, classify_restorer, match_pattern
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.decode.xsave import FpState, try_decode_fpstate
@@ -86,7 +86,7 @@ class Region(Model):
 
 @one_store_init
 @dataclass(frozen=True)
-class SigFrame(Model):
+class SigFrame(SharedModel):
     abi: str
     kind: str  #: rt_sigframe, rt_sigframe_ia32 or sigframe_ia32
     address: int  #: the frame start (sp at handler entry)
@@ -133,17 +133,10 @@ class SigFrame(Model):
         layout = FRAME_LAYOUTS[self.kind]
         return self.address + layout.offset_of(_MCONTEXT_PATH[self.kind])
 
-    def _json(self, view: bool) -> dict[str, Any]:
-        if view:
-            # a frame the handler left alone is reported twice in --step-sigreturn
-            # (handler entry, sigreturn): its read-only view is built once
-            cached: dict[str, Any] | None = self.__dict__.get("_view_cache")
-            if cached is None:
-                cached = self._fields_json((), True)
-                cached["sigmask_names"] = list(self.sigmask_names)
-                object.__setattr__(self, "_view_cache", cached)  # a cache, not state
-            return cached
-        out = self._fields_json((), False)
+    def _build_json(self) -> dict[str, Any]:
+        # built once: a frame the handler left alone is reported twice in
+        # --step-sigreturn (handler entry, sigreturn)
+        out = self._fields_json((), True)
         out["sigmask_names"] = list(self.sigmask_names)
         return out
 

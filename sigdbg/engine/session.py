@@ -33,6 +33,7 @@ from sigdbg.engine.inspect import Inspector, TaskView
 from sigdbg.engine.stops import (
     SI_KERNEL,
     SIGTRAP_HANDLER_ENTRY,
+    SYSCALL_TRAP,
     TRAP_BRKPT,
     TRAP_TRACE,
     Stop,
@@ -41,7 +42,6 @@ from sigdbg.engine.stops import (
 from sigdbg.errors import ProcessGone, SigdbgError, TargetError, UsageError
 from sigdbg.names import signal_name
 
-_SYSCALL_TRAP = signal.SIGTRAP | 0x80  # PTRACE_O_TRACESYSGOOD
 _NEW_TASK_EVENTS = {PTRACE_EVENT_FORK: "fork", PTRACE_EVENT_VFORK: "vfork",
                     PTRACE_EVENT_CLONE: "clone"}
 
@@ -290,7 +290,7 @@ class Session(Inspector):
                 self._early_tids.add(got)
                 t = self.tracer.task(got, _tgid_of(got) or self.pid)
             # PTRACE_EVENT and syscall stops are told apart by the status alone
-            if not status >> 16 and os.WSTOPSIG(status) != _SYSCALL_TRAP:
+            if not status >> 16 and os.WSTOPSIG(status) != SYSCALL_TRAP:
                 try:
                     info_raw = t.siginfo_raw()
                 except ProcessGone:

@@ -70,7 +70,8 @@ class Stop(NamedTuple):
 
 _WIFEXITED, _WEXITSTATUS, _WIFSIGNALED = os.WIFEXITED, os.WEXITSTATUS, os.WIFSIGNALED
 _WTERMSIG, _WSTOPSIG = os.WTERMSIG, os.WSTOPSIG
-_SYSCALL_TRAP = signal.SIGTRAP | 0x80
+#: WSTOPSIG of a syscall-stop with PTRACE_O_TRACESYSGOOD
+SYSCALL_TRAP = signal.SIGTRAP | 0x80
 
 
 def classify(tid: int, status: int, siginfo_raw: bytes | None, *, seized: bool,
@@ -81,7 +82,7 @@ def classify(tid: int, status: int, siginfo_raw: bytes | None, *, seized: bool,
         return Stop(tid, "killed", pid, sig=_WTERMSIG(status), status=status)
     sig = _WSTOPSIG(status)
     event = (status >> 16) & 0xFF
-    if sig == _SYSCALL_TRAP:
+    if sig == SYSCALL_TRAP:
         return Stop(tid, "syscall", sig=signal.SIGTRAP, status=status)
     if event == 128:  # PTRACE_EVENT_STOP
         kind = "group" if sig in STOP_SIGNALS else "interrupt"
