@@ -241,7 +241,7 @@ class PtraceTask:
     def forget_abi(self) -> None:
         """After exec the ABI (and the address space) may have changed."""
         self._abi = None
-        self._raw_regs = self._regs = None
+        self._ran()
         self._dr.clear()  # exec clears the debug registers (flush_ptrace_hw_breakpoint)
         self.close_mem()
 
@@ -369,12 +369,12 @@ class PtraceTask:
         dr[n] = value
 
     def cont(self, sig: int = 0) -> None:
-        self._raw_regs = self._regs = None
+        self._raw_regs = self._regs = None  # _ran(), inlined: once or twice per signal
         if _sys_ptrace(PTRACE_CONT, self._tid, 0, sig) == _FAILED:
             self._fail(PTRACE_CONT)
 
     def step(self, sig: int = 0) -> None:
-        self._raw_regs = self._regs = None
+        self._raw_regs = self._regs = None  # _ran(), inlined
         if _sys_ptrace(PTRACE_SINGLESTEP, self._tid, 0, sig) == _FAILED:
             self._fail(PTRACE_SINGLESTEP)
 
@@ -409,7 +409,7 @@ class PtraceTask:
         return self._mem_fd
 
     def close_mem(self) -> None:
-        self._raw_regs = self._regs = None  # (also called when the task is gone)
+        self._ran()  # (also called when the task is gone)
         if self._mem_fd is not None:
             os.close(self._mem_fd)
             self._mem_fd = None
