@@ -115,7 +115,7 @@ def _step_sigreturn(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
     if a.json:
         return _events_out(events, a, st, {"frame": entry.to_json()})
     head = (f"{entry.kind} at {entry.address:#x} (signal {entry.sig}): the handler returns to "
-            f"{entry.pretcode:#x} ({rt.safe(entry.restorer.describe())})")
+            f"{entry.pretcode:#x} ({entry.restorer.describe(rt.safe)})")
     return head + "\n" + _events_out(events, a, st)
 
 

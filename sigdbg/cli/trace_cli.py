@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -35,11 +36,22 @@ def configure(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
                    help="delivery only: report siginfo, do not stop at handler entry")
     p.add_argument("--step-sigreturn", action="store_true",
                    help="single-step through the sigreturn trampoline and check the result")
-    p.add_argument("-s", "--string-size", type=int, default=64, metavar="N",
-                   help="maximum string size to print")
+    p.add_argument("-s", "--string-size", type=_string_size, default=64, metavar="N",
+                   help="cut strings from the target (paths, symbols) after N characters "
+                   "in text output, like strace -s (default 64; JSON keeps them whole)")
     p.add_argument("--on-interrupt", choices=("kill", "detach"), default=None,
                    help="what Ctrl-C does to the tracee (default: kill launched, detach attached)")
     add_target_args(p)
+
+
+def _string_size(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of characters, not {text!r}")
+    return n
 
 
 def parse_signal_set(values: list[str]) -> set[int] | None:
@@ -95,6 +107,7 @@ def run(a: argparse.Namespace, st: Style) -> int:
         st = Style(False)
     else:
         out = sys.stdout
+    st = dataclasses.replace(st, max_string=a.string_size)
     write = out.write
     write_json = _json_writer(out) if a.json else None
     status = 0

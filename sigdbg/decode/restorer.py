@@ -53,12 +53,15 @@ class Restorer(SharedModel):
     syscall: str | None  #: rt_sigreturn / sigreturn when the pattern says so
     code: bytes  #: first bytes at the address (empty if unreadable)
 
-    def describe(self) -> str:
+    def describe(self, target_text: Callable[[str], str] = str) -> str:
+        """One line: kind, symbol, mapping.  ``target_text`` renders the
+        strings that come from the target (symbol, mapping path): the text
+        front ends escape and cut them."""
         parts = [self.kind]
         if self.symbol:
-            parts.append(self.symbol)
+            parts.append(target_text(self.symbol))
         if self.mapping:
-            parts.append(f"in {self.mapping}")
+            parts.append(f"in {target_text(self.mapping)}")
         if self.pattern and not self.symbol:
             parts.append(f"({self.pattern})")
         return " ".join(parts)

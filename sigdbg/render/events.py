@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from sigdbg.engine import events as ev
 from sigdbg.names import signal_name
-from sigdbg.render.text import PLAIN, Style, hx, render_frame, safe, siginfo_text
+from sigdbg.render.text import PLAIN, Style, hx, render_frame, siginfo_text
 
 
 def render_event(e: ev.Event, st: Style = PLAIN, frames: bool = True) -> str:
     p = f"[pid {e.pid}" + (f" tid {e.tid}]" if e.tid != e.pid else "]")
     match e:
         case ev.Exec():
-            return f"{p} exec {safe(e.path)} ({e.abi})"
+            return f"{p} exec {st.text(e.path)} ({e.abi})"
         case ev.NewTask():
             return f"{p} new task {e.tid} ({e.how} from {e.parent})"
         case ev.SignalDelivered():
@@ -20,7 +20,7 @@ def render_event(e: ev.Event, st: Style = PLAIN, frames: bool = True) -> str:
         case ev.HandlerEntered():
             head = (f"{p} handler {e.handler:#x} entered for {signal_name(e.frame.sig)}, "
                     f"frame {e.frame.address:#x}, returns to "
-                    f"{safe(e.frame.restorer.describe())}")
+                    f"{e.frame.restorer.describe(st.text)}")
             if not frames:
                 return head
             return head + "\n" + render_frame(e.frame, st)

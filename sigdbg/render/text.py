@@ -29,9 +29,18 @@ def safe(s: str) -> str:
 
 @dataclass(frozen=True)
 class Style:
-    """ANSI colour, only when wanted: NO_COLOR unset and output is a terminal."""
+    """ANSI colour, only when wanted: NO_COLOR unset and output is a terminal;
+    and strace's ``-s``: target strings longer than ``max_string`` characters
+    are cut there and marked with ``...`` (0: never cut)."""
 
     color: bool = False
+    max_string: int = 0
+
+    def text(self, s: str) -> str:
+        """A string from the target: cut to ``max_string``, control characters escaped."""
+        if self.max_string and len(s) > self.max_string:
+            return safe(s[: self.max_string]) + "..."
+        return safe(s)
 
     @classmethod
     def for_stream(cls, stream: object, force: bool | None = None) -> Style:
@@ -200,7 +209,7 @@ def render_frame(f: SigFrame, st: Style = PLAIN, picture: bool = True) -> str:
     w = 16 if f.abi == "x86_64" else 8
     out = [st.head(f"{f.kind} at {f.address:#x} ({f.abi}, {f.size} bytes): "
                    f"signal {signal_name(f.sig)} ({f.sig})")]
-    out.append(f"  pretcode  {st.addr(hx(f.pretcode))} -> {safe(f.restorer.describe())}")
+    out.append(f"  pretcode  {st.addr(hx(f.pretcode))} -> {f.restorer.describe(st.text)}")
     if f.pinfo is not None:
         out.append(f"  pinfo     {hx(f.pinfo)}   puc {hx(f.puc)}")
     if f.siginfo is not None:

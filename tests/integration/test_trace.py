@@ -823,3 +823,37 @@ def test_deliveries_agree_with_strace(tmp_path: Path, spec: list[str]) -> None:
         [(s["si_signo"], s["si_code"]) for s in theirs]
     for sd, st in zip(ours, theirs, strict=True):
         compare_with_strace(sd, st, exact_addr=bool(prefix))
+
+
+def test_string_size_cuts_target_strings_in_text_output_only(tmp_path: Path) -> None:
+    """-s N, like strace: paths and symbols from the target are cut after N
+    characters (marked ...) in text output; JSON keeps them whole."""
+    exe = target("sig_basic")
+    real = os.path.realpath(exe)
+
+    def text(*opts: str) -> str:
+        out = tmp_path / "trace.txt"
+        p = subprocess.run([sys.executable, "-m", "sigdbg", "trace", *opts, "-o", str(out),
+                            "--", exe, "raise"], cwd=ROOT, capture_output=True, timeout=HANG)
+        assert p.returncode == 0 and not p.stderr, p.stderr
+        return out.read_text()
+
+    whole = run_trace([exe, "raise"], "-s", "12", tmp=tmp_path)
+    assert _one(whole, "exec")["path"] == real  # JSON: whole strings
+    libc = _one(whole, "handler_entered")["frame"]["restorer"]["mapping"]
+    assert len(real) > 12 and len(libc) > 12
+
+    cut = text("-s", "12")
+    assert re.search(rf"\] exec {re.escape(real[:12])}\.\.\. \(x86_64\)$", cut, re.M), cut
+    assert f"returns to libc __restore_rt in {libc[:12]}...\n" in cut
+    assert real not in cut and libc not in cut
+    full = text("-s", "4096")
+    assert f"] exec {real} (x86_64)" in full and f"__restore_rt in {libc}\n" in full
+
+    for bad in ("0", "-3", "x"):
+        p = subprocess.run([sys.executable, "-m", "sigdbg", "trace", "-s", bad, "--", exe],
+                           cwd=ROOT, capture_output=True, text=True, timeout=HANG)
+        assert p.returncode == 2 and "Traceback" not in p.stderr
+        assert p.stderr.strip().splitlines()[-1] == (
+            "sigdbg trace: argument -s/--string-size: must be a positive number of "
+            f"characters, not {bad!r}")
