@@ -194,12 +194,15 @@ class Layout:
                 fmt.append(f"{at - pos}x")
             fmt.append(code)
             names.append(name)
-            groups[group].append(f"_c[{n}]: v[{n}]")
+            groups[group].append(f"{name!r}: v{n}")
             pos = at + struct.calcsize("<" + code)
+        # constant keys (names are data, passed through repr) and locals: the
+        # dict displays compile to BUILD_CONST_KEY_MAP over fast locals
         dicts = ", ".join("{" + ", ".join(g) + "}" for g in groups)
-        src = f"def read(data, offset):\n    v = _unpack(data, offset)\n    return ({dicts},)\n"
-        namespace: dict[str, Any] = {"_unpack": struct.Struct("".join(fmt)).unpack_from,
-                                     "_c": tuple(names)}
+        targets = "".join(f"v{n}, " for n in range(len(names)))
+        src = (f"def read(data, offset):\n    ({targets}) = _unpack(data, offset)\n"
+               f"    return ({dicts},)\n")
+        namespace: dict[str, Any] = {"_unpack": struct.Struct("".join(fmt)).unpack_from}
         exec(compile(src, f"<members {self.name}>", "exec"), namespace)  # noqa: S102
         reader: _MemberReader = namespace["read"]
         self._int_member_fns[paths] = reader

@@ -11,6 +11,7 @@ so it must not be modified.  ``to_json()`` is always the caller's own copy.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from enum import Enum
 from typing import Any
 
@@ -52,7 +53,20 @@ _HEX = {"bytes"}
 _PAIRS = {"dict[str, tuple[int, int]]", "tuple[tuple[str, int, int], ...]"}
 
 
-def _field_expr(name: str, annotation: str, view: bool) -> str:
+def _model_type(cls: type, annotation: str) -> type | None:
+    """The Model subclass a field annotation names, if it names exactly one.
+
+    Annotations are strings here (``from __future__ import annotations``);
+    they are resolved in the modules of ``cls`` and its bases.
+    """
+    for base in cls.__mro__:
+        found = vars(sys.modules[base.__module__]).get(annotation)
+        if isinstance(found, type):
+            return found if issubclass(found, Model) else None
+    return None
+
+
+def _field_expr(cls: type, index: int, name: str, annotation: str, view: bool) -> str:
     """Source of the JSON value of field ``name`` (value in local ``d``).
 
     A view passes the model's own flat containers through uncopied.
@@ -63,21 +77,30 @@ def _field_expr(name: str, annotation: str, view: bool) -> str:
     parts = [p.strip() for p in annotation.split("|")]
     optional = "None" in parts
     parts = [p for p in parts if p != "None"]
-    if len(parts) == 1 and parts[0] in _PLAIN_TYPES:
+    if len(parts) != 1:
+        return f"_jsonable({get})"
+    kind = parts[0]
+    if kind in _PLAIN_TYPES:
         return get
-    if len(parts) == 1 and parts[0] in _COPY_DICT and view:
+    if kind in _COPY_DICT and view:
         return get
-    if len(parts) == 1 and parts[0] in _COPY_DICT:
+    if kind in _COPY_DICT:
         return f"(None if {get} is None else dict({get}))" if optional else f"dict({get})"
-    if len(parts) == 1 and parts[0] in _HEX:
+    if kind in _HEX:
         return f"(None if {get} is None else {get}.hex())" if optional else f"{get}.hex()"
-    if len(parts) == 1 and parts[0] in _PAIRS and not optional:
+    if kind in _PAIRS and not optional:
         # register -> (before, after), frame diffs: tuples of scalars become arrays
-        if parts[0].startswith("dict"):
+        if kind.startswith("dict"):
             return f"{{k: list(v) for k, v in {get}.items()}}"
         return f"[list(t) for t in {get}]"
-    if len(parts) == 1 and parts[0] in _COPY_SEQ:
+    if kind in _COPY_SEQ:
         return f"(None if {get} is None else list({get}))" if optional else f"list({get})"
+    if _model_type(cls, kind) is not None:
+        # a nested model: its own (compiled or cached) JSON, no type dispatch
+        call = "json_view" if view else "to_json"
+        if not optional:
+            return f"{get}.{call}()"
+        return f"(None if (_v{index} := {get}) is None else _v{index}.{call}())"
     return f"_jsonable({get})"
 
 
@@ -89,13 +112,16 @@ def _json_fn(cls: type, skip: tuple[str, ...], view: bool) -> Any:
 
     Generated from the dataclass fields and their declared types (names are
     data, passed through ``repr``), so a model's JSON costs one dict display
-    instead of a per-field loop with type tests.
+    instead of a per-field loop with type tests.  A class's ``_json_head``
+    (constant key/value pairs, e.g. an event's name) comes first.
     """
     fn = _JSON_FNS.get((cls, skip, view))
     if fn is None:
-        items = [
-            f"{f.name!r}: {_field_expr(f.name, str(f.type), view)}"
-            for f in dataclasses.fields(cls)
+        head: tuple[tuple[str, Any], ...] = getattr(cls, "_json_head", ())
+        items = [f"{k!r}: {v!r}" for k, v in head]
+        items += [
+            f"{f.name!r}: {_field_expr(cls, i, f.name, str(f.type), view)}"
+            for i, f in enumerate(dataclasses.fields(cls))
             if f.metadata.get("json", True) and f.name not in skip
         ]
         src = "def to_json(self):\n    d = self.__dict__\n    return {" + ", ".join(items) + "}\n"
@@ -103,6 +129,20 @@ def _json_fn(cls: type, skip: tuple[str, ...], view: bool) -> Any:
         exec(compile(src, f"<to_json {cls.__name__}>", "exec"), namespace)  # noqa: S102
         fn = namespace["to_json"]
         _JSON_FNS[(cls, skip, view)] = fn  # a cache of derived class facts, not state
+    return fn
+
+
+#: class -> its json_view builder (the compiled one, or its own ``_json``)
+_VIEW_FNS: dict[type, Any] = {}
+
+
+def _view_fn(cls: type) -> Any:
+    if cls._json is Model._json:  # type: ignore[attr-defined]
+        fn = _json_fn(cls, (), True)
+    else:
+        def fn(self: Model) -> dict[str, Any]:
+            return self._json(True)
+    _VIEW_FNS[cls] = fn
     return fn
 
 
@@ -114,13 +154,20 @@ class Model:
     trace hot path, hence the per-class compiled builder.
     """
 
+    #: constant (key, value) pairs put first in the JSON object
+    _json_head: tuple[tuple[str, Any], ...] = ()
+
     def to_json(self) -> dict[str, Any]:
         """This model as JSON data that the caller owns."""
         return self._json(False)
 
     def json_view(self) -> dict[str, Any]:
         """The same data, possibly sharing containers with the model: read only."""
-        return self._json(True)
+        fn = _VIEW_FNS.get(type(self))
+        if fn is None:
+            fn = _view_fn(type(self))
+        out: dict[str, Any] = fn(self)
+        return out
 
     def _json(self, view: bool) -> dict[str, Any]:
         """Subclasses with JSON of their own shape override this."""
@@ -149,11 +196,15 @@ class SharedModel(Model):
     returns the cached data, ``to_json()`` a copy the caller owns.
     """
 
-    def _json(self, view: bool) -> dict[str, Any]:
+    def json_view(self) -> dict[str, Any]:
         cached: dict[str, Any] | None = self.__dict__.get("_json_cache")
         if cached is None:
             cached = self._build_json()
             object.__setattr__(self, "_json_cache", cached)  # a cache, not state
+        return cached
+
+    def _json(self, view: bool) -> dict[str, Any]:
+        cached = self.json_view()
         if view:
             return cached
         # the caller owns the result: copy every container

@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sigdbg.abi import i386 as i386_tables
 from sigdbg.abi import x86_64 as x86_64_tables
@@ -28,7 +28,7 @@ from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.model import Model, SharedModel, internal, one_store_init
 from sigdbg.decode.restorer import Restorer, SymbolLookup, classify_restorer, match_pattern
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
-from sigdbg.decode.xsave import FpState, try_decode_fpstate
+from sigdbg.decode.xsave import FpState, decode_fpstate_in, try_decode_fpstate
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.names import sigset_names, ss_flags_names, uc_flags_names
 
@@ -169,6 +169,35 @@ def detect_kind(mem: Memory, abi: Abi, frame: int) -> str:
     raise DecodeError(f"no signal frame tables for ABI {abi.name}")
 
 
+class _KindFacts(NamedTuple):
+    """What the decoder needs of one frame kind's table, looked up once."""
+
+    layout: Layout
+    reader: Any  #: int_members reader: (top, uc, uc_stack, mcontext) or (top, sc)
+    info_off: int
+    uc_off: int
+    mcontext_off: int
+
+
+_KIND_FACTS: dict[str, _KindFacts] = {}
+
+
+def _kind_facts(kind: str) -> _KindFacts:
+    facts = _KIND_FACTS.get(kind)
+    if facts is None:
+        layout = FRAME_LAYOUTS[kind]
+        if kind == "sigframe_ia32":
+            facts = _KindFacts(layout, layout.int_members("", "sc"), -1, -1,
+                               layout.offset_of("sc"))
+        else:
+            facts = _KindFacts(
+                layout, layout.int_members("", "uc", "uc.uc_stack", "uc.uc_mcontext"),
+                layout.by_name["info"].offset, layout.by_name["uc"].offset,
+                layout.offset_of("uc.uc_mcontext"))
+        _KIND_FACTS[kind] = facts
+    return facts
+
+
 def decode_sigframe(
     mem: Memory,
     abi: Abi,
@@ -194,32 +223,40 @@ def decode_sigframe(
     frame's bytes and its FP area are unchanged it is returned as is, since
     a decoded frame is a function of exactly those bytes.
     """
+    # This runs once per traced signal: table facts are looked up once per
+    # kind, and the bulk read serves the frame and (normally) its FP area.
     if data is None:
         data = mem.read_upto(frame, BULK_READ)
     if not data:
         raise MemoryReadError(frame, 1, "signal frame address is not readable")
-    bm = BufferedMemory(mem, frame, data)
     if kind is None:
-        kind = "rt_sigframe" if abi.name == "x86_64" else detect_kind(bm, abi, frame)
-    layout = FRAME_LAYOUTS[kind]
+        kind = "rt_sigframe" if abi.name == "x86_64" else detect_kind(
+            BufferedMemory(mem, frame, data), abi, frame)
+    facts = _kind_facts(kind)
+    layout = facts.layout
+    raw = data[: layout.size]
+    if len(raw) < layout.size:
+        raw = BufferedMemory(mem, frame, data).read(frame, layout.size)
     problems: list[str] = []
-    raw = bm.read(frame, layout.size)
+    if kind == "sigframe_ia32":
+        top, mcontext = facts.reader(raw, 0)
+    else:
+        top, uc, uc_stack, mcontext = facts.reader(raw, 0)
+    fp_ptr = mcontext.get("fpstate", 0)
+    fpstate, fp_problem = _fpstate(mem, abi, frame, data, fp_ptr)
     if previous is not None and previous.raw == raw and previous.address == frame \
-            and previous.kind == kind and previous.sig == (signo or previous.sig):
-        fp_ptr = layout.int_members(_MCONTEXT_PATH[kind])(raw, 0)[0].get("fpstate", 0)
-        fpstate, _ = try_decode_fpstate(bm, abi, fp_ptr)
-        if fpstate is previous.fpstate:  # the memo hands back the same object
-            return previous
+            and previous.kind == kind and previous.sig == (signo or previous.sig) \
+            and fpstate is previous.fpstate:  # the memo hands back the same object
+        return previous
     siginfo: SigInfo | None = None
     siginfo_valid = False
     pinfo = puc = None
     uc_flags = uc_link = None
-    uc_stack: dict[str, int] | None = None
     retcode = None
     retcode_ok = None
+    pretcode = top["pretcode"]
     if kind == "sigframe_ia32":
-        top, mcontext = layout.int_members("", "sc")(raw, 0)
-        pretcode = top["pretcode"]
+        uc_stack = None
         sig = top["sig"]
         d = layout.decode(raw)
         extramask = d["extramask"]
@@ -228,21 +265,16 @@ def decode_sigframe(
         retcode = bytes(d["retcode"])  # type: ignore[arg-type]
         retcode_ok = retcode == i386_tables.SIGFRAME_RETCODE
     else:
-        top, uc, uc_stack, mcontext = layout.int_members(
-            "", "uc", "uc.uc_stack", "uc.uc_mcontext")(raw, 0)
-        pretcode = top["pretcode"]
         uc_flags = uc["uc_flags"]
         uc_link = uc["uc_link"]
         sigmask = uc["uc_sigmask"]
-        info_off = layout.by_name["info"].offset
-        uc_off = layout.by_name["uc"].offset
         if kind == "rt_sigframe_ia32":
             sig = top["sig"]
             pinfo = top["pinfo"]
             puc = top["puc"]
-            if pinfo != frame + info_off:
+            if pinfo != frame + facts.info_off:
                 problems.append(f"pinfo {pinfo:#x} does not point at the frame's info")
-            if puc != frame + uc_off:
+            if puc != frame + facts.uc_off:
                 problems.append(f"puc {puc:#x} does not point at the frame's uc")
             rc = layout["retcode"]
             retcode = raw[rc.offset : rc.end]
@@ -250,7 +282,7 @@ def decode_sigframe(
         else:
             sig = signo or 0
         try:
-            siginfo = decode_siginfo(raw, abi, info_off)
+            siginfo = decode_siginfo(raw, abi, facts.info_off)
         except DecodeError as exc:
             problems.append(str(exc))
         if kind == "rt_sigframe" and siginfo is not None:
@@ -272,19 +304,18 @@ def decode_sigframe(
         shown = retcode.hex() if retcode else ""
         problems.append(f"retcode bytes {shown} differ from the kernel's")
 
-    fp_ptr = mcontext.get("fpstate", 0)
-    fpstate, fp_problem = try_decode_fpstate(bm, abi, fp_ptr)
     if fp_problem:
         problems.append(fp_problem)
     if fpstate is not None:
-        problems.extend(fpstate.problems)
+        if fpstate.problems:
+            problems.extend(fpstate.problems)
         if fp_ptr < frame + layout.size:
             problems.append(f"fpstate {fp_ptr:#x} points inside or below the frame")
         elif fp_ptr - (frame + layout.size) > 4096:
             problems.append(f"fpstate {fp_ptr:#x} is far above the frame")
     sp = mcontext.get("rsp", mcontext.get("sp", 0))
     on_alt = False
-    if uc_stack is not None and uc_stack.get("ss_size"):
+    if uc_stack is not None and uc_stack["ss_size"]:
         ss_sp = uc_stack["ss_sp"]
         on_alt = ss_sp <= frame < ss_sp + uc_stack["ss_size"] and not (
             uc_stack["ss_flags"] & SS_DISABLE
@@ -299,30 +330,27 @@ def decode_sigframe(
     if restorer.syscall is None:
         problems.append(f"pretcode {pretcode:#x} does not point at a known sigreturn sequence")
     return SigFrame(
-        abi=abi.name,
-        kind=kind,
-        address=frame,
-        size=layout.size,
-        sig=sig,
-        pretcode=pretcode,
-        restorer=restorer,
-        siginfo=siginfo,
-        siginfo_valid=siginfo_valid,
-        pinfo=pinfo,
-        puc=puc,
-        uc_flags=uc_flags,
-        uc_flags_names=_uc_flags_names(uc_flags) if uc_flags is not None else (),
-        uc_link=uc_link,
-        uc_stack=uc_stack,
-        on_altstack=on_alt,
-        mcontext=mcontext,
-        sigmask=sigmask,
-        retcode=retcode,
-        retcode_ok=retcode_ok,
-        fpstate=fpstate,
-        problems=tuple(problems),
-        raw=raw,
+        abi.name, kind, frame, layout.size, sig, pretcode, restorer, siginfo, siginfo_valid,
+        pinfo, puc, uc_flags,
+        _uc_flags_names(uc_flags) if uc_flags is not None else (),
+        uc_link, uc_stack, on_alt, mcontext, sigmask, retcode, retcode_ok, fpstate,
+        tuple(problems), raw,
     )
+
+
+def _fpstate(mem: Memory, abi: Abi, frame: int, data: bytes,
+             fp_ptr: int) -> tuple[FpState | None, str | None]:
+    """The FP area the frame points at: from the bulk read when it lies
+    inside it (the usual case), else read from the target."""
+    if fp_ptr == 0:
+        return None, None
+    try:
+        fpstate = decode_fpstate_in(abi, data, fp_ptr - frame, fp_ptr)
+    except (MemoryReadError, DecodeError):
+        fpstate = None  # decoded again below, where the error gets its text
+    if fpstate is not None:
+        return fpstate, None
+    return try_decode_fpstate(BufferedMemory(mem, frame, data), abi, fp_ptr)
 
 
 def frame_regions(f: SigFrame) -> tuple[Region, ...]:

@@ -141,6 +141,36 @@ def _decode_blob(abi: Abi, fpstate: int, blob: bytes) -> FpState:
     return _decode(_Blob(fpstate, blob), abi, fpstate)
 
 
+#: fpstate address -> (abi, the area's bytes, its decode): the last area seen
+#: at each address, checked by comparing bytes in place (no hashing, no copy)
+_LAST_AREA: dict[int, tuple[Abi, bytes, FpState]] = {}
+_LAST_AREA_MAX = 64
+
+
+def decode_fpstate_in(abi: Abi, data: bytes, offset: int, fpstate: int) -> FpState | None:
+    """decode_fpstate for an area at ``data[offset:]`` (part of a bulk read).
+
+    None when the area does not lie whole inside ``data`` (the caller then
+    reads it from the target).  An area whose bytes equal the last one
+    decoded at the same address is that decode: the extent is a function of
+    the area's head, which is part of the bytes compared.  Raises like
+    :func:`decode_fpstate`.
+    """
+    last = _LAST_AREA.get(fpstate)
+    if last is not None and last[0] is abi and data.startswith(last[1], offset):
+        return last[2]
+    hdr = i386_tables.FXSAVE_OFFSET + XSAVE_EXTENDED_OFFSET
+    extent = fpstate_extent(abi, data[offset : offset + hdr])
+    if offset < 0 or offset + extent > len(data):
+        return None
+    blob = data[offset : offset + extent]
+    fps = _decode_blob(abi, fpstate, blob)
+    if len(_LAST_AREA) >= _LAST_AREA_MAX:
+        _LAST_AREA.clear()
+    _LAST_AREA[fpstate] = (abi, blob, fps)
+    return fps
+
+
 def decode_fpstate(mem: Memory, abi: Abi, fpstate: int) -> FpState:
     """Decode the FP area that ``sigcontext.fpstate`` points at.
 

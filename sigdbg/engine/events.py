@@ -7,7 +7,6 @@ the event name (documented in docs/trace-schema.json).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.model import Model, one_store_init
@@ -24,8 +23,6 @@ class Event(Model):
     def name(self) -> str:
         return _NAMES[type(self)]
 
-    def _json(self, view: bool) -> dict[str, Any]:
-        return {"event": _NAMES[type(self)], **self._fields_json((), view)}
 
 
 @dataclass(frozen=True)
@@ -120,7 +117,7 @@ class Killed(Event):
     core_dumped: bool
 
 
-_NAMES: dict[type, str] = {
+_NAMES: dict[type[Event], str] = {
     Exec: "exec",
     NewTask: "new_task",
     SignalDelivered: "signal_delivered",
@@ -137,5 +134,6 @@ _NAMES: dict[type, str] = {
     Killed: "killed",
 }
 
-for _cls in _NAMES:  # several events per signal on the trace path
+for _cls, _name in _NAMES.items():  # several events per signal on the trace path
     one_store_init(_cls)
+    _cls._json_head = (("event", _name),)  # the compiled JSON builder puts it first

@@ -329,3 +329,42 @@ def test_stale_frame_siginfo_fits_the_schema_only_when_marked_stale() -> None:
     assert any("8192" in e.message for e in check.iter_errors(claimed_valid))
     delivered = {**ev.SignalDelivered(1, 1, frame.siginfo, "handler", 0).to_json(), "schema": 1}
     assert any("8192" in e.message for e in check.iter_errors(delivered))
+
+
+def test_fpstate_in_place_memo_compares_every_byte_of_the_area() -> None:
+    """decode_fpstate_in reuses the last decode at an address only for equal bytes."""
+    base = 0x7000_0040
+    area = bytearray(forge_fp_area(16))
+    pad = b"\x55" * 64  # the area sits inside a bigger bulk read, as on the stack
+    first = xsave.decode_fpstate_in(X86_64, pad + bytes(area) + pad, 64, base)
+    assert first == xsave._decode(fp_memory(bytes(area), base), X86_64, base)
+    assert xsave.decode_fpstate_in(X86_64, pad + bytes(area) + b"\x00", 64, base) is first
+    for at in (160, len(area) - 1):  # xmm0's low byte; MAGIC2's last byte
+        area[at] ^= 0x01
+        other = xsave.decode_fpstate_in(X86_64, pad + bytes(area), 64, base)
+        assert other is not None and other is not first
+        assert other == xsave._decode(fp_memory(bytes(area), base), X86_64, base)
+        area[at] ^= 0x01
+    # the same bytes decoded for the other ABI are not the x86_64 decode
+    assert xsave.decode_fpstate_in(I386, pad + bytes(area), 64, base) is not first
+    # an area cut short by the end of the read is not decoded from it
+    assert xsave.decode_fpstate_in(X86_64, pad + bytes(area[:-1]), 64, base + 64) is None
+
+
+def test_event_json_puts_the_event_name_first_and_nests_models() -> None:
+    from sigdbg.engine import events as ev
+
+    frame = decode64(forge64())
+    assert frame.siginfo is not None
+    cases = [ev.SignalDelivered(1, 2, frame.siginfo, "handler", 0x401000),
+             ev.HandlerEntered(1, 2, 0x401100, frame),
+             ev.Exited(1, 1, 0)]
+    for event in cases:
+        got = event.to_json()
+        assert next(iter(got)) == "event" and got["event"] == event.name
+        want = {f.name: reference_json(getattr(event, f.name))
+                for f in dataclasses.fields(event)}  # type: ignore[arg-type]
+        if "frame" in want:
+            want["frame"]["sigmask_names"] = list(frame.sigmask_names)
+        assert got == {"event": event.name, **want}
+        assert event.json_view() == got
