@@ -35,8 +35,7 @@ import os
 import signal
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 from ptrace import PtraceError
 from ptrace.binding.func import ptrace as _ptrace
@@ -161,9 +160,9 @@ class _Regset:
         return self.view[: iov.len].tobytes()
 
 
-@dataclass(frozen=True)
-class WaitResult:
-    """One ``waitpid`` result, before classification."""
+class WaitResult(NamedTuple):
+    """One ``waitpid`` result, before classification (a NamedTuple: two are
+    made per traced signal, and a frozen dataclass costs several times more)."""
 
     tid: int
     status: int

@@ -106,6 +106,7 @@ class Session(Inspector):
         self.last_event: ev.Event | None = None
         self.exit_status: int | None = None  #: shell-style: code, or 128+N
         self.first_events: list[ev.Event] = []
+        self._inline = False  #: inside _handle's own wait for a step into a handler
 
     # -- construction ------------------------------------------------------------
     @classmethod
@@ -344,27 +345,30 @@ class Session(Inspector):
                     continue
                 yield event
 
-    def _handle(self, stop: Stop) -> Iterator[ev.Event]:
+    def _handle(self, stop: Stop) -> list[ev.Event]:
+        """The events one stop makes (a list, not a generator: it is at most
+        three, and this runs for every stop)."""
         tid = stop.tid
         task = self.tracer.tasks.get(tid)
         pending = self._pending.pop(tid, None)
+        out: list[ev.Event] = []
         if pending is not None:
-            yield from self._finish_delivery(stop, pending)
+            out = self._finish_delivery(stop, pending)
             if stop.kind == "signal" and stop.sig == signal.SIGTRAP \
                     and stop.si_code in (SIGTRAP_HANDLER_ENTRY, TRAP_TRACE, TRAP_BRKPT):
-                return
+                return out
         if stop.kind == "exited":
             self._tid_gone(tid)
             if tid == self.pid:
                 self.exit_status = stop.status
-            yield ev.Exited(stop.pid or tid, tid, stop.status)
-            return
+            out.append(ev.Exited(stop.pid or tid, tid, stop.status))
+            return out
         if stop.kind == "killed":
             self._tid_gone(tid)
             if tid == self.pid:
                 self.exit_status = 128 + stop.sig
-            yield ev.Killed(stop.pid or tid, tid, stop.sig, os.WCOREDUMP(stop.status))
-            return
+            out.append(ev.Killed(stop.pid or tid, tid, stop.sig, os.WCOREDUMP(stop.status)))
+            return out
         assert task is not None
         pid = task.pid
         if stop.kind == "event":
@@ -379,7 +383,7 @@ class Session(Inspector):
                 if pid == self.pid:
                     self.invalidate()
                     self._exe = task.exe_path()
-                yield ev.Exec(pid, tid, task.exe_path(), task.abi.name)
+                out.append(ev.Exec(pid, tid, task.exe_path(), task.abi.name))
             elif stop.event in _NEW_TASK_EVENTS:
                 new = task.event_msg()
                 how = _NEW_TASK_EVENTS[stop.event]
@@ -389,22 +393,22 @@ class Session(Inspector):
                     self._early_tids.discard(new)  # its first stop was already handled
                 else:
                     self._new_tids.add(new)
-                yield ev.NewTask(child_pid, new, tid, how)
-            return
+                out.append(ev.NewTask(child_pid, new, tid, how))
+            return out
         if stop.kind in ("group", "interrupt"):
             if tid in self._new_tids:
                 self._new_tids.discard(tid)  # auto-attach stop of a new task
-                return
+                return out
             if stop.kind == "group":
-                yield ev.GroupStop(pid, tid, stop.sig)
+                out.append(ev.GroupStop(pid, tid, stop.sig))
             else:
-                yield ev.Interrupted(pid, tid)
-            return
+                out.append(ev.Interrupted(pid, tid))
+            return out
         if stop.kind == "syscall":
-            return
+            return out
         if tid in self._new_tids and stop.sig == signal.SIGSTOP:
             self._new_tids.discard(tid)  # TRACEME-mode auto-attached child's first stop
-            return
+            return out
         info = stop.siginfo
         assert info is not None
         if stop.sig == signal.SIGTRAP and info.si_code == SI_KERNEL:
@@ -414,29 +418,42 @@ class Session(Inspector):
                 regs[task.abi.pc] = pc
                 task.set_registers(regs)
                 self._at_breakpoint[tid] = pc
-                yield ev.Breakpoint(pid, tid, pc)
-                return
+                out.append(ev.Breakpoint(pid, tid, pc))
+                return out
         if stop.sig == signal.SIGTRAP and info.si_code in (TRAP_TRACE, TRAP_BRKPT) \
                 and info.get("si_pid") is None:
-            yield ev.Stepped(pid, tid, info.get("si_addr") or 0)
-            return
+            out.append(ev.Stepped(pid, tid, info.get("si_addr") or 0))
+            return out
         # a real signal-delivery-stop
         sig = stop.sig
         if not self.policy.passes(sig):
             if self.policy.prints(sig):
-                yield ev.SignalDelivered(pid, tid, info, "suppressed", self._pc(task))
-            return
+                out.append(ev.SignalDelivered(pid, tid, info, "suppressed", self._pc(task)))
+            return out
         if not self.policy.frames or not self.policy.prints(sig):
             self._stopped[tid] = sig
             if self.policy.prints(sig):
-                yield ev.SignalDelivered(pid, tid, info, "passed", self._pc(task))
-            return
+                out.append(ev.SignalDelivered(pid, tid, info, "passed", self._pc(task)))
+            return out
         # Step with the signal: the kernel builds the frame and stops at the
         # handler's first instruction (or executes one instruction if the
         # signal is ignored, or kills the task).  The interrupted pc is read
         # later, from the frame, when there is one.
         self._pending[tid] = _Pending(info, self._pc(task))
         self._resume(tid, sig, step=True)
+        if len(self.tracer.tasks) == 1 and not self._requeued and not self._inline:
+            # One task, nothing queued: the main loop's next pass would resume
+            # nothing and wait for exactly this step's stop.  Taking it here
+            # saves that pass on every traced signal (not nested: a stop that
+            # is itself a delivery is left to the main loop).
+            self._inline = True
+            try:
+                out.extend(self._handle(self._wait()))
+            except ProcessGone:
+                pass  # the main loop finds it gone too
+            finally:
+                self._inline = False
+        return out
 
     def _pc(self, task: PtraceTask) -> int:
         try:
@@ -444,7 +461,8 @@ class Session(Inspector):
         except SigdbgError:
             return 0
 
-    def _finish_delivery(self, stop: Stop, pending: _Pending) -> Iterator[ev.Event]:
+    def _finish_delivery(self, stop: Stop, pending: _Pending) -> list[ev.Event]:
+        out: list[ev.Event] = []
         tid = stop.tid
         task = self.tracer.tasks.get(tid)
         pid = task.pid if task is not None else self.pid
@@ -458,20 +476,21 @@ class Session(Inspector):
                 frame = decode_sigframe(task, abi, sp, maps=view.maps(),
                                         lookup=view.lookup, exe_path=view.exe_path(),
                                         signo=info.si_signo, restorers=view.restorers)
-                yield ev.SignalDelivered(pid, tid, info, "handler", pending.pc)
-                yield ev.HandlerEntered(pid, tid, pc, frame)
-                return
+                out.append(ev.SignalDelivered(pid, tid, info, "handler", pending.pc))
+                out.append(ev.HandlerEntered(pid, tid, pc, frame))
+                return out
             if code in (TRAP_TRACE, TRAP_BRKPT):
-                yield ev.SignalDelivered(pid, tid, info, "ignored", pending.pc)
-                return
+                out.append(ev.SignalDelivered(pid, tid, info, "ignored", pending.pc))
+                return out
         if stop.kind == "killed" or (stop.kind == "event" and stop.event == PTRACE_EVENT_EXIT):
             # with PTRACE_O_TRACEEXIT this is reported while the task still exists
-            yield ev.SignalDelivered(pid, tid, info, "fatal", pending.pc)
-            return
+            out.append(ev.SignalDelivered(pid, tid, info, "fatal", pending.pc))
+            return out
         if stop.kind == "group":
-            yield ev.SignalDelivered(pid, tid, info, "stop", pending.pc)
-            return
-        yield ev.SignalDelivered(pid, tid, info, "unknown", pending.pc)
+            out.append(ev.SignalDelivered(pid, tid, info, "stop", pending.pc))
+            return out
+        out.append(ev.SignalDelivered(pid, tid, info, "unknown", pending.pc))
+        return out
 
     def _tid_gone(self, tid: int) -> None:
         self._stopped.pop(tid, None)
