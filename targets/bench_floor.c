@@ -28,6 +28,17 @@
  * A handler that never calls rt_sigreturn (siglongjmp, _exit) is stepped
  * until the process exits.
  *
+ * With --sigreturn, the stops of `sigdbg trace --step-sigreturn` instead:
+ * after the handler-entry stop (confirmed by PTRACE_GETSIGINFO), DR0 is set
+ * to the frame's pretcode and DR7 enables it (PTRACE_POKEUSER); the task
+ * runs to the restorer (the debug trap, GETSIGINFO and GETREGS); then each
+ * restorer instruction is single-stepped with PTRACE_GETREGS and a
+ * PTRACE_PEEKTEXT of the instruction before it, the frame is read again
+ * just before the step over the `syscall` (rax == 15), and after it the
+ * registers are read once more; DR7 is cleared and the task continued.  A
+ * signal that arrives while the handler runs is delivered with PTRACE_CONT
+ * (x86_64 tracees; the storm target never nests).
+ *
  * Every stop that is not the answer to one of our single-steps is treated as
  * a signal-delivery-stop, including a real SIGTRAP (int3) -- only the
  * post-exec SIGTRAP and the SIGTRAPs that complete our own single-steps are
@@ -51,8 +62,13 @@
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/user.h>
+#include <stddef.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* --sigreturn: where a delivery is */
+enum { SR_IDLE, SR_RUN_TO_RESTORER, SR_STEP_RESTORER };
+#define DR_OFFSET(n) (offsetof(struct user, u_debugreg) + 8 * (n))
 
 static pid_t g_pid;
 
@@ -70,6 +86,62 @@ static void req(enum __ptrace_request r, long data)
 		die("ptrace");
 }
 
+static void req_poke(unsigned long off, unsigned long value)
+{
+	if (ptrace(PTRACE_POKEUSER, g_pid, (void *)off, (void *)value) != 0 &&
+	    errno != ESRCH)
+		die("PTRACE_POKEUSER");
+}
+
+/*
+ * --sigreturn: a SIGTRAP while a delivery is being followed.  Returns 1 when
+ * it was ours (and the task has been resumed), 0 to handle it as usual.
+ */
+static int sr_step(int *state, unsigned long frame_at, char *frame, int stepping)
+{
+	struct user_regs_struct regs;
+	siginfo_t ti;
+	long insn;
+
+	if (ptrace(PTRACE_GETSIGINFO, g_pid, 0L, &ti) != 0)
+		return 0;
+	if (*state == SR_RUN_TO_RESTORER) {
+		if (ti.si_code != TRAP_HWBKPT)
+			return 0;
+		req(PTRACE_GETREGS, (long)&regs);
+		if (regs.rsp != frame_at + 8) {  /* a nested handler's return */
+			req(PTRACE_CONT, 0);
+			return 1;
+		}
+		*state = SR_STEP_RESTORER;
+	} else {
+		if (!stepping || (ti.si_code != TRAP_TRACE && ti.si_code != TRAP_BRKPT))
+			return 0;
+		req(PTRACE_GETREGS, (long)&regs);
+	}
+	/* at a restorer instruction: look at it, then step it */
+	errno = 0;
+	insn = ptrace(PTRACE_PEEKTEXT, g_pid, (void *)regs.rip, 0L);
+	if (errno == 0 && (insn & 0xffff) == 0x050f && regs.rax == 15) {
+		struct iovec local = { frame, 4096 };
+		struct iovec remote = { (void *)(regs.rsp - 8), 4096 };
+		int st;
+
+		process_vm_readv(g_pid, &local, 1, &remote, 1, 0);
+		req(PTRACE_SINGLESTEP, 0);
+		/* the step over rt_sigreturn: its stop ends the walk */
+		if (waitpid(g_pid, &st, __WALL) != g_pid || !WIFSTOPPED(st))
+			die("waitpid after rt_sigreturn");
+		req(PTRACE_GETREGS, (long)&regs);
+		req_poke(DR_OFFSET(7), 0);
+		*state = SR_IDLE;
+		req(PTRACE_CONT, 0);
+		return 1;
+	}
+	req(PTRACE_SINGLESTEP, 0);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	int step = 0, ai = 1, st, rc = 0;
@@ -79,13 +151,19 @@ int main(int argc, char **argv)
 	int sigret = 0;         /* ... and it is stepping rt_sigreturn */
 	int depth = 0;          /* --step: handlers being stepped through */
 	static char frame[4096];
+	int sr = 0;             /* --sigreturn mode */
+	int sr_state = SR_IDLE;
+	unsigned long sr_frame = 0, sr_dr0 = 0, nsr = 0;
 
 	if (argc > 1 && strcmp(argv[1], "--step") == 0) {
 		step = 1;
 		ai = 2;
+	} else if (argc > 1 && strcmp(argv[1], "--sigreturn") == 0) {
+		sr = 1;
+		ai = 2;
 	}
 	if (ai >= argc) {
-		fprintf(stderr, "usage: bench_floor [--step] PROG [ARGS...]\n");
+		fprintf(stderr, "usage: bench_floor [--step|--sigreturn] PROG [ARGS...]\n");
 		return 2;
 	}
 
@@ -138,6 +216,14 @@ int main(int argc, char **argv)
 			continue;
 		}
 
+		if (sr && sig == SIGTRAP && sr_state != SR_IDLE &&
+		    sr_step(&sr_state, sr_frame, frame, stepping)) {
+			stepping = sr_state == SR_STEP_RESTORER;
+			if (sr_state == SR_IDLE)
+				nsr++;
+			continue;
+		}
+
 		if (sig == SIGTRAP && stepping) {
 			/* our single-step completed */
 			stepping = 0;
@@ -151,6 +237,22 @@ int main(int argc, char **argv)
 				remote.iov_base = (void *)regs.rsp;
 				remote.iov_len = sizeof frame;
 				process_vm_readv(g_pid, &local, 1, &remote, 1, 0);
+				if (sr) {
+					siginfo_t ti;
+					if (ptrace(PTRACE_GETSIGINFO, g_pid, 0L,
+						   &ti) == 0 &&
+					    ti.si_code == SIGTRAP) {
+						unsigned long pretcode =
+							*(unsigned long *)frame;
+						sr_frame = regs.rsp;
+						/* like sigdbg: DR0 rewritten only when it changes */
+						if (pretcode != sr_dr0)
+							req_poke(DR_OFFSET(0), pretcode);
+						sr_dr0 = pretcode;
+						req_poke(DR_OFFSET(7), 1);
+						sr_state = SR_RUN_TO_RESTORER;
+					}
+				}
 				if (step) {
 					/*
 					 * A handler was entered only if this is the
@@ -214,5 +316,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "floor: %lu signals\n", nsig);
 	if (step)
 		fprintf(stderr, "floor: %lu steps\n", nsteps);
+	if (sr)
+		fprintf(stderr, "floor: %lu sigreturns\n", nsr);
 	return rc;
 }
