@@ -7,10 +7,13 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sigdbg.errors import UsageError
 from sigdbg.render.text import Style
+
+if TYPE_CHECKING:
+    from sigdbg.engine.events import Event
 
 SCHEMA_VERSION = 1
 
@@ -76,21 +79,42 @@ def parse_signal_set(values: list[str]) -> set[int] | None:
     return out if seen else None
 
 
-def _json_writer(out: IO[str]) -> Callable[[dict[str, Any]], object]:
+def _json_writer(out: IO[str]) -> Callable[[Event], object]:
     """Write one JSON line per event: orjson bytes straight to the binary
-    buffer when there is one (no str round trip), else json text."""
+    buffer when there is one (no str round trip), else json text.
+
+    With orjson the event's parts that repeat from signal to signal (siginfo,
+    FP state, restorer) are serialized once and spliced in as fragments.
+    """
+    def plain(e: Event) -> dict[str, Any]:
+        d = e.json_view()  # consumed at once by the encoder
+        d["schema"] = SCHEMA_VERSION
+        return d
+
     try:
         import orjson
     except ImportError:
-        return lambda d: out.write(json.dumps(d, separators=(",", ":")) + "\n")
+        return lambda e: out.write(json.dumps(plain(e), separators=(",", ":")) + "\n")
     dumps = orjson.dumps
     opt = orjson.OPT_APPEND_NEWLINE
     binary = getattr(out, "buffer", None)
     if binary is None:  # e.g. a StringIO standing in for stdout
-        return lambda d: out.write(dumps(d, option=opt).decode())
+        return lambda e: out.write(dumps(plain(e), option=opt).decode())
     out.flush()
     bwrite = binary.write
-    return lambda d: bwrite(dumps(d, option=opt))
+    fragment = getattr(orjson, "Fragment", None)  # orjson >= 3.10
+    if fragment is None:
+        return lambda e: bwrite(dumps(plain(e), option=opt))
+
+    def encode(value: Any) -> Any:
+        return fragment(dumps(value))
+
+    def write(e: Event) -> object:
+        d = e.json_wire(encode)
+        d["schema"] = SCHEMA_VERSION
+        return bwrite(dumps(d, option=opt))
+
+    return write
 
 
 def run(a: argparse.Namespace, st: Style) -> int:
@@ -118,9 +142,7 @@ def run(a: argparse.Namespace, st: Style) -> int:
         session.policy.nostop.clear()
         for e in session.events(step_sigreturn=a.step_sigreturn and a.frame):
             if write_json is not None:
-                d = e.json_view()  # consumed at once by the encoder
-                d["schema"] = SCHEMA_VERSION
-                write_json(d)
+                write_json(e)
             else:
                 write(render_event(e, st, frames=True))
                 write("\n")

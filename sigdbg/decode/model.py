@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
@@ -66,10 +67,13 @@ def _model_type(cls: type, annotation: str) -> type | None:
     return None
 
 
-def _field_expr(cls: type, index: int, name: str, annotation: str, view: bool) -> str:
+def _field_expr(cls: type, index: int, name: str, annotation: str, view: bool,
+                wire: bool = False) -> str:
     """Source of the JSON value of field ``name`` (value in local ``d``).
 
-    A view passes the model's own flat containers through uncopied.
+    A view passes the model's own flat containers through uncopied; a wire
+    view (``wire``, always a view) also asks nested models for theirs, with
+    the encoder in local ``_enc``.
     """
     get = f"d[{name!r}]"
     # anything not spelled as below (Optional[...], other types) takes the
@@ -97,17 +101,17 @@ def _field_expr(cls: type, index: int, name: str, annotation: str, view: bool) -
         return f"(None if {get} is None else list({get}))" if optional else f"list({get})"
     if _model_type(cls, kind) is not None:
         # a nested model: its own (compiled or cached) JSON, no type dispatch
-        call = "json_view" if view else "to_json"
+        call = "json_wire(_enc" if wire else "json_view(" if view else "to_json("
         if not optional:
-            return f"{get}.{call}()"
-        return f"(None if (_v{index} := {get}) is None else _v{index}.{call}())"
+            return f"{get}.{call})"
+        return f"(None if (_v{index} := {get}) is None else _v{index}.{call}))"
     return f"_jsonable({get})"
 
 
-_JSON_FNS: dict[tuple[type, tuple[str, ...], bool], Any] = {}
+_JSON_FNS: dict[tuple[type, tuple[str, ...], bool, bool], Any] = {}
 
 
-def _json_fn(cls: type, skip: tuple[str, ...], view: bool) -> Any:
+def _json_fn(cls: type, skip: tuple[str, ...], view: bool, wire: bool = False) -> Any:
     """A function building the JSON dict of ``cls`` instances, compiled once.
 
     Generated from the dataclass fields and their declared types (names are
@@ -115,20 +119,23 @@ def _json_fn(cls: type, skip: tuple[str, ...], view: bool) -> Any:
     instead of a per-field loop with type tests.  A class's ``_json_head``
     (constant key/value pairs, e.g. an event's name) comes first.
     """
-    fn = _JSON_FNS.get((cls, skip, view))
+    key = (cls, skip, view or wire, wire)
+    fn = _JSON_FNS.get(key)
     if fn is None:
         head: tuple[tuple[str, Any], ...] = getattr(cls, "_json_head", ())
         items = [f"{k!r}: {v!r}" for k, v in head]
         items += [
-            f"{f.name!r}: {_field_expr(cls, i, f.name, str(f.type), view)}"
+            f"{f.name!r}: {_field_expr(cls, i, f.name, str(f.type), view or wire, wire)}"
             for i, f in enumerate(dataclasses.fields(cls))
             if f.metadata.get("json", True) and f.name not in skip
         ]
-        src = "def to_json(self):\n    d = self.__dict__\n    return {" + ", ".join(items) + "}\n"
-        namespace: dict[str, Any] = {"_jsonable": jsonable_view if view else jsonable}
+        args = "self, _enc" if wire else "self"
+        src = (f"def to_json({args}):\n    d = self.__dict__\n"
+               "    return {" + ", ".join(items) + "}\n")
+        namespace: dict[str, Any] = {"_jsonable": jsonable_view if view or wire else jsonable}
         exec(compile(src, f"<to_json {cls.__name__}>", "exec"), namespace)  # noqa: S102
         fn = namespace["to_json"]
-        _JSON_FNS[(cls, skip, view)] = fn  # a cache of derived class facts, not state
+        _JSON_FNS[key] = fn  # a cache of derived class facts, not state
     return fn
 
 
@@ -168,6 +175,20 @@ class Model:
             fn = _view_fn(type(self))
         out: dict[str, Any] = fn(self)
         return out
+
+    def json_wire(self, encode: Callable[[Any], Any]) -> Any:
+        """``json_view`` for a serializer that accepts pre-encoded parts.
+
+        Models decoded once and shared between events (see SharedModel) come
+        as ``encode(their view)``, encoded once and kept: the trace writer
+        passes ``orjson.Fragment`` of the serialized bytes, so an FP state that
+        repeats frame after frame is serialized once, not per event.
+        ``encode`` must be one long-lived function (the cache is keyed by it).
+        """
+        cls = type(self)
+        if cls._json is not Model._json:  # a class with JSON of its own shape
+            return self._json(True)
+        return _json_fn(cls, (), True, True)(self, encode)
 
     def _json(self, view: bool) -> dict[str, Any]:
         """Subclasses with JSON of their own shape override this."""
@@ -212,6 +233,27 @@ class SharedModel(Model):
 
     def _build_json(self) -> dict[str, Any]:
         return self._fields_json((), True)
+
+    #: json_wire hands out ``encode(view)`` (False: the view itself, with its
+    #: nested models encoded -- for models made anew per signal, e.g. frames)
+    _wire_encoded: bool = True
+
+    def json_wire(self, encode: Callable[[Any], Any]) -> Any:
+        cached = self.__dict__.get("_wire_cache")
+        if cached is not None and cached[0] is encode:
+            return cached[1]
+        wire = self._build_wire(encode)
+        if self._wire_encoded:
+            wire = encode(wire)
+        object.__setattr__(self, "_wire_cache", (encode, wire))  # a cache, not state
+        return wire
+
+    def _build_wire(self, encode: Callable[[Any], Any]) -> Any:
+        """The view with nested models as ``json_wire`` gives them.  A class
+        whose ``_build_json`` has its own shape keeps it (nothing nested)."""
+        if type(self)._build_json is not SharedModel._build_json:
+            return self.json_view()
+        return _json_fn(type(self), (), True, True)(self, encode)
 
 
 def one_store_init(cls: Any) -> Any:

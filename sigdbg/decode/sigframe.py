@@ -15,6 +15,7 @@ line in ``problems`` rather than an exception.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -25,7 +26,7 @@ from sigdbg.abi.abis import Abi
 from sigdbg.abi.layout import Decoded, Layout
 from sigdbg.backends.base import Memory
 from sigdbg.decode.memmap import MemoryMap
-from sigdbg.decode.model import Model, SharedModel, internal, one_store_init
+from sigdbg.decode.model import Model, SharedModel, _json_fn, internal, one_store_init
 from sigdbg.decode.restorer import Restorer, SymbolLookup, classify_restorer, match_pattern
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.decode.xsave import FpState, decode_fpstate_in, try_decode_fpstate
@@ -140,6 +141,13 @@ class SigFrame(SharedModel):
         out["sigmask_names"] = list(self.sigmask_names)
         return out
 
+    _wire_encoded = False  # one per signal: its parts repeat, the frame does not
+
+    def _build_wire(self, encode: Callable[[Any], Any]) -> Any:
+        out: dict[str, Any] = _json_fn(SigFrame, (), True, True)(self, encode)
+        out["sigmask_names"] = list(self.sigmask_names)
+        return out
+
 
 def detect_kind(mem: Memory, abi: Abi, frame: int) -> str:
     """Which frame struct lies at ``frame``.
@@ -237,6 +245,13 @@ def decode_sigframe(
     raw = data[: layout.size]
     if len(raw) < layout.size:
         raw = BufferedMemory(mem, frame, data).read(frame, layout.size)
+    if previous is not None and previous.raw == raw and previous.address == frame \
+            and previous.kind == kind and previous.sig == (signo or previous.sig):
+        # the same frame bytes, hence the same fpstate pointer: unchanged if
+        # the FP area's memo hands back the very object decoded before
+        fp_ptr = previous.mcontext.get("fpstate", 0)
+        if _fpstate(mem, abi, frame, data, fp_ptr)[0] is previous.fpstate:
+            return previous
     problems: list[str] = []
     if kind == "sigframe_ia32":
         top, mcontext = facts.reader(raw, 0)
@@ -244,10 +259,6 @@ def decode_sigframe(
         top, uc, uc_stack, mcontext = facts.reader(raw, 0)
     fp_ptr = mcontext.get("fpstate", 0)
     fpstate, fp_problem = _fpstate(mem, abi, frame, data, fp_ptr)
-    if previous is not None and previous.raw == raw and previous.address == frame \
-            and previous.kind == kind and previous.sig == (signo or previous.sig) \
-            and fpstate is previous.fpstate:  # the memo hands back the same object
-        return previous
     siginfo: SigInfo | None = None
     siginfo_valid = False
     pinfo = puc = None

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from sigdbg.backends.ptrace import PtraceTask
     from sigdbg.engine.session import Session
 
+#: bytes read at the restorer: its instructions plus one maximal (15-byte)
+#: instruction's worth of look-ahead for each
+_RESTORER_READ = 48
+
 #: mode -> Disassembler, kept once found (a missing capstone is asked again)
 _DISASSEMBLERS: dict[str, object] = {}
 
@@ -100,9 +104,16 @@ def step_through_sigreturn(
             return
     dis = _disassembler(abi.disasm_mode)
     regs = task.registers()
+    # One read covers the restorer's instructions (two or three, a few bytes
+    # each); an instruction that runs past it is read where it starts.
+    code_at = regs[abi.pc]
+    restorer_code = task.read_upto(code_at, _RESTORER_READ)
     for _ in range(MAX_RESTORER_STEPS):
         pc = regs[abi.pc]
-        code = task.read_upto(pc, 16)
+        off = pc - code_at
+        code = restorer_code[off : off + 16] if 0 <= off <= len(restorer_code) - 16 else b""
+        if not code:
+            code = task.read_upto(pc, 16)
         size, text = _insn_text(dis, code, pc)
         is_sys = code[:2] in SYSCALL_BYTES
         nr = regs[abi.syscall_nr]
@@ -176,7 +187,7 @@ def _run_to_restorer(
                 return False
             if stop.kind == "signal" and stop.sig == signal.SIGTRAP \
                     and stop.si_code == TRAP_HWBKPT:
-                sp = task.registers()[abi.sp]
+                sp = task.pc_sp()[1]
                 if sp == target_sp:
                     return True
                 if sp > target_sp:

@@ -368,3 +368,38 @@ def test_event_json_puts_the_event_name_first_and_nests_models() -> None:
             want["frame"]["sigmask_names"] = list(frame.sigmask_names)
         assert got == {"event": event.name, **want}
         assert event.json_view() == got
+
+
+def test_json_wire_serializes_like_to_json_and_encodes_shared_parts_once() -> None:
+    """The trace writer's path: shared models spliced in as pre-encoded fragments."""
+    import orjson
+
+    from sigdbg.decode.disasm_model import StepRecord
+    from sigdbg.decode.sigframe import diff_frames
+    from sigdbg.engine import events as ev
+
+    encoded: list[Any] = []
+
+    def encode(value: Any) -> Any:
+        encoded.append(value)
+        return orjson.Fragment(orjson.dumps(value))
+
+    frame = decode64(forge64())
+    assert frame.siginfo is not None and frame.fpstate is not None
+    step = StepRecord(0x401000, b"\x0f\x05", "syscall", {"rax": (15, 0)}, "rt_sigreturn")
+    events = [
+        ev.SignalDelivered(1, 2, frame.siginfo, "handler", 0x401000),
+        ev.HandlerEntered(1, 2, 0x401100, frame),
+        ev.SigreturnStep(1, 2, step),
+        ev.SigreturnEntered(1, 2, "rt_sigreturn", frame, diff_frames(frame, frame)),
+        ev.ContextRestored(1, 2, True, {"rip": 1}, (), ("orig_rax",)),
+        ev.Exited(1, 1, 0),
+    ]
+    for event in events:
+        assert orjson.loads(orjson.dumps(event.json_wire(encode))) == event.to_json()
+    # siginfo, restorer and FP state: each encoded once although used four times
+    assert len(encoded) == 3
+    assert frame.json_wire(encode) is frame.json_wire(encode)  # reported twice, built once
+    other: list[Any] = []
+    frame.siginfo.json_wire(lambda v: other.append(v) or orjson.Fragment(orjson.dumps(v)))
+    assert other == [frame.siginfo.json_view()]  # another encoder gets its own encoding
