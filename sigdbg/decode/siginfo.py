@@ -69,9 +69,12 @@ class SigInfo(SharedModel):
 
 def decode_siginfo(data: bytes, abi: Abi, offset: int = 0) -> SigInfo:
     """Decode a 128-byte siginfo_t laid out for ``abi``."""
-    if len(data) < offset + abi.siginfo_size:
-        raise DecodeError(f"siginfo needs {abi.siginfo_size} bytes, have {len(data) - offset}")
-    return _decode_siginfo(bytes(data[offset : offset + abi.siginfo_size]), abi)
+    size = abi.siginfo_size
+    if len(data) == size and offset == 0 and type(data) is bytes:
+        return _decode_siginfo(data, abi)  # e.g. PTRACE_GETSIGINFO's bytes: no copy
+    if len(data) < offset + size:
+        raise DecodeError(f"siginfo needs {size} bytes, have {len(data) - offset}")
+    return _decode_siginfo(bytes(data[offset : offset + size]), abi)
 
 
 @lru_cache(maxsize=128)

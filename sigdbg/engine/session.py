@@ -15,6 +15,7 @@ import signal
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sigdbg.abi.abis import Abi, abi_for_elf_header
 from sigdbg.backends.ptrace import (
@@ -73,8 +74,7 @@ class SignalPolicy:
         return sig not in self.nopass
 
 
-@dataclass
-class _Pending:
+class _Pending(NamedTuple):
     """A delivery we stepped into; its outcome is known at the next stop."""
 
     siginfo: SigInfo
@@ -298,7 +298,7 @@ class Session(Inspector):
                     info_raw = None
         else:
             self._stopped.pop(got, None)
-        return classify(got, status, info_raw, seized=not self.launched, pid=res.pid)
+        return classify(got, status, info_raw, not self.launched, res.pid)
 
     def requeue(self, stop: Stop) -> None:
         """Hand a stop seen by a stepping loop back to the main event loop.
@@ -349,15 +349,19 @@ class Session(Inspector):
         """The events one stop makes (a list, not a generator: it is at most
         three, and this runs for every stop)."""
         tid = stop.tid
+        kind = stop.kind
         task = self.tracer.tasks.get(tid)
-        pending = self._pending.pop(tid, None)
         out: list[ev.Event] = []
-        if pending is not None:
-            out = self._finish_delivery(stop, pending)
-            if stop.kind == "signal" and stop.sig == signal.SIGTRAP \
-                    and stop.si_code in (SIGTRAP_HANDLER_ENTRY, TRAP_TRACE, TRAP_BRKPT):
-                return out
-        if stop.kind == "exited":
+        if self._pending:
+            pending = self._pending.pop(tid, None)
+            if pending is not None:
+                out = self._finish_delivery(stop, pending)
+                if kind == "signal" and stop.sig == signal.SIGTRAP \
+                        and stop.si_code in (SIGTRAP_HANDLER_ENTRY, TRAP_TRACE, TRAP_BRKPT):
+                    return out
+        if kind == "signal" and task is not None:
+            return self._signal_stop(stop, task, out)
+        if kind == "exited":
             self._tid_gone(tid)
             if tid == self.pid:
                 self.exit_status = stop.status
@@ -404,8 +408,13 @@ class Session(Inspector):
             else:
                 out.append(ev.Interrupted(pid, tid))
             return out
-        if stop.kind == "syscall":
-            return out
+        return out
+
+    def _signal_stop(self, stop: Stop, task: PtraceTask, out: list[ev.Event]) -> list[ev.Event]:
+        """A signal-delivery-stop, or one of our own SIGTRAPs (``out`` may
+        already hold the end of a delivery this stop completes)."""
+        tid = stop.tid
+        pid = task.pid
         if tid in self._new_tids and stop.sig == signal.SIGSTOP:
             self._new_tids.discard(tid)  # TRACEME-mode auto-attached child's first stop
             return out
@@ -426,13 +435,15 @@ class Session(Inspector):
             return out
         # a real signal-delivery-stop
         sig = stop.sig
-        if not self.policy.passes(sig):
-            if self.policy.prints(sig):
+        policy = self.policy
+        prints = policy.prints(sig)
+        if not policy.passes(sig):
+            if prints:
                 out.append(ev.SignalDelivered(pid, tid, info, "suppressed", self._pc(task)))
             return out
-        if not self.policy.frames or not self.policy.prints(sig):
+        if not policy.frames or not prints:
             self._stopped[tid] = sig
-            if self.policy.prints(sig):
+            if prints:
                 out.append(ev.SignalDelivered(pid, tid, info, "passed", self._pc(task)))
             return out
         # Step with the signal: the kernel builds the frame and stops at the

@@ -74,7 +74,7 @@ _WTERMSIG, _WSTOPSIG = os.WTERMSIG, os.WSTOPSIG
 SYSCALL_TRAP = signal.SIGTRAP | 0x80
 
 
-def classify(tid: int, status: int, siginfo_raw: bytes | None, *, seized: bool,
+def classify(tid: int, status: int, siginfo_raw: bytes | None, seized: bool,
              pid: int = 0) -> Stop:
     if _WIFEXITED(status):
         return Stop(tid, "exited", pid, status=_WEXITSTATUS(status))
