@@ -153,6 +153,20 @@ def _view_fn(cls: type) -> Any:
     return fn
 
 
+#: class -> its json_wire builder (compiled, or its own ``_json`` view)
+_WIRE_FNS: dict[type, Any] = {}
+
+
+def _wire_fn(cls: type) -> Any:
+    if cls._json is Model._json:  # type: ignore[attr-defined]
+        fn = _json_fn(cls, (), True, True)
+    else:  # a class with JSON of its own shape: its view, nothing nested to encode
+        def fn(self: Model, encode: Callable[[Any], Any]) -> dict[str, Any]:
+            return self._json(True)
+    _WIRE_FNS[cls] = fn
+    return fn
+
+
 class Model:
     """Mixin for frozen dataclasses: ``to_json`` over their fields.
 
@@ -185,10 +199,10 @@ class Model:
         repeats frame after frame is serialized once, not per event.
         ``encode`` must be one long-lived function (the cache is keyed by it).
         """
-        cls = type(self)
-        if cls._json is not Model._json:  # a class with JSON of its own shape
-            return self._json(True)
-        return _json_fn(cls, (), True, True)(self, encode)
+        fn = _WIRE_FNS.get(type(self))
+        if fn is None:
+            fn = _wire_fn(type(self))
+        return fn(self, encode)
 
     def _json(self, view: bool) -> dict[str, Any]:
         """Subclasses with JSON of their own shape override this."""

@@ -10,7 +10,9 @@ restored from sigcontext).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from sigdbg.abi.abis import Abi
 from sigdbg.decode.sigframe import SigFrame
@@ -26,17 +28,38 @@ _SEGMENTS = ("cs", "ss", "ds", "es", "fs", "gs")
 
 
 _PLAIN, _FLAGS, _SEGMENT, _RPL3 = range(4)
-_RULES: dict[str, tuple[tuple[str, str, int], ...]] = {}
+_Rule = tuple[str, str, int]
 
 
-def _rules(abi: Abi) -> tuple[tuple[str, str, int], ...]:
-    """(sigcontext name, register name, how sigreturn restores it) per ABI."""
+class _Rules(NamedTuple):
+    every: tuple[_Rule, ...]  #: (sigcontext name, register name, how restored)
+    special: tuple[_Rule, ...]  #: the rules that are not plain equality
+    plain_saved: Callable[[Mapping[str, int]], Any]  #: the plain ones' frame values
+    plain_got: Callable[[Mapping[str, int]], Any]  #: ... and register values
+
+
+_RULES: dict[str, _Rules] = {}
+
+
+def _nothing(_: Mapping[str, int]) -> tuple[()]:
+    return ()
+
+
+def _rules(abi: Abi) -> _Rules:
+    """How sigreturn restores each register, per ABI (looked up once)."""
     rules = _RULES.get(abi.name)
     if rules is None:
-        rules = _RULES[abi.name] = tuple(
+        every = tuple(
             (mc, reg, _FLAGS if mc in ("eflags", "flags") else
              _RPL3 if mc in ("cs", "ss") else _SEGMENT if mc in _SEGMENTS else _PLAIN)
             for mc, reg in abi.mcontext_regs)
+        plain = [r for r in every if r[2] == _PLAIN]
+        # (one name makes itemgetter return the value, not a 1-tuple: the
+        # comparison holds either way; no names: nothing to compare)
+        saved = itemgetter(*[r[0] for r in plain]) if plain else _nothing
+        got = itemgetter(*[r[1] for r in plain]) if plain else _nothing
+        rules = _RULES[abi.name] = _Rules(
+            every, tuple(r for r in every if r[2] != _PLAIN), saved, got)
     return rules
 
 
@@ -57,7 +80,15 @@ def compare_restored(
     """
     diffs: list[str] = []
     mc = frame.mcontext
-    for mc_name, reg_name, rule in _rules(abi):
+    rules = _rules(abi)
+    try:
+        # the usual case, checked at C speed: every plain register restored
+        # exactly (a missing one raises and takes the full walk)
+        todo = rules.special if rules.plain_saved(mc) == rules.plain_got(regs) \
+            else rules.every
+    except KeyError:
+        todo = rules.every
+    for mc_name, reg_name, rule in todo:
         saved = mc.get(mc_name)
         got = regs.get(reg_name)
         if saved is None or got is None or (rule == _PLAIN and saved == got):

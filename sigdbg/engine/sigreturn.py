@@ -97,8 +97,7 @@ def step_through_sigreturn(
     word = abi.word
     target_sp = entry_frame.address + word
     restorer = entry_frame.pretcode
-    regs = task.registers()
-    if not (regs[abi.pc] == restorer and regs[abi.sp] == target_sp):
+    if task.pc_sp() != (restorer, target_sp):
         reached = yield from _run_to_restorer(session, task, entry_frame)
         if not reached:
             return
@@ -142,7 +141,8 @@ def step_through_sigreturn(
             session.requeue(stop)
             return
         new = task.registers()
-        changed = {k: (regs[k], v) for k, v in new.items() if regs.get(k) != v}
+        # both dicts come from the one regset layout: same keys, same order
+        changed = {k: (v, w) for (k, v), w in zip(regs.items(), new.values()) if v != w}
         yield ev.SigreturnStep(pid, tid, StepRecord(pc, code[:size], text, changed, sysname))
         regs = new
     yield ev.SigreturnAbandoned(pid, tid, "no sigreturn system call within "

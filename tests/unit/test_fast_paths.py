@@ -262,6 +262,10 @@ def test_compare_restored_rules() -> None:
     outside = 1 << 9  # IF: not taken from the frame
     assert not FIX_EFLAGS & outside
     assert compare_restored(X86_64, frame, dict(regs, eflags=mc["eflags"] ^ outside))[0] == ()
+    # a register the backend did not report is not compared (not a difference)
+    missing = {k: v for k, v in regs.items() if k != "rip"}
+    assert compare_restored(X86_64, frame, dict(missing, rax=mc["rax"] + 1))[0] == (
+        f"rax: frame {mc['rax']:#x} restored {mc['rax'] + 1:#x}",)
     bad = dict(regs, eflags=mc["eflags"] ^ 1, rip=mc["rip"] + 1, cs=0x2B)
     got = compare_restored(X86_64, frame, bad)[0]
     assert got == (
