@@ -75,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         import sigdbg.decode.siginfo as siginfo
         import sigdbg.decode.xsave as xsave
 
+        class _Forgetful(dict):  # type: ignore[type-arg]
+            def __setitem__(self, key: object, value: object) -> None:
+                pass  # the in-place FP-area memo never keeps anything
+
+        xsave._LAST_AREA = _Forgetful()
         xsave._decode_blob = xsave._decode_blob.__wrapped__  # type: ignore[attr-defined]
         siginfo._decode_siginfo = siginfo._decode_siginfo.__wrapped__  # type: ignore[attr-defined]
     args = ["trace", *MODE_OPTS[a.mode], "--json", "-o", os.devnull, "--", str(STORM),
