@@ -14,8 +14,13 @@ lint: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/mypy --strict sigdbg/abi sigdbg/decode sigdbg/names sigdbg/engine sigdbg/backends
 
+# The tracing tests run a second time on the ctypes path the ptrace backend
+# takes when its C module is not built (SIGDBG_NO_NATIVE).
 test: lint
 	.venv/bin/python -m pytest -q -n 2 tests
+	SIGDBG_NO_NATIVE=1 .venv/bin/python -m pytest -q -n 2 tests/integration/test_trace.py \
+	    tests/integration/test_sigreturn.py tests/integration/test_sigframe.py \
+	    tests/integration/test_stops.py tests/integration/test_cli_errors.py
 
 bench: bootstrap
 	.venv/bin/python bench/bench.py

@@ -35,7 +35,7 @@ import os
 import signal
 import struct
 from collections.abc import Callable
-from typing import NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from ptrace import PtraceError
 from ptrace.binding.func import ptrace as _ptrace
@@ -83,6 +83,8 @@ NT_PRSTATUS = 1
 NT_X86_XSTATE = 0x202
 
 _WALL = 0x40000000
+#: WSTOPSIG of a syscall-stop with PTRACE_O_TRACESYSGOOD
+_SYSCALL_TRAP = signal.SIGTRAP | 0x80
 _WIFSTOPPED = os.WIFSTOPPED
 #: offsetof(struct user, u_debugreg) for an x86_64 tracer (arch/x86/include/asm/user_64.h)
 _DEBUGREG_OFFSET = 848
@@ -121,12 +123,39 @@ _libc.lseek64.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int)
 #: which is what the variadic ptrace reads) but truncates one that does not
 #: fit, so only small values (requests, tids, signals, user-area offsets,
 #: regset notes) are passed as ints; addresses and arbitrary words always go
-#: as ctypes objects (``_word``, or a c_void_p made once per buffer).
-_sys_ptrace = _libc["ptrace"]
-_sys_ptrace.restype = ctypes.c_ulong
-_word = ctypes.c_ulong
+#: through ``_word`` (a ctypes object here; a plain int for the C module).
+_ctypes_ptrace = _libc["ptrace"]
+_ctypes_ptrace.restype = ctypes.c_ulong
 _FAILED = (1 << (8 * ctypes.sizeof(ctypes.c_ulong))) - 1
-_get_errno = ctypes.get_errno
+
+
+def _native_module() -> Any:
+    """sigdbg.backends._fastptrace (the same calls in C, see its source), or
+    None when it is not built or SIGDBG_NO_NATIVE is set (the tests run both)."""
+    if os.environ.get("SIGDBG_NO_NATIVE"):
+        return None
+    try:
+        from sigdbg.backends import _fastptrace  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _fastptrace
+
+
+_NATIVE = _native_module()
+#: ptrace(request, pid, addr, data) -> unsigned word, and errno after it
+_sys_ptrace: Callable[[int, int, Any, Any], int]
+_get_errno: Callable[[], int]
+#: how an address or arbitrary word is passed to _sys_ptrace (see above)
+_word: Callable[[int], Any]
+if _NATIVE is not None:  # it converts plain ints to unsigned words itself
+    _sys_ptrace, _get_errno, _word = _NATIVE.ptrace, _NATIVE.last_errno, int
+else:
+    _sys_ptrace, _get_errno, _word = _ctypes_ptrace, ctypes.get_errno, ctypes.c_ulong
+
+
+def native_in_use() -> bool:
+    """Whether the C module makes the hot calls (for the tests and --debug)."""
+    return _NATIVE is not None
 
 
 #: abi name -> reader of (pc, sp) from a raw user_regs_struct (derived from the tables)
@@ -157,7 +186,7 @@ class _Regset:
         self.view = memoryview(self.buf).cast("B")
         self.iov = _Iovec(ctypes.addressof(self.buf), size)
         self.size = size
-        self.iov_ptr = ctypes.c_void_p(ctypes.addressof(self.iov))
+        self.iov_ptr = _word(ctypes.addressof(self.iov))
 
     def get(self, task: PtraceTask, note: int) -> bytes:
         """PTRACE_GETREGSET ``note`` into the buffer; the bytes the kernel wrote."""
@@ -221,9 +250,9 @@ class PtraceTask:
         self._regset = _Regset(_MAX_REGSET)
         self._xstate: _Regset | None = None
         self._siginfo_buf = ctypes.create_string_buffer(_SIGINFO_SIZE)
-        self._siginfo_ptr = ctypes.c_void_p(ctypes.addressof(self._siginfo_buf))
+        self._siginfo_ptr = _word(ctypes.addressof(self._siginfo_buf))
         self._msg = ctypes.c_ulong(0)
-        self._msg_ptr = ctypes.c_void_p(ctypes.addressof(self._msg))
+        self._msg_ptr = _word(ctypes.addressof(self._msg))
         #: NT_PRSTATUS bytes and their decoding, valid while the task stays stopped
         self._raw_regs: bytes | None = None
         self._regs: dict[str, int] | None = None
@@ -637,6 +666,10 @@ class Tracer:
             raise ProcessGone("no traced process left") from None
         if got == 0:
             return WaitResult(0, 0)
+        return self._waited(got, status)
+
+    def _waited(self, got: int, status: int) -> WaitResult:
+        """The tracer's bookkeeping once ``got`` has reported ``status``."""
         task = self.tasks.get(got)
         if task is None:
             pid = got
@@ -652,6 +685,53 @@ class Tracer:
             self.launched.discard(got)
             self.attached.discard(got)
         return WaitResult(got, status, pid)
+
+    def resume_wait(self, task: PtraceTask, sig: int, step: bool,
+                    wait_tid: int = -1) -> tuple[WaitResult, bytes | None]:
+        """Resume ``task`` (PTRACE_SINGLESTEP if ``step``, else PTRACE_CONT,
+        with ``sig``), wait for the next stop of ``wait_tid`` (-1: any task),
+        and read that task's siginfo when its status says it has one (not a
+        PTRACE_EVENT stop, not a syscall-stop; None for a group-stop or a
+        task already gone): what the session does after every resume, as one
+        call of the C module when it is built.
+
+        A task that is gone before it could be resumed is waited for all the
+        same (its exit is what the wait reports).
+        """
+        task._raw_regs = task._regs = None  # _ran(), inlined
+        request = PTRACE_SINGLESTEP if step else PTRACE_CONT
+        if _NATIVE is not None:
+            rerr, werr, got, status, info, ierr = _NATIVE.resume_wait(
+                task._tid, request, sig, wait_tid)
+            if rerr or werr:
+                if rerr and rerr != errno.ESRCH:
+                    raise TargetError(f"ptrace request {request:#x} on {task._tid} failed: "
+                                      f"{os.strerror(rerr)}")
+                if werr == errno.ECHILD:
+                    raise ProcessGone("no traced process left")
+                if werr:
+                    raise TargetError(f"waitpid failed: {os.strerror(werr)}")
+                return self._wait_siginfo(wait_tid)  # resume refused: ESRCH
+            if info is None and ierr not in (0, errno.EINVAL, errno.ESRCH):
+                raise TargetError(f"PTRACE_GETSIGINFO failed: {os.strerror(ierr)}")
+            return self._waited(got, status), info
+        try:
+            if _sys_ptrace(request, task._tid, 0, sig) == _FAILED:
+                task._fail(request)
+        except ProcessGone:
+            pass
+        return self._wait_siginfo(wait_tid)
+
+    def _wait_siginfo(self, wait_tid: int) -> tuple[WaitResult, bytes | None]:
+        res = self.wait(wait_tid)
+        status = res.status
+        if not _WIFSTOPPED(status) or status >> 16 or (status >> 8) & 0xFF == _SYSCALL_TRAP:
+            return res, None
+        task = self.tasks.get(res.tid) or PtraceTask(self, res.tid, res.pid)
+        try:
+            return res, task.siginfo_raw()
+        except ProcessGone:
+            return res, None
 
     def seize_thread(self, tid: int, pid: int) -> PtraceTask:
         """SEIZE one more thread of an attached process and stop it."""

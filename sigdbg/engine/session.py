@@ -26,6 +26,7 @@ from sigdbg.backends.ptrace import (
     PTRACE_EVENT_VFORK,
     PtraceTask,
     Tracer,
+    WaitResult,
 )
 from sigdbg.decode.sigframe import decode_sigframe
 from sigdbg.decode.siginfo import SigInfo
@@ -283,22 +284,47 @@ class Session(Inspector):
         got, status = res.tid, res.status
         info_raw = None
         if os.WIFSTOPPED(status):
-            self._stopped[got] = 0
-            t = self.tracer.tasks.get(got)
-            if t is None:
-                # a new child reporting before its parent's PTRACE_EVENT_FORK/CLONE
-                self._new_tids.add(got)
-                self._early_tids.add(got)
-                t = self.tracer.task(got, _tgid_of(got) or self.pid)
+            t = self._known_task(got)
             # PTRACE_EVENT and syscall stops are told apart by the status alone
             if not status >> 16 and os.WSTOPSIG(status) != SYSCALL_TRAP:
                 try:
                     info_raw = t.siginfo_raw()
                 except ProcessGone:
                     info_raw = None
+        return self._stop_of(res, info_raw)
+
+    def _known_task(self, tid: int) -> PtraceTask:
+        t = self.tracer.tasks.get(tid)
+        if t is None:
+            # a new child reporting before its parent's PTRACE_EVENT_FORK/CLONE
+            self._new_tids.add(tid)
+            self._early_tids.add(tid)
+            t = self.tracer.task(tid, _tgid_of(tid) or self.pid)
+        return t
+
+    def _stop_of(self, res: WaitResult, info_raw: bytes | None) -> Stop:
+        """The session's bookkeeping for a wait result, and its Stop."""
+        got, status = res.tid, res.status
+        if os.WIFSTOPPED(status):
+            self._stopped[got] = 0
+            if got not in self.tracer.tasks:
+                self._known_task(got)
         else:
             self._stopped.pop(got, None)
         return classify(got, status, info_raw, not self.launched, res.pid)
+
+    def _resume_wait(self, tid: int, sig: int = 0, step: bool = False,
+                     wait_tid: int = -1) -> Stop:
+        """``_resume`` then ``_wait``, as one backend call when nothing has
+        to happen in between (no queued stop, no breakpoint to step over)."""
+        t = self.tracer.tasks.get(tid)
+        if t is None or self._requeued or tid in self._at_breakpoint:
+            self._resume(tid, sig, step)
+            return self._wait(wait_tid)
+        self._stopped.pop(tid, None)
+        self._maps = None  # the program may map and unmap while it runs
+        res, info_raw = self.tracer.resume_wait(t, sig, step, wait_tid)
+        return self._stop_of(res, info_raw)
 
     def requeue(self, stop: Stop) -> None:
         """Hand a stop seen by a stepping loop back to the main event loop.
@@ -329,10 +355,15 @@ class Session(Inspector):
 
         yield from self.first_events
         self.first_events = []
+        stopped = self._stopped
         while self.alive or self._requeued:
-            self.resume_all()
             try:
-                stop = self._wait()
+                if len(stopped) == 1 and not self._requeued:
+                    ((tid, sig),) = stopped.items()  # the usual case: one task
+                    stop = self._resume_wait(tid, sig)
+                else:
+                    self.resume_all()
+                    stop = self._wait()
             except ProcessGone:
                 break
             for event in self._handle(stop):
@@ -451,7 +482,6 @@ class Session(Inspector):
         # signal is ignored, or kills the task).  The interrupted pc is read
         # later, from the frame, when there is one.
         self._pending[tid] = _Pending(info, self._pc(task))
-        self._resume(tid, sig, step=True)
         if len(self.tracer.tasks) == 1 and not self._requeued and not self._inline:
             # One task, nothing queued: the main loop's next pass would resume
             # nothing and wait for exactly this step's stop.  Taking it here
@@ -459,11 +489,13 @@ class Session(Inspector):
             # is itself a delivery is left to the main loop).
             self._inline = True
             try:
-                out.extend(self._handle(self._wait()))
+                out.extend(self._handle(self._resume_wait(tid, sig, True)))
             except ProcessGone:
                 pass  # the main loop finds it gone too
             finally:
                 self._inline = False
+        else:
+            self._resume(tid, sig, step=True)
         return out
 
     def _pc(self, task: PtraceTask) -> int:

@@ -128,13 +128,11 @@ def step_through_sigreturn(
                                   restorers=view.restorers, previous=entry_frame)
             changes = diff_frames(entry_frame, now)
             yield ev.SigreturnEntered(pid, tid, sysname or "rt_sigreturn", now, changes)
-            session._resume(tid, 0, step=True)
-            stop = session._wait(tid)
+            stop = session._resume_wait(tid, 0, True, tid)
             yield ev.SigreturnStep(pid, tid, StepRecord(pc, code[:size], text, {}, sysname))
             yield from _check_restored(session, task, now, stop)
             return
-        session._resume(tid, 0, step=True)
-        stop = session._wait(tid)
+        stop = session._resume_wait(tid, 0, True, tid)
         if not _is_our_step(stop):
             yield ev.SigreturnAbandoned(pid, tid, f"stepping the restorer was interrupted "
                                         f"({stop.kind} {stop.sig})", pc)
@@ -176,9 +174,8 @@ def _run_to_restorer(
                 yield ev.SigreturnAbandoned(
                     pid, tid, f"cannot set a breakpoint on the restorer: {exc}", frame.pretcode)
                 return False
-            session._resume(tid, sig)
+            stop = session._resume_wait(tid, sig, False, tid)
             sig = 0
-            stop = session._wait(tid)
             if stop.kind in ("exited", "killed"):
                 yield ev.SigreturnAbandoned(
                     pid, tid, "the process ended before the handler returned "
@@ -206,8 +203,7 @@ def _run_to_restorer(
                 # its handler (shown like any delivery) and see where its frame lands.
                 assert stop.siginfo is not None
                 pc = task.registers()[abi.pc]
-                session._resume(tid, stop.sig, step=True)
-                nxt = session._wait(tid)
+                nxt = session._resume_wait(tid, stop.sig, True, tid)
                 if not (nxt.kind == "signal" and nxt.sig == signal.SIGTRAP
                         and nxt.si_code == 5):
                     yield ev.SignalDelivered(pid, tid, stop.siginfo, "passed", pc)
