@@ -14,16 +14,19 @@
  *       ptrace(2) with unsigned-word arguments; the result as an unsigned
  *       word (all ones = -1).  errno after the call: last_errno().
  *   last_errno() -> int
- *   resume_wait(tid, request, sig, wait_tid) -> tuple
- *       ptrace(request, tid, 0, sig) (PTRACE_CONT or PTRACE_SINGLESTEP),
- *       then waitpid(wait_tid, __WALL) with the GIL released, then
- *       PTRACE_GETSIGINFO of the task that stopped if the status is neither a
- *       PTRACE_EVENT stop nor a syscall-stop (SIGTRAP|0x80).  Returns
+ *   resume_wait(tid, request, sig, wait_tid, pc_offset, regs_size) -> tuple
+ *       If pc_offset >= 0, first PTRACE_PEEKUSER at pc_offset (the pc before
+ *       resuming).  Then ptrace(request, tid, 0, sig) (PTRACE_CONT or
+ *       PTRACE_SINGLESTEP), waitpid(wait_tid, __WALL) with the GIL released,
+ *       and PTRACE_GETSIGINFO of the task that stopped if the status is
+ *       neither a PTRACE_EVENT stop nor a syscall-stop (SIGTRAP|0x80); if
+ *       regs_size > 0 and that stop is a SIGTRAP, PTRACE_GETREGSET
+ *       NT_PRSTATUS of it too (at most regs_size bytes).  Returns
  *       (resume_errno, wait_errno, tid, status, siginfo bytes or None,
- *       siginfo_errno); when resume_errno is not 0 nothing else was done,
- *       when wait_errno is not 0 no task reported.  A signal that interrupts
- *       the wait runs its Python handler (Ctrl-C raises KeyboardInterrupt
- *       here, as os.waitpid would).
+ *       siginfo_errno, pc or None, regs bytes or None); when resume_errno is
+ *       not 0 nothing after the resume was done, when wait_errno is not 0 no
+ *       task reported.  A signal that interrupts the wait runs its Python
+ *       handler (Ctrl-C raises KeyboardInterrupt here, as os.waitpid would).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -31,7 +34,12 @@
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
+
+#ifndef NT_PRSTATUS
+#define NT_PRSTATUS 1
+#endif
 
 #ifndef __WALL
 #define __WALL 0x40000000
@@ -72,29 +80,75 @@ static PyObject *fast_last_errno(PyObject *self, PyObject *unused)
 	return PyLong_FromLong(last_errno);
 }
 
-static PyObject *fast_resume_wait(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* a tuple of ints and objects; steals the object references */
+static PyObject *result8(int rerr, int werr, int got, int status, PyObject *info, int ierr,
+			 PyObject *pc, PyObject *regs)
 {
-	long tid, request, sig, wait_tid;
-	int status = 0, wait_errno = 0, info_errno = 0;
-	pid_t got;
-	PyObject *info = Py_None;
-	PyObject *result;
+	PyObject *t = PyTuple_New(8);
+	PyObject *ints[5];
+	int values[5] = { rerr, werr, got, status, ierr };
 
-	if (nargs != 4) {
-		PyErr_SetString(PyExc_TypeError, "resume_wait(tid, request, sig, wait_tid)");
+	for (int i = 0; i < 5; i++)
+		ints[i] = PyLong_FromLong(values[i]);
+	if (t == NULL || !ints[0] || !ints[1] || !ints[2] || !ints[3] || !ints[4]) {
+		Py_XDECREF(t);
+		for (int i = 0; i < 5; i++)
+			Py_XDECREF(ints[i]);
+		Py_DECREF(info);
+		Py_DECREF(pc);
+		Py_DECREF(regs);
 		return NULL;
 	}
-	tid = PyLong_AsLong(args[0]);
-	request = PyLong_AsLong(args[1]);
-	sig = PyLong_AsLong(args[2]);
-	wait_tid = PyLong_AsLong(args[3]);
+	PyTuple_SET_ITEM(t, 0, ints[0]);
+	PyTuple_SET_ITEM(t, 1, ints[1]);
+	PyTuple_SET_ITEM(t, 2, ints[2]);
+	PyTuple_SET_ITEM(t, 3, ints[3]);
+	PyTuple_SET_ITEM(t, 4, info);
+	PyTuple_SET_ITEM(t, 5, ints[4]);
+	PyTuple_SET_ITEM(t, 6, pc);
+	PyTuple_SET_ITEM(t, 7, regs);
+	return t;
+}
+
+static PyObject *fast_resume_wait(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	long v[6];
+	int status = 0, wait_errno = 0, info_errno = 0;
+	pid_t got;
+	PyObject *info = Py_None, *pc = Py_None, *regs = Py_None;
+
+	if (nargs != 6) {
+		PyErr_SetString(PyExc_TypeError,
+				"resume_wait(tid, request, sig, wait_tid, pc_offset, regs_size)");
+		return NULL;
+	}
+	for (int i = 0; i < 6; i++)
+		v[i] = PyLong_AsLong(args[i]);
 	if (PyErr_Occurred())
 		return NULL;
-	if (ptrace((enum __ptrace_request)request, (pid_t)tid, NULL, (void *)sig) == -1)
-		return Py_BuildValue("(iiiiOi)", errno, 0, 0, 0, Py_None, 0);
+	Py_INCREF(info);
+	Py_INCREF(pc);
+	Py_INCREF(regs);
+	if (v[4] >= 0) {
+		long word;
+
+		errno = 0;
+		word = ptrace(PTRACE_PEEKUSER, (pid_t)v[0], (void *)v[4], NULL);
+		if (!(word == -1 && errno)) {
+			Py_DECREF(pc);
+			pc = PyLong_FromUnsignedLong((unsigned long)word);
+			if (pc == NULL) {
+				Py_DECREF(info);
+				Py_DECREF(regs);
+				return NULL;
+			}
+		}
+	}
+	if (ptrace((enum __ptrace_request)v[1], (pid_t)v[0], NULL, (void *)v[2]) == -1)
+		return result8(errno, 0, 0, 0, info, 0, pc, regs);
 	for (;;) {
 		Py_BEGIN_ALLOW_THREADS
-		got = waitpid((pid_t)wait_tid, &status, __WALL);
+		got = waitpid((pid_t)v[3], &status, __WALL);
 		Py_END_ALLOW_THREADS
 		if (got >= 0)
 			break;
@@ -103,24 +157,47 @@ static PyObject *fast_resume_wait(PyObject *self, PyObject *const *args, Py_ssiz
 			got = 0;
 			break;
 		}
-		if (PyErr_CheckSignals() < 0)
-			return NULL;  /* e.g. KeyboardInterrupt; the tracee is left running */
+		if (PyErr_CheckSignals() < 0) {  /* e.g. KeyboardInterrupt */
+			Py_DECREF(info);
+			Py_DECREF(pc);
+			Py_DECREF(regs);
+			return NULL;
+		}
 	}
 	if (!wait_errno && WIFSTOPPED(status) && !(status >> 16) &&
 	    WSTOPSIG(status) != (SIGTRAP | 0x80)) {
-		info = PyBytes_FromStringAndSize(NULL, SIGINFO_SIZE);
-		if (info == NULL)
-			return NULL;
-		if (ptrace(PTRACE_GETSIGINFO, got, NULL, PyBytes_AS_STRING(info)) == -1) {
-			info_errno = errno;
+		PyObject *buf = PyBytes_FromStringAndSize(NULL, SIGINFO_SIZE);
+
+		if (buf == NULL) {
 			Py_DECREF(info);
-			info = Py_None;
+			Py_DECREF(pc);
+			Py_DECREF(regs);
+			return NULL;
+		}
+		if (ptrace(PTRACE_GETSIGINFO, got, NULL, PyBytes_AS_STRING(buf)) == -1) {
+			info_errno = errno;
+			Py_DECREF(buf);
+		} else {
+			Py_DECREF(info);
+			info = buf;
+		}
+		if (v[5] > 0 && WSTOPSIG(status) == SIGTRAP) {
+			char regbuf[4096];
+			struct iovec iov = { regbuf, v[5] < (long)sizeof regbuf ? (size_t)v[5] : sizeof regbuf };
+
+			if (ptrace(PTRACE_GETREGSET, got, (void *)NT_PRSTATUS, &iov) == 0) {
+				PyObject *r = PyBytes_FromStringAndSize(regbuf, (Py_ssize_t)iov.iov_len);
+
+				if (r != NULL) {
+					Py_DECREF(regs);
+					regs = r;
+				} else {
+					PyErr_Clear();  /* no registers: they are read again later */
+				}
+			}
 		}
 	}
-	result = Py_BuildValue("(iiiiOi)", 0, wait_errno, (int)got, status, info, info_errno);
-	if (info != Py_None)
-		Py_DECREF(info);
-	return result;
+	return result8(0, wait_errno, (int)got, status, info, info_errno, pc, regs);
 }
 
 static PyMethodDef methods[] = {
@@ -128,8 +205,8 @@ static PyMethodDef methods[] = {
 	 "ptrace(request, pid, addr, data) -> unsigned word"},
 	{"last_errno", fast_last_errno, METH_NOARGS, "errno after the last ptrace()"},
 	{"resume_wait", (PyCFunction)(void (*)(void))fast_resume_wait, METH_FASTCALL,
-	 "resume_wait(tid, request, sig, wait_tid) -> (resume_errno, wait_errno, tid, "
-	 "status, siginfo, siginfo_errno)"},
+	 "resume_wait(tid, request, sig, wait_tid, pc_offset, regs_size) -> (resume_errno, "
+	 "wait_errno, tid, status, siginfo, siginfo_errno, pc, regs)"},
 	{NULL, NULL, 0, NULL},
 };
 

@@ -686,14 +686,16 @@ class Tracer:
             self.attached.discard(got)
         return WaitResult(got, status, pid)
 
-    def resume_wait(self, task: PtraceTask, sig: int, step: bool,
-                    wait_tid: int = -1) -> tuple[WaitResult, bytes | None]:
+    def resume_wait(self, task: PtraceTask, sig: int, step: bool, wait_tid: int = -1,
+                    peek_pc: bool = False) -> tuple[WaitResult, bytes | None, int | None]:
         """Resume ``task`` (PTRACE_SINGLESTEP if ``step``, else PTRACE_CONT,
         with ``sig``), wait for the next stop of ``wait_tid`` (-1: any task),
         and read that task's siginfo when its status says it has one (not a
         PTRACE_EVENT stop, not a syscall-stop; None for a group-stop or a
         task already gone): what the session does after every resume, as one
-        call of the C module when it is built.
+        call of the C module when it is built.  With ``peek_pc`` the task's
+        pc is read first (None if it cannot be).  Returns (wait result,
+        siginfo, pc).
 
         A task that is gone before it could be resumed is waited for all the
         same (its exit is what the wait reports).
@@ -701,8 +703,11 @@ class Tracer:
         task._raw_regs = task._regs = None  # _ran(), inlined
         request = PTRACE_SINGLESTEP if step else PTRACE_CONT
         if _NATIVE is not None:
-            rerr, werr, got, status, info, ierr = _NATIVE.resume_wait(
-                task._tid, request, sig, wait_tid)
+            # a step's stop is normally the handler entry, whose registers
+            # are read next: they come back with the same call
+            rerr, werr, got, status, info, ierr, pc, regs = _NATIVE.resume_wait(
+                task._tid, request, sig, wait_tid, _RIP_OFFSET if peek_pc else -1,
+                _MAX_REGSET if step else 0)
             if rerr or werr:
                 if rerr and rerr != errno.ESRCH:
                     raise TargetError(f"ptrace request {request:#x} on {task._tid} failed: "
@@ -711,16 +716,27 @@ class Tracer:
                     raise ProcessGone("no traced process left")
                 if werr:
                     raise TargetError(f"waitpid failed: {os.strerror(werr)}")
-                return self._wait_siginfo(wait_tid)  # resume refused: ESRCH
+                return (*self._wait_siginfo(wait_tid), pc)  # resume refused: ESRCH
             if info is None and ierr not in (0, errno.EINVAL, errno.ESRCH):
                 raise TargetError(f"PTRACE_GETSIGINFO failed: {os.strerror(ierr)}")
-            return self._waited(got, status), info
+            res = self._waited(got, status)
+            if regs is not None:
+                stopped = self.tasks.get(got)
+                if stopped is not None:
+                    stopped._raw_regs = regs  # valid until it runs again
+            return res, info, pc
+        pc = None
+        if peek_pc:
+            try:
+                pc = task.pc()
+            except SigdbgError:
+                pc = None
         try:
             if _sys_ptrace(request, task._tid, 0, sig) == _FAILED:
                 task._fail(request)
         except ProcessGone:
             pass
-        return self._wait_siginfo(wait_tid)
+        return (*self._wait_siginfo(wait_tid), pc)
 
     def _wait_siginfo(self, wait_tid: int) -> tuple[WaitResult, bytes | None]:
         res = self.wait(wait_tid)

@@ -323,7 +323,7 @@ class Session(Inspector):
             return self._wait(wait_tid)
         self._stopped.pop(tid, None)
         self._maps = None  # the program may map and unmap while it runs
-        res, info_raw = self.tracer.resume_wait(t, sig, step, wait_tid)
+        res, info_raw, _ = self.tracer.resume_wait(t, sig, step, wait_tid)
         return self._stop_of(res, info_raw)
 
     def requeue(self, stop: Stop) -> None:
@@ -481,20 +481,28 @@ class Session(Inspector):
         # handler's first instruction (or executes one instruction if the
         # signal is ignored, or kills the task).  The interrupted pc is read
         # later, from the frame, when there is one.
-        self._pending[tid] = _Pending(info, self._pc(task))
-        if len(self.tracer.tasks) == 1 and not self._requeued and not self._inline:
+        if len(self.tracer.tasks) == 1 and not self._requeued and not self._inline \
+                and tid not in self._at_breakpoint:
             # One task, nothing queued: the main loop's next pass would resume
             # nothing and wait for exactly this step's stop.  Taking it here
             # saves that pass on every traced signal (not nested: a stop that
-            # is itself a delivery is left to the main loop).
+            # is itself a delivery is left to the main loop).  The pc at
+            # delivery is read by the same backend call.
             self._inline = True
             try:
-                out.extend(self._handle(self._resume_wait(tid, sig, True)))
+                self._stopped.pop(tid, None)
+                self._maps = None
+                self._pending[tid] = _Pending(info, 0)  # the pc comes with the resume
+                res, info_raw, at = self.tracer.resume_wait(task, sig, True, -1, True)
+                if at is not None:
+                    self._pending[tid] = _Pending(info, at)
+                out.extend(self._handle(self._stop_of(res, info_raw)))
             except ProcessGone:
                 pass  # the main loop finds it gone too
             finally:
                 self._inline = False
         else:
+            self._pending[tid] = _Pending(info, self._pc(task))
             self._resume(tid, sig, step=True)
         return out
 

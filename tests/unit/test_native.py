@@ -33,8 +33,8 @@ def test_native_and_ctypes_report_the_same_failure() -> None:
         got = backend._ctypes_ptrace(backend.PTRACE_GETSIGINFO, child.pid, None, None)
         assert (got, __import__("ctypes").get_errno()) == (backend._FAILED, errno.ESRCH)
         # resume_wait refuses to resume a task we do not trace, and waits for nothing
-        assert _fastptrace.resume_wait(child.pid, backend.PTRACE_CONT, 0, child.pid)[0] \
-            == errno.ESRCH
+        got = _fastptrace.resume_wait(child.pid, backend.PTRACE_CONT, 0, child.pid, 128, 4096)
+        assert got == (errno.ESRCH, 0, 0, 0, None, 0, None, None)
     finally:
         child.kill()
         child.wait()
