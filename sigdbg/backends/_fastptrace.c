@@ -14,19 +14,24 @@
  *       ptrace(2) with unsigned-word arguments; the result as an unsigned
  *       word (all ones = -1).  errno after the call: last_errno().
  *   last_errno() -> int
- *   resume_wait(tid, request, sig, wait_tid, pc_offset, regs_size) -> tuple
+ *   resume_wait(tid, request, sig, wait_tid, pc_offset, regs_size,
+ *               mem_fd, sp_offset, sp_size, read_size) -> tuple
  *       If pc_offset >= 0, first PTRACE_PEEKUSER at pc_offset (the pc before
  *       resuming).  Then ptrace(request, tid, 0, sig) (PTRACE_CONT or
  *       PTRACE_SINGLESTEP), waitpid(wait_tid, __WALL) with the GIL released,
  *       and PTRACE_GETSIGINFO of the task that stopped if the status is
  *       neither a PTRACE_EVENT stop nor a syscall-stop (SIGTRAP|0x80); if
  *       regs_size > 0 and that stop is a SIGTRAP, PTRACE_GETREGSET
- *       NT_PRSTATUS of it too (at most regs_size bytes).  Returns
- *       (resume_errno, wait_errno, tid, status, siginfo bytes or None,
- *       siginfo_errno, pc or None, regs bytes or None); when resume_errno is
- *       not 0 nothing after the resume was done, when wait_errno is not 0 no
- *       task reported.  A signal that interrupts the wait runs its Python
- *       handler (Ctrl-C raises KeyboardInterrupt here, as os.waitpid would).
+ *       NT_PRSTATUS of it too (at most regs_size bytes); and if mem_fd >= 0
+ *       and the stop is the resumed task's, pread(mem_fd, read_size) at the
+ *       sp_size-byte little-endian word at sp_offset of those registers (the
+ *       signal frame, at a handler's entry; the caller gives the offsets from
+ *       its register tables).  Returns (resume_errno, wait_errno, tid,
+ *       status, siginfo bytes or None, siginfo_errno, pc or None, regs bytes
+ *       or None, bytes read or None); when resume_errno is not 0 nothing
+ *       after the resume was done, when wait_errno is not 0 no task reported.
+ *       A signal that interrupts the wait runs its Python handler (Ctrl-C
+ *       raises KeyboardInterrupt here, as os.waitpid would).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -36,6 +41,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #ifndef NT_PRSTATUS
 #define NT_PRSTATUS 1
@@ -81,10 +87,10 @@ static PyObject *fast_last_errno(PyObject *self, PyObject *unused)
 }
 
 /* a tuple of ints and objects; steals the object references */
-static PyObject *result8(int rerr, int werr, int got, int status, PyObject *info, int ierr,
-			 PyObject *pc, PyObject *regs)
+static PyObject *result9(int rerr, int werr, int got, int status, PyObject *info, int ierr,
+			 PyObject *pc, PyObject *regs, PyObject *mem)
 {
-	PyObject *t = PyTuple_New(8);
+	PyObject *t = PyTuple_New(9);
 	PyObject *ints[5];
 	int values[5] = { rerr, werr, got, status, ierr };
 
@@ -97,6 +103,7 @@ static PyObject *result8(int rerr, int werr, int got, int status, PyObject *info
 		Py_DECREF(info);
 		Py_DECREF(pc);
 		Py_DECREF(regs);
+		Py_DECREF(mem);
 		return NULL;
 	}
 	PyTuple_SET_ITEM(t, 0, ints[0]);
@@ -107,28 +114,63 @@ static PyObject *result8(int rerr, int werr, int got, int status, PyObject *info
 	PyTuple_SET_ITEM(t, 5, ints[4]);
 	PyTuple_SET_ITEM(t, 6, pc);
 	PyTuple_SET_ITEM(t, 7, regs);
+	PyTuple_SET_ITEM(t, 8, mem);
 	return t;
+}
+
+/* pread(fd, size) at the little-endian word at ``word``; ``none`` (a new
+ * reference to None) is returned on failure, else released */
+static PyObject *read_at_sp(PyObject *none, int fd, const char *word, int word_size, long size)
+{
+	unsigned long long sp = 0;
+	PyObject *out;
+	ssize_t n;
+
+	for (int i = word_size - 1; i >= 0; i--)
+		sp = (sp << 8) | (unsigned char)word[i];
+	if (sp >= (1ULL << 63))
+		return none;  /* a kernel-half address: pread cannot seek there */
+	out = PyBytes_FromStringAndSize(NULL, size);
+	if (out == NULL) {
+		PyErr_Clear();
+		return none;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	n = pread(fd, PyBytes_AS_STRING(out), (size_t)size, (off_t)sp);
+	Py_END_ALLOW_THREADS
+	if (n <= 0) {
+		Py_DECREF(out);
+		return none;
+	}
+	if (n < size && _PyBytes_Resize(&out, n) < 0) {
+		PyErr_Clear();
+		return none;
+	}
+	Py_DECREF(none);
+	return out;
 }
 
 static PyObject *fast_resume_wait(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-	long v[6];
+	long v[10];
 	int status = 0, wait_errno = 0, info_errno = 0;
 	pid_t got;
-	PyObject *info = Py_None, *pc = Py_None, *regs = Py_None;
+	PyObject *info = Py_None, *pc = Py_None, *regs = Py_None, *mem = Py_None;
 
-	if (nargs != 6) {
+	if (nargs != 10) {
 		PyErr_SetString(PyExc_TypeError,
-				"resume_wait(tid, request, sig, wait_tid, pc_offset, regs_size)");
+				"resume_wait(tid, request, sig, wait_tid, pc_offset, regs_size, "
+				"mem_fd, sp_offset, sp_size, read_size)");
 		return NULL;
 	}
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 10; i++)
 		v[i] = PyLong_AsLong(args[i]);
 	if (PyErr_Occurred())
 		return NULL;
 	Py_INCREF(info);
 	Py_INCREF(pc);
 	Py_INCREF(regs);
+	Py_INCREF(mem);
 	if (v[4] >= 0) {
 		long word;
 
@@ -140,12 +182,13 @@ static PyObject *fast_resume_wait(PyObject *self, PyObject *const *args, Py_ssiz
 			if (pc == NULL) {
 				Py_DECREF(info);
 				Py_DECREF(regs);
+				Py_DECREF(mem);
 				return NULL;
 			}
 		}
 	}
 	if (ptrace((enum __ptrace_request)v[1], (pid_t)v[0], NULL, (void *)v[2]) == -1)
-		return result8(errno, 0, 0, 0, info, 0, pc, regs);
+		return result9(errno, 0, 0, 0, info, 0, pc, regs, mem);
 	for (;;) {
 		Py_BEGIN_ALLOW_THREADS
 		got = waitpid((pid_t)v[3], &status, __WALL);
@@ -161,6 +204,7 @@ static PyObject *fast_resume_wait(PyObject *self, PyObject *const *args, Py_ssiz
 			Py_DECREF(info);
 			Py_DECREF(pc);
 			Py_DECREF(regs);
+			Py_DECREF(mem);
 			return NULL;
 		}
 	}
@@ -172,6 +216,7 @@ static PyObject *fast_resume_wait(PyObject *self, PyObject *const *args, Py_ssiz
 			Py_DECREF(info);
 			Py_DECREF(pc);
 			Py_DECREF(regs);
+			Py_DECREF(mem);
 			return NULL;
 		}
 		if (ptrace(PTRACE_GETSIGINFO, got, NULL, PyBytes_AS_STRING(buf)) == -1) {
@@ -194,10 +239,14 @@ static PyObject *fast_resume_wait(PyObject *self, PyObject *const *args, Py_ssiz
 				} else {
 					PyErr_Clear();  /* no registers: they are read again later */
 				}
+				if (r != NULL && got == (pid_t)v[0] && v[6] >= 0 && v[9] > 0 &&
+				    (v[8] == 4 || v[8] == 8) &&
+				    v[7] >= 0 && (size_t)(v[7] + v[8]) <= iov.iov_len)
+					mem = read_at_sp(mem, (int)v[6], regbuf + v[7], (int)v[8], v[9]);
 			}
 		}
 	}
-	return result8(0, wait_errno, (int)got, status, info, info_errno, pc, regs);
+	return result9(0, wait_errno, (int)got, status, info, info_errno, pc, regs, mem);
 }
 
 static PyMethodDef methods[] = {
@@ -205,8 +254,9 @@ static PyMethodDef methods[] = {
 	 "ptrace(request, pid, addr, data) -> unsigned word"},
 	{"last_errno", fast_last_errno, METH_NOARGS, "errno after the last ptrace()"},
 	{"resume_wait", (PyCFunction)(void (*)(void))fast_resume_wait, METH_FASTCALL,
-	 "resume_wait(tid, request, sig, wait_tid, pc_offset, regs_size) -> (resume_errno, "
-	 "wait_errno, tid, status, siginfo, siginfo_errno, pc, regs)"},
+	 "resume_wait(tid, request, sig, wait_tid, pc_offset, regs_size, mem_fd, sp_offset, "
+	 "sp_size, read_size) -> (resume_errno, wait_errno, tid, status, siginfo, "
+	 "siginfo_errno, pc, regs, read)"},
 	{NULL, NULL, 0, NULL},
 };
 

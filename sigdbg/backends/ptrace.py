@@ -197,6 +197,15 @@ class _Regset:
         return self.view[: iov.len].tobytes()
 
 
+class ResumeResult(NamedTuple):
+    """What ``Tracer.resume_wait`` saw: the wait, and what was read at it."""
+
+    wait: WaitResult
+    siginfo: bytes | None
+    pc: int | None  #: the resumed task's pc before resuming (peek_pc)
+    read: tuple[int, bytes] | None  #: (sp, bytes read there) at the stop (read_at_sp)
+
+
 class WaitResult(NamedTuple):
     """One ``waitpid`` result, before classification (a NamedTuple: two are
     made per traced signal, and a frozen dataclass costs several times more)."""
@@ -687,15 +696,19 @@ class Tracer:
         return WaitResult(got, status, pid)
 
     def resume_wait(self, task: PtraceTask, sig: int, step: bool, wait_tid: int = -1,
-                    peek_pc: bool = False) -> tuple[WaitResult, bytes | None, int | None]:
+                    peek_pc: bool = False, read_at_sp: int = 0) -> ResumeResult:
         """Resume ``task`` (PTRACE_SINGLESTEP if ``step``, else PTRACE_CONT,
         with ``sig``), wait for the next stop of ``wait_tid`` (-1: any task),
         and read that task's siginfo when its status says it has one (not a
         PTRACE_EVENT stop, not a syscall-stop; None for a group-stop or a
         task already gone): what the session does after every resume, as one
-        call of the C module when it is built.  With ``peek_pc`` the task's
-        pc is read first (None if it cannot be).  Returns (wait result,
-        siginfo, pc).
+        call of the C module when it is built.
+
+        ``peek_pc`` reads the task's pc first (None if it cannot be).
+        ``read_at_sp`` > 0 asks for that many bytes of memory at the stack
+        pointer when the task itself stops at a SIGTRAP (the signal frame, at
+        a handler's entry); the C module does that read in the same call and
+        returns it with the sp it was read at, else it is None.
 
         A task that is gone before it could be resumed is waited for all the
         same (its exit is what the wait reports).
@@ -703,11 +716,19 @@ class Tracer:
         task._raw_regs = task._regs = None  # _ran(), inlined
         request = PTRACE_SINGLESTEP if step else PTRACE_CONT
         if _NATIVE is not None:
-            # a step's stop is normally the handler entry, whose registers
-            # are read next: they come back with the same call
-            rerr, werr, got, status, info, ierr, pc, regs = _NATIVE.resume_wait(
+            # a step's stop is normally a handler entry, whose registers and
+            # frame are read next: they come back with the same call
+            fd = sp_offset = sp_size = -1
+            if read_at_sp > 0:
+                try:
+                    fd = task._fd()
+                    sp_field = task.abi.user_regs[task.abi.sp]
+                    sp_offset, sp_size = sp_field.offset, sp_field.size
+                except SigdbgError:
+                    fd = -1
+            rerr, werr, got, status, info, ierr, pc, regs, data = _NATIVE.resume_wait(
                 task._tid, request, sig, wait_tid, _RIP_OFFSET if peek_pc else -1,
-                _MAX_REGSET if step else 0)
+                _MAX_REGSET if step else 0, fd, sp_offset, sp_size, read_at_sp)
             if rerr or werr:
                 if rerr and rerr != errno.ESRCH:
                     raise TargetError(f"ptrace request {request:#x} on {task._tid} failed: "
@@ -716,15 +737,18 @@ class Tracer:
                     raise ProcessGone("no traced process left")
                 if werr:
                     raise TargetError(f"waitpid failed: {os.strerror(werr)}")
-                return (*self._wait_siginfo(wait_tid), pc)  # resume refused: ESRCH
+                return ResumeResult(*self._wait_siginfo(wait_tid), pc, None)  # ESRCH
             if info is None and ierr not in (0, errno.EINVAL, errno.ESRCH):
                 raise TargetError(f"PTRACE_GETSIGINFO failed: {os.strerror(ierr)}")
             res = self._waited(got, status)
+            read = None
             if regs is not None:
                 stopped = self.tasks.get(got)
                 if stopped is not None:
                     stopped._raw_regs = regs  # valid until it runs again
-            return res, info, pc
+                if data is not None:
+                    read = (int.from_bytes(regs[sp_offset : sp_offset + sp_size], "little"), data)
+            return ResumeResult(res, info, pc, read)
         pc = None
         if peek_pc:
             try:
@@ -736,7 +760,7 @@ class Tracer:
                 task._fail(request)
         except ProcessGone:
             pass
-        return (*self._wait_siginfo(wait_tid), pc)
+        return ResumeResult(*self._wait_siginfo(wait_tid), pc, None)
 
     def _wait_siginfo(self, wait_tid: int) -> tuple[WaitResult, bytes | None]:
         res = self.wait(wait_tid)

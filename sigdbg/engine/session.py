@@ -28,7 +28,7 @@ from sigdbg.backends.ptrace import (
     Tracer,
     WaitResult,
 )
-from sigdbg.decode.sigframe import decode_sigframe
+from sigdbg.decode.sigframe import BULK_READ, decode_sigframe
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.engine import events as ev
 from sigdbg.engine.inspect import Inspector, TaskView
@@ -80,6 +80,8 @@ class _Pending(NamedTuple):
 
     siginfo: SigInfo
     pc: int
+    #: (sp, bytes) read at the next stop by the same backend call, if any
+    read: tuple[int, bytes] | None = None
 
 
 class Session(Inspector):
@@ -323,8 +325,8 @@ class Session(Inspector):
             return self._wait(wait_tid)
         self._stopped.pop(tid, None)
         self._maps = None  # the program may map and unmap while it runs
-        res, info_raw, _ = self.tracer.resume_wait(t, sig, step, wait_tid)
-        return self._stop_of(res, info_raw)
+        r = self.tracer.resume_wait(t, sig, step, wait_tid)
+        return self._stop_of(r.wait, r.siginfo)
 
     def requeue(self, stop: Stop) -> None:
         """Hand a stop seen by a stepping loop back to the main event loop.
@@ -493,10 +495,9 @@ class Session(Inspector):
                 self._stopped.pop(tid, None)
                 self._maps = None
                 self._pending[tid] = _Pending(info, 0)  # the pc comes with the resume
-                res, info_raw, at = self.tracer.resume_wait(task, sig, True, -1, True)
-                if at is not None:
-                    self._pending[tid] = _Pending(info, at)
-                out.extend(self._handle(self._stop_of(res, info_raw)))
+                r = self.tracer.resume_wait(task, sig, True, -1, True, BULK_READ)
+                self._pending[tid] = _Pending(info, 0 if r.pc is None else r.pc, r.read)
+                out.extend(self._handle(self._stop_of(r.wait, r.siginfo)))
             except ProcessGone:
                 pass  # the main loop finds it gone too
             finally:
@@ -524,9 +525,11 @@ class Session(Inspector):
                 pc, sp = task.pc_sp()
                 abi = task.abi
                 view = self.view(task)
+                read = pending.read
                 frame = decode_sigframe(task, abi, sp, maps=view.maps(),
                                         lookup=view.lookup, exe_path=view.exe_path(),
-                                        signo=info.si_signo, restorers=view.restorers)
+                                        signo=info.si_signo, restorers=view.restorers,
+                                        data=read[1] if read and read[0] == sp else None)
                 out.append(ev.SignalDelivered(pid, tid, info, "handler", pending.pc))
                 out.append(ev.HandlerEntered(pid, tid, pc, frame))
                 return out
