@@ -267,6 +267,7 @@ class PtraceTask:
         self._regs: dict[str, int] | None = None
         #: debug registers as last written by us (n -> value); empty = unknown
         self._dr: dict[int, int] = {}
+        self._sp_read: tuple[int, int, int] | None = None
 
     # -- identity --------------------------------------------------------
     @property
@@ -456,9 +457,19 @@ class PtraceTask:
 
     def close_mem(self) -> None:
         self._ran()  # (also called when the task is gone)
+        self._sp_read = None  # (forget_abi comes here too)
         if self._mem_fd is not None:
             os.close(self._mem_fd)
             self._mem_fd = None
+
+    def sp_read_args(self) -> tuple[int, int, int]:
+        """(memory fd, offset and size of the stack pointer in the regset):
+        what the C module needs to read at sp, kept until exec or close."""
+        args = self._sp_read
+        if args is None:
+            field = self.abi.user_regs[self.abi.sp]
+            args = self._sp_read = (self._fd(), field.offset, field.size)
+        return args
 
     def _read_once(self, address: int, size: int) -> bytes:
         fd = self._fd()
@@ -721,9 +732,7 @@ class Tracer:
             fd = sp_offset = sp_size = -1
             if read_at_sp > 0:
                 try:
-                    fd = task._fd()
-                    sp_field = task.abi.user_regs[task.abi.sp]
-                    sp_offset, sp_size = sp_field.offset, sp_field.size
+                    fd, sp_offset, sp_size = task.sp_read_args()
                 except SigdbgError:
                     fd = -1
             rerr, werr, got, status, info, ierr, pc, regs, data = _NATIVE.resume_wait(

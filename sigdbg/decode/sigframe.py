@@ -240,11 +240,12 @@ def decode_sigframe(
     if kind is None:
         kind = "rt_sigframe" if abi.name == "x86_64" else detect_kind(
             BufferedMemory(mem, frame, data), abi, frame)
-    facts = _kind_facts(kind)
+    facts = _KIND_FACTS.get(kind) or _kind_facts(kind)
     layout = facts.layout
-    raw = data[: layout.size]
-    if len(raw) < layout.size:
-        raw = BufferedMemory(mem, frame, data).read(frame, layout.size)
+    size = layout.size
+    raw = data[:size]
+    if len(raw) < size:
+        raw = BufferedMemory(mem, frame, data).read(frame, size)
     if previous is not None and previous.raw == raw and previous.address == frame \
             and previous.kind == kind and previous.sig == (signo or previous.sig):
         # the same frame bytes, hence the same fpstate pointer: unchanged if
@@ -261,10 +262,8 @@ def decode_sigframe(
     fpstate, fp_problem = _fpstate(mem, abi, frame, data, fp_ptr)
     siginfo: SigInfo | None = None
     siginfo_valid = False
-    pinfo = puc = None
-    uc_flags = uc_link = None
+    pinfo = puc = uc_flags = uc_link = retcode_ok = None
     retcode = None
-    retcode_ok = None
     pretcode = top["pretcode"]
     if kind == "sigframe_ia32":
         uc_stack = None
@@ -320,10 +319,10 @@ def decode_sigframe(
     if fpstate is not None:
         if fpstate.problems:
             problems.extend(fpstate.problems)
-        if fp_ptr < frame + layout.size:
-            problems.append(f"fpstate {fp_ptr:#x} points inside or below the frame")
-        elif fp_ptr - (frame + layout.size) > 4096:
-            problems.append(f"fpstate {fp_ptr:#x} is far above the frame")
+        if not frame + size <= fp_ptr <= frame + size + 4096:
+            problems.append(f"fpstate {fp_ptr:#x} points inside or below the frame"
+                            if fp_ptr < frame + size else
+                            f"fpstate {fp_ptr:#x} is far above the frame")
     sp = mcontext.get("rsp", mcontext.get("sp", 0))
     on_alt = False
     if uc_stack is not None and uc_stack["ss_size"]:
@@ -341,7 +340,7 @@ def decode_sigframe(
     if restorer.syscall is None:
         problems.append(f"pretcode {pretcode:#x} does not point at a known sigreturn sequence")
     return SigFrame(
-        abi.name, kind, frame, layout.size, sig, pretcode, restorer, siginfo, siginfo_valid,
+        abi.name, kind, frame, size, sig, pretcode, restorer, siginfo, siginfo_valid,
         pinfo, puc, uc_flags,
         _uc_flags_names(uc_flags) if uc_flags is not None else (),
         uc_link, uc_stack, on_alt, mcontext, sigmask, retcode, retcode_ok, fpstate,
@@ -353,7 +352,7 @@ def _fpstate(mem: Memory, abi: Abi, frame: int, data: bytes,
              fp_ptr: int) -> tuple[FpState | None, str | None]:
     """The FP area the frame points at: from the bulk read when it lies
     inside it (the usual case), else read from the target."""
-    if fp_ptr == 0:
+    if not fp_ptr:
         return None, None
     try:
         fpstate = decode_fpstate_in(abi, data, fp_ptr - frame, fp_ptr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,10 @@ from sigdbg.engine.stops import (
 )
 from sigdbg.errors import ProcessGone, SigdbgError, TargetError, UsageError
 from sigdbg.names import signal_name
+
+#: waitpid status of a SIGTRAP signal stop (no PTRACE_EVENT bits)
+_SIGTRAP_STOP = (signal.SIGTRAP << 8) | 0x7F
+_SI_CODE = struct.Struct("<i")  # siginfo_t.si_code, at offset 8 in every layout
 
 _NEW_TASK_EVENTS = {PTRACE_EVENT_FORK: "fork", PTRACE_EVENT_VFORK: "vfork",
                     PTRACE_EVENT_CLONE: "clone"}
@@ -496,8 +501,18 @@ class Session(Inspector):
                 self._maps = None
                 self._pending[tid] = _Pending(info, 0)  # the pc comes with the resume
                 r = self.tracer.resume_wait(task, sig, True, -1, True, BULK_READ)
-                self._pending[tid] = _Pending(info, 0 if r.pc is None else r.pc, r.read)
-                out.extend(self._handle(self._stop_of(r.wait, r.siginfo)))
+                pending = _Pending(info, 0 if r.pc is None else r.pc, r.read)
+                res, raw = r.wait, r.siginfo
+                if res.tid == tid and res.status == _SIGTRAP_STOP and raw is not None \
+                        and _SI_CODE.unpack_from(raw, 8)[0] == SIGTRAP_HANDLER_ENTRY:
+                    # the handler-entry stop itself (what _handle would find
+                    # by way of _finish_delivery): straight to the frame
+                    del self._pending[tid]
+                    self._stopped[tid] = 0
+                    out.extend(self._handler_entered(task, pending))
+                else:
+                    self._pending[tid] = pending
+                    out.extend(self._handle(self._stop_of(res, raw)))
             except ProcessGone:
                 pass  # the main loop finds it gone too
             finally:
@@ -513,6 +528,21 @@ class Session(Inspector):
         except SigdbgError:
             return 0
 
+    def _handler_entered(self, task: PtraceTask, pending: _Pending) -> list[ev.Event]:
+        """The task stopped at its handler's first instruction: decode the
+        frame at sp (read already when the step into it brought it along)."""
+        pc, sp = task.pc_sp()
+        view = self.view(task)
+        read = pending.read
+        info = pending.siginfo
+        frame = decode_sigframe(task, task.abi, sp, maps=view.maps(),
+                                lookup=view.lookup, exe_path=view.exe_path(),
+                                signo=info.si_signo, restorers=view.restorers,
+                                data=read[1] if read and read[0] == sp else None)
+        pid, tid = task.pid, task.tid
+        return [ev.SignalDelivered(pid, tid, info, "handler", pending.pc),
+                ev.HandlerEntered(pid, tid, pc, frame)]
+
     def _finish_delivery(self, stop: Stop, pending: _Pending) -> list[ev.Event]:
         out: list[ev.Event] = []
         tid = stop.tid
@@ -522,17 +552,7 @@ class Session(Inspector):
         if stop.kind == "signal" and stop.sig == signal.SIGTRAP:
             code = stop.si_code
             if code == SIGTRAP_HANDLER_ENTRY and task is not None:
-                pc, sp = task.pc_sp()
-                abi = task.abi
-                view = self.view(task)
-                read = pending.read
-                frame = decode_sigframe(task, abi, sp, maps=view.maps(),
-                                        lookup=view.lookup, exe_path=view.exe_path(),
-                                        signo=info.si_signo, restorers=view.restorers,
-                                        data=read[1] if read and read[0] == sp else None)
-                out.append(ev.SignalDelivered(pid, tid, info, "handler", pending.pc))
-                out.append(ev.HandlerEntered(pid, tid, pc, frame))
-                return out
+                return self._handler_entered(task, pending)
             if code in (TRAP_TRACE, TRAP_BRKPT):
                 out.append(ev.SignalDelivered(pid, tid, info, "ignored", pending.pc))
                 return out

@@ -68,19 +68,21 @@ class Stop(NamedTuple):
         return decode_siginfo(self.siginfo_raw, TRACER_SIGINFO_ABI)
 
 
-_WIFEXITED, _WEXITSTATUS, _WIFSIGNALED = os.WIFEXITED, os.WEXITSTATUS, os.WIFSIGNALED
-_WTERMSIG, _WSTOPSIG = os.WTERMSIG, os.WSTOPSIG
+_WEXITSTATUS, _WTERMSIG = os.WEXITSTATUS, os.WTERMSIG
 #: WSTOPSIG of a syscall-stop with PTRACE_O_TRACESYSGOOD
 SYSCALL_TRAP = signal.SIGTRAP | 0x80
 
 
 def classify(tid: int, status: int, siginfo_raw: bytes | None, seized: bool,
              pid: int = 0) -> Stop:
-    if _WIFEXITED(status):
+    # the wait(2) status bits spelled out (WIFEXITED: low 7 bits 0;
+    # WIFSTOPPED: 0x7f; else WIFSIGNALED), as this runs for every stop
+    low = status & 0x7F
+    if low == 0:
         return Stop(tid, "exited", pid, status=_WEXITSTATUS(status))
-    if _WIFSIGNALED(status):
+    if low != 0x7F:
         return Stop(tid, "killed", pid, sig=_WTERMSIG(status), status=status)
-    sig = _WSTOPSIG(status)
+    sig = (status >> 8) & 0xFF
     event = (status >> 16) & 0xFF
     if sig == SYSCALL_TRAP:
         return Stop(tid, "syscall", sig=signal.SIGTRAP, status=status)

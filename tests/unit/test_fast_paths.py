@@ -407,3 +407,34 @@ def test_json_wire_serializes_like_to_json_and_encodes_shared_parts_once() -> No
     other: list[Any] = []
     frame.siginfo.json_wire(lambda v: other.append(v) or orjson.Fragment(orjson.dumps(v)))
     assert other == [frame.siginfo.json_view()]  # another encoder gets its own encoding
+
+
+def test_classify_reads_wait_status_like_the_libc_macros() -> None:
+    """classify spells out the wait(2) status bits; os.W* are the reference."""
+    import os
+    import signal
+
+    from sigdbg.engine.stops import classify
+
+    info = bytearray(128)
+    statuses = [code << 8 for code in (0, 1, 42, 255)]  # exited
+    statuses += [sig | core for sig in (1, 9, 11, 31, 64) for core in (0, 0x80)]  # killed
+    statuses += [(event << 16) | (sig << 8) | 0x7F for sig in (5, 10, 19)
+                 for event in (0, 1, 4, 6, 128)]  # stopped
+    statuses.append(((5 | 0x80) << 8) | 0x7F)  # a syscall-stop (never with an event)
+    for status in statuses:
+        stop = classify(77, status, bytes(info), False, 70)
+        if os.WIFEXITED(status):
+            assert (stop.kind, stop.status) == ("exited", os.WEXITSTATUS(status)), hex(status)
+        elif os.WIFSIGNALED(status):
+            assert (stop.kind, stop.sig) == ("killed", os.WTERMSIG(status)), hex(status)
+        else:
+            assert os.WIFSTOPPED(status)
+            sig, event = os.WSTOPSIG(status), status >> 16
+            assert stop.event == event and stop.status == status, hex(status)
+            if sig == signal.SIGTRAP | 0x80:
+                assert (stop.kind, stop.sig) == ("syscall", signal.SIGTRAP)
+            else:
+                assert stop.sig == sig
+                assert stop.kind == ("signal" if not event else "event" if event != 128
+                                     else "group" if sig == signal.SIGSTOP else "interrupt")
