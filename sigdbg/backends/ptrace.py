@@ -729,12 +729,13 @@ class Tracer:
         if _NATIVE is not None:
             # a step's stop is normally a handler entry, whose registers and
             # frame are read next: they come back with the same call
-            fd = sp_offset = sp_size = -1
             if read_at_sp > 0:
                 try:
-                    fd, sp_offset, sp_size = task.sp_read_args()
+                    fd, sp_offset, sp_size = task._sp_read or task.sp_read_args()
                 except SigdbgError:
-                    fd = -1
+                    fd = sp_offset = sp_size = -1
+            else:
+                fd = sp_offset = sp_size = -1
             rerr, werr, got, status, info, ierr, pc, regs, data = _NATIVE.resume_wait(
                 task._tid, request, sig, wait_tid, _RIP_OFFSET if peek_pc else -1,
                 _MAX_REGSET if step else 0, fd, sp_offset, sp_size, read_at_sp)
@@ -750,14 +751,15 @@ class Tracer:
             if info is None and ierr not in (0, errno.EINVAL, errno.ESRCH):
                 raise TargetError(f"PTRACE_GETSIGINFO failed: {os.strerror(ierr)}")
             res = self._waited(got, status)
-            read = None
-            if regs is not None:
-                stopped = self.tasks.get(got)
-                if stopped is not None:
-                    stopped._raw_regs = regs  # valid until it runs again
-                if data is not None:
-                    read = (int.from_bytes(regs[sp_offset : sp_offset + sp_size], "little"), data)
-            return ResumeResult(res, info, pc, read)
+            if regs is None:
+                return ResumeResult(res, info, pc, None)
+            stopped = self.tasks.get(got)
+            if stopped is not None:
+                stopped._raw_regs = regs  # valid until it runs again
+            if data is None:
+                return ResumeResult(res, info, pc, None)
+            sp = int.from_bytes(regs[sp_offset : sp_offset + sp_size], "little")
+            return ResumeResult(res, info, pc, (sp, data))
         pc = None
         if peek_pc:
             try:

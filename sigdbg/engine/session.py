@@ -362,8 +362,8 @@ class Session(Inspector):
 
         yield from self.first_events
         self.first_events = []
-        stopped = self._stopped
-        while self.alive or self._requeued:
+        stopped, tasks = self._stopped, self.tracer.tasks
+        while tasks or self._requeued:  # (self.alive)
             try:
                 if len(stopped) == 1 and not self._requeued:
                     ((tid, sig),) = stopped.items()  # the usual case: one task
@@ -452,27 +452,27 @@ class Session(Inspector):
         """A signal-delivery-stop, or one of our own SIGTRAPs (``out`` may
         already hold the end of a delivery this stop completes)."""
         tid = stop.tid
-        pid = task.pid
-        if tid in self._new_tids and stop.sig == signal.SIGSTOP:
+        pid = task._pid
+        sig = stop.sig
+        if self._new_tids and tid in self._new_tids and sig == signal.SIGSTOP:
             self._new_tids.discard(tid)  # TRACEME-mode auto-attached child's first stop
             return out
         info = stop.siginfo
         assert info is not None
-        if stop.sig == signal.SIGTRAP and info.si_code == SI_KERNEL:
-            regs = task.registers()
-            pc = regs[task.abi.pc] - 1
-            if pc in self.breakpoints:
-                regs[task.abi.pc] = pc
-                task.set_registers(regs)
-                self._at_breakpoint[tid] = pc
-                out.append(ev.Breakpoint(pid, tid, pc))
+        if sig == signal.SIGTRAP:  # ours (breakpoint, step) or the program's
+            if info.si_code == SI_KERNEL:
+                regs = task.registers()
+                pc = regs[task.abi.pc] - 1
+                if pc in self.breakpoints:
+                    regs[task.abi.pc] = pc
+                    task.set_registers(regs)
+                    self._at_breakpoint[tid] = pc
+                    out.append(ev.Breakpoint(pid, tid, pc))
+                    return out
+            if info.si_code in (TRAP_TRACE, TRAP_BRKPT) and info.get("si_pid") is None:
+                out.append(ev.Stepped(pid, tid, info.get("si_addr") or 0))
                 return out
-        if stop.sig == signal.SIGTRAP and info.si_code in (TRAP_TRACE, TRAP_BRKPT) \
-                and info.get("si_pid") is None:
-            out.append(ev.Stepped(pid, tid, info.get("si_addr") or 0))
-            return out
         # a real signal-delivery-stop
-        sig = stop.sig
         policy = self.policy
         prints = policy.prints(sig)
         if not policy.passes(sig):
