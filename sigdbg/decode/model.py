@@ -157,6 +157,17 @@ def _view_fn(cls: type) -> Any:
 _WIRE_FNS: dict[type, Any] = {}
 
 
+_COMPILED_WIRE: dict[type, Any] = {}
+
+
+def compiled_wire(cls: type) -> Any:
+    """``cls``'s compiled wire builder (fields only), looked up by class."""
+    fn = _COMPILED_WIRE.get(cls)
+    if fn is None:
+        fn = _COMPILED_WIRE[cls] = _json_fn(cls, (), True, True)
+    return fn
+
+
 def _wire_fn(cls: type) -> Any:
     if cls._json is Model._json:  # type: ignore[attr-defined]
         fn = _json_fn(cls, (), True, True)
@@ -267,7 +278,7 @@ class SharedModel(Model):
         whose ``_build_json`` has its own shape keeps it (nothing nested)."""
         if type(self)._build_json is not SharedModel._build_json:
             return self.json_view()
-        return _json_fn(type(self), (), True, True)(self, encode)
+        return compiled_wire(type(self))(self, encode)
 
 
 def one_store_init(cls: Any) -> Any:

@@ -26,7 +26,7 @@ from sigdbg.abi.abis import Abi
 from sigdbg.abi.layout import Decoded, Layout
 from sigdbg.backends.base import Memory
 from sigdbg.decode.memmap import MemoryMap
-from sigdbg.decode.model import Model, SharedModel, _json_fn, internal, one_store_init
+from sigdbg.decode.model import Model, SharedModel, compiled_wire, internal, one_store_init
 from sigdbg.decode.restorer import Restorer, SymbolLookup, classify_restorer, match_pattern
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.decode.xsave import FpState, decode_fpstate_in, try_decode_fpstate
@@ -144,7 +144,7 @@ class SigFrame(SharedModel):
     _wire_encoded = False  # one per signal: its parts repeat, the frame does not
 
     def _build_wire(self, encode: Callable[[Any], Any]) -> Any:
-        out: dict[str, Any] = _json_fn(SigFrame, (), True, True)(self, encode)
+        out: dict[str, Any] = compiled_wire(SigFrame)(self, encode)
         out["sigmask_names"] = list(self.sigmask_names)
         return out
 

@@ -45,8 +45,9 @@ from sigdbg.engine.stops import (
 from sigdbg.errors import ProcessGone, SigdbgError, TargetError, UsageError
 from sigdbg.names import signal_name
 
+_SIGTRAP, _SIGSTOP = int(signal.SIGTRAP), int(signal.SIGSTOP)
 #: waitpid status of a SIGTRAP signal stop (no PTRACE_EVENT bits)
-_SIGTRAP_STOP = (signal.SIGTRAP << 8) | 0x7F
+_SIGTRAP_STOP = (_SIGTRAP << 8) | 0x7F
 _SI_CODE = struct.Struct("<i")  # siginfo_t.si_code, at offset 8 in every layout
 
 _NEW_TASK_EVENTS = {PTRACE_EVENT_FORK: "fork", PTRACE_EVENT_VFORK: "vfork",
@@ -454,12 +455,12 @@ class Session(Inspector):
         tid = stop.tid
         pid = task._pid
         sig = stop.sig
-        if self._new_tids and tid in self._new_tids and sig == signal.SIGSTOP:
+        if self._new_tids and tid in self._new_tids and sig == _SIGSTOP:
             self._new_tids.discard(tid)  # TRACEME-mode auto-attached child's first stop
             return out
         info = stop.siginfo
         assert info is not None
-        if sig == signal.SIGTRAP:  # ours (breakpoint, step) or the program's
+        if sig == _SIGTRAP:  # ours (breakpoint, step) or the program's
             if info.si_code == SI_KERNEL:
                 regs = task.registers()
                 pc = regs[task.abi.pc] - 1
@@ -499,15 +500,17 @@ class Session(Inspector):
             try:
                 self._stopped.pop(tid, None)
                 self._maps = None
-                self._pending[tid] = _Pending(info, 0)  # the pc comes with the resume
-                r = self.tracer.resume_wait(task, sig, True, -1, True, BULK_READ)
+                try:
+                    r = self.tracer.resume_wait(task, sig, True, -1, True, BULK_READ)
+                except ProcessGone:  # the main loop finds it gone too
+                    self._pending[tid] = _Pending(info, 0)
+                    return out
                 pending = _Pending(info, 0 if r.pc is None else r.pc, r.read)
                 res, raw = r.wait, r.siginfo
                 if res.tid == tid and res.status == _SIGTRAP_STOP and raw is not None \
                         and _SI_CODE.unpack_from(raw, 8)[0] == SIGTRAP_HANDLER_ENTRY:
                     # the handler-entry stop itself (what _handle would find
                     # by way of _finish_delivery): straight to the frame
-                    del self._pending[tid]
                     self._stopped[tid] = 0
                     out.extend(self._handler_entered(task, pending))
                 else:
