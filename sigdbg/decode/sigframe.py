@@ -18,7 +18,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from sigdbg.abi import i386 as i386_tables
 from sigdbg.abi import x86_64 as x86_64_tables
@@ -27,7 +27,13 @@ from sigdbg.abi.layout import Decoded, Layout
 from sigdbg.backends.base import Memory
 from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.model import Model, SharedModel, compiled_wire, internal, one_store_init
-from sigdbg.decode.restorer import Restorer, SymbolLookup, classify_restorer, match_pattern
+from sigdbg.decode.restorer import (
+    Restorer,
+    SymbolLookup,
+    SymbolRef,
+    classify_restorer,
+    match_pattern,
+)
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.decode.xsave import FpState, decode_fpstate_in, try_decode_fpstate
 from sigdbg.errors import DecodeError, MemoryReadError
@@ -185,6 +191,20 @@ class _KindFacts(NamedTuple):
     info_off: int
     uc_off: int
     mcontext_off: int
+    sp_name: str  #: the stack pointer's name in the sigcontext
+
+
+class RestorerContext(Protocol):
+    """Where pretcode classifications come from and are kept: the engine's
+    per-address-space view (maps, symbols, the program's path, a cache)."""
+
+    restorers: dict[int, Restorer]
+
+    def maps(self) -> MemoryMap: ...
+
+    def lookup(self, address: int) -> SymbolRef | None: ...
+
+    def exe_path(self) -> str: ...
 
 
 _KIND_FACTS: dict[str, _KindFacts] = {}
@@ -194,14 +214,15 @@ def _kind_facts(kind: str) -> _KindFacts:
     facts = _KIND_FACTS.get(kind)
     if facts is None:
         layout = FRAME_LAYOUTS[kind]
+        sp_name = "rsp" if kind == "rt_sigframe" else "sp"
         if kind == "sigframe_ia32":
             facts = _KindFacts(layout, layout.int_members("", "sc"), -1, -1,
-                               layout.offset_of("sc"))
+                               layout.offset_of("sc"), sp_name)
         else:
             facts = _KindFacts(
                 layout, layout.int_members("", "uc", "uc.uc_stack", "uc.uc_mcontext"),
                 layout.by_name["info"].offset, layout.by_name["uc"].offset,
-                layout.offset_of("uc.uc_mcontext"))
+                layout.offset_of("uc.uc_mcontext"), sp_name)
         _KIND_FACTS[kind] = facts
     return facts
 
@@ -219,6 +240,7 @@ def decode_sigframe(
     data: bytes | None = None,
     restorers: dict[int, Restorer] | None = None,
     previous: SigFrame | None = None,
+    view: RestorerContext | None = None,
 ) -> SigFrame:
     """Decode the signal frame at ``frame`` (sp at handler entry).
 
@@ -229,7 +251,9 @@ def decode_sigframe(
     the address space changes).  ``previous`` is an earlier decode of the
     same frame (handler entry, when re-reading it at sigreturn): when the
     frame's bytes and its FP area are unchanged it is returned as is, since
-    a decoded frame is a function of exactly those bytes.
+    a decoded frame is a function of exactly those bytes.  ``view`` supplies
+    maps, lookup, exe_path and restorers together, asked only when the
+    pretcode is not classified yet.
     """
     # This runs once per traced signal: table facts are looked up once per
     # kind, and the bulk read serves the frame and (normally) its FP area.
@@ -323,7 +347,7 @@ def decode_sigframe(
             problems.append(f"fpstate {fp_ptr:#x} points inside or below the frame"
                             if fp_ptr < frame + size else
                             f"fpstate {fp_ptr:#x} is far above the frame")
-    sp = mcontext.get("rsp", mcontext.get("sp", 0))
+    sp = mcontext.get(facts.sp_name, 0)
     on_alt = False
     if uc_stack is not None and uc_stack["ss_size"]:
         ss_sp = uc_stack["ss_sp"]
@@ -332,11 +356,17 @@ def decode_sigframe(
         )
     if not on_alt and sp and sp <= frame:
         problems.append(f"interrupted sp {sp:#x} is not above the frame")
-    restorer = restorers.get(pretcode) if restorers is not None else None
-    if restorer is None:
-        restorer = classify_restorer(mem, abi, pretcode, maps, lookup, exe_path)
-        if restorers is not None:
-            restorers[pretcode] = restorer
+    if view is not None:
+        restorer = view.restorers.get(pretcode)
+        if restorer is None:
+            restorer = view.restorers[pretcode] = classify_restorer(
+                mem, abi, pretcode, view.maps(), view.lookup, view.exe_path())
+    else:
+        restorer = restorers.get(pretcode) if restorers is not None else None
+        if restorer is None:
+            restorer = classify_restorer(mem, abi, pretcode, maps, lookup, exe_path)
+            if restorers is not None:
+                restorers[pretcode] = restorer
     if restorer.syscall is None:
         problems.append(f"pretcode {pretcode:#x} does not point at a known sigreturn sequence")
     return SigFrame(

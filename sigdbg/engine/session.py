@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import struct
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from sigdbg.decode.siginfo import SigInfo
 from sigdbg.engine import events as ev
 from sigdbg.engine.inspect import Inspector, TaskView
 from sigdbg.engine.stops import (
+    SI_CODE_FIELD,
     SI_KERNEL,
     SIGTRAP_HANDLER_ENTRY,
     SYSCALL_TRAP,
@@ -48,7 +48,6 @@ from sigdbg.names import signal_name
 _SIGTRAP, _SIGSTOP = int(signal.SIGTRAP), int(signal.SIGSTOP)
 #: waitpid status of a SIGTRAP signal stop (no PTRACE_EVENT bits)
 _SIGTRAP_STOP = (_SIGTRAP << 8) | 0x7F
-_SI_CODE = struct.Struct("<i")  # siginfo_t.si_code, at offset 8 in every layout
 
 _NEW_TASK_EVENTS = {PTRACE_EVENT_FORK: "fork", PTRACE_EVENT_VFORK: "vfork",
                     PTRACE_EVENT_CLONE: "clone"}
@@ -487,8 +486,8 @@ class Session(Inspector):
             return out
         # Step with the signal: the kernel builds the frame and stops at the
         # handler's first instruction (or executes one instruction if the
-        # signal is ignored, or kills the task).  The interrupted pc is read
-        # later, from the frame, when there is one.
+        # signal is ignored, or kills the task).  The event's pc is the one at
+        # this stop, read before the step.
         if len(self.tracer.tasks) == 1 and not self._requeued and not self._inline \
                 and tid not in self._at_breakpoint:
             # One task, nothing queued: the main loop's next pass would resume
@@ -508,7 +507,7 @@ class Session(Inspector):
                 pending = _Pending(info, 0 if r.pc is None else r.pc, r.read)
                 res, raw = r.wait, r.siginfo
                 if res.tid == tid and res.status == _SIGTRAP_STOP and raw is not None \
-                        and _SI_CODE.unpack_from(raw, 8)[0] == SIGTRAP_HANDLER_ENTRY:
+                        and SI_CODE_FIELD.unpack_from(raw, 8)[0] == SIGTRAP_HANDLER_ENTRY:
                     # the handler-entry stop itself (what _handle would find
                     # by way of _finish_delivery): straight to the frame
                     self._stopped[tid] = 0
@@ -538,9 +537,7 @@ class Session(Inspector):
         view = self.view(task)
         read = pending.read
         info = pending.siginfo
-        frame = decode_sigframe(task, task.abi, sp, maps=view.maps(),
-                                lookup=view.lookup, exe_path=view.exe_path(),
-                                signo=info.si_signo, restorers=view.restorers,
+        frame = decode_sigframe(task, task.abi, sp, view=view, signo=info.si_signo,
                                 data=read[1] if read and read[0] == sp else None)
         pid, tid = task.pid, task.tid
         return [ev.SignalDelivered(pid, tid, info, "handler", pending.pc),

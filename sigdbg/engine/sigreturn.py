@@ -122,10 +122,8 @@ def step_through_sigreturn(
         if is_sys and nr in (abi.rt_sigreturn_nr, abi.sigreturn_nr):
             frame_addr = frame_at_sigreturn(abi.name, entry_frame.kind, regs[abi.sp])
             view = session.view(task)
-            now = decode_sigframe(task, abi, frame_addr, maps=view.maps(),
-                                  lookup=view.lookup, exe_path=view.exe_path(),
-                                  kind=entry_frame.kind, signo=entry_frame.sig,
-                                  restorers=view.restorers, previous=entry_frame)
+            now = decode_sigframe(task, abi, frame_addr, view=view, kind=entry_frame.kind,
+                                  signo=entry_frame.sig, previous=entry_frame)
             changes = diff_frames(entry_frame, now)
             yield ev.SigreturnEntered(pid, tid, sysname or "rt_sigreturn", now, changes)
             stop = session._resume_wait(tid, 0, True, tid)
@@ -213,9 +211,8 @@ def _run_to_restorer(
                 yield ev.SignalDelivered(pid, tid, stop.siginfo, "handler", pc)
                 regs = task.registers()
                 view = session.view(task)
-                inner = decode_sigframe(task, abi, regs[abi.sp], maps=view.maps(),
-                                        lookup=view.lookup, exe_path=view.exe_path(),
-                                        signo=stop.siginfo.si_signo, restorers=view.restorers)
+                inner = decode_sigframe(task, abi, regs[abi.sp], view=view,
+                                        signo=stop.siginfo.si_signo)
                 yield ev.HandlerEntered(pid, tid, regs[abi.pc], inner)
                 if inner.address >= frame.address:
                     yield ev.SigreturnAbandoned(

@@ -27,7 +27,8 @@ from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 #: layout of this Python process, not of the tracee.
 TRACER_SIGINFO_ABI: Abi = X86_64 if struct.calcsize("P") == 8 else I386
 
-_SI_CODE = struct.Struct("<i")
+#: siginfo_t.si_code: an int at offset 8 in every siginfo layout
+SI_CODE_FIELD = struct.Struct("<i")
 
 STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 
@@ -58,7 +59,7 @@ class Stop(NamedTuple):
     def si_code(self) -> int | None:
         if self.siginfo_raw is None:
             return None
-        return int(_SI_CODE.unpack_from(self.siginfo_raw, 8)[0])
+        return int(SI_CODE_FIELD.unpack_from(self.siginfo_raw, 8)[0])
 
     @property
     def siginfo(self) -> SigInfo | None:
@@ -93,7 +94,7 @@ def classify(tid: int, status: int, siginfo_raw: bytes | None, seized: bool,
         return Stop(tid, "event", sig=sig, event=event, status=status)
     if siginfo_raw is None:
         return Stop(tid, "group", sig=sig, status=status)
-    code = _SI_CODE.unpack_from(siginfo_raw, 8)[0]
+    code = SI_CODE_FIELD.unpack_from(siginfo_raw, 8)[0]
     if seized and code == (0x8000 | sig):
         return Stop(tid, "group", sig=sig, status=status, siginfo_raw=siginfo_raw)
     return Stop(tid, "signal", sig=sig, status=status, siginfo_raw=siginfo_raw)

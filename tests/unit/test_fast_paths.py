@@ -438,3 +438,31 @@ def test_classify_reads_wait_status_like_the_libc_macros() -> None:
                 assert stop.sig == sig
                 assert stop.kind == ("signal" if not event else "event" if event != 128
                                      else "group" if sig == signal.SIGSTOP else "interrupt")
+
+
+def test_decode_with_a_view_equals_decode_with_separate_arguments() -> None:
+    """The engine passes its per-address-space view; other callers pass maps etc."""
+    from tests.unit.test_forged_frames import FRAME64, MAPS64, FakeMemory
+
+    class View:
+        def __init__(self) -> None:
+            self.restorers: dict[int, Any] = {}
+            self.asked = 0
+
+        def maps(self) -> Any:
+            self.asked += 1
+            return MAPS64
+
+        def lookup(self, address: int) -> Any:
+            return None
+
+        def exe_path(self) -> str:
+            return ""
+
+    regions = forge64()
+    plain = decode_sigframe(FakeMemory(regions), X86_64, FRAME64, maps=MAPS64, signo=35)
+    view = View()
+    first = decode_sigframe(FakeMemory(regions), X86_64, FRAME64, view=view, signo=35)
+    again = decode_sigframe(FakeMemory(regions), X86_64, FRAME64, view=view, signo=35)
+    assert first == plain and again == plain
+    assert view.asked == 1 and list(view.restorers) == [plain.pretcode]  # classified once
