@@ -319,19 +319,16 @@ def decode_sigframe(
             siginfo = decode_siginfo(raw, abi, facts.info_off)
         except DecodeError as exc:
             problems.append(str(exc))
-        if kind == "rt_sigframe" and siginfo is not None:
-            if not sig:
+        else:
+            if not sig and kind == "rt_sigframe":  # no delivery signal given: the info's
                 sig = siginfo.si_signo
             siginfo_valid = siginfo.si_signo == sig
             if not siginfo_valid:
                 problems.append(
                     "info.si_signo does not match the signal: handler installed without "
                     "SA_SIGINFO (the kernel leaves these 128 bytes unwritten)"
-                )
-        else:
-            siginfo_valid = siginfo is not None and siginfo.si_signo == sig
-            if siginfo is not None and not siginfo_valid:
-                problems.append(f"info.si_signo {siginfo.si_signo} != frame sig {sig}")
+                    if kind == "rt_sigframe" else
+                    f"info.si_signo {siginfo.si_signo} != frame sig {sig}")
     if signo is not None and sig and sig != signo:
         problems.append(f"frame says signal {sig}, the delivery was signal {signo}")
     if retcode_ok is False:
