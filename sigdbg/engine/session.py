@@ -111,7 +111,6 @@ class Session(Inspector):
         self._at_breakpoint: dict[int, int] = {}
         self._exe = task.exe_path()
         self.breakpoints: dict[int, bytes] = {}
-        self.last_event: ev.Event | None = None
         self.exit_status: int | None = None  #: shell-style: code, or 128+N
         self.first_events: list[ev.Event] = []
         self._inline = False  #: inside _handle's own wait for a step into a handler
@@ -373,15 +372,14 @@ class Session(Inspector):
                     stop = self._wait()
             except ProcessGone:
                 break
+            if not step_sigreturn:
+                yield from self._handle(stop)
+                continue
             for event in self._handle(stop):
-                self.last_event = event
-                if step_sigreturn and isinstance(event, ev.HandlerEntered):
-                    yield event
-                    if event.tid in self._stopped:
-                        yield from step_through_sigreturn(self, self.tracer.task(event.tid),
-                                                          event.frame)
-                    continue
                 yield event
+                if isinstance(event, ev.HandlerEntered) and event.tid in self._stopped:
+                    yield from step_through_sigreturn(self, self.tracer.task(event.tid),
+                                                      event.frame)
 
     def _handle(self, stop: Stop) -> list[ev.Event]:
         """The events one stop makes (a list, not a generator: it is at most
