@@ -12,11 +12,11 @@ time (--save writes the raw profile for snakeviz / pstats).  cProfile counts
 calls exactly but inflates cheap functions.
 
 --timers instead wraps a wall-clock timer around each backend request, the
-stop bookkeeping, the frame decoder and the JSON view, and prints
+stop bookkeeping, the frame decoder and the JSON builders, and prints
 microseconds per signal for each (about 0.3 us per call of overhead, so the
-figures are close to the real ones; nested timers overlap: Session._wait
-includes Tracer.wait and PtraceTask.siginfo_raw), plus the tracer's own CPU
-time per signal.
+figures are close to the real ones; nested timers overlap: Session._signal_stop
+includes the step into the handler, Tracer.resume_wait includes the tracee's
+run up to its next stop), plus the tracer's own CPU time per signal.
 
 --no-memo turns off the siginfo and FP-state memos: what a target whose FP
 registers change between signals costs (the storm's never do).
@@ -147,6 +147,9 @@ def install_timers() -> tuple[collections.Counter[str], collections.Counter[str]
         setattr(owner, name, timed)
 
     wrap(backend.Tracer, "wait", "Tracer.wait")
+    wrap(backend.Tracer, "resume_wait", "Tracer.resume_wait")
+    wrap(session.Session, "_signal_stop", "Session._signal_stop")
+    wrap(session.Session, "_handler_entered", "Session._handler_entered")
     for name in ("siginfo_raw", "registers", "pc_sp", "pc", "read_upto", "step", "cont",
                  "set_debugreg"):
         wrap(backend.PtraceTask, name, f"PtraceTask.{name}")
@@ -157,6 +160,7 @@ def install_timers() -> tuple[collections.Counter[str], collections.Counter[str]
     wrap(sigreturn, "decode_sigframe", "decode_sigframe (sigreturn)")
     wrap(sigreturn, "compare_restored", "compare_restored")
     wrap(events.Event, "json_view", "Event.json_view")
+    wrap(events.Event, "json_wire", "Event.json_wire")
     return spent, calls
 
 
