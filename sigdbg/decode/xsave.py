@@ -156,12 +156,14 @@ def decode_fpstate_in(abi: Abi, data: bytes, offset: int, fpstate: int) -> FpSta
     the area's head, which is part of the bytes compared.  Raises like
     :func:`decode_fpstate`.
     """
+    if offset < 0:  # (a negative start would count from the end of data)
+        return None
     last = _LAST_AREA.get(fpstate)
     if last is not None and last[0] is abi and data.startswith(last[1], offset):
         return last[2]
     hdr = i386_tables.FXSAVE_OFFSET + XSAVE_EXTENDED_OFFSET
     extent = fpstate_extent(abi, data[offset : offset + hdr])
-    if offset < 0 or offset + extent > len(data):
+    if offset + extent > len(data):
         return None
     blob = data[offset : offset + extent]
     fps = _decode_blob(abi, fpstate, blob)

@@ -353,6 +353,10 @@ def test_fpstate_in_place_memo_compares_every_byte_of_the_area() -> None:
     assert xsave.decode_fpstate_in(I386, pad + bytes(area), 64, base) is not first
     # an area cut short by the end of the read is not decoded from it
     assert xsave.decode_fpstate_in(X86_64, pad + bytes(area[:-1]), 64, base + 64) is None
+    # nor one that starts before the read (a forged pointer below the frame),
+    # even when the read's tail holds the bytes last decoded at that address
+    assert xsave.decode_fpstate_in(X86_64, pad + bytes(area), 64, base) is not None
+    assert xsave.decode_fpstate_in(X86_64, pad + bytes(area), -len(area), base) is None
 
 
 def test_event_json_puts_the_event_name_first_and_nests_models() -> None:
