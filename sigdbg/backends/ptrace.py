@@ -731,7 +731,7 @@ class Tracer:
             # frame are read next: they come back with the same call
             if read_at_sp > 0:
                 try:
-                    fd, sp_offset, sp_size = task._sp_read or task.sp_read_args()
+                    fd, sp_offset, sp_size = task.sp_read_args()
                 except SigdbgError:
                     fd = sp_offset = sp_size = -1
             else:
@@ -747,7 +747,7 @@ class Tracer:
                     raise ProcessGone("no traced process left")
                 if werr:
                     raise TargetError(f"waitpid failed: {os.strerror(werr)}")
-                return ResumeResult(*self._wait_siginfo(wait_tid), pc, None)  # ESRCH
+                return ResumeResult(*self.wait_siginfo(wait_tid), pc, None)  # ESRCH
             if info is None and ierr not in (0, errno.EINVAL, errno.ESRCH):
                 raise TargetError(f"PTRACE_GETSIGINFO failed: {os.strerror(ierr)}")
             res = self._waited(got, status)
@@ -771,9 +771,10 @@ class Tracer:
                 task._fail(request)
         except ProcessGone:
             pass
-        return ResumeResult(*self._wait_siginfo(wait_tid), pc, None)
+        return ResumeResult(*self.wait_siginfo(wait_tid), pc, None)
 
-    def _wait_siginfo(self, wait_tid: int) -> tuple[WaitResult, bytes | None]:
+    def wait_siginfo(self, wait_tid: int = -1) -> tuple[WaitResult, bytes | None]:
+        """``wait``, then the siginfo of a stop that has one (see resume_wait)."""
         res = self.wait(wait_tid)
         status = res.status
         if not _WIFSTOPPED(status) or status >> 16 or (status >> 8) & 0xFF == _SYSCALL_TRAP:

@@ -157,20 +157,14 @@ def _view_fn(cls: type) -> Any:
 _WIRE_FNS: dict[type, Any] = {}
 
 
-_COMPILED_WIRE: dict[type, Any] = {}
-
-
 def compiled_wire(cls: type) -> Any:
-    """``cls``'s compiled wire builder (fields only), looked up by class."""
-    fn = _COMPILED_WIRE.get(cls)
-    if fn is None:
-        fn = _COMPILED_WIRE[cls] = _json_fn(cls, (), True, True)
-    return fn
+    """``cls``'s compiled wire builder (its fields only)."""
+    return _json_fn(cls, (), True, True)
 
 
 def _wire_fn(cls: type) -> Any:
     if cls._json is Model._json:  # type: ignore[attr-defined]
-        fn = _json_fn(cls, (), True, True)
+        fn = compiled_wire(cls)
     else:  # a class with JSON of its own shape: its view, nothing nested to encode
         def fn(self: Model, encode: Callable[[Any], Any]) -> dict[str, Any]:
             return self._json(True)

@@ -25,6 +25,7 @@ from sigdbg.backends.ptrace import (
     PTRACE_EVENT_FORK,
     PTRACE_EVENT_VFORK,
     PtraceTask,
+    ResumeResult,
     Tracer,
     WaitResult,
 )
@@ -36,7 +37,6 @@ from sigdbg.engine.stops import (
     SI_CODE_FIELD,
     SI_KERNEL,
     SIGTRAP_HANDLER_ENTRY,
-    SYSCALL_TRAP,
     TRAP_BRKPT,
     TRAP_TRACE,
     Stop,
@@ -286,27 +286,7 @@ class Session(Inspector):
             if stop.kind not in ("exited", "killed"):
                 self._stopped[stop.tid] = 0
             return stop
-        res = self.tracer.wait(tid)
-        got, status = res.tid, res.status
-        info_raw = None
-        if os.WIFSTOPPED(status):
-            t = self._known_task(got)
-            # PTRACE_EVENT and syscall stops are told apart by the status alone
-            if not status >> 16 and os.WSTOPSIG(status) != SYSCALL_TRAP:
-                try:
-                    info_raw = t.siginfo_raw()
-                except ProcessGone:
-                    info_raw = None
-        return self._stop_of(res, info_raw)
-
-    def _known_task(self, tid: int) -> PtraceTask:
-        t = self.tracer.tasks.get(tid)
-        if t is None:
-            # a new child reporting before its parent's PTRACE_EVENT_FORK/CLONE
-            self._new_tids.add(tid)
-            self._early_tids.add(tid)
-            t = self.tracer.task(tid, _tgid_of(tid) or self.pid)
-        return t
+        return self._stop_of(*self.tracer.wait_siginfo(tid))
 
     def _stop_of(self, res: WaitResult, info_raw: bytes | None) -> Stop:
         """The session's bookkeeping for a wait result, and its Stop."""
@@ -314,7 +294,10 @@ class Session(Inspector):
         if os.WIFSTOPPED(status):
             self._stopped[got] = 0
             if got not in self.tracer.tasks:
-                self._known_task(got)
+                # a new child reporting before its parent's PTRACE_EVENT_FORK/CLONE
+                self._new_tids.add(got)
+                self._early_tids.add(got)
+                self.tracer.task(got, _tgid_of(got) or self.pid)
         else:
             self._stopped.pop(got, None)
         return classify(got, status, info_raw, not self.launched, res.pid)
@@ -327,10 +310,15 @@ class Session(Inspector):
         if t is None or self._requeued or tid in self._at_breakpoint:
             self._resume(tid, sig, step)
             return self._wait(wait_tid)
-        self._stopped.pop(tid, None)
-        self._maps = None  # the program may map and unmap while it runs
-        r = self.tracer.resume_wait(t, sig, step, wait_tid)
+        r = self._resume_task(t, sig, step, wait_tid)
         return self._stop_of(r.wait, r.siginfo)
+
+    def _resume_task(self, task: PtraceTask, sig: int, step: bool, wait_tid: int,
+                     peek_pc: bool = False, read_at_sp: int = 0) -> ResumeResult:
+        """The backend's resume-and-wait for a task with nothing to step over."""
+        self._stopped.pop(task.tid, None)
+        self._maps = None  # the program may map and unmap while it runs
+        return self.tracer.resume_wait(task, sig, step, wait_tid, peek_pc, read_at_sp)
 
     def requeue(self, stop: Stop) -> None:
         """Hand a stop seen by a stepping loop back to the main event loop.
@@ -495,10 +483,8 @@ class Session(Inspector):
             # delivery is read by the same backend call.
             self._inline = True
             try:
-                self._stopped.pop(tid, None)
-                self._maps = None
                 try:
-                    r = self.tracer.resume_wait(task, sig, True, -1, True, BULK_READ)
+                    r = self._resume_task(task, sig, True, -1, True, BULK_READ)
                 except ProcessGone:  # the main loop finds it gone too
                     self._pending[tid] = _Pending(info, 0)
                     return out
