@@ -38,7 +38,15 @@ class Task(Memory, Protocol):
     def pid(self) -> int: ...
 
     @property
-    def abi(self) -> Abi: ...
+    def abi(self) -> Abi:
+        """The ABI of the code the task is stopped in (its registers' layout)."""
+        ...
+
+    @property
+    def process_abi(self) -> Abi:
+        """The ABI of the program (auxv, vDSO); differs from ``abi`` only
+        while a task runs code of the other ABI (a far jump to cs 0x23/0x33)."""
+        ...
 
     def registers(self) -> dict[str, int]:
         """The general registers, named as in the ABI's ``user_regs_struct``.

@@ -140,6 +140,10 @@ class GdbTask:
     def abi(self) -> Abi:
         return self._abi
 
+    @property
+    def process_abi(self) -> Abi:
+        return self._abi  # gdb's architecture of the program
+
     # memory ---------------------------------------------------------------------------
     def _read(self, address: int, size: int) -> bytes:
         return bytes(self.inferior.read_memory(address, size))

@@ -40,8 +40,8 @@ from typing import Any, NamedTuple, NoReturn
 from ptrace import PtraceError
 from ptrace.binding.func import ptrace as _ptrace
 
-from sigdbg.abi.abis import Abi, abi_for_regset_size
-from sigdbg.errors import MemoryReadError, ProcessGone, SigdbgError, TargetError
+from sigdbg.abi.abis import X86_64, Abi, abi_for_elf_header, abi_for_regset_size
+from sigdbg.errors import MemoryReadError, ProcessGone, SigdbgError, TargetError, UsageError
 
 PTRACE_TRACEME = 0
 PTRACE_PEEKDATA = 2
@@ -49,6 +49,7 @@ PTRACE_PEEKUSER = 3
 PTRACE_POKEDATA = 5
 PTRACE_POKEUSER = 6
 PTRACE_CONT = 7
+PTRACE_GETREGS = 12
 PTRACE_KILL = 8
 PTRACE_SINGLESTEP = 9
 PTRACE_DETACH = 17
@@ -174,6 +175,15 @@ def _pc_sp_reader(abi: Abi) -> Callable[[bytes], tuple[int, int]]:
     return lambda raw: st.unpack_from(raw)[::-1]
 
 
+#: i386 user_regs_struct name -> x86_64 name (arch/x86/kernel/ptrace.c getreg32)
+_I386_FROM_X86_64 = (
+    ("ebx", "rbx"), ("ecx", "rcx"), ("edx", "rdx"), ("esi", "rsi"), ("edi", "rdi"),
+    ("ebp", "rbp"), ("eax", "rax"), ("xds", "ds"), ("xes", "es"), ("xfs", "fs"),
+    ("xgs", "gs"), ("orig_eax", "orig_rax"), ("eip", "rip"), ("xcs", "cs"),
+    ("eflags", "eflags"), ("esp", "rsp"), ("xss", "ss"),
+)
+
+
 def _errno_of(exc: BaseException) -> int | None:
     return getattr(exc, "errno", None)
 
@@ -255,7 +265,9 @@ class PtraceTask:
         self._tid = tid
         self._pid = pid
         self._mem_fd: int | None = None
+        #: the layout of the registers last read (see ``abi``)
         self._abi: Abi | None = None
+        self._process_abi: Abi | None = None
         self._regset = _Regset(_MAX_REGSET)
         self._xstate: _Regset | None = None
         self._siginfo_buf = ctypes.create_string_buffer(_SIGINFO_SIZE)
@@ -280,13 +292,54 @@ class PtraceTask:
 
     @property
     def abi(self) -> Abi:
-        if self._abi is None:
-            self._abi = abi_for_regset_size(len(self.registers_raw()))
-        return self._abi
+        """The ABI of the code the task is stopped in: the layout of its
+        NT_PRSTATUS regset at this stop, which is what its registers are
+        named after.
+
+        The kernel picks the regset view from the cs of the stopped code, not
+        from the task's ABI (arch/x86/kernel/ptrace.c
+        ``task_user_regset_view``: ``user_64bit_mode(task_pt_regs(task))``):
+        a 64-bit program running 32-bit code (cs 0x23) gives the 68-byte
+        i386 view, a 32-bit program in 64-bit code (cs 0x33) the 216-byte
+        one.  At a handler's entry it is the ABI of the handler and of its
+        frame (the kernel sets cs to __USER32_CS for an ia32 frame,
+        __USER_CS for an rt_sigframe: signal_32.c / signal_64.c).  While
+        the task runs, the ABI of its last stop.  The program's own ABI
+        (auxv, vDSO, maps) is :attr:`process_abi`.
+        """
+        raw = self._raw_regs
+        if raw is None:
+            try:
+                raw = self.registers_raw()
+            except SigdbgError:
+                if self._abi is not None:
+                    return self._abi  # running (or gone): as at its last stop
+                raise
+        abi = self._abi
+        if abi is None or len(raw) != abi.user_regs.size:
+            abi = self._abi = abi_for_regset_size(len(raw))
+        return abi
+
+    @property
+    def process_abi(self) -> Abi:
+        """The ABI of the program (the ELF class of the executable the task
+        runs since its last exec; fs/binfmt_elf.c vs compat_binfmt_elf.c): the
+        layout of its auxv, which vDSO it has, what a 32-bit far return
+        cannot change.  Falls back to the registers' ABI if /proc/PID/exe
+        cannot be read."""
+        abi = self._process_abi
+        if abi is None:
+            try:
+                with open(f"/proc/{self._pid}/exe", "rb") as fh:
+                    abi = abi_for_elf_header(fh.read(20))
+            except (OSError, UsageError):
+                abi = self.abi
+            self._process_abi = abi
+        return abi
 
     def forget_abi(self) -> None:
         """After exec the ABI (and the address space) may have changed."""
-        self._abi = None
+        self._abi = self._process_abi = None
         self._ran()
         self._dr.clear()  # exec clears the debug registers (flush_ptrace_hw_breakpoint)
         self.close_mem()
@@ -327,11 +380,32 @@ class PtraceTask:
         if regs is None:
             raw = self.registers_raw()
             abi = self._abi
-            if abi is None:
+            if abi is None or len(raw) != abi.user_regs.size:  # (see ``abi``)
                 abi = self._abi = abi_for_regset_size(len(raw))
             regs = self._regs = abi.user_regs.decode(raw)  # type: ignore[assignment]
             assert regs is not None
         return dict(regs)
+
+    def registers_as(self, abi: Abi) -> dict[str, int]:
+        """The general registers named as in ``abi``'s user_regs_struct, also
+        when the stopped code is of the other ABI (mixed-mode code).
+
+        The 64-bit names come from PTRACE_GETREGS, which always uses the
+        tracer's (64-bit) view and so has r8-r15 and the upper halves the
+        i386 view cannot show (arch/x86/kernel/ptrace.c ``arch_ptrace``).
+        The i386 names are the low 32 bits of the 64-bit view, as the
+        kernel's own i386 view computes them (``getreg32``).
+        """
+        own = self.abi
+        if own is abi:
+            return self.registers()
+        if abi is X86_64:
+            buf = ctypes.create_string_buffer(X86_64.user_regs.size)
+            self._req(PTRACE_GETREGS, 0, ctypes.addressof(buf))
+            return dict(X86_64.user_regs.decode(buf.raw))  # type: ignore[arg-type]
+        regs = self.registers_as(X86_64)
+        names = dict(_I386_FROM_X86_64)
+        return {f.name: regs[names[f.name]] & 0xFFFFFFFF for f in abi.user_regs.fields}
 
     def pc_sp(self) -> tuple[int, int]:
         """The program counter and stack pointer only, without decoding the rest."""
@@ -467,7 +541,10 @@ class PtraceTask:
         what the C module needs to read at sp, kept until exec or close."""
         args = self._sp_read
         if args is None:
-            field = self.abi.user_regs[self.abi.sp]
+            # the program's own ABI: a handler of the other ABI gives a regset
+            # this does not fit, and the C module then reads nothing
+            abi = self.process_abi
+            field = abi.user_regs[abi.sp]
             args = self._sp_read = (self._fd(), field.offset, field.size)
         return args
 

@@ -75,7 +75,7 @@ class Inspector(MapsSource):
 
     def auxv(self) -> AuxvReport:
         task = self.current_task()
-        return decode_auxv(task, task.abi, task.pid, task.start_stack(), task.auxv_bytes(),
+        return decode_auxv(task, task.process_abi, task.pid, task.start_stack(), task.auxv_bytes(),
                            self.maps(), self._sym, self.auxv_source)
 
     def auxv_value(self, a_type: int) -> int | None:
@@ -83,15 +83,16 @@ class Inspector(MapsSource):
         raw = task.auxv_bytes()
         if raw is None:
             return None
-        return dict(parse_auxv_bytes(raw, task.abi)).get(a_type)
+        return dict(parse_auxv_bytes(raw, task.process_abi)).get(a_type)
 
     def vdso_image(self) -> VdsoImage:
         return self.symbols.vdso()
 
     def vdso_report(self) -> VdsoReport:
         v = self.vdso_image()
-        return vdso_report(self.abi.name, v.mapping, v.image, len(v.data), self.maps(),
-                           self.auxv_value(AT_SYSINFO_EHDR), self.auxv_value(AT_SYSINFO))
+        return vdso_report(self.current_task().process_abi.name, v.mapping, v.image,
+                           len(v.data), self.maps(), self.auxv_value(AT_SYSINFO_EHDR),
+                           self.auxv_value(AT_SYSINFO))
 
     def vsyscall_report(self) -> VsyscallReport:
         task = self.current_task()
@@ -101,7 +102,7 @@ class Inspector(MapsSource):
                 cmdline = fh.read()
         except OSError:
             cmdline = ""
-        mode, evidence = vsyscall_mode(task.abi.name, m, cmdline)
+        mode, evidence = vsyscall_mode(task.process_abi.name, m, cmdline)
         readable = False
         error = None
         entries = []
@@ -116,9 +117,10 @@ class Inspector(MapsSource):
                 code = page[off : off + 16] if page is not None else None
                 dis: tuple[str, ...] = ()
                 if code is not None:
-                    dis = tuple(self.disassemble(code, VSYSCALL_ADDR + off, count=3))
+                    dis = tuple(self.disassemble(code, VSYSCALL_ADDR + off, count=3,
+                                                 mode=task.process_abi.disasm_mode))
                 entries.append(VsyscallEntry(name, VSYSCALL_ADDR + off, code, dis))
-        return VsyscallReport(task.abi.name, m is not None, m.perms if m else None, mode,
+        return VsyscallReport(task.process_abi.name, m is not None, m.perms if m else None, mode,
                               evidence, readable, error, tuple(entries))
 
     def disassemble(self, code: bytes, address: int, count: int = 0,
@@ -140,7 +142,8 @@ class Inspector(MapsSource):
         off = sym.value - v.image.load_bias_hint
         code = v.data[off : off + max(sym.size, 1)]
         try:
-            return self.disassemble(code, v.mapping.start + off)
+            return self.disassemble(code, v.mapping.start + off,
+                                    mode=self.current_task().process_abi.disasm_mode)
         except FeatureUnavailable:
             raise
         except SigdbgError as exc:

@@ -134,7 +134,7 @@ class Session(Inspector):
             task = tracer.spawn([path, *argv[1:]], env=env, follow=follow, stdin=stdin,
                                 stdout=stdout, stderr=stderr)
             s = cls(tracer, task, launched=True, follow=follow)
-            s.first_events.append(ev.Exec(task.pid, task.tid, s._exe, task.abi.name))
+            s.first_events.append(ev.Exec(task.pid, task.tid, s._exe, task.process_abi.name))
             if at == "entry":
                 s.run_to_entry()
             elif at != "exec":
@@ -411,7 +411,7 @@ class Session(Inspector):
                 if pid == self.pid:
                     self.invalidate()
                     self._exe = task.exe_path()
-                out.append(ev.Exec(pid, tid, task.exe_path(), task.abi.name))
+                out.append(ev.Exec(pid, tid, task.exe_path(), task.process_abi.name))
             elif stop.event in _NEW_TASK_EVENTS:
                 new = task.event_msg()
                 how = _NEW_TASK_EVENTS[stop.event]

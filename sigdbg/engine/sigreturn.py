@@ -21,6 +21,7 @@ import signal
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
+from sigdbg.abi.abis import abi_by_name
 from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe, diff_frames
 from sigdbg.decode.sigreturn_rules import (
@@ -193,14 +194,13 @@ def _run_to_restorer(
                 continue  # a nested handler returning through the same restorer
             if stop.kind == "signal" and not session.policy.passes(stop.sig):
                 assert stop.siginfo is not None
-                yield ev.SignalDelivered(pid, tid, stop.siginfo, "suppressed",
-                                         task.registers()[abi.pc])
+                yield ev.SignalDelivered(pid, tid, stop.siginfo, "suppressed", task.pc())
                 continue  # resumed with 0 at the top of the loop
             if stop.kind == "signal":
                 # Another signal arrives while the handler runs: deliver it into
                 # its handler (shown like any delivery) and see where its frame lands.
                 assert stop.siginfo is not None
-                pc = task.registers()[abi.pc]
+                pc = task.pc()
                 nxt = session._resume_wait(tid, stop.sig, True, tid)
                 if not (nxt.kind == "signal" and nxt.sig == signal.SIGTRAP
                         and nxt.si_code == 5):
@@ -211,9 +211,10 @@ def _run_to_restorer(
                 yield ev.SignalDelivered(pid, tid, stop.siginfo, "handler", pc)
                 regs = task.registers()
                 view = session.view(task)
-                inner = decode_sigframe(task, abi, regs[abi.sp], view=view,
+                inner_abi = task.abi  # the inner handler's (mixed-mode code)
+                inner = decode_sigframe(task, inner_abi, regs[inner_abi.sp], view=view,
                                         signo=stop.siginfo.si_signo)
-                yield ev.HandlerEntered(pid, tid, regs[abi.pc], inner)
+                yield ev.HandlerEntered(pid, tid, regs[inner_abi.pc], inner)
                 if inner.address >= frame.address:
                     yield ev.SigreturnAbandoned(
                         pid, tid, "a new signal frame was built at or above this one: the "
@@ -237,14 +238,20 @@ def _run_to_restorer(
 def _check_restored(
     session: Session, task: PtraceTask, frame: SigFrame, stop: Stop
 ) -> Iterator[ev.Event]:
-    abi = task.abi
     pid, tid = task.pid, task.tid
     if stop.kind in ("exited", "killed"):
         yield ev.SigreturnAbandoned(pid, tid, "the process ended in sigreturn", 0)
         session.requeue(stop)
         return
     try:
-        regs = task.registers()
+        abi = task.abi
+        if abi.name != frame.abi:
+            # the restored cs is of the other ABI (mixed-mode code): compare
+            # in the frame's own register names
+            abi = abi_by_name(frame.abi)
+            regs = task.registers_as(abi)
+        else:
+            regs = task.registers()
     except ProcessGone:
         return
     diffs, not_compared = compare_restored(abi, frame, regs)
