@@ -611,7 +611,13 @@ class Session(Inspector):
 
 
 def check_program(path: str) -> str:
-    """Resolve and validate a program to launch, with a one-line error."""
+    """Resolve and validate a program to launch, with a one-line error.
+
+    An ELF file of a supported ABI, or a ``#!`` script: the kernel runs its
+    interpreter (fs/binfmt_script.c), as it does for strace and gdb, and
+    every report takes the ABI from the process after exec, never from this
+    file.
+    """
     import shutil
 
     resolved = path if "/" in path else shutil.which(path)
@@ -626,10 +632,12 @@ def check_program(path: str) -> str:
         raise TargetError(f"{path}: permission denied") from None
     except OSError as exc:
         raise TargetError(f"{path}: {exc.strerror}") from None
-    try:
-        abi_for_elf_header(head)
-    except UsageError as exc:
-        raise TargetError(f"{path}: {exc}") from None
+    if not head.startswith(b"#!"):
+        try:
+            abi_for_elf_header(head)
+        except UsageError as exc:
+            reason = "not an ELF file or a #! script" if head[:4] != b"\x7fELF" else str(exc)
+            raise TargetError(f"{path}: {reason}") from None
     if not os.access(resolved, os.X_OK):
         raise TargetError(f"{path}: not executable (permission denied)")
     return resolved
