@@ -40,11 +40,18 @@
  *   match      1 if every XMM (and, with avx, every YMM upper half) in the
  *              frame equals the pattern, else 0
  * Prints SIGDBG-DONE, exits 0 (exits 1 if match is 0).
+ *
+ * SIGDBG_XMM_STALE=XX (two hex digits) in the environment first fills 16 KiB
+ * of stack below main's frame with the byte XX.  The kernel's XSAVE leaves
+ * components in their init state unwritten (xstate_bv bit clear), so those
+ * bytes of the frame's FP area stay whatever the stack held: two runs that
+ * differ only in XX have equal registers but different FP-area bytes.
  */
 #include "report.h"
 
 #include <cpuid.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 
 #ifndef FP_XSTATE_MAGIC1
@@ -168,8 +175,17 @@ __attribute__((noinline)) static void fire_sse(long pid, long tid)
 		     : "rcx", "r11", "memory", VCLOBBERS);
 }
 
+__attribute__((noinline)) static void fill_stack(int byte)
+{
+	unsigned char buf[16384];
+	memset(buf, byte, sizeof buf);
+	__asm__ volatile("" : : "r"(buf) : "memory");
+}
+
 int main(int argc, char **argv)
 {
+	const char *stale = getenv("SIGDBG_XMM_STALE");
+
 	struct sigaction sa;
 	unsigned n, i;
 
@@ -200,6 +216,8 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 
+	if (stale)
+		fill_stack((int)strtol(stale, NULL, 16));
 	if (g_avx)
 		fire_avx(getpid(), gettid());
 	else
