@@ -140,7 +140,10 @@ def test_x86_64_rt_sigreturn_bytes() -> None:
 
 def test_one_count_and_invalid_bytes() -> None:
     dis = get_disassembler("x86_64")
-    assert get_disassembler("x86_64") is dis  # cached
+    # shared: asking again configures no second capstone handle (counted, the
+    # cache starts empty: fresh_cache)
+    assert get_disassembler("x86_64").mode == dis.mode
+    assert disasm._capstone_handle.cache_info().misses == 1
     code = bytes.fromhex("48c7c00f0000000f05")
     first = dis.one(code, 0x1000)
     assert first == Instruction(0x1000, 7, code[:7], "movq", "$0xf, %rax")

@@ -92,6 +92,23 @@ def fp_memory(area: bytes, base: int) -> FakeMemory:
     return FakeMemory({base: area})
 
 
+@pytest.fixture
+def fp_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every real FP-area decode from here on (the memos start empty): a
+    memo is tested by what it saves, never by object identity."""
+    calls: list[int] = []
+    real = xsave._decode
+
+    def counting(mem: Any, abi: Any, fpstate: int) -> xsave.FpState:
+        calls.append(fpstate)
+        return real(mem, abi, fpstate)
+
+    monkeypatch.setattr(xsave, "_decode", counting)
+    monkeypatch.setattr(xsave, "_LAST_AREA", {})
+    xsave._decode_blob.cache_clear()
+    return calls
+
+
 @pytest.mark.parametrize("abi", [X86_64, I386], ids=lambda a: a.name)
 def test_fpstate_one_read_equals_piecewise_reads(abi: Any) -> None:
     base = 0x7000_0040 if abi is X86_64 else 0x7000_0010  # FXSAVE image 64-aligned
@@ -109,11 +126,12 @@ def test_fpstate_one_read_equals_piecewise_reads(abi: Any) -> None:
     assert whole.format == "xsave" and len(whole.xmm) == nxmm
 
 
-def test_fpstate_memo_is_keyed_by_every_byte_and_the_address() -> None:
+def test_fpstate_memo_is_keyed_by_every_byte_and_the_address(fp_decodes: list[int]) -> None:
     base = 0x7000_0040
     area = bytearray(forge_fp_area(16))
     first = xsave.decode_fpstate(fp_memory(bytes(area), base), X86_64, base)
-    assert xsave.decode_fpstate(fp_memory(bytes(area), base), X86_64, base) is first
+    again = xsave.decode_fpstate(fp_memory(bytes(area), base), X86_64, base)
+    assert again == first and fp_decodes == [base]  # equal bytes: decoded once
     area[160] ^= 0xFF  # xmm0's low byte
     changed = xsave.decode_fpstate(fp_memory(bytes(area), base), X86_64, base)
     assert changed.xmm[0] == first.xmm[0] ^ 0xFF and changed.xmm[1:] == first.xmm[1:]
@@ -124,17 +142,33 @@ def test_fpstate_memo_is_keyed_by_every_byte_and_the_address() -> None:
     moved = xsave.decode_fpstate(fp_memory(bytes(forge_fp_area(16)), base + 64),
                                  X86_64, base + 64)
     assert moved.address == base + 64 and moved.xmm == first.xmm
+    assert fp_decodes == [base, base, base, base + 64]  # each other image decoded
 
 
-def test_siginfo_memo_returns_equal_values_for_equal_bytes() -> None:
+def test_siginfo_memo_returns_equal_values_for_equal_bytes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sigdbg.decode import siginfo as siginfo_mod
+
+    decoded: list[bytes] = []
+    header = X86_64.siginfo_header
+
+    class CountingLayout:  # counts the real decodes behind the memo
+        def decode(self, data: bytes, offset: int = 0) -> Any:
+            decoded.append(bytes(data))
+            return header.decode(data, offset)
+
+    abi = dataclasses.replace(X86_64, siginfo_header=CountingLayout())  # type: ignore[arg-type]
+    siginfo_mod._decode_siginfo.cache_clear()
     raw = bytearray(128)
     struct.pack_into("<iii", raw, 0, 10, 0, 0)  # SIGUSR1, SI_USER: the _kill member
     struct.pack_into("<iI", raw, 16, 4242, 1000)
-    a = decode_siginfo(bytes(raw), X86_64)
-    b = decode_siginfo(bytes(16) + bytes(raw), X86_64, 16)
-    assert a is b and a.fields == {"si_pid": 4242, "si_uid": 1000}
+    a = decode_siginfo(bytes(raw), abi)
+    b = decode_siginfo(bytes(16) + bytes(raw), abi, 16)
+    assert a == b and a.fields == {"si_pid": 4242, "si_uid": 1000}
+    assert decoded == [bytes(raw)]  # equal bytes, wherever they sit: decoded once
     struct.pack_into("<i", raw, 16, 4243)
-    assert decode_siginfo(bytes(raw), X86_64).fields["si_pid"] == 4243
+    assert decode_siginfo(bytes(raw), abi).fields["si_pid"] == 4243
+    assert len(decoded) == 2
 
 
 def reference_json(value: Any) -> Any:
@@ -213,24 +247,28 @@ def test_int_members_equal_naive_decode(layout: Layout, paths: tuple[str, ...]) 
             layout.int_members(bad)
 
 
-def test_redecode_with_previous_reuses_only_an_unchanged_frame() -> None:
+def test_redecode_with_previous_reuses_only_an_unchanged_frame(
+        fp_decodes: list[int]) -> None:
     from sigdbg.decode.sigframe import diff_frames
     from tests.unit.test_forged_frames import REGS64, forge_fp_area
 
     entry = decode64(forge64())
-    assert decode64(forge64(), previous=entry) is entry
-    assert diff_frames(entry, entry).empty
+    assert len(fp_decodes) == 1
+    again = decode64(forge64(), previous=entry)
+    assert again == entry and diff_frames(entry, again).empty
+    assert len(fp_decodes) == 1  # nothing decoded again
 
     regs = dict(REGS64, rip=REGS64["rip"] + 2)  # the handler moved the resume pc
     moved = decode64(forge64(regs=regs), previous=entry)
-    assert moved is not entry and moved.pc == entry.pc + 2
+    assert moved != entry and moved.pc == entry.pc + 2
     assert ("mcontext.rip", entry.pc, entry.pc + 2) in diff_frames(entry, moved).changes
 
     area = bytearray(forge_fp_area(16))
     area[160] ^= 0x01  # xmm0 changed in the FP area only
     fp_changed = decode64(forge64(fp_area=bytes(area)), previous=entry)
-    assert fp_changed is not entry and fp_changed.raw == entry.raw
+    assert fp_changed != entry and fp_changed.raw == entry.raw
     assert [c[0] for c in diff_frames(entry, fp_changed).changes] == ["fpstate.xmm0"]
+    assert len(fp_decodes) == 2  # only the changed FP area was decoded again
 
 
 def test_compiled_to_json_of_step_records_and_diffs() -> None:
@@ -335,22 +373,28 @@ def test_stale_frame_siginfo_fits_the_schema_only_when_marked_stale() -> None:
     assert any("8192" in e.message for e in check.iter_errors(delivered))
 
 
-def test_fpstate_in_place_memo_compares_every_byte_of_the_area() -> None:
+def test_fpstate_in_place_memo_compares_every_byte_of_the_area(fp_decodes: list[int]) -> None:
     """decode_fpstate_in reuses the last decode at an address only for equal bytes."""
     base = 0x7000_0040
     area = bytearray(forge_fp_area(16))
     pad = b"\x55" * 64  # the area sits inside a bigger bulk read, as on the stack
     first = xsave.decode_fpstate_in(X86_64, pad + bytes(area) + pad, 64, base)
     assert first == xsave._decode(fp_memory(bytes(area), base), X86_64, base)
-    assert xsave.decode_fpstate_in(X86_64, pad + bytes(area) + b"\x00", 64, base) is first
+    assert len(fp_decodes) == 2  # (one of them the reference decode)
+    again = xsave.decode_fpstate_in(X86_64, pad + bytes(area) + b"\x00", 64, base)
+    assert again == first and len(fp_decodes) == 2  # equal bytes: not decoded again
     for at in (160, len(area) - 1):  # xmm0's low byte; MAGIC2's last byte
         area[at] ^= 0x01
+        n = len(fp_decodes)
         other = xsave.decode_fpstate_in(X86_64, pad + bytes(area), 64, base)
-        assert other is not None and other is not first
+        assert other is not None and other != first and len(fp_decodes) == n + 1
         assert other == xsave._decode(fp_memory(bytes(area), base), X86_64, base)
         area[at] ^= 0x01
-    # the same bytes decoded for the other ABI are not the x86_64 decode
-    assert xsave.decode_fpstate_in(I386, pad + bytes(area), 64, base) is not first
+    # the same bytes decoded for the other ABI are decoded for it
+    n = len(fp_decodes)
+    other_abi = xsave.decode_fpstate_in(I386, pad + bytes(area), 64, base)
+    assert len(fp_decodes) == n + 1
+    assert other_abi is not None and len(other_abi.xmm) == 8 != len(first.xmm)
     # an area cut short by the end of the read is not decoded from it
     assert xsave.decode_fpstate_in(X86_64, pad + bytes(area[:-1]), 64, base + 64) is None
     # nor one that starts before the read (a forged pointer below the frame),
@@ -378,13 +422,23 @@ def test_event_json_puts_the_event_name_first_and_nests_models() -> None:
         assert event.json_view() == got
 
 
-def test_json_wire_serializes_like_to_json_and_encodes_shared_parts_once() -> None:
+def test_json_wire_serializes_like_to_json_and_encodes_shared_parts_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """The trace writer's path: shared models spliced in as pre-encoded fragments."""
     import orjson
 
     from sigdbg.decode.disasm_model import StepRecord
-    from sigdbg.decode.sigframe import diff_frames
+    from sigdbg.decode.sigframe import SigFrame, diff_frames
     from sigdbg.engine import events as ev
+
+    builds: list[int] = []
+    real_build = SigFrame._build_wire
+
+    def counting_build(self: SigFrame, encode: Any) -> Any:
+        builds.append(self.address)
+        return real_build(self, encode)
+
+    monkeypatch.setattr(SigFrame, "_build_wire", counting_build)
 
     encoded: list[Any] = []
 
@@ -407,7 +461,9 @@ def test_json_wire_serializes_like_to_json_and_encodes_shared_parts_once() -> No
         assert orjson.loads(orjson.dumps(event.json_wire(encode))) == event.to_json()
     # siginfo, restorer and FP state: each encoded once although used four times
     assert len(encoded) == 3
-    assert frame.json_wire(encode) is frame.json_wire(encode)  # reported twice, built once
+    # the frame is in two events (handler entry, sigreturn): built once
+    assert builds == [frame.address]
+    assert frame.json_wire(encode) == frame.json_wire(encode) and len(builds) == 1
     other: list[Any] = []
     frame.siginfo.json_wire(lambda v: other.append(v) or orjson.Fragment(orjson.dumps(v)))
     assert other == [frame.siginfo.json_view()]  # another encoder gets its own encoding
