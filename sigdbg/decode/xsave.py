@@ -28,6 +28,7 @@ from sigdbg.abi.x86_fp import (
     XSTATE_HEADER,
 )
 from sigdbg.backends.base import Memory
+from sigdbg.decode import xstate_layout
 from sigdbg.decode.model import SharedModel, one_store_init
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.names import xfeature_names
@@ -35,6 +36,14 @@ from sigdbg.names import xfeature_names
 _xfeature_names = lru_cache(maxsize=64)(xfeature_names)  # pure; repeats every frame
 
 XFEATURE_YMM = 2
+
+
+def ymm_offset() -> int:
+    """Where YMM_Hi128 starts in the standard-format image: CPUID.(0xD,2).EBX
+    of this CPU (see :mod:`sigdbg.decode.xstate_layout`), never a vendor's
+    constant."""
+    return xstate_layout.component_offset(XFEATURE_YMM, xstate_layout.YMM_OFFSET_FALLBACK)
+
 #: the kernel never writes more than this (AMX tiles make ~11 KiB)
 _MAX_XSTATE = 64 * 1024
 
@@ -130,7 +139,7 @@ def fpstate_extent(abi: Abi, head: bytes) -> int:
     if len(head) >= end:
         magic1, _, _, xsize = _SW_BYTES.unpack_from(head, hdr + _SW_OFFSET)
         if magic1 == FP_XSTATE_MAGIC1 and XSAVE_EXTENDED_OFFSET <= xsize <= _MAX_XSTATE:
-            end = hdr + max(xsize + 4, XSAVE_EXTENDED_OFFSET + 16 * 16)
+            end = hdr + max(xsize + 4, ymm_offset() + 16 * 16)
     return end
 
 
@@ -247,9 +256,10 @@ def _decode(mem: Memory, abi: Abi, fpstate: int) -> FpState:
                 problems.append(f"xcomp_bv {xcomp_bv:#x}: compacted format is not used in frames")
             if xstate_bv & ~xfeat:
                 problems.append("xstate_bv has components that sw_reserved.xfeatures lacks")
-            if xfeat & (1 << XFEATURE_YMM) and xsize >= XSAVE_EXTENDED_OFFSET + 256:
+            ymm_off = ymm_offset()
+            if xfeat & (1 << XFEATURE_YMM) and xsize >= ymm_off + 256:
                 if xstate_bv & (1 << XFEATURE_YMM):
-                    hi = mem.read(fx + XSAVE_EXTENDED_OFFSET, 16 * nxmm)
+                    hi = mem.read(fx + ymm_off, 16 * nxmm)
                     ymm_hi = _regs128(hi, 0, nxmm)
                 else:
                     ymm_hi = (0,) * nxmm  # init state: architecturally zero

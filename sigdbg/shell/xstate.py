@@ -20,7 +20,7 @@ from sigdbg.abi.x86_fp import (
     XSTATE_HEADER,
 )
 from sigdbg.decode.model import Model
-from sigdbg.decode.xsave import XFEATURE_YMM, FpState
+from sigdbg.decode.xsave import XFEATURE_YMM, FpState, ymm_offset
 from sigdbg.errors import DecodeError
 
 #: where the regset keeps XCR0 (the frame keeps _fpx_sw_bytes there)
@@ -53,8 +53,9 @@ def from_regset(raw: bytes, abi: Abi) -> VectorRegisters:
         bv = XSTATE_HEADER.decode(raw, XSAVE_HEADER_OFFSET)["xfeatures"]
         assert isinstance(bv, int)
         if xcr0 & (1 << XFEATURE_YMM):
-            if bv & (1 << XFEATURE_YMM) and len(raw) >= XSAVE_EXTENDED_OFFSET + 16 * n:
-                hi = tuple(_u128(raw, XSAVE_EXTENDED_OFFSET + 16 * i) for i in range(n))
+            off = ymm_offset()  # standard format: this CPU's CPUID.(0xD,2).EBX
+            if bv & (1 << XFEATURE_YMM) and len(raw) >= off + 16 * n:
+                hi = tuple(_u128(raw, off + 16 * i) for i in range(n))
             else:
                 hi = (0,) * n  # init state: architecturally zero
             ymm = tuple(lo | (h << 128) for lo, h in zip(xmm, hi))

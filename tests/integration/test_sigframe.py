@@ -484,12 +484,48 @@ def test_xmm_ymm_pattern(args: tuple[str, ...]) -> None:
         assert fp.magic1 == 0x46505853 and fp.magic2 == 0x46505845
         assert fp.xstate_bv == rep["xstate_bv"] and fp.xstate_bv is not None
         assert fp.xstate_bv & 4
+        # where sigdbg reads YMM_Hi128 is where this CPU keeps it: the
+        # target's own CPUID.(0xD,2).EBX
+        assert xsave.ymm_offset() == rep["ymmoff"]
         assert fp.ymm_hi is not None and fp.ymm is not None
         assert (fp.ymm_hi[0] & lo64, fp.ymm_hi[0] >> 64) == (rep["ymm0uplo"], rep["ymm0uphi"])
         assert (fp.ymm_hi[15] & lo64, fp.ymm_hi[15] >> 64) == (
             rep["ymm15uplo"], rep["ymm15uphi"])
         assert list(fp.ymm_hi) == [ymm_hi_pattern(n) for n in range(16)]
         assert list(fp.ymm) == [xmm_pattern(n) | ymm_hi_pattern(n) << 128 for n in range(16)]
+
+
+def _cpuinfo_flags() -> set[str]:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    raise AssertionError("no flags line in /proc/cpuinfo")
+
+
+def test_xsave_layout_agrees_with_the_kernel() -> None:
+    """The XSAVE offsets sigdbg uses (CPUID leaf 0xD) against the kernel: the
+    frame's xstate_size is the end of the last component the kernel enabled
+    for user space (arch/x86/kernel/fpu/xstate.c), and the components are
+    those /proc/cpuinfo announces.  Holds on Intel and AMD, with or without
+    AVX-512 and PKU: nothing here is a vendor's constant."""
+    from sigdbg.decode.xstate_layout import xstate_offsets
+
+    run = run_target("sig_basic", "raise")
+    _, frame = only_one(run)
+    fp = frame.fpstate
+    assert fp is not None and fp.format == "xsave"
+    offsets = xstate_offsets()
+    assert offsets is not None
+    # every user component the kernel put in the frame's xfeatures is known,
+    # and together they end where the kernel says the image ends
+    enabled = [i for i in range(64) if fp.xfeatures >> i & 1]
+    assert set(enabled) <= set(offsets)
+    assert max(offsets[i][0] + offsets[i][1] for i in enabled) == fp.xstate_size
+    # (one way only: a kernel may hide a feature the CPU has, e.g. nopku)
+    flags = _cpuinfo_flags()
+    assert "avx" not in flags or 2 in offsets
+    assert "avx512f" not in flags or {5, 6, 7} <= set(offsets)
+    assert "pku" not in flags or 9 in offsets
 
 
 def test_fp_states_at_one_address_decode_apart(monkeypatch: pytest.MonkeyPatch) -> None:

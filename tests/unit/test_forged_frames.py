@@ -107,23 +107,27 @@ def ymm_hi(n: int) -> int:
 
 
 def forge_fp_area(nxmm: int, *, magic1: int = FP_XSTATE_MAGIC1,
-                  magic2: int = FP_XSTATE_MAGIC2, xcomp_bv: int = 0, extra: int = 0) -> bytes:
+                  magic2: int = FP_XSTATE_MAGIC2, xcomp_bv: int = 0, extra: int = 0,
+                  ymm_at: int = 576) -> bytes:
     """An XSAVE image (standard format) + MAGIC2, as in arch/x86/kernel/fpu/signal.c.
 
     ``extra`` is what extended_size adds beyond xstate_size + 4 (112 on ia32).
+    ``ymm_at`` is where the forged CPU keeps YMM_Hi128 (CPUID.(0xD,2).EBX;
+    the unit tests' CPU says 576, see tests/unit/conftest.py).
     """
+    xsize = ymm_at + 256
     xmm_space = b"".join(xmm(n).to_bytes(16, "little") for n in range(nxmm)).ljust(256, b"\0")
     legacy = FPSTATE_64.encode({
         "cwd": 0x37F, "swd": 0, "twd": 0, "fop": 0, "mxcsr": 0x9F80, "mxcsr_mask": 0xFFFF,
         "xmm_space": xmm_space,
-        "sw_reserved": {"magic1": magic1, "extended_size": XSIZE + 4 + extra,
-                        "xfeatures": 0x7, "xstate_size": XSIZE},
+        "sw_reserved": {"magic1": magic1, "extended_size": xsize + 4 + extra,
+                        "xfeatures": 0x7, "xstate_size": xsize},
     })
     header = XSTATE_HEADER.encode({"xfeatures": 0x7, "reserved1": (xcomp_bv, 0),
                                    "reserved2": (0,) * 5})
     ymm = b"".join(ymm_hi(n).to_bytes(16, "little") for n in range(nxmm)).ljust(256, b"\0")
-    image = legacy + header + ymm
-    assert len(image) == XSIZE
+    image = (legacy + header).ljust(ymm_at, b"\xee") + ymm  # (a gap: stale bytes)
+    assert len(image) == xsize
     return image + struct.pack("<I", magic2)
 
 
@@ -473,3 +477,28 @@ def test_garbage_frames_give_problems_not_crashes(abi: Abi) -> None:
         json.dumps(f.to_json())
         f.regions  # noqa: B018
     assert decoded > 50 and errors > 0  # both outcomes were exercised
+
+
+@pytest.mark.parametrize("ymm_at", [576, 640, 1088])
+def test_ymm_is_read_where_the_cpu_says(forged_cpu: dict[int, tuple[int, int]],
+                                        ymm_at: int) -> None:
+    """The XSAVE standard format puts each component at CPUID.(0xD,i).EBX,
+    which differs between CPUs (sigframe-x86.md section 7): YMM_Hi128 is read
+    at the offset the CPU reports, not at a constant."""
+    from sigdbg.decode import xsave
+
+    forged_cpu[2] = (ymm_at, 256)
+    base = 0x7000_0040
+    area = forge_fp_area(16, ymm_at=ymm_at)
+    fp = xsave.decode_fpstate(FakeMemory({base: area}), X86_64, base)
+    assert fp.problems == () and fp.xstate_size == ymm_at + 256
+    assert list(fp.ymm_hi or ()) == [ymm_hi(n) for n in range(16)]
+    assert list(fp.xmm) == [xmm(n) for n in range(16)]
+
+
+def test_ymm_offset_without_cpuid_is_the_architectural_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sigdbg.decode import xsave, xstate_layout
+
+    monkeypatch.setattr(xstate_layout, "xstate_offsets", lambda: None)
+    assert xsave.ymm_offset() == xstate_layout.YMM_OFFSET_FALLBACK == 576
