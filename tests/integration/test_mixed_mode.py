@@ -10,8 +10,13 @@ that of the code stopped in (arch/x86/kernel/ptrace.c task_user_regset_view).
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -184,3 +189,52 @@ def test_mixed_mode_traced_equals_untraced(name: str, scenario: str, step: bool)
     if step:
         assert all(e.matches for e in only(events, ev.ContextRestored))
         assert len(only(events, ev.ContextRestored)) == len(parse_reports(text))
+
+
+def test_shell_steps_through_the_mode_switch(tmp_path: Path) -> None:
+    """In the shell: after sigreturn into 32-bit code the registers are the
+    i386 view and the code disassembles as 32-bit; two stepi later (a far
+    return) they are the 64-bit ones again, like the kernel's own view."""
+    from tests.integration.test_shell import drive, shell_args
+
+    log = tmp_path / "tracee.out"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        text = drive("run ud2\ncontinue\nstep-sigreturn\nregs\nx/1i $pc\nstepi\nstepi\nregs\n"
+                     "continue\n\x04", shell_args(target("sig_mixed")),
+                     tracee_stdio={"stdout": fd})
+    finally:
+        os.close(fd)
+    (rep,) = parse_reports(log.read_text())
+    assert "error:" not in text, text
+    assert "context restored: every register equals the frame's" in text
+    after = text[text.index("context restored"):]
+    m32 = re.search(r"^eip\s+(0x[0-9a-f]+)", after, re.M)
+    assert m32 and int(m32.group(1), 16) == rep["pc"] + 2  # past the ud2
+    assert re.search(r"^xcs\s+0x0+23\b", after, re.M)
+    assert re.search(r"^esi\s+0x51515151\b", after, re.M)
+    assert re.search(rf"=> {rep['pc'] + 2:#x}: cb\s+lretl", after)
+    back = after[after.index("lretl"):]
+    assert re.search(r"^cs\s+0x0+33\b", back, re.M)
+    assert re.search(r"^rip\s+0x[0-9a-f]+\s+\d+\s+<enter32", back, re.M)
+    assert "+++ exited with 0 +++" in text
+
+
+def test_cli_json_trace_of_mixed_mode_code(tmp_path: Path) -> None:
+    from tests.integration.test_trace import schema_errors
+
+    out = tmp_path / "trace.jsonl"
+    for name in ("sig_mixed", "sig_mixed.i386"):
+        plain = untraced(name)
+        p = subprocess.run([sys.executable, "-m", "sigdbg", "trace", "--json", "--step-sigreturn",
+                            "-o", str(out), "--", target(name)],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == plain.returncode == 0, p.stderr
+        assert p.stdout.count("SIGDBG-REPORT") == plain.stdout.count("SIGDBG-REPORT")
+        events = [json.loads(line) for line in out.read_text().splitlines()]
+        assert all(not schema_errors(e) for e in events)
+        restored = [e for e in events if e["event"] == "context_restored"]
+        assert restored and all(e["matches"] for e in restored)
+        kinds = [e["frame"]["kind"] for e in events if e["event"] == "handler_entered"]
+        assert kinds == (["rt_sigframe", "rt_sigframe", "rt_sigframe_ia32"]
+                         if name == "sig_mixed" else ["rt_sigframe_ia32"] * 2)
