@@ -717,6 +717,15 @@ class Tracer:
             if res.stopped and res.stopsig == signal.SIGTRAP and res.event == PTRACE_EVENT_EXEC:
                 os.close(rfd)
                 return task
+            if res.stopped:
+                # execve failed (e.g. a #! interpreter that does not exist) and
+                # the child stopped on its way out (PTRACE_EVENT_EXIT of its
+                # _exit): let it go.  SIGKILL does not end that stop, and the
+                # reaping below would wait for a stop already reported.
+                try:
+                    task.cont(0)
+                except SigdbgError:
+                    pass
             err = os.read(rfd, 32)
             os.close(rfd)
             if err:

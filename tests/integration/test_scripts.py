@@ -157,3 +157,18 @@ def test_neither_elf_nor_script_is_one_line(tmp_path: Path) -> None:
     assert out.returncode != 0
     assert out.stderr.strip().splitlines() == [
         f"sigdbg: error: {p}: not an ELF file or a #! script"]
+
+
+@pytest.mark.parametrize("command", ["trace", "frame", "auxv"])
+def test_script_whose_interpreter_is_missing_is_one_line(tmp_path: Path, command: str) -> None:
+    """execve fails (ENOENT from fs/binfmt_script.c's open_exec): strace says
+    'No such file or directory'; sigdbg says it in one line, and does not hang
+    reaping a child that stopped on its way out (it hung here before)."""
+    p = tmp_path / "bad.sh"
+    p.write_text("#!/nonexistent/interpreter\n")
+    p.chmod(0o755)
+    out = subprocess.run([sys.executable, "-m", "sigdbg", command, "--", str(p)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines() == [
+        f"sigdbg: error: {p}: cannot execute: No such file or directory"]
