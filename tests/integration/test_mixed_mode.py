@@ -191,12 +191,14 @@ def test_mixed_mode_traced_equals_untraced(name: str, scenario: str, step: bool)
         assert len(only(events, ev.ContextRestored)) == len(parse_reports(text))
 
 
-def test_shell_steps_through_the_mode_switch(tmp_path: Path) -> None:
+def test_shell_steps_through_the_mode_switch(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """In the shell: after sigreturn into 32-bit code the registers are the
     i386 view and the code disassembles as 32-bit; two stepi later (a far
     return) they are the 64-bit ones again, like the kernel's own view."""
     from tests.integration.test_shell import drive, shell_args
 
+    monkeypatch.setenv("SIGDBG_HISTORY", str(tmp_path / "history"))
     log = tmp_path / "tracee.out"
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -132,7 +132,9 @@ def test_every_command_takes_a_script(i386_script: Path, command: str, needle: s
     assert "Traceback" not in out.stderr
 
 
-def test_shell_takes_a_script(i386_script: Path, tmp_path: Path) -> None:
+def test_shell_takes_a_script(i386_script: Path, tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGDBG_HISTORY", str(tmp_path / "history"))
     log = tmp_path / "tracee.out"
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
