@@ -107,7 +107,7 @@ def test_64bit_task_with_a_compat_handler_gets_an_ia32_frame() -> None:
     assert mc["fpstate"] == rep["fpstate"] and f.sigmask == rep["mask"]
     assert f.siginfo is not None and f.siginfo.si_code == rep["code"]
     assert f.siginfo.get("si_addr") == rep["fault"]
-    assert f.restorer.syscall == "rt_sigreturn"
+    assert f.restorer.syscall == "rt_sigreturn" and not f.problems
     steps = only(events, ev.SigreturnStep)
     assert [s.step.text for s in steps] == ["movl $0xad, %eax", "int $0x80"]
     (restored,) = only(events, ev.ContextRestored)
@@ -131,6 +131,7 @@ def test_32bit_task_in_64bit_code_frame_is_the_handlers(scenario: str) -> None:
     assert (f.pinfo, f.puc, mc["fpstate"], f.sigmask) == \
         (rep["infop"], rep["ucp"], rep["fpstate"], rep["mask"])
     assert mc["ip"] == (rep["fault"] if scenario == "ud2" else rep["ret"])
+    assert not f.problems and f.restorer.kind == "vdso"
     (restored,) = only(events, ev.ContextRestored)
     # sigreturn went back to 64-bit code: still compared field by field
     assert restored.matches, restored.differences
