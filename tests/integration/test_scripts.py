@@ -174,3 +174,19 @@ def test_script_whose_interpreter_is_missing_is_one_line(tmp_path: Path, command
     assert out.returncode != 0
     assert out.stderr.strip().splitlines() == [
         f"sigdbg: error: {p}: cannot execute: No such file or directory"]
+
+
+def test_trace_dot_slash_script_with_arguments(sh_script: Path) -> None:
+    """The issue's own command line: ``sigdbg trace -f -- ./script.sh a b``
+    from the script's directory, against the same command untraced."""
+    cwd = sh_script.parent
+    plain = subprocess.run(["./script.sh", "a", "b"], cwd=cwd, capture_output=True, text=True,
+                           timeout=20)
+    out = subprocess.run([sys.executable, "-m", "sigdbg", "trace", "-f", "-o",
+                          str(cwd / "trace.txt"), "--", "./script.sh", "a", "b"],
+                         cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == plain.returncode == 3, out.stderr
+    assert norm(out.stdout) == norm(plain.stdout) and len(norm(out.stdout)) == 1
+    assert "script args: a b" in out.stdout
+    trace = (cwd / "trace.txt").read_text()
+    assert "SIGUSR1" in trace and "rt_sigframe at" in trace
