@@ -1,7 +1,7 @@
 """The live backend: ptrace over python-ptrace, memory over /proc/PID/mem.
 
 This is the only module that imports :mod:`ptrace`.  Starting a tracee
-(TRACEME, SEIZE) and reaping go through python-ptrace's ``ptrace()`` binding;
+(SEIZE) and reaping go through python-ptrace's ``ptrace()`` binding;
 the requests of a stopped task (CONT, SINGLESTEP, GETREGSET, GETSIGINFO,
 PEEKUSER, POKEUSER, GETEVENTMSG, ...) are made on the trace hot path, several
 per signal, and take a lean path instead: one ctypes function for libc's
@@ -267,6 +267,8 @@ class PtraceTask:
         self._regs: dict[str, int] | None = None
         #: debug registers as last written by us (n -> value); empty = unknown
         self._dr: dict[int, int] = {}
+        #: a debug-register write of ours failed: what they hold is unknown
+        self._dr_unknown = False
         self._sp_read: tuple[int, int, int] | None = None
 
     # -- identity --------------------------------------------------------
@@ -289,6 +291,7 @@ class PtraceTask:
         self._abi = None
         self._ran()
         self._dr.clear()  # exec clears the debug registers (flush_ptrace_hw_breakpoint)
+        self._dr_unknown = False
         self.close_mem()
 
     def _ran(self) -> None:
@@ -412,8 +415,29 @@ class PtraceTask:
         if _sys_ptrace(PTRACE_POKEUSER, self._tid, _DEBUGREG_OFFSET + 8 * n,
                        _word(value)) == _FAILED:
             dr.clear()  # a refused DR7 write may have applied part of it
+            self._dr_unknown = True
             self._fail(PTRACE_POKEUSER)
         dr[n] = value
+
+    def disarm_debugregs(self) -> None:
+        """Clear DR7 and every DR0-3 we set, before the task leaves us.
+
+        The kernel keeps a tracee's debug registers when its tracer detaches
+        or dies (they are flushed only at exec and exit,
+        ``flush_ptrace_hw_breakpoint``): a breakpoint left armed would
+        deliver a SIGTRAP to the untraced program.  The task must be stopped.
+        Errors are ignored (the task may be gone).
+        """
+        if not self._dr_unknown and not any(self._dr.values()):
+            return
+        if _sys_ptrace(PTRACE_POKEUSER, self._tid, _DEBUGREG_OFFSET + 8 * 7,
+                       _word(0)) == _FAILED:
+            return  # not stopped (or gone): what we know is kept for a retry
+        for n in (0, 1, 2, 3):
+            if self._dr_unknown or self._dr.get(n):
+                _sys_ptrace(PTRACE_POKEUSER, self._tid, _DEBUGREG_OFFSET + 8 * n, _word(0))
+        self._dr.clear()
+        self._dr_unknown = False
 
     def cont(self, sig: int = 0) -> None:
         self._raw_regs = self._regs = None  # _ran(), inlined: once or twice per signal
@@ -602,51 +626,74 @@ class Tracer:
     ) -> PtraceTask:
         """Fork and exec ``argv`` as a tracee; return it stopped at exec.
 
-        The child stops itself before execve so the options (EXITKILL,
-        TRACEEXEC) are in force before the new program runs a single
-        instruction; the first stop we hand back is the PTRACE_EVENT_EXEC stop.
+        The tracee is PTRACE_SEIZEd, like an attached one (so job control
+        works: a group-stop can be kept with PTRACE_LISTEN, which a
+        TRACEME tracee refuses, kernel/ptrace.c ``ptrace_request``).  The
+        child waits on a pipe until the parent has seized it with the
+        options (EXITKILL, TRACEEXEC) in force, then execs: the first stop
+        we hand back is the PTRACE_EVENT_EXEC stop, before the new program
+        ran a single instruction.  The child never stops itself, so no
+        group-stop or SIGCONT is left behind.  If the parent dies before
+        the go byte, the child reads EOF and exits without exec.
+
+        SIGPIPE and SIGXFSZ are reset to SIG_DFL before exec, as
+        subprocess does (``restore_signals``): Python ignores them, and an
+        ignored disposition survives execve, so the program would otherwise
+        run with SIGPIPE ignored where it does not untraced.
         """
         path = argv[0]
-        rfd, wfd = os.pipe2(os.O_CLOEXEC)
+        rfd, wfd = os.pipe2(os.O_CLOEXEC)  # exec error: errno from the child
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)  # the parent's go-ahead
         envb = os.environ.copy() if env is None else env
         pid = os.fork()
         if pid == 0:  # pragma: no cover - child
             try:
                 os.close(rfd)
+                os.close(go_w)
                 for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
                     if fd is not None:
                         os.dup2(fd, target)
-                _ptrace(PTRACE_TRACEME, 0, 0, 0)
-                os.kill(os.getpid(), signal.SIGSTOP)
-                os.execve(path, argv, envb)
+                for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+                    _libc.signal(int(sig), None)  # SIG_DFL (a NULL handler)
+                if os.read(go_r, 1) == b"x":
+                    os.execve(path, argv, envb)
             except OSError as exc:
                 os.write(wfd, str(exc.errno or 0).encode())
             except BaseException:
                 os.write(wfd, b"0")
             os._exit(127)
         os.close(wfd)
+        os.close(go_r)
         self.spawned_any = True
         task = PtraceTask(self, pid, pid)
         self.tasks[pid] = task
         self.launched.add(pid)
         try:
-            res = self.wait(pid)
-            if not (res.stopped and res.stopsig == signal.SIGSTOP):
-                raise TargetError(f"{path}: child did not stop before exec")
             self.options = BASE_OPTIONS | (FOLLOW_OPTIONS if follow else 0)
-            task._req(PTRACE_SETOPTIONS, 0, self.options)
-            task.cont(0)
+            try:
+                _ptrace(PTRACE_SEIZE, pid, 0, self.options)
+            except PtraceError as exc:
+                raise TargetError(f"{path}: cannot trace the new process: "
+                                  f"{os.strerror(_errno_of(exc) or 0)}") from None
+            os.write(go_w, b"x")
+            os.close(go_w)
+            go_w = -1
             res = self.wait(pid)
-            if res.stopped and res.stopsig == signal.SIGTRAP and res.event == PTRACE_EVENT_EXEC:
-                os.close(rfd)
-                return task
-            err = os.read(rfd, 32)
+            execed = res.stopped and res.stopsig == signal.SIGTRAP \
+                and res.event == PTRACE_EVENT_EXEC
+            err = b"" if execed else os.read(rfd, 32)
             os.close(rfd)
+            rfd = -1
+            if execed:
+                return task
             if err:
                 code = int(err or b"0")
                 raise TargetError(f"{path}: cannot execute: {os.strerror(code)}")
             raise TargetError(f"{path}: did not reach exec (status {res.status:#x})")
         except BaseException:
+            for fd in (go_w, rfd):
+                if fd >= 0:
+                    os.close(fd)
             self._kill_reap(pid)
             raise
 
@@ -849,12 +896,14 @@ class Tracer:
             if t.pid != pid:
                 continue
             try:
+                t.disarm_debugregs()  # (ignored if it is running: see below)
                 t.detach(0)
             except ProcessGone:
                 # running, not stopped: stop it and try again
                 try:
                     t.interrupt()
                     self.wait(tid)
+                    t.disarm_debugregs()
                     t.detach(0)
                 except SigdbgError:
                     pass
