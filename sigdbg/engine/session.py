@@ -249,6 +249,22 @@ class Session(Inspector):
                 continue
             except SigdbgError:
                 return 0
+            if (raw is None or SI_CODE_FIELD.unpack_from(raw, 8)[0] >= 0x100) \
+                    and _sigtrap_pending(t.tid):
+                # A stop that is no signal's (our PTRACE_INTERRUPT, a group-
+                # or event stop) is reported before a pending signal is
+                # dequeued (kernel/signal.c get_signal), and the SIGTRAP of a
+                # step or debug-register trap of ours is queued as a signal:
+                # detached now, the program would get it.  Let the task take
+                # it: its delivery-stop comes next and is judged like any.
+                try:
+                    t.cont(0)
+                    res = self.tracer.wait(t.tid)
+                except SigdbgError:
+                    return None
+                if not res.stopped:
+                    return None
+                continue
             return self._signal_owed(t, raw)
         return 0
 
@@ -750,6 +766,22 @@ def check_program(path: str) -> str:
     if not os.access(resolved, os.X_OK):
         raise TargetError(f"{path}: not executable (permission denied)")
     return resolved
+
+
+def _sigtrap_pending(tid: int) -> bool:
+    """SIGTRAP pending for the thread ``tid`` and not blocked (SigPnd, SigBlk
+    of /proc/TID/status): its delivery-stop is the next thing it does."""
+    bit = 1 << (_SIGTRAP - 1)
+    masks: dict[str, int] = {}
+    try:
+        with open(f"/proc/{tid}/status") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key in ("SigPnd", "SigBlk"):
+                    masks[key] = int(value, 16)
+    except (OSError, ValueError):
+        return False
+    return bool(masks.get("SigPnd", 0) & bit) and not masks.get("SigBlk", 0) & bit
 
 
 def _threads_of(pid: int) -> list[int]:
