@@ -205,3 +205,20 @@ def test_api_holds_a_group_stop_until_sigcont(tmp_path: Path) -> None:
     assert before == at_cont, "the program ran between its group-stop and SIGCONT"
     assert state in "Tt"
     assert isinstance(seen[-1], ev.Exited) and seen[-1].status == 0
+
+
+def _sigign(status: str) -> int:
+    (line,) = [ln for ln in status.splitlines() if ln.startswith("SigIgn:")]
+    return int(line.split()[1], 16)
+
+
+def test_launched_program_ignores_what_an_untraced_child_ignores() -> None:
+    """Python ignores SIGPIPE and SIGXFSZ, and an ignored disposition survives
+    execve: a program launched under sigdbg must not inherit that (subprocess
+    resets them too), or a write to a closed pipe returns EPIPE where it kills
+    the program untraced."""
+    untraced = _sigign(subprocess.run(["cat", "/proc/self/status"], capture_output=True,
+                                      text=True, check=True).stdout)
+    with sigdbg.launch([target("hello")]) as s:
+        traced = _sigign(Path(f"/proc/{s.pid}/status").read_text())
+    assert traced == untraced, f"SigIgn {traced:#x} under sigdbg, {untraced:#x} untraced"
