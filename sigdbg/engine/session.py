@@ -23,6 +23,7 @@ from sigdbg.backends.ptrace import (
     PTRACE_EVENT_EXEC,
     PTRACE_EVENT_EXIT,
     PTRACE_EVENT_FORK,
+    PTRACE_EVENT_STOP,
     PTRACE_EVENT_VFORK,
     PtraceTask,
     ResumeResult,
@@ -37,6 +38,7 @@ from sigdbg.engine.stops import (
     SI_CODE_FIELD,
     SI_KERNEL,
     SIGTRAP_HANDLER_ENTRY,
+    STOP_SIGNALS,
     TRAP_BRKPT,
     TRAP_TRACE,
     Stop,
@@ -163,6 +165,11 @@ class Session(Inspector):
             if not stop.stopped:
                 raise TargetError(f"process {pid} exited while attaching")
             s = cls(tracer, task, launched=False, follow=follow)
+            if stop.event == PTRACE_EVENT_STOP and stop.stopsig in STOP_SIGNALS:
+                # it was stopped (SIGSTOP, ...) before we came: it stays so
+                # until SIGCONT, as it would without us (ptrace_attach turns
+                # the stop into this group-stop trap, kernel/ptrace.c)
+                s._stopped[task.tid] = _LISTEN
             if follow:
                 for tid in _threads_of(pid):
                     if tid != pid:
@@ -354,7 +361,7 @@ class Session(Inspector):
             return
         if sig == _LISTEN:  # held in a group-stop
             sig = 0
-            if not step:
+            if not step and self.policy.job_control:
                 try:
                     t.listen()
                     self._listening.add(tid)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -222,3 +223,54 @@ def test_launched_program_ignores_what_an_untraced_child_ignores() -> None:
     with sigdbg.launch([target("hello")]) as s:
         traced = _sigign(Path(f"/proc/{s.pid}/status").read_text())
     assert traced == untraced, f"SigIgn {traced:#x} under sigdbg, {untraced:#x} untraced"
+
+
+def _tracer_pid(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("TracerPid:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_attaching_to_a_stopped_program_leaves_it_stopped(tmp_path: Path) -> None:
+    """`sigdbg trace -p PID` of a program stopped by SIGSTOP: it stays stopped
+    until SIGCONT (attaching turns the stop into a ptrace group-stop, which a
+    restart would end)."""
+    countfile = tmp_path / "count"
+    out = tmp_path / "trace.jsonl"
+    victim = subprocess.Popen([target("sig_jobctl"), str(countfile)], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE)
+    tracer = None
+    try:
+        first = _wait_until("the program's first count", lambda: _counter(countfile))
+        pid = first[0]
+        _wait_until("the program to count", lambda: _count(countfile) > first[1] + 5)
+        os.kill(pid, signal.SIGSTOP)
+        _wait_until("the program to stop", lambda: _state(pid) == "T")
+        tracer = subprocess.Popen([sys.executable, "-m", "sigdbg", "trace", "--json", "-o",
+                                   str(out), "-p", str(pid)], cwd=ROOT,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        _wait_until("sigdbg to attach", lambda: _tracer_pid(pid) == tracer.pid
+                    or tracer.poll() is not None)
+        before = _count(countfile)
+        time.sleep(WATCH)
+        after, state = _count(countfile), _state(pid)
+        assert (after, state in "Tt") == (before, True), \
+            f"attaching restarted a stopped program (count {before} -> {after}, state {state})"
+        os.kill(pid, signal.SIGCONT)
+        _wait_until("the program to count again", lambda: _count(countfile) > after + 5)
+        os.kill(pid, signal.SIGUSR2)
+        text, _ = victim.communicate(timeout=PATIENCE)
+        _, err = tracer.communicate(timeout=PATIENCE)
+    finally:
+        for p in (victim, tracer):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.communicate()
+    assert b"Traceback" not in err, err.decode()
+    assert victim.returncode == 0 and tracer.returncode == 0
+    assert parse_reports(text.decode()) == [{"tag": "jobctl", "cont": 1, "tstp": 0}]
+    events = read_trace(out)
+    assert [e["siginfo"]["si_signo"] for e in events if e["event"] == "signal_delivered"] == \
+        [signal.SIGCONT, signal.SIGUSR2]
