@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import signal
 import struct
@@ -96,6 +97,25 @@ _RIP_OFFSET = 128
 BASE_OPTIONS = (PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC
                 | PTRACE_O_TRACEEXIT)
 FOLLOW_OPTIONS = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE
+
+#: perf_event_open(2) for an execute breakpoint that dies with our file
+#: descriptor (include/uapi/linux/perf_event.h, hw_breakpoint.h); x86_64 syscall
+_NR_PERF_EVENT_OPEN = 298
+_PERF_TYPE_BREAKPOINT = 5
+_HW_BREAKPOINT_X = 4
+_PERF_FLAG_FD_CLOEXEC = 8
+_PERF_EVENT_IOC_ENABLE = 0x2400
+_PERF_EVENT_IOC_DISABLE = 0x2401
+#: perf_event_attr (PERF_ATTR_SIZE_VER7, with sig_data): type, size, config,
+#: sample_period, sample_type, read_format, flag bits, wakeup_events, bp_type,
+#: bp_addr, bp_len, then zeros up to sig_data
+_PERF_ATTR = struct.Struct("<IIQQQQQIIQQ48xQ")
+#: exclude_kernel (bit 5), exclude_hv (6), remove_on_exec (36), sigtrap (37)
+_PERF_BP_FLAGS = (1 << 5) | (1 << 6) | (1 << 36) | (1 << 37)
+#: si_code of the SIGTRAP a perf_event with sigtrap sends (TRAP_PERF)
+TRAP_PERF = 6
+#: perf_event breakpoints allowed here (cleared at the first refusal)
+_perf_usable = not os.environ.get("SIGDBG_NO_PERF_BREAKPOINT")
 
 _SIGINFO_SIZE = 128
 _MAX_REGSET = 4096
@@ -269,6 +289,9 @@ class PtraceTask:
         self._dr: dict[int, int] = {}
         #: a debug-register write of ours failed: what they hold is unknown
         self._dr_unknown = False
+        #: the perf_event execute breakpoint of arm_breakpoint, and its address
+        self._perf_fd: int | None = None
+        self._perf_address = 0
         self._sp_read: tuple[int, int, int] | None = None
 
     # -- identity --------------------------------------------------------
@@ -419,8 +442,63 @@ class PtraceTask:
             self._fail(PTRACE_POKEUSER)
         dr[n] = value
 
+    def arm_breakpoint(self, address: int) -> None:
+        """An execute breakpoint at ``address`` for this thread only; its stop
+        is a SIGTRAP with si_code TRAP_PERF or TRAP_HWBKPT.
+
+        Preferably a perf_event hardware breakpoint with ``sigtrap``
+        (perf_event_open(2), Linux >= 5.13): it belongs to our file
+        descriptor, so it is gone when sigdbg is, even SIGKILLed.  A ptrace
+        debug register (DR0 + DR7) outlives its tracer (the kernel flushes
+        it only at exec and exit) and a program whose tracer died would get
+        the SIGTRAP.  DR0/DR7 are used when perf_event_open is refused
+        (perf_event_paranoid, a seccomp profile, an older kernel).
+        """
+        global _perf_usable
+        fd = self._perf_fd
+        if fd is not None and self._perf_address != address:
+            os.close(fd)
+            fd = self._perf_fd = None
+        if fd is not None:
+            try:
+                fcntl.ioctl(fd, _PERF_EVENT_IOC_ENABLE, 0)
+                return
+            except OSError:
+                os.close(fd)
+                self._perf_fd = None
+        if _perf_usable:
+            attr = ctypes.create_string_buffer(_PERF_ATTR.pack(
+                _PERF_TYPE_BREAKPOINT, _PERF_ATTR.size, 0, 1, 0, 0, _PERF_BP_FLAGS, 0,
+                _HW_BREAKPOINT_X, address, ctypes.sizeof(ctypes.c_long), 0), _PERF_ATTR.size)
+            got = _libc.syscall(_NR_PERF_EVENT_OPEN, attr, self._tid, -1, -1,
+                                _PERF_FLAG_FD_CLOEXEC)
+            if got >= 0:
+                self._perf_fd, self._perf_address = got, address
+                return
+            if ctypes.get_errno() != errno.ESRCH:
+                _perf_usable = False  # refused here: debug registers from now on
+        self.set_debugreg(0, address)
+        self.set_debugreg(7, 1)  # L0, execute, length 1
+
+    def disarm_breakpoint(self) -> None:
+        """Turn off the breakpoint of :meth:`arm_breakpoint` (also while the
+        task runs, for a perf_event; DR7 needs it stopped)."""
+        if self._perf_fd is not None:
+            try:
+                fcntl.ioctl(self._perf_fd, _PERF_EVENT_IOC_DISABLE, 0)
+            except OSError:
+                pass
+        if self._dr.get(7) or self._dr_unknown:
+            self.set_debugreg(7, 0)
+
+    def _close_perf(self) -> None:
+        if self._perf_fd is not None:
+            os.close(self._perf_fd)
+            self._perf_fd = None
+
     def disarm_debugregs(self) -> None:
-        """Clear DR7 and every DR0-3 we set, before the task leaves us.
+        """Clear DR7 and every DR0-3 we set, and close our perf_event
+        breakpoint, before the task leaves us.
 
         The kernel keeps a tracee's debug registers when its tracer detaches
         or dies (they are flushed only at exec and exit,
@@ -428,6 +506,7 @@ class PtraceTask:
         deliver a SIGTRAP to the untraced program.  The task must be stopped.
         Errors are ignored (the task may be gone).
         """
+        self._close_perf()  # (the perf_event breakpoint of arm_breakpoint)
         if not self._dr_unknown and not any(self._dr.values()):
             return
         if _sys_ptrace(PTRACE_POKEUSER, self._tid, _DEBUGREG_OFFSET + 8 * 7,
@@ -480,7 +559,9 @@ class PtraceTask:
         return self._mem_fd
 
     def close_mem(self) -> None:
+        """Close our descriptors of this task (its memory, its perf_event)."""
         self._ran()  # (also called when the task is gone)
+        self._close_perf()
         self._sp_read = None  # (forget_abi comes here too)
         if self._mem_fd is not None:
             os.close(self._mem_fd)

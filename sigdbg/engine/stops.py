@@ -35,6 +35,7 @@ STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal
 TRAP_BRKPT = 1
 TRAP_TRACE = 2
 TRAP_HWBKPT = 4
+TRAP_PERF = 6  # a perf_event with sigtrap (our restorer breakpoint, backends/ptrace.py)
 SIGTRAP_HANDLER_ENTRY = 5  # ptrace_notify(SIGTRAP) from signal_delivered()
 SI_KERNEL = 0x80
 

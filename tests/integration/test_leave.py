@@ -86,10 +86,12 @@ class _Victim:
         self.p.communicate()
 
 
-def _start_trace(out: Path, pid: int, *opts: str) -> subprocess.Popen[bytes]:
+def _start_trace(out: Path, pid: int, *opts: str,
+                 env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     p = subprocess.Popen([sys.executable, "-m", "sigdbg", "trace", "--json", "-o", str(out),
                           *opts, "-p", str(pid)], cwd=ROOT, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=None if env is None else {**os.environ, **env})
     _wait_until("sigdbg to attach", lambda: _tracer_pid(pid) == p.pid or p.poll() is not None)
     assert p.poll() is None, p.communicate()[1].decode()
     return p
@@ -153,18 +155,24 @@ def test_leaving_during_a_storm_loses_no_signal(tmp_path: Path, sig: int, mode: 
     assert len(delivered) < STORM, "sigdbg was meant to leave during the storm"
 
 
+#: the restorer breakpoint of --step-sigreturn: a perf_event where the kernel
+#: allows it, else a debug register (forced with SIGDBG_NO_PERF_BREAKPOINT)
+BREAKPOINTS = {"perf-or-dr": {}, "debug-register": {"SIGDBG_NO_PERF_BREAKPOINT": "1"}}
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM],
                          ids=lambda s: signal.Signals(s).name)
+@pytest.mark.parametrize("kind", list(BREAKPOINTS))
 def test_leaving_step_sigreturn_inside_a_handler_disarms_the_restorer_breakpoint(
-        tmp_path: Path, sig: int) -> None:
-    """--step-sigreturn puts a debug register on the restorer while the handler
-    runs; sigdbg leaving then must clear it, or the program dies of SIGTRAP
+        tmp_path: Path, sig: int, kind: str) -> None:
+    """--step-sigreturn puts a breakpoint on the restorer while the handler
+    runs; sigdbg leaving then must remove it, or the program dies of SIGTRAP
     when the handler returns (the kernel keeps ptrace debug registers after a
     detach)."""
     out = tmp_path / "trace.jsonl"
     v = _Victim("slow")
     try:
-        tracer = _start_trace(out, v.pid, "--step-sigreturn")
+        tracer = _start_trace(out, v.pid, "--step-sigreturn", env=BREAKPOINTS[kind])
         v.send()
         assert v.p.stdout is not None
         assert _read_line(v.p.stdout)["tag"] == "inhandler"  # DR7 armed from here on
@@ -216,3 +224,56 @@ def test_sigterm_flushes_the_trace_of_a_launched_program(tmp_path: Path) -> None
         os.kill(pid, 0)
     events = _trace_lines(out)
     assert [e["event"] for e in events][:3] == ["exec", "signal_delivered", "handler_entered"]
+
+
+def _perf_breakpoints_allowed() -> bool:
+    """Whether sigdbg uses a perf_event breakpoint for the restorer here: the
+    machine lets us put one (execute, with sigtrap) on a child, and
+    SIGDBG_NO_PERF_BREAKPOINT does not turn it off."""
+    import ctypes
+    import struct
+
+    if os.environ.get("SIGDBG_NO_PERF_BREAKPOINT"):
+        return False
+
+    attr = struct.pack("<IIQQQQQIIQQ48xQ", 5, 128, 0, 1, 0, 0,
+                       (1 << 5) | (1 << 6) | (1 << 36) | (1 << 37), 0, 4,
+                       0x400000, 8, 0)
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.syscall(298, ctypes.create_string_buffer(attr, 128), child.pid, -1, -1, 8)
+        if fd >= 0:
+            os.close(fd)
+        return bool(fd >= 0)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_sigkill_of_sigdbg_inside_a_handler_under_step_sigreturn(tmp_path: Path) -> None:
+    """SIGKILL of `sigdbg trace --step-sigreturn -p` while the handler runs
+    (its restorer breakpoint armed): with a perf_event breakpoint, which is
+    gone with sigdbg's file descriptor, the program returns from the handler
+    and exits normally.  Where the kernel refuses perf_event_open sigdbg uses
+    a debug register, which outlives it: then the program dies of SIGTRAP,
+    as README ("What sigdbg cannot guarantee") says."""
+    out = tmp_path / "trace.jsonl"
+    v = _Victim("slow")
+    try:
+        tracer = _start_trace(out, v.pid, "--step-sigreturn")
+        v.send()
+        assert v.p.stdout is not None
+        assert _read_line(v.p.stdout)["tag"] == "inhandler"  # breakpoint armed from here on
+        tracer.kill()
+        tracer.communicate()
+        _wait_until("the kernel to detach the program", lambda: _tracer_pid(v.pid) == 0)
+        v.send()  # the handler returns
+        rc, text = v.finish()
+    finally:
+        v.kill()
+    if _perf_breakpoints_allowed():
+        assert rc == 0, f"the program ended with {rc} after sigdbg was SIGKILLed"
+        assert [r["tag"] for r in parse_reports(text)] == ["returned"]
+    else:
+        assert rc == -signal.SIGTRAP
