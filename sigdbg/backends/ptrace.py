@@ -112,8 +112,9 @@ _PERF_EVENT_IOC_DISABLE = 0x2401
 _PERF_ATTR = struct.Struct("<IIQQQQQIIQQ48xQ")
 #: exclude_kernel (bit 5), exclude_hv (6), remove_on_exec (36), sigtrap (37)
 _PERF_BP_FLAGS = (1 << 5) | (1 << 6) | (1 << 36) | (1 << 37)
-#: si_code of the SIGTRAP a perf_event with sigtrap sends (TRAP_PERF)
-TRAP_PERF = 6
+#: perf_event_attr.sig_data of our breakpoints: the SIGTRAP they send
+#: carries it as si_perf_data, which tells it from a perf_event of the program
+PERF_SIG_DATA = 0x5167DB6
 #: perf_event breakpoints allowed here (cleared at the first refusal)
 _perf_usable = not os.environ.get("SIGDBG_NO_PERF_BREAKPOINT")
 
@@ -469,7 +470,8 @@ class PtraceTask:
         if _perf_usable:
             attr = ctypes.create_string_buffer(_PERF_ATTR.pack(
                 _PERF_TYPE_BREAKPOINT, _PERF_ATTR.size, 0, 1, 0, 0, _PERF_BP_FLAGS, 0,
-                _HW_BREAKPOINT_X, address, ctypes.sizeof(ctypes.c_long), 0), _PERF_ATTR.size)
+                _HW_BREAKPOINT_X, address, ctypes.sizeof(ctypes.c_long), PERF_SIG_DATA),
+                _PERF_ATTR.size)
             got = _libc.syscall(_NR_PERF_EVENT_OPEN, attr, self._tid, -1, -1,
                                 _PERF_FLAG_FD_CLOEXEC)
             if got >= 0:

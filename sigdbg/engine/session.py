@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from sigdbg.abi.abis import Abi, abi_for_elf_header
 from sigdbg.backends.ptrace import (
+    PERF_SIG_DATA,
     PTRACE_EVENT_CLONE,
     PTRACE_EVENT_EXEC,
     PTRACE_EVENT_EXIT,
@@ -37,9 +38,11 @@ from sigdbg.engine.inspect import Inspector, TaskView
 from sigdbg.engine.stops import (
     SI_CODE_FIELD,
     SI_KERNEL,
+    SI_PERF_DATA,
     SIGTRAP_HANDLER_ENTRY,
     STOP_SIGNALS,
     TRAP_BRKPT,
+    TRAP_PERF,
     TRAP_TRACE,
     Stop,
     classify,
@@ -295,8 +298,9 @@ class Session(Inspector):
                     return 0
                 if pc in self.breakpoints:
                     return 0
-            elif code > 0:
-                # a step, handler-entry or debug-register trap: ours, unless
+            elif code > 0 and (code != TRAP_PERF
+                               or SI_PERF_DATA.unpack_from(raw)[0] == PERF_SIG_DATA):
+                # a step, handler-entry or breakpoint trap: ours, unless
                 # the session decided to hand it to the program
                 return max(self._stopped.get(t.tid, 0), 0)
         if not self.policy.passes(signo):

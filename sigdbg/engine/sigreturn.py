@@ -22,6 +22,7 @@ import signal
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
+from sigdbg.backends.ptrace import PERF_SIG_DATA
 from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe, diff_frames
 from sigdbg.decode.sigreturn_rules import (
@@ -32,7 +33,7 @@ from sigdbg.decode.sigreturn_rules import (
     frame_at_sigreturn,
 )
 from sigdbg.engine import events as ev
-from sigdbg.engine.stops import TRAP_BRKPT, TRAP_HWBKPT, TRAP_PERF, TRAP_TRACE, Stop
+from sigdbg.engine.stops import SI_PERF_DATA, TRAP_BRKPT, TRAP_HWBKPT, TRAP_PERF, TRAP_TRACE, Stop
 from sigdbg.errors import FeatureUnavailable, ProcessGone, SigdbgError
 from sigdbg.names import syscall_name
 
@@ -147,6 +148,17 @@ def step_through_sigreturn(
                                 regs[abi.pc])
 
 
+def _is_our_breakpoint(stop: Stop) -> bool:
+    """The restorer breakpoint's SIGTRAP (PtraceTask.arm_breakpoint): a debug
+    register's, or our perf_event's (not one of the program's own)."""
+    code = stop.si_code
+    if code == TRAP_HWBKPT:
+        return True
+    raw = stop.siginfo_raw
+    return code == TRAP_PERF and raw is not None \
+        and SI_PERF_DATA.unpack_from(raw)[0] == PERF_SIG_DATA
+
+
 def _is_our_step(stop: Stop) -> bool:
     # si_code straight from the raw siginfo (None without one): no full decode
     return (stop.kind == "signal" and stop.sig == signal.SIGTRAP
@@ -181,7 +193,7 @@ def _run_to_restorer(
                 session.requeue(stop)
                 return False
             if stop.kind == "signal" and stop.sig == signal.SIGTRAP \
-                    and stop.si_code in (TRAP_HWBKPT, TRAP_PERF):
+                    and _is_our_breakpoint(stop):
                 sp = task.pc_sp()[1]
                 if sp == target_sp:
                     return True
