@@ -1,7 +1,7 @@
 """The live backend: ptrace over python-ptrace, memory over /proc/PID/mem.
 
 This is the only module that imports :mod:`ptrace`.  Starting a tracee
-(TRACEME, SEIZE) and reaping go through python-ptrace's ``ptrace()`` binding;
+(SEIZE) and reaping go through python-ptrace's ``ptrace()`` binding;
 the requests of a stopped task (CONT, SINGLESTEP, GETREGSET, GETSIGINFO,
 PEEKUSER, POKEUSER, GETEVENTMSG, ...) are made on the trace hot path, several
 per signal, and take a lean path instead: one ctypes function for libc's
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import signal
 import struct
@@ -97,6 +98,26 @@ _RIP_OFFSET = 128
 BASE_OPTIONS = (PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC
                 | PTRACE_O_TRACEEXIT)
 FOLLOW_OPTIONS = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE
+
+#: perf_event_open(2) for an execute breakpoint that dies with our file
+#: descriptor (include/uapi/linux/perf_event.h, hw_breakpoint.h); x86_64 syscall
+_NR_PERF_EVENT_OPEN = 298
+_PERF_TYPE_BREAKPOINT = 5
+_HW_BREAKPOINT_X = 4
+_PERF_FLAG_FD_CLOEXEC = 8
+_PERF_EVENT_IOC_ENABLE = 0x2400
+_PERF_EVENT_IOC_DISABLE = 0x2401
+#: perf_event_attr (PERF_ATTR_SIZE_VER7, with sig_data): type, size, config,
+#: sample_period, sample_type, read_format, flag bits, wakeup_events, bp_type,
+#: bp_addr, bp_len, then zeros up to sig_data
+_PERF_ATTR = struct.Struct("<IIQQQQQIIQQ48xQ")
+#: exclude_kernel (bit 5), exclude_hv (6), remove_on_exec (36), sigtrap (37)
+_PERF_BP_FLAGS = (1 << 5) | (1 << 6) | (1 << 36) | (1 << 37)
+#: perf_event_attr.sig_data of our breakpoints: the SIGTRAP they send
+#: carries it as si_perf_data, which tells it from a perf_event of the program
+PERF_SIG_DATA = 0x5167DB6
+#: perf_event breakpoints allowed here (cleared at the first refusal)
+_perf_usable = not os.environ.get("SIGDBG_NO_PERF_BREAKPOINT")
 
 _SIGINFO_SIZE = 128
 _MAX_REGSET = 4096
@@ -279,6 +300,11 @@ class PtraceTask:
         self._regs: dict[str, int] | None = None
         #: debug registers as last written by us (n -> value); empty = unknown
         self._dr: dict[int, int] = {}
+        #: a debug-register write of ours failed: what they hold is unknown
+        self._dr_unknown = False
+        #: the perf_event execute breakpoint of arm_breakpoint, and its address
+        self._perf_fd: int | None = None
+        self._perf_address = 0
         self._sp_read: tuple[int, int, int] | None = None
 
     # -- identity --------------------------------------------------------
@@ -342,6 +368,7 @@ class PtraceTask:
         self._abi = self._process_abi = None
         self._ran()
         self._dr.clear()  # exec clears the debug registers (flush_ptrace_hw_breakpoint)
+        self._dr_unknown = False
         self.close_mem()
 
     def _ran(self) -> None:
@@ -486,8 +513,86 @@ class PtraceTask:
         if _sys_ptrace(PTRACE_POKEUSER, self._tid, _DEBUGREG_OFFSET + 8 * n,
                        _word(value)) == _FAILED:
             dr.clear()  # a refused DR7 write may have applied part of it
+            self._dr_unknown = True
             self._fail(PTRACE_POKEUSER)
         dr[n] = value
+
+    def arm_breakpoint(self, address: int) -> None:
+        """An execute breakpoint at ``address`` for this thread only; its stop
+        is a SIGTRAP with si_code TRAP_PERF or TRAP_HWBKPT.
+
+        Preferably a perf_event hardware breakpoint with ``sigtrap``
+        (perf_event_open(2), Linux >= 5.13): it belongs to our file
+        descriptor, so it is gone when sigdbg is, even SIGKILLed.  A ptrace
+        debug register (DR0 + DR7) outlives its tracer (the kernel flushes
+        it only at exec and exit) and a program whose tracer died would get
+        the SIGTRAP.  DR0/DR7 are used when perf_event_open is refused
+        (perf_event_paranoid, a seccomp profile, an older kernel).
+        """
+        global _perf_usable
+        fd = self._perf_fd
+        if fd is not None and self._perf_address != address:
+            os.close(fd)
+            fd = self._perf_fd = None
+        if fd is not None:
+            try:
+                fcntl.ioctl(fd, _PERF_EVENT_IOC_ENABLE, 0)
+                return
+            except OSError:
+                os.close(fd)
+                self._perf_fd = None
+        if _perf_usable:
+            attr = ctypes.create_string_buffer(_PERF_ATTR.pack(
+                _PERF_TYPE_BREAKPOINT, _PERF_ATTR.size, 0, 1, 0, 0, _PERF_BP_FLAGS, 0,
+                _HW_BREAKPOINT_X, address, ctypes.sizeof(ctypes.c_long), PERF_SIG_DATA),
+                _PERF_ATTR.size)
+            got = _libc.syscall(_NR_PERF_EVENT_OPEN, attr, self._tid, -1, -1,
+                                _PERF_FLAG_FD_CLOEXEC)
+            if got >= 0:
+                self._perf_fd, self._perf_address = got, address
+                return
+            if ctypes.get_errno() != errno.ESRCH:
+                _perf_usable = False  # refused here: debug registers from now on
+        self.set_debugreg(0, address)
+        self.set_debugreg(7, 1)  # L0, execute, length 1
+
+    def disarm_breakpoint(self) -> None:
+        """Turn off the breakpoint of :meth:`arm_breakpoint` (also while the
+        task runs, for a perf_event; DR7 needs it stopped)."""
+        if self._perf_fd is not None:
+            try:
+                fcntl.ioctl(self._perf_fd, _PERF_EVENT_IOC_DISABLE, 0)
+            except OSError:
+                pass
+        if self._dr.get(7) or self._dr_unknown:
+            self.set_debugreg(7, 0)
+
+    def _close_perf(self) -> None:
+        if self._perf_fd is not None:
+            os.close(self._perf_fd)
+            self._perf_fd = None
+
+    def disarm_debugregs(self) -> None:
+        """Clear DR7 and every DR0-3 we set, and close our perf_event
+        breakpoint, before the task leaves us.
+
+        The kernel keeps a tracee's debug registers when its tracer detaches
+        or dies (they are flushed only at exec and exit,
+        ``flush_ptrace_hw_breakpoint``): a breakpoint left armed would
+        deliver a SIGTRAP to the untraced program.  The task must be stopped.
+        Errors are ignored (the task may be gone).
+        """
+        self._close_perf()  # (the perf_event breakpoint of arm_breakpoint)
+        if not self._dr_unknown and not any(self._dr.values()):
+            return
+        if _sys_ptrace(PTRACE_POKEUSER, self._tid, _DEBUGREG_OFFSET + 8 * 7,
+                       _word(0)) == _FAILED:
+            return  # not stopped (or gone): what we know is kept for a retry
+        for n in (0, 1, 2, 3):
+            if self._dr_unknown or self._dr.get(n):
+                _sys_ptrace(PTRACE_POKEUSER, self._tid, _DEBUGREG_OFFSET + 8 * n, _word(0))
+        self._dr.clear()
+        self._dr_unknown = False
 
     def cont(self, sig: int = 0) -> None:
         self._raw_regs = self._regs = None  # _ran(), inlined: once or twice per signal
@@ -530,7 +635,9 @@ class PtraceTask:
         return self._mem_fd
 
     def close_mem(self) -> None:
+        """Close our descriptors of this task (its memory, its perf_event)."""
         self._ran()  # (also called when the task is gone)
+        self._close_perf()
         self._sp_read = None  # (forget_abi comes here too)
         if self._mem_fd is not None:
             os.close(self._mem_fd)
@@ -679,45 +786,62 @@ class Tracer:
     ) -> PtraceTask:
         """Fork and exec ``argv`` as a tracee; return it stopped at exec.
 
-        The child stops itself before execve so the options (EXITKILL,
-        TRACEEXEC) are in force before the new program runs a single
-        instruction; the first stop we hand back is the PTRACE_EVENT_EXEC stop.
+        The tracee is PTRACE_SEIZEd, like an attached one (so job control
+        works: a group-stop can be kept with PTRACE_LISTEN, which a
+        TRACEME tracee refuses, kernel/ptrace.c ``ptrace_request``).  The
+        child waits on a pipe until the parent has seized it with the
+        options (EXITKILL, TRACEEXEC) in force, then execs: the first stop
+        we hand back is the PTRACE_EVENT_EXEC stop, before the new program
+        ran a single instruction.  The child never stops itself, so no
+        group-stop or SIGCONT is left behind.  If the parent dies before
+        the go byte, the child reads EOF and exits without exec.
+
+        SIGPIPE and SIGXFSZ are reset to SIG_DFL before exec, as
+        subprocess does (``restore_signals``): Python ignores them, and an
+        ignored disposition survives execve, so the program would otherwise
+        run with SIGPIPE ignored where it does not untraced.
         """
         path = argv[0]
-        rfd, wfd = os.pipe2(os.O_CLOEXEC)
+        rfd, wfd = os.pipe2(os.O_CLOEXEC)  # exec error: errno from the child
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)  # the parent's go-ahead
         envb = os.environ.copy() if env is None else env
         pid = os.fork()
         if pid == 0:  # pragma: no cover - child
             try:
                 os.close(rfd)
+                os.close(go_w)
                 for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
                     if fd is not None:
                         os.dup2(fd, target)
-                _ptrace(PTRACE_TRACEME, 0, 0, 0)
-                os.kill(os.getpid(), signal.SIGSTOP)
-                os.execve(path, argv, envb)
+                for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+                    _libc.signal(int(sig), None)  # SIG_DFL (a NULL handler)
+                if os.read(go_r, 1) == b"x":
+                    os.execve(path, argv, envb)
             except OSError as exc:
                 os.write(wfd, str(exc.errno or 0).encode())
             except BaseException:
                 os.write(wfd, b"0")
             os._exit(127)
         os.close(wfd)
+        os.close(go_r)
         self.spawned_any = True
         task = PtraceTask(self, pid, pid)
         self.tasks[pid] = task
         self.launched.add(pid)
         try:
-            res = self.wait(pid)
-            if not (res.stopped and res.stopsig == signal.SIGSTOP):
-                raise TargetError(f"{path}: child did not stop before exec")
             self.options = BASE_OPTIONS | (FOLLOW_OPTIONS if follow else 0)
-            task._req(PTRACE_SETOPTIONS, 0, self.options)
-            task.cont(0)
+            try:
+                _ptrace(PTRACE_SEIZE, pid, 0, self.options)
+            except PtraceError as exc:
+                raise TargetError(f"{path}: cannot trace the new process: "
+                                  f"{os.strerror(_errno_of(exc) or 0)}") from None
+            os.write(go_w, b"x")
+            os.close(go_w)
+            go_w = -1
             res = self.wait(pid)
-            if res.stopped and res.stopsig == signal.SIGTRAP and res.event == PTRACE_EVENT_EXEC:
-                os.close(rfd)
-                return task
-            if res.stopped:
+            execed = res.stopped and res.stopsig == signal.SIGTRAP \
+                and res.event == PTRACE_EVENT_EXEC
+            if not execed and res.stopped:
                 # execve failed (e.g. a #! interpreter that does not exist) and
                 # the child stopped on its way out (PTRACE_EVENT_EXIT of its
                 # _exit): let it go.  SIGKILL does not end that stop, and the
@@ -726,13 +850,19 @@ class Tracer:
                     task.cont(0)
                 except SigdbgError:
                     pass
-            err = os.read(rfd, 32)
+            err = b"" if execed else os.read(rfd, 32)
             os.close(rfd)
+            rfd = -1
+            if execed:
+                return task
             if err:
                 code = int(err or b"0")
                 raise TargetError(f"{path}: cannot execute: {os.strerror(code)}")
             raise TargetError(f"{path}: did not reach exec (status {res.status:#x})")
         except BaseException:
+            for fd in (go_w, rfd):
+                if fd >= 0:
+                    os.close(fd)
             self._kill_reap(pid)
             raise
 
@@ -935,12 +1065,14 @@ class Tracer:
             if t.pid != pid:
                 continue
             try:
+                t.disarm_debugregs()  # (ignored if it is running: see below)
                 t.detach(0)
             except ProcessGone:
                 # running, not stopped: stop it and try again
                 try:
                     t.interrupt()
                     self.wait(tid)
+                    t.disarm_debugregs()
                     t.detach(0)
                 except SigdbgError:
                     pass

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import select
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
@@ -117,6 +121,99 @@ def _json_writer(out: IO[str]) -> Callable[[Event], object]:
     return write
 
 
+class _Leave(BaseException):
+    """SIGTERM or SIGHUP reached sigdbg: leave as Ctrl-C does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: the signals that make sigdbg leave (SIGINT = Ctrl-C: KeyboardInterrupt)
+_LEAVE_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _LeaveSignals:
+    """SIGINT, SIGTERM and SIGHUP make ``sigdbg trace`` leave cleanly, promptly.
+
+    Their handler raises (KeyboardInterrupt for SIGINT, :class:`_Leave`
+    otherwise) once; the trace then detaches or kills and flushes its output.
+    Python's default SIGTERM would end sigdbg at once: the trace file unflushed,
+    the signal of an attached program's current stop lost, a debug register
+    left armed.
+
+    A Python handler only runs when the main thread checks for signals: a
+    signal that arrives just before it blocks in waitpid (or that the kernel
+    hands to another thread) would wait for the next ptrace stop, which an
+    idle program may never make.  So Python's wakeup fd is watched by a
+    thread that, once a leave signal has come, sends it again to the main
+    thread (pthread_kill) every 50 ms until the handler has run: one of them
+    interrupts the waitpid with EINTR.  Nothing of this runs per traced signal.
+    """
+
+    def __init__(self) -> None:
+        self.leaving = False
+        self._main = threading.main_thread().ident or 0
+        self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+        self._handlers = {sig: signal.getsignal(sig) for sig in _LEAVE_SIGNALS}
+        self._r, self._w = os.pipe2(os.O_CLOEXEC)
+        os.set_blocking(self._w, False)  # set_wakeup_fd requires it
+        for sig in _LEAVE_SIGNALS:
+            signal.signal(sig, self._on_signal)
+        self._old_wakeup = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
+        self._thread = threading.Thread(target=self._watch, name="sigdbg-leave", daemon=True)
+        self._thread.start()
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self.leaving:
+            return  # leaving already (a repeat of ours, or a second Ctrl-C)
+        self.leaving = True
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise _Leave(signum)
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                data = os.read(self._r, 64)
+            except OSError:
+                return
+            if not data:
+                return  # closed: sigdbg is done
+            got = [s for s in data if s in _LEAVE_SIGNALS]
+            if not got:
+                continue
+            while not self.leaving:
+                try:
+                    signal.pthread_kill(self._main, got[0])
+                except OSError:
+                    return
+                r, _, _ = select.select([self._r], [], [], 0.05)
+                if r and not os.read(self._r, 64):
+                    return
+
+    def hold(self) -> None:
+        """From here on sigdbg is leaving: a second Ctrl-C or SIGTERM must not
+        cut the detach (or kill) short and leave a task stopped or a debug
+        register armed.  Blocked until sigdbg is done; one that came
+        meanwhile is then dropped (it asked for what is already happening)."""
+        self.leaving = True
+        signal.pthread_sigmask(signal.SIG_BLOCK, _LEAVE_SIGNALS)
+
+    def restore(self) -> None:
+        """The caller's wakeup fd, handlers and signal mask back."""
+        self.leaving = True
+        signal.set_wakeup_fd(self._old_wakeup)
+        for sig in _LEAVE_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)  # discards one pending while held
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
+        for sig, h in self._handlers.items():
+            signal.signal(sig, h if h is not None else signal.SIG_DFL)
+        os.close(self._w)  # the watcher reads EOF and ends
+        self._thread.join(1.0)
+        os.close(self._r)
+
+
 def run(a: argparse.Namespace, st: Style) -> int:
     from sigdbg.cli.main import open_session
     from sigdbg.render.events import render_event
@@ -136,6 +233,10 @@ def run(a: argparse.Namespace, st: Style) -> int:
     write_json = _json_writer(out) if a.json else None
     status = 0
     session = open_session(a, follow=a.follow)
+    # SIGINT, SIGTERM and SIGHUP leave through one path: the trace file is
+    # flushed, a launched program killed, an attached one detached with the
+    # signal of its current stop and without our debug registers.
+    leave = _LeaveSignals() if threading.current_thread() is threading.main_thread() else None
     try:
         session.policy.frames = a.frame
         session.policy.only = only
@@ -147,16 +248,24 @@ def run(a: argparse.Namespace, st: Style) -> int:
                 write(render_event(e, st, frames=True))
                 write("\n")
         status = session.exit_status or 0
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Leave) as exc:
+        if leave is not None:
+            leave.hold()
         mode = a.on_interrupt or ("kill" if session.launched else "detach")
         if mode == "detach":
             session.detach()
         else:
             session.kill()
-        status = 130
+        status = 128 + (exc.signum if isinstance(exc, _Leave) else signal.SIGINT)
     finally:
-        session.close()
-        out.flush()
-        if out is not sys.stdout:
-            out.close()
+        if leave is not None:
+            leave.hold()
+        try:
+            session.close()
+            out.flush()
+            if out is not sys.stdout:
+                out.close()
+        finally:
+            if leave is not None:
+                leave.restore()
     return status

@@ -19,10 +19,12 @@ from typing import NamedTuple
 
 from sigdbg.abi.abis import Abi, abi_for_elf_header
 from sigdbg.backends.ptrace import (
+    PERF_SIG_DATA,
     PTRACE_EVENT_CLONE,
     PTRACE_EVENT_EXEC,
     PTRACE_EVENT_EXIT,
     PTRACE_EVENT_FORK,
+    PTRACE_EVENT_STOP,
     PTRACE_EVENT_VFORK,
     PtraceTask,
     ResumeResult,
@@ -36,8 +38,11 @@ from sigdbg.engine.inspect import Inspector, TaskView
 from sigdbg.engine.stops import (
     SI_CODE_FIELD,
     SI_KERNEL,
+    SI_PERF_DATA,
     SIGTRAP_HANDLER_ENTRY,
+    STOP_SIGNALS,
     TRAP_BRKPT,
+    TRAP_PERF,
     TRAP_TRACE,
     Stop,
     classify,
@@ -46,6 +51,9 @@ from sigdbg.errors import ProcessGone, SigdbgError, TargetError, UsageError
 from sigdbg.names import signal_name
 
 _SIGTRAP, _SIGSTOP = int(signal.SIGTRAP), int(signal.SIGSTOP)
+#: the "signal" to resume a task with that is held in a group-stop: not a
+#: restart but PTRACE_LISTEN (kernel/ptrace.c), so it stays stopped until SIGCONT
+_LISTEN = -1
 #: waitpid status of a SIGTRAP signal stop (no PTRACE_EVENT bits)
 _SIGTRAP_STOP = (_SIGTRAP << 8) | 0x7F
 
@@ -69,6 +77,11 @@ class SignalPolicy:
     frames: bool = True
     #: when not None, only these signals are reported (trace -e signal=SET)
     only: set[int] | None = None
+    #: a group-stop (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) keeps the program
+    #: stopped until SIGCONT, as without a tracer (PTRACE_LISTEN; strace does
+    #: the same).  False: resuming after a group-stop restarts the program
+    #: (what gdb's `continue` does there).
+    job_control: bool = True
 
     def stops(self, sig: int) -> bool:
         return sig not in self.nostop
@@ -109,6 +122,8 @@ class Session(Inspector):
         self._early_tids: set[int] = set()
         #: tasks stopped on one of our int3s (pc rewound onto it)
         self._at_breakpoint: dict[int, int] = {}
+        #: tasks held in a group-stop with PTRACE_LISTEN (their next stop ends it)
+        self._listening: set[int] = set()
         self._exe = task.exe_path()
         self.breakpoints: dict[int, bytes] = {}
         self.exit_status: int | None = None  #: shell-style: code, or 128+N
@@ -153,6 +168,11 @@ class Session(Inspector):
             if not stop.stopped:
                 raise TargetError(f"process {pid} exited while attaching")
             s = cls(tracer, task, launched=False, follow=follow)
+            if stop.event == PTRACE_EVENT_STOP and stop.stopsig in STOP_SIGNALS:
+                # it was stopped (SIGSTOP, ...) before we came: it stays so
+                # until SIGCONT, as it would without us (ptrace_attach turns
+                # the stop into this group-stop trap, kernel/ptrace.c)
+                s._stopped[task.tid] = _LISTEN
             if follow:
                 for tid in _threads_of(pid):
                     if tid != pid:
@@ -177,21 +197,123 @@ class Session(Inspector):
 
     def close(self) -> None:
         """Kill a launched target, detach an attached one: nothing left stopped."""
-        if self.launched:
-            self.tracer.close()
-        else:
-            self.remove_breakpoints()
-            self.tracer.close()
+        if not self.launched:
+            self.detach()
+        self.tracer.close()
 
     def detach(self) -> None:
+        """Let every task we trace go on exactly as it would have without us.
+
+        Each task leaves through a ptrace-stop, so a running one is stopped
+        first (PTRACE_INTERRUPT; the stop it reports may be a signal's).  A
+        task in a signal-delivery-stop is detached *with* that signal unless
+        the policy suppresses it: PTRACE_DETACH's data is the signal the
+        task resumes with (kernel/ptrace.c ``ptrace_detach``), so 0 there
+        would lose it.  Our int3s are written back and every debug register
+        we set is cleared (the kernel keeps them after a detach: they are
+        only flushed at exec and exit, ``flush_ptrace_hw_breakpoint``).  A
+        task in a group-stop stays stopped after the detach, as it would
+        untraced (``__ptrace_unlink`` re-arms the stop).
+
+        Which stop a task is in is asked from the kernel (PTRACE_GETSIGINFO),
+        not taken from the session's tables: a Ctrl-C may land between a
+        stop and its bookkeeping.  Not for the hot path: a few requests per
+        task, once.
+        """
+        tracer = self.tracer
+        owed: dict[int, int] = {}
+        for tid, t in list(tracer.tasks.items()):
+            sig = self._stop_for_detach(t)
+            if sig is not None:
+                owed[tid] = sig
         self.remove_breakpoints()
-        self.tracer.detach_all(self.pid)
-        self.tracer.launched.discard(self.pid)
+        for tid, t in list(tracer.tasks.items()):
+            sig = owed.get(tid)
+            if sig is not None:
+                t.disarm_debugregs()
+                try:
+                    t.detach(sig)
+                except SigdbgError:
+                    pass  # gone meanwhile
+            t.close_mem()
+            tracer.tasks.pop(tid, None)
+        tracer.attached.clear()
+        tracer.launched.clear()
         self._stopped.clear()
+        self._listening.clear()
+
+    def _stop_for_detach(self, t: PtraceTask) -> int | None:
+        """Bring ``t`` into a ptrace-stop; the signal it is owed there, or
+        None when it is gone."""
+        for _ in range(64):  # each pass is a stop the task really made
+            try:
+                raw = t.siginfo_raw()
+            except ProcessGone:  # running, or held by PTRACE_LISTEN: stop it
+                try:
+                    t.interrupt()
+                    res = self.tracer.wait(t.tid)
+                except SigdbgError:
+                    return None
+                if not res.stopped:
+                    return None
+                continue
+            except SigdbgError:
+                return 0
+            if (raw is None or SI_CODE_FIELD.unpack_from(raw, 8)[0] >= 0x100) \
+                    and _sigtrap_pending(t.tid):
+                # A stop that is no signal's (our PTRACE_INTERRUPT, a group-
+                # or event stop) is reported before a pending signal is
+                # dequeued (kernel/signal.c get_signal), and the SIGTRAP of a
+                # step or debug-register trap of ours is queued as a signal:
+                # detached now, the program would get it.  Let the task take
+                # it: its delivery-stop comes next and is judged like any.
+                try:
+                    t.cont(0)
+                    res = self.tracer.wait(t.tid)
+                except SigdbgError:
+                    return None
+                if not res.stopped:
+                    return None
+                continue
+            return self._signal_owed(t, raw)
+        return 0
+
+    def _signal_owed(self, t: PtraceTask, raw: bytes | None) -> int:
+        """The signal a task stopped with siginfo ``raw`` must be detached with."""
+        if raw is None:
+            return 0  # a group-stop of a non-SEIZEd tracee (GETSIGINFO: EINVAL)
+        signo = int.from_bytes(raw[0:4], "little", signed=True)
+        code = SI_CODE_FIELD.unpack_from(raw, 8)[0]
+        if code >= 0x100:
+            return 0  # a PTRACE_EVENT stop, group-stop or LISTEN/INTERRUPT stop: no signal
+        if signo == _SIGTRAP:
+            if code == (_SIGTRAP | 0x80):
+                return 0  # a syscall-stop
+            if code == SI_KERNEL:
+                pc = t.registers()[t.abi.pc]
+                if pc - 1 in self.breakpoints and t.tid not in self._at_breakpoint:
+                    regs = t.registers()
+                    regs[t.abi.pc] = pc - 1  # our int3: back onto the original instruction
+                    t.set_registers(regs)
+                    return 0
+                if pc in self.breakpoints:
+                    return 0
+            elif code > 0 and (code != TRAP_PERF
+                               or SI_PERF_DATA.unpack_from(raw)[0] == PERF_SIG_DATA):
+                # a step, handler-entry or breakpoint trap: ours, unless
+                # the session decided to hand it to the program
+                return max(self._stopped.get(t.tid, 0), 0)
+        if not self.policy.passes(signo):
+            return 0
+        if signo == _SIGSTOP and code <= 0 and \
+                int.from_bytes(raw[16:20], "little", signed=True) == os.getpid():
+            return 0  # our own SIGSTOP (the shell's Ctrl-C), never the program's
+        return signo
 
     def kill(self) -> None:
         self.tracer.kill(self.pid)
         self._stopped.clear()
+        self._listening.clear()
 
     # -- state ---------------------------------------------------------------------
     @property
@@ -241,6 +363,17 @@ class Session(Inspector):
         self._maps = None  # the program may map and unmap while it runs
         if t is None:
             return
+        if sig == _LISTEN:  # held in a group-stop
+            sig = 0
+            if not step and self.policy.job_control:
+                try:
+                    t.listen()
+                    self._listening.add(tid)
+                    return
+                except ProcessGone:
+                    return
+                except SigdbgError:
+                    pass  # not a stop PTRACE_LISTEN accepts: restart it
         bp = self._at_breakpoint.pop(tid, None) if self._at_breakpoint else None
         if bp is not None and bp in self.breakpoints:
             if self._step_over_breakpoint(t, bp, sig):
@@ -300,14 +433,14 @@ class Session(Inspector):
                 self.tracer.task(got, _tgid_of(got) or self.pid)
         else:
             self._stopped.pop(got, None)
-        return classify(got, status, info_raw, not self.launched, res.pid)
+        return classify(got, status, info_raw, True, res.pid)  # every tracee is SEIZEd
 
     def _resume_wait(self, tid: int, sig: int = 0, step: bool = False,
                      wait_tid: int = -1) -> Stop:
         """``_resume`` then ``_wait``, as one backend call when nothing has
         to happen in between (no queued stop, no breakpoint to step over)."""
         t = self.tracer.tasks.get(tid)
-        if t is None or self._requeued or tid in self._at_breakpoint:
+        if t is None or self._requeued or tid in self._at_breakpoint or sig < 0:
             self._resume(tid, sig, step)
             return self._wait(wait_tid)
         r = self._resume_task(t, sig, step, wait_tid)
@@ -427,8 +560,18 @@ class Session(Inspector):
             if tid in self._new_tids:
                 self._new_tids.discard(tid)  # auto-attach stop of a new task
                 return out
+            if tid in self._listening:
+                # The end of a PTRACE_LISTEN: SIGCONT woke it (an EVENT_STOP
+                # with SIGTRAP; the SIGCONT's own delivery-stop follows), or
+                # it re-trapped still stopped.  Reported already: no event.
+                self._listening.discard(tid)
+                if stop.kind == "group" and self.policy.job_control:
+                    self._stopped[tid] = _LISTEN
+                return out
             if stop.kind == "group":
                 out.append(ev.GroupStop(pid, tid, stop.sig))
+                if self.policy.job_control:
+                    self._stopped[tid] = _LISTEN  # stay stopped until SIGCONT
             else:
                 out.append(ev.Interrupted(pid, tid))
             return out
@@ -441,7 +584,7 @@ class Session(Inspector):
         pid = task._pid
         sig = stop.sig
         if self._new_tids and tid in self._new_tids and sig == _SIGSTOP:
-            self._new_tids.discard(tid)  # TRACEME-mode auto-attached child's first stop
+            self._new_tids.discard(tid)  # an auto-attached child's first stop (non-SEIZE mode)
             return out
         info = stop.siginfo
         assert info is not None
@@ -554,6 +697,7 @@ class Session(Inspector):
         self._stopped.pop(tid, None)
         self._pending.pop(tid, None)
         self._new_tids.discard(tid)
+        self._listening.discard(tid)
 
     # -- breakpoints and entry -------------------------------------------------------
     def insert_breakpoint(self, address: int) -> None:
@@ -606,7 +750,7 @@ class Session(Inspector):
         """Single-step the current task one instruction (the shell's stepi)."""
         task = self.require_stopped()
         sig = self._stopped.get(task.tid, 0)
-        self._resume(task.tid, sig, step=True)
+        self._resume(task.tid, sig, step=True)  # (_LISTEN: a step restarts a stopped task)
         return self._wait(task.tid)
 
 
@@ -641,6 +785,22 @@ def check_program(path: str) -> str:
     if not os.access(resolved, os.X_OK):
         raise TargetError(f"{path}: not executable (permission denied)")
     return resolved
+
+
+def _sigtrap_pending(tid: int) -> bool:
+    """SIGTRAP pending for the thread ``tid`` and not blocked (SigPnd, SigBlk
+    of /proc/TID/status): its delivery-stop is the next thing it does."""
+    bit = 1 << (_SIGTRAP - 1)
+    masks: dict[str, int] = {}
+    try:
+        with open(f"/proc/{tid}/status") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key in ("SigPnd", "SigBlk"):
+                    masks[key] = int(value, 16)
+    except (OSError, ValueError):
+        return False
+    return bool(masks.get("SigPnd", 0) & bit) and not masks.get("SigBlk", 0) & bit
 
 
 def _threads_of(pid: int) -> list[int]:

@@ -1,8 +1,9 @@
 """Run a handler to its trampoline, single-step through it, check the result.
 
-From handler entry the task runs (hardware breakpoint DR0 on the restorer
-address = the frame's pretcode; debug registers are per thread and leave the
-shared text untouched) until it reaches the restorer with ``sp == frame +
+From handler entry the task runs (a hardware execute breakpoint on the
+restorer address = the frame's pretcode: a perf_event that dies with sigdbg,
+else DR0; both are per thread and leave the shared text untouched, see
+PtraceTask.arm_breakpoint) until it reaches the restorer with ``sp == frame +
 word`` -- i.e. *this* handler returned there.  Every restorer instruction is
 then single-stepped and recorded.  Just before the ``rt_sigreturn`` /
 ``sigreturn`` system call the frame is re-read where the kernel will read it
@@ -22,6 +23,7 @@ from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
 from sigdbg.abi.abis import abi_by_name
+from sigdbg.backends.ptrace import PERF_SIG_DATA
 from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe, diff_frames
 from sigdbg.decode.sigreturn_rules import (
@@ -32,7 +34,7 @@ from sigdbg.decode.sigreturn_rules import (
     frame_at_sigreturn,
 )
 from sigdbg.engine import events as ev
-from sigdbg.engine.stops import TRAP_BRKPT, TRAP_HWBKPT, TRAP_TRACE, Stop
+from sigdbg.engine.stops import SI_PERF_DATA, TRAP_BRKPT, TRAP_HWBKPT, TRAP_PERF, TRAP_TRACE, Stop
 from sigdbg.errors import FeatureUnavailable, ProcessGone, SigdbgError
 from sigdbg.names import syscall_name
 
@@ -147,6 +149,17 @@ def step_through_sigreturn(
                                 regs[abi.pc])
 
 
+def _is_our_breakpoint(stop: Stop) -> bool:
+    """The restorer breakpoint's SIGTRAP (PtraceTask.arm_breakpoint): a debug
+    register's, or our perf_event's (not one of the program's own)."""
+    code = stop.si_code
+    if code == TRAP_HWBKPT:
+        return True
+    raw = stop.siginfo_raw
+    return code == TRAP_PERF and raw is not None \
+        and SI_PERF_DATA.unpack_from(raw)[0] == PERF_SIG_DATA
+
+
 def _is_our_step(stop: Stop) -> bool:
     # si_code straight from the raw siginfo (None without one): no full decode
     return (stop.kind == "signal" and stop.sig == signal.SIGTRAP
@@ -156,7 +169,7 @@ def _is_our_step(stop: Stop) -> bool:
 def _run_to_restorer(
     session: Session, task: PtraceTask, frame: SigFrame
 ) -> Generator[ev.Event, None, bool]:
-    """Continue with DR0 on the restorer until this frame's handler returns.
+    """Continue with a breakpoint on the restorer until this frame's handler returns.
 
     Returns (via StopIteration value) whether the restorer was reached.
     """
@@ -167,8 +180,7 @@ def _run_to_restorer(
         sig = session._stopped.get(tid, 0)
         while True:
             try:
-                task.set_debugreg(0, frame.pretcode)
-                task.set_debugreg(7, 1)  # L0, execute, length 1
+                task.arm_breakpoint(frame.pretcode)  # a perf_event, else DR0/DR7
             except SigdbgError as exc:
                 yield ev.SigreturnAbandoned(
                     pid, tid, f"cannot set a breakpoint on the restorer: {exc}", frame.pretcode)
@@ -182,7 +194,7 @@ def _run_to_restorer(
                 session.requeue(stop)
                 return False
             if stop.kind == "signal" and stop.sig == signal.SIGTRAP \
-                    and stop.si_code == TRAP_HWBKPT:
+                    and _is_our_breakpoint(stop):
                 sp = task.pc_sp()[1]
                 if sp == target_sp:
                     return True
@@ -230,7 +242,7 @@ def _run_to_restorer(
                 continue
     finally:
         try:
-            task.set_debugreg(7, 0)
+            task.disarm_breakpoint()
         except SigdbgError:
             pass
 

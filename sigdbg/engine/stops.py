@@ -35,6 +35,10 @@ STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal
 TRAP_BRKPT = 1
 TRAP_TRACE = 2
 TRAP_HWBKPT = 4
+TRAP_PERF = 6  # a perf_event with sigtrap (our restorer breakpoint, backends/ptrace.py)
+#: siginfo_t.si_perf_data (the event's sig_data) of a TRAP_PERF SIGTRAP: after
+#: si_addr in _sigfault (include/uapi/asm-generic/siginfo.h), x86_64 layout
+SI_PERF_DATA = struct.Struct("<24xQ")
 SIGTRAP_HANDLER_ENTRY = 5  # ptrace_notify(SIGTRAP) from signal_delivered()
 SI_KERNEL = 0x80
 

@@ -33,6 +33,9 @@ def shell_policy() -> SignalPolicy:
     """gdb's defaults: as the engine's, plus SIGINT nopass (Ctrl-C must not kill the program)."""
     p = SignalPolicy()
     p.nopass.add(signal.SIGINT)
+    # A group-stop is a stop the shell shows; `continue` there restarts the
+    # program, as gdb's does (a LISTENed task would ignore the shell's Ctrl-C).
+    p.job_control = False
     return p
 
 

@@ -13,7 +13,8 @@ from tests.conftest import parse_reports, target
 
 def test_group_stop_is_not_a_handler_delivery() -> None:
     """SIGSTOP from outside: a delivery with disposition 'stop' and a group-stop,
-    never a handler entry; the program then carries on and exits normally."""
+    never a handler entry; the program carries on once SIGCONT comes (it stays
+    stopped until then: tests/integration/test_jobctl.py) and exits normally."""
     r, w = os.pipe()
     with sigdbg.launch([target("hello"), "wait"], stdin=r) as s:
         os.close(r)
@@ -24,12 +25,15 @@ def test_group_stop_is_not_a_handler_delivery() -> None:
                 os.kill(s.pid, signal.SIGSTOP)
             if isinstance(e, ev.GroupStop):
                 os.close(w)  # EOF: hello exits once it runs again
+                os.kill(s.pid, signal.SIGCONT)
         kinds = [type(e) for e in seen]
     assert ev.GroupStop in kinds
     assert ev.HandlerEntered not in kinds
-    (stop_delivery,) = [e for e in seen if isinstance(e, ev.SignalDelivered)]
+    (stop_delivery, cont_delivery) = [e for e in seen if isinstance(e, ev.SignalDelivered)]
     assert stop_delivery.siginfo.si_signo == signal.SIGSTOP
     assert stop_delivery.disposition == "stop"
+    assert cont_delivery.siginfo.si_signo == signal.SIGCONT
+    assert cont_delivery.disposition == "ignored"  # hello has no SIGCONT handler
     assert isinstance(seen[-1], ev.Exited) and seen[-1].status == 0
 
 

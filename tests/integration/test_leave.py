@@ -1,0 +1,279 @@
+"""Leaving never harms the program: when sigdbg detaches (Ctrl-C or SIGTERM
+on `sigdbg trace -p`, `Session.detach`, which the shell's `detach` uses) the
+program goes on exactly as untraced: no signal lost, no debug register left
+armed, and the trace file is complete.
+
+Every victim here is started by the test itself (targets/sig_leave.c), then
+attached with `sigdbg trace -p`.  Its own count of the signals it handled is
+compared with what it sent itself and with an untraced run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+import sigdbg
+from sigdbg.engine import events as ev
+from tests.conftest import ROOT, parse_reports, target
+
+PATIENCE = 30.0
+#: SIGUSR1s in a storm: untraced a few hundred ms; traced, seconds
+STORM = 100_000
+
+
+def _wait_until(what: str, pred: Any, timeout: float = PATIENCE) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = pred()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def _tracer_pid(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _read_line(stream: IO[bytes]) -> dict[str, int | str]:
+    line = stream.readline().decode()
+    (report,) = parse_reports(line)
+    return report
+
+
+class _Victim:
+    """sig_leave, started by the test, waiting for its go byte."""
+
+    def __init__(self, *args: str) -> None:
+        self.p = subprocess.Popen([target("sig_leave"), *args], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+        assert self.p.stdout is not None
+        ready = _read_line(self.p.stdout)
+        assert ready["tag"] == "ready"
+        self.pid = int(ready["pid"])
+
+    def send(self, data: bytes = b"g") -> None:
+        assert self.p.stdin is not None
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
+    def finish(self) -> tuple[int, str]:
+        try:
+            out, _ = self.p.communicate(timeout=PATIENCE)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.communicate()
+            pytest.fail("the victim did not finish")
+        return self.p.returncode, out.decode()
+
+    def kill(self) -> None:
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.communicate()
+
+
+def _start_trace(out: Path, pid: int, *opts: str,
+                 env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    p = subprocess.Popen([sys.executable, "-m", "sigdbg", "trace", "--json", "-o", str(out),
+                          *opts, "-p", str(pid)], cwd=ROOT, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=None if env is None else {**os.environ, **env})
+    _wait_until("sigdbg to attach", lambda: _tracer_pid(pid) == p.pid or p.poll() is not None)
+    assert p.poll() is None, p.communicate()[1].decode()
+    return p
+
+
+def _stop_trace(p: subprocess.Popen[bytes], sig: int) -> int:
+    """Send ``sig`` to sigdbg; it must be gone soon (a hang fails the test)."""
+    p.send_signal(sig)
+    try:
+        _, err = p.communicate(timeout=PATIENCE)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        pytest.fail(f"sigdbg did not leave after {signal.Signals(sig).name}")
+    assert b"Traceback" not in err, err.decode()
+    return p.returncode
+
+
+def _untraced_storm() -> tuple[int, list[dict[str, int | str]]]:
+    v = _Victim("storm", str(STORM))
+    v.send()
+    rc, out = v.finish()
+    return rc, parse_reports(out)
+
+
+def _trace_lines(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text()
+    assert text.endswith("\n"), "the trace file ends in the middle of a line"
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM],
+                         ids=lambda s: signal.Signals(s).name)
+@pytest.mark.parametrize("mode", ["frame", "--no-frame", "--step-sigreturn"])
+def test_leaving_during_a_storm_loses_no_signal(tmp_path: Path, sig: int, mode: str) -> None:
+    """Ctrl-C (SIGINT) or SIGTERM to `sigdbg trace -p` in the middle of a storm:
+    sigdbg leaves promptly, the program handles every signal it sent itself
+    (as untraced) and the trace file holds whole JSON lines."""
+    rc_u, reports_u = _untraced_storm()
+    assert rc_u == 0 and reports_u == [{"tag": "storm", "count": STORM, "sent": STORM}]
+
+    out = tmp_path / "trace.jsonl"
+    v = _Victim("storm", str(STORM))
+    try:
+        tracer = _start_trace(out, v.pid, *([] if mode == "frame" else [mode]))
+        v.send()
+        # leave while the storm runs: wait for deliveries to be traced
+        _wait_until("traced deliveries", lambda: out.exists() and out.stat().st_size > 0
+                    or _tracer_pid(v.pid) == 0)
+        rc_t = _stop_trace(tracer, sig)
+        assert rc_t == 128 + sig
+        assert _tracer_pid(v.pid) == 0, "sigdbg left the program traced"
+        rc, text = v.finish()
+    finally:
+        v.kill()
+    assert (rc, parse_reports(text)) == (rc_u, reports_u), \
+        "the program's signal count differs from the untraced run"
+    events = _trace_lines(out)
+    delivered = [e for e in events if e["event"] == "signal_delivered"]
+    assert delivered and all(e["siginfo"]["si_signo"] == signal.SIGUSR1 for e in delivered)
+    assert len(delivered) < STORM, "sigdbg was meant to leave during the storm"
+
+
+#: the restorer breakpoint of --step-sigreturn: a perf_event where the kernel
+#: allows it, else a debug register (forced with SIGDBG_NO_PERF_BREAKPOINT)
+BREAKPOINTS = {"perf-or-dr": {}, "debug-register": {"SIGDBG_NO_PERF_BREAKPOINT": "1"}}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM],
+                         ids=lambda s: signal.Signals(s).name)
+@pytest.mark.parametrize("kind", list(BREAKPOINTS))
+def test_leaving_step_sigreturn_inside_a_handler_disarms_the_restorer_breakpoint(
+        tmp_path: Path, sig: int, kind: str) -> None:
+    """--step-sigreturn puts a breakpoint on the restorer while the handler
+    runs; sigdbg leaving then must remove it, or the program dies of SIGTRAP
+    when the handler returns (the kernel keeps ptrace debug registers after a
+    detach)."""
+    out = tmp_path / "trace.jsonl"
+    v = _Victim("slow")
+    try:
+        tracer = _start_trace(out, v.pid, "--step-sigreturn", env=BREAKPOINTS[kind])
+        v.send()
+        assert v.p.stdout is not None
+        assert _read_line(v.p.stdout)["tag"] == "inhandler"  # DR7 armed from here on
+        assert _stop_trace(tracer, sig) == 128 + sig
+        v.send()  # the handler returns
+        rc, text = v.finish()
+    finally:
+        v.kill()
+    assert rc == 0, f"the program ended with {rc} after sigdbg left"
+    assert [r["tag"] for r in parse_reports(text)] == ["returned"]
+    events = _trace_lines(out)
+    assert [e["event"] for e in events][:2] == ["signal_delivered", "handler_entered"]
+
+
+def test_session_detach_delivers_the_signal_of_the_current_stop() -> None:
+    """Session.detach (the shell's `detach`) at a signal-delivery-stop hands the
+    program its signal: PTRACE_DETACH with 0 there would drop it."""
+    v = _Victim("storm", "1000")
+    try:
+        s = sigdbg.attach(v.pid)
+        try:
+            s.policy.frames = False  # each delivery is one stop, held while we look
+            v.send()
+            for e in s.events():
+                if isinstance(e, ev.SignalDelivered) and e.disposition == "passed":
+                    break  # the task sits in the delivery-stop of this SIGUSR1
+            s.detach()
+        finally:
+            s.close()
+        rc, text = v.finish()
+    finally:
+        v.kill()
+    assert (rc, parse_reports(text)) == (0, [{"tag": "storm", "count": 1000, "sent": 1000}])
+
+
+def test_sigterm_flushes_the_trace_of_a_launched_program(tmp_path: Path) -> None:
+    """SIGTERM to `sigdbg trace -o FILE -- PROG`: the program is killed (it was
+    launched) and every event written so far is in FILE."""
+    out = tmp_path / "trace.jsonl"
+    p = subprocess.Popen([sys.executable, "-m", "sigdbg", "trace", "--json", "-o", str(out),
+                          "--", target("sig_block")], cwd=ROOT, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout is not None
+    report = _read_line(p.stdout)  # the handler blocks forever after this
+    assert report["tag"] == "blocking"
+    pid = int(report["pid"])
+    assert _stop_trace(p, signal.SIGTERM) == 128 + signal.SIGTERM
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    events = _trace_lines(out)
+    assert [e["event"] for e in events][:3] == ["exec", "signal_delivered", "handler_entered"]
+
+
+def _perf_breakpoints_allowed() -> bool:
+    """Whether sigdbg uses a perf_event breakpoint for the restorer here: the
+    machine lets us put one (execute, with sigtrap) on a child, and
+    SIGDBG_NO_PERF_BREAKPOINT does not turn it off."""
+    import ctypes
+    import struct
+
+    if os.environ.get("SIGDBG_NO_PERF_BREAKPOINT"):
+        return False
+
+    attr = struct.pack("<IIQQQQQIIQQ48xQ", 5, 128, 0, 1, 0, 0,
+                       (1 << 5) | (1 << 6) | (1 << 36) | (1 << 37), 0, 4,
+                       0x400000, 8, 0)
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.syscall(298, ctypes.create_string_buffer(attr, 128), child.pid, -1, -1, 8)
+        if fd >= 0:
+            os.close(fd)
+        return bool(fd >= 0)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_sigkill_of_sigdbg_inside_a_handler_under_step_sigreturn(tmp_path: Path) -> None:
+    """SIGKILL of `sigdbg trace --step-sigreturn -p` while the handler runs
+    (its restorer breakpoint armed): with a perf_event breakpoint, which is
+    gone with sigdbg's file descriptor, the program returns from the handler
+    and exits normally.  Where the kernel refuses perf_event_open sigdbg uses
+    a debug register, which outlives it: then the program dies of SIGTRAP,
+    as README ("What sigdbg cannot guarantee") says."""
+    out = tmp_path / "trace.jsonl"
+    v = _Victim("slow")
+    try:
+        tracer = _start_trace(out, v.pid, "--step-sigreturn")
+        v.send()
+        assert v.p.stdout is not None
+        assert _read_line(v.p.stdout)["tag"] == "inhandler"  # breakpoint armed from here on
+        tracer.kill()
+        tracer.communicate()
+        _wait_until("the kernel to detach the program", lambda: _tracer_pid(v.pid) == 0)
+        v.send()  # the handler returns
+        rc, text = v.finish()
+    finally:
+        v.kill()
+    if _perf_breakpoints_allowed():
+        assert rc == 0, f"the program ended with {rc} after sigdbg was SIGKILLed"
+        assert [r["tag"] for r in parse_reports(text)] == ["returned"]
+    else:
+        assert rc == -signal.SIGTRAP
