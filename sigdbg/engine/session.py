@@ -46,6 +46,7 @@ from sigdbg.errors import ProcessGone, SigdbgError, TargetError, UsageError
 from sigdbg.names import signal_name
 
 _SIGTRAP, _SIGSTOP = int(signal.SIGTRAP), int(signal.SIGSTOP)
+_TF = 0x100  #: EFLAGS.TF
 #: waitpid status of a SIGTRAP signal stop (no PTRACE_EVENT bits)
 _SIGTRAP_STOP = (_SIGTRAP << 8) | 0x7F
 
@@ -114,6 +115,12 @@ class Session(Inspector):
         self.exit_status: int | None = None  #: shell-style: code, or 128+N
         self.first_events: list[ev.Event] = []
         self._inline = False  #: inside _handle's own wait for a step into a handler
+        #: tid -> sigreturns in a row (walks) that restored a context at which
+        #: a signal was already deliverable (see sigreturn.NO_PROGRESS_LIMIT)
+        self._no_progress: dict[int, int] = {}
+        #: tasks resumed with a PTRACE_SINGLESTEP whose trap the main loop
+        #: takes (not a step into a handler: that one is in _pending)
+        self._stepping: set[int] = set()
 
     # -- construction ------------------------------------------------------------
     @classmethod
@@ -235,7 +242,8 @@ class Session(Inspector):
         return self._exe
 
     # -- running -----------------------------------------------------------------------
-    def _resume(self, tid: int, sig: int = 0, step: bool = False) -> None:
+    def _resume(self, tid: int, sig: int = 0, step: bool = False,
+                syscall: bool = False) -> None:
         t = self.tracer.tasks.get(tid)
         self._stopped.pop(tid, None)
         self._maps = None  # the program may map and unmap while it runs
@@ -250,7 +258,11 @@ class Session(Inspector):
             else:
                 return  # something else happened during the step: it is requeued
         try:
-            if step:
+            if syscall:
+                t.syscall(sig)
+            elif step:
+                if tid not in self._pending:
+                    self._stepping.add(tid)
                 t.step(sig)
             else:
                 t.cont(sig)
@@ -303,22 +315,25 @@ class Session(Inspector):
         return classify(got, status, info_raw, not self.launched, res.pid)
 
     def _resume_wait(self, tid: int, sig: int = 0, step: bool = False,
-                     wait_tid: int = -1) -> Stop:
+                     wait_tid: int = -1, syscall: bool = False) -> Stop:
         """``_resume`` then ``_wait``, as one backend call when nothing has
-        to happen in between (no queued stop, no breakpoint to step over)."""
+        to happen in between (no queued stop, no breakpoint to step over).
+        ``syscall``: resume with PTRACE_SYSCALL."""
         t = self.tracer.tasks.get(tid)
         if t is None or self._requeued or tid in self._at_breakpoint:
-            self._resume(tid, sig, step)
+            self._resume(tid, sig, step, syscall)
             return self._wait(wait_tid)
-        r = self._resume_task(t, sig, step, wait_tid)
+        r = self._resume_task(t, sig, step, wait_tid, syscall=syscall)
         return self._stop_of(r.wait, r.siginfo)
 
     def _resume_task(self, task: PtraceTask, sig: int, step: bool, wait_tid: int,
-                     peek_pc: bool = False, read_at_sp: int = 0) -> ResumeResult:
+                     peek_pc: bool = False, read_at_sp: int = 0,
+                     syscall: bool = False) -> ResumeResult:
         """The backend's resume-and-wait for a task with nothing to step over."""
         self._stopped.pop(task.tid, None)
         self._maps = None  # the program may map and unmap while it runs
-        return self.tracer.resume_wait(task, sig, step, wait_tid, peek_pc, read_at_sp)
+        return self.tracer.resume_wait(task, sig, step, wait_tid, peek_pc, read_at_sp,
+                                       syscall)
 
     def requeue(self, stop: Stop) -> None:
         """Hand a stop seen by a stepping loop back to the main event loop.
@@ -345,7 +360,11 @@ class Session(Inspector):
         The tracee is stopped while the consumer holds an event; the next
         ``next()`` resumes it.
         """
-        from sigdbg.engine.sigreturn import step_through_sigreturn
+        from sigdbg.engine.sigreturn import (
+            NO_PROGRESS_LIMIT,
+            NOT_FOLLOWED,
+            step_through_sigreturn,
+        )
 
         yield from self.first_events
         self.first_events = []
@@ -363,9 +382,19 @@ class Session(Inspector):
             if not step_sigreturn:
                 yield from self._handle(stop)
                 continue
+            if self._no_progress and stop.kind != "signal":
+                self._no_progress.pop(stop.tid, None)  # it ran after its last sigreturn
             for event in self._handle(stop):
                 yield event
                 if isinstance(event, ev.HandlerEntered) and event.tid in self._stopped:
+                    if self._no_progress \
+                            and self._no_progress.get(event.tid, 0) >= NO_PROGRESS_LIMIT:
+                        # delivered before the program ran an instruction since
+                        # the last walks: stepping this one too could starve it
+                        del self._no_progress[event.tid]
+                        yield ev.SigreturnAbandoned(event.pid, event.tid, NOT_FOLLOWED,
+                                                    event.frame.pretcode)
+                        continue
                     yield from step_through_sigreturn(self, self.tracer.task(event.tid),
                                                       event.frame)
 
@@ -380,9 +409,14 @@ class Session(Inspector):
             pending = self._pending.pop(tid, None)
             if pending is not None:
                 out = self._finish_delivery(stop, pending)
-                if kind == "signal" and stop.sig == signal.SIGTRAP \
-                        and stop.si_code in (SIGTRAP_HANDLER_ENTRY, TRAP_TRACE, TRAP_BRKPT):
-                    return out
+                if kind == "signal" and stop.sig == _SIGTRAP:
+                    code = stop.si_code
+                    if code in (SIGTRAP_HANDLER_ENTRY, TRAP_BRKPT):
+                        return out  # the handler's entry, or our step over a syscall
+                    if code == TRAP_TRACE and not (task is not None and _program_tf(task)):
+                        return out  # our step: the signal was ignored
+                    # else the program's own TF trapped at the same instruction as
+                    # our step: the trap is its own too, delivered below
         if kind == "signal" and task is not None:
             return self._signal_stop(stop, task, out)
         if kind == "exited":
@@ -445,8 +479,12 @@ class Session(Inspector):
             return out
         info = stop.siginfo
         assert info is not None
-        if sig == _SIGTRAP:  # ours (breakpoint, step) or the program's
-            if info.si_code == SI_KERNEL:
+        if sig == _SIGTRAP:
+            # Ours only if we caused it: an int3 we planted, a single-step we
+            # asked for.  si_code alone cannot tell: the program's own TF gives
+            # TRAP_TRACE and its own int3 SI_KERNEL, exactly like ours.
+            code = info.si_code
+            if code == SI_KERNEL and self.breakpoints:
                 regs = task.registers()
                 pc = regs[task.abi.pc] - 1
                 if pc in self.breakpoints:
@@ -455,9 +493,13 @@ class Session(Inspector):
                     self._at_breakpoint[tid] = pc
                     out.append(ev.Breakpoint(pid, tid, pc))
                     return out
-            if info.si_code in (TRAP_TRACE, TRAP_BRKPT) and info.get("si_pid") is None:
-                out.append(ev.Stepped(pid, tid, info.get("si_addr") or 0))
-                return out
+            if self._stepping and tid in self._stepping:
+                self._stepping.discard(tid)
+                if code in (TRAP_TRACE, TRAP_BRKPT) and not _program_tf(task):
+                    out.append(ev.Stepped(pid, tid, info.get("si_addr") or 0))
+                    return out
+        elif self._stepping:
+            self._stepping.discard(tid)  # the step we asked for ended otherwise
         # a real signal-delivery-stop
         policy = self.policy
         prints = policy.prints(sig)
@@ -551,6 +593,8 @@ class Session(Inspector):
         return out
 
     def _tid_gone(self, tid: int) -> None:
+        self._stepping.discard(tid)
+        self._no_progress.pop(tid, None)
         self._stopped.pop(tid, None)
         self._pending.pop(tid, None)
         self._new_tids.discard(tid)
@@ -607,7 +651,25 @@ class Session(Inspector):
         task = self.require_stopped()
         sig = self._stopped.get(task.tid, 0)
         self._resume(task.tid, sig, step=True)
-        return self._wait(task.tid)
+        try:
+            return self._wait(task.tid)
+        finally:
+            self._stepping.discard(task.tid)  # the caller takes the stop
+
+
+def _program_tf(task: PtraceTask) -> bool:
+    """Whether the program itself has EFLAGS.TF set.
+
+    After a PTRACE_SINGLESTEP the kernel hides the TF it set for the step
+    (TIF_FORCED_TF, arch/x86/kernel/ptrace.c ``get_flags``), so a TF seen
+    here is the program's: its own single-step trapped at the same
+    instruction as ours.  (At a step stop the registers are usually read
+    already, by the same backend call.)
+    """
+    try:
+        return bool(task.registers()[task.abi.flags] & _TF)
+    except (SigdbgError, KeyError):
+        return False
 
 
 def check_program(path: str) -> str:
