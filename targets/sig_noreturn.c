@@ -24,6 +24,14 @@
  *                                   ticks depends on timing: not printed).
  *        sig_noreturn posix_timer [N]  the same with timer_create +
  *                                   timer_settime (SIGEV_SIGNAL, SIGALRM).
+ *        sig_noreturn pending       SIGUSR1 and SIGUSR2 handlers (SA_SIGINFO,
+ *                                   empty sa_mask: SIGUSR2 is deliverable
+ *                                   while the SIGUSR1 handler returns);
+ *                                   raise(SIGUSR1).  Each handler reports
+ *                                   rep_std (tag=usr1 / tag=usr2): a test
+ *                                   sends SIGUSR2 while the tracee stands at
+ *                                   SIGUSR1's sigreturn system call, so
+ *                                   usr2's pc is that instruction.
  * Then SIGDBG-DONE, exit 0.
  */
 #include "report.h"
@@ -55,6 +63,11 @@ static void on_usr2(int sig)
 {
 	(void)sig;
 	usr2++;
+}
+
+static void on_report(int sig, siginfo_t *si, void *uc)
+{
+	rep_std(sig == SIGUSR1 ? "usr1" : "usr2", si, uc);
 }
 
 static void on_tick(int sig)
@@ -143,6 +156,16 @@ int main(int argc, char **argv)
 		rep_begin(mode);
 		rep_hex("sum", sum);
 		rep_end();
+	} else if (strcmp(mode, "pending") == 0) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_report;
+		sa.sa_flags = SA_SIGINFO;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGUSR1, &sa, 0) != 0 || sigaction(SIGUSR2, &sa, 0) != 0)
+			_exit(1);
+		raise(SIGUSR1);
 	} else {
 		return 2;
 	}
