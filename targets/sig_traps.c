@@ -13,8 +13,10 @@
  * the output and exit status of a traced run with an untraced one.
  *
  * Scenarios (argv[1]; none = all in order; then SIGDBG-DONE, exit 0):
- *   tf      pushf/or/popf sets TF, a fixed run of instructions (with a
- *           getpid syscall among them) executes, popf clears TF.  The
+ *   tf      pushf/or/popf sets TF, a fixed run of instructions (with
+ *           getpid and kill(getpid(), SIGURG) among them: SIGURG is ignored,
+ *           and the program's own trap comes at the instruction that a
+ *           tracer steps to deliver it) executes, popf clears TF.  The
  *           SIGTRAP handler reports every trap:
  *             tag=tf code=<si_code> off=<si_addr - tf_region>
  *           three rounds.
@@ -55,6 +57,10 @@ __asm__(
 	"	movl $1, %eax\n"
 	"	addl $2, %eax\n"
 	"	movl $39, %eax\n"        /* getpid */
+	"	syscall\n"
+	"	movl %eax, %edi\n"
+	"	movl $23, %esi\n"        /* kill(pid, SIGURG): ignored by default */
+	"	movl $62, %eax\n"
 	"	syscall\n"
 	"	nop\n"
 	"	nop\n"

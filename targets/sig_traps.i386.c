@@ -14,8 +14,8 @@
  *
  * Scenarios (argv[1]; none = all in order; then SIGDBG-DONE, exit 0), the
  * same as sig_traps (x86_64):
- *   tf      pushfl/orl/popfl sets TF; nops, arithmetic and a getpid
- *           int $0x80; popfl clears TF.  Handler: tag=tf code= off=<si_addr -
+ *   tf      pushfl/orl/popfl sets TF; nops, arithmetic, getpid and
+ *           kill(getpid(), SIGURG) (ignored) by int $0x80; popfl clears TF.  Handler: tag=tf code= off=<si_addr -
  *           tf_region32>; three rounds.
  *   int3    20 int3: tag=int3 code= off=<ip - int3_once32>
  *   ud2     20 ud2, the SIGILL handler skips them (ip += 2):
@@ -47,6 +47,10 @@ __asm__(
 	"	movl $1, %eax\n"
 	"	addl $2, %eax\n"
 	"	movl $20, %eax\n"        /* getpid */
+	"	int $0x80\n"
+	"	movl %eax, %ebx\n"
+	"	movl $23, %ecx\n"        /* kill(pid, SIGURG): ignored by default */
+	"	movl $37, %eax\n"
 	"	int $0x80\n"
 	"	nop\n"
 	"	nop\n"

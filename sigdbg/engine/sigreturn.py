@@ -195,6 +195,7 @@ class _Walk:
         except SigdbgError:
             blocked = SIGTRAP_BIT  # unknown: cause no trap
         self.stack.append(_Followed(frame, self.abi.word, bool(blocked & SIGTRAP_BIT)))
+        self.in_syscall = False  # at a handler's first instruction
 
     def _abandon(self, n: int, reason: str) -> Iterator[ev.Event]:
         """Pop the ``n`` innermost frames: their walks end for ``reason``."""
