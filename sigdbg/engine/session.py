@@ -495,7 +495,9 @@ class Session(Inspector):
                     return out
             if self._stepping and tid in self._stepping:
                 self._stepping.discard(tid)
-                if code in (TRAP_TRACE, TRAP_BRKPT) and not _program_tf(task):
+                # (TRAP_BRKPT: our step over a syscall, reported at its exit,
+                # where the program's own TF does not trap)
+                if code == TRAP_BRKPT or (code == TRAP_TRACE and not _program_tf(task)):
                     out.append(ev.Stepped(pid, tid, info.get("si_addr") or 0))
                     return out
         elif self._stepping:
