@@ -29,6 +29,10 @@
  *           EFL); after sigreturn the program single-steps: the SIGTRAP
  *           handler reports tag=tf_ctx code= off=<pc - usr1_self> and,
  *           at the 4th trap, clears TF in its own saved context.  Two rounds.
+ *   fillmask  a SIGUSR1 handler whose sa_mask is full (SIGTRAP blocked while
+ *           it runs; a common idiom) runs 3 times, then int3 as above
+ *           (tag=int3): a trap caused inside that handler would have made
+ *           the kernel reset the SIGTRAP handler to SIG_DFL.
  * Main reports tag=<scenario>_back traps=<number of traps seen> tf=<TF after>.
  */
 #include "report.h"
@@ -155,16 +159,34 @@ static void on_usr1(int sig, siginfo_t *si, void *ucv)
 	uc->uc_mcontext.gregs[REG_EFL] |= X86_EFLAGS_TF;
 }
 
-static void install(int sig, void (*fn)(int, siginfo_t *, void *))
+static void install_mask(int sig, void (*fn)(int, siginfo_t *, void *), int full)
 {
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = fn;
 	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
+	if (full)
+		sigfillset(&sa.sa_mask);
+	else
+		sigemptyset(&sa.sa_mask);
 	if (sigaction(sig, &sa, 0) != 0)
 		_exit(1);
+}
+
+static void install(int sig, void (*fn)(int, siginfo_t *, void *))
+{
+	install_mask(sig, fn, 0);
+}
+
+static volatile int usr1_seen;
+
+static void on_usr1_count(int sig, siginfo_t *si, void *ucv)
+{
+	(void)sig;
+	(void)si;
+	(void)ucv;
+	usr1_seen++;
 }
 
 static void back(const char *tag)
@@ -203,6 +225,21 @@ static void sc_int3(void)
 	back("int3");
 }
 
+static void sc_fillmask(void)
+{
+	int i;
+
+	mode_tag = "int3";
+	traps = 0;
+	install(SIGTRAP, on_trap);
+	install_mask(SIGUSR1, on_usr1_count, 1);
+	for (i = 0; i < 3; i++)
+		raise(SIGUSR1);
+	for (i = 0; i < 20; i++)
+		int3_once_fn();
+	back("fillmask");
+}
+
 static void sc_ud2(void)
 {
 	int i;
@@ -234,7 +271,7 @@ int main(int argc, char **argv)
 		const char *name;
 		void (*fn)(void);
 	} sc[] = { { "tf", sc_tf }, { "int3", sc_int3 }, { "ud2", sc_ud2 },
-		   { "tf_ctx", sc_tf_ctx } };
+		   { "tf_ctx", sc_tf_ctx }, { "fillmask", sc_fillmask } };
 	unsigned i, n = sizeof(sc) / sizeof(sc[0]);
 
 	for (i = 0; i < n; i++)

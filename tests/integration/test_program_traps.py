@@ -5,7 +5,8 @@ inside its handlers, and its exit status), and the registers the kernel
 restored at sigreturn.
 
 - sig_traps / sig_traps.i386: a program that sets EFLAGS.TF itself (popf),
-  int3 and ud2 with handlers, a handler that sets TF in its saved context.
+  int3 and ud2 with handlers, a handler that sets TF in its saved context,
+  a handler whose sa_mask blocks SIGTRAP (fillmask).
   Untraced, each counts its own SIGTRAPs / SIGILLs; under sigdbg it must get
   exactly the same ones: sigdbg may not take the program's TRAP_TRACE for its
   own step, nor make the kernel reset a blocked SIGTRAP to SIG_DFL by
@@ -34,7 +35,7 @@ from tests.integration.helpers_sig import run_target
 TIMEOUT = 50
 
 TRAP_CASES = [(prog, mode) for prog in ("sig_traps", "sig_traps.i386")
-              for mode in ("tf", "int3", "ud2", "tf_ctx")]
+              for mode in ("tf", "int3", "ud2", "tf_ctx")] + [("sig_traps", "fillmask")]
 COMMANDS = {"trace": ["trace"], "step": ["trace", "--step-sigreturn"], "frame": ["frame"]}
 
 
