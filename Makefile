@@ -20,7 +20,8 @@ test: lint
 	.venv/bin/python -m pytest -q -n 2 tests
 	SIGDBG_NO_NATIVE=1 .venv/bin/python -m pytest -q -n 2 tests/integration/test_trace.py \
 	    tests/integration/test_sigreturn.py tests/integration/test_sigframe.py \
-	    tests/integration/test_stops.py tests/integration/test_cli_errors.py tests/unit/test_native.py
+	    tests/integration/test_stops.py tests/integration/test_cli_errors.py tests/unit/test_native.py \
+	    tests/integration/test_program_traps.py
 
 bench: bootstrap
 	.venv/bin/python bench/bench.py

@@ -251,6 +251,23 @@ class WaitResult(NamedTuple):
         return os.WCOREDUMP(self.status)
 
 
+_PEEK_MAX = 16
+_SIGNO = struct.Struct("<i")
+
+
+class _PeekBuffers:
+    """PTRACE_PEEKSIGINFO arguments (private queue, shared queue) and the
+    buffer it fills, made once per task."""
+
+    def __init__(self) -> None:
+        # struct ptrace_peeksiginfo_args { u64 off; u32 flags; s32 nr; }
+        self._args = [ctypes.create_string_buffer(struct.pack("<QIi", 0, flags, _PEEK_MAX), 16)
+                      for flags in (0, PTRACE_PEEKSIGINFO_SHARED)]
+        self.args = [_word(ctypes.addressof(a)) for a in self._args]
+        self.out = ctypes.create_string_buffer(_SIGINFO_SIZE * _PEEK_MAX)
+        self.out_ptr = _word(ctypes.addressof(self.out))
+
+
 class PtraceTask:
     """One traced thread: registers, siginfo and memory through its tid."""
 
@@ -272,6 +289,7 @@ class PtraceTask:
         #: debug registers as last written by us (n -> value); empty = unknown
         self._dr: dict[int, int] = {}
         self._sp_read: tuple[int, int, int] | None = None
+        self._peek: _PeekBuffers | None = None
 
     # -- identity --------------------------------------------------------
     @property
@@ -390,22 +408,22 @@ class PtraceTask:
     def pending_signals(self) -> int:
         """The signals queued for the task, its own queue and its process's
         (PTRACE_PEEKSIGINFO of both; bit n-1 = signal n).  Blocked or not: the
-        caller applies the mask.  At most 64 queued entries are looked at per
-        queue (a standard signal is queued once; 64 covers them all).
+        caller applies the mask.  Only the first 16 entries of each queue are
+        looked at (a standard signal is queued once; an RT flood may hide a
+        later one).
         """
-        n_max = 64
-        buf = ctypes.create_string_buffer(_SIGINFO_SIZE * n_max)
+        bufs = self._peek
+        if bufs is None:
+            bufs = self._peek = _PeekBuffers()
         bits = 0
-        for flags in (0, PTRACE_PEEKSIGINFO_SHARED):
-            # struct ptrace_peeksiginfo_args { u64 off; u32 flags; s32 nr; }
-            args = ctypes.create_string_buffer(struct.pack("<QIi", 0, flags, n_max), 16)
-            got = _sys_ptrace(PTRACE_PEEKSIGINFO, self._tid, _word(ctypes.addressof(args)),
-                              _word(ctypes.addressof(buf)))
+        unpack = _SIGNO.unpack_from
+        for args in bufs.args:
+            got = _sys_ptrace(PTRACE_PEEKSIGINFO, self._tid, args, bufs.out_ptr)
             if got == _FAILED:
                 self._fail(PTRACE_PEEKSIGINFO)
-            raw = buf.raw
+            raw = bufs.out.raw
             for i in range(int(got)):
-                signo = int.from_bytes(raw[i * _SIGINFO_SIZE : i * _SIGINFO_SIZE + 4], "little")
+                signo = unpack(raw, i * _SIGINFO_SIZE)[0]
                 if 0 < signo <= 64:
                     bits |= 1 << (signo - 1)
         return bits
