@@ -47,6 +47,8 @@ from sigdbg.names import signal_name
 
 _SIGTRAP, _SIGSTOP = int(signal.SIGTRAP), int(signal.SIGSTOP)
 _TF = 0x100  #: EFLAGS.TF
+#: the most deliveries the progress guard lets pass unstepped in one run
+_MAX_UNSTEPPED = 64
 #: waitpid status of a SIGTRAP signal stop (no PTRACE_EVENT bits)
 _SIGTRAP_STOP = (_SIGTRAP << 8) | 0x7F
 
@@ -118,6 +120,11 @@ class Session(Inspector):
         #: tid -> sigreturns in a row (walks) that restored a context at which
         #: a signal was already deliverable (see sigreturn.NO_PROGRESS_LIMIT)
         self._no_progress: dict[int, int] = {}
+        #: tid -> deliveries still to pass without stepping into the handler,
+        #: and the length of the next such run (doubled each time the
+        #: progress guard trips again, up to _MAX_UNSTEPPED)
+        self._unstepped: dict[int, int] = {}
+        self._backoff: dict[int, int] = {}
         #: tasks resumed with a PTRACE_SINGLESTEP whose trap the main loop
         #: takes (not a step into a handler: that one is in _pending)
         self._stepping: set[int] = set()
@@ -391,12 +398,37 @@ class Session(Inspector):
                             and self._no_progress.get(event.tid, 0) >= NO_PROGRESS_LIMIT:
                         # delivered before the program ran an instruction since
                         # the last walks: stepping this one too could starve it
-                        del self._no_progress[event.tid]
+                        self._starving(event.tid)
                         yield ev.SigreturnAbandoned(event.pid, event.tid, NOT_FOLLOWED,
                                                     event.frame.pretcode)
                         continue
                     yield from step_through_sigreturn(self, self.tracer.task(event.tid),
                                                       event.frame)
+
+    def _starving(self, tid: int) -> None:
+        """The progress guard tripped for ``tid``: this handler and the next
+        deliveries (1, 2, 4, ... up to _MAX_UNSTEPPED as it trips again) run
+        without stepping, so the program gets the time between them."""
+        del self._no_progress[tid]
+        n = self._backoff.get(tid, 1)
+        self._backoff[tid] = min(2 * n, _MAX_UNSTEPPED)
+        if n > 1:
+            self._unstepped[tid] = n - 1
+
+    def _pass_unstepped(self, tid: int) -> bool:
+        """Whether this delivery is one the progress guard lets pass unstepped."""
+        n = self._unstepped.get(tid, 0)
+        if n <= 0:
+            return False
+        if n == 1:
+            del self._unstepped[tid]
+        else:
+            self._unstepped[tid] = n - 1
+        return True
+
+    def _progressed(self, tid: int) -> None:
+        """A sigreturn left no signal deliverable: the program runs freely."""
+        self._backoff.pop(tid, None)
 
     def _handle(self, stop: Stop) -> list[ev.Event]:
         """The events one stop makes (a list, not a generator: it is at most
@@ -509,7 +541,7 @@ class Session(Inspector):
             if prints:
                 out.append(ev.SignalDelivered(pid, tid, info, "suppressed", self._pc(task)))
             return out
-        if not policy.frames or not prints:
+        if not policy.frames or not prints or (self._unstepped and self._pass_unstepped(tid)):
             self._stopped[tid] = sig
             if prints:
                 out.append(ev.SignalDelivered(pid, tid, info, "passed", self._pc(task)))
@@ -597,6 +629,8 @@ class Session(Inspector):
     def _tid_gone(self, tid: int) -> None:
         self._stepping.discard(tid)
         self._no_progress.pop(tid, None)
+        self._unstepped.pop(tid, None)
+        self._backoff.pop(tid, None)
         self._stopped.pop(tid, None)
         self._pending.pop(tid, None)
         self._new_tids.discard(tid)

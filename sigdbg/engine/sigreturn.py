@@ -171,6 +171,7 @@ class _Walk:
         self.streak = session._no_progress.pop(task.tid, 0)
         self.expect_delivery = False  #: the last sigreturn left a signal deliverable
         self.armed = False
+        self.restored_any = False  #: a sigreturn of this walk left nothing deliverable
 
     # -- the loop ------------------------------------------------------------------
     def run(self, entry: SigFrame) -> Iterator[ev.Event]:
@@ -188,6 +189,8 @@ class _Walk:
             self._disarm()
         if self.streak:
             self.s._no_progress[self.tid] = self.streak
+        elif self.restored_any:
+            self.s._progressed(self.tid)
 
     def _push(self, frame: SigFrame) -> None:
         try:
@@ -423,6 +426,9 @@ class _Walk:
             else None
         stop = self.s._resume_wait(tid, 0, True, tid)
         if _is_our_step(stop):
+            if self.expect_delivery:  # an instruction ran where a delivery was due
+                self.expect_delivery = False
+                self.streak = 0
             new = task.registers()
             # both dicts come from the one regset layout: same keys, same order
             changed = {k: (v, w) for (k, v), w in zip(regs.items(), new.values()) if v != w}
@@ -501,6 +507,7 @@ class _Walk:
             self.streak += 1
         else:
             self.streak = 0
+            self.restored_any = True
 
 
 #: sigreturns in a row after which a signal was deliverable at once: the next
