@@ -78,7 +78,8 @@ def test_program_tf_traps_are_delivered_not_swallowed(prog: str) -> None:
     delivered = [e for e in run.deliveries() if e.siginfo.si_signo == signal.SIGTRAP]
     reports = [r for r in run.reports if r["tag"] == "tf"]
     assert reports == [r for r in parse_reports(want) if r["tag"] == "tf"]
-    assert len(reports) == 3 * 12 and len(delivered) == len(reports)
+    # (how many traps a round gives is the CPU's business: the untraced run says)
+    assert len(reports) >= 3 * 8 and len(delivered) == len(reports)
     assert all(e.disposition == "handler" for e in delivered)
     assert not run.of(ev.Stepped)
     addrs = [e.siginfo.fields["si_addr"] for e in delivered]
