@@ -25,7 +25,8 @@ test: lint
 	    tests/integration/test_sigreturn.py tests/integration/test_sigframe.py \
 	    tests/integration/test_stops.py tests/integration/test_cli_errors.py tests/unit/test_native.py \
 	    tests/integration/test_mixed_mode.py \
-	    tests/integration/test_leave.py tests/integration/test_jobctl.py
+	    tests/integration/test_leave.py tests/integration/test_jobctl.py \
+	    tests/integration/test_program_traps.py
 
 bench: bootstrap
 	.venv/bin/python bench/bench.py

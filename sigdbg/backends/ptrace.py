@@ -64,6 +64,10 @@ PTRACE_SETREGSET = 0x4205
 PTRACE_SEIZE = 0x4206
 PTRACE_INTERRUPT = 0x4207
 PTRACE_LISTEN = 0x4208
+PTRACE_PEEKSIGINFO = 0x4209
+PTRACE_GETSIGMASK = 0x420A
+#: struct ptrace_peeksiginfo_args.flags: read the process-wide (shared) queue
+PTRACE_PEEKSIGINFO_SHARED = 1
 PTRACE_GET_SYSCALL_INFO = 0x420E
 
 PTRACE_O_TRACESYSGOOD = 0x1
@@ -278,6 +282,23 @@ class WaitResult(NamedTuple):
         return os.WCOREDUMP(self.status)
 
 
+_PEEK_MAX = 16
+_SIGNO = struct.Struct("<i")
+
+
+class _PeekBuffers:
+    """PTRACE_PEEKSIGINFO arguments (private queue, shared queue) and the
+    buffer it fills, made once per task."""
+
+    def __init__(self) -> None:
+        # struct ptrace_peeksiginfo_args { u64 off; u32 flags; s32 nr; }
+        self._args = [ctypes.create_string_buffer(struct.pack("<QIi", 0, flags, _PEEK_MAX), 16)
+                      for flags in (0, PTRACE_PEEKSIGINFO_SHARED)]
+        self.args = [_word(ctypes.addressof(a)) for a in self._args]
+        self.out = ctypes.create_string_buffer(_SIGINFO_SIZE * _PEEK_MAX)
+        self.out_ptr = _word(ctypes.addressof(self.out))
+
+
 class PtraceTask:
     """One traced thread: registers, siginfo and memory through its tid."""
 
@@ -306,6 +327,7 @@ class PtraceTask:
         self._perf_fd: int | None = None
         self._perf_address = 0
         self._sp_read: tuple[int, int, int] | None = None
+        self._peek: _PeekBuffers | None = None
 
     # -- identity --------------------------------------------------------
     @property
@@ -474,6 +496,38 @@ class PtraceTask:
                 raise ProcessGone(f"process {self._tid} is gone")
             raise TargetError(f"PTRACE_GETSIGINFO failed: {os.strerror(code or 0)}")
         return self._siginfo_buf.raw
+
+    def sigmask(self) -> int:
+        """The task's blocked-signal mask (PTRACE_GETSIGMASK; bit n-1 = signal n).
+
+        The kernel takes ``addr`` = sizeof(sigset_t) = 8 (kernel/ptrace.c).
+        """
+        if _sys_ptrace(PTRACE_GETSIGMASK, self._tid, 8, self._msg_ptr) == _FAILED:
+            self._fail(PTRACE_GETSIGMASK)
+        return int(self._msg.value)
+
+    def pending_signals(self) -> int:
+        """The signals queued for the task, its own queue and its process's
+        (PTRACE_PEEKSIGINFO of both; bit n-1 = signal n).  Blocked or not: the
+        caller applies the mask.  Only the first 16 entries of each queue are
+        looked at (a standard signal is queued once; an RT flood may hide a
+        later one).
+        """
+        bufs = self._peek
+        if bufs is None:
+            bufs = self._peek = _PeekBuffers()
+        bits = 0
+        unpack = _SIGNO.unpack_from
+        for args in bufs.args:
+            got = _sys_ptrace(PTRACE_PEEKSIGINFO, self._tid, args, bufs.out_ptr)
+            if got == _FAILED:
+                self._fail(PTRACE_PEEKSIGINFO)
+            raw = bufs.out.raw
+            for i in range(int(got)):
+                signo = unpack(raw, i * _SIGINFO_SIZE)[0]
+                if 0 < signo <= 64:
+                    bits |= 1 << (signo - 1)
+        return bits
 
     def event_msg(self) -> int:
         if _sys_ptrace(PTRACE_GETEVENTMSG, self._tid, 0, self._msg_ptr) == _FAILED:
@@ -923,7 +977,8 @@ class Tracer:
         return WaitResult(got, status, pid)
 
     def resume_wait(self, task: PtraceTask, sig: int, step: bool, wait_tid: int = -1,
-                    peek_pc: bool = False, read_at_sp: int = 0) -> ResumeResult:
+                    peek_pc: bool = False, read_at_sp: int = 0,
+                    syscall: bool = False) -> ResumeResult:
         """Resume ``task`` (PTRACE_SINGLESTEP if ``step``, else PTRACE_CONT,
         with ``sig``), wait for the next stop of ``wait_tid`` (-1: any task),
         and read that task's siginfo when its status says it has one (not a
@@ -937,11 +992,14 @@ class Tracer:
         a handler's entry); the C module does that read in the same call and
         returns it with the sp it was read at, else it is None.
 
+        ``syscall`` resumes with PTRACE_SYSCALL instead (the next stop is at
+        most the task's next syscall-stop; no trap flag is involved).
+
         A task that is gone before it could be resumed is waited for all the
         same (its exit is what the wait reports).
         """
         task._raw_regs = task._regs = None  # _ran(), inlined
-        request = PTRACE_SINGLESTEP if step else PTRACE_CONT
+        request = PTRACE_SYSCALL if syscall else PTRACE_SINGLESTEP if step else PTRACE_CONT
         if _NATIVE is not None:
             # a step's stop is normally a handler entry, whose registers and
             # frame are read next: they come back with the same call

@@ -133,7 +133,12 @@ def run(a: argparse.Namespace) -> int:
 
 
 def _frame_at_next_signal(a: argparse.Namespace, st: Style) -> int:
-    """`sigdbg frame -- PROG`: run to the first handler entry and decode it."""
+    """`sigdbg frame -- PROG`: run to the first handler entry and decode it.
+
+    A launched program then runs on to its end, as it would untraced (its
+    signals passed, no more stops at handlers), and its exit status is
+    sigdbg's, as with `trace`; an attached one is detached (by close()).
+    """
     from sigdbg.engine import events as ev
     from sigdbg.render import text as rt
 
@@ -143,7 +148,13 @@ def _frame_at_next_signal(a: argparse.Namespace, st: Style) -> int:
                 f = e.frame
                 _write(dump_json(f.to_json()) if a.json
                        else rt.render_frame(f, st, picture=not a.no_picture))
-                return 0
+                if not s.launched:
+                    return 0
+                s.policy.frames = False
+                s.policy.nostop.clear()
+                for _ in s.events():
+                    pass
+                return s.exit_status or 0
             if isinstance(e, (ev.Exited, ev.Killed)):
                 raise SigdbgError("the program ended without entering a signal handler")
     raise SigdbgError("the program ended without entering a signal handler")

@@ -54,6 +54,9 @@ _SIGTRAP, _SIGSTOP = int(signal.SIGTRAP), int(signal.SIGSTOP)
 #: the "signal" to resume a task with that is held in a group-stop: not a
 #: restart but PTRACE_LISTEN (kernel/ptrace.c), so it stays stopped until SIGCONT
 _LISTEN = -1
+_TF = 0x100  #: EFLAGS.TF
+#: the most deliveries the progress guard lets pass unstepped in one run
+_MAX_UNSTEPPED = 64
 #: waitpid status of a SIGTRAP signal stop (no PTRACE_EVENT bits)
 _SIGTRAP_STOP = (_SIGTRAP << 8) | 0x7F
 
@@ -129,6 +132,17 @@ class Session(Inspector):
         self.exit_status: int | None = None  #: shell-style: code, or 128+N
         self.first_events: list[ev.Event] = []
         self._inline = False  #: inside _handle's own wait for a step into a handler
+        #: tid -> sigreturns in a row (walks) that restored a context at which
+        #: a signal was already deliverable (see sigreturn.NO_PROGRESS_LIMIT)
+        self._no_progress: dict[int, int] = {}
+        #: tid -> deliveries still to pass without stepping into the handler,
+        #: and the length of the next such run (doubled each time the
+        #: progress guard trips again, up to _MAX_UNSTEPPED)
+        self._unstepped: dict[int, int] = {}
+        self._backoff: dict[int, int] = {}
+        #: tasks resumed with a PTRACE_SINGLESTEP whose trap the main loop
+        #: takes (not a step into a handler: that one is in _pending)
+        self._stepping: set[int] = set()
 
     # -- construction ------------------------------------------------------------
     @classmethod
@@ -357,7 +371,8 @@ class Session(Inspector):
         return self._exe
 
     # -- running -----------------------------------------------------------------------
-    def _resume(self, tid: int, sig: int = 0, step: bool = False) -> None:
+    def _resume(self, tid: int, sig: int = 0, step: bool = False,
+                syscall: bool = False) -> None:
         t = self.tracer.tasks.get(tid)
         self._stopped.pop(tid, None)
         self._maps = None  # the program may map and unmap while it runs
@@ -383,7 +398,11 @@ class Session(Inspector):
             else:
                 return  # something else happened during the step: it is requeued
         try:
-            if step:
+            if syscall:
+                t.syscall(sig)
+            elif step:
+                if tid not in self._pending:
+                    self._stepping.add(tid)
                 t.step(sig)
             else:
                 t.cont(sig)
@@ -436,22 +455,25 @@ class Session(Inspector):
         return classify(got, status, info_raw, True, res.pid)  # every tracee is SEIZEd
 
     def _resume_wait(self, tid: int, sig: int = 0, step: bool = False,
-                     wait_tid: int = -1) -> Stop:
+                     wait_tid: int = -1, syscall: bool = False) -> Stop:
         """``_resume`` then ``_wait``, as one backend call when nothing has
-        to happen in between (no queued stop, no breakpoint to step over)."""
+        to happen in between (no queued stop, no breakpoint to step over).
+        ``syscall``: resume with PTRACE_SYSCALL."""
         t = self.tracer.tasks.get(tid)
         if t is None or self._requeued or tid in self._at_breakpoint or sig < 0:
-            self._resume(tid, sig, step)
+            self._resume(tid, sig, step, syscall)
             return self._wait(wait_tid)
-        r = self._resume_task(t, sig, step, wait_tid)
+        r = self._resume_task(t, sig, step, wait_tid, syscall=syscall)
         return self._stop_of(r.wait, r.siginfo)
 
     def _resume_task(self, task: PtraceTask, sig: int, step: bool, wait_tid: int,
-                     peek_pc: bool = False, read_at_sp: int = 0) -> ResumeResult:
+                     peek_pc: bool = False, read_at_sp: int = 0,
+                     syscall: bool = False) -> ResumeResult:
         """The backend's resume-and-wait for a task with nothing to step over."""
         self._stopped.pop(task.tid, None)
         self._maps = None  # the program may map and unmap while it runs
-        return self.tracer.resume_wait(task, sig, step, wait_tid, peek_pc, read_at_sp)
+        return self.tracer.resume_wait(task, sig, step, wait_tid, peek_pc, read_at_sp,
+                                       syscall)
 
     def requeue(self, stop: Stop) -> None:
         """Hand a stop seen by a stepping loop back to the main event loop.
@@ -478,7 +500,11 @@ class Session(Inspector):
         The tracee is stopped while the consumer holds an event; the next
         ``next()`` resumes it.
         """
-        from sigdbg.engine.sigreturn import step_through_sigreturn
+        from sigdbg.engine.sigreturn import (
+            NO_PROGRESS_LIMIT,
+            NOT_FOLLOWED,
+            step_through_sigreturn,
+        )
 
         yield from self.first_events
         self.first_events = []
@@ -496,11 +522,46 @@ class Session(Inspector):
             if not step_sigreturn:
                 yield from self._handle(stop)
                 continue
+            if self._no_progress and stop.kind != "signal":
+                self._no_progress.pop(stop.tid, None)  # it ran after its last sigreturn
             for event in self._handle(stop):
                 yield event
                 if isinstance(event, ev.HandlerEntered) and event.tid in self._stopped:
+                    if self._no_progress \
+                            and self._no_progress.get(event.tid, 0) >= NO_PROGRESS_LIMIT:
+                        # delivered before the program ran an instruction since
+                        # the last walks: stepping this one too could starve it
+                        self._starving(event.tid)
+                        yield ev.SigreturnAbandoned(event.pid, event.tid, NOT_FOLLOWED,
+                                                    event.frame.pretcode)
+                        continue
                     yield from step_through_sigreturn(self, self.tracer.task(event.tid),
                                                       event.frame)
+
+    def _starving(self, tid: int) -> None:
+        """The progress guard tripped for ``tid``: this handler and the next
+        deliveries (1, 2, 4, ... up to _MAX_UNSTEPPED as it trips again) run
+        without stepping, so the program gets the time between them."""
+        del self._no_progress[tid]
+        n = self._backoff.get(tid, 1)
+        self._backoff[tid] = min(2 * n, _MAX_UNSTEPPED)
+        if n > 1:
+            self._unstepped[tid] = n - 1
+
+    def _pass_unstepped(self, tid: int) -> bool:
+        """Whether this delivery is one the progress guard lets pass unstepped."""
+        n = self._unstepped.get(tid, 0)
+        if n <= 0:
+            return False
+        if n == 1:
+            del self._unstepped[tid]
+        else:
+            self._unstepped[tid] = n - 1
+        return True
+
+    def _progressed(self, tid: int) -> None:
+        """A sigreturn left no signal deliverable: the program runs freely."""
+        self._backoff.pop(tid, None)
 
     def _handle(self, stop: Stop) -> list[ev.Event]:
         """The events one stop makes (a list, not a generator: it is at most
@@ -513,9 +574,14 @@ class Session(Inspector):
             pending = self._pending.pop(tid, None)
             if pending is not None:
                 out = self._finish_delivery(stop, pending)
-                if kind == "signal" and stop.sig == signal.SIGTRAP \
-                        and stop.si_code in (SIGTRAP_HANDLER_ENTRY, TRAP_TRACE, TRAP_BRKPT):
-                    return out
+                if kind == "signal" and stop.sig == _SIGTRAP:
+                    code = stop.si_code
+                    if code in (SIGTRAP_HANDLER_ENTRY, TRAP_BRKPT):
+                        return out  # the handler's entry, or our step over a syscall
+                    if code == TRAP_TRACE and not (task is not None and _program_tf(task)):
+                        return out  # our step: the signal was ignored
+                    # else the program's own TF trapped at the same instruction as
+                    # our step: the trap is its own too, delivered below
         if kind == "signal" and task is not None:
             return self._signal_stop(stop, task, out)
         if kind == "exited":
@@ -588,8 +654,12 @@ class Session(Inspector):
             return out
         info = stop.siginfo
         assert info is not None
-        if sig == _SIGTRAP:  # ours (breakpoint, step) or the program's
-            if info.si_code == SI_KERNEL:
+        if sig == _SIGTRAP:
+            # Ours only if we caused it: an int3 we planted, a single-step we
+            # asked for.  si_code alone cannot tell: the program's own TF gives
+            # TRAP_TRACE and its own int3 SI_KERNEL, exactly like ours.
+            code = info.si_code
+            if code == SI_KERNEL and self.breakpoints:
                 regs = task.registers()
                 pc = regs[task.abi.pc] - 1
                 if pc in self.breakpoints:
@@ -598,9 +668,15 @@ class Session(Inspector):
                     self._at_breakpoint[tid] = pc
                     out.append(ev.Breakpoint(pid, tid, pc))
                     return out
-            if info.si_code in (TRAP_TRACE, TRAP_BRKPT) and info.get("si_pid") is None:
-                out.append(ev.Stepped(pid, tid, info.get("si_addr") or 0))
-                return out
+            if self._stepping and tid in self._stepping:
+                self._stepping.discard(tid)
+                # (TRAP_BRKPT: our step over a syscall, reported at its exit,
+                # where the program's own TF does not trap)
+                if code == TRAP_BRKPT or (code == TRAP_TRACE and not _program_tf(task)):
+                    out.append(ev.Stepped(pid, tid, info.get("si_addr") or 0))
+                    return out
+        elif self._stepping:
+            self._stepping.discard(tid)  # the step we asked for ended otherwise
         # a real signal-delivery-stop
         policy = self.policy
         prints = policy.prints(sig)
@@ -608,7 +684,7 @@ class Session(Inspector):
             if prints:
                 out.append(ev.SignalDelivered(pid, tid, info, "suppressed", self._pc(task)))
             return out
-        if not policy.frames or not prints:
+        if not policy.frames or not prints or (self._unstepped and self._pass_unstepped(tid)):
             self._stopped[tid] = sig
             if prints:
                 out.append(ev.SignalDelivered(pid, tid, info, "passed", self._pc(task)))
@@ -694,6 +770,10 @@ class Session(Inspector):
         return out
 
     def _tid_gone(self, tid: int) -> None:
+        self._stepping.discard(tid)
+        self._no_progress.pop(tid, None)
+        self._unstepped.pop(tid, None)
+        self._backoff.pop(tid, None)
         self._stopped.pop(tid, None)
         self._pending.pop(tid, None)
         self._new_tids.discard(tid)
@@ -751,7 +831,25 @@ class Session(Inspector):
         task = self.require_stopped()
         sig = self._stopped.get(task.tid, 0)
         self._resume(task.tid, sig, step=True)  # (_LISTEN: a step restarts a stopped task)
-        return self._wait(task.tid)
+        try:
+            return self._wait(task.tid)
+        finally:
+            self._stepping.discard(task.tid)  # the caller takes the stop
+
+
+def _program_tf(task: PtraceTask) -> bool:
+    """Whether the program itself has EFLAGS.TF set.
+
+    After a PTRACE_SINGLESTEP the kernel hides the TF it set for the step
+    (TIF_FORCED_TF, arch/x86/kernel/ptrace.c ``get_flags``), so a TF seen
+    here is the program's: its own single-step trapped at the same
+    instruction as ours.  (At a step stop the registers are usually read
+    already, by the same backend call.)
+    """
+    try:
+        return bool(task.registers()[task.abi.flags] & _TF)
+    except (SigdbgError, KeyError):
+        return False
 
 
 def check_program(path: str) -> str:

@@ -3,27 +3,53 @@
 From handler entry the task runs (a hardware execute breakpoint on the
 restorer address = the frame's pretcode: a perf_event that dies with sigdbg,
 else DR0; both are per thread and leave the shared text untouched, see
-PtraceTask.arm_breakpoint) until it reaches the restorer with ``sp == frame +
-word`` -- i.e. *this* handler returned there.  Every restorer instruction is
-then single-stepped and recorded.  Just before the ``rt_sigreturn`` /
-``sigreturn`` system call the frame is re-read where the kernel will read it
-(arch/x86/kernel/signal_64.c / signal_32.c: ``sp - 8``, ``sp - 4`` or
-``sp - 8``) and compared with the snapshot from handler entry; after the
-syscall the registers the kernel restored are compared with that frame.
+PtraceTask.arm_breakpoint) until *this* handler returns to its restorer with
+``sp == frame + word``.  Every restorer
+instruction is then single-stepped and recorded.  Just before the
+``rt_sigreturn`` / ``sigreturn`` system call the frame is re-read where the
+kernel will read it (arch/x86/kernel/signal_64.c / signal_32.c: ``sp - 8``,
+``sp - 4`` or ``sp - 8``) and compared with the snapshot from handler entry;
+after the syscall the registers the kernel restored are compared with that
+frame.
 
-Stops that are not ours (other signals, exits, frames built above ours after a
-``siglongjmp``) end the walk with a :class:`SigreturnAbandoned` event and are
-handed back to the session's main loop.
+The walk is a loop over a stack of the frames being followed (innermost
+last), not a recursion: a signal delivered while a handler runs pushes its
+frame; a frame whose handler was left without sigreturn (siglongjmp) is
+popped when a new frame is built at or above it, or when a handler returns
+to the restorer above it.  Thousands of handlers left in a row cost nothing
+but events.
+
+Traps are the program's as much as ours.  Every trap the walk causes (a
+single-step, the hardware breakpoint on the restorer, the report of a
+stepped system call) is a SIGTRAP the kernel *forces* (``force_sig_fault``,
+kernel/signal.c ``force_sig_info_to_task``): when SIGTRAP is blocked at that
+moment the kernel unblocks it and resets the program's SIGTRAP handler to
+SIG_DFL, so the program's next own trap would kill it.  So:
+
+- a handler that runs with SIGTRAP blocked (a SIGTRAP handler, or an
+  ``sa_mask`` that includes it; PTRACE_GETSIGMASK at its entry) is followed
+  with PTRACE_SYSCALL to its sigreturn system call instead: syscall-stops are
+  ptrace notifications, not signals;
+- the sigreturn system call itself is stepped with PTRACE_SINGLESTEP only
+  when the context it restores leaves SIGTRAP unblocked and has TF clear.
+  Otherwise it runs under PTRACE_SYSCALL (entry and exit stop).  A TF the
+  program set in the saved eflags is thus restored and left alone: under
+  PTRACE_SINGLESTEP the kernel would keep TIF_FORCED_TF over the sigreturn,
+  hide the program's TF from PTRACE_GETREGS and clear it at the next
+  PTRACE_CONT (arch/x86/kernel/step.c ``user_disable_single_step``).
+
+Stops that are not ours end the walk with a :class:`SigreturnAbandoned` event
+and are handed back to the session's main loop.
 """
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from sigdbg.abi.abis import abi_by_name
-from sigdbg.backends.ptrace import PERF_SIG_DATA
+from sigdbg.backends.ptrace import PERF_SIG_DATA, PTRACE_EVENT_EXEC, PTRACE_EVENT_EXIT
 from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe, diff_frames
 from sigdbg.decode.sigreturn_rules import (
@@ -34,9 +60,17 @@ from sigdbg.decode.sigreturn_rules import (
     frame_at_sigreturn,
 )
 from sigdbg.engine import events as ev
-from sigdbg.engine.stops import SI_PERF_DATA, TRAP_BRKPT, TRAP_HWBKPT, TRAP_PERF, TRAP_TRACE, Stop
+from sigdbg.engine.stops import (
+    SI_PERF_DATA,
+    SIGTRAP_HANDLER_ENTRY,
+    TRAP_BRKPT,
+    TRAP_HWBKPT,
+    TRAP_PERF,
+    TRAP_TRACE,
+    Stop,
+)
 from sigdbg.errors import FeatureUnavailable, ProcessGone, SigdbgError
-from sigdbg.names import syscall_name
+from sigdbg.names import signal_name, syscall_name
 
 if TYPE_CHECKING:
     from sigdbg.backends.ptrace import PtraceTask
@@ -45,6 +79,14 @@ if TYPE_CHECKING:
 #: bytes read at the restorer: its instructions plus one maximal (15-byte)
 #: instruction's worth of look-ahead for each
 _RESTORER_READ = 48
+
+_SIGTRAP = int(signal.SIGTRAP)
+#: bit of SIGTRAP in a signal mask (bit n-1 = signal n)
+SIGTRAP_BIT = 1 << (_SIGTRAP - 1)
+#: EFLAGS.TF
+TF = 0x100
+#: signals a mask never blocks
+_UNBLOCKABLE = (1 << (signal.SIGKILL - 1)) | (1 << (signal.SIGSTOP - 1))
 
 #: mode -> Disassembler, kept once found (a missing capstone is asked again)
 _DISASSEMBLERS: dict[str, object] = {}
@@ -91,62 +133,10 @@ def _decode_insn(dis, code: bytes, address: int) -> tuple[int, str]:  # type: ig
     return 1, f"(.byte {code[:1].hex()})"
 
 
-def step_through_sigreturn(
-    session: Session, task: PtraceTask, entry_frame: SigFrame
-) -> Iterator[ev.Event]:
-    """Events from handler entry (or inside the handler) to the restored context."""
-    abi = task.abi
-    pid, tid = task.pid, task.tid
-    word = abi.word
-    target_sp = entry_frame.address + word
-    restorer = entry_frame.pretcode
-    if task.pc_sp() != (restorer, target_sp):
-        reached = yield from _run_to_restorer(session, task, entry_frame)
-        if not reached:
-            return
-    dis = _disassembler(abi.disasm_mode)
-    regs = task.registers()
-    # One read covers the restorer's instructions (two or three, a few bytes
-    # each); an instruction that runs past it is read where it starts.
-    code_at = regs[abi.pc]
-    restorer_code = task.read_upto(code_at, _RESTORER_READ)
-    for _ in range(MAX_RESTORER_STEPS):
-        pc = regs[abi.pc]
-        off = pc - code_at
-        code = restorer_code[off : off + 16] if 0 <= off <= len(restorer_code) - 16 else b""
-        if not code:
-            code = task.read_upto(pc, 16)
-        size, text = _insn_text(dis, code, pc)
-        is_sys = code[:2] in SYSCALL_BYTES
-        nr = regs[abi.syscall_nr]
-        sysname = None
-        if is_sys:
-            sysname = syscall_name(abi.name, nr)
-        if is_sys and nr in (abi.rt_sigreturn_nr, abi.sigreturn_nr):
-            frame_addr = frame_at_sigreturn(abi.name, entry_frame.kind, regs[abi.sp])
-            view = session.view(task)
-            now = decode_sigframe(task, abi, frame_addr, view=view, kind=entry_frame.kind,
-                                  signo=entry_frame.sig, previous=entry_frame)
-            changes = diff_frames(entry_frame, now)
-            yield ev.SigreturnEntered(pid, tid, sysname or "rt_sigreturn", now, changes)
-            stop = session._resume_wait(tid, 0, True, tid)
-            yield ev.SigreturnStep(pid, tid, StepRecord(pc, code[:size], text, {}, sysname))
-            yield from _check_restored(session, task, now, stop)
-            return
-        stop = session._resume_wait(tid, 0, True, tid)
-        if not _is_our_step(stop):
-            yield ev.SigreturnAbandoned(pid, tid, f"stepping the restorer was interrupted "
-                                        f"({stop.kind} {stop.sig})", pc)
-            session.requeue(stop)
-            return
-        new = task.registers()
-        # both dicts come from the one regset layout: same keys, same order
-        changed = {k: (v, w) for (k, v), w in zip(regs.items(), new.values()) if v != w}
-        yield ev.SigreturnStep(pid, tid, StepRecord(pc, code[:size], text, changed, sysname))
-        regs = new
-    yield ev.SigreturnAbandoned(pid, tid, "no sigreturn system call within "
-                                f"{MAX_RESTORER_STEPS} instructions of the restorer",
-                                regs[abi.pc])
+def _is_our_step(stop: Stop) -> bool:
+    # si_code straight from the raw siginfo (None without one): no full decode
+    return (stop.kind == "signal" and stop.sig == _SIGTRAP
+            and stop.si_code in (TRAP_TRACE, TRAP_BRKPT))
 
 
 def _is_our_breakpoint(stop: Stop) -> bool:
@@ -160,102 +150,356 @@ def _is_our_breakpoint(stop: Stop) -> bool:
         and SI_PERF_DATA.unpack_from(raw)[0] == PERF_SIG_DATA
 
 
-def _is_our_step(stop: Stop) -> bool:
-    # si_code straight from the raw siginfo (None without one): no full decode
-    return (stop.kind == "signal" and stop.sig == signal.SIGTRAP
-            and stop.si_code in (TRAP_TRACE, TRAP_BRKPT))
+def _is_handler_entry(stop: Stop, tid: int) -> bool:
+    return (stop.tid == tid and stop.kind == "signal" and stop.sig == _SIGTRAP
+            and stop.si_code == SIGTRAP_HANDLER_ENTRY)
 
 
-def _run_to_restorer(
-    session: Session, task: PtraceTask, frame: SigFrame
-) -> Generator[ev.Event, None, bool]:
-    """Continue with a breakpoint on the restorer until this frame's handler returns.
+class _Followed:
+    """One frame whose handler the walk follows to its sigreturn."""
 
-    Returns (via StopIteration value) whether the restorer was reached.
-    """
-    abi = task.abi
-    pid, tid = task.pid, task.tid
-    target_sp = frame.address + abi.word
-    try:
-        sig = session._stopped.get(tid, 0)
-        while True:
-            try:
-                task.arm_breakpoint(frame.pretcode)  # a perf_event, else DR0/DR7
-            except SigdbgError as exc:
-                yield ev.SigreturnAbandoned(
-                    pid, tid, f"cannot set a breakpoint on the restorer: {exc}", frame.pretcode)
-                return False
-            stop = session._resume_wait(tid, sig, False, tid)
-            sig = 0
-            if stop.kind in ("exited", "killed"):
-                yield ev.SigreturnAbandoned(
-                    pid, tid, "the process ended before the handler returned "
-                    "(e.g. _exit in the handler)", 0)
-                session.requeue(stop)
-                return False
-            if stop.kind == "signal" and stop.sig == signal.SIGTRAP \
-                    and _is_our_breakpoint(stop):
-                sp = task.pc_sp()[1]
-                if sp == target_sp:
-                    return True
-                if sp > target_sp:
-                    yield ev.SigreturnAbandoned(
-                        pid, tid, "a handler returned to the restorer above this frame: the "
-                        "handler left without sigreturn (siglongjmp)", frame.pretcode)
-                    return False
-                continue  # a nested handler returning through the same restorer
-            if stop.kind == "signal" and not session.policy.passes(stop.sig):
-                assert stop.siginfo is not None
-                yield ev.SignalDelivered(pid, tid, stop.siginfo, "suppressed", task.pc())
-                continue  # resumed with 0 at the top of the loop
-            if stop.kind == "signal":
-                # Another signal arrives while the handler runs: deliver it into
-                # its handler (shown like any delivery) and see where its frame lands.
-                assert stop.siginfo is not None
-                pc = task.pc()
-                nxt = session._resume_wait(tid, stop.sig, True, tid)
-                if not (nxt.kind == "signal" and nxt.sig == signal.SIGTRAP
-                        and nxt.si_code == 5):
-                    yield ev.SignalDelivered(pid, tid, stop.siginfo, "passed", pc)
-                    session.requeue(nxt)
-                    yield ev.SigreturnAbandoned(pid, tid, f"interrupted by {nxt.kind}", pc)
-                    return False
-                yield ev.SignalDelivered(pid, tid, stop.siginfo, "handler", pc)
-                regs = task.registers()
-                view = session.view(task)
-                inner_abi = task.abi  # the inner handler's (mixed-mode code)
-                inner = decode_sigframe(task, inner_abi, regs[inner_abi.sp], view=view,
-                                        signo=stop.siginfo.si_signo)
-                yield ev.HandlerEntered(pid, tid, regs[inner_abi.pc], inner)
-                if inner.address >= frame.address:
-                    yield ev.SigreturnAbandoned(
-                        pid, tid, "a new signal frame was built at or above this one: the "
-                        "handler left without sigreturn (siglongjmp)", frame.pretcode)
-                    yield from step_through_sigreturn(session, task, inner)
-                    return False
-                # a nested delivery inside our handler: follow its return first
-                yield from step_through_sigreturn(session, task, inner)
-                if tid not in session._stopped:
-                    return False
-                continue
-            if stop.kind in ("group", "event", "interrupt", "syscall"):
-                continue
-    finally:
+    __slots__ = ("frame", "target_sp", "trap_free", "at_restorer", "steps", "code_at", "code")
+
+    def __init__(self, frame: SigFrame, word: int, trap_free: bool) -> None:
+        self.frame = frame
+        self.target_sp = frame.address + word  #: sp once the handler returned
+        #: SIGTRAP blocked in the handler: no trap may be caused (PTRACE_SYSCALL)
+        self.trap_free = trap_free
+        self.at_restorer = False  #: the handler returned: stepping the restorer
+        self.steps = 0
+        self.code_at = 0
+        self.code = b""
+
+
+class _Walk:
+    """The state machine of one walk (see the module docstring)."""
+
+    def __init__(self, session: Session, task: PtraceTask) -> None:
+        self.s = session
+        self.task = task
+        self.abi = task.abi
+        self.pid, self.tid = task.pid, task.tid
+        self.stack: list[_Followed] = []
+        self.sig = 0  #: signal to resume with at the next run
+        self.in_syscall = False  #: a syscall-entry stop was seen, not yet its exit
+        #: how many sigreturns in a row restored a context at which a signal
+        #: was already deliverable (its handler then starts there, before the
+        #: program ran an instruction); the session keeps it between walks
+        self.streak = session._no_progress.pop(task.tid, 0)
+        self.expect_delivery = False  #: the last sigreturn left a signal deliverable
+        self.armed = False
+        self.restored_any = False  #: a sigreturn of this walk left nothing deliverable
+
+    # -- the loop ------------------------------------------------------------------
+    def run(self, entry: SigFrame) -> Iterator[ev.Event]:
         try:
-            task.disarm_breakpoint()
+            self._push(entry)
+            while self.stack:
+                top = self.stack[-1]
+                if top.at_restorer:
+                    yield from self._step_restorer(top)
+                else:
+                    yield from self._run_handler(top)
+        except ProcessGone:
+            self.stack.clear()
+        finally:
+            self._disarm()
+        if self.streak:
+            self.s._no_progress[self.tid] = self.streak
+        elif self.restored_any:
+            self.s._progressed(self.tid)
+
+    def _push(self, frame: SigFrame) -> None:
+        try:
+            blocked = self.task.sigmask()
         except SigdbgError:
-            pass
+            blocked = SIGTRAP_BIT  # unknown: cause no trap
+        self.stack.append(_Followed(frame, self.abi.word, bool(blocked & SIGTRAP_BIT)))
+        self.in_syscall = False  # at a handler's first instruction
 
+    def _abandon(self, n: int, reason: str) -> Iterator[ev.Event]:
+        """Pop the ``n`` innermost frames: their walks end for ``reason``."""
+        for _ in range(min(n, len(self.stack))):
+            f = self.stack.pop()
+            yield ev.SigreturnAbandoned(self.pid, self.tid, reason, f.frame.pretcode)
 
-def _check_restored(
-    session: Session, task: PtraceTask, frame: SigFrame, stop: Stop
-) -> Iterator[ev.Event]:
-    pid, tid = task.pid, task.tid
-    if stop.kind in ("exited", "killed"):
-        yield ev.SigreturnAbandoned(pid, tid, "the process ended in sigreturn", 0)
-        session.requeue(stop)
-        return
-    try:
+    def _end(self, stop: Stop | None, reason: str, pc: int) -> Iterator[ev.Event]:
+        """End every walk; ``stop`` goes back to the main loop."""
+        if self.stack:
+            yield ev.SigreturnAbandoned(self.pid, self.tid, reason, pc)
+        self.stack.clear()
+        if stop is not None:
+            self.s.requeue(stop)
+
+    def _arm(self, address: int) -> bool:
+        try:
+            self.task.arm_breakpoint(address)  # a perf_event, else DR0/DR7
+        except SigdbgError:
+            return False
+        self.armed = True
+        return True
+
+    def _disarm(self) -> None:
+        if self.armed:
+            self.armed = False
+            try:
+                self.task.disarm_breakpoint()
+            except SigdbgError:
+                pass
+
+    # -- a handler runs ----------------------------------------------------------------
+    def _run_handler(self, top: _Followed) -> Iterator[ev.Event]:
+        """Resume until something happens to the frames followed."""
+        sig, self.sig = self.sig, 0
+        expect_delivery, self.expect_delivery = self.expect_delivery, False
+        if not top.trap_free and not self._arm(top.frame.pretcode):
+            top.trap_free = True  # no debug register: follow the system calls instead
+        if top.trap_free:
+            self._disarm()
+            stop = self.s._resume_wait(self.tid, sig, False, self.tid, syscall=True)
+        else:
+            stop = self.s._resume_wait(self.tid, sig, False, self.tid)
+        kind = stop.kind
+        if kind == "signal" and not (stop.sig == _SIGTRAP and self.armed
+                                     and _is_our_breakpoint(stop)):
+            self.expect_delivery = expect_delivery
+            yield from self._signal(stop)
+            return
+        if expect_delivery:
+            self.streak = 0  # the program ran after the last sigreturn after all
+        if kind == "signal":
+            yield from self._restorer_reached()
+        elif kind == "syscall":
+            yield from self._syscall_stop()
+        else:
+            yield from self._other(stop, top)
+
+    def _restorer_reached(self) -> Iterator[ev.Event]:
+        """DR0 fired: which of the frames followed (if any) returned?"""
+        pc, sp = self.task.pc_sp()
+        stack = self.stack
+        # the innermost frame at or above sp: frames below sp were left
+        i = len(stack) - 1
+        while i >= 0 and stack[i].target_sp < sp:
+            i -= 1
+        yield from self._abandon(len(stack) - 1 - i, _LEFT_RESTORER)
+        if i >= 0 and stack[i].target_sp == sp and stack[i].frame.pretcode == pc:
+            self._disarm()
+            stack[i].at_restorer = True
+        # else: a handler we do not follow returned through the same restorer
+
+    def _syscall_stop(self) -> Iterator[ev.Event]:
+        """A syscall-stop while following trap-free."""
+        if self.in_syscall:
+            self.in_syscall = False  # an exit: nothing to see
+            return
+        self.in_syscall = True
+        regs = self.task.registers()
+        abi = self.abi
+        if regs[abi.orig_syscall_nr] not in (abi.rt_sigreturn_nr, abi.sigreturn_nr):
+            return  # (at a syscall-entry stop the number is in orig_rax)
+        sp = regs[abi.sp]
+        stack = self.stack
+        for i in range(len(stack) - 1, -1, -1):
+            f = stack[i]
+            if frame_at_sigreturn(abi.name, f.frame.kind, sp) == f.frame.address:
+                yield from self._abandon(len(stack) - 1 - i, _LEFT_RESTORER)
+                yield from self._sigreturn(f, regs, None)
+                return
+            if f.frame.address > sp:
+                return  # the sigreturn of a deeper frame we do not follow
+        yield from self._abandon(len(stack), _LEFT_RESTORER)
+
+    def _other(self, stop: Stop, top: _Followed) -> Iterator[ev.Event]:
+        """Exits, events, group-stops while a handler runs."""
+        kind = stop.kind
+        if kind in ("exited", "killed"):
+            yield from self._end(stop, _ended_reason(stop), 0)
+            return
+        if kind == "event":
+            if stop.event == PTRACE_EVENT_EXIT:
+                yield from self._exiting(stop, top)
+                return
+            if stop.event == PTRACE_EVENT_EXEC:
+                yield from self._end(stop, "the process called execve before the handler "
+                                     "returned", 0)
+                return
+            # fork, vfork, clone: the session's bookkeeping, then on
+            yield from self.s._handle(stop)
+            return
+        # a group-stop or an interrupt: the main loop's business (job control)
+        yield from self._end(stop, f"the handler was stopped ({kind} "
+                             f"{signal_name(stop.sig)})", self._pc())
+
+    def _exiting(self, stop: Stop, top: _Followed) -> Iterator[ev.Event]:
+        """PTRACE_EVENT_EXIT: say whether the handler ended the process or
+        had been left before (its stack pointer is above the frame then)."""
+        try:
+            pc, sp = self.task.pc_sp()
+        except SigdbgError:
+            pc = sp = 0
+        try:
+            status = self.task.event_msg()  # the wait status it will exit with
+            how = (f"exit status {status >> 8 & 0xFF}" if status & 0x7F == 0
+                   else f"killed by {signal_name(status & 0x7F)}")
+        except SigdbgError:
+            how = "exiting"
+        if sp and sp >= top.target_sp:
+            reason = ("the handler was left without sigreturn (siglongjmp or setcontext); "
+                      f"the process then ended ({how})")
+        else:
+            reason = f"the process ended inside the handler ({how}; e.g. _exit in the handler)"
+        yield from self._end(stop, reason, pc)
+
+    def _pc(self) -> int:
+        try:
+            return self.task.pc()
+        except SigdbgError:
+            return 0
+
+    # -- a signal arrives while following ---------------------------------------------------
+    def _signal(self, stop: Stop) -> Iterator[ev.Event]:
+        """A signal-delivery-stop of the task while frames are followed:
+        deliver it into its handler (shown like any delivery) and follow the
+        frame built, innermost."""
+        s, task, pid, tid = self.s, self.task, self.pid, self.tid
+        while True:
+            info = stop.siginfo
+            assert info is not None
+            pc = self._pc()
+            if not s.policy.passes(stop.sig):
+                yield ev.SignalDelivered(pid, tid, info, "suppressed", pc)
+                return
+            nxt = s._resume_wait(tid, stop.sig, True, tid)
+            if _is_handler_entry(nxt, tid):
+                yield ev.SignalDelivered(pid, tid, info, "handler", pc)
+                regs = task.registers()
+                inner_abi = task.abi  # the inner handler's (mixed-mode code)
+                inner = decode_sigframe(task, inner_abi, regs[inner_abi.sp], view=s.view(task),
+                                        signo=info.si_signo)
+                yield ev.HandlerEntered(pid, tid, regs[inner_abi.pc], inner)
+                yield from self._entered(inner)
+                return
+            if _is_our_step(nxt):
+                # no handler: ignored, one instruction ran under our step
+                yield ev.SignalDelivered(pid, tid, info, "ignored", pc)
+                if nxt.si_code == TRAP_TRACE and task.registers()[self.abi.flags] & TF:
+                    # the program's own TF was set: the trap is its own too
+                    stop = nxt
+                    continue
+                return
+            if nxt.kind == "killed" or (nxt.kind == "event" and nxt.event == PTRACE_EVENT_EXIT):
+                yield ev.SignalDelivered(pid, tid, info, "fatal", pc)
+                yield from self._end(nxt, f"the process was killed by {signal_name(stop.sig)} "
+                                     "before the handler returned", pc)
+                return
+            yield ev.SignalDelivered(pid, tid, info, "stop" if nxt.kind == "group" else "passed",
+                                     pc)
+            yield from self._end(nxt, f"interrupted by {nxt.kind} {signal_name(nxt.sig)}", pc)
+            return
+
+    def _entered(self, inner: SigFrame) -> Iterator[ev.Event]:
+        """A handler was entered while following: pop the frames it shows
+        were left, then follow it (unless it makes no progress possible)."""
+        stack = self.stack
+        n = 0
+        while n < len(stack) and stack[-1 - n].frame.address <= inner.address:
+            n += 1
+        yield from self._abandon(n, "a new signal frame was built at or above this one: the "
+                                 "handler left without sigreturn (siglongjmp)")
+        if self.expect_delivery and self.streak >= NO_PROGRESS_LIMIT:
+            # delivered at the context the last sigreturn restored, before the
+            # program ran an instruction, again: following it too would starve it
+            self.expect_delivery = False
+            self.streak = 0
+            yield ev.SigreturnAbandoned(self.pid, self.tid, NOT_FOLLOWED, inner.pretcode)
+            return
+        self._push(inner)
+
+    # -- the restorer ----------------------------------------------------------------------
+    def _step_restorer(self, top: _Followed) -> Iterator[ev.Event]:
+        """One instruction of the restorer (or the sigreturn at its end)."""
+        task, abi, tid = self.task, self.abi, self.tid
+        regs = task.registers()
+        pc = regs[abi.pc]
+        if not top.code or not top.code_at <= pc < top.code_at + len(top.code) - 16:
+            top.code_at, top.code = pc, task.read_upto(pc, _RESTORER_READ)
+        off = pc - top.code_at
+        code = top.code[off : off + 16]
+        if len(code) < 16:
+            code = task.read_upto(pc, 16)
+        if code[:2] in SYSCALL_BYTES and regs[abi.syscall_nr] in (abi.rt_sigreturn_nr,
+                                                                  abi.sigreturn_nr):
+            yield from self._sigreturn(top, regs, code)
+            return
+        if top.steps >= MAX_RESTORER_STEPS:
+            self.stack.pop()
+            yield ev.SigreturnAbandoned(self.pid, tid, "no sigreturn system call within "
+                                        f"{MAX_RESTORER_STEPS} instructions of the restorer", pc)
+            return
+        top.steps += 1
+        size, text = _insn_text(_disassembler(abi.disasm_mode), code, pc)
+        sysname = syscall_name(abi.name, regs[abi.syscall_nr]) if code[:2] in SYSCALL_BYTES \
+            else None
+        stop = self.s._resume_wait(tid, 0, True, tid)
+        if _is_our_step(stop):
+            if self.expect_delivery:  # an instruction ran where a delivery was due
+                self.expect_delivery = False
+                self.streak = 0
+            new = task.registers()
+            # both dicts come from the one regset layout: same keys, same order
+            changed = {k: (v, w) for (k, v), w in zip(regs.items(), new.values()) if v != w}
+            yield ev.SigreturnStep(self.pid, tid, StepRecord(pc, code[:size], text, changed,
+                                                             sysname))
+            return
+        if stop.kind == "signal":
+            yield from self._signal(stop)  # came before the instruction ran
+            return
+        yield from self._other(stop, top)
+
+    def _sigreturn(self, top: _Followed, regs: dict[str, int],
+                   code: bytes | None) -> Iterator[ev.Event]:
+        """At the sigreturn system call: the frame as the kernel will read it,
+        the call, and what it restored.  ``code`` is None at a syscall-entry
+        stop (trap-free following: the call is already under way)."""
+        s, task, abi, tid = self.s, self.task, self.abi, self.tid
+        entry = top.frame
+        pc = regs[abi.pc]
+        nr = regs[abi.syscall_nr if code is not None else abi.orig_syscall_nr]
+        sysname = syscall_name(abi.name, nr) or "rt_sigreturn"
+        frame_addr = frame_at_sigreturn(abi.name, entry.kind, regs[abi.sp])
+        now = decode_sigframe(task, abi, frame_addr, view=s.view(task), kind=entry.kind,
+                              signo=entry.sig, previous=entry)
+        yield ev.SigreturnEntered(self.pid, tid, sysname, now, diff_frames(entry, now))
+        flags = now.mcontext.get("eflags", now.mcontext.get("flags", 0))
+        if code is None:
+            stop = s._resume_wait(tid, 0, False, tid, syscall=True)  # to its exit
+            self.in_syscall = False
+        elif now.sigmask & SIGTRAP_BIT or flags & TF:
+            # stepping it would force a SIGTRAP in the restored context (its
+            # mask blocks SIGTRAP) or hide and then clear the program's TF
+            stop = s._resume_wait(tid, 0, False, tid, syscall=True)
+            if stop.kind == "syscall":
+                stop = s._resume_wait(tid, 0, False, tid, syscall=True)
+            elif stop.kind == "signal":
+                yield from self._signal(stop)  # came before the call: again later
+                return
+        else:
+            stop = s._resume_wait(tid, 0, True, tid)
+            if stop.kind == "signal" and not _is_our_step(stop) and self._pc() == pc:
+                yield from self._signal(stop)  # came before the call: again later
+                return
+        if code is not None:
+            size, text = _insn_text(_disassembler(abi.disasm_mode), code, pc)
+            yield ev.SigreturnStep(self.pid, tid, StepRecord(pc, code[:size], text, {}, sysname))
+        yield from self._restored(top, now, stop)
+
+    def _restored(self, top: _Followed, frame: SigFrame, stop: Stop) -> Iterator[ev.Event]:
+        task, tid = self.task, self.tid
+        if stop.kind in ("exited", "killed") or (stop.kind == "event"
+                                                 and stop.event == PTRACE_EVENT_EXIT):
+            yield from self._end(stop, "the process ended in sigreturn", 0)
+            return
         abi = task.abi
         if abi.name != frame.abi:
             # the restored cs is of the other ABI (mixed-mode code): compare
@@ -264,11 +508,55 @@ def _check_restored(
             regs = task.registers_as(abi)
         else:
             regs = task.registers()
-    except ProcessGone:
-        return
-    diffs, not_compared = compare_restored(abi, frame, regs)
-    if stop.kind == "signal" and not _is_our_step(stop):
-        # a signal became deliverable when the mask was restored: it is
-        # delivered at the restored context, so the comparison still holds
-        session.requeue(stop)
-    yield ev.ContextRestored(pid, tid, not diffs, regs, diffs, not_compared)
+        diffs, not_compared = compare_restored(abi, frame, regs)
+        self.stack.remove(top)
+        yield ev.ContextRestored(self.pid, tid, not diffs, regs, diffs, not_compared)
+        if stop.kind == "signal" and not _is_our_step(stop):
+            # a signal became deliverable when the mask was restored: it is
+            # delivered at the restored context, so the comparison still holds
+            if self.stack:
+                yield from self._signal(stop)
+            else:
+                self.s.requeue(stop)
+            return
+        # A signal deliverable now (the restored mask lets it through) is
+        # delivered before the program runs one instruction; the next
+        # handler then starts at this very context.
+        try:
+            pending = task.pending_signals()
+        except SigdbgError:
+            pending = 0
+        if pending & ~frame.sigmask & ~_UNBLOCKABLE & ~SIGTRAP_BIT:
+            self.expect_delivery = True
+            self.streak += 1
+        else:
+            self.streak = 0
+            self.restored_any = True
+
+
+#: sigreturns in a row after which a signal was deliverable at once: the next
+#: handler entered at that context is not stepped (a 5 kHz timer whose
+#: handler sigdbg steps slower than the timer fires would never let the
+#: program run an instruction)
+NO_PROGRESS_LIMIT = 2
+_LEFT_RESTORER = ("a handler returned to the restorer above this frame: the handler left "
+                  "without sigreturn (siglongjmp)")
+#: why a handler entered at the context a sigreturn just restored is not stepped
+NOT_FOLLOWED = ("not followed: delivered at the context the last sigreturn restored, "
+                "before the program ran an instruction (signals come faster than "
+                "sigdbg steps them; this handler runs unstepped so the program progresses)")
+
+
+def _ended_reason(stop: Stop) -> str:
+    if stop.kind == "killed":
+        return f"the process was killed by {signal_name(stop.sig)} before the handler returned"
+    return f"the process exited (status {stop.status}) before the handler returned"
+
+
+def step_through_sigreturn(
+    session: Session, task: PtraceTask, entry_frame: SigFrame
+) -> Iterator[ev.Event]:
+    """Events from handler entry to the restored context (or the reason
+    the handler never got there), for this handler and every handler
+    entered while it runs."""
+    return _Walk(session, task).run(entry_frame)

@@ -90,7 +90,11 @@ def cli_frame(prog: str, *args: str) -> dict[str, Any]:
     proc = subprocess.run([sys.executable, "-m", "sigdbg", "frame", "--json", "--", prog, *args],
                           capture_output=True, text=True, timeout=TIMEOUT)
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    # the decode first; the program then runs on to its end and its own
+    # output follows on the stdout it shares with sigdbg
+    doc, _ = json.JSONDecoder().raw_decode(proc.stdout)
+    assert isinstance(doc, dict)
+    return doc
 
 
 def same_shape(a: dict[str, Any], b: dict[str, Any]) -> None:
