@@ -562,3 +562,85 @@ def test_vector_registers_from_the_frame_and_the_regset(run: Run, tmp_path: Path
         if rep["avx"]:
             assert regs["ymm"] == [_ymm_pattern(n) for n in range(16)]
             assert regs["ymm"][0] >> 128 == rep["ymm0uplo"] | (rep["ymm0uphi"] << 64)
+
+
+# -- issue 12 item 4: leaving at a fatal-signal stop never hangs, never leaves a process ----------
+#: run in a child Python: the real PromptSession on a pipe, then report what is left of the
+#: tracee (/proc state or None) *before* that child exits (its zombie children die with it)
+_LEAVE_CHILD = r"""
+import argparse, io, json, re, sys
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+from sigdbg.shell.app import run_shell
+args = argparse.Namespace(pid=None, argv=["--", *sys.argv[2:]], at="exec", color="never",
+                          debug=False)
+out = io.StringIO()
+with create_pipe_input() as inp:
+    inp.send_text(sys.argv[1])
+    run_shell(args, input=inp, output=DummyOutput(), out=out)
+text = out.getvalue()
+pid = int(re.search(r"^\[pid (\d+)\] exec ", text, re.M).group(1))
+try:
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        stat = fh.read()
+    state = stat[stat.rindex(b")") + 2:].split()[0].decode()
+except OSError:
+    state = None
+print(json.dumps({"text": text, "pid": pid, "state": state}))
+"""
+
+
+def _leave_in_child(keys: str, *argv: str, timeout: float = 40) -> dict[str, object]:
+    p = subprocess.Popen([sys.executable, "-c", _LEAVE_CHILD, keys, *argv], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()  # the tracer's death releases (PTRACE_O_EXITKILL) and reaps what it held
+        p.communicate()
+        raise AssertionError(f"the shell hung on {keys!r}") from None
+    assert p.returncode == 0, err
+    assert "Traceback" not in err, err
+    result: dict[str, object] = json.loads(out)
+    return result
+
+
+@pytest.mark.parametrize("keys", ["quit\n", "kill\n" + CTRL_D, CTRL_D],
+                         ids=["quit", "kill", "ctrl-d"])
+def test_leaving_at_a_fatal_signal_stop_ends_the_process(keys: str) -> None:
+    got = _leave_in_child("continue\n" + keys, target("sig_fault"), "fatal_segv")
+    text = str(got["text"])
+    assert re.search(r"--- SIGSEGV \{.*si_addr=0x10\} --- at pc 0x[0-9a-f]+: fatal", text), text
+    if keys.startswith("kill"):
+        assert f"killed process {got['pid']}" in text, text
+    # gone and reaped by the shell itself: no zombie, nothing stopped at its exit
+    assert got["state"] is None, got
+
+
+def test_sigterm_at_a_fatal_signal_stop_ends_the_process(tmp_path: Path) -> None:
+    p = subprocess.Popen([sys.executable, "-m", "sigdbg", "shell", "--", target("sig_fault"),
+                          "fatal_segv"], cwd=ROOT, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "SIGDBG_HISTORY": str(tmp_path / "h")})
+    assert p.stdin is not None and p.stdout is not None
+    try:
+        p.stdin.write("continue\n")
+        p.stdin.flush()
+        seen = ""
+        while ": fatal" not in seen:
+            line = p.stdout.readline()
+            assert line, seen
+            seen += line
+        pid = exec_pid(seen)
+        assert proc_state(pid) == "t"
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=40)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdin.close()
+        p.stdout.close()
+        if p.stderr is not None:
+            p.stderr.close()
+    assert proc_state(pid) is None
