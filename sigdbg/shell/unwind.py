@@ -16,6 +16,7 @@ the walk stops at a null or non-ascending frame pointer or after ``limit``.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,8 +39,8 @@ class BtFrame(Model):
     signal: int | None = None
 
 
-def backtrace(session: Session, limit: int = 64, restorers: frozenset[int] = frozenset()
-              ) -> list[BtFrame]:
+def backtrace(session: Session, limit: int = 64, restorers: frozenset[int] = frozenset(),
+              signals: Callable[[int], int | None] = lambda address: None) -> list[BtFrame]:
     task = session.current_task()
     abi = task.abi
     word = abi.word
@@ -71,7 +72,7 @@ def backtrace(session: Session, limit: int = 64, restorers: frozenset[int] = fro
 
     def enter_sigframe(frame_addr: int, ret: int) -> tuple[int, int, int] | None:
         try:
-            f = session.sigframe(frame_addr)
+            f = session.sigframe(frame_addr, signo=signals(frame_addr))
         except SigdbgError:
             return None
         out.append(BtFrame(len(out), "sigframe", ret, frame_addr, "<signal handler called>",

@@ -644,3 +644,89 @@ def test_sigterm_at_a_fatal_signal_stop_ends_the_process(tmp_path: Path) -> None
         if p.stderr is not None:
             p.stderr.close()
     assert proc_state(pid) is None
+
+
+# -- issue 12 item 10: shell honesty ----------------------------------------------------------
+def _insn_addrs(text: str) -> list[int]:
+    return [int(m.group(1), 16) for m in re.finditer(r"^(?:=> |   )(0x[0-9a-f]+):", text, re.M)]
+
+
+def test_first_stepi_after_launch_executes_one_instruction(run: Run) -> None:
+    run.cmd(f"file {target('hello')}")
+    run.cmd("run")
+    before = json.loads(run.cmd("regs --json"))
+    listing = run.cmd("x/2i $pc")
+    first, second = _insn_addrs(listing)
+    assert first == before["rip"]
+    assert not re.search(r"^=> 0x[0-9a-f]+:\s+\S+\s+(j|call|ret)", listing, re.M), listing
+    run.cmd("si")
+    after = json.loads(run.cmd("regs --json"))
+    assert after["rip"] == second, (hex(before["rip"]), hex(after["rip"]), listing)
+    if re.search(r"^=> .*movq %rsp, %rdi", listing, re.M):  # ld.so's _start: its effect
+        assert after["rdi"] == before["rsp"]
+    run.cmd("si")  # and the next one moves on again
+    assert json.loads(run.cmd("regs --json"))["rip"] != after["rip"]
+
+
+def _mem(pid: int, addr: int, size: int) -> bytes:
+    with open(f"/proc/{pid}/mem", "rb") as fh:
+        fh.seek(addr)
+        return fh.read(size)
+
+
+def test_enter_after_x_continues_at_the_next_address(run: Run) -> None:
+    import struct
+
+    run.cmd(f"file {target('hello')}")
+    pid = exec_pid(run.cmd("run"))
+    sp = json.loads(run.cmd("regs --json"))["rsp"]
+    for i in range(3):  # x/2xg $sp, then Enter, Enter: 16 bytes further each time
+        rows = json.loads(run.cmd("x/2xg $sp --json" if i == 0 else ""))
+        assert rows["address"] == sp + 16 * i, (i, hex(rows["address"]), hex(sp))
+        assert rows["values"] == list(struct.unpack("<2Q", _mem(pid, sp + 16 * i, 16)))
+    text = run.cmd("x/2i $pc")
+    nxt = run.cmd("")
+    a = _insn_addrs(text)
+    b = _insn_addrs(nxt)
+    assert len(a) == 2 and len(b) == 2, (text, nxt)
+    assert b[0] > a[1] and b[0] - a[1] <= 15, (text, nxt)  # the instruction after the 2nd
+    assert run.cmd("") != nxt  # and on again
+    first = run.cmd("x/s AT_EXECFN")  # a string, then the one after its NUL
+    m = re.match(r"(0x[0-9a-f]+): \"(.*)\"", first)
+    assert m, first
+    assert m.group(2) == target("hello")
+    again = run.cmd("")
+    assert again.startswith(f"{int(m.group(1), 16) + len(m.group(2)) + 1:#x}:"), again
+
+
+@pytest.mark.parametrize("line", ["frame", "info frame", "frame --json"])
+def test_frame_outside_a_handler_says_there_is_none(run: Run, line: str) -> None:
+    run.cmd(f"file {target('sig_basic')}")
+    run.cmd("run raise")
+    one_error(run.cmd(line), "no signal frame")
+    # an explicit address still decodes whatever is there, on request
+    assert "rt_sigframe at" in run.cmd("frame --no-picture $sp")
+    assert "entered for SIGUSR1" in run.cmd("continue")
+    assert "error" not in run.cmd(line)
+
+
+def test_stale_siginfo_without_sa_siginfo_is_marked(run: Run, tmp_path: Path) -> None:
+    log = tmp_path / "out"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        run.sh.tracee_stdio = {"stdout": fd}
+        run.cmd(f"file {target('sig_basic')}")
+        run.cmd("run nosiginfo")
+        assert "entered for SIGUSR1" in run.cmd("continue")
+        text = run.cmd("frame --no-picture")
+        js = json.loads(run.cmd("frame --json"))
+        bt = run.cmd("bt")
+        assert "exited with 0" in run.cmd("continue")
+    finally:
+        os.close(fd)
+    rep = parse_reports(log.read_text())[0]
+    assert rep["tag"] == "nosiginfo" and rep["sig"] == signal.SIGUSR1
+    assert f"signal SIGUSR1 ({rep['sig']})" in text, text
+    assert "siginfo (stale: no SA_SIGINFO)" in text, text
+    assert js["sig"] == rep["sig"] and js["siginfo_valid"] is False
+    assert "<signal handler called> (SIGUSR1)" in bt, bt
