@@ -730,3 +730,78 @@ def test_stale_siginfo_without_sa_siginfo_is_marked(run: Run, tmp_path: Path) ->
     assert "siginfo (stale: no SA_SIGINFO)" in text, text
     assert js["sig"] == rep["sig"] and js["siginfo_valid"] is False
     assert "<signal handler called> (SIGUSR1)" in bt, bt
+
+
+_GDB_BT = r"""
+import gdb, json
+gdb.execute("set pagination off")
+gdb.execute("set backtrace past-main on")
+gdb.execute("set backtrace past-entry on")
+gdb.execute("handle SIGUSR1 SIGUSR2 nostop noprint pass")
+if BREAK:
+    gdb.execute("break *" + BREAK)
+gdb.execute("run")
+f = gdb.newest_frame()
+frames = []
+while f is not None:
+    # inline and tail-call frames are made up from debug info (libc's DWARF call sites),
+    # they are not on the stack: only real frames are compared
+    if f.type() not in (gdb.INLINE_FRAME, gdb.TAILCALL_FRAME):
+        frames.append([f.pc(), f.type() == gdb.SIGTRAMP_FRAME])
+    f = f.older()
+with open("/proc/%d/maps" % gdb.selected_inferior().pid) as fh:
+    maps = fh.read()
+print("SIGDBG-GDB " + json.dumps({"frames": frames, "maps": maps}))
+gdb.execute("kill")
+"""
+
+
+def _module_offset(pc: int, maps: str) -> tuple[str, int]:
+    """``pc`` as (module, offset from the module's load address): comparable across runs
+    whatever ASLR did."""
+    rows = []
+    for line in maps.splitlines():
+        parts = line.split(None, 5)
+        lo, hi = (int(x, 16) for x in parts[0].split("-"))
+        rows.append((lo, hi, int(parts[2], 16), parts[5] if len(parts) > 5 else ""))
+    for lo, hi, _off, path in rows:
+        if lo <= pc < hi:
+            base = lo if path == "[vdso]" else min(r[0] for r in rows
+                                                   if r[3] == path and r[2] == 0)
+            return (path, pc - base)
+    return ("?", pc)
+
+
+@pytest.mark.parametrize("prog, args, brk, commands", [
+    ("sig_nested", [], "inner", ["start", "break inner", "handle SIGUSR1 SIGUSR2 nostop",
+                                 "continue"]),
+    ("sig_basic", ["raise"], "handler", ["run raise", "continue"]),
+    ("sig_fault", ["fatal_segv"], "", ["run fatal_segv", "continue"]),
+], ids=["nested-handlers-at-a-breakpoint", "handler-entry", "fatal-sigsegv"])
+def test_bt_shows_every_frame_as_gdb_does(run: Run, tmp_path: Path, prog: str,
+                                          args: list[str], brk: str, commands: list[str]
+                                          ) -> None:
+    script = tmp_path / "bt.py"
+    script.write_text(f"BREAK = {brk!r}\n" + _GDB_BT)
+    g = subprocess.run(["gdb", "-nx", "-batch", "-x", str(script), "--args", target(prog),
+                        *args], capture_output=True, text=True, timeout=50,
+                       stdin=subprocess.DEVNULL)
+    m = re.search(r"^SIGDBG-GDB (.*)$", g.stdout, re.M)
+    assert m, g.stdout + g.stderr
+    truth = json.loads(m.group(1))
+    want = [(*_module_offset(pc, truth["maps"]), sig) for pc, sig in truth["frames"]]
+
+    run.cmd(f"file {target(prog)}")
+    for c in commands:
+        text = run.cmd(c)
+        assert "error" not in text, (c, text)
+    pid = run.sh.session.pid if run.sh.session is not None else 0
+    with open(f"/proc/{pid}/maps") as fh:
+        maps = fh.read()
+    frames = json.loads(run.cmd("bt --json"))
+    got = [(*_module_offset(f["pc"], maps), f["kind"] == "sigframe") for f in frames]
+    assert got == want, "\n".join(f"{g_!s:60} {w!s}" for g_, w in
+                                  __import__("itertools").zip_longest(got, want))
+    text = run.cmd("bt")
+    assert text.count("<signal handler called>") == sum(1 for w in want if w[2])
+    run.cmd("kill")
