@@ -23,7 +23,7 @@ import bisect
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from sigdbg.errors import SigdbgError
 
@@ -34,8 +34,13 @@ DWARF_REGS_32 = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip")
 
 _PT_LOAD, _PT_GNU_EH_FRAME = 1, 0x6474E550
 _DATAREL_SDATA4 = 0x3B  # the .eh_frame_hdr table encoding every linker writes
+#: bounds on what a (possibly hostile) image can make us read: libc has ~4000 FDEs,
+#: and a CIE or FDE is a few dozen bytes
+_MAX_FDES = 1 << 20
+_MAX_ENTRY = 1 << 16
 
 Read = Callable[[int, int], bytes]
+_T = TypeVar("_T")
 
 
 class CfiError(SigdbgError):
@@ -155,9 +160,22 @@ class _Cursor:
         return v & ((1 << (8 * self.word)) - 1)
 
 
+def _checked(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Whatever bytes the target holds, only :class:`CfiError` (or the memory
+    reader's own SigdbgError) comes out."""
+    def wrapper(*args: object, **kw: object) -> _T:
+        try:
+            return fn(*args, **kw)
+        except (struct.error, ValueError, IndexError, KeyError, OverflowError) as exc:
+            raise CfiError(f"malformed call frame information: {exc}") from None
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
 class Module:
     """One mapped ELF image's .eh_frame_hdr search table."""
 
+    @_checked
     def __init__(self, read: Read, base: int) -> None:
         self.read = read
         ident = read(base, 64)
@@ -193,12 +211,15 @@ class Module:
             raise CfiError(f".eh_frame_hdr version {version} table encoding {table_enc:#x}")
         head.encoded(_ptr_enc, hdr)
         count = head.encoded(count_enc, hdr)
+        if count > _MAX_FDES:
+            raise CfiError(f".eh_frame_hdr claims {count} FDEs")
         table = read(head.here, 8 * count)
         pairs = struct.unpack(f"<{2 * count}i", table)
         self.starts = [(hdr + pairs[2 * i]) & ((1 << 8 * self.word) - 1) for i in range(count)]
         self.fdes = [hdr + pairs[2 * i + 1] for i in range(count)]
         self._cies: dict[int, _Cie] = {}
 
+    @_checked
     def fde_for(self, pc: int) -> Fde | None:
         i = bisect.bisect_right(self.starts, pc) - 1
         if i < 0:
@@ -210,6 +231,8 @@ class Module:
         length, = struct.unpack("<I", self.read(addr, 4))
         if length == 0xFFFFFFFF:
             raise CfiError("64-bit DWARF CFI entry")
+        if length > _MAX_ENTRY:
+            raise CfiError(f"a CFI entry of {length} bytes at {addr:#x}")
         return _Cursor(self.read(addr + 4, length), addr + 4, self.word)
 
     def _parse_cie(self, addr: int) -> _Cie:
@@ -259,6 +282,7 @@ class Module:
                    cie.insns, c.data[c.pos:], cie.signal)
 
 
+@_checked
 def row_at(fde: Fde, pc: int) -> Row:
     """Run the CIE's and the FDE's instructions up to ``pc`` (DWARF 5 section 6.4.2)."""
     init = Row()
@@ -353,6 +377,7 @@ def _run(insns: bytes, fde: Fde, row: Row, init: Row | None, target: int, loc: i
             raise CfiError(f"DW_CFA opcode {op:#x}")
 
 
+@_checked
 def evaluate(expr: bytes, regs: dict[int, int], read_word: Callable[[int], int], word: int,
              push: int | None = None) -> int:
     """A DWARF expression with the operations CFI uses in practice (PLT entries,
@@ -363,8 +388,10 @@ def evaluate(expr: bytes, regs: dict[int, int], read_word: Callable[[int], int],
     c = _Cursor(expr, 0, word)
     binary: dict[int, Callable[[int, int], int]] = {
         0x1A: lambda a, b: a & b, 0x1C: lambda a, b: a - b, 0x1E: lambda a, b: a * b,
-        0x21: lambda a, b: a | b, 0x22: lambda a, b: a + b, 0x24: lambda a, b: a << b,
-        0x25: lambda a, b: a >> b, 0x27: lambda a, b: a ^ b,
+        0x21: lambda a, b: a | b, 0x22: lambda a, b: a + b,
+        0x27: lambda a, b: a ^ b,
+        # a hostile shift count must not build a huge integer
+        0x24: lambda a, b: a << b if b < 64 else 0, 0x25: lambda a, b: a >> b if b < 64 else 0,
         0x29: lambda a, b: int(a == b), 0x2A: lambda a, b: int(a >= b),
         0x2B: lambda a, b: int(a > b), 0x2C: lambda a, b: int(a <= b),
         0x2D: lambda a, b: int(a < b), 0x2E: lambda a, b: int(a != b),

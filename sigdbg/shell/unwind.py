@@ -94,7 +94,7 @@ def backtrace(session: Session, limit: int = 64, restorers: frozenset[int] = fro
         if base not in modules:
             try:
                 modules[base] = Module(task.read, base)
-            except (SigdbgError, struct.error, ValueError):
+            except SigdbgError:
                 modules[base] = None
         return modules[base]
 
@@ -133,7 +133,7 @@ def backtrace(session: Session, limit: int = 64, restorers: frozenset[int] = fro
                         new[reg] = regs[arg]
             new[pc_no] = new.pop(fde.ra_reg) if fde.ra_reg != pc_no else new[pc_no]
             return new
-        except (SigdbgError, KeyError, IndexError, ValueError, struct.error):
+        except (SigdbgError, KeyError):  # (KeyError: a rule uses a register we lost)
             return None  # CFI we cannot use: the frame-pointer chain instead
 
     def by_frame_pointer(regs: dict[int, int], first: bool) -> dict[int, int] | None:
