@@ -11,10 +11,14 @@ Formats: the LSB Core specification, "Exception Frames" (.eh_frame,
 CIE/FDE call frame instructions and the rules they build).  Register numbers
 are the psABI's DWARF numbers (x86_64 psABI figure 3.36; i386 psABI table 2.14).
 
+An image without ``.eh_frame_hdr`` (the freestanding i386 targets, built
+with -fno-asynchronous-unwind-tables) may still have ``.debug_frame``, which is
+never loaded: it is read from the mapped file, if that file is still the one
+mapped (same inode), as gdb does.
+
 What it does not do: DW_CFA rules it cannot evaluate (a DWARF expression with
 an operation outside the small set below) make the row unusable, and the
-caller falls back to the frame-pointer chain; ``.debug_frame`` (not loaded)
-is never read.
+caller falls back to the frame-pointer chain.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ _DATAREL_SDATA4 = 0x3B  # the .eh_frame_hdr table encoding every linker writes
 #: and a CIE or FDE is a few dozen bytes
 _MAX_FDES = 1 << 20
 _MAX_ENTRY = 1 << 16
+_MAX_DEBUG_FRAME = 16 << 20
 
 Read = Callable[[int, int], bytes]
 _T = TypeVar("_T")
@@ -172,60 +177,50 @@ def _checked(fn: Callable[..., _T]) -> Callable[..., _T]:
     return wrapper
 
 
-class Module:
-    """One mapped ELF image's .eh_frame_hdr search table."""
-
-    @_checked
-    def __init__(self, read: Read, base: int) -> None:
-        self.read = read
-        ident = read(base, 64)
-        if ident[:4] != b"\x7fELF":
-            raise CfiError(f"no ELF header at {base:#x}")
-        is64 = ident[4] == 2
-        self.word = 8 if is64 else 4
+def image_layout(read: Read, base: int) -> tuple[int, int, int | None]:
+    """(word size, load bias, PT_GNU_EH_FRAME vaddr or None) of the ELF image
+    whose header is mapped at ``base``."""
+    ident = read(base, 64)
+    if ident[:4] != b"\x7fELF":
+        raise CfiError(f"no ELF header at {base:#x}")
+    is64 = ident[4] == 2
+    if is64:
+        phoff, = struct.unpack_from("<Q", ident, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", ident, 0x36)
+    else:
+        phoff, = struct.unpack_from("<I", ident, 0x1C)
+        phentsize, phnum = struct.unpack_from("<HH", ident, 0x2A)
+    phdrs = read(base + phoff, phentsize * phnum)
+    bias = None
+    hdr_vaddr = None
+    for i in range(phnum):
+        off = i * phentsize
         if is64:
-            phoff, = struct.unpack_from("<Q", ident, 0x20)
-            phentsize, phnum = struct.unpack_from("<HH", ident, 0x36)
+            p_type, _, p_offset, p_vaddr = struct.unpack_from("<IIQQ", phdrs, off)
         else:
-            phoff, = struct.unpack_from("<I", ident, 0x1C)
-            phentsize, phnum = struct.unpack_from("<HH", ident, 0x2A)
-        phdrs = read(base + phoff, phentsize * phnum)
-        bias = None
-        hdr_vaddr = None
-        for i in range(phnum):
-            off = i * phentsize
-            if is64:
-                p_type, _, p_offset, p_vaddr = struct.unpack_from("<IIQQ", phdrs, off)
-            else:
-                p_type, p_offset, p_vaddr = struct.unpack_from("<III", phdrs, off)
-            if p_type == _PT_LOAD and p_offset == 0 and bias is None:
-                bias = base - p_vaddr
-            elif p_type == _PT_GNU_EH_FRAME:
-                hdr_vaddr = p_vaddr
-        if bias is None or hdr_vaddr is None:
-            raise CfiError(f"the image at {base:#x} has no .eh_frame_hdr")
-        hdr = bias + hdr_vaddr
-        head = _Cursor(read(hdr, 4 + 2 * self.word), hdr, self.word)
-        version, _ptr_enc, count_enc, table_enc = head.take(4)
-        if version != 1 or table_enc != _DATAREL_SDATA4:
-            raise CfiError(f".eh_frame_hdr version {version} table encoding {table_enc:#x}")
-        head.encoded(_ptr_enc, hdr)
-        count = head.encoded(count_enc, hdr)
-        if count > _MAX_FDES:
-            raise CfiError(f".eh_frame_hdr claims {count} FDEs")
-        table = read(head.here, 8 * count)
-        pairs = struct.unpack(f"<{2 * count}i", table)
-        self.starts = [(hdr + pairs[2 * i]) & ((1 << 8 * self.word) - 1) for i in range(count)]
-        self.fdes = [hdr + pairs[2 * i + 1] for i in range(count)]
-        self._cies: dict[int, _Cie] = {}
+            p_type, p_offset, p_vaddr = struct.unpack_from("<III", phdrs, off)
+        if p_type == _PT_LOAD and p_offset == 0 and bias is None:
+            bias = base - p_vaddr
+        elif p_type == _PT_GNU_EH_FRAME:
+            hdr_vaddr = p_vaddr
+    if bias is None:
+        raise CfiError(f"the image at {base:#x} maps no segment from offset 0")
+    return (8 if is64 else 4), bias, hdr_vaddr
 
-    @_checked
-    def fde_for(self, pc: int) -> Fde | None:
-        i = bisect.bisect_right(self.starts, pc) - 1
-        if i < 0:
-            return None
-        fde = self._parse_fde(self.fdes[i])
-        return fde if fde.pc_begin <= pc < fde.pc_end else None
+
+class _Entries:
+    """CIE/FDE parsing shared by .eh_frame (in memory) and .debug_frame (from the file).
+
+    The two differ in the CIE id (0 / 0xffffffff), in what an FDE's CIE
+    pointer is relative to (the pointer itself / the section start) and in
+    how addresses are written (DW_EH_PE encodings / absolute link-time
+    addresses, to which the load bias is added)."""
+
+    debug = False
+
+    def __init__(self, read: Read, word: int, bias: int = 0) -> None:
+        self.read, self.word, self.bias = read, word, bias
+        self._cies: dict[int, _Cie] = {}
 
     def _entry(self, addr: int) -> _Cursor:
         length, = struct.unpack("<I", self.read(addr, 4))
@@ -240,7 +235,7 @@ class Module:
         if got is not None:
             return got
         c = self._entry(addr)
-        if c.unpack("I") != 0:
+        if c.unpack("I") != (0xFFFFFFFF if self.debug else 0):
             raise CfiError(f"no CIE at {addr:#x}")
         version = c.take(1)[0]
         aug = c.cstring()
@@ -272,14 +267,101 @@ class Module:
     def _parse_fde(self, addr: int) -> Fde:
         c = self._entry(addr)
         cie_ptr = c.unpack("I")
-        cie = self._parse_cie(addr + 4 - cie_ptr)
-        begin = c.encoded(cie.fde_enc)
+        cie = self._parse_cie(cie_ptr if self.debug else addr + 4 - cie_ptr)
+        begin = c.encoded(cie.fde_enc) + self.bias
         size = c.encoded(cie.fde_enc & 0x0F)
         if cie.has_z:
             skip = c.uleb()
             c.pos += skip
         return Fde(begin, begin + size, cie.ra_reg, cie.code_align, cie.data_align,
                    cie.insns, c.data[c.pos:], cie.signal)
+
+
+class Module(_Entries):
+    """One mapped ELF image's .eh_frame_hdr search table (in target memory)."""
+
+    @_checked
+    def __init__(self, read: Read, base: int) -> None:
+        word, bias, hdr_vaddr = image_layout(read, base)
+        super().__init__(read, word)
+        if hdr_vaddr is None:
+            raise CfiError(f"the image at {base:#x} has no .eh_frame_hdr")
+        hdr = bias + hdr_vaddr
+        head = _Cursor(read(hdr, 4 + 2 * word), hdr, word)
+        version, _ptr_enc, count_enc, table_enc = head.take(4)
+        if version != 1 or table_enc != _DATAREL_SDATA4:
+            raise CfiError(f".eh_frame_hdr version {version} table encoding {table_enc:#x}")
+        head.encoded(_ptr_enc, hdr)
+        count = head.encoded(count_enc, hdr)
+        if count > _MAX_FDES:
+            raise CfiError(f".eh_frame_hdr claims {count} FDEs")
+        table = read(head.here, 8 * count)
+        pairs = struct.unpack(f"<{2 * count}i", table)
+        self.starts = [(hdr + pairs[2 * i]) & ((1 << 8 * word) - 1) for i in range(count)]
+        self.fdes = [hdr + pairs[2 * i + 1] for i in range(count)]
+
+    @_checked
+    def fde_for(self, pc: int) -> Fde | None:
+        i = bisect.bisect_right(self.starts, pc) - 1
+        if i < 0:
+            return None
+        fde = self._parse_fde(self.fdes[i])
+        return fde if fde.pc_begin <= pc < fde.pc_end else None
+
+
+class DebugFrame(_Entries):
+    """A ``.debug_frame`` section (never loaded: the bytes come from the file the
+    module was mapped from), indexed by one linear pass (DWARF 5 section 6.4.1)."""
+
+    debug = True
+
+    @_checked
+    def __init__(self, data: bytes, word: int, bias: int) -> None:
+        def read(addr: int, size: int) -> bytes:
+            if addr < 0 or addr + size > len(data):
+                raise CfiError(f".debug_frame ends before {addr + size:#x}")
+            return data[addr:addr + size]
+
+        super().__init__(read, word, bias)
+        self.index: list[tuple[int, int, int]] = []  #: (begin, end, entry offset)
+        pos = 0
+        while pos + 8 <= len(data):
+            length, cie_id = struct.unpack_from("<II", data, pos)
+            if length == 0xFFFFFFFF or length > _MAX_ENTRY:
+                raise CfiError(f"a .debug_frame entry of {length} bytes")
+            if cie_id != 0xFFFFFFFF:
+                fde = self._parse_fde(pos)
+                self.index.append((fde.pc_begin, fde.pc_end, pos))
+            pos += 4 + length
+        self.index.sort()
+
+    @_checked
+    def fde_for(self, pc: int) -> Fde | None:
+        i = bisect.bisect_right(self.index, (pc, 1 << 64, 0)) - 1
+        if i < 0 or not self.index[i][0] <= pc < self.index[i][1]:
+            return None
+        return self._parse_fde(self.index[i][2])
+
+
+def debug_frame_of(path: str, inode: int, read: Read, base: int) -> DebugFrame | None:
+    """The ``.debug_frame`` of the mapped file ``path``, if it is still the file
+    that was mapped (same inode) and has one."""
+    import os
+
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        word, bias, _ = image_layout(read, base)
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_ino != inode:
+                return None
+            sec = ELFFile(fh).get_section_by_name(".debug_frame")
+            if sec is None or sec["sh_size"] > _MAX_DEBUG_FRAME:
+                return None
+            return DebugFrame(sec.data(), word, bias)
+    except (OSError, ELFError, CfiError, SigdbgError, ValueError, struct.error):
+        return None
 
 
 @_checked

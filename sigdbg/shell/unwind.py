@@ -2,8 +2,9 @@
 
 Each step unwinds with the call frame information the module at the pc
 carries (:mod:`sigdbg.shell.cfi`: ``.eh_frame`` through ``.eh_frame_hdr``,
-read from target memory), so frames of code built without frame pointers
-(most of libc) are not skipped.  Code without CFI falls back to the
+read from target memory; ``.debug_frame`` from the mapped file when nothing
+is loaded), so frames of code built without frame pointers (most of libc) are
+not skipped.  Code without CFI falls back to the
 frame-pointer chain (``[fp]`` = caller's fp, ``[fp + word]`` = return
 address), and a function entered at its first instruction with no CFI
 returns to ``[sp]``.
@@ -18,6 +19,7 @@ context in its ``uc_mcontext`` -- every register, and the pc exactly (it was
 interrupted, not a return address, so no ``pc - 1`` for the lookup).
 
 The walk ends where the CFI says the return address is undefined (``_start``),
+at a frame-pointer guess that does not return into executable code,
 at a pc of 0, at a non-ascending stack, or after ``limit`` frames.
 """
 
@@ -31,7 +33,15 @@ from typing import TYPE_CHECKING
 from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import match_pattern
 from sigdbg.errors import SigdbgError
-from sigdbg.shell.cfi import DWARF_REGS_32, DWARF_REGS_64, Module, evaluate, row_at
+from sigdbg.shell.cfi import (
+    DWARF_REGS_32,
+    DWARF_REGS_64,
+    DebugFrame,
+    Module,
+    debug_frame_of,
+    evaluate,
+    row_at,
+)
 
 if TYPE_CHECKING:
     from sigdbg.engine.session import Session
@@ -63,7 +73,7 @@ def backtrace(session: Session, limit: int = 64, restorers: frozenset[int] = fro
         maps = session.maps()
     except SigdbgError:
         maps = None
-    modules: dict[int, Module | None] = {}
+    modules: dict[int, Module | DebugFrame | None] = {}
 
     def rd(addr: int) -> int:
         return int(struct.unpack(abi.word_fmt, task.read(addr, word))[0])
@@ -83,7 +93,7 @@ def backtrace(session: Session, limit: int = 64, restorers: frozenset[int] = fro
         except SigdbgError:
             return False
 
-    def module_at(pc: int) -> Module | None:
+    def module_at(pc: int) -> Module | DebugFrame | None:
         m = maps.find(pc) if maps is not None else None
         if m is None:
             return None
@@ -94,9 +104,14 @@ def backtrace(session: Session, limit: int = 64, restorers: frozenset[int] = fro
         if base not in modules:
             try:
                 modules[base] = Module(task.read, base)
-            except SigdbgError:
-                modules[base] = None
+            except SigdbgError:  # no .eh_frame loaded: the file's .debug_frame, if any
+                modules[base] = (debug_frame_of(m.path, m.inode, task.read, base)
+                                 if m.path.startswith("/") else None)
         return modules[base]
+
+    def executable(addr: int) -> bool:
+        m = maps.find(addr) if maps is not None else None
+        return m is not None and m.executable
 
     def by_cfi(regs: dict[int, int], lookup: int) -> dict[int, int] | None:
         """The caller's registers by the CFI row for ``lookup``; None: no usable CFI.
@@ -143,7 +158,10 @@ def backtrace(session: Session, limit: int = 64, restorers: frozenset[int] = fro
                 return {**regs, pc_no: rd(sp), sp_no: sp + word}
             if not fp or fp < sp:
                 return None
-            return {**regs, pc_no: rd(fp + word), sp_no: fp + 2 * word, fp_no: rd(fp)}
+            ret = rd(fp + word)
+            if not executable(ret):  # fp was not a frame pointer: stop, no made-up frame
+                return None
+            return {**regs, pc_no: ret, sp_no: fp + 2 * word, fp_no: rd(fp)}
         except SigdbgError:
             return None
 

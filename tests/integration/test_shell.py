@@ -777,7 +777,10 @@ def _module_offset(pc: int, maps: str) -> tuple[str, int]:
                                  "continue"]),
     ("sig_basic", ["raise"], "handler", ["run raise", "continue"]),
     ("sig_fault", ["fatal_segv"], "", ["run fatal_segv", "continue"]),
-], ids=["nested-handlers-at-a-breakpoint", "handler-entry", "fatal-sigsegv"])
+    ("sig_basic.i386", ["rt"], "h_rt", ["run rt", "continue"]),
+    ("sig_basic.i386", ["nonrt"], "h_nonrt", ["run nonrt", "continue"]),
+], ids=["nested-handlers-at-a-breakpoint", "handler-entry", "fatal-sigsegv",
+        "i386-rt-debug-frame", "i386-nonrt-debug-frame"])
 def test_bt_shows_every_frame_as_gdb_does(run: Run, tmp_path: Path, prog: str,
                                           args: list[str], brk: str, commands: list[str]
                                           ) -> None:

@@ -144,3 +144,22 @@ def test_a_huge_shift_stays_a_word() -> None:
     # lit1; constu 2**40; shl -- must not try to build a 2**40-bit integer
     expr = bytes((0x31, 0x10, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0x24))
     assert evaluate(expr, {}, lambda a: 0, 8) == 0
+
+
+def test_debug_frame_linear_index_with_load_bias() -> None:
+    from sigdbg.shell.cfi import DebugFrame
+
+    # .debug_frame: CIE id 0xffffffff, no augmentation, absolute link-time addresses
+    cie = struct.pack("<I", 0xFFFFFFFF) + b"\x01\x00\x01\x78\x10" + b"\x0c\x07\x08\x90\x01"
+    cie += b"\x00" * (20 - len(cie))
+    fde = struct.pack("<IQQ", 0, 0x400, 0x20) + b"\x41\x0e\x10\x86\x02"
+    fde += b"\x00" * (28 - len(fde))
+    data = struct.pack("<I", len(cie)) + cie + struct.pack("<I", len(fde)) + fde
+    df = DebugFrame(data, 8, BASE)
+    assert df.fde_for(FUNC - 1) is None and df.fde_for(FUNC + 0x20) is None
+    got = df.fde_for(FUNC + 1)
+    assert got is not None and (got.pc_begin, got.pc_end) == (FUNC, FUNC + 0x20)
+    row = row_at(got, FUNC + 1)
+    assert (row.cfa_reg, row.cfa_off, row.rules[6]) == (7, 16, ("offset", -16))
+    with pytest.raises(CfiError):  # an FDE that runs past the section
+        DebugFrame(data[:24] + struct.pack("<I", len(fde) + 100) + fde, 8, BASE)
