@@ -617,7 +617,8 @@ def test_leaving_at_a_fatal_signal_stop_ends_the_process(keys: str) -> None:
     assert got["state"] is None, got
 
 
-def test_sigterm_at_a_fatal_signal_stop_ends_the_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "end of script"])
+def test_shell_ended_at_a_fatal_signal_stop_ends_the_process(tmp_path: Path, how: str) -> None:
     p = subprocess.Popen([sys.executable, "-m", "sigdbg", "shell", "--", target("sig_fault"),
                           "fatal_segv"], cwd=ROOT, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -633,13 +634,17 @@ def test_sigterm_at_a_fatal_signal_stop_ends_the_process(tmp_path: Path) -> None
             seen += line
         pid = exec_pid(seen)
         assert proc_state(pid) == "t"
-        p.send_signal(signal.SIGTERM)
+        if how == "end of script":
+            p.stdin.close()
+        else:
+            p.send_signal(getattr(signal, how))
         p.wait(timeout=40)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-        p.stdin.close()
+        if not p.stdin.closed:
+            p.stdin.close()
         p.stdout.close()
         if p.stderr is not None:
             p.stderr.close()
