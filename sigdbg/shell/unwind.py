@@ -14,7 +14,9 @@ or the pretcode of a frame the engine reported) is gdb's ``<signal handler
 called>`` frame: the handler returned there with ``ret``, which popped the
 frame's pretcode, so the signal frame starts one word below that frame's sp
 (arch/x86/kernel/signal_64.c: rt_sigframe begins with pretcode; the same for
-both ia32 frames).  The walk decodes it and continues from the interrupted
+both ia32 frames).  The current pc may also be further inside the restorer
+(stepping through it); past the i386 non-rt restorer's ``pop %eax`` the frame
+is one more word down.  The walk decodes it and continues from the interrupted
 context in its ``uc_mcontext`` -- every register, and the pc exactly (it was
 interrupted, not a return address, so no ``pc - 1`` for the lookup).
 
@@ -86,12 +88,28 @@ def backtrace(session: Session, limit: int = 64, restorers: frozenset[int] = fro
         return str(ref) if ref is not None else None
 
     def is_restorer(addr: int) -> bool:
+        return restorer_at(addr, False) is not None
+
+    def restorer_at(addr: int, inside: bool) -> int | None:
+        """How far into a sigreturn restorer ``addr`` is (0: its first byte, where
+        a handler returns), or None.  ``inside``: also a pc stopped further in
+        (stepping through it); the sequences are in sigdbg.decode.restorer."""
         if addr in restorers:
-            return True
+            return 0
+        back = 8 if inside else 0
         try:
-            return match_pattern(abi, task.read_upto(addr, 16)) is not None
+            code = bytearray(task.read_upto(addr - back, back + 16))
         except SigdbgError:
-            return False
+            return None
+        for a, orig in session.breakpoints.items():  # our int3s hide the code
+            if 0 <= a - (addr - back) < len(code):
+                code[a - (addr - back)] = orig[0]
+        for k in range(min(back, len(code)) + 1):
+            hit = match_pattern(abi, bytes(code[back - k:]))
+            if hit is not None:
+                # pop %eax in the i386 non-rt restorer: one more word off the stack
+                return k if not (k and hit[0] == "sigreturn") else -k
+        return None
 
     def module_at(pc: int) -> Module | DebugFrame | None:
         m = maps.find(pc) if maps is not None else None
@@ -171,8 +189,10 @@ def backtrace(session: Session, limit: int = 64, restorers: frozenset[int] = fro
     exact = True  # the pc is where the task is (or was interrupted), not a return address
     while len(out) < limit:
         pc, sp = regs[pc_no], regs[sp_no]
-        if is_restorer(pc):
-            frame_addr = sp - word
+        into = restorer_at(pc, exact)
+        if into is not None:
+            # the handler's ret popped pretcode (and the non-rt restorer's pop the signal)
+            frame_addr = sp - word - (word if into < 0 else 0)
             try:
                 f = session.sigframe(frame_addr, signo=signals(frame_addr))
             except SigdbgError:

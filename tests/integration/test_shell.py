@@ -746,6 +746,11 @@ gdb.execute("handle SIGUSR1 SIGUSR2 nostop noprint pass")
 if BREAK:
     gdb.execute("break *" + BREAK)
 gdb.execute("run")
+for cmd in AFTER:  # {pretcode}: the handler's return address, at [sp] on entry
+    if "{pretcode}" in cmd:
+        ret = int(gdb.parse_and_eval("*(unsigned long *)$sp"))
+        cmd = cmd.replace("{pretcode}", hex(ret))
+    gdb.execute(cmd)
 f = gdb.newest_frame()
 frames = []
 while f is not None:
@@ -777,20 +782,32 @@ def _module_offset(pc: int, maps: str) -> tuple[str, int]:
     return ("?", pc)
 
 
-@pytest.mark.parametrize("prog, args, brk, commands", [
-    ("sig_nested", [], "inner", ["start", "break inner", "handle SIGUSR1 SIGUSR2 nostop",
-                                 "continue"]),
-    ("sig_basic", ["raise"], "handler", ["run raise", "continue"]),
-    ("sig_fault", ["fatal_segv"], "", ["run fatal_segv", "continue"]),
-    ("sig_basic.i386", ["rt"], "h_rt", ["run rt", "continue"]),
-    ("sig_basic.i386", ["nonrt"], "h_nonrt", ["run nonrt", "continue"]),
+_RESTORER = ["break *{pretcode}", "continue"]
+
+
+@pytest.mark.parametrize("prog, args, brk, after, commands", [
+    ("sig_nested", [], "inner", [], ["start", "break inner", "handle SIGUSR1 SIGUSR2 nostop",
+                                     "continue"]),
+    ("sig_basic", ["raise"], "handler", [], ["run raise", "continue"]),
+    ("sig_fault", ["fatal_segv"], "", [], ["run fatal_segv", "continue"]),
+    ("sig_basic.i386", ["rt"], "h_rt", [], ["run rt", "continue"]),
+    ("sig_basic.i386", ["nonrt"], "h_nonrt", [], ["run nonrt", "continue"]),
+    ("sig_basic", ["raise"], "handler", _RESTORER,
+     ["run raise", "continue", "break {pretcode}", "continue"]),
+    ("sig_basic", ["raise"], "handler", [*_RESTORER, "stepi"],
+     ["run raise", "continue", "break {pretcode}", "continue", "stepi"]),
+    ("sig_basic.i386", ["nonrt"], "h_nonrt", [*_RESTORER, "stepi"],
+     ["run nonrt", "continue", "break {pretcode}", "continue", "stepi"]),
 ], ids=["nested-handlers-at-a-breakpoint", "handler-entry", "fatal-sigsegv",
-        "i386-rt-debug-frame", "i386-nonrt-debug-frame"])
+        "i386-rt-debug-frame", "i386-nonrt-debug-frame", "at-the-restorer",
+        "inside-the-restorer", "i386-nonrt-restorer-after-its-pop"])
 def test_bt_shows_every_frame_as_gdb_does(run: Run, tmp_path: Path, prog: str,
-                                          args: list[str], brk: str, commands: list[str]
-                                          ) -> None:
+                                          args: list[str], brk: str, after: list[str],
+                                          commands: list[str]) -> None:
     script = tmp_path / "bt.py"
-    script.write_text(f"BREAK = {brk!r}\n" + _GDB_BT)
+    deref = "*(unsigned int *)$sp" if prog.endswith(".i386") else "*(unsigned long *)$sp"
+    script.write_text(f"BREAK = {brk!r}\nAFTER = {after!r}\n"
+                      + _GDB_BT.replace("*(unsigned long *)$sp", deref))
     g = subprocess.run(["gdb", "-nx", "-batch", "-x", str(script), "--args", target(prog),
                         *args], capture_output=True, text=True, timeout=50,
                        stdin=subprocess.DEVNULL)
@@ -801,6 +818,8 @@ def test_bt_shows_every_frame_as_gdb_does(run: Run, tmp_path: Path, prog: str,
 
     run.cmd(f"file {target(prog)}")
     for c in commands:
+        if "{pretcode}" in c:  # the handler's return address, at [sp] on entry
+            c = c.replace("{pretcode}", hex(json.loads(run.cmd("x/1a $sp --json"))["values"][0]))
         text = run.cmd(c)
         assert "error" not in text, (c, text)
     pid = run.sh.session.pid if run.sh.session is not None else 0
