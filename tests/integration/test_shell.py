@@ -798,9 +798,13 @@ _RESTORER = ["break *{pretcode}", "continue"]
      ["run raise", "continue", "break {pretcode}", "continue", "stepi"]),
     ("sig_basic.i386", ["nonrt"], "h_nonrt", [*_RESTORER, "stepi"],
      ["run nonrt", "continue", "break {pretcode}", "continue", "stepi"]),
+    ("sig_altstack", ["onstack"], "handler", [], ["run onstack", "continue"]),
+    ("sig_fault", ["maperr_read"], "handler", ["continue"],  # gdb stops at SIGSEGV first
+     ["run maperr_read", "continue"]),
 ], ids=["nested-handlers-at-a-breakpoint", "handler-entry", "fatal-sigsegv",
         "i386-rt-debug-frame", "i386-nonrt-debug-frame", "at-the-restorer",
-        "inside-the-restorer", "i386-nonrt-restorer-after-its-pop"])
+        "inside-the-restorer", "i386-nonrt-restorer-after-its-pop", "on-the-altstack",
+        "handled-fault"])
 def test_bt_shows_every_frame_as_gdb_does(run: Run, tmp_path: Path, prog: str,
                                           args: list[str], brk: str, after: list[str],
                                           commands: list[str]) -> None:
