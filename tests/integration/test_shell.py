@@ -812,9 +812,9 @@ def test_bt_shows_every_frame_as_gdb_does(run: Run, tmp_path: Path, prog: str,
     deref = "*(unsigned int *)$sp" if prog.endswith(".i386") else "*(unsigned long *)$sp"
     script.write_text(f"BREAK = {brk!r}\nAFTER = {after!r}\n"
                       + _GDB_BT.replace("*(unsigned long *)$sp", deref))
-    g = subprocess.run(["gdb", "-nx", "-batch", "-x", str(script), "--args", target(prog),
-                        *args], capture_output=True, text=True, timeout=50,
-                       stdin=subprocess.DEVNULL)
+    g = subprocess.run(["gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off",
+                        "-x", str(script), "--args", target(prog), *args],
+                       capture_output=True, text=True, timeout=50, stdin=subprocess.DEVNULL)
     m = re.search(r"^SIGDBG-GDB (.*)$", g.stdout, re.M)
     assert m, g.stdout + g.stderr
     truth = json.loads(m.group(1))
