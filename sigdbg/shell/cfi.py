@@ -348,8 +348,12 @@ def debug_frame_of(path: str, inode: int, read: Read, base: int) -> DebugFrame |
     that was mapped (same inode) and has one."""
     import os
 
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
+    try:
+        from elftools.common.exceptions import ELFError
+        from elftools.construct.core import ConstructError
+        from elftools.elf.elffile import ELFFile
+    except ImportError:
+        return None  # no pyelftools: no .debug_frame (the fp chain still works)
 
     try:
         word, bias, _ = image_layout(read, base)
@@ -360,7 +364,9 @@ def debug_frame_of(path: str, inode: int, read: Read, base: int) -> DebugFrame |
             if sec is None or sec["sh_size"] > _MAX_DEBUG_FRAME:
                 return None
             return DebugFrame(sec.data(), word, bias)
-    except (OSError, ELFError, CfiError, SigdbgError, ValueError, struct.error):
+    except (OSError, SigdbgError, ELFError, ConstructError, ValueError, struct.error,
+            IndexError, KeyError, TypeError, AttributeError, AssertionError, OverflowError,
+            RecursionError, MemoryError):  # what pyelftools raises on a malformed file
         return None
 
 

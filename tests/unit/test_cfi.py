@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -163,3 +164,27 @@ def test_debug_frame_linear_index_with_load_bias() -> None:
     assert (row.cfa_reg, row.cfa_off, row.rules[6]) == (7, 16, ("offset", -16))
     with pytest.raises(CfiError):  # an FDE that runs past the section
         DebugFrame(data[:24] + struct.pack("<I", len(fde) + 100) + fde, 8, BASE)
+
+
+def test_debug_frame_of_the_mapped_file_only(tmp_path: Path) -> None:
+    import os
+
+    from sigdbg.shell.cfi import debug_frame_of
+    from tests.conftest import target
+
+    path = target("sig_basic.i386")  # freestanding: .debug_frame, no .eh_frame_hdr
+    data = Path(path).read_bytes()
+    base = 0x08048000  # its first PT_LOAD (non-PIE, static): file offsets = addresses - base
+
+    def read(addr: int, size: int) -> bytes:
+        return data[addr - base:addr - base + size]
+
+    inode = os.stat(path).st_ino
+    df = debug_frame_of(path, inode, read, base)
+    assert df is not None and df.index
+    begin, end, _ = df.index[0]
+    assert df.fde_for(begin) is not None and df.fde_for(end - 1) is not None
+    assert debug_frame_of(path, inode + 1, read, base) is None  # not the file that was mapped
+    junk = tmp_path / "junk"
+    junk.write_bytes(data[:64] + bytes(range(256)) * 8)  # an ELF header, then nonsense
+    assert debug_frame_of(str(junk), os.stat(junk).st_ino, read, base) is None
