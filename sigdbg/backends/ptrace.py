@@ -1101,6 +1101,16 @@ class Tracer:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        # A task held in a ptrace-stop after its process began to exit (the
+        # PTRACE_EVENT_EXIT stop of a fatal signal, where the shell stops) does
+        # not wake for that SIGKILL: prepare_signal() drops every signal once
+        # SIGNAL_GROUP_EXIT is set (kernel/signal.c).  Its stop was already
+        # reported, so waiting for it would block forever: resume it (ESRCH for
+        # a task that is not stopped; a stop not yet reported is continued in
+        # _reap).
+        for tid, t in list(self.tasks.items()):
+            if t.pid == pid:
+                _sys_ptrace(PTRACE_CONT, tid, _word(0), _word(0))
         # The leader's death is reported only after its traced threads are
         # reaped, and each of them may sit in an exit stop: reap them first.
         for tid, t in list(self.tasks.items()):

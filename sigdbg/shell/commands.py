@@ -163,6 +163,8 @@ def _info(sh: Shell, a: argparse.Namespace) -> None:
     if target == "maps":
         rest = [w for w in rest if w != "mappings"]
     cmd = find_command(target)
+    if cmd.prepare is not None:  # info frame $sp+8, as frame $sp+8
+        rest = cmd.prepare(sh, rest)
     args = cmd.make_parser().parse_args(rest)
     args.suffix = ""
     cmd.run(sh, args)

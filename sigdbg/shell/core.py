@@ -39,6 +39,11 @@ def shell_policy() -> SignalPolicy:
     return p
 
 
+#: how many handler entries :attr:`Shell.frame_signals` remembers (nesting depth
+#: is small; a storm reuses the same few frame addresses)
+_FRAME_SIGNALS_KEPT = 256
+
+
 @dataclass(frozen=True)
 class Status:
     """What the toolbar shows."""
@@ -69,6 +74,9 @@ class Shell:
         self.breakpoints: dict[int, int] = {}  #: number -> address
         self._next_bp = 1
         self.handler: ev.HandlerEntered | None = None  #: the last handler entry
+        #: frame address -> the signal it was delivered for, for every handler entry
+        #: seen (the frame's own siginfo is stale without SA_SIGINFO); the newest last
+        self.frame_signals: dict[int, int] = {}
         self.last_siginfo: SigInfo | None = None
         self.reason = ""
         self.running = False
@@ -126,6 +134,10 @@ class Shell:
                 self.write(traceback.format_exc())
             self.error(f"internal error: {type(exc).__name__}: {exc}")
 
+    def set_repeat(self, line: str) -> None:
+        """What an empty line runs next (a command's own continuation, e.g. ``x``)."""
+        self._repeat = line
+
     # -- state ---------------------------------------------------------------------------
     def require_session(self) -> Session:
         if self.session is None or not self.session.alive:
@@ -156,6 +168,19 @@ class Shell:
             abi = None
         return Status(s.pid, abi, state, self.reason, "launched" if s.launched else "attached",
                       on_exit)
+
+    def entered(self, e: ev.HandlerEntered) -> None:
+        """A handler was entered: it is the current one, and its frame's signal is known."""
+        self.handler = e
+        fs = self.frame_signals
+        fs.pop(e.frame.address, None)
+        fs[e.frame.address] = e.frame.sig
+        while len(fs) > _FRAME_SIGNALS_KEPT:
+            del fs[next(iter(fs))]
+
+    def signal_of_frame(self, address: int) -> int | None:
+        """The signal a frame at ``address`` was delivered for, if we saw it delivered."""
+        return self.frame_signals.get(address)
 
     def active_handler(self) -> ev.HandlerEntered | None:
         """The last handler entry, if its handler has not returned yet (by sp)."""
@@ -206,6 +231,7 @@ class Shell:
         self.resolver = Resolver(s)
         self.breakpoints.clear()
         self.handler = None
+        self.frame_signals.clear()
         self.last_siginfo = None
         self.exited = ""
         self.reason = reason
@@ -243,6 +269,7 @@ class Shell:
         self.session = None
         self.resolver = None
         self.handler = None
+        self.frame_signals.clear()
         self.breakpoints.clear()
         self.exited = why
         self.reason = why
@@ -279,6 +306,7 @@ class Shell:
         s.breakpoints.clear()  # the new image has none of our int3s
         self.breakpoints.clear()
         self.handler = None
+        self.frame_signals.clear()
         if self.resolver is not None:
             self.resolver.invalidate()
 

@@ -10,9 +10,9 @@ import argparse
 import struct
 from typing import TYPE_CHECKING
 
-from sigdbg.cli.commands import INSPECT_COMMANDS, dump_json
+from sigdbg.cli.commands import INSPECT_COMMANDS, Command, dump_json
 from sigdbg.errors import SigdbgError, UsageError
-from sigdbg.render.text import siginfo_text
+from sigdbg.render.text import render_frame, siginfo_text
 from sigdbg.shell import views
 from sigdbg.shell.expr import MemoryRows, decode_cstring, parse_format
 
@@ -24,11 +24,36 @@ if TYPE_CHECKING:
 def inspect(sh: Shell, a: argparse.Namespace) -> None:
     s = sh.require_stopped()
     cmd = next(c for c in INSPECT_COMMANDS if c.name == a.command_name)
-    if cmd.name == "frame" and a.address is None:
-        h = sh.active_handler()
-        if h is not None:  # the frame of the handler we are in, not whatever sp is now
-            a.address = h.frame.address
+    if cmd.name == "frame":
+        sh.write(_frame(sh, a, cmd))
+        return
     sh.write(cmd.run(s, a, sh.style))
+
+
+def _frame(sh: Shell, a: argparse.Namespace, cmd: Command) -> str:
+    """``frame``: the frame of the handler we are in (not whatever is at sp now).
+
+    Outside a handler there is no signal frame to show: decoding the stack
+    pointer's bytes as one would print garbage with the look of a frame.  An
+    explicit ADDRESS is decoded on request.  The signal is the one the frame
+    was delivered for (the kernel writes the siginfo only for SA_SIGINFO
+    handlers, arch/x86/kernel/signal_64.c x64_setup_rt_frame, so the info's
+    own si_signo cannot be trusted to say it).
+    """
+    s = sh.require_stopped()
+    h = sh.active_handler()
+    if a.address is None:
+        if h is None:
+            raise UsageError("not in a signal handler: no signal frame here "
+                             "(continue to a handler entry, or give the frame's ADDRESS)")
+        a.address = h.frame.address
+    signo = sh.signal_of_frame(a.address)
+    if signo is None:
+        return cmd.run(s, a, sh.style)
+    f = s.sigframe(a.address, kind=a.kind, signo=signo)
+    if a.json:
+        return dump_json(f.to_json())
+    return render_frame(f, sh.style, picture=not a.no_picture)
 
 
 def regs(sh: Shell, a: argparse.Namespace) -> None:
@@ -86,13 +111,17 @@ def examine(sh: Shell, a: argparse.Namespace) -> None:
             strings.append((at, text))
             at += data.find(b"\0") + 1 if b"\0" in data else len(data)
         rows = MemoryRows(addr, "s", 1, strings=tuple(strings))
+        nxt = at
     elif fmt.letter == "i":
         task.read(addr, 1)
         code = sh.read_code(addr, 16 * fmt.count)
         marked = []
         pc = s.registers()[s.abi.pc]
+        nxt = addr
         for line in s.disassemble(code, addr, count=fmt.count):
-            marked.append(("=> " if int(line.split(":")[0], 16) == pc else "   ") + line)
+            where, _, rest = line.partition(":")
+            marked.append(("=> " if int(where, 16) == pc else "   ") + line)
+            nxt = int(where, 16) + len(bytes.fromhex(rest.split()[0]))  # its end
         rows = MemoryRows(addr, "i", 0, instructions=tuple(marked))
     else:
         data = task.read(addr, fmt.count * fmt.size)
@@ -105,7 +134,10 @@ def examine(sh: Shell, a: argparse.Namespace) -> None:
         if fmt.letter == "a":
             syms = {v: n for v in values if (n := sh.symbol_at(v)) is not None}
         rows = MemoryRows(addr, fmt.letter, fmt.size, values=values, symbols=syms)
+        nxt = addr + len(data)
     sh.write(dump_json(rows.to_json()) if a.json else views.memory(rows, sh.style))
+    if nxt > addr:  # gdb: an empty line examines the memory right after this
+        sh.set_repeat(f"x/{a.suffix or ''} {nxt:#x}" + (" --json" if a.json else ""))
 
 
 def disas(sh: Shell, a: argparse.Namespace) -> None:
@@ -142,7 +174,7 @@ def bt(sh: Shell, a: argparse.Namespace) -> None:
 
     s = sh.require_stopped()
     restorers = frozenset({sh.handler.frame.pretcode}) if sh.handler is not None else frozenset()
-    frames = backtrace(s, a.limit, restorers)
+    frames = backtrace(s, a.limit, restorers, sh.signal_of_frame)
     if a.json:
         sh.write(dump_json([f.to_json() for f in frames]))
     else:

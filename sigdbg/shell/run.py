@@ -173,7 +173,7 @@ class RunControl:
                     self.shell.reason = f"{signal_name(sig)} {e.disposition}"
                     verdict = "stop"
             case ev.HandlerEntered():
-                self.shell.handler = e
+                self.shell.entered(e)
                 if stepping or self.shell.policy.stops(e.frame.sig):
                     self.shell.reason = f"handler for {signal_name(e.frame.sig)}"
                     verdict = "stop"
@@ -205,6 +205,7 @@ class RunControl:
         (not yet handled).  Stale interrupt SIGSTOPs are swallowed.
         """
         s = self.shell.require_stopped()
+        retried = False
         while True:
             pc = s.registers()[s.abi.pc]
             lifted = pc in s.breakpoints
@@ -217,6 +218,14 @@ class RunControl:
                 if lifted and s.alive and s.is_stopped():
                     s.insert_breakpoint(pc)
             if _is_step_trap(stop):
+                if not retried and _in_syscall_report(stop) and s.is_stopped() \
+                        and s.registers()[s.abi.pc] == pc:
+                    # Stopped inside a system call (the exec stop right after
+                    # launch, a fork/clone event): the kernel reports the step
+                    # at the syscall's exit, before any instruction ran.  Step
+                    # once more so stepi executes one instruction, as asked.
+                    retried = True
+                    continue
                 return None
             if stop.kind == "signal" and self._is_our_sigstop(stop.siginfo) and not self._ctrl_c:
                 self.clear_interrupt()  # stale: drop it (we hold the stop) and step again
@@ -239,7 +248,7 @@ class RunControl:
         task = s.current_task()
         frame = s.sigframe(signo=info.si_signo if info is not None else None)
         e = ev.HandlerEntered(task.pid, task.tid, task.registers()[task.abi.pc], frame)
-        self.shell.handler = e
+        self.shell.entered(e)
         self.shell.reason = f"handler for {signal_name(frame.sig)}"
         self.shell.show_event(e)
         return e
@@ -329,7 +338,7 @@ class RunControl:
                         case ev.SignalDelivered():
                             self.shell.last_siginfo = e.siginfo
                         case ev.HandlerEntered():
-                            self.shell.handler = e
+                            self.shell.entered(e)
                         case ev.ContextRestored():
                             self.shell.handler = None
                             self.shell.reason = ("context restored" if e.matches
@@ -364,6 +373,15 @@ def _is_step_trap(stop: Stop) -> bool:
     return (stop.kind == "signal" and stop.sig == signal.SIGTRAP and stop.siginfo is not None
             and stop.siginfo.si_code in (TRAP_TRACE, TRAP_BRKPT)
             and stop.siginfo.get("si_pid") is None)
+
+
+def _in_syscall_report(stop: Stop) -> bool:
+    """The step trap the kernel sends at a system call's exit when the task was
+    resumed with PTRACE_SINGLESTEP from inside it: TRAP_BRKPT from
+    user_single_step_report() (arch/x86/kernel/ptrace.c, called by
+    syscall_exit_work in kernel/entry/common.c), where a trap after an executed
+    instruction is TRAP_TRACE (DR6.BS, arch/x86/kernel/traps.c get_si_code)."""
+    return stop.siginfo is not None and stop.siginfo.si_code == TRAP_BRKPT
 
 
 def _is_handler_entry(stop: Stop) -> bool:

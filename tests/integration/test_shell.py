@@ -562,3 +562,277 @@ def test_vector_registers_from_the_frame_and_the_regset(run: Run, tmp_path: Path
         if rep["avx"]:
             assert regs["ymm"] == [_ymm_pattern(n) for n in range(16)]
             assert regs["ymm"][0] >> 128 == rep["ymm0uplo"] | (rep["ymm0uphi"] << 64)
+
+
+# -- issue 12 item 4: leaving at a fatal-signal stop never hangs, never leaves a process ----------
+#: run in a child Python: the real PromptSession on a pipe, then report what is left of the
+#: tracee (/proc state or None) *before* that child exits (its zombie children die with it)
+_LEAVE_CHILD = r"""
+import argparse, io, json, re, sys
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+from sigdbg.shell.app import run_shell
+args = argparse.Namespace(pid=None, argv=["--", *sys.argv[2:]], at="exec", color="never",
+                          debug=False)
+out = io.StringIO()
+with create_pipe_input() as inp:
+    inp.send_text(sys.argv[1])
+    run_shell(args, input=inp, output=DummyOutput(), out=out)
+text = out.getvalue()
+pid = int(re.search(r"^\[pid (\d+)\] exec ", text, re.M).group(1))
+try:
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        stat = fh.read()
+    state = stat[stat.rindex(b")") + 2:].split()[0].decode()
+except OSError:
+    state = None
+print(json.dumps({"text": text, "pid": pid, "state": state}))
+"""
+
+
+def _leave_in_child(keys: str, *argv: str, timeout: float = 40) -> dict[str, object]:
+    p = subprocess.Popen([sys.executable, "-c", _LEAVE_CHILD, keys, *argv], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()  # the tracer's death releases (PTRACE_O_EXITKILL) and reaps what it held
+        p.communicate()
+        raise AssertionError(f"the shell hung on {keys!r}") from None
+    assert p.returncode == 0, err
+    assert "Traceback" not in err, err
+    result: dict[str, object] = json.loads(out)
+    return result
+
+
+@pytest.mark.parametrize("keys", ["quit\n", "kill\n" + CTRL_D, CTRL_D],
+                         ids=["quit", "kill", "ctrl-d"])
+def test_leaving_at_a_fatal_signal_stop_ends_the_process(keys: str) -> None:
+    got = _leave_in_child("continue\n" + keys, target("sig_fault"), "fatal_segv")
+    text = str(got["text"])
+    assert re.search(r"--- SIGSEGV \{.*si_addr=0x10\} --- at pc 0x[0-9a-f]+: fatal", text), text
+    if keys.startswith("kill"):
+        assert f"killed process {got['pid']}" in text, text
+    # gone and reaped by the shell itself: no zombie, nothing stopped at its exit
+    assert got["state"] is None, got
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "end of script"])
+def test_shell_ended_at_a_fatal_signal_stop_ends_the_process(tmp_path: Path, how: str) -> None:
+    p = subprocess.Popen([sys.executable, "-m", "sigdbg", "shell", "--", target("sig_fault"),
+                          "fatal_segv"], cwd=ROOT, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "SIGDBG_HISTORY": str(tmp_path / "h")})
+    assert p.stdin is not None and p.stdout is not None
+    try:
+        p.stdin.write("continue\n")
+        p.stdin.flush()
+        seen = ""
+        while ": fatal" not in seen:
+            line = p.stdout.readline()
+            assert line, seen
+            seen += line
+        pid = exec_pid(seen)
+        assert proc_state(pid) == "t"
+        if how == "end of script":
+            p.stdin.close()
+        else:
+            p.send_signal(getattr(signal, how))
+        p.wait(timeout=40)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if not p.stdin.closed:
+            p.stdin.close()
+        p.stdout.close()
+        if p.stderr is not None:
+            p.stderr.close()
+    assert proc_state(pid) is None
+
+
+# -- issue 12 item 10: shell honesty ----------------------------------------------------------
+def _insn_addrs(text: str) -> list[int]:
+    return [int(m.group(1), 16) for m in re.finditer(r"^(?:=> |   )(0x[0-9a-f]+):", text, re.M)]
+
+
+def test_first_stepi_after_launch_executes_one_instruction(run: Run) -> None:
+    run.cmd(f"file {target('hello')}")
+    run.cmd("run")
+    before = json.loads(run.cmd("regs --json"))
+    listing = run.cmd("x/2i $pc")
+    first, second = _insn_addrs(listing)
+    assert first == before["rip"]
+    assert not re.search(r"^=> 0x[0-9a-f]+:\s+\S+\s+(j|call|ret)", listing, re.M), listing
+    run.cmd("si")
+    after = json.loads(run.cmd("regs --json"))
+    assert after["rip"] == second, (hex(before["rip"]), hex(after["rip"]), listing)
+    if re.search(r"^=> .*movq %rsp, %rdi", listing, re.M):  # ld.so's _start: its effect
+        assert after["rdi"] == before["rsp"]
+    run.cmd("si")  # and the next one moves on again
+    assert json.loads(run.cmd("regs --json"))["rip"] != after["rip"]
+
+
+def _mem(pid: int, addr: int, size: int) -> bytes:
+    with open(f"/proc/{pid}/mem", "rb") as fh:
+        fh.seek(addr)
+        return fh.read(size)
+
+
+def test_enter_after_x_continues_at_the_next_address(run: Run) -> None:
+    import struct
+
+    run.cmd(f"file {target('hello')}")
+    pid = exec_pid(run.cmd("run"))
+    sp = json.loads(run.cmd("regs --json"))["rsp"]
+    for i in range(3):  # x/2xg $sp, then Enter, Enter: 16 bytes further each time
+        rows = json.loads(run.cmd("x/2xg $sp --json" if i == 0 else ""))
+        assert rows["address"] == sp + 16 * i, (i, hex(rows["address"]), hex(sp))
+        assert rows["values"] == list(struct.unpack("<2Q", _mem(pid, sp + 16 * i, 16)))
+    text = run.cmd("x/2i $pc")
+    nxt = run.cmd("")
+    a = _insn_addrs(text)
+    b = _insn_addrs(nxt)
+    assert len(a) == 2 and len(b) == 2, (text, nxt)
+    assert b[0] > a[1] and b[0] - a[1] <= 15, (text, nxt)  # the instruction after the 2nd
+    assert run.cmd("") != nxt  # and on again
+    first = run.cmd("x/s AT_EXECFN")  # a string, then the one after its NUL
+    m = re.match(r"(0x[0-9a-f]+): \"(.*)\"", first)
+    assert m, first
+    assert m.group(2) == target("hello")
+    again = run.cmd("")
+    assert again.startswith(f"{int(m.group(1), 16) + len(m.group(2)) + 1:#x}:"), again
+
+
+@pytest.mark.parametrize("line", ["frame", "info frame", "frame --json"])
+def test_frame_outside_a_handler_says_there_is_none(run: Run, line: str) -> None:
+    run.cmd(f"file {target('sig_basic')}")
+    run.cmd("run raise")
+    one_error(run.cmd(line), "no signal frame")
+    # an explicit address still decodes whatever is there, on request
+    assert "rt_sigframe at" in run.cmd("frame --no-picture $sp")
+    assert "entered for SIGUSR1" in run.cmd("continue")
+    assert "error" not in run.cmd(line)
+
+
+def test_stale_siginfo_without_sa_siginfo_is_marked(run: Run, tmp_path: Path) -> None:
+    log = tmp_path / "out"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        run.sh.tracee_stdio = {"stdout": fd}
+        run.cmd(f"file {target('sig_basic')}")
+        run.cmd("run nosiginfo")
+        assert "entered for SIGUSR1" in run.cmd("continue")
+        text = run.cmd("frame --no-picture")
+        js = json.loads(run.cmd("frame --json"))
+        bt = run.cmd("bt")
+        assert "exited with 0" in run.cmd("continue")
+    finally:
+        os.close(fd)
+    rep = parse_reports(log.read_text())[0]
+    assert rep["tag"] == "nosiginfo" and rep["sig"] == signal.SIGUSR1
+    assert f"signal SIGUSR1 ({rep['sig']})" in text, text
+    assert "siginfo (stale: no SA_SIGINFO)" in text, text
+    assert js["sig"] == rep["sig"] and js["siginfo_valid"] is False
+    assert "<signal handler called> (SIGUSR1)" in bt, bt
+
+
+_GDB_BT = r"""
+import gdb, json
+gdb.execute("set pagination off")
+gdb.execute("set backtrace past-main on")
+gdb.execute("set backtrace past-entry on")
+gdb.execute("handle SIGUSR1 SIGUSR2 nostop noprint pass")
+if BREAK:
+    gdb.execute("break *" + BREAK)
+gdb.execute("run")
+for cmd in AFTER:  # {pretcode}: the handler's return address, at [sp] on entry
+    if "{pretcode}" in cmd:
+        ret = int(gdb.parse_and_eval("*(unsigned long *)$sp"))
+        cmd = cmd.replace("{pretcode}", hex(ret))
+    gdb.execute(cmd)
+f = gdb.newest_frame()
+frames = []
+while f is not None:
+    # inline and tail-call frames are made up from debug info (libc's DWARF call sites),
+    # they are not on the stack: only real frames are compared
+    if f.type() not in (gdb.INLINE_FRAME, gdb.TAILCALL_FRAME):
+        frames.append([f.pc(), f.type() == gdb.SIGTRAMP_FRAME])
+    f = f.older()
+with open("/proc/%d/maps" % gdb.selected_inferior().pid) as fh:
+    maps = fh.read()
+print("SIGDBG-GDB " + json.dumps({"frames": frames, "maps": maps}))
+gdb.execute("kill")
+"""
+
+
+def _module_offset(pc: int, maps: str) -> tuple[str, int]:
+    """``pc`` as (module, offset from the module's load address): comparable across runs
+    whatever ASLR did."""
+    rows = []
+    for line in maps.splitlines():
+        parts = line.split(None, 5)
+        lo, hi = (int(x, 16) for x in parts[0].split("-"))
+        rows.append((lo, hi, int(parts[2], 16), parts[5] if len(parts) > 5 else ""))
+    for lo, hi, _off, path in rows:
+        if lo <= pc < hi:
+            base = lo if path == "[vdso]" else min(r[0] for r in rows
+                                                   if r[3] == path and r[2] == 0)
+            return (path, pc - base)
+    return ("?", pc)
+
+
+_RESTORER = ["break *{pretcode}", "continue"]
+
+
+@pytest.mark.parametrize("prog, args, brk, after, commands", [
+    ("sig_nested", [], "inner", [], ["start", "break inner", "handle SIGUSR1 SIGUSR2 nostop",
+                                     "continue"]),
+    ("sig_basic", ["raise"], "handler", [], ["run raise", "continue"]),
+    ("sig_fault", ["fatal_segv"], "", [], ["run fatal_segv", "continue"]),
+    ("sig_basic.i386", ["rt"], "h_rt", [], ["run rt", "continue"]),
+    ("sig_basic.i386", ["nonrt"], "h_nonrt", [], ["run nonrt", "continue"]),
+    ("sig_basic", ["raise"], "handler", _RESTORER,
+     ["run raise", "continue", "break {pretcode}", "continue"]),
+    ("sig_basic", ["raise"], "handler", [*_RESTORER, "stepi"],
+     ["run raise", "continue", "break {pretcode}", "continue", "stepi"]),
+    ("sig_basic.i386", ["nonrt"], "h_nonrt", [*_RESTORER, "stepi"],
+     ["run nonrt", "continue", "break {pretcode}", "continue", "stepi"]),
+    ("sig_altstack", ["onstack"], "handler", [], ["run onstack", "continue"]),
+    ("sig_fault", ["maperr_read"], "handler", ["continue"],  # gdb stops at SIGSEGV first
+     ["run maperr_read", "continue"]),
+], ids=["nested-handlers-at-a-breakpoint", "handler-entry", "fatal-sigsegv",
+        "i386-rt-debug-frame", "i386-nonrt-debug-frame", "at-the-restorer",
+        "inside-the-restorer", "i386-nonrt-restorer-after-its-pop", "on-the-altstack",
+        "handled-fault"])
+def test_bt_shows_every_frame_as_gdb_does(run: Run, tmp_path: Path, prog: str,
+                                          args: list[str], brk: str, after: list[str],
+                                          commands: list[str]) -> None:
+    script = tmp_path / "bt.py"
+    deref = "*(unsigned int *)$sp" if prog.endswith(".i386") else "*(unsigned long *)$sp"
+    script.write_text(f"BREAK = {brk!r}\nAFTER = {after!r}\n"
+                      + _GDB_BT.replace("*(unsigned long *)$sp", deref))
+    g = subprocess.run(["gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off",
+                        "-x", str(script), "--args", target(prog), *args],
+                       capture_output=True, text=True, timeout=50, stdin=subprocess.DEVNULL)
+    m = re.search(r"^SIGDBG-GDB (.*)$", g.stdout, re.M)
+    assert m, g.stdout + g.stderr
+    truth = json.loads(m.group(1))
+    want = [(*_module_offset(pc, truth["maps"]), sig) for pc, sig in truth["frames"]]
+
+    run.cmd(f"file {target(prog)}")
+    for c in commands:
+        if "{pretcode}" in c:  # the handler's return address, at [sp] on entry
+            c = c.replace("{pretcode}", hex(json.loads(run.cmd("x/1a $sp --json"))["values"][0]))
+        text = run.cmd(c)
+        assert "error" not in text, (c, text)
+    pid = run.sh.session.pid if run.sh.session is not None else 0
+    with open(f"/proc/{pid}/maps") as fh:
+        maps = fh.read()
+    frames = json.loads(run.cmd("bt --json"))
+    got = [(*_module_offset(f["pc"], maps), f["kind"] == "sigframe") for f in frames]
+    assert got == want, "\n".join(f"{g_!s:60} {w!s}" for g_, w in
+                                  __import__("itertools").zip_longest(got, want))
+    text = run.cmd("bt")
+    assert text.count("<signal handler called>") == sum(1 for w in want if w[2])
+    run.cmd("kill")
