@@ -238,3 +238,32 @@ def test_elf_file_image_is_read_by_its_headers(tmp_path: Path) -> None:
             read_elf_file_image(fd, 100 << 30)
     finally:
         os.close(fd)
+
+
+# -- an i386 frame at the edge of readable memory ------------------------------------------------
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "ctypes"])
+def test_i386_frame_at_the_end_of_readable_memory(tmp_path: Path, native: bool) -> None:
+    """The altstack ends where its mapping ends (an unmapped page follows), so
+    the 4 KiB bulk read at each frame runs past the readable bytes: both ia32
+    frame kinds decode from the readable bytes alone, equal to what the
+    handlers report, and sigreturn restores the context."""
+    from sigdbg.decode.sigframe import BULK_READ
+
+    prefix = None if native else ["env", "SIGDBG_NO_NATIVE=1"]
+    t = run_trace([target("sig_edge.i386")], "--step-sigreturn", tmp=tmp_path, prefix=prefix)
+    assert t.rc == 0 and "SIGDBG-DONE" in t.stdout, t.stderr
+    entered = t.of("handler_entered")
+    assert [e["frame"]["kind"] for e in entered] == ["rt_sigframe_ia32", "sigframe_ia32"]
+    for e, tag in zip(entered, ("edge_rt", "edge_nonrt")):
+        r = t.report(tag)
+        f = e["frame"]
+        assert f["address"] == r["frame"]
+        assert f["address"] + BULK_READ > int(r["end"])  # the read really runs past the end
+        assert f["mcontext"]["ip"] == r["pc"] and f["mcontext"]["sp"] == r["sp"]
+        assert f["mcontext"]["fpstate"] == r["fpstate"] == f["fpstate"]["address"]
+        assert f["pretcode"] == r["pretcode"] and f["sigmask"] == r["mask"]
+        assert f["problems"] == [], f["problems"]
+        fp = f["fpstate"]
+        assert fp["problems"] == [] and fp["address"] + fp["size"] <= int(r["end"])
+    assert [c["matches"] for c in t.of("context_restored")] == [True, True]
