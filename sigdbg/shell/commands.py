@@ -191,7 +191,7 @@ def _break(sh: Shell, a: argparse.Namespace) -> None:
     sh._next_bp += 1
     sh.breakpoints[num] = addr
     sym = sh.symbol_at(addr)
-    sh.write(f"breakpoint {num} at {addr:#x}" + (f" <{sym}>" if sym else ""))
+    sh.write(f"breakpoint {num} at {addr:#x}" + (f" <{safe(sym)}>" if sym else ""))
 
 
 def _delete(sh: Shell, a: argparse.Namespace) -> None:

@@ -267,3 +267,27 @@ def test_i386_frame_at_the_end_of_readable_memory(tmp_path: Path, native: bool) 
         fp = f["fpstate"]
         assert fp["problems"] == [] and fp["address"] + fp["size"] <= int(r["end"])
     assert [c["matches"] for c in t.of("context_restored")] == [True, True]
+
+
+def test_shell_messages_are_sanitised(tmp_path: Path) -> None:
+    """The shell's errors and its `file` line go through the same sanitiser."""
+    import io
+    import shlex
+
+    from sigdbg.shell.core import Shell
+
+    out = io.StringIO()
+    sh = Shell(out)
+    try:
+        missing = os.fsdecode(os.fsencode(tmp_path) + b"/" + HOSTILE_NAME)
+        sh.execute("file " + shlex.quote(missing))
+        good = os.fsdecode(hostile_copy(tmp_path, "hello"))
+        sh.execute("file " + shlex.quote(good))
+    finally:
+        sh.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    text = out.getvalue().encode("utf-8", "surrogateescape")
+    assert_inert(text)
+    assert lines[0].startswith("error: ") and "h\\xff\\x1b[31mred" in lines[0], lines
+    assert lines[1].startswith("program: ") and lines[1].endswith("\\x07-hello"), lines
