@@ -71,6 +71,7 @@ from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.names import all_signal_names
 from sigdbg.render import text as rt
 from sigdbg.render.events import render_event
+from sigdbg.textsafe import safe, safe_error
 
 
 # -- the gdb-only commands (execution control and $_siginfo) -----------------------------
@@ -115,7 +116,7 @@ def _step_sigreturn(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
     if a.json:
         return _events_out(events, a, st, {"frame": entry.to_json()})
     head = (f"{entry.kind} at {entry.address:#x} (signal {entry.sig}): the handler returns to "
-            f"{entry.pretcode:#x} ({entry.restorer.describe(rt.safe)})")
+            f"{entry.pretcode:#x} ({entry.restorer.describe(safe)})")
     return head + "\n" + _events_out(events, a, st)
 
 
@@ -193,20 +194,22 @@ class Plugin:
             return
         except ArgumentError as exc:
             msg = str(exc)
-            raise gdb.GdbError(msg if msg.startswith(prog) else f"{prog}: {msg}") from None
-        except SigdbgError as exc:
-            raise gdb.GdbError(f"{prog}: {exc}") from None
+            raise gdb.GdbError(safe_error(msg if msg.startswith(prog) else f"{prog}: {msg}")) \
+                from None
+        except SigdbgError as exc:  # paths in it come from the target: sanitised
+            raise gdb.GdbError(safe_error(f"{prog}: {exc}")) from None
         except gdb.GdbError:
             raise
         except gdb.error as exc:
-            raise gdb.GdbError(f"{prog}: {exc}") from None
+            raise gdb.GdbError(safe_error(f"{prog}: {exc}")) from None
         except KeyboardInterrupt:
             raise gdb.GdbError(f"{prog}: interrupted") from None
         except Exception as exc:  # a bug: one line unless `set sigdbg debug on`
             if self.debug.value:
                 traceback.print_exc()
-            raise gdb.GdbError(f"{prog}: internal error: {type(exc).__name__}: {exc} "
-                               "(set sigdbg debug on for the traceback)") from None
+            raise gdb.GdbError(safe_error(f"{prog}: internal error: {type(exc).__name__}: "
+                                          f"{exc} (set sigdbg debug on for the traceback)")) \
+                from None
         gdb.write(out if out.endswith("\n") else out + "\n")
 
     def complete(self, cmd: Command, text: str, word: str | None) -> object:

@@ -25,6 +25,15 @@ class HelpShown(ArgumentError):
     """--help/--version printed their text: not an error."""
 
 
+class OutputError(SigdbgError):
+    """sigdbg's own output could not be written (a full disk, /dev/full, EIO):
+    one line naming the file, and the tracee is not left behind."""
+
+    @classmethod
+    def of(cls, name: str, exc: OSError) -> OutputError:
+        return cls(f"cannot write {name}: {exc.strerror or exc}")
+
+
 class Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing usage and calling sys.exit."""
 
@@ -89,7 +98,7 @@ def _vdso(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
             with open(a.dump, "wb") as fh:
                 fh.write(data)
         except OSError as exc:
-            raise UsageError(f"cannot write {a.dump}: {exc.strerror}") from None
+            raise OutputError.of(a.dump, exc) from None
     if a.disas:
         lines = ctx.disassemble_symbol(a.disas)
         if a.json:

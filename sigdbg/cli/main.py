@@ -19,12 +19,14 @@ from sigdbg.cli.commands import (
     INSPECT_COMMANDS,
     ArgumentError,
     HelpShown,
+    OutputError,
     Parser,
     dump_json,
     find_command,
 )
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render.text import Style
+from sigdbg.textsafe import safe_error
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -161,10 +163,15 @@ def _frame_at_next_signal(a: argparse.Namespace, st: Style) -> int:
 
 
 def _write(text: str) -> None:
-    sys.stdout.write(text)
-    if not text.endswith("\n"):
-        sys.stdout.write("\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(text)
+        if not text.endswith("\n"):
+            sys.stdout.write("\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError.of("stdout", exc) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -176,20 +183,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HelpShown:
         return 0
     except ArgumentError as exc:
-        print(str(exc) if str(exc).startswith("sigdbg") else f"sigdbg: {exc}", file=sys.stderr)
+        _error(str(exc) if str(exc).startswith("sigdbg") else f"sigdbg: {exc}")
         return EXIT_USAGE
+    except OutputError as exc:
+        if debug:
+            raise
+        _error(f"sigdbg: error: {exc}")
+        _quiet_stdout()
+        return EXIT_ERROR
     except UsageError as exc:
         if debug:
             raise
-        print(f"sigdbg: error: {exc}", file=sys.stderr)
+        _error(f"sigdbg: error: {exc}")
         return EXIT_USAGE
     except SigdbgError as exc:
         if debug:
             raise
-        print(f"sigdbg: error: {exc}", file=sys.stderr)
+        _error(f"sigdbg: error: {exc}")
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("sigdbg: interrupted", file=sys.stderr)
+        _error("sigdbg: interrupted")
         return 130
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -197,9 +210,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line unless --debug
         if debug:
             raise
-        print(f"sigdbg: internal error: {type(exc).__name__}: {exc} (run with --debug)",
-              file=sys.stderr)
+        _error(f"sigdbg: internal error: {type(exc).__name__}: {exc} (run with --debug)")
         return EXIT_ERROR
+
+
+def _error(line: str) -> None:
+    """The one line of an error on stderr: sanitised, since paths in it may
+    come from the target or the command line (terminal escapes, invalid
+    UTF-8)."""
+    try:
+        sys.stderr.write(safe_error(line) + "\n")
+        sys.stderr.flush()
+    except OSError:
+        pass  # stderr itself is gone: nothing left to tell
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush of a
+    stdout that cannot be written does not print a second error."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
+from sigdbg.cli.commands import OutputError
 from sigdbg.errors import UsageError
 from sigdbg.render.text import Style
 
@@ -95,28 +96,51 @@ def _json_writer(out: IO[str]) -> Callable[[Event], object]:
         d["schema"] = SCHEMA_VERSION
         return d
 
+    def escaped(e: Event) -> str:
+        # ASCII JSON: a string holding bytes that are not UTF-8 (a path, held
+        # surrogateescape'd) keeps them as "\udcNN" escapes, which orjson
+        # refuses to write; docs/trace.md says how to get the bytes back
+        return json.dumps(plain(e), separators=(",", ":")) + "\n"
+
     try:
         import orjson
     except ImportError:
-        return lambda e: out.write(json.dumps(plain(e), separators=(",", ":")) + "\n")
+        return lambda e: out.write(escaped(e))
     dumps = orjson.dumps
     opt = orjson.OPT_APPEND_NEWLINE
     binary = getattr(out, "buffer", None)
     if binary is None:  # e.g. a StringIO standing in for stdout
-        return lambda e: out.write(dumps(plain(e), option=opt).decode())
+        def write_text(e: Event) -> object:
+            try:
+                return out.write(dumps(plain(e), option=opt).decode())
+            except orjson.JSONEncodeError:
+                return out.write(escaped(e))
+
+        return write_text
     out.flush()
     bwrite = binary.write
     fragment = getattr(orjson, "Fragment", None)  # orjson >= 3.10
+
     if fragment is None:
-        return lambda e: bwrite(dumps(plain(e), option=opt))
+        def write_plain(e: Event) -> object:
+            try:
+                return bwrite(dumps(plain(e), option=opt))
+            except orjson.JSONEncodeError:
+                return bwrite(escaped(e).encode("ascii"))
+
+        return write_plain
 
     def encode(value: Any) -> Any:
         return fragment(dumps(value))
 
     def write(e: Event) -> object:
-        d = e.json_wire(encode)
-        d["schema"] = SCHEMA_VERSION
-        return bwrite(dumps(d, option=opt))
+        try:
+            d = e.json_wire(encode)
+            d["schema"] = SCHEMA_VERSION
+            line = dumps(d, option=opt)
+        except orjson.JSONEncodeError:  # rare: a string that is not UTF-8
+            line = escaped(e).encode("ascii")
+        return bwrite(line)
 
     return write
 
@@ -220,9 +244,11 @@ def run(a: argparse.Namespace, st: Style) -> int:
 
     only = parse_signal_set(a.expr + a.signal)
     out: IO[str]
+    name = a.output or "stdout"
     if a.output:
         try:
-            out = open(a.output, "w", buffering=1 << 16)
+            out = open(a.output, "w", buffering=1 << 16,
+                       encoding="utf-8", errors="surrogateescape")
         except OSError as exc:
             raise UsageError(f"cannot write {a.output}: {exc.strerror}") from None
         st = Style(False)
@@ -237,35 +263,59 @@ def run(a: argparse.Namespace, st: Style) -> int:
     # flushed, a launched program killed, an attached one detached with the
     # signal of its current stop and without our debug registers.
     leave = _LeaveSignals() if threading.current_thread() is threading.main_thread() else None
+    ended = False  # the trace ran to its end or was left on a signal
     try:
-        session.policy.frames = a.frame
-        session.policy.only = only
-        session.policy.nostop.clear()
-        for e in session.events(step_sigreturn=a.step_sigreturn and a.frame):
-            if write_json is not None:
-                write_json(e)
+        try:
+            session.policy.frames = a.frame
+            session.policy.only = only
+            session.policy.nostop.clear()
+            for e in session.events(step_sigreturn=a.step_sigreturn and a.frame):
+                try:
+                    if write_json is not None:
+                        write_json(e)
+                    else:
+                        write(render_event(e, st, frames=True))
+                        write("\n")
+                except BrokenPipeError:
+                    raise
+                except OSError as exc:  # a full disk, /dev/full: one line, the tracee is killed
+                    raise OutputError.of(name, exc) from None
+            status = session.exit_status or 0
+        except (KeyboardInterrupt, _Leave) as exc:
+            if leave is not None:
+                leave.hold()
+            mode = a.on_interrupt or ("kill" if session.launched else "detach")
+            if mode == "detach":
+                session.detach()
             else:
-                write(render_event(e, st, frames=True))
-                write("\n")
-        status = session.exit_status or 0
-    except (KeyboardInterrupt, _Leave) as exc:
-        if leave is not None:
-            leave.hold()
-        mode = a.on_interrupt or ("kill" if session.launched else "detach")
-        if mode == "detach":
-            session.detach()
-        else:
-            session.kill()
-        status = 128 + (exc.signum if isinstance(exc, _Leave) else signal.SIGINT)
+                session.kill()
+            status = 128 + (exc.signum if isinstance(exc, _Leave) else signal.SIGINT)
+        ended = True
     finally:
         if leave is not None:
             leave.hold()
         try:
             session.close()
-            out.flush()
-            if out is not sys.stdout:
-                out.close()
+            # an error already on its way out is the one to report
+            _finish(out, name, quiet=not ended)
         finally:
             if leave is not None:
                 leave.restore()
     return status
+
+
+def _finish(out: IO[str], name: str, *, quiet: bool) -> None:
+    """Flush (and close a file given with ``-o``): the buffered end of the
+    trace is written here, so a full disk shows up here as often as not."""
+    try:
+        try:
+            out.flush()
+        finally:
+            if out is not sys.stdout:
+                out.close()
+    except BrokenPipeError:
+        if not quiet:
+            raise
+    except OSError as exc:
+        if not quiet:
+            raise OutputError.of(name, exc) from None

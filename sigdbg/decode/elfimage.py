@@ -17,6 +17,7 @@ one-line message; pyelftools' own exceptions never escape.
 from __future__ import annotations
 
 import io
+import os
 import struct
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ __all__ = [
     "ElfSymbol",
     "image_size_from_headers",
     "parse_elf_image",
+    "read_elf_file_image",
 ]
 
 # Symbol types that name code or data and can therefore contain an address.
@@ -366,6 +368,71 @@ def image_size_from_headers(data: bytes) -> int:
     the end of the section header table, which a vDSO keeps at its very end.
     """
     return _extent(data, _read_header(data))
+
+
+# --------------------------------------------------------------------------
+# An image in a file: read what the headers describe, not the file
+
+#: the most sigdbg reads of one mapped file to name symbols in it
+MAX_FILE_IMAGE = 256 << 20
+_SHT_NOBITS = 8
+
+
+def _pread_exact(fd: int, offset: int, size: int, file_size: int, what: str) -> bytes:
+    if offset < 0 or offset + size > file_size:
+        raise DecodeError(
+            f"truncated ELF file: {what} at {offset:#x}+{size:#x}, "
+            f"the file has {file_size:#x} bytes")
+    if size > MAX_FILE_IMAGE:
+        raise DecodeError(f"ELF file too large to read: {what} is {size:#x} bytes")
+    parts = []
+    got = 0
+    while got < size:
+        chunk = os.pread(fd, size - got, offset + got)
+        if not chunk:  # the file shrank meanwhile
+            raise DecodeError(f"truncated ELF file: {what} ends early")
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def read_elf_file_image(fd: int, file_size: int) -> bytes:
+    """The ELF image at the start of the open regular file ``fd``.
+
+    Only what the headers describe is read: the segments' file data, the
+    section header table and every section's contents (a ``.symtab`` may
+    follow the last segment).  The rest of a file larger than its image
+    (a 100 GiB file with an ELF header) is never touched, and an image whose
+    headers claim more than :data:`MAX_FILE_IMAGE` bytes is refused with a
+    :class:`DecodeError` before anything but its headers is read.
+    """
+    head = os.pread(fd, 64, 0)
+    hdr = _read_header(head)
+    size = max(hdr.ehsize, 16)
+    if hdr.phnum:
+        table = _pread_exact(fd, hdr.phoff, hdr.phnum * hdr.phentsize, file_size,
+                             "the program headers")
+        size = max(size, hdr.phoff + len(table))
+        for _type, p_offset, _vaddr, p_filesz in _iter_phdrs(table, hdr._replace(phoff=0)):
+            size = max(size, p_offset + p_filesz)
+    if hdr.shoff:
+        if hdr.shentsize < _SHDR_MIN[hdr.elfclass]:
+            raise DecodeError(f"malformed ELF image: e_shentsize {hdr.shentsize} too small")
+        count = hdr.shnum
+        fmt = hdr.endian + ("IIIIIIIIII" if hdr.elfclass == 32 else "IIQQQQIIQQ")
+        if count == 0:  # extended numbering: the count is section 0's sh_size
+            first = _pread_exact(fd, hdr.shoff, hdr.shentsize, file_size,
+                                 "section header 0")
+            count = struct.unpack_from(fmt, first)[5]
+        table = _pread_exact(fd, hdr.shoff, count * hdr.shentsize, file_size,
+                             "the section headers")
+        size = max(size, hdr.shoff + len(table))
+        for i in range(count):
+            (_name, sh_type, _flags, _addr, sh_offset, sh_size,
+             *_rest) = struct.unpack_from(fmt, table, i * hdr.shentsize)
+            if sh_type != _SHT_NOBITS and sh_size:
+                size = max(size, sh_offset + sh_size)
+    return _pread_exact(fd, 0, size, file_size, "the image its headers describe")
 
 
 # --------------------------------------------------------------------------

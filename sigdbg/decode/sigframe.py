@@ -459,6 +459,14 @@ class FrameDiff(Model):
     def empty(self) -> bool:
         return not self.changes
 
+    def _json(self, view: bool) -> dict[str, Any]:
+        # a 128-bit vector register exceeds every JSON integer: it is the
+        # fixed-width hex string the fpstate object uses ("0x" + 32 digits)
+        return {"changes": [
+            [name, f"{old:#034x}", f"{new:#034x}"] if name.startswith("fpstate.xmm")
+            else [name, old, new]
+            for name, old, new in self.changes]}
+
 
 def diff_frames(before: SigFrame, after: SigFrame) -> FrameDiff:
     """Field-by-field differences of the restorable context."""

@@ -8,10 +8,16 @@ ELF; :meth:`Symbolizer.invalidate` is called on exec.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 
 from sigdbg.backends.base import Memory
-from sigdbg.decode.elfimage import ElfImage, image_size_from_headers, parse_elf_image
+from sigdbg.decode.elfimage import (
+    ElfImage,
+    image_size_from_headers,
+    parse_elf_image,
+    read_elf_file_image,
+)
 from sigdbg.decode.memmap import Mapping, MemoryMap
 from sigdbg.decode.restorer import SymbolRef
 from sigdbg.errors import DecodeError, FeatureUnavailable, MemoryReadError, SigdbgError
@@ -60,13 +66,7 @@ class Symbolizer:
     def _file_image(self, m: Mapping) -> ElfImage | None:
         key = (m.path, m.inode)
         if key not in self._files:
-            img = None
-            try:
-                with open(m.path, "rb") as fh:
-                    img = parse_elf_image(fh.read(), include_symtab=True)
-            except (OSError, DecodeError, FeatureUnavailable):
-                img = None
-            self._files[key] = img
+            self._files[key] = read_file_image(m.path)
         return self._files[key]
 
     def lookup(self, address: int) -> SymbolRef | None:
@@ -102,6 +102,29 @@ class Symbolizer:
         except (MemoryReadError, DecodeError, FeatureUnavailable):
             return None
         return None
+
+
+def read_file_image(path: str) -> ElfImage | None:
+    """The symbols of the ELF file a mapping names, or None.
+
+    The path comes from /proc/PID/maps, so the target decides what it names:
+    opened without blocking (a FIFO's open for reading would wait for a
+    writer), only a regular file is read, and of it only the image its ELF
+    headers describe (:func:`read_elf_file_image`), never the whole file.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # a FIFO, a device, a socket: no image
+            return None
+        return parse_elf_image(read_elf_file_image(fd, st.st_size), include_symtab=True)
+    except (OSError, DecodeError, FeatureUnavailable):
+        return None
+    finally:
+        os.close(fd)
 
 
 class MapsSource:

@@ -16,15 +16,7 @@ from sigdbg.decode.sigframe import SigFrame
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.decode.vdso import VdsoReport, VsyscallReport
 from sigdbg.names import signal_name
-
-_ESCAPES = {i: f"\\x{i:02x}" for i in list(range(0x20)) + [0x7F]}
-_ESCAPES.update({0x0A: "\\n", 0x09: "\\t", 0x0D: "\\r"})
-_C1 = {i: f"\\u{i:04x}" for i in range(0x80, 0xA0)}
-
-
-def safe(s: str) -> str:
-    """Escape control characters (C0, DEL, C1) so target text can't drive the terminal."""
-    return s.translate(_ESCAPES).translate(_C1)
+from sigdbg.textsafe import safe
 
 
 @dataclass(frozen=True)

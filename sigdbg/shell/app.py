@@ -30,6 +30,7 @@ from sigdbg.shell.completer import ShellCompleter
 from sigdbg.shell.core import Shell
 from sigdbg.shell.keys import load_run_bindings
 from sigdbg.shell.toolbar import PT_STYLE, make_toolbar
+from sigdbg.textsafe import safe
 
 HISTORY_ENV = "SIGDBG_HISTORY"
 
@@ -45,7 +46,7 @@ def open_history(shell: Shell) -> History:
         with open(path, "a"):
             pass
     except OSError as exc:
-        shell.write(f"note: history not saved ({path}: {exc.strerror})")
+        shell.write(f"note: history not saved ({safe(path)}: {exc.strerror})")
         return InMemoryHistory()
     return FileHistory(path)
 

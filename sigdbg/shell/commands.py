@@ -18,6 +18,7 @@ from sigdbg.engine.session import check_program
 from sigdbg.errors import UsageError
 from sigdbg.names import signal_name, signal_number
 from sigdbg.shell import data, views
+from sigdbg.textsafe import safe
 
 if TYPE_CHECKING:
     from sigdbg.shell.core import Shell
@@ -61,7 +62,7 @@ def _signal_arg(text: str) -> int:
 # -- running ---------------------------------------------------------------------------
 def _file(sh: Shell, a: argparse.Namespace) -> None:
     sh.program = check_program(a.program)
-    sh.write(f"program: {sh.program}")
+    sh.write(f"program: {safe(sh.program)}")
 
 
 def _run(sh: Shell, a: argparse.Namespace) -> None:
@@ -192,7 +193,7 @@ def _break(sh: Shell, a: argparse.Namespace) -> None:
     sh._next_bp += 1
     sh.breakpoints[num] = addr
     sym = sh.symbol_at(addr)
-    sh.write(f"breakpoint {num} at {addr:#x}" + (f" <{sym}>" if sym else ""))
+    sh.write(f"breakpoint {num} at {addr:#x}" + (f" <{safe(sym)}>" if sym else ""))
 
 
 def _delete(sh: Shell, a: argparse.Namespace) -> None:

@@ -27,6 +27,7 @@ from sigdbg.render.text import Style
 from sigdbg.shell import views
 from sigdbg.shell.expr import ExamineFormat, Resolver
 from sigdbg.shell.run import RunControl
+from sigdbg.textsafe import safe_error
 
 
 def shell_policy() -> SignalPolicy:
@@ -93,7 +94,8 @@ class Shell:
 
     def error(self, message: str) -> None:
         one = "; ".join(x.strip() for x in str(message).strip().splitlines() if x.strip())
-        self.write(f"{self.style.warn('error:')} {one or 'failed'}")
+        # paths in messages come from the user or the target: sanitised
+        self.write(f"{self.style.warn('error:')} {safe_error(one) or 'failed'}")
 
     def show_event(self, e: ev.Event) -> None:
         self.write(render_event(e, self.style, frames=False))

@@ -15,6 +15,7 @@ from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render.text import render_frame, siginfo_text
 from sigdbg.shell import views
 from sigdbg.shell.expr import MemoryRows, decode_cstring, parse_format
+from sigdbg.textsafe import safe
 
 if TYPE_CHECKING:
     from sigdbg.shell.core import Shell
@@ -162,7 +163,7 @@ def disas(sh: Shell, a: argparse.Namespace) -> None:
     out = []
     sym = sh.symbol_at(addr)
     if sym:
-        out.append(sh.style.head(f"{addr:#x} <{sym}>:"))
+        out.append(sh.style.head(f"{addr:#x} <{safe(sym)}>:"))
     for line in lines:
         mark = "=> " if int(line.split(":")[0], 16) == pc else "   "
         out.append(mark + line)

@@ -16,7 +16,7 @@ from sigdbg.decode.elfimage import ElfImage, parse_elf_image
 from sigdbg.decode.model import Model
 from sigdbg.errors import DecodeError, FeatureUnavailable, SigdbgError, UsageError
 from sigdbg.names import all_auxv_names, auxv_number
-from sigdbg.render.text import safe
+from sigdbg.textsafe import safe
 
 if TYPE_CHECKING:
     from sigdbg.engine.session import Session

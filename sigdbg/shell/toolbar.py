@@ -7,8 +7,8 @@ from collections.abc import Callable
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.styles import Style as PtStyle
 
-from sigdbg.render.text import safe
 from sigdbg.shell.core import Shell, Status
+from sigdbg.textsafe import safe
 
 #: prompt_toolkit classes; NO_COLOR / --color never turn colours off via the colour depth
 PT_STYLE = PtStyle.from_dict({

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from sigdbg.engine.session import SignalPolicy
 from sigdbg.names import eflags_names, signal_description, signal_name
-from sigdbg.render.text import PLAIN, Style, safe
+from sigdbg.render.text import PLAIN, Style
 from sigdbg.shell.expr import MemoryRows
 from sigdbg.shell.unwind import BtFrame
 from sigdbg.shell.xstate import VectorRegisters
+from sigdbg.textsafe import safe
 
 
 def location(line: str, symbol: str | None, st: Style = PLAIN) -> str:
