@@ -1,0 +1,124 @@
+/*
+ * core_crash - a process that dumps core (or waits for gcore) while a signal
+ * handler is running, so its core file holds live signal frames.
+ *
+ * Proves (for sigdbg's core-file decoders, `--core FILE` and the shell's
+ * `core FILE`): the frames found on the stack of a core are the ones the
+ * kernel built (compared with what the handlers report from inside), the
+ * core's NT_AUXV is the process's auxv, its NT_FILE/PT_LOAD are its maps and
+ * its NT_SIGINFO/NT_PRSTATUS are the crash.
+ *
+ * Before anything else it prints, with write(2) only:
+ *   SIGDBG-AUXV <hex>          the raw bytes of /proc/self/auxv
+ *   SIGDBG-MAPS-BEGIN / ... / SIGDBG-MAPS-END   /proc/self/maps verbatim
+ * Then it blocks SIGUSR2, so every saved mask has bit 11 set.
+ *
+ * usage: core_crash [SCENARIO]
+ *   once     (default) SA_SIGINFO SIGUSR1 handler (glibc's sigaction: the
+ *            restorer is libc's __restore_rt) reports, then stores to address
+ *            0x10 at core_crash_insn: SIGSEGV SEGV_MAPERR addr 0x10, no handler,
+ *            the process dumps core with the SIGUSR1 frame on its stack.
+ *   nested   the SIGUSR1 handler raises SIGALRM, whose handler reports and then
+ *            crashes the same way: two signal frames on the stack.
+ *   wait     the SIGUSR1 handler reports, prints SIGDBG-READY and waits in
+ *            pause() until killed (for gcore).
+ * Report keys (tag usr1 / alrm): rep_siginfo + rep_ucontext plus
+ *   frame     address of the rt_sigframe (= ucp - 8: pretcode precedes uc)
+ *   pretcode  the frame's first word (the restorer)
+ *   insn      address of the faulting store (only in the crashing handler)
+ */
+#include "report.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+
+extern char core_crash_insn[];
+static int g_mode; /* 0 once, 1 nested, 2 wait */
+
+__attribute__((noinline)) static void crash(void)
+{
+	__asm__ volatile(".globl core_crash_insn\n"
+			 "core_crash_insn: movl $0x5a, 0x10\n" ::: "memory");
+}
+
+static void copy_file(const char *path, int hex)
+{
+	static const char digits[] = "0123456789abcdef";
+	char buf[4096], out[8192];
+	int fd = open(path, O_RDONLY);
+	long n;
+
+	if (fd < 0)
+		_exit(3);
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (hex) {
+			for (long i = 0; i < n; i++) {
+				out[2 * i] = digits[(unsigned char)buf[i] >> 4];
+				out[2 * i + 1] = digits[buf[i] & 15];
+			}
+			rep__write_all(out, 2 * n);
+		} else {
+			rep__write_all(buf, n);
+		}
+	}
+	close(fd);
+}
+
+static void report(const char *tag, siginfo_t *si, ucontext_t *uc, int crashing)
+{
+	rep_begin(tag);
+	rep_siginfo(si);
+	rep_ucontext(uc);
+	rep_hex("frame", (unsigned long)uc - 8);
+	rep_hex("pretcode", *(unsigned long *)((char *)uc - 8));
+	if (crashing)
+		rep_hex("insn", (unsigned long)core_crash_insn);
+	rep_end();
+}
+
+static void h_alrm(int sig, siginfo_t *si, void *ucv)
+{
+	(void)sig;
+	report("alrm", si, ucv, 1);
+	crash();
+}
+
+static void h_usr1(int sig, siginfo_t *si, void *ucv)
+{
+	(void)sig;
+	report("usr1", si, ucv, g_mode == 0);
+	if (g_mode == 1) {
+		raise(SIGALRM);
+	} else if (g_mode == 2) {
+		rep__write_all("SIGDBG-READY\n", 13);
+		for (;;)
+			pause();
+	}
+	crash();
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa;
+	sigset_t block;
+
+	if (argc > 1)
+		g_mode = !strcmp(argv[1], "nested") ? 1 : !strcmp(argv[1], "wait") ? 2 : 0;
+	rep__write_all("SIGDBG-AUXV ", 12);
+	copy_file("/proc/self/auxv", 1);
+	rep__write_all("\nSIGDBG-MAPS-BEGIN\n", 19);
+	copy_file("/proc/self/maps", 0);
+	rep__write_all("SIGDBG-MAPS-END\n", 16);
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = h_alrm;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGALRM, &sa, NULL);
+	sa.sa_sigaction = h_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
+	raise(SIGUSR1);
+	return 1; /* not reached */
+}
