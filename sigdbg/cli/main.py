@@ -38,6 +38,18 @@ def add_target_args(p: argparse.ArgumentParser, default_at: str = "exec") -> Non
     p.add_argument("argv", nargs=argparse.REMAINDER, help="-- PROG ARGS")
 
 
+#: the commands that read a core file (``--core FILE [--exe PROG]``)
+CORE_COMMANDS = ("auxv", "maps", "vdso", "frame")
+
+
+def add_core_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--core", metavar="FILE",
+                   help="read a core file (kernel dump or gcore) instead of a process")
+    p.add_argument("--exe", metavar="PROG",
+                   help="with --core: the program's executable, when the path the core "
+                        "names is not it")
+
+
 def target_argv(a: argparse.Namespace) -> list[str]:
     argv = list(a.argv or [])
     if argv and argv[0] == "--":
@@ -73,6 +85,8 @@ def build_parser() -> Parser:
         else:
             cmd.configure(sp)
         add_target_args(sp)
+        if cmd.name in CORE_COMMANDS:
+            add_core_args(sp)
     rp = sub.add_parser("report", help="auxv, maps, vDSO and vsyscall of a target (the main job)")
     rp.add_argument("--json", action="store_true")
     add_target_args(rp)
@@ -110,6 +124,10 @@ def run(a: argparse.Namespace) -> int:
         from sigdbg.shell.app import run_shell
 
         return run_shell(a)
+    if getattr(a, "core", None) is not None:
+        return _run_on_core(a, st)
+    if getattr(a, "exe", None) is not None:
+        raise UsageError("--exe goes with --core FILE")
     if a.command == "frame" and a.address is None:
         return _frame_at_next_signal(a, st)
     with open_session(a) as s:
@@ -128,6 +146,29 @@ def run(a: argparse.Namespace) -> int:
         else:
             cmd = find_command(a.command)
             out = cmd.run(s, a, st)
+    _write(out)
+    return 0
+
+
+def _run_on_core(a: argparse.Namespace, st: Style) -> int:
+    """`sigdbg auxv|maps|vdso|frame --core FILE [--exe PROG]`."""
+    from sigdbg.engine.coretarget import open_core
+
+    if a.pid is not None or target_argv(a):
+        raise UsageError("give either --core FILE or a process (-p PID, -- PROG ARGS), not both")
+    with open_core(a.core, a.exe) as core:
+        if a.command == "frame" and a.address is None:
+            # every signal frame still on the crashing thread's stack, innermost first
+            frames = core.signal_frames()
+            if a.json:
+                out = dump_json([f.to_json() for f in frames])
+            else:
+                from sigdbg.render.core import render_frame_list
+
+                out = render_frame_list(frames, core.current_task().tid, st, detail=True,
+                                        picture=not a.no_picture)
+        else:
+            out = find_command(a.command).run(core, a, st)
     _write(out)
     return 0
 

@@ -19,6 +19,7 @@ from sigdbg.cli.commands import HelpShown
 from sigdbg.decode.disasm import Instruction
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.engine import events as ev
+from sigdbg.engine.coretarget import CoreTarget
 from sigdbg.engine.session import Session, SignalPolicy
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.names import signal_name
@@ -59,6 +60,7 @@ class Shell:
         self.debug = debug
         self.policy = shell_policy()
         self.session: Session | None = None
+        self.core: CoreTarget | None = None  #: a core file loaded with `core FILE`
         self.resolver: Resolver | None = None
         self.program: str | None = None
         self.program_args: list[str] = []
@@ -259,6 +261,8 @@ class Shell:
 
     def close(self) -> None:
         """Leave: kill a launched target, detach an attached one (or as ``set on-exit``)."""
+        if self.core is not None:
+            self.core.close()
         s = self.session
         if s is None:
             return

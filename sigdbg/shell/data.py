@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 
 # -- commands -----------------------------------------------------------------------------------
 def inspect(sh: Shell, a: argparse.Namespace) -> None:
-    s = sh.require_stopped()
     cmd = next(c for c in INSPECT_COMMANDS if c.name == a.command_name)
+    if sh.core is not None and (sh.session is None or not sh.session.alive):
+        sh.write(cmd.run(sh.core, a, sh.style))  # no process: the loaded core file
+        return
+    s = sh.require_stopped()
     if cmd.name == "frame" and a.address is None:
         h = sh.active_handler()
         if h is not None:  # the frame of the handler we are in, not whatever sp is now
@@ -151,6 +154,8 @@ def bt(sh: Shell, a: argparse.Namespace) -> None:
 
 def siginfo(sh: Shell, a: argparse.Namespace) -> None:
     info = sh.last_siginfo
+    if sh.core is not None and (sh.session is None or not sh.session.alive):
+        info = sh.core.siginfo()  # no process: the core's NT_SIGINFO
     if info is None:
         raise UsageError("no signal has been delivered yet")
     sh.write(dump_json(info.to_json()) if a.json else siginfo_text(info))
