@@ -62,9 +62,12 @@ class CoreMemory:
                                   f"{exc.strerror}") from None
         return self._fd
 
+    def file_path(self, path: str) -> str:
+        """Where the bytes of the mapped file ``path`` are read: ``--exe`` for the program."""
+        return self._exe if self._exe and path == self.exe_mapping_path else path
+
     def _file_fd(self, path: str) -> int | None:
-        if path == self.exe_mapping_path and self._exe:
-            path = self._exe
+        path = self.file_path(path)
         if path not in self._fds:
             fd: int | None = None
             try:

@@ -74,7 +74,8 @@ class CoreReport(Model):
     abi: str
     pid: int
     command: str  #: NT_PRPSINFO pr_psargs
-    program: str  #: the executable's mapping (or --exe)
+    program: str  #: the executable's path in NT_FILE
+    exe: str  #: where the program's bytes were read (--exe), or ""
     truncated: bool  #: the file ends before its PT_LOAD data does
     threads: tuple[CoreThreadInfo, ...]
     frames: tuple[SigFrame, ...]  #: signal frames on the selected thread's stack, innermost first
@@ -92,6 +93,7 @@ class CoreTarget(Inspector):
         self.core: CoreFile = read_core(path)
         self.exe = exe
         self.memory = CoreMemory(self.core, exe)
+        self.symbols.file_path = self.memory.file_path
         self._threads = self.core.threads()
         if not self._threads:
             raise DecodeError(f"core file {path} has no NT_PRSTATUS note (no thread)")
@@ -135,7 +137,8 @@ class CoreTarget(Inspector):
         return len(self._threads)
 
     def exe_path(self) -> str:
-        return self.exe or self.memory.exe_mapping_path
+        """The program's path as the core's maps name it (its bytes may come from --exe)."""
+        return self.memory.exe_mapping_path or self.exe or ""
 
     def vsyscall_report(self) -> VsyscallReport:
         raise UsageError("the vsyscall report needs a live process: a core keeps neither the "
@@ -292,7 +295,7 @@ def core_report(target: CoreTarget) -> CoreReport:
     frames = target.signal_frames()
     return CoreReport(
         core.path, core.abi.name, info[0] if info else target.current_task().pid,
-        info[2] if info else "", target.exe_path(), core.truncated, tuple(threads), frames,
+        info[2] if info else "", target.exe_path(), target.exe or "", core.truncated, tuple(threads), frames,
         target.current_task().tid)
 
 

@@ -8,6 +8,7 @@ ELF; :meth:`Symbolizer.invalidate` is called on exec.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sigdbg.backends.base import Memory
@@ -45,6 +46,8 @@ class Symbolizer:
         self._vdso_error: str | None = None
         self._files: dict[tuple[str, int], ElfImage | None] = {}
         self._cache: dict[int, SymbolRef | None] = {}
+        #: where a mapped file's bytes are read (a core file's --exe replaces its program)
+        self.file_path: Callable[[str], str] = lambda path: path
 
     def invalidate(self) -> None:
         self._vdso = None
@@ -62,7 +65,7 @@ class Symbolizer:
         if key not in self._files:
             img = None
             try:
-                with open(m.path, "rb") as fh:
+                with open(self.file_path(m.path), "rb") as fh:
                     img = parse_elf_image(fh.read(), include_symtab=True)
             except (OSError, DecodeError, FeatureUnavailable):
                 img = None
@@ -89,7 +92,7 @@ class Symbolizer:
                     return None
                 sym, off = hit
                 return SymbolRef(sym.versioned_name, off, "[vdso]")
-            if m.path.startswith("/") and os.path.exists(m.path):
+            if m.path.startswith("/") and os.path.exists(self.file_path(m.path)):
                 img = self._file_image(m)
                 base = maps.image_base(m.path)
                 if img is None or base is None:

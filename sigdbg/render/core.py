@@ -11,7 +11,8 @@ from sigdbg.render.text import PLAIN, Style, render_frame, siginfo_text
 def render_core_report(r: CoreReport, st: Style = PLAIN) -> str:
     out = [st.head(f"core file {st.text(r.path)} ({r.abi})")]
     out.append(f"  process {r.pid}: {st.text(r.command) or '?'}")
-    out.append(f"  program {st.text(r.program) or '(unknown: give --exe PROG)'}")
+    out.append(f"  program {st.text(r.program) or '(unknown: give --exe PROG)'}"
+               + (f" (read from {st.text(r.exe)})" if r.exe else ""))
     if r.truncated:
         out.append(st.warn("  ! the file is truncated: some memory of the process is missing"))
     for t in r.threads:
