@@ -11,7 +11,6 @@ tests run as root).
 from __future__ import annotations
 
 import contextlib
-import os
 import resource
 import signal
 import subprocess

@@ -295,8 +295,8 @@ def core_report(target: CoreTarget) -> CoreReport:
     frames = target.signal_frames()
     return CoreReport(
         core.path, core.abi.name, info[0] if info else target.current_task().pid,
-        info[2] if info else "", target.exe_path(), target.exe or "", core.truncated, tuple(threads), frames,
-        target.current_task().tid)
+        info[2] if info else "", target.exe_path(), target.exe or "", core.truncated,
+        tuple(threads), frames, target.current_task().tid)
 
 
 def open_core(path: str, exe: str | None = None) -> CoreTarget:
