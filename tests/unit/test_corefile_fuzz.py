@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import struct
-from pathlib import Path
 
 import pytest
 
@@ -50,12 +49,13 @@ def _layout(data: bytes) -> tuple[int, list[tuple[int, int]], list[int]]:
         at = phoff + i * phentsize
         p_type = struct.unpack_from("<I", data, at)[0]
         phdrs.append((at, p_type))
-        if p_type == 4:
-            off, size = (struct.unpack_from("<QQ", data, at + 8)[0],
-                         struct.unpack_from("<Q", data, at + 32)[0]) if bits == 64 else \
-                struct.unpack_from("<II", data, at + 4)[::1][0:2:1]
-            if bits == 32:
-                size = struct.unpack_from("<I", data, at + 16)[0]
+        if p_type == 4:  # p_offset and p_filesz
+            if bits == 64:
+                off, size = struct.unpack_from("<Q", data, at + 8)[0], \
+                    struct.unpack_from("<Q", data, at + 32)[0]
+            else:
+                off, size = struct.unpack_from("<I", data, at + 4)[0], \
+                    struct.unpack_from("<I", data, at + 16)[0]
             pos = 0
             while pos + 12 <= size:
                 notes.append(off + pos)
