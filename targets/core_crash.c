@@ -22,6 +22,11 @@
  *            crashes the same way: two signal frames on the stack.
  *   wait     the SIGUSR1 handler reports, prints SIGDBG-READY and waits in
  *            pause() until killed (for gcore).
+ *   altstack SIGUSR1 is installed with SA_ONSTACK on a 64 KiB sigaltstack; main
+ *            raises SIGALRM, whose handler (on the normal stack) raises SIGUSR1,
+ *            whose handler (on the alternate stack) crashes: the innermost frame
+ *            is on the altstack, the next one on the main stack.  Extra report
+ *            keys: altbase altsize.
  * Report keys (tag usr1 / alrm): rep_siginfo + rep_ucontext plus
  *   frame     address of the rt_sigframe (= ucp - 8: pretcode precedes uc)
  *   pretcode  the frame's first word (the restorer)
@@ -33,7 +38,8 @@
 #include <stdlib.h>
 
 extern char core_crash_insn[];
-static int g_mode; /* 0 once, 1 nested, 2 wait */
+static int g_mode; /* 0 once, 1 nested, 2 wait, 3 altstack */
+static char g_alt[64 * 1024] __attribute__((aligned(16)));
 
 __attribute__((noinline)) static void crash(void)
 {
@@ -73,20 +79,26 @@ static void report(const char *tag, siginfo_t *si, ucontext_t *uc, int crashing)
 	rep_hex("pretcode", *(unsigned long *)((char *)uc - 8));
 	if (crashing)
 		rep_hex("insn", (unsigned long)core_crash_insn);
+	if (g_mode == 3) {
+		rep_hex("altbase", (unsigned long)g_alt);
+		rep_hex("altsize", sizeof(g_alt));
+	}
 	rep_end();
 }
 
 static void h_alrm(int sig, siginfo_t *si, void *ucv)
 {
 	(void)sig;
-	report("alrm", si, ucv, 1);
+	report("alrm", si, ucv, g_mode != 3);
+	if (g_mode == 3)
+		raise(SIGUSR1);
 	crash();
 }
 
 static void h_usr1(int sig, siginfo_t *si, void *ucv)
 {
 	(void)sig;
-	report("usr1", si, ucv, g_mode == 0);
+	report("usr1", si, ucv, g_mode == 0 || g_mode == 3);
 	if (g_mode == 1) {
 		raise(SIGALRM);
 	} else if (g_mode == 2) {
@@ -103,7 +115,8 @@ int main(int argc, char **argv)
 	sigset_t block;
 
 	if (argc > 1)
-		g_mode = !strcmp(argv[1], "nested") ? 1 : !strcmp(argv[1], "wait") ? 2 : 0;
+		g_mode = !strcmp(argv[1], "nested") ? 1 : !strcmp(argv[1], "wait") ? 2 :
+			 !strcmp(argv[1], "altstack") ? 3 : 0;
 	rep__write_all("SIGDBG-AUXV ", 12);
 	copy_file("/proc/self/auxv", 1);
 	rep__write_all("\nSIGDBG-MAPS-BEGIN\n", 19);
@@ -118,7 +131,13 @@ int main(int argc, char **argv)
 	sa.sa_flags = SA_SIGINFO;
 	sigaction(SIGALRM, &sa, NULL);
 	sa.sa_sigaction = h_usr1;
+	if (g_mode == 3) {
+		stack_t ss = { .ss_sp = g_alt, .ss_size = sizeof(g_alt), .ss_flags = 0 };
+
+		sigaltstack(&ss, NULL);
+		sa.sa_flags |= SA_ONSTACK;
+	}
 	sigaction(SIGUSR1, &sa, NULL);
-	raise(SIGUSR1);
+	raise(g_mode == 3 ? SIGALRM : SIGUSR1);
 	return 1; /* not reached */
 }

@@ -45,7 +45,7 @@ def cores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str
     out = {}
     for name, argv in (("k64", [target("core_crash"), "nested"]),
                        ("k32", [target("core_crash.i386"), "nested"]),
-                       ("k32rt", [target("core_crash.i386"), "rt"])):
+                       ("k64alt", [target("core_crash"), "altstack"])):
         out[name] = kernel_core(argv, base / name)
     return out
 
@@ -105,6 +105,21 @@ def test_kernel_core_i386_frames_match_the_handlers_reports(cores):
     assert frames[0]["restorer"]["symbol"].startswith("__kernel_sigreturn")
     assert frames[1]["restorer"]["symbol"].startswith("__kernel_rt_sigreturn")
     assert frames[0]["retcode_ok"] and frames[1]["retcode_ok"]
+
+
+def test_walk_goes_from_the_alternate_stack_to_the_main_stack(cores):
+    """The crash is in a handler on the altstack; the frame below it is on the main stack."""
+    path, stdout = cores["k64alt"]
+    reps = by_tag(stdout)
+    frames = sigdbg_json("frame", "--core", str(path), "--json")
+    assert len(frames) == 2
+    check_frame(frames[0], reps["usr1"], "rt_sigframe")
+    check_frame(frames[1], reps["alrm"], "rt_sigframe")
+    alt = reps["usr1"]["altbase"], reps["usr1"]["altbase"] + reps["usr1"]["altsize"]
+    assert alt[0] <= frames[0]["address"] < alt[1] and frames[0]["on_altstack"]
+    assert not alt[0] <= frames[1]["address"] < alt[1] and not frames[1]["on_altstack"]
+    assert frames[0]["uc_stack"] == {"ss_sp": reps["usr1"]["ss_sp"], "ss_flags": 0,
+                                     "ss_size": reps["usr1"]["ss_size"]}
 
 
 def test_kernel_core_crash_siginfo_and_registers(cores):
