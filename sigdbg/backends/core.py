@@ -27,6 +27,7 @@ from sigdbg.errors import DecodeError, MemoryReadError, TargetError
 
 #: a read larger than this is a bug or a hostile size, not a request to honour
 MAX_READ = 64 << 20
+PAGE = 4096
 
 
 class CoreMemory:
@@ -45,6 +46,8 @@ class CoreMemory:
         self._files = sorted(files)
         self._file_starts = [f[0] for f in self._files]
         self._fds: dict[str, int | None] = {}
+        #: NT_FILE path -> the file read instead, whose first page is not the core's copy
+        self.stale: dict[str, str] = {}
 
     def close(self) -> None:
         for fd in [self._fd, *self._fds.values()]:
@@ -66,28 +69,63 @@ class CoreMemory:
         """Where the bytes of the mapped file ``path`` are read: ``--exe`` for the program."""
         return self._exe if self._exe and path == self.exe_mapping_path else path
 
-    def _file_fd(self, path: str) -> int | None:
-        path = self.file_path(path)
-        if path not in self._fds:
+    def _file_fd(self, nt_path: str) -> int | None:
+        """A descriptor of the file mapped at ``nt_path``, or None if it cannot be used."""
+        if nt_path not in self._fds:
+            path = self.file_path(nt_path)
             fd: int | None = None
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
                 if not os.path.isfile(f"/proc/self/fd/{fd}"):  # a FIFO or device: never read
                     os.close(fd)
                     fd = None
+                elif not self._same_file(nt_path, fd):
+                    self.stale[nt_path] = path
+                    os.close(fd)
+                    fd = None
             except OSError:
                 fd = None
-            self._fds[path] = fd
-        return self._fds[path]
+            self._fds[nt_path] = fd
+        return self._fds[nt_path]
 
-    def _chunk(self, address: int, size: int) -> bytes:
-        """Bytes at ``address`` from one source (possibly fewer than ``size``; empty if none)."""
+    def usable_path(self, nt_path: str) -> str:
+        """The file to read for ``nt_path`` (for symbols), or "" when it is not the process's."""
+        return self.file_path(nt_path) if self._file_fd(nt_path) is not None else ""
+
+    def check_files(self) -> dict[str, str]:
+        """Open every mapped file once; the ones that are not the process's are in ``stale``."""
+        for nt_path in sorted({f[3] for f in self._files}):
+            self._file_fd(nt_path)
+        return dict(self.stale)
+
+    def _same_file(self, nt_path: str, fd: int) -> bool:
+        """Whether the file still starts with the bytes the core holds of its first page.
+
+        The kernel dumps the first page of every ELF file mapping
+        (coredump_filter bit 4, MMF_DUMP_ELF_HEADERS: its headers and build
+        id); a file rebuilt or upgraded since the dump differs there.
+        """
+        for start, end, off, path in self._files:
+            if path == nt_path and off == 0:
+                mine = self._from_segments(start, min(PAGE, end - start))
+                return not mine or os.pread(fd, len(mine), 0) == mine
+        return True
+
+    def _from_segments(self, address: int, size: int) -> bytes:
         i = bisect.bisect_right(self._seg_starts, address) - 1
         if i >= 0:
             s = self._segs[i]
             if address < s.vaddr + s.filesz:
                 n = min(size, s.vaddr + s.filesz - address)
                 return os.pread(self._core_fd(), n, s.offset + address - s.vaddr)
+        return b""
+
+    def _chunk(self, address: int, size: int) -> bytes:
+        """Bytes at ``address`` from one source (possibly fewer than ``size``; empty if none)."""
+        data = self._from_segments(address, size)
+        if data:
+            return data
+        i = bisect.bisect_right(self._seg_starts, address) - 1
         next_seg = self._seg_starts[i + 1] if i + 1 < len(self._segs) else None
         j = bisect.bisect_right(self._file_starts, address) - 1
         # NT_FILE ranges may nest under PT_LOAD ones only, never overlap each other

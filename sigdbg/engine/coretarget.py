@@ -77,6 +77,8 @@ class CoreReport(Model):
     program: str  #: the executable's path in NT_FILE
     exe: str  #: where the program's bytes were read (--exe), or ""
     truncated: bool  #: the file ends before its PT_LOAD data does
+    #: mapped files (NT_FILE path) whose file on disk is not the one the process had
+    stale_files: tuple[str, ...]
     threads: tuple[CoreThreadInfo, ...]
     frames: tuple[SigFrame, ...]  #: signal frames on the selected thread's stack, innermost first
     frames_thread: int  #: tid whose stack was searched
@@ -93,7 +95,7 @@ class CoreTarget(Inspector):
         self.core: CoreFile = read_core(path)
         self.exe = exe
         self.memory = CoreMemory(self.core, exe)
-        self.symbols.file_path = self.memory.file_path
+        self.symbols.file_path = self.memory.usable_path
         self._threads = self.core.threads()
         if not self._threads:
             raise DecodeError(f"core file {path} has no NT_PRSTATUS note (no thread)")
@@ -293,10 +295,11 @@ def core_report(target: CoreTarget) -> CoreReport:
         target.select_thread(keep)
     info = core.psinfo()
     frames = target.signal_frames()
+    stale = target.memory.check_files()
     return CoreReport(
         core.path, core.abi.name, info[0] if info else target.current_task().pid,
         info[2] if info else "", target.exe_path(), target.exe or "", core.truncated,
-        tuple(threads), frames, target.current_task().tid)
+        tuple(sorted(stale)), tuple(threads), frames, target.current_task().tid)
 
 
 def open_core(path: str, exe: str | None = None) -> CoreTarget:

@@ -15,6 +15,9 @@ def render_core_report(r: CoreReport, st: Style = PLAIN) -> str:
                + (f" (read from {st.text(r.exe)})" if r.exe else ""))
     if r.truncated:
         out.append(st.warn("  ! the file is truncated: some memory of the process is missing"))
+    for path in r.stale_files:
+        out.append(st.warn(f"  ! {st.text(path)} is not the file the process had mapped (its "
+                           "first page differs from the core's): its bytes are not used"))
     for t in r.threads:
         sig = f"{signal_name(t.cursig)}" if t.cursig else "no signal"
         sym = f" <{st.text(t.symbol)}>" if t.symbol else ""

@@ -229,6 +229,15 @@ def test_exe_names_the_program_when_its_path_moved(tmp_path):
         assert core_report(core).program == str(prog)  # as NT_FILE names it
     out = sigdbg("frame", "--core", str(path), "--exe", str(moved), "--json")
     assert out.returncode == 0 and len(json.loads(out.stdout)) == 1
+    # a different program is not the one the core was made from: its bytes are never used
+    with open_core(str(path), target("hello.i386")) as core:
+        assert core.current_task().read_upto(insn, 10) == b""
+        r = core_report(core)
+        assert r.stale_files == (str(prog),) and r.threads[0].symbol is None
+    shutil.copy(target("sig_basic.i386"), prog)  # rebuilt in place since the dump
+    with open_core(str(path)) as core:
+        assert core.current_task().read_upto(insn, 10) == b""
+        assert core_report(core).stale_files == (str(prog),)
 
 
 # -- the shell ------------------------------------------------------------------------------
