@@ -90,6 +90,7 @@ def build_parser() -> Parser:
     rp = sub.add_parser("report", help="auxv, maps, vDSO and vsyscall of a target (the main job)")
     rp.add_argument("--json", action="store_true")
     add_target_args(rp)
+    add_core_args(rp)
     from sigdbg.cli import trace_cli
 
     trace_cli.configure(sub)
@@ -151,13 +152,27 @@ def run(a: argparse.Namespace) -> int:
 
 
 def _run_on_core(a: argparse.Namespace, st: Style) -> int:
-    """`sigdbg auxv|maps|vdso|frame --core FILE [--exe PROG]`."""
+    """`sigdbg auxv|maps|vdso|frame|report --core FILE [--exe PROG]`."""
     from sigdbg.engine.coretarget import open_core
 
     if a.pid is not None or target_argv(a):
         raise UsageError("give either --core FILE or a process (-p PID, -- PROG ARGS), not both")
     with open_core(a.core, a.exe) as core:
-        if a.command == "frame" and a.address is None:
+        if a.command == "report":  # the vsyscall part needs a live process: the crash instead
+            from sigdbg.engine.coretarget import core_report
+            from sigdbg.render import text as rt
+            from sigdbg.render.core import render_core_report
+
+            r = core_report(core)
+            if a.json:
+                out = dump_json({"auxv": core.auxv().to_json(),
+                                 "maps": [m.to_json() for m in core.maps().mappings],
+                                 "vdso": core.vdso_report().to_json(), "core": r.to_json()})
+            else:
+                out = "\n\n".join((rt.render_auxv(core.auxv(), st), rt.render_maps(core.maps(), st),
+                                    rt.render_vdso(core.vdso_report(), st),
+                                    render_core_report(r, st)))
+        elif a.command == "frame" and a.address is None:
             # every signal frame still on the crashing thread's stack, innermost first
             frames = core.signal_frames()
             if a.json:

@@ -144,6 +144,21 @@ def test_kernel_core_crash_siginfo_and_registers(cores):
             assert r.frames and r.frames[0].address > t.sp
 
 
+def test_report_core_json(cores):
+    """`sigdbg report --core FILE --json`: auxv, maps, vDSO and the crash in one document."""
+    path, stdout = cores["k32"]
+    reps = by_tag(stdout)
+    d = sigdbg_json("report", "--core", str(path), "--json")
+    t = d["core"]["threads"][0]
+    assert (t["cursig"], t["pc"], t["siginfo"]["si_addr"]) == (11, reps["nonrt"]["insn"], 0x10)
+    assert t["symbol"] == "sig32_segv_store"
+    assert [f["address"] for f in d["core"]["frames"]] == [reps["nonrt"]["frame"],
+                                                           reps["rt"]["frame"]]
+    assert d["core"]["pid"] == reps["rt"]["pid"] and d["core"]["stale_files"] == []
+    assert d["vdso"]["abi"] == "i386" and d["auxv"]["differences"] == []
+    assert any(m["path"] == "[vdso]" for m in d["maps"])
+
+
 def test_gcore_frames_both_abis(tmp_path):
     for prog, kind, tag in (("core_crash", "rt_sigframe", "usr1"),
                             ("core_crash.i386", "rt_sigframe_ia32", "rt")):
