@@ -22,6 +22,9 @@
  *            crashes the same way: two signal frames on the stack.
  *   wait     the SIGUSR1 handler reports, prints SIGDBG-READY and waits in
  *            pause() until killed (for gcore).
+ *   threads  main reports tag=main tid=<its tid>, then starts a pthread that raises
+ *            SIGUSR1 at itself; the handler (on that thread's stack) crashes while
+ *            main waits in pause(): the dumping thread is not the main thread.
  *   altstack SIGUSR1 is installed with SA_ONSTACK on a 64 KiB sigaltstack; main
  *            raises SIGALRM, whose handler (on the normal stack) raises SIGUSR1,
  *            whose handler (on the alternate stack) crashes: the innermost frame
@@ -31,20 +34,28 @@
  *   frame     address of the rt_sigframe (= ucp - 8: pretcode precedes uc)
  *   pretcode  the frame's first word (the restorer)
  *   insn      address of the faulting store (only in the crashing handler)
+ *   tid       gettid() of the thread that runs the handler
+ *   xmm8lo xmm8hi   the value the crashing handler loads into %xmm8 right
+ *             before the faulting store (the core's NT_X86_XSTATE must hold it)
  */
 #include "report.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 extern char core_crash_insn[];
-static int g_mode; /* 0 once, 1 nested, 2 wait, 3 altstack */
+static int g_mode; /* 0 once, 1 nested, 2 wait, 3 altstack, 4 threads */
 static char g_alt[64 * 1024] __attribute__((aligned(16)));
+
+static const unsigned long g_xmm8[2] __attribute__((aligned(16))) = {
+	0x0123456789abcdefUL, 0xfedcba9876543210UL };
 
 __attribute__((noinline)) static void crash(void)
 {
-	__asm__ volatile(".globl core_crash_insn\n"
-			 "core_crash_insn: movl $0x5a, 0x10\n" ::: "memory");
+	__asm__ volatile("movdqa %0, %%xmm8\n"
+			 ".globl core_crash_insn\n"
+			 "core_crash_insn: movl $0x5a, 0x10\n" :: "m"(g_xmm8) : "memory", "xmm8");
 }
 
 static void copy_file(const char *path, int hex)
@@ -77,8 +88,12 @@ static void report(const char *tag, siginfo_t *si, ucontext_t *uc, int crashing)
 	rep_ucontext(uc);
 	rep_hex("frame", (unsigned long)uc - 8);
 	rep_hex("pretcode", *(unsigned long *)((char *)uc - 8));
-	if (crashing)
+	rep_hex("tid", (unsigned long)gettid());
+	if (crashing) {
 		rep_hex("insn", (unsigned long)core_crash_insn);
+		rep_hex("xmm8lo", g_xmm8[0]);
+		rep_hex("xmm8hi", g_xmm8[1]);
+	}
 	if (g_mode == 3) {
 		rep_hex("altbase", (unsigned long)g_alt);
 		rep_hex("altsize", sizeof(g_alt));
@@ -98,7 +113,7 @@ static void h_alrm(int sig, siginfo_t *si, void *ucv)
 static void h_usr1(int sig, siginfo_t *si, void *ucv)
 {
 	(void)sig;
-	report("usr1", si, ucv, g_mode == 0 || g_mode == 3);
+	report("usr1", si, ucv, g_mode == 0 || g_mode == 3 || g_mode == 4);
 	if (g_mode == 1) {
 		raise(SIGALRM);
 	} else if (g_mode == 2) {
@@ -109,6 +124,13 @@ static void h_usr1(int sig, siginfo_t *si, void *ucv)
 	crash();
 }
 
+static void *thread_main(void *arg)
+{
+	(void)arg;
+	raise(SIGUSR1); /* tgkill(getpid(), gettid()): this thread takes it */
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa;
@@ -116,7 +138,7 @@ int main(int argc, char **argv)
 
 	if (argc > 1)
 		g_mode = !strcmp(argv[1], "nested") ? 1 : !strcmp(argv[1], "wait") ? 2 :
-			 !strcmp(argv[1], "altstack") ? 3 : 0;
+			 !strcmp(argv[1], "altstack") ? 3 : !strcmp(argv[1], "threads") ? 4 : 0;
 	rep__write_all("SIGDBG-AUXV ", 12);
 	copy_file("/proc/self/auxv", 1);
 	rep__write_all("\nSIGDBG-MAPS-BEGIN\n", 19);
@@ -138,6 +160,16 @@ int main(int argc, char **argv)
 		sa.sa_flags |= SA_ONSTACK;
 	}
 	sigaction(SIGUSR1, &sa, NULL);
+	if (g_mode == 4) {
+		pthread_t t;
+
+		rep_begin("main");
+		rep_hex("tid", (unsigned long)gettid());
+		rep_end();
+		pthread_create(&t, NULL, thread_main, NULL);
+		for (;;)
+			pause();
+	}
 	raise(g_mode == 3 ? SIGALRM : SIGUSR1);
 	return 1; /* not reached */
 }

@@ -338,7 +338,8 @@ COMMANDS: tuple[ShellCommand, ...] = (
                  _p_run(True), complete="path"),
     ShellCommand("attach", "attach to a running process", _attach, _p_pid),
     ShellCommand("core", "load a core file: core FILE [--exe PROG] (then auxv, maps, vdso, "
-                 "frame, siginfo read it)", corecmd.run, corecmd.configure, complete="path"),
+                 "frame, siginfo, regs read it)", corecmd.run, corecmd.configure,
+                 complete="path"),
     ShellCommand("detach", "let the process go (it keeps running)", _detach),
     ShellCommand("kill", "kill the process", _kill),
     ShellCommand("continue", "run until a signal that stops, a breakpoint or the end", _continue,

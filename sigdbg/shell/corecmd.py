@@ -1,8 +1,10 @@
 """The shell's ``core FILE [--exe PROG] [--thread N]``: load a core file.
 
 While no process is being debugged, the data commands shared with the CLI
-(auxv, maps, vdso, frame) and ``siginfo`` read the loaded core: ``frame``
-without an address is the innermost signal frame left on the stack.
+(auxv, maps, vdso, frame), ``siginfo`` and ``regs`` read the loaded core:
+``frame`` without an address is the innermost signal frame left on the
+stack, ``regs --frame`` its saved context, ``regs --fp`` the thread's
+NT_X86_XSTATE.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sigdbg.cli.commands import dump_json, parse_int
 from sigdbg.engine.coretarget import core_report, open_core
 from sigdbg.errors import UsageError
 from sigdbg.render.core import render_core_report
+from sigdbg.shell import views
 
 if TYPE_CHECKING:
     from sigdbg.shell.core import Shell
@@ -46,3 +49,37 @@ def run(sh: Shell, a: argparse.Namespace) -> None:
     if s is not None and s.alive and a.file is not None:
         sh.write(f"note: process {s.pid} stays the target of the other commands until it is "
                  "killed or detached")
+
+
+def regs(sh: Shell, a: argparse.Namespace) -> None:
+    """``regs [--fp] [--frame]`` on the loaded core (NT_PRSTATUS, NT_X86_XSTATE, the frame)."""
+    from sigdbg.shell.xstate import from_fpstate, from_regset
+
+    target = sh.core
+    assert target is not None
+    task = target.current_task()
+    abi = task.abi
+    if a.fp:
+        if a.frame:
+            fp = target.sigframe().fpstate
+            if fp is None:
+                raise UsageError("the innermost signal frame has no fpstate")
+            vec = from_fpstate(fp)
+        else:
+            raw = task.xstate_raw()
+            if raw is None:
+                raise UsageError("the core has no FP/vector regset for this thread")
+            vec = from_regset(raw, abi)
+        sh.write(dump_json(vec.to_json()) if a.json else views.vectors(vec, sh.style))
+        return
+    if a.frame:
+        mc = target.sigframe().mcontext
+        values = {reg: mc[m] for m, reg in abi.mcontext_regs if m in mc}
+    else:
+        values = task.registers()
+    if a.json:
+        sh.write(dump_json(values))
+        return
+    ref = target.lookup(values[abi.pc])
+    sh.write(views.registers(values, abi.pc, abi.flags, abi.bits, str(ref) if ref else None,
+                             sh.style))

@@ -37,6 +37,11 @@ def inspect(sh: Shell, a: argparse.Namespace) -> None:
 def regs(sh: Shell, a: argparse.Namespace) -> None:
     from sigdbg.shell.xstate import VectorRegisters, from_fpstate, from_regset
 
+    if sh.core is not None and (sh.session is None or not sh.session.alive):
+        from sigdbg.shell import corecmd
+
+        corecmd.regs(sh, a)  # no process: the loaded core file
+        return
     s = sh.require_stopped()
     abi = s.abi
     if a.fp:

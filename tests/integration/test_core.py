@@ -45,7 +45,8 @@ def cores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str
     out = {}
     for name, argv in (("k64", [target("core_crash"), "nested"]),
                        ("k32", [target("core_crash.i386"), "nested"]),
-                       ("k64alt", [target("core_crash"), "altstack"])):
+                       ("k64alt", [target("core_crash"), "altstack"]),
+                       ("k64thr", [target("core_crash"), "threads"])):
         out[name] = kernel_core(argv, base / name)
     return out
 
@@ -284,6 +285,42 @@ def test_shell_core_command(cores):
     assert [f["address"] for f in summary["frames"]] == [reps["nonrt"]["frame"],
                                                          reps["rt"]["frame"]]
     assert "error" not in text
+
+
+def shell_json(script: str) -> list[Any]:
+    """Run ``sigdbg shell`` on ``script``; the JSON documents it printed, in order."""
+    out = subprocess.run([sys.executable, "-m", "sigdbg", "shell"], input=script,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "error" not in out.stdout, out.stdout + out.stderr
+    docs, dec, text = [], json.JSONDecoder(), out.stdout
+    pos = 0
+    while True:
+        starts = [i for i in (text.find("{\n", pos), text.find("[\n", pos)) if i >= 0]
+        if not starts:
+            return docs
+        obj, pos = dec.raw_decode(text, min(starts))
+        docs.append(obj)
+
+
+def test_threads_registers_and_xstate(cores):
+    """A pthread crashes in its handler: it is thread 1 of the core, with the frame on its
+    own stack; its NT_X86_XSTATE holds the %xmm8 it loaded; main is thread 2."""
+    path, stdout = cores["k64thr"]
+    reps = by_tag(stdout)
+    usr1, main = reps["usr1"], reps["main"]
+    assert usr1["tid"] != main["tid"]
+    summary, fp, regs, frame_regs, summary2, regs2 = shell_json(
+        f"core --json {path}\nregs --fp --json\nregs --json\nregs --frame --json\n"
+        "core --json --thread 2\nregs --json\nquit\n")
+    assert [t["tid"] for t in summary["threads"]] == [usr1["tid"], main["tid"]]
+    assert summary["frames_thread"] == usr1["tid"] and len(summary["frames"]) == 1
+    check_frame(summary["frames"][0], usr1, "rt_sigframe")
+    assert fp["source"] == "NT_X86_XSTATE"
+    assert fp["xmm"][8] == usr1["xmm8lo"] | usr1["xmm8hi"] << 64
+    assert regs["rip"] == usr1["insn"] and regs["fs_base"] != regs2["fs_base"]
+    assert (frame_regs["rip"], frame_regs["rsp"]) == (usr1["pc"], usr1["sp"])
+    assert summary2["frames_thread"] == main["tid"] and summary2["frames"] == []
+    assert regs2["rsp"] == summary2["threads"][1]["sp"] != regs["rsp"]
 
 
 # -- bad input ------------------------------------------------------------------------------
