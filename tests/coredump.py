@@ -41,16 +41,18 @@ def core_pattern_in_cwd() -> Iterator[None]:
             fh.write(old)
 
 
-def _unlimited_core() -> None:
-    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-
-
-def kernel_core(argv: list[str], workdir: Path) -> tuple[Path, str]:
-    """Run ``argv`` in ``workdir`` until it dumps core; (core path, its stdout)."""
+def kernel_core(argv: list[str], workdir: Path, limit: int | None = None) -> tuple[Path, str]:
+    """Run ``argv`` in ``workdir`` until it dumps core; (core path, its stdout).
+    ``limit``: RLIMIT_CORE in bytes (default unlimited)."""
     workdir.mkdir(parents=True, exist_ok=True)
+    rlim = resource.RLIM_INFINITY if limit is None else limit
+
+    def set_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_CORE, (rlim, rlim))
+
     with core_pattern_in_cwd():
         proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=30,
-                              preexec_fn=_unlimited_core)
+                              preexec_fn=set_limit)
     assert proc.returncode == -signal.SIGSEGV, (proc.returncode, proc.stderr)
     cores = [p for p in workdir.iterdir() if p.name.startswith("core")]
     assert len(cores) == 1, f"expected one core in {workdir}: {cores}"

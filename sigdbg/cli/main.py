@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from sigdbg import __version__
 from sigdbg.cli.commands import (
@@ -25,6 +26,9 @@ from sigdbg.cli.commands import (
 )
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render.text import Style
+
+if TYPE_CHECKING:
+    from sigdbg.engine.coretarget import CoreTarget
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -159,19 +163,7 @@ def _run_on_core(a: argparse.Namespace, st: Style) -> int:
         raise UsageError("give either --core FILE or a process (-p PID, -- PROG ARGS), not both")
     with open_core(a.core, a.exe) as core:
         if a.command == "report":  # the vsyscall part needs a live process: the crash instead
-            from sigdbg.engine.coretarget import core_report
-            from sigdbg.render import text as rt
-            from sigdbg.render.core import render_core_report
-
-            r = core_report(core)
-            if a.json:
-                out = dump_json({"auxv": core.auxv().to_json(),
-                                 "maps": [m.to_json() for m in core.maps().mappings],
-                                 "vdso": core.vdso_report().to_json(), "core": r.to_json()})
-            else:
-                out = "\n\n".join((rt.render_auxv(core.auxv(), st), rt.render_maps(core.maps(), st),
-                                    rt.render_vdso(core.vdso_report(), st),
-                                    render_core_report(r, st)))
+            out = _core_report(core, a, st)
         elif a.command == "frame" and a.address is None:
             # every signal frame still on the crashing thread's stack, innermost first
             frames = core.signal_frames()
@@ -186,6 +178,39 @@ def _run_on_core(a: argparse.Namespace, st: Style) -> int:
             out = find_command(a.command).run(core, a, st)
     _write(out)
     return 0
+
+
+def _core_report(core: CoreTarget, a: argparse.Namespace, st: Style) -> str:
+    """auxv, maps, vDSO and the crash; a part a truncated core lacks says why instead."""
+    from sigdbg.engine.coretarget import core_report
+    from sigdbg.render import text as rt
+    from sigdbg.render.core import render_core_report
+
+    parts: dict[str, Any] = {}
+
+    def failed(key: str, exc: SigdbgError) -> None:
+        parts[key] = {"error": str(exc)} if a.json else f"{key}: error: {exc}"
+
+    try:
+        auxv = core.auxv()
+        parts["auxv"] = auxv.to_json() if a.json else rt.render_auxv(auxv, st)
+    except SigdbgError as exc:
+        failed("auxv", exc)
+    try:
+        maps = core.maps()
+        parts["maps"] = [m.to_json() for m in maps.mappings] if a.json else \
+            rt.render_maps(maps, st)
+    except SigdbgError as exc:
+        failed("maps", exc)
+    try:
+        vdso = core.vdso_report()
+        parts["vdso"] = vdso.to_json() if a.json else rt.render_vdso(vdso, st)
+    except SigdbgError as exc:
+        failed("vdso", exc)
+    r = core_report(core)
+    if a.json:
+        return dump_json({**parts, "core": r.to_json()})
+    return "\n\n".join([*parts.values(), render_core_report(r, st)])
 
 
 def _frame_at_next_signal(a: argparse.Namespace, st: Style) -> int:

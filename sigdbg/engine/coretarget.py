@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from sigdbg.backends.core import CoreMemory, CoreTask
+from sigdbg.decode.auxv import AuxvReport
 from sigdbg.decode.corefile import CoreFile, read_core
 from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import Restorer, match_pattern
@@ -141,6 +142,15 @@ class CoreTarget(Inspector):
     def exe_path(self) -> str:
         """The program's path as the core's maps name it (its bytes may come from --exe)."""
         return self.memory.exe_mapping_path or self.exe or ""
+
+    def auxv(self) -> AuxvReport:
+        try:
+            return super().auxv()
+        except SigdbgError as exc:
+            if self.core.truncated:  # RLIMIT_CORE cut the dump before the stack
+                raise DecodeError(f"{exc} (the core file is truncated: the process's memory "
+                                  "is only partly in it)") from None
+            raise
 
     def vsyscall_report(self) -> VsyscallReport:
         raise UsageError("the vsyscall report needs a live process: a core keeps neither the "

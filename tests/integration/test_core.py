@@ -160,6 +160,23 @@ def test_report_core_json(cores):
     assert any(m["path"] == "[vdso]" for m in d["maps"])
 
 
+def test_core_truncated_by_rlimit_core(tmp_path):
+    """RLIMIT_CORE cuts the dump: the notes (crash, registers) are still read; what the
+    memory lacks is a one-line reason, never a traceback."""
+    from tests.integration.test_cli_errors import assert_one_line_error
+
+    path, stdout = kernel_core([target("core_crash"), "nested"], tmp_path, limit=64 << 10)
+    insn = by_tag(stdout)["alrm"]["insn"]
+    d = sigdbg_json("report", "--core", str(path), "--json")
+    assert d["core"]["truncated"] is True
+    t = d["core"]["threads"][0]
+    assert (t["cursig"], t["pc"], t["siginfo"]["si_addr"]) == (11, insn, 0x10)
+    assert "truncated" in d["auxv"]["error"]
+    assert_one_line_error(sigdbg("auxv", "--core", str(path)), "truncated")
+    out = sigdbg("report", "--core", str(path))
+    assert out.returncode == 0 and "the file is truncated" in out.stdout
+
+
 def test_gcore_frames_both_abis(tmp_path):
     for prog, kind, tag in (("core_crash", "rt_sigframe", "usr1"),
                             ("core_crash.i386", "rt_sigframe_ia32", "rt")):
