@@ -220,3 +220,27 @@ def test_overlapping_loads_and_a_truncated_dump_still_read(real_cores, tmp_path)
     core = read_core(str(cut))
     assert core.truncated and core.threads()
     assert not read_core(str(p)).truncated
+
+
+@pytest.mark.timeout(180)
+def test_cli_on_mutated_cores_prints_at_most_one_error_line(real_cores, tmp_path):
+    """The CLI end to end: a damaged core is output or one `sigdbg: error:` line, never
+    an internal error or a traceback."""
+    import subprocess
+    import sys
+
+    rng = random.Random(SEED + 1)
+    for n in range(10):
+        bits = (64, 32)[n % 2]
+        path = tmp_path / f"mutant-{n}"
+        path.write_bytes(mutate(real_cores[bits], rng))
+        for cmd in ("report", "frame"):
+            out = subprocess.run([sys.executable, "-m", "sigdbg", cmd, "--core", str(path)],
+                                 capture_output=True, timeout=60)
+            err = out.stderr.decode("utf-8", "replace")
+            lines = err.strip().splitlines()
+            if out.returncode == 0:
+                assert not lines, err
+            else:
+                assert len(lines) == 1 and lines[0].startswith("sigdbg: error:"), err
+                assert "internal error" not in lines[0]
