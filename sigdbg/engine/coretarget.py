@@ -27,7 +27,7 @@ from sigdbg.backends.core import CoreMemory, CoreTask
 from sigdbg.decode.auxv import AuxvReport
 from sigdbg.decode.corefile import CoreFile, read_core
 from sigdbg.decode.model import Model
-from sigdbg.decode.restorer import Restorer, match_pattern
+from sigdbg.decode.restorer import Restorer, SymbolRef, match_pattern
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.decode.vdso import VsyscallReport
@@ -151,6 +151,10 @@ class CoreTarget(Inspector):
                 raise DecodeError(f"{exc} (the core file is truncated: the process's memory "
                                   "is only partly in it)") from None
             raise
+
+    def lookup(self, address: int) -> SymbolRef | None:
+        # a core never changes: an unmapped address is no reason to re-read the maps
+        return self.symbols.lookup(address)
 
     def vsyscall_report(self) -> VsyscallReport:
         raise UsageError("the vsyscall report needs a live process: a core keeps neither the "

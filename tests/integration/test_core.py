@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+import sigdbg as sigdbg_api
 from sigdbg.engine.coretarget import core_report, open_core
 from tests.conftest import parse_reports, target
 from tests.coredump import gcore, kernel_core
@@ -128,7 +129,7 @@ def test_kernel_core_crash_siginfo_and_registers(cores):
     for name in ("k64", "k32"):
         path, stdout = cores[name]
         insn = next(r["insn"] for r in parse_reports(stdout) if "insn" in r)
-        with open_core(str(path)) as core:
+        with sigdbg_api.open_core(str(path)) as core:  # the Python API
             r = core_report(core)
             t = r.threads[0]
             assert t.cursig == 11
