@@ -185,6 +185,8 @@ def test_gcore_frames_both_abis(tmp_path):
         frames = sigdbg_json("frame", "--core", str(path), "--json")
         assert len(frames) == 1
         check_frame(frames[0], by_tag(stdout)[tag], kind)
+        check_auxv(path, stdout, [target(prog), "wait"])
+        check_file_maps(path, stdout)
         # gcore: the vDSO in the core is the live one
         dump = tmp_path / f"{prog}.vdso"
         out = sigdbg("vdso", "--core", str(path), "--dump", str(dump))
@@ -194,22 +196,42 @@ def test_gcore_frames_both_abis(tmp_path):
 
 
 # -- auxv, maps, vdso ---------------------------------------------------------------------
+def own_auxv(stdout: str) -> list[tuple[int, int]]:
+    """The auxv the program printed: /proc/self/auxv bytes (x86_64) or its initial stack's
+    pairs (i386), in order, without AT_NULL."""
+    if "SIGDBG-AUXV " in stdout:
+        raw = bytes.fromhex(stdout.split("SIGDBG-AUXV ", 1)[1].split("\n", 1)[0])
+        pairs = [struct.unpack_from("<QQ", raw, i) for i in range(0, len(raw), 16)]
+        return [p for p in pairs if p[0] != 0]
+    rep = next(r for r in parse_reports(stdout) if r["tag"] == "auxv")
+    return [(int(k[1:]), int(v)) for k, v in rep.items() if k != "tag"]
+
+
+def check_auxv(path: Path, stdout: str, argv: list[str]) -> None:
+    r = sigdbg_json("auxv", "--core", str(path), "--json")
+    assert [(e["type"], e["value"]) for e in r["entries"]] == own_auxv(stdout)
+    assert r["argv"] == argv
+    assert r["proc_checked"] and r["differences"] == []  # the stack's copy = NT_AUXV
+
+
+def check_file_maps(path: Path, stdout: str) -> None:
+    """Every file mapping of /proc/self/maps is in the core's maps: range, offset, path."""
+    got = sigdbg_json("maps", "--core", str(path), "--json")["mappings"]
+    by_range = {(m["start"], m["end"]): m for m in got}
+    for line in maps_of(stdout):
+        if len(line) > 5 and line[5].startswith("/"):
+            lo, hi = (int(x, 16) for x in line[0].split("-"))
+            m = by_range.get((lo, hi))
+            assert m is not None and m["path"] == line[5], line
+            assert m["offset"] == int(line[2], 16), line
+
+
 def test_auxv_from_the_core_is_the_process_auxv(cores):
     path, stdout = cores["k64"]
-    raw = bytes.fromhex(stdout.split("SIGDBG-AUXV ", 1)[1].split("\n", 1)[0])
-    own = [struct.unpack_from("<QQ", raw, i) for i in range(0, len(raw), 16)]
-    own = [p for p in own if p[0] != 0]
-    r = sigdbg_json("auxv", "--core", str(path), "--json")
-    assert [(e["type"], e["value"]) for e in r["entries"]] == own
-    assert r["argv"] == [target("core_crash"), "nested"]
-    assert r["proc_checked"] and r["differences"] == []
-
+    check_auxv(path, stdout, [target("core_crash"), "nested"])
     path, stdout = cores["k32"]
-    rep = by_tag(stdout)["auxv"]
-    r = sigdbg_json("auxv", "--core", str(path), "--json")
-    assert {f"a{e['type']}": e["value"] for e in r["entries"]} == \
-        {k: v for k, v in rep.items() if k != "tag"}
-    assert r["abi"] == "i386" and r["argv"] == [target("core_crash.i386"), "nested"]
+    check_auxv(path, stdout, [target("core_crash.i386"), "nested"])
+    assert sigdbg_json("auxv", "--core", str(path), "--json")["abi"] == "i386"
 
 
 def test_maps_from_the_core_are_the_process_maps(cores):
