@@ -25,6 +25,11 @@
  *   threads  main reports tag=main tid=<its tid>, then starts a pthread that raises
  *            SIGUSR1 at itself; the handler (on that thread's stack) crashes while
  *            main waits in pause(): the dumping thread is not the main thread.
+ *   plain    SIGUSR1 is installed WITHOUT SA_SIGINFO (the kernel leaves the frame's
+ *            info unwritten: stale stack bytes, which main first fills with 0xa5);
+ *            the handler still gets &uc in %rdx (signal_64.c sets rsi/rdx for
+ *            every handler) and reports tag=plain sig + rep_ucontext + frame
+ *            pretcode insn, then crashes.
  *   altstack SIGUSR1 is installed with SA_ONSTACK on a 64 KiB sigaltstack; main
  *            raises SIGALRM, whose handler (on the normal stack) raises SIGUSR1,
  *            whose handler (on the alternate stack) crashes: the innermost frame
@@ -45,7 +50,7 @@
 #include <stdlib.h>
 
 extern char core_crash_insn[];
-static int g_mode; /* 0 once, 1 nested, 2 wait, 3 altstack, 4 threads */
+static int g_mode; /* 0 once, 1 nested, 2 wait, 3 altstack, 4 threads, 5 plain */
 static char g_alt[64 * 1024] __attribute__((aligned(16)));
 
 static const unsigned long g_xmm8[2] __attribute__((aligned(16))) = {
@@ -124,6 +129,28 @@ static void h_usr1(int sig, siginfo_t *si, void *ucv)
 	crash();
 }
 
+static void h_plain(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+
+	(void)si; /* not written by the kernel without SA_SIGINFO */
+	rep_begin("plain");
+	rep_hex("sig", (unsigned long)sig);
+	rep_ucontext(uc);
+	rep_hex("frame", (unsigned long)uc - 8);
+	rep_hex("pretcode", *(unsigned long *)((char *)uc - 8));
+	rep_hex("insn", (unsigned long)core_crash_insn);
+	rep_end();
+	crash();
+}
+
+__attribute__((noinline)) static void dirty_stack(void)
+{
+	volatile char junk[16384];
+
+	memset((char *)junk, 0xa5, sizeof(junk));
+}
+
 static void *thread_main(void *arg)
 {
 	(void)arg;
@@ -138,7 +165,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1)
 		g_mode = !strcmp(argv[1], "nested") ? 1 : !strcmp(argv[1], "wait") ? 2 :
-			 !strcmp(argv[1], "altstack") ? 3 : !strcmp(argv[1], "threads") ? 4 : 0;
+			 !strcmp(argv[1], "altstack") ? 3 : !strcmp(argv[1], "threads") ? 4 :
+			 !strcmp(argv[1], "plain") ? 5 : 0;
 	rep__write_all("SIGDBG-AUXV ", 12);
 	copy_file("/proc/self/auxv", 1);
 	rep__write_all("\nSIGDBG-MAPS-BEGIN\n", 19);
@@ -158,6 +186,11 @@ int main(int argc, char **argv)
 
 		sigaltstack(&ss, NULL);
 		sa.sa_flags |= SA_ONSTACK;
+	}
+	if (g_mode == 5) {
+		sa.sa_handler = (void (*)(int))h_plain;
+		sa.sa_flags = 0;
+		dirty_stack();
 	}
 	sigaction(SIGUSR1, &sa, NULL);
 	if (g_mode == 4) {

@@ -19,6 +19,7 @@ handler ran on an alternate stack) the walk continues there.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from dataclasses import dataclass
 from types import TracebackType
@@ -50,6 +51,7 @@ _UC_FLAGS = 0x1 | 0x2 | 0x4
 #: frame problems that a real frame may show: a handler without SA_SIGINFO
 #: leaves x86_64 info stale; an ia32 handler may reuse its argument slots
 _TOLERATED = ("info.si_signo", "pinfo ", "puc ")
+_NSIG = 64
 _VDSO_RESTORERS = ("__kernel_rt_sigreturn", "__kernel_sigreturn")
 
 
@@ -254,7 +256,16 @@ class CoreTarget(Inspector):
                                 view=self)
         except (MemoryReadError, DecodeError, FeatureUnavailable):
             return None
-        return f if not frame_layout_problems(f) else None
+        if frame_layout_problems(f):
+            return None
+        if f.kind == "rt_sigframe" and f.siginfo is not None and not 0 < f.sig <= _NSIG:
+            # x64_setup_rt_frame writes info only for SA_SIGINFO handlers: no signal number
+            # anywhere else in the frame, so the core does not say which signal this was
+            f = dataclasses.replace(f, sig=0, siginfo_valid=False, problems=(
+                *f.problems, f"info.si_signo {f.siginfo.si_signo} is no signal: the handler "
+                "was installed without SA_SIGINFO (the kernel leaves info unwritten), so the "
+                "frame does not say which signal it was"))
+        return f
 
 
 def frame_layout_problems(f: SigFrame) -> list[str]:

@@ -47,7 +47,8 @@ def cores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str
     for name, argv in (("k64", [target("core_crash"), "nested"]),
                        ("k32", [target("core_crash.i386"), "nested"]),
                        ("k64alt", [target("core_crash"), "altstack"]),
-                       ("k64thr", [target("core_crash"), "threads"])):
+                       ("k64thr", [target("core_crash"), "threads"]),
+                       ("k64plain", [target("core_crash"), "plain"])):
         out[name] = kernel_core(argv, base / name)
     return out
 
@@ -122,6 +123,21 @@ def test_walk_goes_from_the_alternate_stack_to_the_main_stack(cores):
     assert not alt[0] <= frames[1]["address"] < alt[1] and not frames[1]["on_altstack"]
     assert frames[0]["uc_stack"] == {"ss_sp": reps["usr1"]["ss_sp"], "ss_flags": 0,
                                      "ss_size": reps["usr1"]["ss_size"]}
+
+
+def test_frame_of_a_handler_without_sa_siginfo(cores):
+    """x86_64 writes info only for SA_SIGINFO handlers: the frame is found, its registers
+    and mask are right, and it does not claim a signal number it does not hold."""
+    path, stdout = cores["k64plain"]
+    rep = by_tag(stdout)["plain"]
+    frames = sigdbg_json("frame", "--core", str(path), "--json")
+    assert len(frames) == 1
+    f = frames[0]
+    assert (f["address"], f["pretcode"], f["sigmask"]) == (rep["frame"], rep["pretcode"],
+                                                           rep["mask"])
+    assert (f["mcontext"]["rip"], f["mcontext"]["rsp"]) == (rep["pc"], rep["sp"])
+    assert f["sig"] == 0 and f["siginfo_valid"] is False
+    assert any("without SA_SIGINFO" in p for p in f["problems"])
 
 
 def test_kernel_core_crash_siginfo_and_registers(cores):
