@@ -33,6 +33,7 @@ from sigdbg.decode.sigframe import SigFrame, decode_sigframe
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.decode.vdso import VsyscallReport
 from sigdbg.engine.inspect import Inspector
+from sigdbg.engine.symbols import VdsoImage
 from sigdbg.errors import (
     DecodeError,
     FeatureUnavailable,
@@ -153,6 +154,12 @@ class CoreTarget(Inspector):
                 raise DecodeError(f"{exc} (the core file is truncated: the process's memory "
                                   "is only partly in it)") from None
             raise
+
+    def vdso_image(self) -> VdsoImage:
+        try:
+            return super().vdso_image()
+        except MemoryReadError as exc:
+            raise DecodeError(f"the core file does not hold the vDSO ({exc})") from None
 
     def lookup(self, address: int) -> SymbolRef | None:
         # a core never changes: an unmapped address is no reason to re-read the maps

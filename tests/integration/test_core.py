@@ -189,6 +189,7 @@ def test_core_truncated_by_rlimit_core(tmp_path):
     t = d["core"]["threads"][0]
     assert (t["cursig"], t["pc"], t["siginfo"]["si_addr"]) == (11, insn, 0x10)
     assert "truncated" in d["auxv"]["error"]
+    assert "does not hold the vDSO" in d["vdso"]["error"]  # it lies beyond the cut
     assert_one_line_error(sigdbg("auxv", "--core", str(path)), "truncated")
     out = sigdbg("report", "--core", str(path))
     assert out.returncode == 0 and "the file is truncated" in out.stdout
