@@ -13,13 +13,12 @@ import shlex
 import signal
 import traceback
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from sigdbg.cli.commands import HelpShown
 from sigdbg.decode.disasm import Instruction
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.engine import events as ev
-from sigdbg.engine.coretarget import CoreTarget
 from sigdbg.engine.session import Session, SignalPolicy
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.names import signal_name
@@ -28,6 +27,9 @@ from sigdbg.render.text import Style
 from sigdbg.shell import views
 from sigdbg.shell.expr import ExamineFormat, Resolver
 from sigdbg.shell.run import RunControl
+
+if TYPE_CHECKING:
+    from sigdbg.engine.coretarget import CoreTarget
 
 
 def shell_policy() -> SignalPolicy:
