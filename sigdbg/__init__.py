@@ -12,13 +12,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "launch", "attach"]
+__all__ = ["__version__", "launch", "attach", "open_core"]
 
 
 def __getattr__(name: str) -> object:
     # The scripting API lives in sigdbg.api and pulls in the ptrace backend;
     # load it lazily so that `import sigdbg.decode` stays dependency-free.
-    if name in ("launch", "attach"):
+    if name in ("launch", "attach", "open_core"):
         from sigdbg import api
 
         return getattr(api, name)

@@ -11,8 +11,13 @@ events are the frozen dataclasses of :mod:`sigdbg.engine.events`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sigdbg.engine import events
 from sigdbg.engine.session import Session, SignalPolicy
+
+if TYPE_CHECKING:
+    from sigdbg.engine.coretarget import CoreTarget
 
 
 def launch(argv: list[str], *, at: str = "exec", follow: bool = False,
@@ -28,4 +33,12 @@ def attach(pid: int, *, follow: bool = False) -> Session:
     return Session.attach(pid, follow=follow)
 
 
-__all__ = ["launch", "attach", "Session", "SignalPolicy", "events"]
+def open_core(path: str, exe: str | None = None) -> CoreTarget:
+    """A core file as a target: ``auxv()``, ``maps()``, ``vdso_report()``,
+    ``signal_frames()``, ``siginfo()``, ``sigframe(address)``; a context manager."""
+    from sigdbg.engine.coretarget import open_core as _open_core
+
+    return _open_core(path, exe)
+
+
+__all__ = ["launch", "attach", "open_core", "Session", "SignalPolicy", "events"]

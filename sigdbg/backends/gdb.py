@@ -34,8 +34,8 @@ from typing import Literal
 import gdb
 
 from sigdbg.abi.abis import I386, X86_64, Abi
-from sigdbg.decode.auxv import AT_EXECFN, AT_RANDOM, parse_auxv_bytes
-from sigdbg.decode.corefile import CoreFile, core_maps_text, read_core
+from sigdbg.decode.auxv import parse_auxv_bytes
+from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack, read_core
 from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.restorer import match_pattern
 from sigdbg.decode.sigframe import SigFrame, diff_frames
@@ -50,7 +50,6 @@ from sigdbg.decode.vdso import VsyscallReport
 from sigdbg.engine import events as ev
 from sigdbg.engine.inspect import Inspector
 from sigdbg.errors import (
-    DecodeError,
     FeatureUnavailable,
     MemoryReadError,
     ProcessGone,
@@ -66,8 +65,6 @@ _ARCH_ABIS = {"i386:x86-64": X86_64, "i386:x86-64:intel": X86_64, "i386": I386,
               "i386:intel": I386}
 #: user_regs_struct names that gdb calls differently (i386 segment registers)
 _GDB_REG_NAMES = {"xds": "ds", "xes": "es", "xfs": "fs", "xgs": "gs", "xcs": "cs", "xss": "ss"}
-#: how far below AT_EXECFN the auxv may lie on the initial stack (argv+envp strings)
-_MAX_INITIAL_STACK = 8 << 20
 #: frames searched outward from the selected one for ``<signal handler called>``
 MAX_FRAMES = 64
 
@@ -232,47 +229,8 @@ class GdbTask:
         return self._core_start_stack()
 
     def _core_start_stack(self) -> int:
-        """A core has no mm->start_stack: find the auxv (NT_AUXV) on the stack
-        below AT_EXECFN and walk back over envp[], NULL, argv[], NULL to argc."""
-        raw = self.auxv_bytes()
-        aux = self._auxv_dict()
-        top = aux.get(AT_EXECFN) or aux.get(AT_RANDOM)
-        if not raw or not top:
-            raise DecodeError("the core has no NT_AUXV: the initial stack cannot be found")
-        w = self._abi.word
-        needle = raw[: (len(aux) + 1) * 2 * w]
-        lo = max(0, top - _MAX_INITIAL_STACK)
-        region = b""
-        base = top
-        while base > lo:  # read downwards page-block by block: the stack is one mapping
-            start = max(lo, (base - (1 << 16)) & ~(PAGE - 1))
-            chunk = self.read_upto(start, base - start)
-            if len(chunk) != base - start:
-                break
-            region = chunk + region
-            base = start
-            at = region.rfind(needle)
-            if at >= 0:
-                return self._walk_back(base + at)
-        raise DecodeError("the core's auxv (NT_AUXV) is not on its stack")
-
-    def _walk_back(self, auxv_at: int) -> int:
-        w = self._abi.word
-        fmt = self._abi.word_fmt
-
-        def word(a: int) -> int:
-            return int(struct.unpack(fmt, self.read(a, w))[0])
-
-        p = auxv_at - 2 * w  # auxv_at - w is envp's NULL
-        while word(p) != 0:
-            p -= w
-            if auxv_at - p > _MAX_INITIAL_STACK:
-                raise DecodeError("no argv NULL below the auxv in the core")
-        for argc in range(1 << 16):  # p is argv's NULL
-            q = p - (argc + 1) * w
-            if word(q) == argc:
-                return q
-        raise DecodeError("no argc below argv in the core")
+        """A core has no mm->start_stack: found from NT_AUXV on the stack."""
+        return core_start_stack(self.read_upto, self._abi, self.auxv_bytes())
 
     def exe_path(self) -> str:
         if self.core is None:

@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from sigdbg import __version__
 from sigdbg.cli.commands import (
@@ -28,6 +29,9 @@ from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render.text import Style
 from sigdbg.textsafe import safe_error
 
+if TYPE_CHECKING:
+    from sigdbg.engine.coretarget import CoreTarget
+
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
@@ -38,6 +42,18 @@ def add_target_args(p: argparse.ArgumentParser, default_at: str = "exec") -> Non
                    help="where a launched program stops: its first instruction (exec) or its "
                         "entry point after the dynamic loader ran (entry)")
     p.add_argument("argv", nargs=argparse.REMAINDER, help="-- PROG ARGS")
+
+
+#: the commands that read a core file (``--core FILE [--exe PROG]``)
+CORE_COMMANDS = ("auxv", "maps", "vdso", "frame")
+
+
+def add_core_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--core", metavar="FILE",
+                   help="read a core file (kernel dump or gcore) instead of a process")
+    p.add_argument("--exe", metavar="PROG",
+                   help="with --core: the program's executable, when the path the core "
+                        "names is not it")
 
 
 def target_argv(a: argparse.Namespace) -> list[str]:
@@ -75,9 +91,12 @@ def build_parser() -> Parser:
         else:
             cmd.configure(sp)
         add_target_args(sp)
+        if cmd.name in CORE_COMMANDS:
+            add_core_args(sp)
     rp = sub.add_parser("report", help="auxv, maps, vDSO and vsyscall of a target (the main job)")
     rp.add_argument("--json", action="store_true")
     add_target_args(rp)
+    add_core_args(rp)
     from sigdbg.cli import trace_cli
 
     trace_cli.configure(sub)
@@ -112,6 +131,10 @@ def run(a: argparse.Namespace) -> int:
         from sigdbg.shell.app import run_shell
 
         return run_shell(a)
+    if getattr(a, "core", None) is not None:
+        return _run_on_core(a, st)
+    if getattr(a, "exe", None) is not None:
+        raise UsageError("--exe goes with --core FILE")
     if a.command == "frame" and a.address is None:
         return _frame_at_next_signal(a, st)
     with open_session(a) as s:
@@ -132,6 +155,64 @@ def run(a: argparse.Namespace) -> int:
             out = cmd.run(s, a, st)
     _write(out)
     return 0
+
+
+def _run_on_core(a: argparse.Namespace, st: Style) -> int:
+    """`sigdbg auxv|maps|vdso|frame|report --core FILE [--exe PROG]`."""
+    from sigdbg.engine.coretarget import open_core
+
+    if a.pid is not None or target_argv(a):
+        raise UsageError("give either --core FILE or a process (-p PID, -- PROG ARGS), not both")
+    with open_core(a.core, a.exe) as core:
+        if a.command == "report":  # the vsyscall part needs a live process: the crash instead
+            out = _core_report(core, a, st)
+        elif a.command == "frame" and a.address is None:
+            # every signal frame still on the crashing thread's stack, innermost first
+            frames = core.signal_frames()
+            if a.json:
+                out = dump_json([f.to_json() for f in frames])
+            else:
+                from sigdbg.render.core import render_frame_list
+
+                out = render_frame_list(frames, core.current_task().tid, st, detail=True,
+                                        picture=not a.no_picture)
+        else:
+            out = find_command(a.command).run(core, a, st)
+    _write(out)
+    return 0
+
+
+def _core_report(core: CoreTarget, a: argparse.Namespace, st: Style) -> str:
+    """auxv, maps, vDSO and the crash; a part a truncated core lacks says why instead."""
+    from sigdbg.engine.coretarget import core_report
+    from sigdbg.render import text as rt
+    from sigdbg.render.core import render_core_report
+
+    parts: dict[str, Any] = {}
+
+    def failed(key: str, exc: SigdbgError) -> None:
+        parts[key] = {"error": str(exc)} if a.json else f"{key}: error: {exc}"
+
+    try:
+        auxv = core.auxv()
+        parts["auxv"] = auxv.to_json() if a.json else rt.render_auxv(auxv, st)
+    except SigdbgError as exc:
+        failed("auxv", exc)
+    try:
+        maps = core.maps()
+        parts["maps"] = [m.to_json() for m in maps.mappings] if a.json else \
+            rt.render_maps(maps, st)
+    except SigdbgError as exc:
+        failed("maps", exc)
+    try:
+        vdso = core.vdso_report()
+        parts["vdso"] = vdso.to_json() if a.json else rt.render_vdso(vdso, st)
+    except SigdbgError as exc:
+        failed("vdso", exc)
+    r = core_report(core)
+    if a.json:
+        return dump_json({**parts, "core": r.to_json()})
+    return "\n\n".join([*parts.values(), render_core_report(r, st)])
 
 
 def _frame_at_next_signal(a: argparse.Namespace, st: Style) -> int:

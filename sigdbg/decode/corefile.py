@@ -1,19 +1,63 @@
 """Core files: the notes and load segments a core dump carries, without gdb.
 
-Sources: fs/binfmt_elf.c (``fill_note_info``: NT_PRSTATUS, NT_AUXV, NT_FILE,
-NT_SIGINFO), include/uapi/linux/elf.h.  Used by the GDB backend for cores
-loaded in gdb, and usable by a core backend of its own.
+Sources: fs/binfmt_elf.c (``elf_core_dump``, ``fill_note_info``,
+``fill_thread_core_info``: per thread NT_PRSTATUS then its regsets
+NT_PRFPREG/NT_X86_XSTATE...; per process NT_PRPSINFO, NT_SIGINFO, NT_AUXV,
+NT_FILE), include/uapi/linux/elf.h (note types), include/linux/elfcore.h and
+include/linux/elfcore-compat.h (``elf_prstatus``, ``elf_prpsinfo``),
+fs/coredump.c (a core truncated by RLIMIT_CORE keeps its headers and notes).
+gdb's ``gcore`` writes the same notes (gdb/linux-tdep.c) in another order.
+
+A core file is untrusted input: everything here checks sizes and offsets
+against the file and raises only :class:`~sigdbg.errors.DecodeError` (bad
+bytes) or :class:`~sigdbg.errors.TargetError` (unreadable file).  Used by the
+core-file target (:mod:`sigdbg.backends.core`) and by the GDB backend for
+cores loaded in gdb; nothing here imports a third-party module (the GDB
+extension runs on gdb's own Python).
 """
 
 from __future__ import annotations
 
+import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
-from sigdbg.abi.abis import Abi
-from sigdbg.decode.auxv import AT_EXECFN, AT_RANDOM, AT_SYSINFO_EHDR
+from sigdbg.abi.abis import I386, X86_64, Abi
+from sigdbg.decode.auxv import AT_EXECFN, AT_RANDOM, AT_SYSINFO_EHDR, parse_auxv_bytes
 from sigdbg.decode.vdso import VSYSCALL_ADDR as VSYSCALL_START
-from sigdbg.errors import DecodeError, TargetError
+from sigdbg.errors import DecodeError, MemoryReadError, TargetError
+
+EM_386 = 3
+EM_X86_64 = 62
+PT_LOAD = 1
+PT_NOTE = 4
+PN_XNUM = 0xFFFF
+#: more note bytes than any real core holds (threads x regsets): refuse, do not allocate
+MAX_NOTES = 64 << 20
+#: how far below AT_EXECFN the auxv may lie on the initial stack (argv+envp strings)
+MAX_INITIAL_STACK = 8 << 20
+PAGE = 4096
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One PT_LOAD: ``filesz`` bytes at ``offset`` in the core, clipped to the file."""
+
+    vaddr: int
+    memsz: int
+    flags: int  #: PF_R 4, PF_W 2, PF_X 1
+    offset: int
+    filesz: int
+
+
+@dataclass(frozen=True)
+class CoreThread:
+    """The notes of one thread: NT_PRSTATUS and the regsets after it."""
+
+    prstatus: bytes
+    notes: tuple[tuple[str, int, bytes], ...]  #: the thread's regset notes
 
 
 @dataclass(frozen=True)
@@ -24,10 +68,23 @@ class CoreFile:
     bits: int
     notes: tuple[tuple[str, int, bytes], ...]  #: (owner, type, desc)
     loads: tuple[tuple[int, int, int], ...]  #: (p_vaddr, p_memsz, p_flags)
+    machine: int = EM_X86_64
+    segments: tuple[Segment, ...] = ()
+    size: int = 0  #: bytes in the file
+    truncated: bool = False  #: some PT_LOAD data lies beyond the end of the file
 
     NT_PRSTATUS = 1
+    NT_PRFPREG = 2
+    NT_PRPSINFO = 3
     NT_AUXV = 6
+    NT_X86_XSTATE = 0x202
+    NT_PRXFPREG = 0x46E62B7F
+    NT_SIGINFO = 0x53494749
     NT_FILE = 0x46494C45
+
+    @property
+    def abi(self) -> Abi:
+        return X86_64 if self.bits == 64 else I386
 
     def note(self, ntype: int, owner: str = "CORE") -> bytes | None:
         for o, t, desc in self.notes:
@@ -35,14 +92,69 @@ class CoreFile:
                 return desc
         return None
 
+    def threads(self) -> tuple[CoreThread, ...]:
+        """One entry per NT_PRSTATUS, in file order (the kernel writes the
+        dumping thread first); a thread's regsets follow its NT_PRSTATUS."""
+        out: list[CoreThread] = []
+        cur: bytes | None = None
+        regsets: list[tuple[str, int, bytes]] = []
+        for owner, ntype, desc in self.notes:
+            if owner == "CORE" and ntype == self.NT_PRSTATUS:
+                if cur is not None:
+                    out.append(CoreThread(cur, tuple(regsets)))
+                cur, regsets = desc, []
+            elif cur is not None and ntype in (self.NT_PRFPREG, self.NT_X86_XSTATE,
+                                               self.NT_PRXFPREG, self.NT_SIGINFO):
+                regsets.append((owner, ntype, desc))
+        if cur is not None:
+            out.append(CoreThread(cur, tuple(regsets)))
+        return tuple(out)
+
+    # include/linux/elfcore.h struct elf_prstatus_common: pr_info (12), pr_cursig (2+2),
+    # pr_sigpend, pr_sighold (longs), pr_pid, pr_ppid, pr_pgrp, pr_sid, 4 timevals; pr_reg
+    def prstatus_pid(self, desc: bytes) -> int:
+        off = 32 if self.bits == 64 else 24
+        if len(desc) < off + 4:
+            raise DecodeError(f"NT_PRSTATUS has {len(desc)} bytes: too short for pr_pid")
+        return int(struct.unpack_from("<i", desc, off)[0])
+
+    def prstatus_cursig(self, desc: bytes) -> int:
+        if len(desc) < 14:
+            raise DecodeError(f"NT_PRSTATUS has {len(desc)} bytes: too short for pr_cursig")
+        return int(struct.unpack_from("<h", desc, 12)[0])
+
+    def prstatus_regs(self, desc: bytes) -> bytes:
+        """pr_reg: the thread's user_regs_struct."""
+        off = 112 if self.bits == 64 else 72
+        size = self.abi.user_regs.size
+        if len(desc) < off + size:
+            raise DecodeError(f"NT_PRSTATUS has {len(desc)} bytes, pr_reg needs {off + size}")
+        return desc[off : off + size]
+
     @property
     def pid(self) -> int | None:
         """pr_pid of the first NT_PRSTATUS (include/linux/elfcore.h struct elf_prstatus)."""
         desc = self.note(self.NT_PRSTATUS)
-        off = 32 if self.bits == 64 else 24
-        if desc is None or len(desc) < off + 4:
+        if desc is None:
             return None
-        return int(struct.unpack_from("<i", desc, off)[0])
+        try:
+            return self.prstatus_pid(desc)
+        except DecodeError:
+            return None
+
+    def psinfo(self) -> tuple[int, str, str] | None:
+        """NT_PRPSINFO (struct elf_prpsinfo): (pr_pid, pr_fname, pr_psargs)."""
+        desc = self.note(self.NT_PRPSINFO)
+        # 64-bit: 4 chars, pad, pr_flag (8), uid, gid (4 each), pid...; compat: pr_flag (4),
+        # uid, gid (2 each, __compat_uid_t), pid...
+        pid_off, fname_off = (24, 40) if self.bits == 64 else (12, 28)
+        if desc is None or len(desc) < fname_off + 96:
+            return None
+        pid = int(struct.unpack_from("<i", desc, pid_off)[0])
+        fname = desc[fname_off : fname_off + 16].split(b"\0", 1)[0]
+        args = desc[fname_off + 16 : fname_off + 96].split(b"\0", 1)[0]
+        return (pid, fname.decode("utf-8", "surrogateescape"),
+                args.decode("utf-8", "surrogateescape").strip())
 
     def files(self) -> list[tuple[int, int, int, str]]:
         """NT_FILE (fs/binfmt_elf.c fill_files_note): (start, end, file offset, path)."""
@@ -50,57 +162,123 @@ class CoreFile:
         if not desc:
             return []
         w = self.bits // 8
-        fmt = "<" + ("Q" if w == 8 else "I")
-        count, page = struct.unpack_from("<" + fmt[1] * 2, desc, 0)
+        c = "Q" if w == 8 else "I"
+        if len(desc) < 2 * w:
+            raise DecodeError("NT_FILE is shorter than its header")
+        count, page = struct.unpack_from("<" + c * 2, desc, 0)
         pos = 2 * w
-        ranges = [struct.unpack_from("<" + fmt[1] * 3, desc, pos + 3 * w * i) for i in range(count)]
+        if count > (len(desc) - pos) // (3 * w):
+            raise DecodeError(f"NT_FILE claims {count} mappings in {len(desc)} bytes")
+        ranges = [struct.unpack_from("<" + c * 3, desc, pos + 3 * w * i) for i in range(count)]
         names = desc[pos + 3 * w * count:].split(b"\0")
+        if len(names) < count:
+            raise DecodeError(f"NT_FILE has {len(names)} names for {count} mappings")
         out = []
         for (start, end, pgoff), name in zip(ranges, names):
+            if end < start:
+                raise DecodeError(f"NT_FILE mapping {start:#x}-{end:#x} ends before it starts")
             out.append((start, end, pgoff * page, name.decode("utf-8", "surrogateescape")))
         return out
 
+    def auxv_dict(self) -> dict[int, int]:
+        raw = self.note(self.NT_AUXV)
+        return dict(parse_auxv_bytes(raw, self.abi)) if raw else {}
+
 
 def read_core(path: str) -> CoreFile:
-    """Parse the ELF header, program headers and PT_NOTE segments of a core file."""
+    """Parse the ELF header, program headers and PT_NOTE segments of a core file.
+
+    Raises only :class:`DecodeError` (not a core sigdbg can read, or corrupt)
+    and :class:`TargetError` (the file cannot be read).
+    """
     try:
         with open(path, "rb") as fh:
-            head = fh.read(64)
-            if len(head) < 52 or head[:4] != b"\x7fELF" or head[5] != 1:
-                raise DecodeError(f"{path} is not a little-endian ELF file")
-            bits = 64 if head[4] == 2 else 32
-            if struct.unpack_from("<H", head, 16)[0] != 4:
-                raise DecodeError(f"{path} is not a core file (e_type != ET_CORE)")
-            if bits == 64:
-                phoff, = struct.unpack_from("<Q", head, 32)
-                phentsize, phnum = struct.unpack_from("<HH", head, 54)
-            else:
-                phoff, = struct.unpack_from("<I", head, 28)
-                phentsize, phnum = struct.unpack_from("<HH", head, 42)
-            fh.seek(phoff)
-            table = fh.read(phentsize * phnum)
-            notes: list[tuple[str, int, bytes]] = []
-            loads: list[tuple[int, int, int]] = []
-            for i in range(phnum):
-                if bits == 64:
-                    p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz = \
-                        struct.unpack_from("<IIQQQQQ", table, i * phentsize)
-                else:
-                    p_type, p_offset, p_vaddr, _, p_filesz, p_memsz, p_flags = \
-                        struct.unpack_from("<IIIIIII", table, i * phentsize)
-                if p_type == 1:  # PT_LOAD
-                    loads.append((p_vaddr, p_memsz, p_flags))
-                elif p_type == 4:  # PT_NOTE
-                    fh.seek(p_offset)
-                    notes.extend(_walk_notes(fh.read(p_filesz)))
+            return _read_core(path, fh)
     except OSError as exc:
-        raise TargetError(f"cannot read core file {path}: {exc.strerror}") from None
-    except struct.error:
-        raise DecodeError(f"core file {path} is truncated") from None
-    return CoreFile(path, bits, tuple(notes), tuple(loads))
+        raise TargetError(f"cannot read core file {path}: {exc.strerror or exc}") from None
+    except (struct.error, ValueError, OverflowError, MemoryError) as exc:
+        # every access below is bounds-checked; this is the net under it
+        raise DecodeError(f"core file {path} is corrupt ({type(exc).__name__})") from None
 
 
-def _walk_notes(blob: bytes) -> list[tuple[str, int, bytes]]:
+def _read_core(path: str, fh: BinaryIO) -> CoreFile:
+    size = os.fstat(fh.fileno()).st_size
+
+    def read_at(offset: int, n: int, what: str) -> bytes:
+        if offset < 0 or n < 0 or offset + n > size:
+            raise DecodeError(f"core file {path} is truncated or corrupt: {what} at "
+                              f"{offset:#x} (+{n:#x}) lies beyond its end ({size:#x} bytes)")
+        fh.seek(offset)
+        data = fh.read(n)
+        if len(data) != n:
+            raise DecodeError(f"core file {path} is truncated: short read of {what}")
+        return data
+
+    head = fh.read(64)
+    if len(head) < 52 or head[:4] != b"\x7fELF":
+        raise DecodeError(f"{path} is not an ELF file")
+    if head[4] not in (1, 2) or head[5] != 1:
+        raise DecodeError(f"{path} is not a little-endian 32- or 64-bit ELF file")
+    bits = 64 if head[4] == 2 else 32
+    if bits == 64 and len(head) < 64:
+        raise DecodeError(f"{path} is truncated: no complete ELF header")
+    e_type, e_machine = struct.unpack_from("<HH", head, 16)
+    if e_type != 4:
+        raise DecodeError(f"{path} is not a core file (e_type {e_type}, not ET_CORE)")
+    want = EM_X86_64 if bits == 64 else EM_386
+    if e_machine != want:
+        raise DecodeError(f"{path} is a core file for machine {e_machine} with {bits}-bit "
+                          "ELF class: sigdbg reads x86_64 (EM_X86_64) and i386 (EM_386) cores")
+    if bits == 64:
+        phoff, shoff = struct.unpack_from("<QQ", head, 32)
+        phentsize, phnum, shentsize = struct.unpack_from("<HHH", head, 54)
+        min_ph, ph_fmt, min_sh = 56, "<IIQQQQQ", 64
+    else:
+        phoff, shoff = struct.unpack_from("<II", head, 28)
+        phentsize, phnum, shentsize = struct.unpack_from("<HHH", head, 42)
+        min_ph, ph_fmt, min_sh = 32, "<IIIIIII", 40
+    if phnum == PN_XNUM:  # more segments than e_phnum holds: the count is in shdr 0's sh_info
+        if shentsize < min_sh:
+            raise DecodeError(f"core file {path}: PN_XNUM without a section header")
+        sh0 = read_at(shoff, min_sh, "section header 0")
+        phnum = struct.unpack_from("<I", sh0, 44 if bits == 64 else 28)[0]
+    if phnum == 0:
+        raise DecodeError(f"core file {path} has no program headers")
+    if phentsize < min_ph:
+        raise DecodeError(f"core file {path}: e_phentsize {phentsize} < {min_ph}")
+    table = read_at(phoff, phentsize * phnum, "the program header table")
+    notes: list[tuple[str, int, bytes]] = []
+    loads: list[tuple[int, int, int]] = []
+    segments: list[Segment] = []
+    note_bytes = 0
+    truncated = False
+    top = 1 << bits
+    for i in range(phnum):
+        if bits == 64:
+            p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz = \
+                struct.unpack_from(ph_fmt, table, i * phentsize)
+        else:
+            p_type, p_offset, p_vaddr, _, p_filesz, p_memsz, p_flags = \
+                struct.unpack_from(ph_fmt, table, i * phentsize)
+        if p_type == PT_LOAD:
+            if p_vaddr + p_memsz > top or p_filesz > p_memsz:
+                raise DecodeError(f"core file {path}: PT_LOAD {i} at {p_vaddr:#x} "
+                                  f"(filesz {p_filesz:#x}, memsz {p_memsz:#x}) is impossible")
+            avail = max(0, min(p_filesz, size - p_offset)) if p_offset <= size else 0
+            truncated = truncated or avail < p_filesz
+            loads.append((p_vaddr, p_memsz, p_flags))
+            segments.append(Segment(p_vaddr, p_memsz, p_flags, p_offset, avail))
+        elif p_type == PT_NOTE:
+            note_bytes += p_filesz
+            if note_bytes > MAX_NOTES:
+                raise DecodeError(f"core file {path}: {note_bytes} bytes of notes is "
+                                  "not plausible")
+            notes.extend(_walk_notes(read_at(p_offset, p_filesz, f"PT_NOTE {i}"), path))
+    return CoreFile(path, bits, tuple(notes), tuple(loads), e_machine, tuple(segments), size,
+                    truncated)
+
+
+def _walk_notes(blob: bytes, path: str = "core") -> list[tuple[str, int, bytes]]:
     """Elf_Nhdr records; core notes pad name and desc to 4 bytes (also 64-bit)."""
     out = []
     pos = 0
@@ -110,11 +288,64 @@ def _walk_notes(blob: bytes) -> list[tuple[str, int, bytes]]:
         desc_at = name_at + ((namesz + 3) & ~3)
         end = desc_at + descsz
         if end > len(blob):
-            break
+            raise DecodeError(f"core file {path}: note at {pos:#x} (namesz {namesz}, descsz "
+                              f"{descsz}) runs past its PT_NOTE segment ({len(blob)} bytes)")
         owner = blob[name_at:name_at + namesz].split(b"\0", 1)[0].decode("ascii", "replace")
         out.append((owner, ntype, blob[desc_at:end]))
         pos = (end + 3) & ~3
     return out
+
+
+def core_start_stack(read: Callable[[int, int], bytes], abi: Abi, raw_auxv: bytes | None) -> int:
+    """Where argc lies on the initial stack of a core's process.
+
+    A core has no mm->start_stack: find the auxv (NT_AUXV, a copy of
+    mm->saved_auxv that the kernel also put on the stack, fs/binfmt_elf.c
+    create_elf_tables) below AT_EXECFN and walk back over envp[], NULL,
+    argv[], NULL to argc.  ``read(address, size)`` returns what is readable
+    (possibly short).
+    """
+    aux = dict(parse_auxv_bytes(raw_auxv, abi)) if raw_auxv else {}
+    top = aux.get(AT_EXECFN) or aux.get(AT_RANDOM)
+    if not raw_auxv or not top:
+        raise DecodeError("the core has no NT_AUXV: the initial stack cannot be found")
+    w = abi.word
+    needle = raw_auxv[: (len(aux) + 1) * 2 * w]
+    lo = max(0, top - MAX_INITIAL_STACK)
+    region = b""
+    base = top
+    while base > lo:  # read downwards block by block: the stack is one mapping
+        start = max(lo, (base - (1 << 16)) & ~(PAGE - 1))
+        chunk = read(start, base - start)
+        if len(chunk) != base - start:
+            break
+        region = chunk + region
+        base = start
+        at = region.rfind(needle)
+        if at >= 0:
+            return _walk_back(read, abi, base + at)
+    raise DecodeError("the core's auxv (NT_AUXV) is not on its stack")
+
+
+def _walk_back(read: Callable[[int, int], bytes], abi: Abi, auxv_at: int) -> int:
+    w = abi.word
+
+    def word(a: int) -> int:
+        raw = read(a, w)
+        if len(raw) != w:
+            raise MemoryReadError(a, w, "not in the core")
+        return int(struct.unpack(abi.word_fmt, raw)[0])
+
+    p = auxv_at - 2 * w  # auxv_at - w is envp's NULL
+    while word(p) != 0:
+        p -= w
+        if auxv_at - p > MAX_INITIAL_STACK:
+            raise DecodeError("no argv NULL below the auxv in the core")
+    for argc in range(1 << 16):  # p is argv's NULL
+        q = p - (argc + 1) * w
+        if word(q) == argc:
+            return q
+    raise DecodeError("no argc below argv in the core")
 
 
 def core_maps_text(core: CoreFile, abi: Abi, auxv: dict[int, int]) -> str:
@@ -154,7 +385,7 @@ def core_maps_text(core: CoreFile, abi: Abi, auxv: dict[int, int]) -> str:
             path = specials.get(lo, "")
             if execfn is not None and lo <= execfn < hi:
                 path = "[stack]"
+        # a path with a newline would split the line (and forge a mapping)
+        path = path.replace("\n", "\\012")
         lines.append(f"{lo:08x}-{hi:08x} {perms} {offset:08x} 00:00 0 {path}".rstrip())
     return "\n".join(lines) + "\n"
-
-

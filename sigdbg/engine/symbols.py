@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sigdbg.backends.base import Memory
@@ -51,6 +52,8 @@ class Symbolizer:
         self._vdso_error: str | None = None
         self._files: dict[tuple[str, int], ElfImage | None] = {}
         self._cache: dict[int, SymbolRef | None] = {}
+        #: where a mapped file's bytes are read (a core file's --exe replaces its program)
+        self.file_path: Callable[[str], str] = lambda path: path
 
     def invalidate(self) -> None:
         self._vdso = None
@@ -66,7 +69,7 @@ class Symbolizer:
     def _file_image(self, m: Mapping) -> ElfImage | None:
         key = (m.path, m.inode)
         if key not in self._files:
-            self._files[key] = read_file_image(m.path)
+            self._files[key] = read_file_image(self.file_path(m.path))
         return self._files[key]
 
     def lookup(self, address: int) -> SymbolRef | None:
@@ -89,7 +92,7 @@ class Symbolizer:
                     return None
                 sym, off = hit
                 return SymbolRef(sym.versioned_name, off, "[vdso]")
-            if m.path.startswith("/") and os.path.exists(m.path):
+            if m.path.startswith("/") and os.path.exists(self.file_path(m.path)):
                 img = self._file_image(m)
                 base = maps.image_base(m.path)
                 if img is None or base is None:

@@ -17,7 +17,7 @@ from sigdbg.cli.commands import INSPECT_COMMANDS, Command, Parser, dump_json, pa
 from sigdbg.engine.session import check_program
 from sigdbg.errors import UsageError
 from sigdbg.names import signal_name, signal_number
-from sigdbg.shell import data, views
+from sigdbg.shell import corecmd, data, views
 from sigdbg.textsafe import safe
 
 if TYPE_CHECKING:
@@ -340,6 +340,9 @@ COMMANDS: tuple[ShellCommand, ...] = (
     ShellCommand("start", "start the program, stopped at its entry point (AT_ENTRY)", _run,
                  _p_run(True), complete="path"),
     ShellCommand("attach", "attach to a running process", _attach, _p_pid),
+    ShellCommand("core", "load a core file: core FILE [--exe PROG] (then auxv, maps, vdso, "
+                 "frame, siginfo, regs read it)", corecmd.run, corecmd.configure,
+                 complete="path"),
     ShellCommand("detach", "let the process go (it keeps running)", _detach),
     ShellCommand("kill", "kill the process", _kill),
     ShellCommand("continue", "run until a signal that stops, a breakpoint or the end", _continue,

@@ -13,7 +13,7 @@ import shlex
 import signal
 import traceback
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from sigdbg.cli.commands import HelpShown
 from sigdbg.decode.disasm import Instruction
@@ -28,6 +28,9 @@ from sigdbg.shell import views
 from sigdbg.shell.expr import ExamineFormat, Resolver
 from sigdbg.shell.run import RunControl
 from sigdbg.textsafe import safe_error
+
+if TYPE_CHECKING:
+    from sigdbg.engine.coretarget import CoreTarget
 
 
 def shell_policy() -> SignalPolicy:
@@ -68,6 +71,7 @@ class Shell:
         self.debug = debug
         self.policy = shell_policy()
         self.session: Session | None = None
+        self.core: CoreTarget | None = None  #: a core file loaded with `core FILE`
         self.resolver: Resolver | None = None
         self.program: str | None = None
         self.program_args: list[str] = []
@@ -291,6 +295,8 @@ class Shell:
 
     def close(self) -> None:
         """Leave: kill a launched target, detach an attached one (or as ``set on-exit``)."""
+        if self.core is not None:
+            self.core.close()
         s = self.session
         if s is None:
             return

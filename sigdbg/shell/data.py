@@ -23,11 +23,14 @@ if TYPE_CHECKING:
 
 # -- commands -----------------------------------------------------------------------------------
 def inspect(sh: Shell, a: argparse.Namespace) -> None:
-    s = sh.require_stopped()
     cmd = next(c for c in INSPECT_COMMANDS if c.name == a.command_name)
+    if sh.core is not None and (sh.session is None or not sh.session.alive):
+        sh.write(cmd.run(sh.core, a, sh.style))  # no process: the loaded core file
+        return
     if cmd.name == "frame":
         sh.write(_frame(sh, a, cmd))
         return
+    s = sh.require_stopped()
     sh.write(cmd.run(s, a, sh.style))
 
 
@@ -60,6 +63,11 @@ def _frame(sh: Shell, a: argparse.Namespace, cmd: Command) -> str:
 def regs(sh: Shell, a: argparse.Namespace) -> None:
     from sigdbg.shell.xstate import VectorRegisters, from_fpstate, from_regset
 
+    if sh.core is not None and (sh.session is None or not sh.session.alive):
+        from sigdbg.shell import corecmd
+
+        corecmd.regs(sh, a)  # no process: the loaded core file
+        return
     s = sh.require_stopped()
     abi = s.abi
     if a.fp:
@@ -184,6 +192,8 @@ def bt(sh: Shell, a: argparse.Namespace) -> None:
 
 def siginfo(sh: Shell, a: argparse.Namespace) -> None:
     info = sh.last_siginfo
+    if sh.core is not None and (sh.session is None or not sh.session.alive):
+        info = sh.core.siginfo()  # no process: the core's NT_SIGINFO
     if info is None:
         raise UsageError("no signal has been delivered yet")
     sh.write(dump_json(info.to_json()) if a.json else siginfo_text(info))

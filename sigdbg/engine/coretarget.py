@@ -1,0 +1,350 @@
+"""A core file as a target: every :class:`Inspector` report, plus the signal
+frames still on the stack and the crash.
+
+The frames are found the way an unwinder would have to without debug info:
+walking up from the thread's stack pointer, at the addresses where the
+kernel can have put a frame (arch/x86/kernel/signal.c ``get_sigframe`` /
+``align_sigframe``: x86_64 frames start 8 bytes below a 16-byte boundary,
+ia32 frames 4 bytes below one), a word that points at a known restorer (the
+vDSO's ``__kernel_rt_sigreturn``/``__kernel_sigreturn``, read from the vDSO
+image in the core; libc's ``__restore_rt`` or a program's own trampoline,
+recognised by the instruction sequence the kernel's unwinders match, read
+from the mapped file) is a candidate pretcode.  A candidate is a frame only
+if the rest of its layout holds: user-mode cs/ss, known uc_flags bits, no
+SIGKILL/SIGSTOP in the saved mask (the kernel never blocks them), an FP area
+that decodes, and an interrupted sp above the frame unless it is on the
+alternate stack.  When the interrupted sp lies in another mapping (the
+handler ran on an alternate stack) the walk continues there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from dataclasses import dataclass
+from types import TracebackType
+
+from sigdbg.backends.core import CoreMemory, CoreTask
+from sigdbg.decode.auxv import AuxvReport
+from sigdbg.decode.corefile import CoreFile, read_core
+from sigdbg.decode.model import Model
+from sigdbg.decode.restorer import Restorer, SymbolRef, match_pattern
+from sigdbg.decode.sigframe import SigFrame, decode_sigframe
+from sigdbg.decode.siginfo import SigInfo, decode_siginfo
+from sigdbg.decode.vdso import VsyscallReport
+from sigdbg.engine.inspect import Inspector
+from sigdbg.engine.symbols import VdsoImage
+from sigdbg.errors import (
+    DecodeError,
+    FeatureUnavailable,
+    MemoryReadError,
+    SigdbgError,
+    UsageError,
+)
+
+#: bytes of stack searched for frames, in all (a default main stack is 8 MiB)
+MAX_SCAN = 8 << 20
+MAX_FRAMES = 64
+#: signals the kernel never leaves blocked (kernel/signal.c sigdelsetmask(SIGKILL|SIGSTOP))
+_UNBLOCKABLE = (1 << (9 - 1)) | (1 << (19 - 1))
+#: uc_flags bits the kernel sets (arch/x86/include/uapi/asm/ucontext.h)
+_UC_FLAGS = 0x1 | 0x2 | 0x4
+#: frame problems that a real frame may show: a handler without SA_SIGINFO
+#: leaves x86_64 info stale; an ia32 handler may reuse its argument slots
+_TOLERATED = ("info.si_signo", "pinfo ", "puc ")
+_NSIG = 64
+_VDSO_RESTORERS = ("__kernel_rt_sigreturn", "__kernel_sigreturn")
+
+
+@dataclass(frozen=True)
+class CoreThreadInfo(Model):
+    """One thread of the core, as NT_PRSTATUS and its notes describe it."""
+
+    number: int  #: 1-based, in the core's order (the kernel puts the dumping thread first)
+    tid: int
+    cursig: int  #: pr_cursig: the signal that stopped (or killed) the thread
+    pc: int
+    sp: int
+    symbol: str | None  #: symbol at pc, when known
+    siginfo: SigInfo | None  #: NT_SIGINFO
+    fp_regset: str  #: NT_X86_XSTATE, NT_PRXFPREG, NT_PRFPREG or ""
+    xcr0: int | None  #: from NT_X86_XSTATE (bytes 464..471 of the regset)
+    xfeatures: int | None  #: XSTATE_BV of the saved image
+
+
+@dataclass(frozen=True)
+class CoreReport(Model):
+    path: str
+    abi: str
+    pid: int
+    command: str  #: NT_PRPSINFO pr_psargs
+    program: str  #: the executable's path in NT_FILE
+    exe: str  #: where the program's bytes were read (--exe), or ""
+    truncated: bool  #: the file ends before its PT_LOAD data does
+    #: mapped files (NT_FILE path) whose file on disk is not the one the process had
+    stale_files: tuple[str, ...]
+    threads: tuple[CoreThreadInfo, ...]
+    frames: tuple[SigFrame, ...]  #: signal frames on the selected thread's stack, innermost first
+    frames_thread: int  #: tid whose stack was searched
+
+
+class CoreTarget(Inspector):
+    """Reports over a core file (``--core FILE [--exe PROG]``, the shell's ``core FILE``)."""
+
+    auxv_source = "the core file's NT_AUXV note"
+
+    def __init__(self, path: str, exe: str | None = None) -> None:
+        super().__init__()
+        self.path = path
+        self.core: CoreFile = read_core(path)
+        self.exe = exe
+        self.memory = CoreMemory(self.core, exe)
+        self.symbols.file_path = self.memory.usable_path
+        self._threads = self.core.threads()
+        if not self._threads:
+            raise DecodeError(f"core file {path} has no NT_PRSTATUS note (no thread)")
+        self._index = 0
+        self._tasks: dict[int, CoreTask] = {}
+        self._frames: dict[int, tuple[SigFrame, ...]] = {}
+        #: pretcode -> Restorer (decode_sigframe's RestorerContext)
+        self.restorers: dict[int, Restorer] = {}
+        self._restorer_kind: dict[int, str | None] = {}
+
+    # -- lifecycle --------------------------------------------------------------------
+    def close(self) -> None:
+        self.memory.close()
+
+    def __enter__(self) -> CoreTarget:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, v: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- Inspector ----------------------------------------------------------------------
+    def current_task(self) -> CoreTask:
+        task = self._tasks.get(self._index)
+        if task is None:
+            task = self._tasks[self._index] = CoreTask(self.core, self.memory, self._index)
+        return task
+
+    def select_thread(self, number: int) -> None:
+        """Thread ``number`` (1-based, the core's order) becomes the current one."""
+        if not 1 <= number <= len(self._threads):
+            raise UsageError(f"the core has {len(self._threads)} thread(s), no thread {number}")
+        self._index = number - 1
+
+    @property
+    def thread_number(self) -> int:
+        return self._index + 1
+
+    @property
+    def thread_count(self) -> int:
+        return len(self._threads)
+
+    def exe_path(self) -> str:
+        """The program's path as the core's maps name it (its bytes may come from --exe)."""
+        return self.memory.exe_mapping_path or self.exe or ""
+
+    def auxv(self) -> AuxvReport:
+        try:
+            return super().auxv()
+        except SigdbgError as exc:
+            if self.core.truncated:  # RLIMIT_CORE cut the dump before the stack
+                raise DecodeError(f"{exc} (the core file is truncated: the process's memory "
+                                  "is only partly in it)") from None
+            raise
+
+    def vdso_image(self) -> VdsoImage:
+        try:
+            return super().vdso_image()
+        except MemoryReadError as exc:
+            raise DecodeError(f"the core file does not hold the vDSO ({exc})") from None
+
+    def lookup(self, address: int) -> SymbolRef | None:
+        # a core never changes: an unmapped address is no reason to re-read the maps
+        return self.symbols.lookup(address)
+
+    def vsyscall_report(self) -> VsyscallReport:
+        raise UsageError("the vsyscall report needs a live process: a core keeps neither the "
+                         "page's protection reliably nor the kernel command line")
+
+    def siginfo(self) -> SigInfo | None:
+        """NT_SIGINFO of the current thread (None when the core has none)."""
+        task = self.current_task()
+        raw = task.siginfo_raw()
+        if raw is None:
+            return None
+        return decode_siginfo(raw, task.abi)
+
+    def sigframe(self, address: int | None = None, *, signo: int | None = None,
+                 kind: str | None = None) -> SigFrame:
+        """The frame at ``address``; without one, the innermost signal frame on the stack."""
+        if address is None:
+            frames = self.signal_frames()
+            if not frames:
+                raise UsageError("no signal frame on the stack of the core's thread "
+                                 f"{self.current_task().tid} (give the frame ADDRESS)")
+            return frames[0]
+        return super().sigframe(address, signo=signo, kind=kind)
+
+    # -- the frames still on the stack --------------------------------------------------
+    def signal_frames(self) -> tuple[SigFrame, ...]:
+        frames = self._frames.get(self._index)
+        if frames is None:
+            frames = self._frames[self._index] = self._find_frames(self.current_task())
+        return frames
+
+    def _find_frames(self, task: CoreTask) -> tuple[SigFrame, ...]:
+        abi = task.abi
+        w = abi.word
+        align = 8 if abi.name == "x86_64" else 12  # frame address mod 16
+        maps = self.maps()
+        cur: int | None = task.registers()[abi.sp]
+        frames: list[SigFrame] = []
+        budget = MAX_SCAN
+        visited: set[int] = set()
+        while cur is not None and budget > 0 and len(frames) < MAX_FRAMES:
+            m = maps.find(cur)
+            if m is None or m.start in visited:
+                break
+            visited.add(m.start)
+            end = min(m.end, cur + budget)
+            data = task.read_upto(cur, end - cur)
+            budget -= max(len(data), 1)
+            nxt: int | None = None
+            a = cur + ((align - cur) % 16)
+            while a + w <= cur + len(data) and len(frames) < MAX_FRAMES:
+                (value,) = struct.unpack_from(abi.word_fmt, data, a - cur)
+                kind = self._frame_kind(value)
+                f = self._try_frame(task, a, kind, data[a - cur:]) if kind else None
+                if f is None:
+                    a += 16
+                    continue
+                frames.append(f)
+                if f.sp and not m.start <= f.sp < m.end:
+                    nxt = f.sp  # the handler ran on an alternate stack: go where it came from
+                    break
+                a += (f.size + 15) // 16 * 16
+            cur = nxt
+        return tuple(frames)
+
+    def _frame_kind(self, pretcode: int) -> str | None:
+        """The frame kind a restorer at ``pretcode`` returns from, or None if it is none."""
+        if pretcode in self._restorer_kind:
+            return self._restorer_kind[pretcode]
+        kind = None
+        task = self.current_task()
+        m = self.maps().find(pretcode) if pretcode else None
+        if m is not None and ("x" in m.perms or m.perms == "????"):
+            pat = match_pattern(task.abi, task.read_upto(pretcode, 16))
+            if pat is not None and m.path == "[vdso]":
+                # the vDSO's own symbols say which entry this is, when its image is in the core
+                try:
+                    ref = self.lookup(pretcode)
+                except SigdbgError:
+                    ref = None
+                if ref is not None and (ref.offset or
+                                        not ref.name.startswith(_VDSO_RESTORERS)):
+                    pat = None
+            if pat is not None:
+                rt = pat[0] == "rt_sigreturn"
+                kind = ("rt_sigframe" if task.abi.name == "x86_64" else
+                        "rt_sigframe_ia32" if rt else "sigframe_ia32")
+                if task.abi.name == "x86_64" and not rt:
+                    kind = None
+        self._restorer_kind[pretcode] = kind
+        return kind
+
+    def _try_frame(self, task: CoreTask, address: int, kind: str,
+                   data: bytes) -> SigFrame | None:
+        try:
+            f = decode_sigframe(task, task.abi, address, kind=kind, data=data[:4096],
+                                view=self)
+        except (MemoryReadError, DecodeError, FeatureUnavailable):
+            return None
+        if frame_layout_problems(f):
+            return None
+        if f.kind == "rt_sigframe" and f.siginfo is not None and not 0 < f.sig <= _NSIG:
+            # x64_setup_rt_frame writes info only for SA_SIGINFO handlers: no signal number
+            # anywhere else in the frame, so the core does not say which signal this was
+            f = dataclasses.replace(f, sig=0, siginfo_valid=False, problems=(
+                *f.problems, f"info.si_signo {f.siginfo.si_signo} is no signal: the handler "
+                "was installed without SA_SIGINFO (the kernel leaves info unwritten), so the "
+                "frame does not say which signal it was"))
+        return f
+
+
+def frame_layout_problems(f: SigFrame) -> list[str]:
+    """Why ``f`` is not a frame the kernel built (empty if it may be one)."""
+    out = [p for p in f.problems if not p.startswith(_TOLERATED)]
+    mc = f.mcontext
+    cs, ss = mc.get("cs", 0), mc.get("ss", 0)
+    if not cs or cs & 3 != 3:
+        out.append(f"saved cs {cs:#x} is not a user code segment")
+    if ss & 3 != 3:
+        out.append(f"saved ss {ss:#x} is not a user stack segment")
+    if f.uc_flags is not None and f.uc_flags & ~_UC_FLAGS:
+        out.append(f"uc_flags {f.uc_flags:#x} has bits the kernel never sets")
+    if f.sigmask & _UNBLOCKABLE:
+        out.append("the saved mask blocks SIGKILL or SIGSTOP")
+    if not f.pc:
+        out.append("interrupted pc is 0")
+    if mc.get("fpstate") and f.fpstate is None:
+        out.append("fpstate does not decode")
+    return out
+
+
+def core_report(target: CoreTarget) -> CoreReport:
+    """The crash: threads, signals, siginfo, FP regsets, and the frames on the stack."""
+    core = target.core
+    keep = target.thread_number
+    threads = []
+    try:
+        for i in range(target.thread_count):
+            target.select_thread(i + 1)
+            task = target.current_task()
+            regs = task.registers()
+            pc, sp = regs[task.abi.pc], regs[task.abi.sp]
+            try:
+                siginfo = target.siginfo()
+            except DecodeError:
+                siginfo = None
+            xs = task.xstate_raw()
+            src = task.xstate_source()
+            xcr0 = xfeatures = None
+            if src == "NT_X86_XSTATE" and xs is not None and len(xs) >= 520:
+                xcr0 = int(struct.unpack_from("<Q", xs, 464)[0])
+                xfeatures = int(struct.unpack_from("<Q", xs, 512)[0])
+            try:
+                ref = target.lookup(pc)
+            except SigdbgError:
+                ref = None
+            threads.append(CoreThreadInfo(i + 1, task.tid, core.prstatus_cursig(
+                task.thread.prstatus), pc, sp, str(ref) if ref else None, siginfo, src,
+                xcr0, xfeatures))
+    finally:
+        target.select_thread(keep)
+    info = core.psinfo()
+    frames = target.signal_frames()
+    stale = target.memory.check_files()
+    return CoreReport(
+        core.path, core.abi.name, info[0] if info else target.current_task().pid,
+        info[2] if info else "", target.exe_path(), target.exe or "", core.truncated,
+        tuple(sorted(stale)), tuple(threads), frames, target.current_task().tid)
+
+
+def open_core(path: str, exe: str | None = None) -> CoreTarget:
+    """Open ``path`` as a target; ``exe`` replaces the executable's NT_FILE path."""
+    if exe is not None:
+        try:
+            with open(exe, "rb") as fh:
+                if fh.read(4) != b"\x7fELF":
+                    raise UsageError(f"--exe {exe}: not an ELF file")
+        except OSError as exc:
+            raise UsageError(f"--exe {exe}: {exc.strerror}") from None
+    return CoreTarget(path, exe)
+
+
+__all__ = ["CoreTarget", "CoreReport", "CoreThreadInfo", "core_report", "open_core",
+           "frame_layout_problems"]
