@@ -47,7 +47,8 @@ def sigdbg(*args: str, timeout: float = HANG, **kw: Any) -> subprocess.Completed
                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, **kw)
 
 
-def text_trace(tmp: Path, *opts: str, argv: list[str]) -> tuple[str, subprocess.CompletedProcess[str]]:
+def text_trace(tmp: Path, *opts: str,
+               argv: list[str]) -> tuple[str, subprocess.CompletedProcess[str]]:
     out = tmp / f"trace-{time.monotonic_ns()}.txt"
     p = sigdbg("trace", *opts, "-o", str(out), "--", *argv)
     assert "Traceback" not in p.stderr, p.stderr
@@ -384,7 +385,8 @@ def test_conflicting_options_are_refused(tmp_path: Path, opts: list[str], words:
     p = sigdbg("trace", *opts, "--", "/bin/sh", "-c", f"touch {marker}")
     assert p.returncode == 2
     lines = p.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("sigdbg: error: ") and words in lines[0], p.stderr
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("sigdbg: error: ") and words in lines[0], p.stderr
     assert not marker.exists(), "the program ran despite the usage error"
 
 
