@@ -134,19 +134,23 @@ class Unwinder:
 
     ``sigframe_regs(address)`` decodes the signal frame at ``address`` and
     returns its interrupted registers (sigcontext names), or None.
-    ``vdso(start)`` returns the vDSO image bytes mapped at ``start``.
+    ``vdso()`` returns the vDSO image bytes (its CFI covers the vDSO's code).
     """
 
     def __init__(self, mem: Any, abi: Abi, maps: Callable[[], MemoryMap],
                  lookup: SymbolLookup,
                  sigframe_regs: Callable[[int], dict[str, int] | None] | None = None,
-                 vdso: Callable[[], bytes | None] | None = None) -> None:
+                 vdso: Callable[[], bytes | None] | None = None,
+                 restorers: frozenset[int] = frozenset()) -> None:
         self.mem = mem
         self.abi = abi
         self.maps = maps
         self.lookup = lookup
         self.sigframe_regs = sigframe_regs
         self.vdso = vdso
+        #: restorer addresses known from decoded frames (a program's own restorer
+        #: need not look like the kernel's or libc's)
+        self.restorers = restorers
         self._cfi: dict[tuple[str, int], _Cfi | None] = {}
 
     def _cfi_for(self, pc: int) -> _Cfi | None:
@@ -214,7 +218,10 @@ class Unwinder:
             npc, nsp = nxt[ra_reg], nxt[sp_reg]
             if npc == 0 or (nsp <= sp and how == "fp"):
                 break
-            if self.sigframe_regs is not None and self._is_restorer(npc):
+            code = self.maps().find(npc)
+            if code is None or not code.executable:
+                break  # not a return address: a guess (fp) gone wrong, or the end
+            if self.sigframe_regs is not None and self.is_restorer(npc):
                 sregs = self.sigframe_regs(nsp - w)
                 if sregs is None:
                     break
@@ -232,7 +239,10 @@ class Unwinder:
             exact = False
         return tuple(out[:limit])
 
-    def _is_restorer(self, pc: int) -> bool:
+    def is_restorer(self, pc: int) -> bool:
+        """Is ``pc`` a sigreturn restorer (the return address of a handler)?"""
+        if pc in self.restorers:
+            return True
         try:
             return match_pattern(self.abi, self.mem.read_upto(pc, 16)) is not None
         except (SigdbgError, AttributeError):

@@ -1,16 +1,13 @@
-"""A backtrace that crosses signal frames (``bt``).
+"""A backtrace that crosses signal frames (``bt``), on the core unwinder.
 
-The walk follows the frame-pointer chain (``[fp]`` = caller's fp,
-``[fp + word]`` = return address).  A return address whose code is a
-sigreturn restorer (:func:`sigdbg.decode.restorer.match_pattern`, or the
-pretcode of a frame the engine reported) means the function is a signal
-handler and the slot holding it is the start of the signal frame: the walk
-prints ``<signal handler called>``, decodes that frame and continues from the
-interrupted context in its ``uc_mcontext`` (pc, sp and fp).  At a handler's
-first instruction (``[sp]`` is the restorer) the frame is at ``sp``.
-
-Code without frame pointers (most of libc) makes the chain skip callers;
-the walk stops at a null or non-ascending frame pointer or after ``limit``.
+The walk is :class:`sigdbg.engine.unwind.Unwinder`'s (``.eh_frame`` call-frame
+information, the frame-pointer chain where there is none, and signal frames:
+a return address that is a sigreturn restorer means the function is a signal
+handler, the kernel's frame starts one word below the CFA, and the walk goes
+on from the interrupted context in its ``uc_mcontext``).  ``trace -k`` uses
+the same walker.  This module adds what a debugger stop needs: at a
+handler's first instruction (``[sp]`` is the restorer) the frame is at
+``sp``, and the ``<signal handler called>`` marker names the signal.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sigdbg.decode.model import Model
-from sigdbg.decode.restorer import match_pattern
+from sigdbg.engine.unwind import Unwinder
 from sigdbg.errors import SigdbgError
 
 if TYPE_CHECKING:
@@ -43,61 +40,50 @@ def backtrace(session: Session, limit: int = 64, restorers: frozenset[int] = fro
     task = session.current_task()
     abi = task.abi
     word = abi.word
-    fmt = abi.word_fmt
-    fp_name = "rbp" if abi.bits == 64 else "ebp"
-    mc_fp = "rbp" if abi.bits == 64 else "bp"
 
-    def rd(addr: int) -> int | None:
+    def sigframe_regs(address: int) -> dict[str, int] | None:
         try:
-            return int(struct.unpack(fmt, task.read(addr, word))[0])
-        except (SigdbgError, struct.error):
-            return None
-
-    def sym(addr: int) -> str | None:
-        try:
-            ref = session.lookup(addr)
+            return dict(session.sigframe(address).mcontext)
         except SigdbgError:
             return None
-        return str(ref) if ref is not None else None
 
-    def is_restorer(addr: int) -> bool:
-        if addr in restorers:
-            return True
-        return match_pattern(abi, task.read_upto(addr, 16)) is not None
+    def vdso() -> bytes | None:
+        try:
+            return bytes(session.vdso_image().data)
+        except SigdbgError:
+            return None
 
+    u = Unwinder(task, abi, session.maps, session.lookup, sigframe_regs, vdso, restorers)
     regs = session.registers()
-    pc, sp, fp = regs[abi.pc], regs[abi.sp], regs[fp_name]
-    out = [BtFrame(0, "frame", pc, sp, sym(pc))]
+    pc, sp = regs[abi.pc], regs[abi.sp]
+    out: list[BtFrame] = []
 
-    def enter_sigframe(frame_addr: int, ret: int) -> tuple[int, int, int] | None:
+    def marker(frame_addr: int, ret: int) -> None:
         try:
-            f = session.sigframe(frame_addr)
+            sig: int | None = session.sigframe(frame_addr).sig
         except SigdbgError:
-            return None
+            sig = None
         out.append(BtFrame(len(out), "sigframe", ret, frame_addr, "<signal handler called>",
-                           frame_addr, f.sig))
-        npc, nsp, nfp = f.pc, f.sp, f.mcontext.get(mc_fp, 0)
-        out.append(BtFrame(len(out), "frame", npc, nsp, sym(npc)))
-        return npc, nsp, nfp
+                           frame_addr, sig))
 
-    top = rd(sp)
-    if top is not None and is_restorer(top):  # at the handler's first instruction
-        got = enter_sigframe(sp, top)
-        if got is None:
+    start: dict[str, int] = regs
+    try:
+        top: int | None = int(struct.unpack(abi.word_fmt, task.read(sp, word))[0])
+    except (SigdbgError, struct.error):
+        top = None
+    if top is not None and u.is_restorer(top):  # at the handler's first instruction
+        ref = session.lookup(pc)
+        out.append(BtFrame(0, "frame", pc, sp, str(ref) if ref is not None else None))
+        mc = sigframe_regs(sp)
+        if mc is None:
             return out
-        pc, sp, fp = got
-    while len(out) < limit and fp:
-        saved_fp, ret = rd(fp), rd(fp + word)
-        if saved_fp is None or ret is None or ret == 0:
+        marker(sp, top)
+        start = mc
+    for f in u.unwind(start, limit):
+        if len(out) >= limit:
             break
-        if is_restorer(ret):
-            got = enter_sigframe(fp + word, ret)
-            if got is None:
-                break
-            pc, sp, fp = got
-            continue
-        out.append(BtFrame(len(out), "frame", ret, fp + 2 * word, sym(ret)))
-        if saved_fp <= fp:
-            break
-        fp = saved_fp
+        if f.how == "sigframe":
+            marker(f.sp - word, f.pc)
+        else:
+            out.append(BtFrame(len(out), "frame", f.pc, f.sp, f.symbol))
     return out[:limit]
