@@ -254,6 +254,25 @@ def test_stack_of_the_interrupted_context(tmp_path: Path) -> None:
     assert re.search(r"^ > \S+/sig_stack\(level3\+0x[0-9a-f]+\) \[0x[0-9a-f]+\]$", text, re.M)
 
 
+def test_stack_crosses_the_outer_signal_frame(tmp_path: Path) -> None:
+    """A handler interrupted by another signal: the inner delivery's stack
+    runs into the outer handler, through the outer frame the kernel built
+    (at the outer handler's ucp - 8), and on from the outer interrupted
+    context -- the pc/sp the outer handler reported from its ucontext."""
+    t = run_trace([target("sig_nested")], "-k", tmp=tmp_path)
+    assert t.rc == 0
+    outer, inner = t.report("outer"), t.report("inner")
+    e = t.of("handler_entered")[1]
+    stack = e["stack"]
+    assert stack[0]["pc"] == inner["pc"]
+    i = next(n for n, f in enumerate(stack) if f["how"] == "sigframe")
+    assert stack[i - 1]["symbol"].startswith("outer+")  # the outer handler raised it
+    assert stack[i]["sp"] == outer["ucp"]  # the outer frame + 8: its pretcode was popped
+    assert stack[i]["pc"] == t.of("handler_entered")[0]["frame"]["pretcode"]
+    assert (stack[i + 1]["pc"], stack[i + 1]["sp"]) == (outer["pc"], outer["sp"])
+    assert stack[-1]["symbol"].startswith("_start")
+
+
 @pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed")
 def test_stack_agrees_with_gdb_bt(tmp_path: Path) -> None:
     """gdb stops at the SIGUSR1 delivery (before the handler): its ``bt`` is
