@@ -248,7 +248,9 @@ def render_frame(f: SigFrame, st: Style = PLAIN, picture: bool = True) -> str:
         out.append(f"  uc_stack  ss_sp={hx(f.uc_stack['ss_sp'])} "
                    f"ss_flags={ss_flags_text(f.uc_stack['ss_flags'])} "
                    f"ss_size={f.uc_stack['ss_size']:#x}"
-                   + ("   (frame is ON the alternate signal stack)" if f.on_altstack else ""))
+                   + (f"   (frame is ON the alternate signal stack, "
+                      f"{f.address - f.uc_stack['ss_sp']} bytes left below it)"
+                      if f.on_altstack else ""))
     names = " ".join(f.sigmask_names) or "(empty)"
     out.append(f"  sigmask   {f.sigmask:#x} [{names}]")
     out.append(st.head("  mcontext (the interrupted registers):"))

@@ -451,6 +451,13 @@ def test_altstack_below_at_minsigstksz_is_flagged(tmp_path: Path, mode: str) -> 
     flag = (f"! alternate stack of {r['altsize']} bytes is smaller than the kernel's "
             f"AT_MINSIGSTKSZ {r['minsigstksz']}")
     assert (flag in line) is (mode == "small"), line
+    # -v: the same under the handler line, and in the frame's uc_stack line
+    full, p = text_trace(tmp_path, "-v", argv=args)
+    r = parse_reports(p.stdout)[0]
+    left = r["ucp"] - 8 - r["altbase"]
+    assert f"  altstack {r['altbase']:#x}+{r['altsize']:#x}: " in full
+    assert (flag in full) is (mode == "small")
+    assert f"(frame is ON the alternate signal stack, {left} bytes left below it)" in full
 
 
 # -- the live status line ------------------------------------------------------------------
