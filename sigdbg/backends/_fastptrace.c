@@ -189,6 +189,19 @@ static PyObject *fast_resume_wait(PyObject *self, PyObject *const *args, Py_ssiz
 	}
 	if (ptrace((enum __ptrace_request)v[1], (pid_t)v[0], NULL, (void *)v[2]) == -1)
 		return result9(errno, 0, 0, 0, info, 0, pc, regs, mem);
+	/*
+	 * A signal for us (Ctrl-C) that arrived before this point has run only
+	 * Python's C-level handler, which sets a flag: waitpid would not see an
+	 * EINTR for it and could block for good on a tracee that sleeps.  Look
+	 * at the flag first (an atomic load when nothing is pending).
+	 */
+	if (PyErr_CheckSignals() < 0) {
+		Py_DECREF(info);
+		Py_DECREF(pc);
+		Py_DECREF(regs);
+		Py_DECREF(mem);
+		return NULL;
+	}
 	for (;;) {
 		Py_BEGIN_ALLOW_THREADS
 		got = waitpid((pid_t)v[3], &status, __WALL);

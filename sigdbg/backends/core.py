@@ -140,7 +140,7 @@ class CoreMemory:
                     n = min(n, next_seg - address)
                 try:
                     return os.pread(fd, n, off + address - start)
-                except OSError:
+                except (OSError, OverflowError):  # a forged NT_FILE offset past 2^63
                     return b""
         return b""
 
@@ -211,6 +211,12 @@ class CoreTask:
 
     @property
     def abi(self) -> Abi:
+        return self._abi
+
+    @property
+    def process_abi(self) -> Abi:
+        """A core holds one ABI's notes (the program's): its registers and
+        auxv are both of it."""
         return self._abi
 
     def read(self, address: int, size: int) -> bytes:

@@ -56,6 +56,16 @@ def add_core_args(p: argparse.ArgumentParser) -> None:
                         "names is not it")
 
 
+def add_global_args(p: argparse.ArgumentParser) -> None:
+    """The global options, also accepted after the command (``sigdbg trace
+    --debug``); SUPPRESS keeps a subcommand from resetting what was given
+    before it."""
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show tracebacks on errors")
+    p.add_argument("--color", choices=("auto", "always", "never"), default=argparse.SUPPRESS,
+                   help="colour the text output (default: auto)")
+
+
 def target_argv(a: argparse.Namespace) -> list[str]:
     argv = list(a.argv or [])
     if argv and argv[0] == "--":
@@ -90,17 +100,20 @@ def build_parser() -> Parser:
             _frame_cli_args(sp)
         else:
             cmd.configure(sp)
+        add_global_args(sp)
         add_target_args(sp)
         if cmd.name in CORE_COMMANDS:
             add_core_args(sp)
     rp = sub.add_parser("report", help="auxv, maps, vDSO and vsyscall of a target (the main job)")
     rp.add_argument("--json", action="store_true")
+    add_global_args(rp)
     add_target_args(rp)
     add_core_args(rp)
     from sigdbg.cli import trace_cli
 
     trace_cli.configure(sub)
     sh = sub.add_parser("shell", help="the interactive debugger")
+    add_global_args(sh)
     add_target_args(sh)
     return p
 
@@ -257,7 +270,9 @@ def _write(text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args_list
+    # sigdbg's own --debug, before or after the command, not the target's after "--"
+    ours = args_list[:args_list.index("--")] if "--" in args_list else args_list
+    debug = "--debug" in ours
     try:
         a = build_parser().parse_args(args_list)
         return run(a)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sigdbg.decode.altstack import AltstackUse
 from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.model import Model, one_store_init
 from sigdbg.decode.sigframe import FrameDiff, SigFrame
@@ -52,6 +53,8 @@ class SignalDelivered(Event):
 class HandlerEntered(Event):
     handler: int
     frame: SigFrame
+    #: the frame is on an alternate signal stack: its headroom (else None)
+    altstack: AltstackUse | None = None
 
 
 @dataclass(frozen=True)

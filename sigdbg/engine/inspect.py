@@ -160,6 +160,10 @@ class Inspector(MapsSource):
                                exe_path=self.exe_path(), kind=kind, signo=signo)
 
 
+#: auxv type of the kernel's minimum signal stack size (include/uapi/linux/auxvec.h)
+AT_MINSIGSTKSZ = 51
+
+
 class TaskView(Inspector):
     """An Inspector bound to one (stopped) task of one address space.
 
@@ -173,6 +177,18 @@ class TaskView(Inspector):
         self._exe = exe
         #: pretcode -> Restorer, valid until the address space changes
         self.restorers: dict[int, Restorer] = {}
+        #: AT_MINSIGSTKSZ once asked for (a list: read at most once per image)
+        self._minsigstksz: list[int | None] = []
+
+    def at_minsigstksz(self) -> int | None:
+        """The auxv's AT_MINSIGSTKSZ (51), read once per address space."""
+        if not self._minsigstksz:
+            try:
+                value = self.auxv_value(AT_MINSIGSTKSZ)
+            except SigdbgError:
+                value = None
+            self._minsigstksz.append(value)
+        return self._minsigstksz[0]
 
     def current_task(self) -> Task:
         return self.task

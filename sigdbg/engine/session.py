@@ -31,7 +31,8 @@ from sigdbg.backends.ptrace import (
     Tracer,
     WaitResult,
 )
-from sigdbg.decode.sigframe import BULK_READ, decode_sigframe
+from sigdbg.decode.altstack import AltstackUse, altstack_use
+from sigdbg.decode.sigframe import BULK_READ, SigFrame, decode_sigframe
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.engine import events as ev
 from sigdbg.engine.inspect import Inspector, TaskView
@@ -743,6 +744,9 @@ class Session(Inspector):
         frame = decode_sigframe(task, task.abi, sp, view=view, signo=info.si_signo,
                                 data=read[1] if read and read[0] == sp else None)
         pid, tid = task.pid, task.tid
+        if frame.on_altstack:  # rare: the headroom left on the alternate stack
+            return [ev.SignalDelivered(pid, tid, info, "handler", pending.pc),
+                    ev.HandlerEntered(pid, tid, pc, frame, _altstack(frame, view))]
         return [ev.SignalDelivered(pid, tid, info, "handler", pending.pc),
                 ev.HandlerEntered(pid, tid, pc, frame)]
 
@@ -850,6 +854,13 @@ def _program_tf(task: PtraceTask) -> bool:
         return bool(task.registers()[task.abi.flags] & _TF)
     except (SigdbgError, KeyError):
         return False
+
+
+def _altstack(frame: SigFrame, view: TaskView) -> AltstackUse:
+    """Headroom of a frame the kernel put on the alternate stack (its uc_stack)."""
+    st = frame.uc_stack or {}
+    return altstack_use(st.get("ss_sp", 0), st.get("ss_size", 0), frame.address,
+                        view.at_minsigstksz())
 
 
 def check_program(path: str) -> str:

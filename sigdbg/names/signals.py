@@ -114,6 +114,44 @@ def signal_name(n: int) -> str:
     return SIGNAL_NAMES.get(n, f"SIG{n}")
 
 
+def glibc_signal_name(n: int) -> str:
+    """Signal ``n`` named in glibc's numbering, as bash's ``kill -l`` and
+    C code spell real-time signals: glibc's ``SIGRTMIN`` is 34 (it keeps 32
+    and 33 for itself, SIGCANCEL and SIGSETXID), so 35 is ``SIGRTMIN+1`` and
+    64 is ``SIGRTMAX``; 32 and 33 are ``SIG32``/``SIG33`` (gdb's spelling).
+    Classic signals keep their names."""
+    if n < GLIBC_SIGRTMIN or n > SIGRTMAX:
+        return f"SIG{n}" if SIGRTMIN <= n < GLIBC_SIGRTMIN else signal_name(n)
+    if n == SIGRTMAX:
+        return "SIGRTMAX"
+    return "SIGRTMIN" if n == GLIBC_SIGRTMIN else f"SIGRTMIN+{n - GLIBC_SIGRTMIN}"
+
+
+def glibc_signal_number(name: str) -> int:
+    """:func:`signal_number`, but ``SIGRTMIN[+n]``/``SIGRTMAX[-n]`` in glibc's
+    numbering (``SIGRTMIN`` = 34), the inverse of :func:`glibc_signal_name`."""
+    text = name.strip().upper().replace(" ", "")
+    if not text.startswith("SIG"):
+        text = "SIG" + text
+    if text == "SIGRTMIN":
+        return GLIBC_SIGRTMIN
+    if text.startswith("SIGRTMIN+"):
+        n = GLIBC_SIGRTMIN + _parse_offset(text[9:], name)
+        if n > SIGRTMAX:
+            raise UnknownNameError(
+                f"real-time signal {name!r} is out of range: glibc's SIGRTMIN..SIGRTMAX is "
+                f"{GLIBC_SIGRTMIN}..{SIGRTMAX}")
+        return n
+    if text.startswith("SIGRTMAX-"):
+        n = SIGRTMAX - _parse_offset(text[9:], name)
+        if n < GLIBC_SIGRTMIN:
+            raise UnknownNameError(
+                f"real-time signal {name!r} is out of range: glibc's SIGRTMIN..SIGRTMAX is "
+                f"{GLIBC_SIGRTMIN}..{SIGRTMAX}")
+        return n
+    return signal_number(name)
+
+
 def _parse_offset(text: str, name: str) -> int:
     if not text.isdigit():
         raise UnknownNameError(f"bad real-time signal offset in {name!r}: expected a number")

@@ -1,26 +1,91 @@
-"""Text for engine events: strace's ``--- SIG ---`` line, made deep."""
+"""Text for engine events: strace's ``--- SIG ---`` line, made deep.
+
+Two shapes: the compact one (the default of ``sigdbg trace``), one line per
+delivery like strace's, with the handler and restorer in a few words; and
+the verbose one (``-v``, and the interactive front ends) with the whole
+decoded frame.  Signal names in these lines use glibc's real-time numbering
+(``SIGRTMIN+1`` is 35), the way C code and ``kill -l`` spell them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sigdbg.engine import events as ev
-from sigdbg.names import signal_name
-from sigdbg.render.text import PLAIN, Style, hx, render_frame, siginfo_text
+from sigdbg.engine.unwind import StackFrame
+from sigdbg.names.signals import glibc_signal_name
+from sigdbg.render.text import (
+    PLAIN,
+    Style,
+    altstack_text,
+    hx,
+    render_frame,
+    restorer_short,
+    siginfo_text,
+)
+
+
+def _prefix(e: ev.Event) -> str:
+    return f"[pid {e.pid}" + (f" tid {e.tid}]" if e.tid != e.pid else "]")
+
+
+def delivery_text(e: ev.SignalDelivered, st: Style = PLAIN) -> str:
+    """``--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_TKILL, ...} ---``, strace's shape."""
+    name = glibc_signal_name(e.siginfo.si_signo)
+    return f"--- {st.name(name)} {siginfo_text(e.siginfo, name)} ---"
+
+
+def render_compact(e: ev.Event, delivered: ev.SignalDelivered | None,
+                   st: Style = PLAIN) -> str:
+    """The default one-line form.  ``delivered`` is the delivery a
+    ``HandlerEntered`` completes (the two make one line)."""
+    p = _prefix(e)
+    if isinstance(e, ev.HandlerEntered):
+        head = delivery_text(delivered, st) if delivered is not None else \
+            f"--- {st.name(glibc_signal_name(e.frame.sig))} ---"
+        line = (f"{p} {head} handler {e.handler:#x} restorer "
+                f"{restorer_short(e.frame.restorer, st)}")
+        if e.altstack is not None:
+            line += " " + altstack_text(e.altstack, st)
+        if not e.frame.siginfo_valid and e.frame.kind == "rt_sigframe":
+            line += " (no SA_SIGINFO)"
+        # a handler without SA_SIGINFO has stale info bytes: noted above, not a problem
+        problems = [x for x in e.frame.problems if not x.startswith("info.si_signo")]
+        if problems:
+            line += " " + st.warn(f"! {'; '.join(problems)}")
+        return line
+    if isinstance(e, ev.SignalDelivered):
+        return f"{p} {delivery_text(e, st)} {e.disposition}"
+    return render_event(e, st, frames=False)
+
+
+def render_stack(frames: Sequence[StackFrame], st: Style = PLAIN) -> str:
+    """strace -k's `` > /lib/libc.so.6(raise+0x12) [0x3bfb2]`` lines."""
+    out = []
+    for f in frames:
+        where = st.text(f.mapping) if f.mapping else "?"
+        sym = f"({st.text(f.symbol)})" if f.symbol else ""
+        off = f" [{f.offset:#x}]" if f.offset is not None else ""
+        mark = " <signal frame>" if f.how == "sigframe" else ""
+        out.append(f" > {where}{sym}{off}{mark}")
+    return "\n".join(out) if out else " > (no stack)"
 
 
 def render_event(e: ev.Event, st: Style = PLAIN, frames: bool = True) -> str:
-    p = f"[pid {e.pid}" + (f" tid {e.tid}]" if e.tid != e.pid else "]")
+    p = _prefix(e)
     match e:
         case ev.Exec():
             return f"{p} exec {st.text(e.path)} ({e.abi})"
         case ev.NewTask():
             return f"{p} new task {e.tid} ({e.how} from {e.parent})"
         case ev.SignalDelivered():
-            return (f"{p} --- {st.name(e.siginfo.signal)} {siginfo_text(e.siginfo)} --- "
-                    f"at pc {e.pc:#x}: {e.disposition}")
+            return f"{p} {delivery_text(e, st)} at pc {e.pc:#x}: {e.disposition}"
         case ev.HandlerEntered():
-            head = (f"{p} handler {e.handler:#x} entered for {signal_name(e.frame.sig)}, "
-                    f"frame {e.frame.address:#x}, returns to "
+            head = (f"{p} handler {e.handler:#x} entered for "
+                    f"{glibc_signal_name(e.frame.sig)}, frame {e.frame.address:#x}, returns to "
                     f"{e.frame.restorer.describe(st.text)}")
+            if e.altstack is not None:
+                head += "\n  " + altstack_text(e.altstack, st)
             if not frames:
                 return head
             return head + "\n" + render_frame(e.frame, st)
@@ -45,7 +110,7 @@ def render_event(e: ev.Event, st: Style = PLAIN, frames: bool = True) -> str:
         case ev.SigreturnAbandoned():
             return f"{p} sigreturn not reached: {e.reason} (pc {hx(e.pc)})"
         case ev.GroupStop():
-            return f"{p} --- stopped by {signal_name(e.signal)} ---"
+            return f"{p} --- stopped by {glibc_signal_name(e.signal)} ---"
         case ev.Breakpoint():
             return f"{p} breakpoint at {e.address:#x}"
         case ev.Stepped():
@@ -54,5 +119,5 @@ def render_event(e: ev.Event, st: Style = PLAIN, frames: bool = True) -> str:
             return f"{p} +++ exited with {e.status} +++"
         case ev.Killed():
             core = " (core dumped)" if e.core_dumped else ""
-            return f"{p} +++ killed by {signal_name(e.signal)}{core} +++"
+            return f"{p} +++ killed by {glibc_signal_name(e.signal)}{core} +++"
     return f"{p} {e.name}"

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from sigdbg.decode.altstack import AltstackUse
 from sigdbg.decode.auxv import AuxvReport
 from sigdbg.decode.memmap import MemoryMap
+from sigdbg.decode.restorer import Restorer
 from sigdbg.decode.sigframe import SigFrame
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.decode.vdso import VdsoReport, VsyscallReport
@@ -178,9 +180,10 @@ def render_vsyscall(r: VsyscallReport, st: Style = PLAIN) -> str:
 _HEX_FIELDS = {"si_addr", "si_value", "si_call_addr", "si_lower", "si_upper", "si_band"}
 
 
-def siginfo_text(i: SigInfo) -> str:
-    """strace's ``{si_signo=SIGUSR1, si_code=SI_TKILL, si_pid=1, si_uid=0}`` shape."""
-    parts = [f"si_signo={i.signal}", f"si_code={i.code_name}"]
+def siginfo_text(i: SigInfo, name: str | None = None) -> str:
+    """strace's ``{si_signo=SIGUSR1, si_code=SI_TKILL, si_pid=1, si_uid=0}`` shape
+    (``name``: the signal's name when not the model's, e.g. glibc numbering)."""
+    parts = [f"si_signo={name or i.signal}", f"si_code={i.code_name}"]
     if i.si_errno:
         parts.append(f"si_errno={i.si_errno}")
     for k, v in i.fields.items():
@@ -195,6 +198,27 @@ def siginfo_text(i: SigInfo) -> str:
         else:
             parts.append(f"{k}={v}")
     return "{" + ", ".join(parts) + "}"
+
+
+def restorer_short(r: Restorer, st: Style = PLAIN) -> str:
+    """The restorer in a few words: its symbol (unversioned) and where it is,
+    e.g. ``__restore_rt (libc)``, ``__kernel_rt_sigreturn (vdso)``."""
+    if r.symbol:
+        return f"{st.text(r.symbol.split('@', 1)[0])} ({r.kind})"
+    return f"{r.address:#x} ({r.kind})"
+
+
+def altstack_text(a: AltstackUse, st: Style = PLAIN) -> str:
+    """``altstack 0x..+0x10000: 0x4f8 used, 0xfb08 left below the frame``, and
+    the warning when the stack is below the kernel's AT_MINSIGSTKSZ."""
+    out = (f"altstack {a.ss_sp:#x}+{a.ss_size:#x}: {a.used} bytes used, "
+           f"{a.headroom} left below the frame")
+    if a.at_minsigstksz is not None:
+        out += f" (AT_MINSIGSTKSZ {a.at_minsigstksz})"
+    problem = a.problem
+    if problem is not None:
+        out += " " + st.warn(f"! {problem}")
+    return out
 
 
 def render_frame(f: SigFrame, st: Style = PLAIN, picture: bool = True) -> str:
@@ -216,7 +240,9 @@ def render_frame(f: SigFrame, st: Style = PLAIN, picture: bool = True) -> str:
         out.append(f"  uc_stack  ss_sp={hx(f.uc_stack['ss_sp'])} "
                    f"ss_flags={ss_flags_text(f.uc_stack['ss_flags'])} "
                    f"ss_size={f.uc_stack['ss_size']:#x}"
-                   + ("   (frame is ON the alternate signal stack)" if f.on_altstack else ""))
+                   + (f"   (frame is ON the alternate signal stack, "
+                      f"{f.address - f.uc_stack['ss_sp']} bytes left below it)"
+                      if f.on_altstack else ""))
     names = " ".join(f.sigmask_names) or "(empty)"
     out.append(f"  sigmask   {f.sigmask:#x} [{names}]")
     out.append(st.head("  mcontext (the interrupted registers):"))
@@ -280,4 +306,5 @@ def render_picture(f: SigFrame, st: Style = PLAIN) -> str:
 
 
 __all__ = ["safe", "Style", "render_auxv", "render_maps", "render_vdso", "render_vsyscall",
-           "render_frame", "render_picture", "siginfo_text", "hx"]
+           "render_frame", "render_picture", "siginfo_text", "hx", "restorer_short",
+           "altstack_text"]

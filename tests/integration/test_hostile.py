@@ -107,7 +107,8 @@ def test_error_messages_are_sanitised(tmp_path: Path) -> None:
         fh.write(b"\x7fELX not an elf")
     os.chmod(bad, 0o755)
     line = one_error_line(sigdbg("trace", "--", bad))
-    assert line.endswith("h\\xff\\x1b[31mred\\x1b]0;pwned\\x07: not an ELF file"), line
+    assert line.endswith("h\\xff\\x1b[31mred\\x1b]0;pwned\\x07: "
+                         "not an ELF file or a #! script"), line
     line = one_error_line(sigdbg("auxv", "--", bad + b"-missing"))
     assert "\\x1b[31mred" in line and "no such program" in line
     line = one_error_line(sigdbg("trace", "-o", bad + b"/x", "--", target("hello")))

@@ -125,8 +125,9 @@ def test_auxv_of_a_script_is_the_interpreters_process(i386_script: Path) -> None
     ("report", "(i386)"),
 ])
 def test_every_command_takes_a_script(i386_script: Path, command: str, needle: str) -> None:
-    out = subprocess.run([sys.executable, "-m", "sigdbg", command, "--", str(i386_script)],
-                         capture_output=True, text=True, timeout=60)
+    verbose = ["-v"] if command == "trace" else []  # the full frame, not the compact line
+    out = subprocess.run([sys.executable, "-m", "sigdbg", command, *verbose, "--",
+                          str(i386_script)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert needle in out.stdout
     assert "Traceback" not in out.stderr
@@ -182,7 +183,7 @@ def test_trace_dot_slash_script_with_arguments(sh_script: Path) -> None:
     cwd = sh_script.parent
     plain = subprocess.run(["./script.sh", "a", "b"], cwd=cwd, capture_output=True, text=True,
                            timeout=20)
-    out = subprocess.run([sys.executable, "-m", "sigdbg", "trace", "-f", "-o",
+    out = subprocess.run([sys.executable, "-m", "sigdbg", "trace", "-v", "-f", "-o",
                           str(cwd / "trace.txt"), "--", "./script.sh", "a", "b"],
                          cwd=cwd, capture_output=True, text=True, timeout=60)
     assert out.returncode == plain.returncode == 3, out.stderr

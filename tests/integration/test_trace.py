@@ -843,11 +843,12 @@ def test_string_size_cuts_target_strings_in_text_output_only(tmp_path: Path) -> 
     libc = _one(whole, "handler_entered")["frame"]["restorer"]["mapping"]
     assert len(real) > 12 and len(libc) > 12
 
-    cut = text("-s", "12")
+    # -v: the full form names the restorer's mapping (the default line is compact)
+    cut = text("-v", "-s", "12")
     assert re.search(rf"\] exec {re.escape(real[:12])}\.\.\. \(x86_64\)$", cut, re.M), cut
     assert f"returns to libc __restore_rt in {libc[:12]}...\n" in cut
     assert real not in cut and libc not in cut
-    full = text("-s", "4096")
+    full = text("-v", "-s", "4096")
     assert f"] exec {real} (x86_64)" in full and f"__restore_rt in {libc}\n" in full
 
     for bad in ("0", "-3", "x"):
