@@ -56,6 +56,8 @@ def walk_regspace(regspace: bytes) -> RegspaceWalk:
             walk.problems.append(f"record {magic:#x} at +{off} has a bad size {size}")
             return walk
         name, layout = arm.REGSPACE_RECORDS.get(magic, ("unknown", None))
-        decoded = layout.decode(regspace, off) if layout is not None and size >= layout.size else None
+        decoded = None
+        if layout is not None and size >= layout.size:
+            decoded = layout.decode(regspace, off)
         walk.records.append(RegspaceRecord(off, magic, size, name, decoded))
         off += size

@@ -16,7 +16,8 @@
  * Scenarios (tags): usr1 (kill by inline svc, SA_SIGINFO), segv (load from
  * 0xdead000, handler skips it: pc += 4 in ARM, += 2 in Thumb), nosi (SIGUSR2
  * without SA_SIGINFO: the non-rt sigframe), alt (SA_ONSTACK).  Then tag=auxv
- * and a hex dump of /proc/self/auxv (32-bit entries).
+ * and a hex dump of /proc/self/auxv (32-bit entries).  Each handler also
+ * dumps the 8 bytes at its lr (tag=<scenario>.lrcode: the restorer's code).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -216,6 +217,8 @@ void c_handler(int sig, siginfo_t *si, void *ucv)
 
 	tagged(t2, tag, ".frame");
 	rep_dump(t2, sp, frame_len);
+	tagged(t2, tag, ".lrcode");
+	rep_dump(t2, (void *)(uintptr_t)(entry_regs[1] & ~1u), 8);
 	if (sig == SIGSEGV)
 		mc->arm_pc += INSN_SKIP; /* skip the faulting load */
 	(void)ucv;

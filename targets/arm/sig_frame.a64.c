@@ -18,9 +18,12 @@
  *            handler skips the faulting instruction (uc pc += 4)
  *   nosi     SIGUSR2 without SA_SIGINFO (the siginfo area is not written)
  *   alt      SIGUSR1 with SA_ONSTACK on a sigaltstack
- * Then: tag=auxv (getauxval) and a hex dump of /proc/self/auxv.
+ * Then: tag=auxv (getauxval), a hex dump of /proc/self/auxv, and of the vDSO
+ * image (tag=vdso); each handler also dumps the 8 bytes at its x30
+ * (tag=<scenario>.lrcode: the restorer's code).
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -241,6 +244,8 @@ void c_handler(int sig, siginfo_t *si, void *ucv)
 		memcpy(t2 + i, ".extra", 7);
 		rep_dump(t2, (void *)(uintptr_t)(frame_end), extra_end - frame_end);
 	}
+	memcpy(t2 + i, ".lrcode", 8);
+	rep_dump(t2, (void *)(uintptr_t)entry_regs[2], 8);
 	if (sig == SIGSEGV)
 		mc->pc += 4; /* skip the faulting load */
 	(void)ucv;
@@ -276,6 +281,15 @@ static void report_auxv(void)
 	rep_dump("auxv.proc", buf, (unsigned long)n);
 }
 
+/* The vDSO image (ELF header to the end of the section headers), so the host
+ * can find __kernel_rt_sigreturn by symbol. */
+static void dump_vdso(void)
+{
+	const Elf64_Ehdr *eh = (const void *)getauxval(AT_SYSINFO_EHDR);
+	if (eh)
+		rep_dump("vdso", eh, eh->e_shoff + (unsigned long)eh->e_shnum * eh->e_shentsize);
+}
+
 static char altstack[65536] __attribute__((aligned(16)));
 
 int main(void)
@@ -309,6 +323,7 @@ int main(void)
 	trigger_kill(getpid(), SIGUSR1);
 
 	report_auxv();
+	dump_vdso();
 	done();
 	return 0;
 }

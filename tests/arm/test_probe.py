@@ -16,7 +16,10 @@ from tests.arm.guest import Batch
 
 pytestmark = pytest.mark.timeout(900)
 
-Probe = tuple[dict[str, int], dict[tuple[str, str], tuple[int, int]], dict[str, str], dict[str, int]]
+#: sizes, offsets (struct, field) -> (offset, size), sources, magics
+Probe = tuple[
+    dict[str, int], dict[tuple[str, str], tuple[int, int]], dict[str, str], dict[str, int]
+]
 
 
 def probe(guest: Batch, name: str, abi: str) -> Probe:

@@ -1,0 +1,305 @@
+"""Signal frames captured on the real arm64 kernel, decoded on the host.
+
+The targets (targets/arm/sig_frame.*) dump their own frame bytes from inside
+the handler, with the handler's view of every value; this decodes the bytes
+with sigdbg's tables (sigdbg/abi/aarch64.py, arm.py) and record walkers
+(sigdbg/decode/arm64_records.py, arm_regspace.py) and compares every value
+with the handler's report, and with truths the program set up itself (the
+register patterns it loaded before the svc, the label of the interrupted
+instruction, the fault address it used, the altstack it registered).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from sigdbg.abi import aarch64, arm
+from sigdbg.abi.layout import Decoded, Layout
+from sigdbg.decode.arm64_records import walk_reserved
+from sigdbg.decode.arm_regspace import walk_regspace
+from sigdbg.errors import MemoryReadError
+from tests.arm.conftest import Report, parse
+from tests.arm.guest import Batch
+
+pytestmark = pytest.mark.timeout(900)
+
+SIGSEGV, SIGUSR1, SIGUSR2 = 11, 10, 12
+FAULT_ADDR = 0xDEAD000
+SCENARIOS = ("usr1", "segv", "nosi", "alt")
+SIG = {"usr1": SIGUSR1, "segv": SIGSEGV, "nosi": SIGUSR2, "alt": SIGUSR1}
+
+
+class DumpMemory:
+    """Target memory as far as the program dumped it (sigdbg's Memory protocol)."""
+
+    def __init__(self, *dumps: tuple[int, bytes]) -> None:
+        self.dumps = dumps
+
+    def read(self, address: int, size: int) -> bytes:
+        for start, data in self.dumps:
+            if start <= address and address + size <= start + len(data):
+                return data[address - start : address - start + size]
+        raise MemoryReadError(address, size, "not in the dump")
+
+    def read_upto(self, address: int, size: int) -> bytes:
+        try:
+            return self.read(address, size)
+        except MemoryReadError:
+            return b""
+
+
+def _sub(d: Decoded, *path: str) -> Decoded:
+    for p in path:
+        v = d[p]
+        assert isinstance(v, dict)
+        d = v
+    return d
+
+
+def check_siginfo(info: bytes, header: Layout, members: dict[str, Layout],
+                  head: dict[str, int], sig: int) -> None:
+    h = header.decode(info)
+    assert (h["si_signo"], h["si_errno"], h["si_code"] & 0xFFFFFFFF) == (  # type: ignore[operator]
+        head["si_signo"], head["si_errno"], head["si_code"])
+    assert h["si_signo"] == sig
+    if sig == SIGSEGV:
+        m = members["sigfault"].decode(info)
+        assert m["si_addr"] == head["si_addr"] == FAULT_ADDR
+    else:
+        m = members["kill"].decode(info)
+        assert (m["si_pid"], m["si_uid"]) == (head["si_pid"], head["si_uid"])
+
+
+# -- AArch64 -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def a64(guest: Batch) -> Report:
+    rep = parse(guest.results["frame_a64"])
+    assert rep.done
+    return rep
+
+
+@pytest.mark.parametrize("tag", SCENARIOS)
+def test_a64_frame(a64: Report, tag: str) -> None:
+    head, mc = a64[tag], a64[tag + ".mc"]
+    sp, fp = head["entry_sp"], head["entry_fp"]
+    start, data = a64.dump(tag + ".frame")
+    assert start == sp and sp % 16 == 0
+    # handler entry: x0 = sig, x1 = &info = sp, x2 = &uc (SA_SIGINFO only)
+    assert head["entry_x0"] == SIG[tag]
+    if tag != "nosi":
+        assert (head["entry_x1"], head["entry_x2"]) == (sp, sp + 128)
+    frame = aarch64.RT_SIGFRAME.decode(data)
+    uc = _sub(frame, "uc")
+    sc = _sub(uc, "uc_mcontext")
+    assert sc["fault_address"] == mc["fault_address"]
+    assert sc["regs"] == tuple(mc[f"x{i}"] for i in range(31))
+    assert (sc["sp"], sc["pc"], sc["pstate"]) == (mc["sp"], mc["pc"], mc["pstate"])
+    st = _sub(uc, "uc_stack")
+    assert (uc["uc_flags"], uc["uc_link"], uc["uc_sigmask"]) == (
+        mc["uc_flags"], mc["uc_link"], mc["mask"])
+    assert (st["ss_sp"], st["ss_flags"], st["ss_size"]) == (
+        mc["ss_sp"], mc["ss_flags"], mc["ss_size"])
+    # the frame record x29 points to: {interrupted x29, x30}
+    rec = aarch64.FRAME_RECORD.decode(data, fp - sp)
+    assert (rec["fp"], rec["lr"]) == (head["rec_fp"], head["rec_lr"])
+    assert (rec["fp"], rec["lr"]) == (mc["x29"], mc["x30"])
+    # what the program itself knows
+    regs = sc["regs"]
+    assert isinstance(regs, tuple)
+    if tag == "segv":
+        assert sc["pc"] == head["fault_insn"]
+        assert sc["fault_address"] == FAULT_ADDR
+    else:
+        assert sc["pc"] == head["after_svc"]
+        assert regs[8] == 129  # __NR_kill
+        assert regs[19:29] == tuple(int(f"{n:02d}" * 8, 16) for n in range(19, 29))
+    if tag == "alt":
+        alt = a64["alt.stack"]
+        assert alt["ss_sp"] <= sp and fp + 16 <= alt["ss_sp"] + alt["ss_size"]
+    if tag != "nosi":  # without SA_SIGINFO the siginfo area is not written
+        check_siginfo(bytes(frame["info"]), aarch64.SIGINFO_HEADER,  # type: ignore[arg-type]
+                      aarch64.SIGINFO_MEMBERS, head, SIG[tag])
+
+
+@pytest.mark.parametrize("tag", SCENARIOS)
+def test_a64_records(a64: Report, tag: str) -> None:
+    head, rep = a64[tag], a64[tag + ".rec"]
+    sp = head["entry_sp"]
+    dumps = [a64.dump(tag + ".frame")]
+    if tag + ".extra" in a64.dumps:
+        dumps.append(a64.dump(tag + ".extra"))
+    walk = walk_reserved(DumpMemory(*dumps), sp + aarch64.RESERVED_OFFSET)
+    assert not walk.problems
+    got = [(r.address - sp, r.magic, r.size) for r in walk.records]
+    want = [(rep[f"off{n}"], rep[f"magic{n}"], rep[f"size{n}"]) for n in range(rep["nrec"])]
+    assert got == want
+    assert walk.records[0].address == sp + 592 and walk.records[0].name == "fpsimd"
+    assert walk.records[-1].name == "end"
+    fpsimd = walk.find("fpsimd")
+    assert fpsimd is not None and fpsimd.fields is not None
+    assert (fpsimd.fields["fpsr"], fpsimd.fields["fpcr"]) == (rep["fpsr"], rep["fpcr"])
+    v = aarch64.vregs(fpsimd.fields["vregs"])  # type: ignore[arg-type]
+    assert v[16] == rep["v16_lo"] | rep["v16_hi"] << 64
+    assert v[31] == rep["v31_lo"] | rep["v31_hi"] << 64
+    if tag != "segv":  # the patterns trigger_kill loaded before the svc
+        assert v[16] == int("16" * 16, 16) and v[31] == int("31" * 16, 16)
+    esr = walk.find("esr")
+    if tag == "segv":
+        assert esr is not None and esr.fields is not None
+        assert esr.fields["esr"] == rep["esr"]
+        assert rep["esr"] >> 26 == 0x24  # EC: data abort from a lower exception level
+    if esr is None:
+        assert "esr" not in rep
+    sve = walk.find("sve")
+    if sve is not None:
+        assert sve.fields is not None
+        assert (sve.fields["vl"], sve.fields["flags"]) == (rep["sve_vl"], rep["sve_flags"])
+    extra = walk.find("extra")
+    if extra is not None:
+        assert extra.fields is not None
+        assert (extra.fields["datap"], extra.fields["size"]) == (
+            rep["extra_datap"], rep["extra_size"])
+    else:  # then the frame record follows the rt_sigframe directly
+        assert head["entry_fp"] - sp == aarch64.RT_SIGFRAME.size
+
+
+def test_a64_esr_record_is_sticky(a64: Report) -> None:
+    """A 6.1 fact the decoder must not "fix": after one fault, every later frame
+    of the thread still carries the esr record and fault_address (the kernel
+    adds the record whenever thread.fault_code is non-zero, and nothing clears
+    it): nosi and alt are kill()s, yet their frames hold segv's values."""
+    seg = a64["segv.rec"]
+    for tag in ("nosi", "alt"):
+        assert a64[tag + ".rec"].get("esr") == seg["esr"]
+        assert a64[tag + ".mc"]["fault_address"] == FAULT_ADDR
+    assert "esr" not in a64["usr1.rec"]
+
+
+def test_a64_restorer_is_vdso_sigreturn(a64: Report) -> None:
+    """glibc does not set SA_RESTORER on aarch64: x30 at handler entry is the
+    vDSO's __kernel_rt_sigreturn, found by symbol in the dumped vDSO."""
+    base, image = a64.dump("vdso")
+    assert base == a64["auxv"]["at33"]
+    elf = ELFFile(io.BytesIO(image))
+    symtab = elf.get_section_by_name(".dynsym")
+    assert symtab is not None
+    syms = {s.name: s["st_value"] for s in symtab.iter_symbols()}
+    target = base + syms["__kernel_rt_sigreturn"]
+    for tag in SCENARIOS:
+        assert a64[tag]["entry_lr"] == target
+        assert a64.dump(tag + ".lrcode")[1] == aarch64.RT_SIGRETURN_CODE
+
+
+def _auxv_pairs(data: bytes, word: int) -> dict[int, int]:
+    fmt = "<QQ" if word == 8 else "<II"
+    out: dict[int, int] = {}
+    for t, v in struct.iter_unpack(fmt, data[: len(data) // (2 * word) * 2 * word]):
+        if t == 0:
+            break
+        out[t] = v
+    return out
+
+
+def test_a64_auxv(a64: Report) -> None:
+    """/proc/self/auxv (64-bit pairs) agrees with getauxval, and AT_MINSIGSTKSZ
+    covers the biggest frame this run saw."""
+    aux = _auxv_pairs(a64.dump("auxv.proc")[1], 8)
+    for key, value in a64["auxv"].items():
+        assert aux.get(int(key[2:]), 0) == value, key
+    biggest = max(a64[t]["entry_fp"] + 16 - a64[t]["entry_sp"] for t in SCENARIOS)
+    assert aux[51] >= biggest
+
+
+# -- AArch32 (compat task) -------------------------------------------------------
+
+@pytest.fixture(scope="module", params=["arm", "thumb"])
+def a32(request: pytest.FixtureRequest, guest: Batch) -> tuple[str, Report]:
+    rep = parse(guest.results[f"frame_{request.param}"])
+    assert rep.done
+    return request.param, rep
+
+
+#: glibc armhf's restorers (SA_RESTORER, Thumb-2 even in -marm builds):
+#: mov.w r7, #173 (rt_sigreturn) / #119 (sigreturn); svc 0
+RT_RESTORER = bytes.fromhex("4ff0ad0700df")
+RESTORER = bytes.fromhex("4ff0770700df")
+
+
+@pytest.mark.parametrize("tag", SCENARIOS)
+def test_a32_frame(a32: tuple[str, Report], tag: str) -> None:
+    mode, rep = a32
+    head, mc, recs = rep[tag], rep[tag + ".mc"], rep[tag + ".rec"]
+    sp = head["entry_sp"]
+    rt = tag != "nosi"
+    assert head["rt"] == rt
+    layout = arm.COMPAT_RT_SIGFRAME if rt else arm.COMPAT_SIGFRAME
+    start, data = rep.dump(tag + ".frame")
+    assert start == sp and len(data) == layout.size and sp % 8 == 0
+    frame = layout.decode(data)
+    uc_path = ("sig", "uc") if rt else ("uc",)
+    uc = _sub(frame, *uc_path)
+    sc = _sub(uc, "uc_mcontext")
+    for name in arm.SIGCONTEXT.by_name:
+        assert sc[name] == mc[name], name
+    st = _sub(uc, "uc_stack")
+    assert (uc["uc_flags"], uc["uc_link"], uc["uc_sigmask"]) == (
+        mc["uc_flags"], mc["uc_link"], mc["mask"])
+    assert (st["ss_sp"], st["ss_flags"], st["ss_size"]) == (
+        mc["ss_sp"], mc["ss_flags"], mc["ss_size"])
+    # handler entry: r0 = sig, r1 = &info, r2 = &uc (rt); Thumb handler has bit 0 set
+    assert head["entry_r0"] == SIG[tag]
+    if rt:
+        assert (head["entry_r1"], head["entry_r2"]) == (sp, sp + 128)
+        check_siginfo(bytes(frame["info"]), arm.SIGINFO_HEADER,  # type: ignore[arg-type]
+                      arm.SIGINFO_MEMBERS, head, SIG[tag])
+    else:
+        assert uc["uc_flags"] == arm.SIGFRAME_UC_FLAGS
+    assert head["handler"] & 1 == (mode == "thumb")
+    # what the program itself knows
+    assert bool(sc["arm_cpsr"] & arm.CPSR_T) == (mode == "thumb")  # type: ignore[operator]
+    if tag == "segv":
+        assert sc["arm_pc"] == head["fault_insn"]
+        assert sc["fault_address"] == FAULT_ADDR
+    else:
+        assert sc["arm_pc"] == head["after_svc"]
+        assert [sc[f"arm_r{i}"] for i in (4, 5, 6, 7, 8, 9, 10)] == [
+            0x04040404, 0x05050505, 0x06060606, 37, 0x08080808, 0x09090909, 0x10101010]
+    if tag == "alt":
+        alt = rep["alt.stack"]
+        assert alt["ss_sp"] <= sp and sp + layout.size <= alt["ss_sp"] + alt["ss_size"]
+    # uc_regspace records, walked by size
+    walk = walk_regspace(bytes(uc["uc_regspace"]))  # type: ignore[arg-type]
+    assert not walk.problems
+    regspace_at = layout.offset_of(".".join(uc_path) + ".uc_regspace")
+    assert [(regspace_at + r.offset, r.magic) for r in walk.records] == [
+        (recs[f"off{n}"], recs[f"magic{n}"]) for n in range(recs["nrec"])]
+    assert [r.size for r in walk.records[:-1]] == [
+        recs[f"size{n}"] for n in range(recs["nrec"] - 1)]
+    vfp = walk.find("vfp")
+    assert vfp is not None and vfp.fields is not None and vfp.size == 288
+    ufp, exc = _sub(vfp.fields, "ufp"), _sub(vfp.fields, "ufp_exc")
+    fpregs = ufp["fpregs"]
+    assert isinstance(fpregs, tuple)
+    assert (fpregs[16], fpregs[31], ufp["fpscr"], exc["fpexc"]) == (
+        recs["d16"], recs["d31"], recs["fpscr"], recs["fpexc"])
+    if tag != "segv":
+        assert fpregs[16] == int("16" * 8, 16) and fpregs[31] == int("31" * 8, 16)
+    # glibc's own Thumb-2 restorer
+    assert head["entry_lr"] & 1
+    assert rep.dump(tag + ".lrcode")[1][:6] == (RT_RESTORER if rt else RESTORER)
+
+
+def test_a32_auxv(a32: tuple[str, Report]) -> None:
+    """/proc/self/auxv of a 32-bit task has 32-bit pairs, agrees with
+    getauxval, and has no AT_MINSIGSTKSZ."""
+    _, rep = a32
+    aux = _auxv_pairs(rep.dump("auxv.proc")[1], 4)
+    for key, value in rep["auxv"].items():
+        assert aux.get(int(key[2:]), 0) == value, key
+    assert 51 not in aux
+    assert aux[6] == 4096 and aux[4] == 32  # AT_PAGESZ, AT_PHENT (Elf32_Phdr)
