@@ -10,8 +10,8 @@
  * non-rt sigframe, the restorer in lr (glibc armhf passes SA_RESTORER with
  * its own Thumb-2 stub), every sigcontext value, the uc_regspace records
  * (walked by size: VFP 0x56465001 with fpscr and d16/d31), and the raw frame
- * bytes (hex) for a host-side decode.  r4-r10 and d16-d31 hold known
- * patterns at the svc, and the interrupted pc is a known label.
+ * bytes (hex) for a host-side decode.  r4-r10, d16-d31 and FPSCR
+ * (0x00c00010) hold known patterns at the svc, and the interrupted pc is a known label.
  *
  * Scenarios (tags): usr1 (kill by inline svc, SA_SIGINFO), segv (load from
  * 0xdead000, handler skips it: pc += 4 in ARM, += 2 in Thumb), nosi (SIGUSR2
@@ -85,10 +85,14 @@ __asm__(
 	"	vmov.i8 d25, #0x25\n	vmov.i8 d26, #0x26\n	vmov.i8 d27, #0x27\n"
 	"	vmov.i8 d28, #0x28\n	vmov.i8 d29, #0x29\n	vmov.i8 d30, #0x30\n"
 	"	vmov.i8 d31, #0x31\n"
+	"	vmrs r11, fpscr\n"
+	"	ldr r12, =0x00c00010\n"       /* RMode = towards zero, IXC */
+	"	vmsr fpscr, r12\n"
 	"	mov r7, #37\n"                 /* __NR_kill */
 	"	svc #0\n"
 	".globl after_svc\n"
 	"after_svc:\n"
+	"	vmsr fpscr, r11\n"
 	"	pop {r4-r11, pc}\n"
 	".ltorg\n"
 	".size trigger_kill, .-trigger_kill\n"

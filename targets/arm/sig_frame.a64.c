@@ -9,8 +9,8 @@
  * vregs, esr, sve vl/flags, extra_context), and the raw frame bytes (hex) so
  * a host test can decode them with sigdbg's tables and compare with this
  * report.  Registers are loaded with known patterns before the signal
- * (x19-x28, v16-v31) and the interrupted pc is a known label, so the report
- * is itself checked against an independent truth.
+ * (x19-x28, v16-v31, FPCR 0xc00000, FPSR 0x10) and the interrupted pc is a
+ * known label, so the report is itself checked against an independent truth.
  *
  * Scenarios, in this order (tags):
  *   usr1     kill(getpid(), SIGUSR1) by an inline svc, SA_SIGINFO
@@ -66,7 +66,7 @@ __asm__(
 	/* trigger_kill(pid, sig): x19-x28 and v16-v31 hold patterns at the svc */
 	".globl trigger_kill\n.type trigger_kill,%function\n"
 	"trigger_kill:\n"
-	"	stp x29, x30, [sp, #-96]!\n"
+	"	stp x29, x30, [sp, #-112]!\n"
 	"	mov x29, sp\n"
 	"	stp x19, x20, [sp, #16]\n"
 	"	stp x21, x22, [sp, #32]\n"
@@ -89,16 +89,26 @@ __asm__(
 	"	movi v25.16b, #0x25\n	movi v26.16b, #0x26\n	movi v27.16b, #0x27\n"
 	"	movi v28.16b, #0x28\n	movi v29.16b, #0x29\n	movi v30.16b, #0x30\n"
 	"	movi v31.16b, #0x31\n"
+	"	mrs x9, fpcr\n"
+	"	mrs x10, fpsr\n"
+	"	stp x9, x10, [sp, #96]\n"
+	"	mov x9, #0xc00000\n"            /* FPCR.RMode = round towards zero */
+	"	msr fpcr, x9\n"
+	"	mov x9, #0x10\n"                /* FPSR.IXC */
+	"	msr fpsr, x9\n"
 	"	mov x8, #129\n"                 /* __NR_kill */
 	"	svc #0\n"
 	".globl after_svc\n"
 	"after_svc:\n"
+	"	ldp x9, x10, [sp, #96]\n"
+	"	msr fpcr, x9\n"
+	"	msr fpsr, x10\n"
 	"	ldp x19, x20, [sp, #16]\n"
 	"	ldp x21, x22, [sp, #32]\n"
 	"	ldp x23, x24, [sp, #48]\n"
 	"	ldp x25, x26, [sp, #64]\n"
 	"	ldp x27, x28, [sp, #80]\n"
-	"	ldp x29, x30, [sp], #96\n"
+	"	ldp x29, x30, [sp], #112\n"
 	"	ret\n"
 	".size trigger_kill, .-trigger_kill\n"
 

@@ -61,7 +61,9 @@ BUSYBOX = "busybox-static:arm64"
 #: --variant=extract, which resolves the dependencies and runs nothing.
 PYTHON_PKGS = ("python3-minimal", "libpython3.11-stdlib")
 #: aarch64 wheels of sigdbg's run-time dependencies (pure-Python ones too).
-WHEELS = ("python-ptrace", "pyelftools", "capstone", "orjson", "prompt_toolkit", "wcwidth")
+WHEELS = ("python-ptrace", "pyelftools", "capstone", "orjson", "prompt-toolkit", "wcwidth")
+#: part of every cache key: bump it when the way an image is built changes
+RECIPE = 2
 
 QEMU = "qemu-system-aarch64"
 QEMU_ARGS = (
@@ -163,6 +165,30 @@ def kernel_package() -> tuple[str, str]:
     return candidate(m.group(1) + ":arm64")
 
 
+def resolve() -> dict[str, tuple[str, str]]:
+    """The packages and versions the image is built from.  apt-cache costs
+    1-2 s a call, so the answer is cached until the apt lists change (an
+    ``apt-get update``)."""
+    lists = sorted(Path("/var/lib/apt/lists").glob("*Packages*"))
+    if not lists:
+        raise GuestError("no apt package lists: run scripts/bootstrap-arm")
+    sig = hashlib.sha256(repr([(p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                               for p in lists]).encode()).hexdigest()
+    cached = CACHE / "resolved.json"
+    try:
+        data = json.loads(cached.read_text())
+        if data["lists"] == sig:
+            return {k: (v[0], v[1]) for k, v in data["packages"].items()}
+    except (OSError, ValueError, KeyError):
+        pass
+    packages = {"kernel": kernel_package(), "busybox": candidate(BUSYBOX)}
+    for p in PYTHON_PKGS:
+        packages[p] = candidate(p + ":arm64")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps({"lists": sig, "packages": packages}, indent=1))
+    return packages
+
+
 # -- cpio (newc) --------------------------------------------------------------
 
 class Cpio:
@@ -259,9 +285,10 @@ def build(python: bool = False, log: list[str] | None = None) -> Image:
     """Build (or reuse) the cached guest image.  Keyed by package versions:
     a new kernel or busybox in the archive gives a new cache entry."""
     log = log if log is not None else []
-    kpkg, kver = kernel_package()
-    bpkg, bver = candidate(BUSYBOX)
-    versions = {kpkg: kver, bpkg: bver}
+    resolved = resolve()
+    kpkg, kver = resolved["kernel"]
+    bpkg, bver = resolved["busybox"]
+    versions = {kpkg: kver, bpkg: bver, "recipe": str(RECIPE)}
     key = hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:16]
     base = CACHE / f"base-{key}"
     kernel, initrd = base / "Image", base / "base.cpio.gz"
@@ -293,7 +320,7 @@ def build(python: bool = False, log: list[str] | None = None) -> Image:
         log.append(f"built base image {base.name} in {time.monotonic() - t0:.1f} s")
     layers = [initrd]
     if python:
-        pylayer, pyversions = build_python(log)
+        pylayer, pyversions = build_python(log, resolved)
         layers.append(pylayer)
         versions.update(pyversions)
     return Image(kernel, layers, versions)
@@ -314,13 +341,15 @@ def _venv_versions() -> dict[str, str]:
     return pins
 
 
-def build_python(log: list[str]) -> tuple[Path, dict[str, str]]:
+def build_python(log: list[str], resolved: dict[str, tuple[str, str]]
+                 ) -> tuple[Path, dict[str, str]]:
     """The python3 layer: arm64 CPython from Debian and aarch64 wheels, with
     every module byte-compiled on the host (same CPython 3.11: .pyc files are
     portable; compiling in the guest costs 15-26 s per package)."""
-    versions = dict(candidate(p + ":arm64") for p in PYTHON_PKGS)
+    versions = dict(resolved[p] for p in PYTHON_PKGS)
     pins = _venv_versions()
     versions.update({f"wheel:{w}": pins.get(w, "latest") for w in WHEELS})
+    versions["recipe"] = str(RECIPE)
     key = hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:16]
     out = CACHE / f"python-{key}.cpio.gz"
     if out.exists():
@@ -350,7 +379,10 @@ def build_python(log: list[str]) -> tuple[Path, dict[str, str]]:
                      "var/lib/apt", "usr/share/info", "usr/share/lintian"):
             shutil.rmtree(root / junk, ignore_errors=True)
         # .pyc next to the sources, with the paths the guest sees
+        # unchecked-hash: the cpio has no mtimes, so timestamp-checked .pyc
+        # files would all be recompiled in the guest
         _run(["python3", "-m", "compileall", "-q", "-j", "2", "-s", str(root), "-p", "/",
+              "--invalidation-mode", "unchecked-hash",
               str(root / "usr/lib/python3.11"), str(site)])
         cpio = Cpio()
         cpio.add_tree(root)

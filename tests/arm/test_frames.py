@@ -148,6 +148,7 @@ def test_a64_records(a64: Report, tag: str) -> None:
     assert v[31] == rep["v31_lo"] | rep["v31_hi"] << 64
     if tag != "segv":  # the patterns trigger_kill loaded before the svc
         assert v[16] == int("16" * 16, 16) and v[31] == int("31" * 16, 16)
+        assert (fpsimd.fields["fpsr"], fpsimd.fields["fpcr"]) == (0x10, 0xC00000)
     esr = walk.find("esr")
     if tag == "segv":
         assert esr is not None and esr.fields is not None
@@ -289,6 +290,7 @@ def test_a32_frame(a32: tuple[str, Report], tag: str) -> None:
         recs["d16"], recs["d31"], recs["fpscr"], recs["fpexc"])
     if tag != "segv":
         assert fpregs[16] == int("16" * 8, 16) and fpregs[31] == int("31" * 8, 16)
+        assert ufp["fpscr"] == 0x00C00010
     # glibc's own Thumb-2 restorer
     assert head["entry_lr"] & 1
     assert rep.dump(tag + ".lrcode")[1][:6] == (RT_RESTORER if rt else RESTORER)
