@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.arm.guest import Batch, Result, run_batch
-from tests.conftest import TARGETS
+from tests.arm.guest import Batch, Result, python_files, run_batch
+from tests.conftest import ROOT, TARGETS
 
 ARM_BUILD = TARGETS / "build" / "arm"
 
@@ -42,7 +42,11 @@ def guest() -> Batch:
     for name, prog in PROGRAMS:
         files[prog] = ARM_BUILD / prog
         commands.append((name, f"./{prog}"))
-    _batch = run_batch(commands, files)
+    # python3 + wheels in the guest, running sigdbg's own code (one start)
+    files.update(python_files(ROOT / "sigdbg", ""))
+    files.update(python_files(Path(__file__).with_name("guest_vdso.py"), ""))
+    commands.append(("py_vdso", "PYTHONPATH=/job python3 /job/guest_vdso.py"))
+    _batch = run_batch(commands, files, python=True)
     return _batch
 
 
