@@ -319,6 +319,7 @@ def build(python: bool = False, log: list[str] | None = None) -> Image:
             shutil.copyfile(work / "boot" / kname, base / "Image.tmp")
             (base / "Image.tmp").rename(kernel)
             (base / "versions.json").write_text(json.dumps(versions, indent=1))
+        _prune("base-*", base)
         log.append(f"built base image {base.name} in {time.monotonic() - t0:.1f} s")
     layers = [initrd]
     if python:
@@ -326,6 +327,17 @@ def build(python: bool = False, log: list[str] | None = None) -> Image:
         layers.append(pylayer)
         versions.update(pyversions)
     return Image(kernel, layers, versions)
+
+
+def _prune(pattern: str, keep: Path) -> None:
+    """Drop the cache entries a new one replaces (older package versions or
+    recipes): each is 30-100 MB."""
+    for old in CACHE.glob(pattern):
+        if old != keep:
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
 
 
 def _venv_versions() -> dict[str, str]:
@@ -389,6 +401,7 @@ def build_python(log: list[str], resolved: dict[str, tuple[str, str]]
         cpio = Cpio()
         cpio.add_tree(root)
         _write_layer(out, cpio.finish())
+    _prune("python-*.cpio", out)
     log.append(f"built python layer {out.name} in {time.monotonic() - t0:.1f} s")
     return out, versions
 
