@@ -18,6 +18,8 @@
  *            handler skips the faulting instruction (uc pc += 4)
  *   nosi     SIGUSR2 without SA_SIGINFO (the siginfo area is not written)
  *   alt      SIGUSR1 with SA_ONSTACK on a sigaltstack
+ *   sve      prctl(PR_SVE_SET_VL, 256), SVE registers set, then a SIGSEGV:
+ *            the sve record carries Z/P/FFR and moves to the extra space
  * Then: tag=auxv (getauxval), a hex dump of /proc/self/auxv, and of the vDSO
  * image (tag=vdso); each handler also dumps the 8 bytes at its x30
  * (tag=<scenario>.lrcode: the restorer's code).
@@ -29,6 +31,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/prctl.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -43,7 +46,8 @@ uint64_t entry_regs[6];
 void handler_entry(int, siginfo_t *, void *);
 void trigger_kill(long pid, long sig);
 void trigger_fault(long addr);
-extern char after_svc[], fault_insn[];
+void trigger_sve_fault(long addr);
+extern char after_svc[], fault_insn[], sve_fault_insn[];
 
 /*
  * The entry stub stores the registers the kernel set up, using only x9/x10
@@ -121,6 +125,22 @@ __asm__(
 	"	ldr x0, [x1]\n"
 	"	ret\n"
 	".size trigger_fault, .-trigger_fault\n"
+
+	/* trigger_sve_fault(addr): SVE registers live (z16, z31, p3 set, no
+	 * syscall since: 6.1 drops SVE state at every syscall), then a load
+	 * the handler skips */
+	".arch_extension sve\n"
+	".globl trigger_sve_fault\n.type trigger_sve_fault,%function\n"
+	"trigger_sve_fault:\n"
+	"	mov x1, x0\n"
+	"	dup z16.b, #0x16\n"
+	"	dup z31.b, #0x31\n"
+	"	ptrue p3.b\n"
+	".globl sve_fault_insn\n"
+	"sve_fault_insn:\n"
+	"	ldr x0, [x1]\n"
+	"	ret\n"
+	".size trigger_sve_fault, .-trigger_sve_fault\n"
 	".ltorg\n");
 
 static const char *cur_tag;
@@ -166,6 +186,14 @@ static void report_records(const char *tag, const unsigned char *frame,
 			const struct sve_context *s = (const void *)p;
 			rep_hex("sve_vl", s->vl);
 			rep_hex("sve_flags", s->flags);
+			if (h->size > 16) { /* registers present: Z16 and P3, first 8 bytes */
+				unsigned vq = s->vl / 16;
+				uint64_t w;
+				memcpy(&w, p + 16 + 16 * vq * 16, 8);
+				rep_hex("sve_z16", w);
+				memcpy(&w, p + 16 + 512 * vq + 2 * vq * 3, 8);
+				rep_hex("sve_p3", w);
+			}
 		} else if (h->magic == EXTRA_MAGIC) {
 			const struct extra_context *e = (const void *)p;
 			rep_hex("extra_datap", e->datap);
@@ -213,6 +241,7 @@ void c_handler(int sig, siginfo_t *si, void *ucv)
 	rep_hex("rec_lr", rec[1]);
 	rep_hex("after_svc", (uintptr_t)after_svc);
 	rep_hex("fault_insn", (uintptr_t)fault_insn);
+	rep_hex("sve_fault_insn", (uintptr_t)sve_fault_insn);
 	if (si == (siginfo_t *)frame) { /* SA_SIGINFO: the siginfo was written */
 		rep_hex("si_signo", (unsigned)si->si_signo);
 		rep_hex("si_errno", (unsigned)si->si_errno);
@@ -250,7 +279,7 @@ void c_handler(int sig, siginfo_t *si, void *ucv)
 	report_records(tag, frame, (const unsigned char *)mc->__reserved, &extra_end);
 	memcpy(t2 + i, ".frame", 7);
 	rep_dump(t2, frame, frame_end - (unsigned long)frame);
-	if (extra_end) {
+	if (extra_end > frame_end) { /* the extra space is normally inside the frame */
 		memcpy(t2 + i, ".extra", 7);
 		rep_dump(t2, (void *)(uintptr_t)(frame_end), extra_end - frame_end);
 	}
@@ -331,6 +360,16 @@ int main(void)
 	rep_end();
 	install(SIGUSR1, SA_SIGINFO | SA_ONSTACK);
 	trigger_kill(getpid(), SIGUSR1);
+
+	/* live SVE at VL 256: the sve record no longer fits in __reserved, so
+	 * the kernel adds an extra_context */
+	cur_tag = "sve";
+	rep_begin("sve.setup");
+	rep_hex("set_vl", (unsigned long)prctl(PR_SVE_SET_VL, 256));
+	rep_end();
+	trigger_sve_fault(0xdead000);
+	rep_begin("sve.resumed");
+	rep_end();
 
 	report_auxv();
 	dump_vdso();

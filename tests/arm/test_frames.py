@@ -19,7 +19,7 @@ from elftools.elf.elffile import ELFFile
 
 from sigdbg.abi import aarch64, arm
 from sigdbg.abi.layout import Decoded, Layout
-from sigdbg.decode.arm64_records import walk_reserved
+from sigdbg.decode.arm64_records import Record, walk_reserved
 from sigdbg.decode.arm_regspace import walk_regspace
 from sigdbg.errors import MemoryReadError
 from tests.arm.conftest import Report, parse
@@ -30,7 +30,9 @@ pytestmark = pytest.mark.timeout(900)
 SIGSEGV, SIGUSR1, SIGUSR2 = 11, 10, 12
 FAULT_ADDR = 0xDEAD000
 SCENARIOS = ("usr1", "segv", "nosi", "alt")
-SIG = {"usr1": SIGUSR1, "segv": SIGSEGV, "nosi": SIGUSR2, "alt": SIGUSR1}
+#: AArch64 also has live SVE registers at VL 256 (extra_context)
+A64_SCENARIOS = (*SCENARIOS, "sve")
+SIG = {"usr1": SIGUSR1, "segv": SIGSEGV, "nosi": SIGUSR2, "alt": SIGUSR1, "sve": SIGSEGV}
 
 
 class DumpMemory:
@@ -83,7 +85,7 @@ def a64(guest: Batch) -> Report:
     return rep
 
 
-@pytest.mark.parametrize("tag", SCENARIOS)
+@pytest.mark.parametrize("tag", A64_SCENARIOS)
 def test_a64_frame(a64: Report, tag: str) -> None:
     head, mc = a64[tag], a64[tag + ".mc"]
     sp, fp = head["entry_sp"], head["entry_fp"]
@@ -111,8 +113,8 @@ def test_a64_frame(a64: Report, tag: str) -> None:
     # what the program itself knows
     regs = sc["regs"]
     assert isinstance(regs, tuple)
-    if tag == "segv":
-        assert sc["pc"] == head["fault_insn"]
+    if tag in ("segv", "sve"):
+        assert sc["pc"] == head["fault_insn" if tag == "segv" else "sve_fault_insn"]
         assert sc["fault_address"] == FAULT_ADDR
     else:
         assert sc["pc"] == head["after_svc"]
@@ -126,7 +128,7 @@ def test_a64_frame(a64: Report, tag: str) -> None:
                       aarch64.SIGINFO_MEMBERS, head, SIG[tag])
 
 
-@pytest.mark.parametrize("tag", SCENARIOS)
+@pytest.mark.parametrize("tag", A64_SCENARIOS)
 def test_a64_records(a64: Report, tag: str) -> None:
     head, rep = a64[tag], a64[tag + ".rec"]
     sp = head["entry_sp"]
@@ -146,11 +148,12 @@ def test_a64_records(a64: Report, tag: str) -> None:
     v = aarch64.vregs(fpsimd.fields["vregs"])  # type: ignore[arg-type]
     assert v[16] == rep["v16_lo"] | rep["v16_hi"] << 64
     assert v[31] == rep["v31_lo"] | rep["v31_hi"] << 64
-    if tag != "segv":  # the patterns trigger_kill loaded before the svc
-        assert v[16] == int("16" * 16, 16) and v[31] == int("31" * 16, 16)
+    if tag not in ("segv", "sve"):  # the patterns trigger_kill loaded before the svc
         assert (fpsimd.fields["fpsr"], fpsimd.fields["fpcr"]) == (0x10, 0xC00000)
+    # segv: left over from trigger_kill; sve: V16/V31 are the low 128 bits of Z16/Z31
+    assert v[16] == int("16" * 16, 16) and v[31] == int("31" * 16, 16)
     esr = walk.find("esr")
-    if tag == "segv":
+    if tag in ("segv", "sve"):
         assert esr is not None and esr.fields is not None
         assert esr.fields["esr"] == rep["esr"]
         assert rep["esr"] >> 26 == 0x24  # EC: data abort from a lower exception level
@@ -165,8 +168,38 @@ def test_a64_records(a64: Report, tag: str) -> None:
         assert extra.fields is not None
         assert (extra.fields["datap"], extra.fields["size"]) == (
             rep["extra_datap"], rep["extra_size"])
+        # the kernel's rule: a terminator right after it, the extra space at
+        # the next 16 bytes, inside the frame (below the frame record)
+        i = walk.records.index(extra)
+        assert walk.records[i + 1].name == "end" and not walk.records[i + 1].in_extra
+        datap, size = extra.fields["datap"], extra.fields["size"]
+        assert isinstance(datap, int) and isinstance(size, int)
+        assert datap == walk.records[i + 1].address + 16
+        assert datap + size <= head["entry_fp"]
+        assert all(r.in_extra for r in walk.records[i + 2 :])
+        assert walk.records[-1].name == "end"
     else:  # then the frame record follows the rt_sigframe directly
         assert head["entry_fp"] - sp == aarch64.RT_SIGFRAME.size
+    if tag == "sve":
+        check_live_sve(walk.records, rep)
+
+
+def check_live_sve(records: list[Record], rep: dict[str, int]) -> None:
+    """Z16/Z31/P3 as trigger_sve_fault set them, at VL 256, in the extra space."""
+    sve = next(r for r in records if r.name == "sve")
+    assert sve.fields is not None and sve.in_extra
+    vl = sve.fields["vl"]
+    assert isinstance(vl, int) and vl == 256
+    vq = vl // aarch64.SVE_VQ_BYTES
+    assert sve.size == -(-aarch64.sve_sig_context_size(vq) // 16) * 16
+    fixed = aarch64.SVE_CONTEXT.size
+    z16 = sve.payload[aarch64.sve_zreg_offset(vq, 16) - fixed :][: 16 * vq]
+    z31 = sve.payload[aarch64.sve_zreg_offset(vq, 31) - fixed :][: 16 * vq]
+    p3 = sve.payload[aarch64.sve_preg_offset(vq, 3) - fixed :][: 2 * vq]
+    assert z16 == b"\x16" * 16 * vq and z31 == b"\x31" * 16 * vq
+    assert p3 == b"\xff" * 2 * vq
+    assert int.from_bytes(z16[:8], "little") == rep["sve_z16"]
+    assert int.from_bytes(p3[:8], "little") == rep["sve_p3"]
 
 
 def test_a64_esr_record_is_sticky(a64: Report) -> None:
@@ -191,7 +224,7 @@ def test_a64_restorer_is_vdso_sigreturn(a64: Report) -> None:
     assert symtab is not None
     syms = {s.name: s["st_value"] for s in symtab.iter_symbols()}
     target = base + syms["__kernel_rt_sigreturn"]
-    for tag in SCENARIOS:
+    for tag in A64_SCENARIOS:
         assert a64[tag]["entry_lr"] == target
         assert a64.dump(tag + ".lrcode")[1] == aarch64.RT_SIGRETURN_CODE
 
@@ -212,7 +245,8 @@ def test_a64_auxv(a64: Report) -> None:
     aux = _auxv_pairs(a64.dump("auxv.proc")[1], 8)
     for key, value in a64["auxv"].items():
         assert aux.get(int(key[2:]), 0) == value, key
-    biggest = max(a64[t]["entry_fp"] + 16 - a64[t]["entry_sp"] for t in SCENARIOS)
+    biggest = max(a64[t]["entry_fp"] + 16 - a64[t]["entry_sp"] for t in A64_SCENARIOS)
+    assert biggest > 9000  # the sve frame, with its extra space
     assert aux[51] >= biggest
 
 
