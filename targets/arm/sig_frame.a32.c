@@ -15,7 +15,10 @@
  *
  * Scenarios (tags): usr1 (kill by inline svc, SA_SIGINFO), segv (load from
  * 0xdead000, handler skips it: pc += 4 in ARM, += 2 in Thumb), nosi (SIGUSR2
- * without SA_SIGINFO: the non-rt sigframe), alt (SA_ONSTACK).  Then tag=auxv
+ * without SA_SIGINFO: the non-rt sigframe), alt (SA_ONSTACK), sigpage and
+ * sigpage_nosi (rt_sigaction called directly, without SA_RESTORER: lr points
+ * into the kernel's [sigpage]).  Then tag=kuser (__kuser_helper_version at
+ * 0xffff0ffc), a hex dump of /proc/self/maps (tag=maps), tag=auxv
  * and a hex dump of /proc/self/auxv (32-bit entries).  Each handler also
  * dumps the 8 bytes at its lr (tag=<scenario>.lrcode: the restorer's code).
  */
@@ -25,6 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -257,6 +261,33 @@ static void report_auxv(void)
 	rep_dump("auxv.proc", buf, (unsigned long)n);
 }
 
+/*
+ * rt_sigaction without SA_RESTORER, as a program that does not use glibc's
+ * sigaction would: the kernel then returns through its [sigpage].
+ * struct sigaction as the kernel reads it (include/linux/signal_types.h,
+ * compat_sigaction on arm64): handler, flags, restorer, 64-bit mask.
+ */
+static void install_raw(int sig, unsigned long flags)
+{
+	struct {
+		void *handler;
+		unsigned long flags, restorer, mask[2];
+	} ksa = { (void *)handler_entry, flags, 0, { 0, 0 } };
+	syscall(__NR_rt_sigaction, sig, &ksa, 0, 8);
+}
+
+static void dump_file(const char *tag, const char *path)
+{
+	static unsigned char buf[8192];
+	long n = 0, r;
+	int fd = open(path, O_RDONLY);
+	while (fd >= 0 && n < (long)sizeof buf && (r = read(fd, buf + n, sizeof buf - n)) > 0)
+		n += r;
+	if (fd >= 0)
+		close(fd);
+	rep_dump(tag, buf, (unsigned long)n);
+}
+
 static char altstack[65536] __attribute__((aligned(16)));
 
 int main(void)
@@ -289,6 +320,17 @@ int main(void)
 	install(SIGUSR1, SA_SIGINFO | SA_ONSTACK);
 	trigger_kill(getpid(), SIGUSR1);
 
+	cur_tag = "sigpage";
+	install_raw(SIGUSR1, SA_SIGINFO);
+	trigger_kill(getpid(), SIGUSR1);
+	cur_tag = "sigpage_nosi";
+	install_raw(SIGUSR2, 0);
+	trigger_kill(getpid(), SIGUSR2);
+
+	rep_begin("kuser");
+	rep_hex("version", *(volatile unsigned *)0xffff0ffc); /* __kuser_helper_version */
+	rep_end();
+	dump_file("maps", "/proc/self/maps");
 	report_auxv();
 	done();
 	return 0;

@@ -32,7 +32,10 @@ FAULT_ADDR = 0xDEAD000
 SCENARIOS = ("usr1", "segv", "nosi", "alt")
 #: AArch64 also has live SVE registers at VL 256 (extra_context)
 A64_SCENARIOS = (*SCENARIOS, "sve")
-SIG = {"usr1": SIGUSR1, "segv": SIGSEGV, "nosi": SIGUSR2, "alt": SIGUSR1, "sve": SIGSEGV}
+#: AArch32 also installs handlers without SA_RESTORER: lr into [sigpage]
+A32_SCENARIOS = (*SCENARIOS, "sigpage", "sigpage_nosi")
+SIG = {"usr1": SIGUSR1, "segv": SIGSEGV, "nosi": SIGUSR2, "alt": SIGUSR1, "sve": SIGSEGV,
+       "sigpage": SIGUSR1, "sigpage_nosi": SIGUSR2}
 
 
 class DumpMemory:
@@ -263,14 +266,32 @@ def a32(request: pytest.FixtureRequest, guest: Batch) -> tuple[str, Report]:
 #: mov.w r7, #173 (rt_sigreturn) / #119 (sigreturn); svc 0
 RT_RESTORER = bytes.fromhex("4ff0ad0700df")
 RESTORER = bytes.fromhex("4ff0770700df")
+#: the compat [sigpage] (arch/arm64/kernel/sigreturn32.S), at offset 0 of the
+#: page: (offset of the entry, code) per (handler mode, rt)
+SIGPAGE = {
+    ("arm", False): (0x00, bytes.fromhex("7770a0e3770000ef")),  # mov r7,#119; svc #119
+    ("thumb", False): (0x08, bytes.fromhex("772777df")),  # movs r7,#119; svc #119
+    ("arm", True): (0x0C, bytes.fromhex("ad70a0e3ad0000ef")),  # mov r7,#173; svc #173
+    ("thumb", True): (0x14, bytes.fromhex("ad27addf")),  # movs r7,#173; svc #173
+}
 
 
-@pytest.mark.parametrize("tag", SCENARIOS)
+def special_mappings(rep: Report) -> dict[str, tuple[int, int, str]]:
+    out = {}
+    for line in rep.dump("maps")[1].decode().splitlines():
+        parts = line.split()
+        if parts[-1].startswith("["):
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            out[parts[-1]] = (lo, hi, parts[1])
+    return out
+
+
+@pytest.mark.parametrize("tag", A32_SCENARIOS)
 def test_a32_frame(a32: tuple[str, Report], tag: str) -> None:
     mode, rep = a32
     head, mc, recs = rep[tag], rep[tag + ".mc"], rep[tag + ".rec"]
     sp = head["entry_sp"]
-    rt = tag != "nosi"
+    rt = not tag.endswith("nosi")
     assert head["rt"] == rt
     layout = arm.COMPAT_RT_SIGFRAME if rt else arm.COMPAT_SIGFRAME
     start, data = rep.dump(tag + ".frame")
@@ -325,9 +346,24 @@ def test_a32_frame(a32: tuple[str, Report], tag: str) -> None:
     if tag != "segv":
         assert fpregs[16] == int("16" * 8, 16) and fpregs[31] == int("31" * 8, 16)
         assert ufp["fpscr"] == 0x00C00010
-    # glibc's own Thumb-2 restorer
-    assert head["entry_lr"] & 1
-    assert rep.dump(tag + ".lrcode")[1][:6] == (RT_RESTORER if rt else RESTORER)
+    lr, code = head["entry_lr"], rep.dump(tag + ".lrcode")[1]
+    if tag.startswith("sigpage"):
+        # no SA_RESTORER: the kernel's [sigpage] entry matching the handler's mode
+        base, end, perms = special_mappings(rep)["[sigpage]"]
+        offset, insns = SIGPAGE[(mode, rt)]
+        assert lr == base + offset + (mode == "thumb") and end - base == 4096
+        assert code.startswith(insns) and perms == "r-xp"
+    else:
+        # glibc's own Thumb-2 restorer
+        assert lr & 1
+        assert code[:6] == (RT_RESTORER if rt else RESTORER)
+
+
+def test_a32_kuser_page(a32: tuple[str, Report]) -> None:
+    """[vectors] at 0xffff0000 with __kuser_helper_version 5 (the compat page)."""
+    _, rep = a32
+    assert special_mappings(rep)["[vectors]"] == (0xFFFF0000, 0xFFFF1000, "r-xp")
+    assert rep["kuser"]["version"] == 5
 
 
 def test_a32_auxv(a32: tuple[str, Report]) -> None:
