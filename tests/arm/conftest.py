@@ -38,7 +38,9 @@ def guest() -> Batch:
     global _batch
     subprocess.run(["make", "-s", "-C", str(TARGETS), "arm"], check=True)
     files: dict[str, Path | bytes] = {}
-    commands = [("uname", "uname -r; grep -m1 Features /proc/cpuinfo")]
+    commands = [("uname", "uname -r; grep -m1 Features /proc/cpuinfo"),
+                # what a PER_LINUX32 task reads: the compat hwcap names
+                ("cpuinfo32", "linux32 grep -m1 Features /proc/cpuinfo")]
     for name, prog in PROGRAMS:
         files[prog] = ARM_BUILD / prog
         commands.append((name, f"./{prog}"))
