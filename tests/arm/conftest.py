@@ -47,7 +47,13 @@ def guest() -> Batch:
     # python3 + wheels in the guest, running sigdbg's own code (one start)
     files.update(python_files(ROOT / "sigdbg", ""))
     files.update(python_files(Path(__file__).with_name("guest_vdso.py"), ""))
+    files.update(python_files(Path(__file__).with_name("guest_ptrace.py"), ""))
     commands.append(("py_vdso", "PYTHONPATH=/job python3 /job/guest_vdso.py"))
+    for build in ("a64", "arm", "thumb"):
+        prog = "sig_frame." + build
+        commands.append((f"ptrace_{build}",
+                         f"python3 /job/guest_ptrace.py ./{prog} /tmp/{prog}.out; "
+                         f"cat /tmp/{prog}.out"))
     _batch = run_batch(commands, files, python=True)
     return _batch
 
