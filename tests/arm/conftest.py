@@ -58,6 +58,15 @@ def guest() -> Batch:
     return _batch
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist (``-n 2 --dist loadgroup``) all ARM tests go to one worker,
+    so the guest boots once, not once per worker."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.xdist_group("arm-guest"))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _batch is not None:
         terminalreporter.write_line(

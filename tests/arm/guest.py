@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -48,7 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,8 +185,7 @@ def resolve() -> dict[str, tuple[str, str]]:
     packages = {"kernel": kernel_package(), "busybox": candidate(BUSYBOX)}
     for p in PYTHON_PKGS:
         packages[p] = candidate(p + ":arm64")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps({"lists": sig, "packages": packages}, indent=1))
+    _write_layer(cached, json.dumps({"lists": sig, "packages": packages}, indent=1).encode())
     return packages
 
 
@@ -261,9 +262,23 @@ def _write_layer(path: Path, data: bytes) -> None:
     """Layers stay uncompressed: the emulated guest gunzips the 100 MB python
     layer in ~8 s, and copying it raw costs ~1 s (and an uncompressed archive
     followed by a compressed one was not unpacked by the 6.1 kernel)."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.rename(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """One builder at a time (two test sessions, or xdist workers, may start
+    together); the others wait and then find the image built."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 # -- the cached image ---------------------------------------------------------
@@ -286,7 +301,11 @@ def _download(pkgs: Iterable[str], dest: Path) -> list[Path]:
 def build(python: bool = False, log: list[str] | None = None) -> Image:
     """Build (or reuse) the cached guest image.  Keyed by package versions:
     a new kernel or busybox in the archive gives a new cache entry."""
-    log = log if log is not None else []
+    with _locked():
+        return _build(python, log if log is not None else [])
+
+
+def _build(python: bool, log: list[str]) -> Image:
     resolved = resolve()
     kpkg, kver = resolved["kernel"]
     bpkg, bver = resolved["busybox"]
@@ -316,8 +335,7 @@ def build(python: bool = False, log: list[str] | None = None) -> Image:
             cpio.add("init", INIT.encode(), 0o755)
             base.mkdir(parents=True, exist_ok=True)
             _write_layer(initrd, cpio.finish())
-            shutil.copyfile(work / "boot" / kname, base / "Image.tmp")
-            (base / "Image.tmp").rename(kernel)
+            _write_layer(kernel, (work / "boot" / kname).read_bytes())
             (base / "versions.json").write_text(json.dumps(versions, indent=1))
         _prune("base-*", base)
         log.append(f"built base image {base.name} in {time.monotonic() - t0:.1f} s")
