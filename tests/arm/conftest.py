@@ -58,6 +58,11 @@ def guest() -> Batch:
     return _batch
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # known to pytest-xdist; declared here too for runs without it
+    config.addinivalue_line("markers", "xdist_group(name): run the group on one xdist worker")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under xdist (``-n 2 --dist loadgroup``) all ARM tests go to one worker,
     so the guest boots once, not once per worker."""
