@@ -18,6 +18,9 @@
  *            handler skips the faulting instruction (uc pc += 4)
  *   nosi     SIGUSR2 without SA_SIGINFO (the siginfo area is not written)
  *   alt      SIGUSR1 with SA_ONSTACK on a sigaltstack
+ *   nest     SIGUSR1 whose handler sends itself SIGUSR2 (inline svc, the same
+ *            register patterns): the inner frame (tag nest_in) is built below
+ *            the outer handler's stack, with SIGUSR1 blocked in its uc_sigmask
  *   sve      prctl(PR_SVE_SET_VL, 256), SVE registers set, then a SIGSEGV:
  *            the sve record carries Z/P/FFR and moves to the extra space
  * Then: tag=auxv (getauxval), a hex dump of /proc/self/auxv, and of the vDSO
@@ -216,26 +219,30 @@ static void report_records(const char *tag, const unsigned char *frame,
 	rep_end();
 }
 
+static int depth;
+
 void c_handler(int sig, siginfo_t *si, void *ucv)
 {
-	const char *tag = cur_tag;
-	unsigned char *frame = (unsigned char *)(uintptr_t)entry_regs[0];
+	uint64_t e[6];
+	memcpy(e, entry_regs, sizeof e); /* before a nested signal overwrites it */
+	const char *tag = depth ? "nest_in" : cur_tag;
+	unsigned char *frame = (unsigned char *)(uintptr_t)e[0];
 	ucontext_t *uc = (ucontext_t *)(frame + 128);
 	mcontext_t *mc = &uc->uc_mcontext;
-	const uint64_t *rec = (const uint64_t *)(uintptr_t)entry_regs[1];
-	unsigned long frame_end = entry_regs[1] + FRAME_RECORD, extra_end = 0;
+	const uint64_t *rec = (const uint64_t *)(uintptr_t)e[1];
+	unsigned long frame_end = e[1] + FRAME_RECORD, extra_end = 0;
 	char t2[32];
 	unsigned i = 0;
 	uint64_t mask;
 
 	rep_begin(tag);
 	rep_hex("sig", (unsigned)sig);
-	rep_hex("entry_sp", entry_regs[0]);
-	rep_hex("entry_fp", entry_regs[1]);
-	rep_hex("entry_lr", entry_regs[2]);
-	rep_hex("entry_x0", entry_regs[3]);
-	rep_hex("entry_x1", entry_regs[4]);
-	rep_hex("entry_x2", entry_regs[5]);
+	rep_hex("entry_sp", e[0]);
+	rep_hex("entry_fp", e[1]);
+	rep_hex("entry_lr", e[2]);
+	rep_hex("entry_x0", e[3]);
+	rep_hex("entry_x1", e[4]);
+	rep_hex("entry_x2", e[5]);
 	rep_hex("handler", (uintptr_t)handler_entry);
 	rep_hex("rec_fp", rec[0]);
 	rep_hex("rec_lr", rec[1]);
@@ -284,7 +291,12 @@ void c_handler(int sig, siginfo_t *si, void *ucv)
 		rep_dump(t2, (void *)(uintptr_t)(frame_end), extra_end - frame_end);
 	}
 	memcpy(t2 + i, ".lrcode", 8);
-	rep_dump(t2, (void *)(uintptr_t)entry_regs[2], 8);
+	rep_dump(t2, (void *)(uintptr_t)e[2], 8);
+	if (!depth && tag[0] == 'n' && tag[1] == 'e') { /* "nest": a signal inside the handler */
+		depth++;
+		trigger_kill(getpid(), SIGUSR2);
+		depth--;
+	}
 	if (sig == SIGSEGV)
 		mc->pc += 4; /* skip the faulting load */
 	(void)ucv;
@@ -359,6 +371,11 @@ int main(void)
 	rep_hex("ss_size", sizeof altstack);
 	rep_end();
 	install(SIGUSR1, SA_SIGINFO | SA_ONSTACK);
+	trigger_kill(getpid(), SIGUSR1);
+
+	cur_tag = "nest";
+	install(SIGUSR1, SA_SIGINFO);
+	install(SIGUSR2, SA_SIGINFO);
 	trigger_kill(getpid(), SIGUSR1);
 
 	/* live SVE at VL 256: the sve record no longer fits in __reserved, so

@@ -30,12 +30,12 @@ pytestmark = pytest.mark.timeout(900)
 SIGSEGV, SIGUSR1, SIGUSR2 = 11, 10, 12
 FAULT_ADDR = 0xDEAD000
 SCENARIOS = ("usr1", "segv", "nosi", "alt")
-#: AArch64 also has live SVE registers at VL 256 (extra_context)
-A64_SCENARIOS = (*SCENARIOS, "sve")
+#: AArch64 also has a nested signal and live SVE registers at VL 256 (extra_context)
+A64_SCENARIOS = (*SCENARIOS, "nest", "nest_in", "sve")
 #: AArch32 also installs handlers without SA_RESTORER: lr into [sigpage]
 A32_SCENARIOS = (*SCENARIOS, "sigpage", "sigpage_nosi")
 SIG = {"usr1": SIGUSR1, "segv": SIGSEGV, "nosi": SIGUSR2, "alt": SIGUSR1, "sve": SIGSEGV,
-       "sigpage": SIGUSR1, "sigpage_nosi": SIGUSR2}
+       "sigpage": SIGUSR1, "sigpage_nosi": SIGUSR2, "nest": SIGUSR1, "nest_in": SIGUSR2}
 
 
 class DumpMemory:
@@ -203,6 +203,18 @@ def check_live_sve(records: list[Record], rep: dict[str, int]) -> None:
     assert p3 == b"\xff" * 2 * vq
     assert int.from_bytes(z16[:8], "little") == rep["sve_z16"]
     assert int.from_bytes(p3[:8], "little") == rep["sve_p3"]
+
+
+def test_a64_nested(a64: Report) -> None:
+    """SIGUSR2 sent from inside the SIGUSR1 handler: its frame is built below
+    the outer handler's stack (under the outer frame), SIGUSR1 is blocked in
+    its saved mask, and its frame record chains into the outer handler."""
+    outer, inner = a64["nest"], a64["nest_in"]
+    assert inner["entry_fp"] + 16 <= a64["nest_in.mc"]["sp"] <= outer["entry_sp"]
+    assert a64["nest.mc"]["mask"] == 0
+    assert a64["nest_in.mc"]["mask"] == 1 << (SIGUSR1 - 1)
+    # the outer handler's frame pointer chain is below the outer frame
+    assert inner["rec_fp"] < outer["entry_sp"]
 
 
 def test_a64_esr_record_is_sticky(a64: Report) -> None:

@@ -50,7 +50,7 @@ def same_run(rep: Report, untraced: Report) -> None:
 def test_aarch64_handler_entry(guest: Batch) -> None:
     out, rep = traced(guest, "a64")
     untraced = parse(guest.results["frame_a64"])
-    assert out["stops"] == [SIGTRAP, 10, 11, 12, 10, 11]
+    assert out["stops"] == [SIGTRAP, 10, 11, 12, 10, 10, 12, 11]
     head = rep["usr1"]
     regset = bytes.fromhex(str(out["regset"]))
     assert len(regset) == aarch64.USER_REGS.size == 272
