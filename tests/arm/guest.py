@@ -14,9 +14,9 @@ the tty cannot corrupt it.
 
 Inputs go into the initramfs: the kernel unpacks a concatenation of cpio
 archives, so the cached base image (busybox + init) is followed by a small
-per-run archive holding the job (cross-compiled targets and one script per
-command).  Why initramfs and not a disk: no filesystem driver or module is
-needed and nothing is written back.
+per-run archive holding the job (cross-compiled targets, python sources
+with host-built .pyc, one script per command).  Why initramfs and not a
+disk: no filesystem driver or module is needed and nothing is written back.
 
 Facts this relies on (verified, see ../shared/reference/arm-qemu.md):
 ``-cpu max,pauth-impdef=on`` (QARMA pointer auth under TCG triples the boot
@@ -25,9 +25,10 @@ time), ``-nic none`` (the default NIC wants an iPXE ROM), the generic
 
 Command line (for humans)::
 
-    python3 tests/arm/guest.py build            # fetch + build the cached image
+    python3 tests/arm/guest.py build [--python]   # fetch + build the cached image
     python3 tests/arm/guest.py run 'uname -a' 'cat /proc/cpuinfo'
-    python3 tests/arm/guest.py run --put targets/build/arm/sig_report64 ...
+    python3 tests/arm/guest.py run --put targets/build/arm/sig_frame.a64 ./sig_frame.a64
+    python3 tests/arm/guest.py run --python 'python3 -c "import capstone"'
 
 Every missing host tool raises :class:`GuestError` (a test failure), never a
 skip: scripts/bootstrap-arm installs them.
