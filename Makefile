@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make demo   - install, build the targets, and run sigdbg on a bundled target
 #   make test   - install, build the targets, lint, type-check and run the test suite
-.PHONY: demo test bootstrap lint bench
+.PHONY: demo test test-arm bootstrap lint bench
 
 bootstrap:
 	./scripts/bootstrap
@@ -17,9 +17,10 @@ lint: bootstrap
 # The tracing tests run a second time on the ctypes path the ptrace backend
 # takes when its C module is not built (SIGDBG_NO_NATIVE), and with the
 # restorer breakpoint of --step-sigreturn in a debug register, as where
-# perf_event_open is refused (SIGDBG_NO_PERF_BREAKPOINT).
+# perf_event_open is refused (SIGDBG_NO_PERF_BREAKPOINT).  Then the ARM and
+# AArch64 tests on a real arm64 kernel (test-arm).
 test: lint
-	.venv/bin/python -m pytest -q -n 2 tests
+	.venv/bin/python -m pytest -q -n 2 tests --ignore=tests/arm
 	SIGDBG_NO_NATIVE=1 SIGDBG_NO_PERF_BREAKPOINT=1 .venv/bin/python -m pytest -q -n 2 \
 	    tests/integration/test_trace.py \
 	    tests/integration/test_sigreturn.py tests/integration/test_sigframe.py \
@@ -27,6 +28,15 @@ test: lint
 	    tests/integration/test_mixed_mode.py \
 	    tests/integration/test_leave.py tests/integration/test_jobctl.py \
 	    tests/integration/test_program_traps.py
+	$(MAKE) test-arm
+
+# The ARM/AArch64 tests on a real arm64 kernel under qemu-system-aarch64
+# (issue 14): host tools from scripts/bootstrap-arm, guest image cached in
+# ~/.cache/sigdbg-arm (SIGDBG_ARM_CACHE), one boot per session, no xdist.
+test-arm: bootstrap
+	./scripts/bootstrap-arm
+	$(MAKE) -s -C targets arm
+	.venv/bin/python -m pytest -q -p no:xdist tests/arm
 
 bench: bootstrap
 	.venv/bin/python bench/bench.py
