@@ -21,7 +21,9 @@
  *              legacy FXSAVE part (fpu/signal.c check_xstate_in_sigframe): accepted
  *   badxbv     ... with xstate_bv bit 62 set (no such feature): XRSTOR faults,
  *              sigreturn fails -> SIGSEGV
- *   xreserved  ... with a reserved byte of the XSAVE header set: SIGSEGV
+ *   xreserved  ... with a reserved byte of the XSAVE header set (byte 21): SIGSEGV
+ *   xreserved2 ... the same with byte 40 (the last 40 of the 48 reserved bytes)
+ *   badmxcsr   ... with MXCSR bit 31 (reserved) set: SIGSEGV
  *   misalign   fpstate = a copy at a 16- but not 64-byte aligned address: SIGSEGV
  *   badcs      cs = 0x2b (a data segment): the return to user space faults -> SIGSEGV
  *   noncanon   rip = 0x8000000000000000: not canonical -> SIGSEGV
@@ -131,6 +133,12 @@ int main(int argc, char **argv)
 		fpstate = (uintptr_t)fpcopy;
 	} else if (strcmp(scenario, "xreserved") == 0) {
 		fpcopy[XSAVE_HDR + 16 + 5] = 1;     /* a reserved header byte */
+		fpstate = (uintptr_t)fpcopy;
+	} else if (strcmp(scenario, "xreserved2") == 0) {
+		fpcopy[XSAVE_HDR + 40] = 1;
+		fpstate = (uintptr_t)fpcopy;
+	} else if (strcmp(scenario, "badmxcsr") == 0) {
+		fpcopy[24 + 3] |= 0x80;              /* mxcsr bit 31 */
 		fpstate = (uintptr_t)fpcopy;
 	} else if (strcmp(scenario, "misalign") == 0) {
 		memcpy(fpmis + 16, fpcopy, fpsize);

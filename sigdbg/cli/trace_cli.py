@@ -87,6 +87,12 @@ def configure(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
                    help="delivery only: report siginfo, do not stop at handler entry")
     p.add_argument("--step-sigreturn", action="store_true",
                    help="single-step through the sigreturn trampoline and check the result")
+    p.add_argument("--srop", action="store_true",
+                   help="detect forged sigreturns (SROP): check each rt_sigreturn/sigreturn "
+                   "against the frames the kernel built for that thread and the kernel's "
+                   "rules for the saved context, and report an alert before the kernel "
+                   "acts on it (a seccomp filter for a program launched with -f, else "
+                   "PTRACE_SYSCALL); with -v every verdict")
     p.add_argument("-s", "--string-size", type=_string_size, default=64, metavar="N",
                    help="cut strings from the target (paths, symbols) after N characters "
                    "in text output, like strace -s (default 64; JSON keeps them whole)")
@@ -588,7 +594,7 @@ def run(a: argparse.Namespace, st: Style) -> int:
     status = 0
     interrupted = False
     live: StatusLine | None = None
-    session = open_session(a, follow=a.follow)
+    session = open_session(a, follow=a.follow, srop=a.srop)
     # SIGINT, SIGTERM and SIGHUP leave through one path: the trace file is
     # flushed, a launched program killed, an attached one detached with the
     # signal of its current stop and without our debug registers.
@@ -720,6 +726,9 @@ def _writer(a: argparse.Namespace, out: IO[str], st: Style,
     pending: dict[int, ev.SignalDelivered] = {}
 
     def text(e: Event) -> object:
+        if e.__class__ is ev.SigreturnChecked and not verbose \
+                and not e.verdict.alert:  # type: ignore[attr-defined]
+            return None  # an honest sigreturn: only -v shows it
         if verbose:
             line = render_event(e, st, frames=True)
         elif e.__class__ is ev.SignalDelivered and e.disposition == "handler":  # type: ignore[attr-defined]
