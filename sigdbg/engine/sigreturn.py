@@ -385,6 +385,8 @@ class _Walk:
                 inner_abi = task.abi  # the inner handler's (mixed-mode code)
                 inner = decode_sigframe(task, inner_abi, regs[inner_abi.sp], view=s.view(task),
                                         signo=info.si_signo)
+                if s.srop is not None:
+                    s.srop.delivered(tid, inner)  # a frame --srop must know
                 yield ev.HandlerEntered(pid, tid, regs[inner_abi.pc], inner)
                 yield from self._entered(inner)
                 return
