@@ -207,3 +207,28 @@ def test_text_alert_and_verbose_verdicts(tmp_path: Path) -> None:
     v = subprocess.run([sys.executable, "-m", "sigdbg", "trace", "-v", "--srop", "--", *argv],
                        cwd=ROOT, capture_output=True, text=True, timeout=HANG)
     assert sum(": ok, built by a delivery" in x for x in v.stdout.splitlines()) == 1
+
+
+def test_shell_catch_sigreturn_stops_with_the_verdict() -> None:
+    """The shell: `catch sigreturn` stops at each sigreturn, before it runs,
+    and shows the verdict (the honest one, then the forged one)."""
+    import io
+
+    from sigdbg.shell.core import Shell
+
+    out = io.StringIO()
+    sh = Shell(out)  # type: ignore[arg-type]
+    try:
+        # stops: exec, the SIGUSR1 handler, its sigreturn, the forged one, the exit
+        for line in (f"file {target('srop_self.i386')}", "catch sigreturn", "run rt",
+                     "continue", "continue", "continue", "continue"):
+            sh.execute(line)
+    finally:
+        sh.close()
+    text = out.getvalue()
+    ok = [x for x in text.splitlines() if "rt_sigreturn: frame" in x and ": ok, built by" in x]
+    assert len(ok) == 1, text
+    forged = [x for x in text.splitlines() if "!!! SROP: forged rt_sigreturn" in x]
+    assert len(forged) == 1, text
+    assert f"frame {symbols('srop_self.i386')['fake']:#x}" in forged[0]
+    assert "exited with 0" in text.split("!!! SROP")[1], text
