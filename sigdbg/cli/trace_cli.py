@@ -42,6 +42,7 @@ examples:
   sigdbg trace -tt -k -- ./prog         timestamps and the interrupted stack
   sigdbg trace -e 'signal=!SIGALRM' -p PID
   sigdbg trace --json -o t.jsonl -- ./prog   (a live status line on a terminal)
+  sigdbg trace --srop -f -- ./prog      alert on a forged sigreturn (SROP), before it runs
 """
 
 
