@@ -134,6 +134,9 @@ def check_conflicts(a: argparse.Namespace) -> None:
         clash("-v", "--json", "JSON lines always carry the whole frame")
     if a.pid is not None and a.at != "exec":
         clash("-p", "--at", "an attached process is already running")
+    if a.srop and a.follow and a.pid is None and a.on_interrupt == "detach":
+        clash("--srop -f", "--on-interrupt detach", "the program runs under sigdbg's seccomp "
+              "filter, and detached its sigreturns would fail with ENOSYS")
 
 
 def parse_signal_set(values: list[str]) -> set[int] | None:
@@ -363,6 +366,9 @@ class Summary:
         self.session = session
         self.stats: dict[int, SignalStats] = {}
         self.names: dict[tuple[int, int], str] = {}  # (pid, handler) -> text
+        #: --srop: sigreturns judged, and the alerts (never hidden by -c)
+        self.sigreturns = 0
+        self.alerts: list[str] = []
 
     def add(self, e: Event) -> None:
         from sigdbg.engine import events as ev
@@ -377,6 +383,12 @@ class Summary:
             s = self.stats.setdefault(e.frame.sig, SignalStats())
             s.handlers[self._handler(e)] += 1
             s.restorers[restorer_short(e.frame.restorer)] += 1
+        elif isinstance(e, ev.SigreturnChecked):
+            self.sigreturns += 1
+            if e.verdict.alert:
+                from sigdbg.render.events import verdict_text
+
+                self.alerts.append(verdict_text(e))
 
     def _handler(self, e: Any) -> str:
         key = (e.pid, e.handler)
@@ -420,6 +432,10 @@ class Summary:
                 lines.append("  ".join("-" * w for w in widths))
         lines.append("  ".join("-" * w for w in widths))
         lines.append(f"{'total'.ljust(widths[0])}  {str(total).rjust(widths[1])}")
+        if self.session.srop is not None:
+            lines.append(f"sigreturns checked: {self.sigreturns}, SROP alerts: "
+                         f"{len(self.alerts)}")
+            lines.extend(self.alerts)
         return "\n".join(lines) + "\n"
 
 

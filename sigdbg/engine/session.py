@@ -256,6 +256,11 @@ class Session(Inspector):
         task, once.
         """
         tracer = self.tracer
+        if tracer.seccomp_filtered and tracer.tasks:
+            # the filter stays with the program: untraced, its sigreturns
+            # would fail with ENOSYS (backends/ptrace.py Tracer.spawn)
+            raise UsageError("this program runs under sigdbg's sigreturn seccomp filter "
+                             "(--srop with -f): it cannot be detached, only killed")
         owed: dict[int, int] = {}
         for tid, t in list(tracer.tasks.items()):
             sig = self._stop_for_detach(t)
