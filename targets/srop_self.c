@@ -28,7 +28,9 @@
  *   badcs      cs = 0x2b (a data segment): the return to user space faults -> SIGSEGV
  *   noncanon   rip = 0x8000000000000000: not canonical -> SIGSEGV
  * "--wait" before the scenario: print SROP-READY pid=<pid> and block reading
- * one byte from stdin first (so a tracer can attach with -p).
+ * one byte from stdin first (so a tracer can attach with -p); "--wait-handler":
+ * the same inside the SIGUSR1 handler (a tracer attached then finds a frame
+ * built before it came).
  * Output: SROP-START <scenario>, the handler's report line, then from
  * landed(): SROP-LANDED <scenario> and exit status 0.
  */
@@ -59,6 +61,7 @@ static unsigned char fake[4096] __attribute__((aligned(64)));
 static unsigned char fpcopy[16384] __attribute__((aligned(64)));
 static unsigned char fpmis[16384 + 64] __attribute__((aligned(64)));
 static size_t fpsize;
+static int wait_in_handler;
 static unsigned char landing_stack[65536] __attribute__((aligned(16)));
 
 static void say(const char *a, const char *b)
@@ -74,9 +77,20 @@ __attribute__((noreturn, used)) static void landed(void)
 	_exit(0);
 }
 
+static void wait_for_go(void)
+{
+	char c, line[64];
+	int n = snprintf(line, sizeof line, "SROP-READY pid=%d\n", (int)getpid());
+	write(1, line, (size_t)n);
+	if (read(0, &c, 1) < 0)
+		_exit(3);
+}
+
 static void on_usr1(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
+	if (wait_in_handler)
+		wait_for_go();
 	const unsigned char *fp = (const unsigned char *)uc->uc_mcontext.fpregs;
 	uint32_t ext;
 	memcpy(&ext, fp + SW_BYTES + 4, 4);    /* extended_size: MAGIC2 included */
@@ -99,11 +113,10 @@ int main(int argc, char **argv)
 {
 	int i = 1;
 	if (i < argc && strcmp(argv[i], "--wait") == 0) {
-		char c, line[64];
-		int n = snprintf(line, sizeof line, "SROP-READY pid=%d\n", (int)getpid());
-		write(1, line, (size_t)n);
-		if (read(0, &c, 1) < 0)
-			return 3;
+		wait_for_go();
+		i++;
+	} else if (i < argc && strcmp(argv[i], "--wait-handler") == 0) {
+		wait_in_handler = 1;
 		i++;
 	}
 	if (i < argc)

@@ -153,15 +153,16 @@ def test_step_sigreturn_still_works(name: str, mode: str, tmp_path: Path) -> Non
     assert t.rc == plain.rc
 
 
-@pytest.mark.parametrize("name,scenario", [("srop_self", "forge"), ("srop_self.i386", "rt")])
-def test_attached_with_ptrace_syscall(name: str, scenario: str, tmp_path: Path) -> None:
-    """-p: no filter can be installed in a running process; PTRACE_SYSCALL."""
+def attach_run(name: str, wait: str, scenario: str, tmp_path: Path) -> tuple[Trace, int, str]:
+    """The target blocks (``wait``) until sigdbg trace --srop -p has attached."""
     out = tmp_path / "t.jsonl"
-    prog = subprocess.Popen([target(name), "--wait", scenario], stdin=subprocess.PIPE,
+    prog = subprocess.Popen([target(name), wait, scenario], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
     assert prog.stdin is not None and prog.stdout is not None
     try:
         ready = prog.stdout.readline()
+        while ready.startswith("SROP-START"):  # (--wait-handler: READY comes after it)
+            ready = prog.stdout.readline()
         assert ready.startswith("SROP-READY pid="), ready
         tr = subprocess.Popen([sys.executable, "-m", "sigdbg", "trace", "--json", "-o", str(out),
                                "--srop", "-q", "-p", str(prog.pid)], cwd=ROOT,
@@ -186,8 +187,14 @@ def test_attached_with_ptrace_syscall(name: str, scenario: str, tmp_path: Path) 
             prog.kill()
             prog.wait()
     assert b"Traceback" not in err, err
+    return Trace(tr.returncode, read_trace(out), rest, "", parse_reports(rest)), rc, rest
+
+
+@pytest.mark.parametrize("name,scenario", [("srop_self", "forge"), ("srop_self.i386", "rt")])
+def test_attached_with_ptrace_syscall(name: str, scenario: str, tmp_path: Path) -> None:
+    """-p: no filter can be installed in a running process; PTRACE_SYSCALL."""
+    t, rc, rest = attach_run(name, "--wait", scenario, tmp_path)
     assert rc == 0 and f"SROP-LANDED {scenario}" in rest
-    t = Trace(tr.returncode, read_trace(out), rest, "", parse_reports(rest))
     check_honest_sigreturn(t, name)
     (alert,) = alerts(t)
     assert not alert["built_by_delivery"] and alert["reasons"][0]["code"] == "forged"
@@ -232,3 +239,16 @@ def test_shell_catch_sigreturn_stops_with_the_verdict() -> None:
     assert len(forged) == 1, text
     assert f"frame {symbols('srop_self.i386')['fake']:#x}" in forged[0]
     assert "exited with 0" in text.split("!!! SROP")[1], text
+
+
+def test_attached_inside_a_handler_its_frame_is_unverified(tmp_path: Path) -> None:
+    """Attached while the handler runs: its frame was built before sigdbg came,
+    above the stack pointer at the attach.  Its sigreturn is reported as
+    unverified, not as an alert; the forged one still is."""
+    t, rc, rest = attach_run("srop_self", "--wait-handler", "forge", tmp_path)
+    assert rc == 0 and "SROP-LANDED forge" in rest
+    first, second = verdicts(t)
+    ucp = int(t.report("honest")["ucp"])
+    assert first["frame"] == ucp - 8 and not first["alert"] and not first["built_by_delivery"]
+    assert [r["code"] for r in first["reasons"]] == ["unverified"]
+    assert second["alert"] and second["reasons"][0]["code"] == "forged"
