@@ -252,3 +252,22 @@ def test_attached_inside_a_handler_its_frame_is_unverified(tmp_path: Path) -> No
     assert first["frame"] == ucp - 8 and not first["alert"] and not first["built_by_delivery"]
     assert [r["code"] for r in first["reasons"]] == ["unverified"]
     assert second["alert"] and second["reasons"][0]["code"] == "forged"
+
+
+def test_golden_i386_rt(tmp_path: Path) -> None:
+    """The whole JSON trace of the i386 forgery, normalised as test_trace.py
+    does (plus the verdict's addresses and the thread named in a reason)."""
+    import re
+
+    from tests.integration.test_trace import check_golden
+
+    t = run_trace([target("srop_self.i386"), "rt"], "--srop", tmp=tmp_path)
+    events = []
+    for e in t.events:
+        if e["event"] == "sigreturn_checked":
+            v = dict(e["verdict"], frame="ADDR", rip="ADDR", sp="ADDR")
+            v["reasons"] = [dict(r, text=re.sub(r"thread \d+", "thread TID", r["text"]))
+                            for r in v["reasons"]]
+            e = dict(e, verdict=v)
+        events.append(e)
+    check_golden("srop_self_i386_rt", events)
