@@ -27,6 +27,10 @@
  *   misalign   fpstate = a copy at a 16- but not 64-byte aligned address: SIGSEGV
  *   badcs      cs = 0x2b (a data segment): the return to user space faults -> SIGSEGV
  *   noncanon   rip = 0x8000000000000000: not canonical -> SIGSEGV
+ *   fork       honest, nothing forged: the handler forks, and parent and child
+ *              both return from it through the frame the kernel built
+ *              before the fork; the child exits 7, the parent reaps it and
+ *              prints SROP-FORKED status=7, exit 0
  * "--wait" before the scenario: print SROP-READY pid=<pid> and block reading
  * one byte from stdin first (so a tracer can attach with -p); "--wait-handler":
  * the same inside the SIGUSR1 handler (a tracer attached then finds a frame
@@ -40,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "report.h"
@@ -62,6 +67,8 @@ static unsigned char fpcopy[16384] __attribute__((aligned(64)));
 static unsigned char fpmis[16384 + 64] __attribute__((aligned(64)));
 static size_t fpsize;
 static int wait_in_handler;
+static int fork_in_handler;
+static pid_t forked;
 static unsigned char landing_stack[65536] __attribute__((aligned(16)));
 
 static void say(const char *a, const char *b)
@@ -91,6 +98,8 @@ static void on_usr1(int sig, siginfo_t *si, void *ucv)
 	ucontext_t *uc = ucv;
 	if (wait_in_handler)
 		wait_for_go();
+	if (fork_in_handler)
+		forked = fork();
 	const unsigned char *fp = (const unsigned char *)uc->uc_mcontext.fpregs;
 	uint32_t ext;
 	memcpy(&ext, fp + SW_BYTES + 4, 4);    /* extended_size: MAGIC2 included */
@@ -128,7 +137,18 @@ int main(int argc, char **argv)
 	sa.sa_sigaction = on_usr1;
 	sa.sa_flags = SA_SIGINFO;
 	sigaction(SIGUSR1, &sa, NULL);
+	fork_in_handler = strcmp(scenario, "fork") == 0;
 	raise(SIGUSR1);
+	if (fork_in_handler) {
+		int status = 0;
+		char line[64];
+		if (forked == 0)
+			_exit(7);
+		waitpid(forked, &status, 0);
+		int n = snprintf(line, sizeof line, "SROP-FORKED status=%d\n", WEXITSTATUS(status));
+		write(1, line, (size_t)n);
+		return 0;
+	}
 
 	uint64_t fpstate = 0;
 	uint32_t xstate_size;

@@ -478,6 +478,8 @@ class Session(Inspector):
                 self._new_tids.add(got)
                 self._early_tids.add(got)
                 self.tracer.task(got, _tgid_of(got) or self.pid)
+                if self.srop is not None:
+                    self._srop_inherit_early(got)
         else:
             self._stopped.pop(got, None)
         return classify(got, status, info_raw, True, res.pid)  # every tracee is SEIZEd
@@ -651,10 +653,15 @@ class Session(Inspector):
                 how = _NEW_TASK_EVENTS[stop.event]
                 child_pid = pid if how == "clone" and _is_thread(new, pid) else new
                 self.tracer.task(new, child_pid)
-                if new in self._early_tids:
+                early = new in self._early_tids
+                if early:
                     self._early_tids.discard(new)  # its first stop was already handled
                 else:
                     self._new_tids.add(new)
+                if self.srop is not None and child_pid != pid and not early:
+                    # a copy of the address space: the frames on the stack it
+                    # forked from are the child's too (a fork in a handler)
+                    self.srop.inherit(new, tid)
                 out.append(ev.NewTask(child_pid, new, tid, how))
             return out
         if stop.kind in ("group", "interrupt"):
@@ -792,6 +799,17 @@ class Session(Inspector):
     def srop_by_seccomp(self) -> bool:
         """The sigreturns stop through the seccomp filter (not PTRACE_SYSCALL)."""
         return self.srop is not None and not self._cont_syscall
+
+    def _srop_inherit_early(self, child: int) -> None:
+        """A new process stopped before its parent's fork event said which
+        thread forked it: it may return through the frames of any thread of
+        its parent process (/proc/CHILD/status PPid)."""
+        assert self.srop is not None
+        ppid = _ppid_of(child)
+        if ppid and ppid != child and _tgid_of(child) == child:
+            for tid, t in list(self.tracer.tasks.items()):
+                if t.pid == ppid:
+                    self.srop.inherit(child, tid)
 
     def _quiet_step(self, tid: int, sig: int) -> bool:
         """Resuming ``tid`` with a delivery --srop must see: step into it."""
@@ -1057,6 +1075,17 @@ def _tgid_of(tid: int) -> int:
                 if line.startswith("Tgid:"):
                     return int(line.split()[1])
     except OSError:
+        pass
+    return 0
+
+
+def _ppid_of(tid: int) -> int:
+    try:
+        with open(f"/proc/{tid}/status") as fh:
+            for line in fh:
+                if line.startswith("PPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
         pass
     return 0
 

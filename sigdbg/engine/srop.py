@@ -198,6 +198,14 @@ class SropGuard:
             del frames[next(iter(frames))]
         frames[frame.address] = rec
 
+    def inherit(self, child: int, parent: int) -> None:
+        """``child`` was forked by ``parent``: its memory is a copy, so the
+        frames still on the parent's stack are frames it may return through
+        (kernel/fork.c copies the mm; a fork inside a handler)."""
+        frames = self._frames.get(parent)
+        if frames:
+            self._frames.setdefault(child, {}).update(frames)
+
     def forget(self, tid: int) -> None:
         """The thread is gone, or exec replaced its address space."""
         self._frames.pop(tid, None)

@@ -85,6 +85,22 @@ def check_honest_sigreturn(t: Trace, name: str) -> None:
     assert ok[0]["built_by_delivery"] and ok[0]["reasons"] == []
 
 
+def test_a_child_forked_in_a_handler_returns_through_its_parents_frame(
+        tmp_path: Path) -> None:
+    """fork() inside the handler: the child's memory is a copy, so its
+    sigreturn through the frame built before the fork is honest."""
+    argv = [target("srop_self"), "fork"]
+    rc0, out0 = untraced(argv)
+    assert rc0 == 0 and "SROP-FORKED status=7" in out0
+    t = run_trace(argv, "--srop", "-f", tmp=tmp_path)
+    assert t.rc == 0 and "SROP-FORKED status=7" in t.stdout
+    checked = t.of("sigreturn_checked")
+    assert len({e["pid"] for e in checked}) == 2, checked  # parent and child
+    assert len({e["verdict"]["frame"] for e in checked}) == 1
+    assert all(e["verdict"]["built_by_delivery"] and not e["verdict"]["alert"]
+               for e in checked)
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(("name", "scenario"), CASES, ids=[f"{n}-{s}" for n, s in CASES])
 def test_forged_frame_is_flagged(name: str, scenario: str, mode: str, tmp_path: Path) -> None:
