@@ -16,6 +16,12 @@
  *   nonrt   struct sigframe_ia32, sigreturn with esp = frame + 8 (sp - 8)
  *   badcs   as rt with cs = 0x2b (a data segment): the return to user
  *           space faults -> SIGSEGV
+ *   fpcopy  as rt with fpstate = a copy of the honest frame's FP area (the
+ *           FSAVE header, the XSAVE image, MAGIC2), copied by the handler: accepted
+ *   badxbv  ... with xstate_bv bit 62 set: validate_user_xstate_header
+ *           refuses it (fpu/xstate.c) -> SIGSEGV
+ *   xreserved2 ... with byte 40 of the XSAVE header set: refused as well on
+ *           this path (all 48 reserved bytes are checked) -> SIGSEGV
  * "--wait" before the scenario: print SROP-READY pid=<pid> and block reading
  * one byte from stdin first.
  * Output: SROP-START <scenario>, the handler's report line, then from
@@ -30,6 +36,10 @@ static union {
 	unsigned char bytes[1024];
 } fake __attribute__((aligned(64)));
 static unsigned char landing_stack[16384] __attribute__((aligned(16)));
+/* the FP area: the 112-byte FSAVE header, then the 64-aligned XSAVE image */
+static unsigned char fpcopy[16384 + 64] __attribute__((aligned(64)));
+#define FP_AT 16            /* fpcopy + 16 + 112 is 64-byte aligned, as in frames */
+#define FX (FP_AT + 112)
 
 static void say(const char *a, const char *b)
 {
@@ -50,12 +60,33 @@ __attribute__((noreturn, used)) static void landed(void)
 
 static void on_usr1(int sig, compat_siginfo_t *si, void *ucv)
 {
+	struct ucontext_ia32 *uc = ucv;
+	const unsigned char *fp = (const unsigned char *)(uintptr_t)uc->uc_mcontext.fpstate;
+	u32 ext;
+	memcpy(&ext, fp + 112 + 464 + 4, 4);   /* sw_reserved.extended_size */
+	if (112 + ext <= sizeof fpcopy - FP_AT)
+		memcpy(fpcopy + FP_AT, fp, 112 + ext);
 	struct report r;
 	rep_begin(&r, "honest");
 	rep_kv(&r, "sig", (u32)sig);
 	rep_kv(&r, "ucp", (u32)(uintptr_t)ucv);
 	rep_end(&r);
 	(void)si;
+}
+
+static u32 fpstate_for(const char *s)
+{
+	if (sys32_streq(s, "fpcopy"))
+		return (u32)(uintptr_t)(fpcopy + FP_AT);
+	if (sys32_streq(s, "badxbv")) {
+		fpcopy[FX + 512 + 7] |= 0x40;     /* xstate_bv bit 62 */
+		return (u32)(uintptr_t)(fpcopy + FP_AT);
+	}
+	if (sys32_streq(s, "xreserved2")) {
+		fpcopy[FX + 512 + 40] = 1;
+		return (u32)(uintptr_t)(fpcopy + FP_AT);
+	}
+	return 0;
 }
 
 static void fill(struct sigcontext_32 *sc, u16 cs)
@@ -66,7 +97,7 @@ static void fill(struct sigcontext_32 *sc, u16 cs)
 	sc->cs = cs;
 	sc->ss = sc->ds = sc->es = 0x2b;
 	sc->flags = 0x202;
-	sc->fpstate = 0;
+	sc->fpstate = fpstate_for(scenario);
 }
 
 int main(int argc, char **argv, char **envp)
@@ -93,7 +124,8 @@ int main(int argc, char **argv, char **envp)
 	sys32_check(sys_raise(SIGUSR1), "tgkill");
 
 	memset(&fake, 0, sizeof fake);
-	if (sys32_streq(scenario, "rt") || sys32_streq(scenario, "badcs")) {
+	if (sys32_streq(scenario, "rt") || sys32_streq(scenario, "badcs")
+	    || fpstate_for(scenario) != 0) {
 		fill(&fake.rt.uc.uc_mcontext, sys32_streq(scenario, "badcs") ? 0x2b : 0x23);
 		__asm__ volatile("movl %0, %%esp\n\t"
 		                 "movl $173, %%eax\n\t"

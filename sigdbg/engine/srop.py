@@ -38,7 +38,8 @@ each sigreturn system-call entry a :class:`Verdict`:
     with targets/srop_self xreserved/xreserved2) or MXCSR reserved bits;
     an ia32 frame is copied and checked by
     ``validate_user_xstate_header`` (fpu/xstate.c: no unknown features, no
-    compacted format, reserved bytes zero) and the MXCSR check.
+    compacted format, all 48 reserved bytes zero; observed with
+    targets/srop_self.i386 xreserved2) and the MXCSR check.
   * not rules, but never true of a frame the kernel builds: fpstate NULL or
     outside the frame, a 64-bit uc_flags without ``UC_SIGCONTEXT_SS``.
 

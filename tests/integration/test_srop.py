@@ -40,6 +40,10 @@ I386 = {
     "rt": ({"forged", "fpstate"}, False),
     "nonrt": ({"forged", "fpstate"}, False),
     "badcs": ({"forged", "cs"}, True),
+    "fpcopy": ({"forged", "fpstate"}, False),
+    "badxbv": ({"forged", "xsave"}, True),
+    # all 48 reserved bytes are checked on the ia32 path (x86_64: byte 40 is not)
+    "xreserved2": ({"forged", "xsave"}, True),
 }
 CASES = [("srop_self", s) for s in X86_64] + [("srop_self.i386", s) for s in I386]
 #: the -f run gets the seccomp filter, the other PTRACE_SYSCALL
