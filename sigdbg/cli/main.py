@@ -22,8 +22,12 @@ from sigdbg.cli.commands import (
     HelpShown,
     OutputError,
     Parser,
+    add_global_args,
+    add_target_args,
     dump_json,
     find_command,
+    open_session,
+    target_argv,
 )
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render.text import Style
@@ -36,14 +40,6 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
-def add_target_args(p: argparse.ArgumentParser, default_at: str = "exec") -> None:
-    p.add_argument("-p", "--pid", type=int, help="attach to a running process")
-    p.add_argument("--at", choices=("exec", "entry"), default=default_at,
-                   help="where a launched program stops: its first instruction (exec) or its "
-                        "entry point after the dynamic loader ran (entry)")
-    p.add_argument("argv", nargs=argparse.REMAINDER, help="-- PROG ARGS")
-
-
 #: the commands that read a core file (``--core FILE [--exe PROG]``)
 CORE_COMMANDS = ("auxv", "maps", "vdso", "frame")
 
@@ -54,36 +50,6 @@ def add_core_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exe", metavar="PROG",
                    help="with --core: the program's executable, when the path the core "
                         "names is not it")
-
-
-def add_global_args(p: argparse.ArgumentParser) -> None:
-    """The global options, also accepted after the command (``sigdbg trace
-    --debug``); SUPPRESS keeps a subcommand from resetting what was given
-    before it."""
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                   help="show tracebacks on errors")
-    p.add_argument("--color", choices=("auto", "always", "never"), default=argparse.SUPPRESS,
-                   help="colour the text output (default: auto)")
-
-
-def target_argv(a: argparse.Namespace) -> list[str]:
-    argv = list(a.argv or [])
-    if argv and argv[0] == "--":
-        argv = argv[1:]
-    return argv
-
-
-def open_session(a: argparse.Namespace, *, follow: bool = False):  # type: ignore[no-untyped-def]
-    from sigdbg.engine.session import Session
-
-    argv = target_argv(a)
-    if a.pid is not None and argv:
-        raise UsageError("give either -p PID or -- PROG ARGS, not both")
-    if a.pid is not None:
-        return Session.attach(a.pid, follow=follow)
-    if not argv:
-        raise UsageError("no target: give -- PROG ARGS or -p PID")
-    return Session.launch(argv, at=a.at, follow=follow)
 
 
 def build_parser() -> Parser:

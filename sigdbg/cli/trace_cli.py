@@ -46,7 +46,7 @@ examples:
 
 
 def configure(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from sigdbg.cli.main import add_global_args, add_target_args
+    from sigdbg.cli.commands import add_global_args, add_target_args
 
     p = sub.add_parser("trace", help="trace signal delivery like strace, made deep",
                        description="Run PROG (or follow -p PID) and report every signal: "
@@ -568,7 +568,7 @@ class _LeaveSignals:
 
 
 def run(a: argparse.Namespace, st: Style) -> int:
-    from sigdbg.cli.main import open_session
+    from sigdbg.cli.commands import open_session
     from sigdbg.engine import events as ev
 
     check_conflicts(a)

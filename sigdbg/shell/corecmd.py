@@ -19,7 +19,7 @@ from sigdbg.render.core import render_core_report
 from sigdbg.shell import views
 
 if TYPE_CHECKING:
-    from sigdbg.shell.core import Shell
+    from sigdbg.shell.context import ShellContext as Shell
 
 
 def configure(p: argparse.ArgumentParser) -> None:

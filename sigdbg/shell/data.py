@@ -18,7 +18,7 @@ from sigdbg.shell.expr import MemoryRows, decode_cstring, parse_format
 from sigdbg.textsafe import safe
 
 if TYPE_CHECKING:
-    from sigdbg.shell.core import Shell
+    from sigdbg.shell.context import ShellContext as Shell
 
 
 # -- commands -----------------------------------------------------------------------------------
