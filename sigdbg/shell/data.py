@@ -179,13 +179,14 @@ def disas(sh: Shell, a: argparse.Namespace) -> None:
 
 
 def bt(sh: Shell, a: argparse.Namespace) -> None:
-    from sigdbg.shell.unwind import backtrace
+    from sigdbg.engine.unwind import InspectorSource, Unwinder
 
     s = sh.require_stopped()
     restorers = frozenset({sh.handler.frame.pretcode}) if sh.handler is not None else frozenset()
-    frames = backtrace(s, a.limit, restorers, sh.signal_of_frame)
+    source = InspectorSource(s, sh.signal_of_frame, s.breakpoints)
+    frames = Unwinder(source).unwind(limit=a.limit, restorers=restorers)
     if a.json:
-        sh.write(dump_json([f.to_json() for f in frames]))
+        sh.write(dump_json([views.bt_json(n, f) for n, f in enumerate(frames)]))
     else:
         sh.write(views.backtrace(frames, s.abi.bits, sh.style))
 

@@ -1,6 +1,12 @@
-"""Call frame information read from the target's memory, for ``bt``.
+"""Call frame information: ``.eh_frame`` / ``.debug_frame`` parsing and the
+rows they describe, evaluated into a caller's registers.
 
-Every module the program has mapped (the executable, ld.so, libc, the vDSO)
+Pure data in, data out: every function takes a memory reader
+(``read(address, size) -> bytes``), so the same code serves a live process,
+a core file or bytes in a test.  :mod:`sigdbg.engine.unwind` walks stacks
+with it.
+
+Every module a program has mapped (the executable, ld.so, libc, the vDSO)
 carries ``.eh_frame`` and a sorted search table ``.eh_frame_hdr`` in a loaded
 segment (``PT_GNU_EH_FRAME``), which is what gdb and libgcc unwind with.
 Reading them from target memory (not from files) means the tables are the
@@ -9,12 +15,12 @@ ones actually mapped, the vDSO included.
 Formats: the LSB Core specification, "Exception Frames" (.eh_frame,
 .eh_frame_hdr, the DW_EH_PE pointer encodings), and DWARF 5 section 6.4 (the
 CIE/FDE call frame instructions and the rules they build).  Register numbers
-are the psABI's DWARF numbers (x86_64 psABI figure 3.36; i386 psABI table 2.14).
+are the psABI's DWARF numbers (``Abi.dwarf_regs``).
 
 An image without ``.eh_frame_hdr`` (the freestanding i386 targets, built
 with -fno-asynchronous-unwind-tables) may still have ``.debug_frame``, which is
-never loaded: it is read from the mapped file, if that file is still the one
-mapped (same inode), as gdb does.
+never loaded: it is read from the mapped file with pyelftools, if that file is
+still the one mapped (same inode), as gdb does.
 
 What it does not do: DW_CFA rules it cannot evaluate (a DWARF expression with
 an operation outside the small set below) make the row unusable, and the
@@ -27,14 +33,9 @@ import bisect
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from sigdbg.errors import SigdbgError
-
-#: psABI DWARF register numbers -> user_regs names
-DWARF_REGS_64 = ("rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10",
-                 "r11", "r12", "r13", "r14", "r15", "rip")
-DWARF_REGS_32 = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip")
 
 _PT_LOAD, _PT_GNU_EH_FRAME = 1, 0x6474E550
 _DATAREL_SDATA4 = 0x3B  # the .eh_frame_hdr table encoding every linker writes
@@ -45,6 +46,8 @@ _MAX_ENTRY = 1 << 16
 _MAX_DEBUG_FRAME = 16 << 20
 
 Read = Callable[[int, int], bytes]
+#: registers by DWARF number
+Regs = dict[int, int]
 _T = TypeVar("_T")
 
 
@@ -522,3 +525,56 @@ def evaluate(expr: bytes, regs: dict[int, int], read_word: Callable[[int], int],
         return st[-1]
     except IndexError:
         raise CfiError("DWARF expression stack underflow") from None
+
+
+class Table(Protocol):
+    """A searchable set of FDEs (:class:`Module` or :class:`DebugFrame`)."""
+
+    def fde_for(self, pc: int) -> Fde | None: ...
+
+
+#: what :func:`caller_registers` returns when the CFI marks the outermost frame
+OUTERMOST: Regs = {}
+
+
+def caller_registers(fde: Fde, pc: int, regs: Regs, read_word: Callable[[int], int],
+                     word: int, pc_no: int, sp_no: int) -> Regs:
+    """The caller's registers (DWARF numbers) from the callee's ``regs`` at ``pc``,
+    by the FDE's row: the CFA becomes the caller's sp, the return-address column
+    its pc, and every saved register is read back (DWARF 5 section 6.4.1: the
+    register rules).  Registers with no rule keep their value (the psABI's
+    callee-saved convention as gdb applies it).  :data:`OUTERMOST` (empty):
+    the return address is undefined, this is the outermost frame.  Raises
+    :class:`CfiError` (or the reader's SigdbgError) when the row cannot be
+    used."""
+    row = row_at(fde, pc)
+    mask = (1 << (8 * word)) - 1
+    try:
+        if row.cfa_expr is not None:
+            cfa = evaluate(row.cfa_expr, regs, read_word, word)
+        else:
+            cfa = (regs[row.cfa_reg] + row.cfa_off) & mask
+        if row.rules.get(fde.ra_reg, ("undefined", None))[0] == "undefined":
+            return OUTERMOST
+        new = dict(regs)
+        new[sp_no] = cfa
+        for reg, (kind, arg) in row.rules.items():
+            if kind == "undefined":
+                new.pop(reg, None)
+            elif isinstance(arg, bytes):  # expr / val_expr: the CFA pushed first
+                value = evaluate(arg, regs, read_word, word, cfa)
+                new[reg] = read_word(value) if kind == "expr" else value
+            elif isinstance(arg, int):
+                if kind == "offset":
+                    new[reg] = read_word((cfa + arg) & mask)
+                elif kind == "val_offset":
+                    new[reg] = (cfa + arg) & mask
+                elif kind == "register":
+                    new[reg] = regs[arg]
+    except KeyError:
+        raise CfiError("a rule uses a register the frame does not know") from None
+    if fde.ra_reg != pc_no:
+        if fde.ra_reg not in new:
+            raise CfiError("no return address")
+        new[pc_no] = new.pop(fde.ra_reg)
+    return new
