@@ -71,8 +71,7 @@ class StackFrame(Model):
     mapping: str | None  #: path of the mapping holding pc
     offset: int | None  #: pc as an offset in that file (strace -k's ``[0x...]``)
     #: how its registers were found: context (the given registers, or a signal
-    #: frame's saved ones), cfi, fp (frame pointer), entry (a function at its
-    #: first instruction: the return address at [sp]), sigframe (gdb's
+    #: frame's saved ones), cfi, fp (frame pointer), sigframe (gdb's
     #: ``<signal handler called>``: pc is a sigreturn restorer)
     how: str
     sigframe: int | None = None  #: address of the signal frame (how == "sigframe")
@@ -169,7 +168,7 @@ class Unwinder:
         exact = True  # the pc is where the task is (or was interrupted), not a return address
         while len(out) < limit:
             pc, sp = r[pc_no], r[sp_no]
-            into = self._restorer_at(pc, exact, restorers)
+            into = self._restorer_at(maps, pc, exact, restorers)
             if into is not None:
                 # the handler's ret popped pretcode (and the non-rt restorer's pop the signal)
                 address = sp - word - (word if into < 0 else 0)
@@ -223,8 +222,8 @@ class Unwinder:
         try:
             if first:  # a handler's first instruction, no CFI: [sp] is the return address
                 ret = self._word(sp)
-                if self._restorer_at(ret, False, restorers) is not None:
-                    return {**r, pc_no: ret, sp_no: sp + word}, "entry"
+                if self._restorer_at(maps, ret, False, restorers) is not None:
+                    return {**r, pc_no: ret, sp_no: sp + word}, "fp"  # (a sigframe next)
             if not fp or fp < sp:
                 return None, "fp"
             ret = self._word(fp + word)
@@ -235,14 +234,18 @@ class Unwinder:
         except SigdbgError:
             return None, "fp"
 
-    def _restorer_at(self, address: int, inside: bool, restorers: frozenset[int]) -> int | None:
+    def _restorer_at(self, maps: MemoryMap | None, address: int, inside: bool,
+                     restorers: frozenset[int]) -> int | None:
         """How far into a sigreturn restorer ``address`` is (0: its first byte,
         where a handler returns), or None.  ``inside``: also a pc stopped
         further in (stepping through it); negative: past the i386 non-rt
         restorer's ``pop``, which took one more word off the stack."""
         if address in restorers:
             return 0
-        back = 8 if inside else 0
+        back = 0
+        if inside:  # (the sequences are 7-9 bytes: a pc inside is at most 8 bytes in)
+            m = maps.find(address) if maps is not None else None
+            back = min(8, address - m.start) if m is not None else 0
         try:
             code = self.source.code(address - back, back + 16)
         except SigdbgError:
