@@ -30,6 +30,7 @@ caller falls back to the frame-pointer chain.
 from __future__ import annotations
 
 import bisect
+import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ _DATAREL_SDATA4 = 0x3B  # the .eh_frame_hdr table encoding every linker writes
 _MAX_FDES = 1 << 20
 _MAX_ENTRY = 1 << 16
 _MAX_DEBUG_FRAME = 16 << 20
+#: parsed FDEs and rows kept per table (more than a program's hot functions)
+_MAX_CACHED = 4096
 
 Read = Callable[[int, int], bytes]
 #: registers by DWARF number
@@ -224,6 +227,9 @@ class _Entries:
     def __init__(self, read: Read, word: int, bias: int = 0) -> None:
         self.read, self.word, self.bias = read, word, bias
         self._cies: dict[int, _Cie] = {}
+        #: FDEs parsed so far, by entry address (a stack walk meets the same few
+        #: functions at every stop)
+        self._fdes: dict[int, Fde] = {}
 
     def _entry(self, addr: int) -> _Cursor:
         length, = struct.unpack("<I", self.read(addr, 4))
@@ -268,6 +274,15 @@ class _Entries:
         return got
 
     def _parse_fde(self, addr: int) -> Fde:
+        got = self._fdes.get(addr)
+        if got is not None:
+            return got
+        got = self._read_fde(addr)
+        if len(self._fdes) < _MAX_CACHED:
+            self._fdes[addr] = got
+        return got
+
+    def _read_fde(self, addr: int) -> Fde:
         c = self._entry(addr)
         cie_ptr = c.unpack("I")
         cie = self._parse_cie(cie_ptr if self.debug else addr + 4 - cie_ptr)
@@ -373,9 +388,11 @@ def debug_frame_of(path: str, inode: int, read: Read, base: int) -> DebugFrame |
         return None
 
 
+@functools.lru_cache(maxsize=_MAX_CACHED)
 @_checked
 def row_at(fde: Fde, pc: int) -> Row:
-    """Run the CIE's and the FDE's instructions up to ``pc`` (DWARF 5 section 6.4.2)."""
+    """Run the CIE's and the FDE's instructions up to ``pc`` (DWARF 5 section 6.4.2).
+    The row is shared between callers (cached): read it, do not change it."""
     init = Row()
     _run(fde.cie_insns, fde, init, None, pc, fde.pc_begin)
     row = init.copy()
