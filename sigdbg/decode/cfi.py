@@ -361,9 +361,9 @@ class DebugFrame(_Entries):
         return self._parse_fde(self.index[i][2])
 
 
-def debug_frame_of(path: str, inode: int, read: Read, base: int) -> DebugFrame | None:
+def debug_frame_of(path: str, inode: int | None, read: Read, base: int) -> DebugFrame | None:
     """The ``.debug_frame`` of the mapped file ``path``, if it is still the file
-    that was mapped (same inode) and has one."""
+    that was mapped (same ``inode``; None: the caller has checked) and has one."""
     import os
 
     try:
@@ -376,7 +376,7 @@ def debug_frame_of(path: str, inode: int, read: Read, base: int) -> DebugFrame |
     try:
         word, bias, _ = image_layout(read, base)
         with open(path, "rb") as fh:
-            if os.fstat(fh.fileno()).st_ino != inode:
+            if inode is not None and os.fstat(fh.fileno()).st_ino != inode:
                 return None
             sec = ELFFile(fh).get_section_by_name(".debug_frame")
             if sec is None or sec["sh_size"] > _MAX_DEBUG_FRAME:

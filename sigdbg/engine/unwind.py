@@ -12,9 +12,10 @@ carries (``.eh_frame`` through ``.eh_frame_hdr``, read from target memory, so
 the vDSO's is found too; ``.debug_frame`` from the mapped file when nothing
 is loaded), so frames of code built without frame pointers (most of libc) are
 not skipped.  Code without CFI falls back to the frame-pointer chain
-(``[fp]`` = caller's fp, ``[fp + word]`` = return address), and a function
-entered at its first instruction with no CFI returns to ``[sp]`` when that is
-a restorer.
+(``[fp]`` = caller's fp, ``[fp + word]`` = return address), and a pc at a
+function's first instruction with no CFI (a symbol starts there, or ``[sp]``
+is a restorer: a handler just entered) returns to ``[sp]``, as gdb's
+prologue analysis concludes.
 
 A pc that is a sigreturn restorer (:func:`sigdbg.decode.restorer.match_pattern`,
 or a pretcode the caller knows) is gdb's ``<signal handler called>`` frame:
@@ -44,6 +45,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from sigdbg.abi.abis import Abi
+from sigdbg.decode import memmap
 from sigdbg.decode.cfi import (
     OUTERMOST,
     Module,
@@ -54,7 +56,7 @@ from sigdbg.decode.cfi import (
 )
 from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.model import Model
-from sigdbg.decode.restorer import match_pattern
+from sigdbg.decode.restorer import SymbolRef, match_pattern
 from sigdbg.errors import SigdbgError
 
 if TYPE_CHECKING:
@@ -71,7 +73,8 @@ class StackFrame(Model):
     mapping: str | None  #: path of the mapping holding pc
     offset: int | None  #: pc as an offset in that file (strace -k's ``[0x...]``)
     #: how its registers were found: context (the given registers, or a signal
-    #: frame's saved ones), cfi, fp (frame pointer), sigframe (gdb's
+    #: frame's saved ones), cfi, fp (frame pointer), entry (the callee was at
+    #: its first instruction: the return address at [sp]), sigframe (gdb's
     #: ``<signal handler called>``: pc is a sigreturn restorer)
     how: str
     sigframe: int | None = None  #: address of the signal frame (how == "sigframe")
@@ -112,12 +115,18 @@ class UnwindSource(Protocol):
         """The address space's mappings."""
         ...
 
-    def symbol(self, address: int) -> str | None:
-        """``name+offset`` for an address, when a symbol table covers it."""
+    def symbol(self, address: int) -> SymbolRef | None:
+        """The symbol containing an address, when a symbol table covers it."""
         ...
 
     def sigframe(self, address: int) -> SigframeContext | None:
         """The signal frame at ``address`` decoded, or None when none is there."""
+        ...
+
+    def mapped_file(self, m: memmap.Mapping) -> tuple[str, int | None] | None:
+        """The file whose bytes the file mapping ``m`` holds (to read what is
+        never loaded: ``.debug_frame``) and the inode it must have (None:
+        already checked), or None."""
         ...
 
 
@@ -215,20 +224,27 @@ class Unwinder:
     def _by_frame_pointer(self, maps: MemoryMap | None, r: Regs, first: bool,
                           restorers: frozenset[int], pc_no: int, sp_no: int
                           ) -> tuple[Regs | None, str]:
+        """The caller's registers without CFI.  ``first``: the pc is exact (the
+        stop, or a signal frame's interrupted pc), so it may be a function's
+        first instruction, before any push: then the return address is at
+        [sp] (what gdb's prologue analysers conclude there) -- taken when the
+        symbol table says the pc starts a function, or [sp] is a restorer (a
+        handler entered, whatever its symbols)."""
         abi = self.source.abi
         word = abi.word
         fp_no = abi.dwarf_regs.index(abi.fp)
         sp, fp = r[sp_no], r.get(fp_no, 0)
         try:
-            if first:  # a handler's first instruction, no CFI: [sp] is the return address
+            if first:
                 ret = self._word(sp)
-                if self._restorer_at(maps, ret, False, restorers) is not None:
-                    return {**r, pc_no: ret, sp_no: sp + word}, "fp"  # (a sigframe next)
+                ref = self._symbol(r[pc_no])
+                if ((ref is not None and ref.offset == 0 and _executable(maps, ret))
+                        or self._restorer_at(maps, ret, False, restorers) is not None):
+                    return {**r, pc_no: ret, sp_no: sp + word}, "entry"
             if not fp or fp < sp:
                 return None, "fp"
             ret = self._word(fp + word)
-            m = maps.find(ret) if maps is not None else None
-            if m is None or not m.executable:
+            if not _executable(maps, ret):
                 return None, "fp"  # fp was not a frame pointer: no made-up frame
             return {**r, pc_no: ret, sp_no: fp + 2 * word, fp_no: self._word(fp)}, "fp"
         except SigdbgError:
@@ -265,6 +281,12 @@ class Unwinder:
     def _read(self, address: int, size: int) -> bytes:
         return self.source.read(address, size)  # (follows ``source`` when it is replaced)
 
+    def _symbol(self, address: int) -> SymbolRef | None:
+        try:
+            return self.source.symbol(address)
+        except SigdbgError:
+            return None
+
     def _sigframe(self, address: int) -> SigframeContext | None:
         try:
             return self.source.sigframe(address)
@@ -287,21 +309,28 @@ class Unwinder:
             try:
                 table = Module(self._read, base)
             except SigdbgError:  # no .eh_frame loaded: the file's .debug_frame, if any
-                table = (debug_frame_of(m.path, m.inode, self._read, base)
-                         if m.path.startswith("/") else None)
+                try:
+                    file = self.source.mapped_file(m)
+                except SigdbgError:
+                    file = None
+                table = (debug_frame_of(file[0], file[1], self._read, base)
+                         if file is not None else None)
             self._tables[key] = table
         return self._tables[key]
 
     def _frame(self, maps: MemoryMap | None, pc: int, sp: int, how: str,
                sigframe: int | None = None, signal: int | None = None) -> StackFrame:
-        try:
-            sym = self.source.symbol(pc)
-        except SigdbgError:
-            sym = None
+        ref = self._symbol(pc)
         m = maps.find(pc) if maps is not None else None
-        return StackFrame(pc, sp, sym, m.path if m is not None and m.path else None,
+        return StackFrame(pc, sp, str(ref) if ref is not None else None,
+                          m.path if m is not None and m.path else None,
                           pc - m.start + m.offset if m is not None else None, how,
                           sigframe, signal)
+
+
+def _executable(maps: MemoryMap | None, address: int) -> bool:
+    m = maps.find(address) if maps is not None else None
+    return m is not None and m.executable
 
 
 class InspectorSource:
@@ -338,9 +367,11 @@ class InspectorSource:
     def maps(self) -> MemoryMap:
         return self.inspector.maps()
 
-    def symbol(self, address: int) -> str | None:
-        ref = self.inspector.lookup(address)
-        return str(ref) if ref is not None else None
+    def symbol(self, address: int) -> SymbolRef | None:
+        return self.inspector.lookup(address)
+
+    def mapped_file(self, m: memmap.Mapping) -> tuple[str, int | None] | None:
+        return self.inspector.mapped_file(m)
 
     def sigframe(self, address: int) -> SigframeContext | None:
         f = self.inspector.sigframe(address, signo=self.signals(address))

@@ -189,3 +189,58 @@ def test_trace_k_agrees_with_gdb_bt_in_the_handler(tmp_path: Path, prog: str, ar
     assert got == want, "\n".join(f"{g_!s:40} {w!s}" for g_, w in
                                   __import__("itertools").zip_longest(got, want))
     assert all(f["signal"] is not None for f in e["stack"] if f["how"] == "sigframe")
+
+
+_GDB_CORE = r"""
+import gdb, json
+gdb.execute("set pagination off")
+gdb.execute("set backtrace past-main on")
+gdb.execute("set backtrace past-entry on")
+f = gdb.newest_frame()
+frames = []
+while f is not None:
+    if f.type() not in (gdb.INLINE_FRAME, gdb.TAILCALL_FRAME):
+        frames.append([f.pc(), f.type() == gdb.SIGTRAMP_FRAME])
+    f = f.older()
+print("SIGDBG-GDB " + json.dumps(frames))
+"""
+
+
+@pytest.mark.parametrize("prog, scenario", [
+    ("core_crash", "nested"), ("core_crash", "altstack"), ("core_crash.i386", "nested"),
+], ids=["x86_64-nested", "x86_64-altstack", "i386-nested"])
+def test_shell_bt_of_a_kernel_core_is_gdbs(tmp_path: Path, prog: str, scenario: str) -> None:
+    """``core FILE`` then ``bt``: the crashing thread's stack from NT_PRSTATUS,
+    through each signal frame still on it (from the alternate stack back to
+    the main one), frame for frame as gdb's ``bt`` on the same core; each
+    signal frame is one the core walker found, with the signal its handler
+    reported."""
+    from tests.coredump import kernel_core
+
+    path, stdout = kernel_core([target(prog), scenario], tmp_path / "run")
+    script = tmp_path / "bt.py"
+    script.write_text(_GDB_CORE)
+    g = subprocess.run(["gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off",
+                        "-x", str(script), target(prog), str(path)],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    m = re.search(r"^SIGDBG-GDB (.*)$", g.stdout, re.M)
+    assert m, g.stdout + g.stderr
+    want = [(pc, bool(tramp)) for pc, tramp in json.loads(m.group(1))]
+
+    run = _Run()
+    try:
+        assert "error" not in run.cmd(f"core {path}")
+        frames = json.loads(run.cmd("bt --json"))
+        text = run.cmd("bt")
+        found = run.sh.core.signal_frames() if run.sh.core is not None else ()
+    finally:
+        run.sh.close()
+    got = [(f["pc"], f["kind"] == "sigframe") for f in frames]
+    assert got == want, "\n".join(f"{g_!s:40} {w!s}" for g_, w in
+                                  __import__("itertools").zip_longest(got, want))
+    marks = [f for f in frames if f["kind"] == "sigframe"]
+    assert len(marks) >= 1
+    assert [(f["sigframe"], f["signal"]) for f in marks] == [(x.address, x.sig) for x in found]
+    reported = {int(r["sig"]) for r in parse_reports(stdout) if "sig" in r}
+    assert {f["signal"] for f in marks} <= reported
+    assert text.count("<signal handler called>") == len(marks)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import struct
 
 from sigdbg.abi.abis import I386, X86_64, Abi
-from sigdbg.decode.memmap import MemoryMap, parse_maps
+from sigdbg.decode.memmap import Mapping, MemoryMap, parse_maps
+from sigdbg.decode.restorer import SymbolRef
 from sigdbg.engine.unwind import SigframeContext, StackFrame, Unwinder
 from sigdbg.errors import TargetError
 from tests.unit.test_cfi import BASE, FUNC, _image
@@ -76,12 +77,19 @@ class FakeSource:
             f"{ANON:x}-{ANON + 0x1000:x} r-xp 00000000 00:00 0 \n"
             f"{STACK:x}-{STACK + 0x2000:x} rw-p 00000000 00:00 0 [stack]\n")
 
-    def symbol(self, address: int) -> str | None:
-        return f"func+{address - FUNC:#x}" if FUNC <= address < FUNC + 0x20 else None
+    def symbol(self, address: int) -> SymbolRef | None:
+        if FUNC <= address < FUNC + 0x20:
+            return SymbolRef("func", address - FUNC, "/fake/libfunc.so")
+        if ANON + 0x100 <= address < ANON + 0x110:  # an asm function without CFI
+            return SymbolRef("leaf", address - ANON - 0x100, "")
+        return None
 
     def sigframe(self, address: int) -> SigframeContext | None:
         self.asked.append(address)
         return self.frames.get(address)
+
+    def mapped_file(self, m: Mapping) -> tuple[str, int | None] | None:
+        return None  # (the image has .eh_frame_hdr: no file is needed)
 
 
 def _walk(src: FakeSource, **kw: object) -> list[tuple[int, int, str]]:
@@ -126,6 +134,21 @@ def test_first_instruction_without_cfi_returns_to_sp() -> None:
     assert _walk(src) == [(ANON, s, "context"), (RESTORER, s + 8, "sigframe"),
                           (FUNC, STACK + 0x800, "context")]
     assert src.asked == [s]
+
+
+def test_a_function_entered_without_cfi_returns_to_sp() -> None:
+    """Stopped on the first byte of a symbol with no CFI (an asm leaf): the
+    return address is at [sp]; one byte further in, the same guess is not
+    made (the frame-pointer chain decides, and here there is none)."""
+    s = STACK + 0x600
+    src = FakeSource(X86_64, {"rip": ANON + 0x100, "rsp": s, "rbp": 0}, {})
+    src.put(s, ANON + 0x20)
+    assert _walk(src) == [(ANON + 0x100, s, "context"), (ANON + 0x20, s + 8, "entry")]
+    src.regs["rip"] = ANON + 0x101
+    assert _walk(src) == [(ANON + 0x101, s, "context")]
+    src.put(s, STACK)  # not code: no frame made up
+    src.regs["rip"] = ANON + 0x100
+    assert _walk(src) == [(ANON + 0x100, s, "context")]
 
 
 def test_known_restorer_and_a_frame_that_does_not_decode() -> None:
