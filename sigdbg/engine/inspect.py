@@ -15,7 +15,7 @@ from sigdbg.decode.auxv import (
     decode_auxv,
     parse_auxv_bytes,
 )
-from sigdbg.decode.memmap import MemoryMap, parse_maps
+from sigdbg.decode.memmap import Mapping, MemoryMap, parse_maps
 from sigdbg.decode.restorer import Restorer, SymbolRef
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe
 from sigdbg.decode.vdso import (
@@ -62,6 +62,12 @@ class Inspector(MapsSource):
         """Forget cached maps and symbols (after exec, or when mmaps changed)."""
         self._maps = None
         self.symbols.invalidate()
+
+    def mapped_file(self, m: Mapping) -> tuple[str, int | None] | None:
+        """The file holding the bytes of the file mapping ``m`` -- for what is
+        never loaded (``.debug_frame``) -- and the inode it must still have
+        (None: already checked); None when there is no such file."""
+        return (m.path, m.inode) if m.path.startswith("/") else None
 
     def lookup(self, address: int) -> SymbolRef | None:
         if self._maps is not None and self._maps.find(address) is None:
