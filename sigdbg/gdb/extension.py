@@ -1,61 +1,26 @@
-"""sigdbg inside GDB: ``source /path/to/sigdbg/plugins/gdb/sigdbg.py``.
+"""The ``sigdbg`` commands inside GDB (loaded by ``plugin.py``, which GDB sources).
 
 Registers the ``sigdbg`` prefix command (``sigdbg auxv``, ``maps``, ``vdso``,
 ``vsyscall``, ``frame``, ``siginfo``, ``step-sigreturn``, ``catch``) and the
-``set/show sigdbg color|json|debug`` parameters.  The inspection commands
-share their argparse definitions and renderers with the ``sigdbg`` command
-line (sigdbg.cli.commands), so options and output are the same.
+``set/show sigdbg color|json|debug`` parameters when first imported.  The
+inspection commands share their argparse definitions and renderers with the
+``sigdbg`` command line (sigdbg.cli.commands), so options and output are the
+same.
 
-The sigdbg package is found next to this file (a checkout:
-``plugins/gdb/../../sigdbg``), else wherever GDB's Python can import it (an
-install, or a directory in $PYTHONPATH).  GDB's Python usually lacks
-capstone and pyelftools: what needs them says so in one line, the rest works.
+``plugin.py`` has put the installation's site-packages on GDB Python's path
+when they fit its version; without capstone and pyelftools what needs them
+says so in one line, and symbols come from GDB's own tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import textwrap
 import traceback
-from types import TracebackType
 
 import gdb
 
-
-class _NotFound(Exception):
-    """Stops sourcing this file with one line instead of a traceback."""
-
-
-def _find_sigdbg() -> None:
-    here = os.path.dirname(os.path.realpath(__file__))
-    root = os.path.normpath(os.path.join(here, os.pardir, os.pardir))
-    if os.path.isfile(os.path.join(root, "sigdbg", "__init__.py")) and root not in sys.path:
-        sys.path.insert(0, root)
-    try:
-        import sigdbg  # noqa: F401
-    except ImportError as exc:
-        previous = sys.excepthook
-
-        def one_line(tp: type[BaseException], value: BaseException,
-                     tb: TracebackType | None) -> None:
-            # `source` prints an uncaught exception through sys.excepthook
-            sys.excepthook = previous
-            if tp is _NotFound:
-                sys.stderr.write(f"{value}\n")
-            else:
-                previous(tp, value, tb)
-
-        sys.excepthook = one_line
-        raise _NotFound(f"sigdbg: cannot import the sigdbg package ({exc}); put its directory "
-                        f"in PYTHONPATH or install it for gdb's Python ({sys.executable})") \
-            from None
-
-
-_find_sigdbg()
-
-# ruff: noqa: E402  (imports after the package was located)
 from sigdbg.backends.gdb import GdbInspector, GdbRunner
 from sigdbg.cli.commands import (
     INSPECT_COMMANDS,
@@ -379,4 +344,5 @@ set sigdbg color on|off|auto, set sigdbg json on|off, set sigdbg debug on|off.""
     return plugin
 
 
-_sigdbg_plugin = register()
+#: registered once, when plugin.py first imports this module
+PLUGIN = register()
