@@ -24,7 +24,8 @@ arguments (gdb's --args).  gdb replaces this process.
 """
 EPILOG = """\
 example:
-  $ sigdbg gdb -q -ex 'handle SIGUSR1 nostop' -ex 'break *h_rt' -- ./sig_basic.i386 rt
+  $ sigdbg gdb -q -ex 'handle SIGUSR1 nostop noprint' \\
+      -ex 'break *h_rt' -- ./sig_basic.i386 rt
   (gdb) run
   Breakpoint 1, h_rt (sig=10, si=0xffffcd0c, ucv=0xffffcd8c) at sig_basic.i386.c:98
   (gdb) sigdbg frame

@@ -102,12 +102,15 @@ def from_package(package: str) -> Installation:
 
 
 def sys_path_entry(filename: str) -> str | None:
-    """The (longest) sys.path entry a module file was imported from."""
+    """The (longest) sys.path entry a module file was imported from.  Paths
+    as imported, not resolved: a package symlinked into a site-packages
+    belongs to that site-packages."""
     best = None
-    path = os.path.realpath(filename)
+    path = os.path.abspath(filename)
     for entry in sys.path:
-        root = os.path.realpath(entry or os.curdir)
-        if path.startswith(root + os.sep) and (best is None or len(root) > len(best)):
+        root = os.path.abspath(entry or os.curdir)
+        if path.startswith(root.rstrip(os.sep) + os.sep) and (best is None or
+                                                              len(root) > len(best)):
             best = root
     return best
 
@@ -119,7 +122,7 @@ def running_installation() -> Installation:
     sites: list[str] = []
     parent = os.path.dirname(package)
     if os.path.basename(parent) in SITE_NAMES:
-        sites.append(os.path.realpath(parent))
+        sites.append(parent)
     for name in DEPENDENCIES:
         spec = importlib.util.find_spec(name)
         origin = spec.origin if spec is not None else None
@@ -189,10 +192,9 @@ def choose_sites(inst: Installation) -> tuple[list[str], str | None]:
     if ok or not other:
         return ok, None
     d, v = other[0]
-    return [], (f"sigdbg: gdb's Python is {_python()} ({sys.executable or 'embedded'}) but "
-                f"sigdbg's packages in {d} ({inst.how}) are for Python {v[0]}.{v[1]}: running "
-                f"without pyelftools and capstone (install sigdbg for Python {_python()} to "
-                f"have them in gdb)")
+    return [], (f"sigdbg: gdb's Python is {_python()} ({sys.executable or 'embedded'}), "
+                f"sigdbg's site-packages {d} is for Python {v[0]}.{v[1]}: running without "
+                f"pyelftools and capstone (install sigdbg with Python {_python()} for gdb)")
 
 
 def _import_sigdbg(package: str | None) -> str | None:
@@ -230,15 +232,16 @@ def _import_sigdbg(package: str | None) -> str | None:
     return None
 
 
-def load_plugin(here: str, given: list[str] | None = None) -> list[str]:
+def load_plugin(given: list[str] | None = None) -> list[str]:
     """Everything ``plugin.py`` does, from GDB's Python: find the
-    installation (``given`` site directories, else by the package's place),
-    add its site-packages when they fit GDB's Python, import sigdbg and
-    register the commands (once: sourcing again changes nothing).  Returns
-    the lines to show (nothing on success)."""
-    package: str | None = os.path.dirname(here)
+    installation of the package this module belongs to (``given`` site
+    directories, else by the package's place), add its site-packages when
+    they fit GDB's Python, import sigdbg and register the commands (once:
+    sourcing again changes nothing).  Returns the lines to show (nothing on
+    success)."""
+    package: str | None = package_dir()
     if package is None or not os.path.isfile(os.path.join(package, "__init__.py")):
-        package = None  # a copy of plugin.py outside the package
+        package = None
     lines = []
     if given:
         inst = Installation(package or "", tuple(given), "given by SIGDBG_SITE")

@@ -37,7 +37,7 @@ def _sigdbg_load_plugin(file: str, given: object) -> None:
                          f"in PYTHONPATH or install it for gdb's Python ({sys.executable})\n")
         return
     sites = given if isinstance(given, list) else None
-    for line in locate.load_plugin(here, sites):
+    for line in locate.load_plugin(sites):
         sys.stderr.write(line + "\n")
 
 
