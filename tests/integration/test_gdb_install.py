@@ -134,6 +134,38 @@ def test_gdb_init_names_a_venv_the_plugin_cannot_find(tmp_path: Path) -> None:
     assert paths and str(ROOT / ".venv") not in paths.group(1)
 
 
+def test_installed_package_finds_its_own_site_packages(tmp_path: Path) -> None:
+    """sigdbg installed (not editable) in a venv: its files in that venv's
+    site-packages, as a wheel puts them, beside pyelftools and capstone.
+    The plain source line suffices, and `sigdbg gdb` of that venv uses it."""
+    venv = tmp_path / "venv"
+    made = run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    assert made.returncode == 0, made.stderr
+    py = venv / "bin" / "python"
+    site = Path(run([str(py), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"])
+                .stdout.strip())
+    assert site.is_dir() and site.is_relative_to(venv)
+    shutil.copytree(ROOT / "sigdbg", site / "sigdbg",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    for name in ("elftools", "capstone"):
+        (site / name).symlink_to(Path(module_file(name)).parent)
+    line = run([str(py), "-m", "sigdbg", "gdb-init"], cwd=tmp_path)
+    assert line.stdout == f"source {site}/sigdbg/gdb/plugin.py\n", line.stderr
+    g = Gdb(run([str(py), "-m", "sigdbg", "gdb", "-nx", "-batch", *ex(
+        'python import sigdbg, elftools, capstone; print("FROM", sigdbg.__file__, '
+        'elftools.__file__, capstone.__file__)', "starti", mark("auxv"), "sigdbg auxv --json"),
+        "--", target("hello")], cwd=tmp_path))
+    g.no_traceback()
+    assert g.json("auxv")["argv"] == [target("hello")]
+    if gdb_python() != sys.version_info[:2]:
+        assert "sigdbg: gdb's Python is" in g.stderr
+        return
+    assert "sigdbg:" not in g.stderr, g.stderr
+    where = re.search(r"^FROM (\S+) (\S+) (\S+)$", g.stdout, re.M)
+    assert where, g.all
+    assert all(f.startswith(f"{site}/") for f in where.groups()), where.groups()
+
+
 def test_python_version_mismatch_is_one_line(tmp_path: Path) -> None:
     """sigdbg installed in a venv of another Python minor version (its
     package copied into lib/python3.N/site-packages, beside a pyelftools that
