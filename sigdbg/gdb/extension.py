@@ -284,7 +284,7 @@ def _make_param(name: str, kind: int, default: object, doc: str) -> gdb.Paramete
     return param
 
 
-class _Prefix(gdb.Command):
+class _Prefix(gdb.Command):  # type: ignore[misc]
     def __init__(self, name: str, *on_invoke: str) -> None:
         super().__init__(name, gdb.COMMAND_USER if name == "sigdbg" else gdb.COMMAND_DATA,
                          gdb.COMPLETE_COMMAND, True)
@@ -295,7 +295,7 @@ class _Prefix(gdb.Command):
             gdb.execute(command, from_tty)
 
 
-class _SigdbgCommand(gdb.Command):
+class _SigdbgCommand(gdb.Command):  # type: ignore[misc]
     def __init__(self, plugin: Plugin, cmd: Command) -> None:
         super().__init__(f"sigdbg {cmd.name}", gdb.COMMAND_USER)
         self.plugin = plugin
