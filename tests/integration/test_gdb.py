@@ -381,6 +381,9 @@ def test_core_file(tmp_path: Path, prog: str, scenario: str, handler: str) -> No
     assert [(e["type"], e["value"]) for e in g.json("auxv")["entries"]] == \
         info_auxv(g.section("info"))
     assert g.json("frame") == live.json("frame")
+    # named from gdb's tables for the core too (its vDSO image is in the core)
+    assert g.json("frame")["restorer"]["symbol"] == \
+        {"sig_basic": "__restore_rt", "sig_sigreturn.i386": "__kernel_rt_sigreturn"}[prog]
     signo, code, _, _ = g.values("GDBSI")
     si = g.json("siginfo")
     assert (si["si_signo"], si["si_code"]) == (signo, code)
