@@ -197,21 +197,18 @@ def choose_sites(inst: Installation) -> tuple[list[str], str | None]:
                 f"pyelftools and capstone (install sigdbg with Python {_python()} for gdb)")
 
 
-def _import_sigdbg(package: str | None) -> str | None:
+def _import_sigdbg(package: str) -> str | None:
     """Import the sigdbg package this plugin belongs to (by its directory,
     so that no other installation's sigdbg is taken, and without putting a
     checkout's root on sys.path); None, or the one-line error."""
     loaded = sys.modules.get("sigdbg")
     if loaded is not None:
         paths = [os.path.realpath(p) for p in getattr(loaded, "__path__", [])]
-        if package is not None and os.path.realpath(package) not in paths:
+        if os.path.realpath(package) not in paths:
             return (f"sigdbg: another sigdbg is already loaded in gdb (from "
                     f"{', '.join(paths)}): not loading {package}")
         return None
     try:
-        if package is None:
-            import sigdbg  # noqa: F401  (a copy of the plugin: wherever sys.path has it)
-            return None
         spec = importlib.util.spec_from_file_location(
             "sigdbg", os.path.join(package, "__init__.py"),
             submodule_search_locations=[package])
@@ -225,10 +222,8 @@ def _import_sigdbg(package: str | None) -> str | None:
             del sys.modules["sigdbg"]
             raise
     except Exception as exc:  # SyntaxError on a too old Python, too
-        where = package or "gdb's sys.path"
-        return (f"sigdbg: cannot import the sigdbg package ({where}) with gdb's Python "
-                f"{_python()} ({sys.executable}): {type(exc).__name__}: {exc}; put its "
-                f"directory in PYTHONPATH or install it for gdb's Python")
+        return (f"sigdbg: cannot import the sigdbg package ({package}) with gdb's Python "
+                f"{_python()} ({sys.executable}): {type(exc).__name__}: {exc}")
     return None
 
 
@@ -239,16 +234,12 @@ def load_plugin(given: list[str] | None = None) -> list[str]:
     they fit GDB's Python, import sigdbg and register the commands (once:
     sourcing again changes nothing).  Returns the lines to show (nothing on
     success)."""
-    package: str | None = package_dir()
-    if package is None or not os.path.isfile(os.path.join(package, "__init__.py")):
-        package = None
+    package = package_dir()
     lines = []
     if given:
-        inst = Installation(package or "", tuple(given), "given by SIGDBG_SITE")
-    elif package is not None:
-        inst = from_package(package)
+        inst = Installation(package, tuple(given), "given by SIGDBG_SITE")
     else:
-        inst = Installation("", (), "")
+        inst = from_package(package)
     if "sigdbg.gdb.extension" not in sys.modules:
         sites, message = choose_sites(inst)
         if message:

@@ -137,7 +137,8 @@ def test_gdb_init_names_a_venv_the_plugin_cannot_find(tmp_path: Path) -> None:
 def test_installed_package_finds_its_own_site_packages(tmp_path: Path) -> None:
     """sigdbg installed (not editable) in a venv: its files in that venv's
     site-packages, as a wheel puts them, beside pyelftools and capstone.
-    The plain source line suffices, and `sigdbg gdb` of that venv uses it."""
+    The plain source line suffices, and `sigdbg gdb` of that venv uses it;
+    another installation's plugin sourced after it says it is not loaded."""
     venv = tmp_path / "venv"
     made = run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     assert made.returncode == 0, made.stderr
@@ -153,14 +154,18 @@ def test_installed_package_finds_its_own_site_packages(tmp_path: Path) -> None:
     assert line.stdout == f"source {site}/sigdbg/gdb/plugin.py\n", line.stderr
     g = Gdb(run([str(py), "-m", "sigdbg", "gdb", "-nx", "-batch", *ex(
         'python import sigdbg, elftools, capstone; print("FROM", sigdbg.__file__, '
-        'elftools.__file__, capstone.__file__)', "starti", mark("auxv"), "sigdbg auxv --json"),
+        'elftools.__file__, capstone.__file__)', "starti", mark("auxv"), "sigdbg auxv --json",
+        f"source {PLUGIN}"),  # another installation's plugin, as from a ~/.gdbinit
         "--", target("hello")], cwd=tmp_path))
     g.no_traceback()
     assert g.json("auxv")["argv"] == [target("hello")]
+    ours = [ln for ln in g.stderr.splitlines() if ln.startswith("sigdbg")]
+    assert ours[-1] == f"sigdbg: another sigdbg is already loaded in gdb (from {site}/sigdbg): " \
+        f"not loading {ROOT}/sigdbg"
     if gdb_python() != sys.version_info[:2]:
-        assert "sigdbg: gdb's Python is" in g.stderr
+        assert "sigdbg: gdb's Python is" in ours[0]
         return
-    assert "sigdbg:" not in g.stderr, g.stderr
+    assert len(ours) == 1, g.stderr
     where = re.search(r"^FROM (\S+) (\S+) (\S+)$", g.stdout, re.M)
     assert where, g.all
     assert all(f.startswith(f"{site}/") for f in where.groups()), where.groups()
