@@ -12,7 +12,8 @@ demo: bootstrap
 
 lint: bootstrap
 	.venv/bin/ruff check .
-	.venv/bin/mypy --strict sigdbg/abi sigdbg/decode sigdbg/names sigdbg/engine sigdbg/backends
+	.venv/bin/mypy --strict sigdbg/abi sigdbg/decode sigdbg/names sigdbg/engine sigdbg/backends \
+	    sigdbg/gdb
 
 # The tracing tests run a second time on the ctypes path the ptrace backend
 # takes when its C module is not built (SIGDBG_NO_NATIVE), and with the

@@ -81,7 +81,65 @@ def build_parser() -> Parser:
     sh = sub.add_parser("shell", help="the interactive debugger")
     add_global_args(sh)
     add_target_args(sh)
+    _gdb_parsers(sub)
     return p
+
+
+_GDB_INIT_DESCRIPTION = """\
+Print the line that loads sigdbg's GDB extension from this installation:
+'source .../sigdbg/gdb/plugin.py', or a python line naming the site-packages
+when the plugin would not find them by itself.  In gdb, the extension takes
+pyelftools and capstone from there when gdb's Python has the same minor
+version (one line says so otherwise); without them it names symbols from
+gdb's own tables.
+"""
+_GDB_INIT_EPILOG = """\
+example:
+  sigdbg gdb-init >> ~/.gdbinit        (the same as: python -m sigdbg.gdb)
+  gdb -q -ex 'break *h_rt' -ex run --args ./sig_basic.i386 rt
+  (gdb) sigdbg frame
+"""
+
+
+def _gdb_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from sigdbg.gdb import launch
+
+    gi = sub.add_parser("gdb-init", help="print the line for ~/.gdbinit that loads the GDB "
+                        "extension", formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description=_GDB_INIT_DESCRIPTION,
+                        epilog=_GDB_INIT_EPILOG)
+    add_global_args(gi)
+    g = sub.add_parser("gdb", help="start gdb with the extension loaded", usage=launch.USAGE,
+                       description=launch.DESCRIPTION, epilog=launch.EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("gdb_args", nargs=argparse.REMAINDER, metavar="GDB OPTIONS",
+                   help="passed to gdb (-q, -nx, -batch, -ex CMD, -p PID, ...)")
+
+
+def _command_index(args: list[str]) -> int | None:
+    """Where the command is among sigdbg's arguments (after global options)."""
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if tok == "--color":
+            i += 2
+            continue
+        if tok == "--debug" or tok.startswith("--color="):
+            i += 1
+            continue
+        return None if tok.startswith("-") else i
+    return None
+
+
+def _gdb_args(args: list[str]) -> list[str] | None:
+    """``sigdbg gdb ARGS``: gdb's own options are not ours to parse (argparse
+    would refuse ``-batch``); None for ``sigdbg gdb --help``."""
+    at = _command_index(args)
+    if at is None or args[at] != "gdb":
+        return None
+    rest = args[at + 1:]
+    head = rest[:rest.index("--")] if "--" in rest else rest
+    return None if ("-h" in head or "--help" in head) else rest
 
 
 def _frame_cli_args(p: argparse.ArgumentParser) -> None:
@@ -110,6 +168,11 @@ def run(a: argparse.Namespace) -> int:
         from sigdbg.shell.app import run_shell
 
         return run_shell(a)
+    if a.command == "gdb-init":
+        from sigdbg.gdb.locate import gdbinit_line
+
+        _write(gdbinit_line())
+        return 0
     if getattr(a, "core", None) is not None:
         return _run_on_core(a, st)
     if getattr(a, "exe", None) is not None:
@@ -240,6 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ours = args_list[:args_list.index("--")] if "--" in args_list else args_list
     debug = "--debug" in ours
     try:
+        gdb_args = _gdb_args(args_list)
+        if gdb_args is not None:
+            from sigdbg.gdb.launch import exec_gdb
+
+            exec_gdb(gdb_args)
         a = build_parser().parse_args(args_list)
         return run(a)
     except HelpShown:

@@ -36,6 +36,9 @@ class Inspector(MapsSource):
 
     #: where the kernel's own copy of the auxv comes from (a core file's NT_AUXV...)
     auxv_source = "/proc/PID/auxv"
+    #: :meth:`lookup` is cheap for libc too (gdb's loaded tables), so libc's
+    #: restorer is named by it rather than only by its bytes
+    lookup_names_libc = False
 
     def __init__(self) -> None:
         self._maps: MemoryMap | None = None
@@ -163,7 +166,8 @@ class Inspector(MapsSource):
         if address is None:
             address = task.registers()[task.abi.sp]
         return decode_sigframe(task, task.abi, address, maps=self.maps(), lookup=self.lookup,
-                               exe_path=self.exe_path(), kind=kind, signo=signo)
+                               exe_path=self.exe_path(), kind=kind, signo=signo,
+                               name_libc=self.lookup_names_libc)
 
 
 #: auxv type of the kernel's minimum signal stack size (include/uapi/linux/auxvec.h)
