@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from sigdbg.abi.abis import Abi, abi_for_elf_header
-from sigdbg.backends.ptrace import (
+from sigdbg.backends.ptrace import PtraceTask, ResumeResult, Tracer, WaitResult
+from sigdbg.backends.stopcodes import (
     PERF_SIG_DATA,
     PTRACE_EVENT_CLONE,
     PTRACE_EVENT_EXEC,
@@ -27,10 +28,6 @@ from sigdbg.backends.ptrace import (
     PTRACE_EVENT_SECCOMP,
     PTRACE_EVENT_STOP,
     PTRACE_EVENT_VFORK,
-    PtraceTask,
-    ResumeResult,
-    Tracer,
-    WaitResult,
 )
 from sigdbg.decode.altstack import AltstackUse, altstack_use
 from sigdbg.decode.sigframe import BULK_READ, SigFrame, decode_sigframe
