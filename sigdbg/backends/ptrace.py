@@ -77,6 +77,7 @@ PTRACE_O_TRACEVFORK = 0x4
 PTRACE_O_TRACECLONE = 0x8
 PTRACE_O_TRACEEXEC = 0x10
 PTRACE_O_TRACEEXIT = 0x40
+PTRACE_O_TRACESECCOMP = 0x80
 PTRACE_O_EXITKILL = 0x100000
 
 
@@ -116,6 +117,9 @@ _PERF_BP_FLAGS = (1 << 5) | (1 << 6) | (1 << 36) | (1 << 37)
 _perf_usable = not os.environ.get("SIGDBG_NO_PERF_BREAKPOINT")
 
 _SIGINFO_SIZE = 128
+#: struct ptrace_syscall_info up to entry.nr / seccomp.nr: op, (reserved,
+#: flags), arch, instruction_pointer, stack_pointer, nr
+_SYSCALL_INFO = struct.Struct("<B3xIQQQ")
 _MAX_REGSET = 4096
 _XSTATE_MAX = 16384
 _PREAD_LIMIT = 1 << 63
@@ -199,6 +203,60 @@ _I386_FROM_X86_64 = (
     ("xgs", "gs"), ("orig_eax", "orig_rax"), ("eip", "rip"), ("xcs", "cs"),
     ("eflags", "eflags"), ("esp", "rsp"), ("xss", "ss"),
 )
+
+
+#: seccomp (include/uapi/linux/seccomp.h, filter.h, bpf_common.h, audit.h)
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
+_SECCOMP_RET_ALLOW = 0x7FFF0000
+_SECCOMP_RET_TRACE = 0x7FF00000
+_BPF_LD_W_ABS = 0x20  #: BPF_LD | BPF_W | BPF_ABS
+_BPF_JEQ_K = 0x15  #: BPF_JMP | BPF_JEQ | BPF_K
+_BPF_RET_K = 0x06  #: BPF_RET | BPF_K
+_AUDIT_ARCH_X86_64 = 0xC000003E
+_AUDIT_ARCH_I386 = 0x40000003
+#: ret data of SECCOMP_RET_TRACE -> which call (engine/srop.py SECCOMP_CALLS)
+SIGRETURN_FILTER_CALLS = ((_AUDIT_ARCH_X86_64, 15, 1), (_AUDIT_ARCH_I386, 173, 2),
+                          (_AUDIT_ARCH_I386, 119, 3))
+
+
+def sigreturn_filter() -> bytes:
+    """A classic-BPF seccomp program: SECCOMP_RET_TRACE for rt_sigreturn
+    (x86_64 15, i386 173) and sigreturn (i386 119), matched on
+    ``seccomp_data.arch`` (offset 4) and ``.nr`` (offset 0), the call's
+    number in the ret data; every other system call is allowed.  An int
+    $0x80 from 64-bit code reports AUDIT_ARCH_I386 (``syscall_get_arch``),
+    so it is caught with its ia32 meaning."""
+    ins: list[tuple[int, int, int, int]] = []
+    for arch, nr, data in SIGRETURN_FILTER_CALLS:
+        ins += [(_BPF_LD_W_ABS, 0, 0, 4),
+                (_BPF_JEQ_K, 0, 3, arch),  # other arch: skip to the next pair
+                (_BPF_LD_W_ABS, 0, 0, 0),
+                (_BPF_JEQ_K, 0, 1, nr),
+                (_BPF_RET_K, 0, 0, _SECCOMP_RET_TRACE | data)]
+    ins.append((_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW))
+    return b"".join(struct.pack("<HBBI", *i) for i in ins)
+
+
+def install_sigreturn_filter() -> int:
+    """Install :func:`sigreturn_filter` on the calling thread (the child
+    between fork and exec); 0 or an errno.  PR_SET_NO_NEW_PRIVS first, as
+    an unprivileged filter requires (kernel/seccomp.c
+    ``seccomp_prepare_filter``).  Only call it once the tracer has set
+    PTRACE_O_TRACESECCOMP: without a tracer that asked for the events, a
+    SECCOMP_RET_TRACE call fails with ENOSYS (``__seccomp_filter``)."""
+    prog = sigreturn_filter()
+    buf = ctypes.create_string_buffer(prog, len(prog))
+    fprog = struct.pack("<H6xQ", len(prog) // 8, ctypes.addressof(buf))
+    fbuf = ctypes.create_string_buffer(fprog, len(fprog))
+    prctl = _libc.prctl
+    if prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return ctypes.get_errno() or errno.EPERM
+    if prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.c_void_p(ctypes.addressof(fbuf)),
+             0, 0) != 0:
+        return ctypes.get_errno() or errno.EPERM
+    return 0
 
 
 def _errno_of(exc: BaseException) -> int | None:
@@ -521,6 +579,20 @@ class PtraceTask:
                     bits |= 1 << (signo - 1)
         return bits
 
+    def syscall_info(self) -> tuple[int, int, int, int] | None:
+        """PTRACE_GET_SYSCALL_INFO at a syscall or seccomp stop: (op, arch,
+        nr, sp); op 1 entry, 2 exit, 3 seccomp (include/uapi/linux/ptrace.h
+        ``struct ptrace_syscall_info``).  None when the kernel has no answer."""
+        buf = ctypes.create_string_buffer(_SYSCALL_INFO.size)
+        try:
+            got = self._req(PTRACE_GET_SYSCALL_INFO, _SYSCALL_INFO.size, ctypes.addressof(buf))
+        except TargetError:
+            return None
+        if got < 24:
+            return None
+        op, arch, _ip, sp, nr = _SYSCALL_INFO.unpack_from(buf.raw)
+        return op, arch, nr, sp
+
     def event_msg(self) -> int:
         if _sys_ptrace(PTRACE_GETEVENTMSG, self._tid, 0, self._msg_ptr) == _FAILED:
             self._fail(PTRACE_GETEVENTMSG)
@@ -786,6 +858,18 @@ class PtraceTask:
             return ""
 
 
+def _seccomp_mode(pid: int) -> int:
+    """The ``Seccomp:`` line of /proc/PID/status (2: a filter is installed)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("Seccomp:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _seek_high(fd: int, address: int) -> None:
     """lseek to a kernel-half address: the result is a negative off_t, which
     os.lseek would take for an error (fs/proc/base.c mem_lseek allows it)."""
@@ -819,6 +903,8 @@ class Tracer:
         self.attached: set[int] = set()  #: pids we attached (detached on close)
         self.options = BASE_OPTIONS
         self.spawned_any = False  #: this tracer launched (rather than attached) its target
+        #: the launched program runs under sigreturn_filter (spawn)
+        self.seccomp_filtered = False
 
     # -- starting ------------------------------------------------------------
     def spawn(
@@ -829,8 +915,18 @@ class Tracer:
         stdin: int | None = None,
         stdout: int | None = None,
         stderr: int | None = None,
+        sigreturn_filter: bool = False,
     ) -> PtraceTask:
         """Fork and exec ``argv`` as a tracee; return it stopped at exec.
+
+        ``sigreturn_filter``: the child installs :func:`sigreturn_filter`
+        after the tracer seized it with PTRACE_O_TRACESECCOMP and before
+        exec, so every rt_sigreturn/sigreturn of the program and of its
+        descendants stops with PTRACE_EVENT_SECCOMP (``seccomp_filtered``
+        says whether it worked).  The filter outlives the tracer, and a
+        task with it that nobody traces with PTRACE_O_TRACESECCOMP gets
+        ENOSYS from sigreturn: only for tracees whose every task stays
+        traced until it dies (launched with ``follow``).
 
         The tracee is PTRACE_SEIZEd, like an attached one (so job control
         works: a group-stop can be kept with PTRACE_LISTEN, which a
@@ -862,6 +958,8 @@ class Tracer:
                 for sig in (signal.SIGPIPE, signal.SIGXFSZ):
                     _libc.signal(int(sig), None)  # SIG_DFL (a NULL handler)
                 if os.read(go_r, 1) == b"x":
+                    if sigreturn_filter:
+                        install_sigreturn_filter()  # (failure: seen in /proc, below)
                     os.execve(path, argv, envb)
             except OSError as exc:
                 os.write(wfd, str(exc.errno or 0).encode())
@@ -875,7 +973,8 @@ class Tracer:
         self.tasks[pid] = task
         self.launched.add(pid)
         try:
-            self.options = BASE_OPTIONS | (FOLLOW_OPTIONS if follow else 0)
+            self.options = BASE_OPTIONS | (FOLLOW_OPTIONS if follow else 0) \
+                | (PTRACE_O_TRACESECCOMP if sigreturn_filter else 0)
             try:
                 _ptrace(PTRACE_SEIZE, pid, 0, self.options)
             except PtraceError as exc:
@@ -900,6 +999,7 @@ class Tracer:
             os.close(rfd)
             rfd = -1
             if execed:
+                self.seccomp_filtered = sigreturn_filter and _seccomp_mode(pid) == 2
                 return task
             if err:
                 code = int(err or b"0")

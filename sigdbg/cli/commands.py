@@ -98,17 +98,18 @@ def target_argv(a: argparse.Namespace) -> list[str]:
     return argv
 
 
-def open_session(a: argparse.Namespace, *, follow: bool = False):  # type: ignore[no-untyped-def]
+def open_session(a: argparse.Namespace, *, follow: bool = False,  # type: ignore[no-untyped-def]
+                 srop: bool = False):
     from sigdbg.engine.session import Session
 
     argv = target_argv(a)
     if a.pid is not None and argv:
         raise UsageError("give either -p PID or -- PROG ARGS, not both")
     if a.pid is not None:
-        return Session.attach(a.pid, follow=follow)
+        return Session.attach(a.pid, follow=follow, srop=srop)
     if not argv:
         raise UsageError("no target: give -- PROG ARGS or -p PID")
-    return Session.launch(argv, at=a.at, follow=follow)
+    return Session.launch(argv, at=a.at, follow=follow, srop=srop)
 
 
 # -- the commands ---------------------------------------------------------------------

@@ -42,6 +42,7 @@ examples:
   sigdbg trace -tt -k -- ./prog         timestamps and the interrupted stack
   sigdbg trace -e 'signal=!SIGALRM' -p PID
   sigdbg trace --json -o t.jsonl -- ./prog   (a live status line on a terminal)
+  sigdbg trace --srop -f -- ./prog      alert on a forged sigreturn (SROP), before it runs
 """
 
 
@@ -87,6 +88,12 @@ def configure(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
                    help="delivery only: report siginfo, do not stop at handler entry")
     p.add_argument("--step-sigreturn", action="store_true",
                    help="single-step through the sigreturn trampoline and check the result")
+    p.add_argument("--srop", action="store_true",
+                   help="detect forged sigreturns (SROP): check each rt_sigreturn/sigreturn "
+                   "against the frames the kernel built for that thread and the kernel's "
+                   "rules for the saved context, and report an alert before the kernel "
+                   "acts on it (a seccomp filter for a program launched with -f, else "
+                   "PTRACE_SYSCALL); with -v every verdict")
     p.add_argument("-s", "--string-size", type=_string_size, default=64, metavar="N",
                    help="cut strings from the target (paths, symbols) after N characters "
                    "in text output, like strace -s (default 64; JSON keeps them whole)")
@@ -127,6 +134,9 @@ def check_conflicts(a: argparse.Namespace) -> None:
         clash("-v", "--json", "JSON lines always carry the whole frame")
     if a.pid is not None and a.at != "exec":
         clash("-p", "--at", "an attached process is already running")
+    if a.srop and a.follow and a.pid is None and a.on_interrupt == "detach":
+        clash("--srop -f", "--on-interrupt detach", "the program runs under sigdbg's seccomp "
+              "filter, and detached its sigreturns would fail with ENOSYS")
 
 
 def parse_signal_set(values: list[str]) -> set[int] | None:
@@ -352,6 +362,9 @@ class Summary:
         self.session = session
         self.stats: dict[int, SignalStats] = {}
         self.names: dict[tuple[int, int], str] = {}  # (pid, handler) -> text
+        #: --srop: sigreturns judged, and the alerts (never hidden by -c)
+        self.sigreturns = 0
+        self.alerts: list[str] = []
 
     def add(self, e: Event) -> None:
         from sigdbg.engine import events as ev
@@ -366,6 +379,12 @@ class Summary:
             s = self.stats.setdefault(e.frame.sig, SignalStats())
             s.handlers[self._handler(e)] += 1
             s.restorers[restorer_short(e.frame.restorer)] += 1
+        elif isinstance(e, ev.SigreturnChecked):
+            self.sigreturns += 1
+            if e.verdict.alert:
+                from sigdbg.render.events import verdict_text
+
+                self.alerts.append(verdict_text(e))
 
     def _handler(self, e: Any) -> str:
         key = (e.pid, e.handler)
@@ -409,6 +428,10 @@ class Summary:
                 lines.append("  ".join("-" * w for w in widths))
         lines.append("  ".join("-" * w for w in widths))
         lines.append(f"{'total'.ljust(widths[0])}  {str(total).rjust(widths[1])}")
+        if self.session.srop is not None:
+            lines.append(f"sigreturns checked: {self.sigreturns}, SROP alerts: "
+                         f"{len(self.alerts)}")
+            lines.extend(self.alerts)
         return "\n".join(lines) + "\n"
 
 
@@ -584,7 +607,7 @@ def run(a: argparse.Namespace, st: Style) -> int:
     status = 0
     interrupted = False
     live: StatusLine | None = None
-    session = open_session(a, follow=a.follow)
+    session = open_session(a, follow=a.follow, srop=a.srop)
     # SIGINT, SIGTERM and SIGHUP leave through one path: the trace file is
     # flushed, a launched program killed, an attached one detached with the
     # signal of its current stop and without our debug registers.
@@ -716,6 +739,9 @@ def _writer(a: argparse.Namespace, out: IO[str], st: Style,
     pending: dict[int, ev.SignalDelivered] = {}
 
     def text(e: Event) -> object:
+        if e.__class__ is ev.SigreturnChecked and not verbose \
+                and not e.verdict.alert:  # type: ignore[attr-defined]
+            return None  # an honest sigreturn: only -v shows it
         if verbose:
             line = render_event(e, st, frames=True)
         elif e.__class__ is ev.SignalDelivered and e.disposition == "handler":  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.model import Model, one_store_init
 from sigdbg.decode.sigframe import FrameDiff, SigFrame
 from sigdbg.decode.siginfo import SigInfo
+from sigdbg.engine.srop import Verdict
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,15 @@ class SigreturnAbandoned(Event):
 
 
 @dataclass(frozen=True)
+class SigreturnChecked(Event):
+    """A rt_sigreturn/sigreturn system call is about to run (``trace
+    --srop``): the frame it will restore judged against the deliveries and
+    the kernel's rules (engine/srop.py), before the kernel acts on it."""
+
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
 class Exited(Event):
     status: int
 
@@ -133,6 +143,7 @@ _NAMES: dict[type[Event], str] = {
     SigreturnEntered: "sigreturn_entered",
     ContextRestored: "context_restored",
     SigreturnAbandoned: "sigreturn_abandoned",
+    SigreturnChecked: "sigreturn_checked",
     Exited: "exited",
     Killed: "killed",
 }

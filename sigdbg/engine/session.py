@@ -25,6 +25,7 @@ from sigdbg.backends.stopcodes import (
     PTRACE_EVENT_EXEC,
     PTRACE_EVENT_EXIT,
     PTRACE_EVENT_FORK,
+    PTRACE_EVENT_SECCOMP,
     PTRACE_EVENT_STOP,
     PTRACE_EVENT_VFORK,
 )
@@ -33,6 +34,7 @@ from sigdbg.decode.sigframe import BULK_READ, SigFrame, decode_sigframe
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.engine import events as ev
 from sigdbg.engine.inspect import Inspector, TaskView
+from sigdbg.engine.srop import SropGuard
 from sigdbg.engine.stops import (
     SI_CODE_FIELD,
     SI_KERNEL,
@@ -101,6 +103,8 @@ class _Pending(NamedTuple):
     pc: int
     #: (sp, bytes) read at the next stop by the same backend call, if any
     read: tuple[int, bytes] | None = None
+    #: stepped only so that --srop learns the frame: no events of its own
+    quiet: bool = False
 
 
 class Session(Inspector):
@@ -141,6 +145,12 @@ class Session(Inspector):
         #: tasks resumed with a PTRACE_SINGLESTEP whose trap the main loop
         #: takes (not a step into a handler: that one is in _pending)
         self._stepping: set[int] = set()
+        #: forged-sigreturn detection (enable_srop), and whether runs use
+        #: PTRACE_SYSCALL to see the sigreturns (no seccomp filter)
+        self.srop: SropGuard | None = None
+        self._cont_syscall = False
+        #: tasks whose owed signal is delivered with a step (see _quiet_step)
+        self._quiet: set[int] = set()
 
     # -- construction ------------------------------------------------------------
     @classmethod
@@ -154,13 +164,21 @@ class Session(Inspector):
         stdin: int | None = None,
         stdout: int | None = None,
         stderr: int | None = None,
+        srop: bool = False,
     ) -> Session:
+        """Start ``argv`` stopped at exec (or its entry).  ``srop``: detect
+        forged sigreturns (:meth:`enable_srop`); with ``follow`` the program
+        gets the sigreturn seccomp filter, since every task that inherits it
+        stays traced (backends/ptrace.py ``Tracer.spawn``)."""
         path = check_program(argv[0])
         tracer = Tracer()
         try:
             task = tracer.spawn([path, *argv[1:]], env=env, follow=follow, stdin=stdin,
-                                stdout=stdout, stderr=stderr)
+                                stdout=stdout, stderr=stderr,
+                                sigreturn_filter=srop and follow)
             s = cls(tracer, task, launched=True, follow=follow)
+            if srop:
+                s.enable_srop()
             s.first_events.append(ev.Exec(task.pid, task.tid, s._exe, task.process_abi.name))
             if at == "entry":
                 s.run_to_entry()
@@ -172,7 +190,7 @@ class Session(Inspector):
             raise
 
     @classmethod
-    def attach(cls, pid: int, *, follow: bool = False) -> Session:
+    def attach(cls, pid: int, *, follow: bool = False, srop: bool = False) -> Session:
         tracer = Tracer()
         try:
             task = tracer.attach(pid, follow=follow)
@@ -189,6 +207,8 @@ class Session(Inspector):
                 for tid in _threads_of(pid):
                     if tid != pid:
                         s._attach_thread(tid)
+            if srop:
+                s.enable_srop()
             return s
         except BaseException:
             tracer.close()
@@ -233,6 +253,11 @@ class Session(Inspector):
         task, once.
         """
         tracer = self.tracer
+        if tracer.seccomp_filtered and tracer.tasks:
+            # the filter stays with the program: untraced, its sigreturns
+            # would fail with ENOSYS (backends/ptrace.py Tracer.spawn)
+            raise UsageError("this program runs under sigdbg's sigreturn seccomp filter "
+                             "(--srop with -f): it cannot be detached, only killed")
         owed: dict[int, int] = {}
         for tid, t in list(tracer.tasks.items()):
             sig = self._stop_for_detach(t)
@@ -395,8 +420,10 @@ class Session(Inspector):
                 sig = 0
             else:
                 return  # something else happened during the step: it is requeued
+        if self._quiet and self._quiet_step(tid, sig):
+            step = True
         try:
-            if syscall:
+            if syscall or (self._cont_syscall and not step):
                 t.syscall(sig)
             elif step:
                 if tid not in self._pending:
@@ -448,6 +475,8 @@ class Session(Inspector):
                 self._new_tids.add(got)
                 self._early_tids.add(got)
                 self.tracer.task(got, _tgid_of(got) or self.pid)
+                if self.srop is not None:
+                    self._srop_inherit_early(got)
         else:
             self._stopped.pop(got, None)
         return classify(got, status, info_raw, True, res.pid)  # every tracee is SEIZEd
@@ -458,7 +487,8 @@ class Session(Inspector):
         to happen in between (no queued stop, no breakpoint to step over).
         ``syscall``: resume with PTRACE_SYSCALL."""
         t = self.tracer.tasks.get(tid)
-        if t is None or self._requeued or tid in self._at_breakpoint or sig < 0:
+        if t is None or self._requeued or tid in self._at_breakpoint or sig < 0 \
+                or (self._quiet and tid in self._quiet):
             self._resume(tid, sig, step, syscall)
             return self._wait(wait_tid)
         r = self._resume_task(t, sig, step, wait_tid, syscall=syscall)
@@ -471,7 +501,7 @@ class Session(Inspector):
         self._stopped.pop(task.tid, None)
         self._maps = None  # the program may map and unmap while it runs
         return self.tracer.resume_wait(task, sig, step, wait_tid, peek_pc, read_at_sp,
-                                       syscall)
+                                       syscall or (self._cont_syscall and not step))
 
     def requeue(self, stop: Stop) -> None:
         """Hand a stop seen by a stepping loop back to the main event loop.
@@ -580,6 +610,10 @@ class Session(Inspector):
                         return out  # our step: the signal was ignored
                     # else the program's own TF trapped at the same instruction as
                     # our step: the trap is its own too, delivered below
+        if self.srop is not None and task is not None and (
+                kind == "syscall" or (kind == "event" and stop.event == PTRACE_EVENT_SECCOMP)):
+            out.extend(self.srop_stop(stop, task))
+            return out
         if kind == "signal" and task is not None:
             return self._signal_stop(stop, task, out)
         if kind == "exited":
@@ -602,6 +636,8 @@ class Session(Inspector):
                 # non-leader thread execs, which the kernel makes the leader)
                 task.forget_abi()
                 self._views.pop(pid, None)
+                if self.srop is not None:
+                    self.srop.forget(tid)  # a new address space: no frame survives
                 if pid == self.pid:
                     self.breakpoints.clear()  # they were in the old image
                     self._at_breakpoint.clear()
@@ -614,10 +650,15 @@ class Session(Inspector):
                 how = _NEW_TASK_EVENTS[stop.event]
                 child_pid = pid if how == "clone" and _is_thread(new, pid) else new
                 self.tracer.task(new, child_pid)
-                if new in self._early_tids:
+                early = new in self._early_tids
+                if early:
                     self._early_tids.discard(new)  # its first stop was already handled
                 else:
                     self._new_tids.add(new)
+                if self.srop is not None and child_pid != pid and not early:
+                    # a copy of the address space: the frames on the stack it
+                    # forked from are the child's too (a fork in a handler)
+                    self.srop.inherit(new, tid)
                 out.append(ev.NewTask(child_pid, new, tid, how))
             return out
         if stop.kind in ("group", "interrupt"):
@@ -684,6 +725,8 @@ class Session(Inspector):
             return out
         if not policy.frames or not prints or (self._unstepped and self._pass_unstepped(tid)):
             self._stopped[tid] = sig
+            if self.srop is not None:
+                self._quiet.add(tid)  # stepped all the same: --srop needs its frame
             if prints:
                 out.append(ev.SignalDelivered(pid, tid, info, "passed", self._pc(task)))
             return out
@@ -725,6 +768,101 @@ class Session(Inspector):
             self._resume(tid, sig, step=True)
         return out
 
+    # -- forged sigreturn detection (engine/srop.py) ------------------------------------
+    def enable_srop(self) -> SropGuard:
+        """Judge every sigreturn from now on (a ``SigreturnChecked`` event
+        each).  With the seccomp filter the sigreturns stop by themselves;
+        otherwise every run uses PTRACE_SYSCALL (two stops per system call).
+        Each delivery is stepped into, also when not reported, since its
+        frame must be known."""
+        from sigdbg.engine.srop import SropGuard, machine_facts
+
+        if self.srop is None:
+            try:
+                xstate = self.task.xstate_raw()
+            except SigdbgError:
+                xstate = None
+            self.srop = SropGuard(machine_facts(xstate))
+            if not self.launched:  # frames above the sp of now may predate us
+                for tid, t in self.tracer.tasks.items():
+                    try:
+                        self.srop.attach_sp[tid] = t.pc_sp()[1]
+                    except SigdbgError:
+                        pass
+        self._cont_syscall = not self.tracer.seccomp_filtered
+        return self.srop
+
+    @property
+    def srop_by_seccomp(self) -> bool:
+        """The sigreturns stop through the seccomp filter (not PTRACE_SYSCALL)."""
+        return self.srop is not None and not self._cont_syscall
+
+    def _srop_inherit_early(self, child: int) -> None:
+        """A new process stopped before its parent's fork event said which
+        thread forked it: it may return through the frames of any thread of
+        its parent process (/proc/CHILD/status PPid)."""
+        assert self.srop is not None
+        ppid = _ppid_of(child)
+        if ppid and ppid != child and _tgid_of(child) == child:
+            for tid, t in list(self.tracer.tasks.items()):
+                if t.pid == ppid:
+                    self.srop.inherit(child, tid)
+
+    def _quiet_step(self, tid: int, sig: int) -> bool:
+        """Resuming ``tid`` with a delivery --srop must see: step into it."""
+        self._quiet.discard(tid)
+        if sig <= 0 or tid not in self.tracer.tasks:
+            return False
+        self._pending[tid] = _Pending(self._pending_info(tid), 0, quiet=True)
+        return True
+
+    def _pending_info(self, tid: int) -> SigInfo:
+        from sigdbg.decode.siginfo import decode_siginfo
+        from sigdbg.engine.stops import TRACER_SIGINFO_ABI
+
+        raw = self.tracer.tasks[tid].siginfo_raw() or bytes(128)
+        return decode_siginfo(raw, TRACER_SIGINFO_ABI)
+
+    def srop_stop(self, stop: Stop, task: PtraceTask) -> list[ev.Event]:
+        """A seccomp stop of the sigreturn filter or a syscall-entry stop:
+        the verdict on the sigreturn about to run (none for other calls)."""
+        from sigdbg.engine.srop import SECCOMP_CALLS, SYSCALL_CALLS
+
+        assert self.srop is not None
+        try:
+            if stop.kind == "event":
+                call = SECCOMP_CALLS.get(task.event_msg() & 0xFFFF)
+                sp = task.pc_sp()[1]
+            else:
+                info = task.syscall_info()
+                if info is None or info[0] != 1:
+                    return []  # an exit
+                call = SYSCALL_CALLS.get((info[1], info[2]))
+                sp = info[3]
+        except SigdbgError:
+            return []
+        if call is None:
+            return []
+        verdict = self.srop.check(task, task.tid, call[0], call[1], call[2], sp)
+        return [ev.SigreturnChecked(task.pid, task.tid, verdict)]
+
+    def srop_before_syscall(self, task: PtraceTask, regs: dict[str, int],
+                            code: bytes) -> list[ev.Event]:
+        """The verdict for a sigreturn about to be stepped over (without the
+        filter no stop of its own comes): ``code`` is the instruction."""
+        from sigdbg.engine.srop import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, SYSCALL_CALLS
+
+        if self.srop is None or self.srop_by_seccomp:
+            return []
+        abi = task.abi
+        arch = AUDIT_ARCH_X86_64 if abi.name == "x86_64" and code[:2] != b"\xcd\x80" \
+            else AUDIT_ARCH_I386
+        call = SYSCALL_CALLS.get((arch, regs[abi.syscall_nr] & 0xFFFFFFFF))
+        if call is None:
+            return []
+        verdict = self.srop.check(task, task.tid, call[0], call[1], call[2], regs[abi.sp])
+        return [ev.SigreturnChecked(task.pid, task.tid, verdict)]
+
     def _pc(self, task: PtraceTask) -> int:
         try:
             return task.pc()
@@ -741,6 +879,10 @@ class Session(Inspector):
         frame = decode_sigframe(task, task.abi, sp, view=view, signo=info.si_signo,
                                 data=read[1] if read and read[0] == sp else None)
         pid, tid = task.pid, task.tid
+        if self.srop is not None:
+            self.srop.delivered(tid, frame)
+            if pending.quiet:
+                return []
         if frame.on_altstack:  # rare: the headroom left on the alternate stack
             return [ev.SignalDelivered(pid, tid, info, "handler", pending.pc),
                     ev.HandlerEntered(pid, tid, pc, frame, _altstack(frame, view))]
@@ -757,6 +899,10 @@ class Session(Inspector):
             code = stop.si_code
             if code == SIGTRAP_HANDLER_ENTRY and task is not None:
                 return self._handler_entered(task, pending)
+        if pending.quiet:
+            return out  # reported as passed already
+        if stop.kind == "signal" and stop.sig == signal.SIGTRAP:
+            code = stop.si_code
             if code in (TRAP_TRACE, TRAP_BRKPT):
                 out.append(ev.SignalDelivered(pid, tid, info, "ignored", pending.pc))
                 return out
@@ -772,6 +918,9 @@ class Session(Inspector):
 
     def _tid_gone(self, tid: int) -> None:
         self._stepping.discard(tid)
+        self._quiet.discard(tid)
+        if self.srop is not None:
+            self.srop.forget(tid)
         self._no_progress.pop(tid, None)
         self._unstepped.pop(tid, None)
         self._backoff.pop(tid, None)
@@ -923,6 +1072,17 @@ def _tgid_of(tid: int) -> int:
                 if line.startswith("Tgid:"):
                     return int(line.split()[1])
     except OSError:
+        pass
+    return 0
+
+
+def _ppid_of(tid: int) -> int:
+    try:
+        with open(f"/proc/{tid}/status") as fh:
+            for line in fh:
+                if line.startswith("PPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
         pass
     return 0
 

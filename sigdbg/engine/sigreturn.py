@@ -45,12 +45,17 @@ and are handed back to the session's main loop.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sigdbg.abi.abis import Abi, abi_by_name
 from sigdbg.backends.base import Task
-from sigdbg.backends.stopcodes import PERF_SIG_DATA, PTRACE_EVENT_EXEC, PTRACE_EVENT_EXIT
+from sigdbg.backends.stopcodes import (
+    PERF_SIG_DATA,
+    PTRACE_EVENT_EXEC,
+    PTRACE_EVENT_EXIT,
+    PTRACE_EVENT_SECCOMP,
+)
 from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe, diff_frames
 from sigdbg.decode.sigreturn_rules import (
@@ -61,6 +66,7 @@ from sigdbg.decode.sigreturn_rules import (
     frame_at_sigreturn,
 )
 from sigdbg.engine import events as ev
+from sigdbg.engine.srop import SropGuard
 from sigdbg.engine.stops import (
     SI_PERF_DATA,
     SIGTRAP_HANDLER_ENTRY,
@@ -144,6 +150,18 @@ class WalkHost(Protocol):
         ...
 
     def _progressed(self, tid: int) -> None: ...
+
+    #: forged-sigreturn detection (engine/srop.py), None unless --srop
+    srop: SropGuard | None
+
+    def srop_stop(self, stop: Stop, task: Any) -> list[ev.Event]:
+        """The verdict at a seccomp or syscall-entry stop of a sigreturn."""
+        ...
+
+    def srop_before_syscall(self, task: Any, regs: dict[str, int],
+                            code: bytes) -> list[ev.Event]:
+        """The verdict for a sigreturn about to be stepped over (no filter)."""
+        ...
 
 #: bytes read at the restorer: its instructions plus one maximal (15-byte)
 #: instruction's worth of look-ahead for each
@@ -339,7 +357,7 @@ class _Walk:
         if kind == "signal":
             yield from self._restorer_reached()
         elif kind == "syscall":
-            yield from self._syscall_stop()
+            yield from self._syscall_stop(stop)
         else:
             yield from self._other(stop, top)
 
@@ -357,12 +375,15 @@ class _Walk:
             stack[i].at_restorer = True
         # else: a handler we do not follow returned through the same restorer
 
-    def _syscall_stop(self) -> Iterator[ev.Event]:
-        """A syscall-stop while following trap-free."""
+    def _syscall_stop(self, stop: Stop) -> Iterator[ev.Event]:
+        """A syscall-stop while following trap-free (or, with --srop and no
+        seccomp filter, while running: the session's verdict first)."""
         if self.in_syscall:
             self.in_syscall = False  # an exit: nothing to see
             return
         self.in_syscall = True
+        if self.s.srop is not None:
+            yield from self.s.srop_stop(stop, self.task)
         regs = self.task.registers()
         abi = self.abi
         if regs[abi.orig_syscall_nr] not in (abi.rt_sigreturn_nr, abi.sigreturn_nr):
@@ -446,6 +467,8 @@ class _Walk:
                 inner_abi = task.abi  # the inner handler's (mixed-mode code)
                 inner = decode_sigframe(task, inner_abi, regs[inner_abi.sp], view=s.view(task),
                                         signo=info.si_signo)
+                if s.srop is not None:
+                    s.srop.delivered(tid, inner)  # a frame --srop must know
                 yield ev.HandlerEntered(pid, tid, regs[inner_abi.pc], inner)
                 yield from self._entered(inner)
                 return
@@ -540,9 +563,12 @@ class _Walk:
         now = decode_sigframe(task, abi, frame_addr, view=s.view(task), kind=entry.kind,
                               signo=entry.sig, previous=entry)
         yield ev.SigreturnEntered(self.pid, tid, sysname, now, diff_frames(entry, now))
+        if code is not None and s.srop is not None:
+            yield from s.srop_before_syscall(task, regs, code)
         flags = now.mcontext.get("eflags", now.mcontext.get("flags", 0))
         if code is None:
             stop = s._resume_wait(tid, 0, False, tid, syscall=True)  # to its exit
+            stop = yield from self._past_seccomp(stop, False)
             self.in_syscall = False
         elif now.sigmask & SIGTRAP_BIT or flags & TF:
             # stepping it would force a SIGTRAP in the restored context (its
@@ -550,11 +576,13 @@ class _Walk:
             stop = s._resume_wait(tid, 0, False, tid, syscall=True)
             if stop.kind == "syscall":
                 stop = s._resume_wait(tid, 0, False, tid, syscall=True)
-            elif stop.kind == "signal":
+            stop = yield from self._past_seccomp(stop, False)
+            if stop.kind == "signal":
                 yield from self._signal(stop)  # came before the call: again later
                 return
         else:
             stop = s._resume_wait(tid, 0, True, tid)
+            stop = yield from self._past_seccomp(stop, True)
             if stop.kind == "signal" and not _is_our_step(stop) and self._pc() == pc:
                 yield from self._signal(stop)  # came before the call: again later
                 return
@@ -562,6 +590,18 @@ class _Walk:
             size, text = _insn_text(_disassembler(abi.disasm_mode), code, pc)
             yield ev.SigreturnStep(self.pid, tid, StepRecord(pc, code[:size], text, {}, sysname))
         yield from self._restored(top, now, stop)
+
+    def _past_seccomp(self, stop: Stop, step: bool) -> Generator[ev.Event, None, Stop]:
+        """The sigreturn filter's seccomp stop comes between the call's entry
+        and its execution (kernel/seccomp.c, after the syscall-entry stop):
+        the session's verdict, then on as the call was being run (a step
+        resumed there reports its trap after the call; PTRACE_SYSCALL its
+        exit stop)."""
+        while stop.kind == "event" and stop.event == PTRACE_EVENT_SECCOMP \
+                and stop.tid == self.tid:
+            yield from self.s._handle(stop)
+            stop = self.s._resume_wait(self.tid, 0, step, self.tid, syscall=not step)
+        return stop
 
     def _restored(self, top: _Followed, frame: SigFrame, stop: Stop) -> Iterator[ev.Event]:
         task, tid = self.task, self.tid

@@ -111,6 +111,8 @@ def render_event(e: ev.Event, st: Style = PLAIN, frames: bool = True) -> str:
                     + "\n".join("    " + d for d in e.differences))
         case ev.SigreturnAbandoned():
             return f"{p} sigreturn not reached: {e.reason} (pc {hx(e.pc)})"
+        case ev.SigreturnChecked():
+            return verdict_text(e, st)
         case ev.GroupStop():
             return f"{p} --- stopped by {glibc_signal_name(e.signal)} ---"
         case ev.Breakpoint():
@@ -123,3 +125,19 @@ def render_event(e: ev.Event, st: Style = PLAIN, frames: bool = True) -> str:
             core = " (core dumped)" if e.core_dumped else ""
             return f"{p} +++ killed by {glibc_signal_name(e.signal)}{core} +++"
     return f"{p} {e.name}"
+
+
+def verdict_text(e: ev.SigreturnChecked, st: Style = PLAIN) -> str:
+    """``!!! SROP ...`` with one line per reason, or the one-line ok."""
+    v = e.verdict
+    where = (f"frame {v.frame:#x} ({v.abi} {v.kind}), resumes at rip {hx(v.rip)} "
+             f"sp {hx(v.sp)}")
+    if not v.alert:
+        how = "built by a delivery" if v.built_by_delivery else "not verifiable"
+        extra = "".join(f"; {r.text}" for r in v.reasons)
+        return f"{_prefix(e)} {v.syscall}: {where}: ok, {how}{extra}"
+    fate = ("the kernel will refuse it or fault (SIGSEGV)" if v.fatal
+            else "the kernel will accept it")
+    head = f"{_prefix(e)} " + st.warn(f"!!! SROP: forged {v.syscall}") + f": {where}; {fate}"
+    return "\n".join([head] + [f"    {'[fatal] ' if r.fatal else ''}{r.text}"
+                               for r in v.reasons])

@@ -141,8 +141,18 @@ def _handle(sh: Shell, a: argparse.Namespace) -> None:
 
 
 def _catch(sh: Shell, a: argparse.Namespace) -> None:
+    if a.what == "sigreturn":
+        if a.signals:
+            raise UsageError("catch sigreturn takes no arguments")
+        sh.catch_sigreturn = True
+        if sh.session is not None and sh.session.alive:
+            sh.session.enable_srop()
+        sh.write("catchpoint: stop at each rt_sigreturn/sigreturn with the forged-frame "
+                 "verdict (PTRACE_SYSCALL from now on)")
+        return
     if a.what != "signal":
-        raise UsageError(f"catch: only 'catch signal [SIG...]' is supported, not {a.what!r}")
+        raise UsageError("catch: only 'catch signal [SIG...]' and 'catch sigreturn' are "
+                         f"supported, not {a.what!r}")
     sigs = _signals_of(a.signals)
     for n in sigs:
         sh.policy.nostop.discard(n)
@@ -295,7 +305,7 @@ def _p_bt(p: argparse.ArgumentParser) -> None:
 
 
 def _p_catch(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", help="signal")
+    p.add_argument("what", help="signal or sigreturn")
     p.add_argument("signals", nargs="*")
 
 
@@ -357,7 +367,8 @@ COMMANDS: tuple[ShellCommand, ...] = (
                  _p_signal(False), complete="signals"),
     ShellCommand("queue-signal", "send SIG to the current thread; it arrives when the program "
                  "resumes", _signal, _p_signal(True), complete="signals"),
-    ShellCommand("catch", "catch signal [SIG...]: stop when these signals arrive", _catch,
+    ShellCommand("catch", "catch signal [SIG...]: stop when these signals arrive; "
+                 "catch sigreturn: stop at each sigreturn with the SROP verdict", _catch,
                  _p_catch, complete="catch"),
     ShellCommand("handle", "handle SIG... stop|nostop|print|noprint|pass|nopass", _handle,
                  _p_words("words"), complete="handle"),

@@ -61,6 +61,7 @@ class ShellContext(Protocol):
     last_siginfo: SigInfo | None
     last_format: ExamineFormat | None
     reason: str  #: why the tracee stopped, for the toolbar
+    catch_sigreturn: bool  #: catch sigreturn: stop at each sigreturn with its SROP verdict
     running: bool
     done: bool  #: ``quit`` was given
 

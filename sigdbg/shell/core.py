@@ -84,6 +84,8 @@ class Shell:
         self.frame_signals: dict[int, int] = {}
         self.last_siginfo: SigInfo | None = None
         self.reason = ""
+        #: catch sigreturn: stop at each sigreturn with its SROP verdict
+        self.catch_sigreturn = False
         self.running = False
         self.done = False
         self.exited = ""
@@ -233,6 +235,8 @@ class Shell:
 
     def adopt(self, s: Session, reason: str) -> None:
         s.policy = self.policy
+        if self.catch_sigreturn:
+            s.enable_srop()  # PTRACE_SYSCALL: no filter outlives a detach
         self.session = s
         self.resolver = Resolver(s)
         self.breakpoints.clear()

@@ -185,6 +185,10 @@ class RunControl:
             case ev.Stepped():
                 self.shell.reason = "step"
                 verdict = "stop"
+            case ev.SigreturnChecked():
+                if self.shell.catch_sigreturn:
+                    self.shell.reason = ("forged " if e.verdict.alert else "") + e.verdict.syscall
+                    verdict = "stop"
             case ev.Exited() | ev.Killed():
                 if e.tid == s.pid:
                     self.shell.session_gone(e)
