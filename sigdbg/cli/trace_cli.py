@@ -588,19 +588,25 @@ def run(a: argparse.Namespace, st: Style) -> int:
     status = 0
     interrupted = False
     live: StatusLine | None = None
-    session = open_session(a, follow=a.follow)
     # SIGINT, SIGTERM and SIGHUP leave through one path: the trace file is
     # flushed, a launched program killed, an attached one detached with the
-    # signal of its current stop and without our debug registers.
+    # signal of its current stop and without our debug registers.  Caught
+    # from before attaching on: one that comes while attaching detaches too
+    # (Session.attach -> Tracer.detach_all, with the signal of the stop the
+    # process is in).  Left to the kernel, by Python's default SIGTERM or a
+    # KeyboardInterrupt escaping, a signal whose delivery-stop the process
+    # sits in would be lost: a tracer's exit does not pass it on (measured,
+    # tests/integration/test_leave.py).
     leave = _LeaveSignals() if threading.current_thread() is threading.main_thread() else None
-    attached = not session.launched
-    if attached and not a.quiet:
-        for tid in sorted(session.tracer.tasks):
-            _note(f"Process {tid} attached")
+    session: Session | None = None
     base: Callable[[Event], object] | None = None
     ended = False  # the trace ran to its end or was left on a signal
     try:
         try:
+            session = open_session(a, follow=a.follow)
+            if not session.launched and not a.quiet:
+                for tid in sorted(session.tracer.tasks):
+                    _note(f"Process {tid} attached")
             write = base = _writer(a, out, st, session)
             if a.output and _isatty(sys.stderr):
                 live = StatusLine(sys.stderr, a.output)
@@ -628,22 +634,24 @@ def run(a: argparse.Namespace, st: Style) -> int:
             interrupted = True
             if leave is not None:
                 leave.hold()
-            mode = a.on_interrupt or ("kill" if session.launched else "detach")
-            if mode == "detach":
-                tids = sorted(session.tracer.tasks)
-                session.detach()
-                if not a.quiet:
-                    for tid in tids:
-                        _note(f"Process {tid} detached")
-            else:
-                session.kill()
+            if session is not None:  # (else open_session has let go of the process)
+                mode = a.on_interrupt or ("kill" if session.launched else "detach")
+                if mode == "detach":
+                    tids = sorted(session.tracer.tasks)
+                    session.detach()
+                    if not a.quiet:
+                        for tid in tids:
+                            _note(f"Process {tid} detached")
+                else:
+                    session.kill()
             status = 128 + (exc.signum if isinstance(exc, _Leave) else signal.SIGINT)
         ended = True
     finally:
         if leave is not None:
             leave.hold()
         try:
-            session.close()
+            if session is not None:
+                session.close()
             summary = getattr(base, "summary", None)
             tail = summary.render(st) if summary is not None and ended else ""
             # an error already on its way out is the one to report
