@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -923,22 +924,34 @@ def check_program(path: str) -> str:
     An ELF file of a supported ABI, or a ``#!`` script: the kernel runs its
     interpreter (fs/binfmt_script.c), as it does for strace and gdb, and
     every report takes the ABI from the process after exec, never from this
-    file.
+    file.  Anything but a regular file is refused before it is read (execve
+    would refuse it too: EACCES, fs/exec.c ``do_open_execat``), and the
+    file is opened with O_NONBLOCK: opening a FIFO for reading blocks until
+    a writer comes, and reading one blocks until it writes.
     """
     import shutil
 
     resolved = path if "/" in path else shutil.which(path)
     if resolved is None or not os.path.lexists(resolved):
         raise TargetError(f"{path}: no such program")
-    if os.path.isdir(resolved):
-        raise TargetError(f"{path}: is a directory")
     try:
-        with open(resolved, "rb") as fh:
-            head = fh.read(64)
+        st = os.stat(resolved)  # (no open: opening a device may do something)
+        if not stat.S_ISREG(st.st_mode):
+            raise TargetError(f"{path}: not a regular file (it is {_file_kind(st.st_mode)})")
+        fd = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except PermissionError:
         raise TargetError(f"{path}: permission denied") from None
     except OSError as exc:
         raise TargetError(f"{path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)  # (what was opened, if the path changed meanwhile)
+        if not stat.S_ISREG(st.st_mode):
+            raise TargetError(f"{path}: not a regular file (it is {_file_kind(st.st_mode)})")
+        head = os.read(fd, 64)
+    except OSError as exc:
+        raise TargetError(f"{path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
     if not head.startswith(b"#!"):
         try:
             abi_for_elf_header(head)
@@ -948,6 +961,16 @@ def check_program(path: str) -> str:
     if not os.access(resolved, os.X_OK):
         raise TargetError(f"{path}: not executable (permission denied)")
     return resolved
+
+
+def _file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, for an error message."""
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "of an unknown kind"
 
 
 def _sigtrap_pending(tid: int) -> bool:

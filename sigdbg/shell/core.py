@@ -244,6 +244,10 @@ class Shell:
         if not s.launched:
             self.program = s.exe_path() or self.program
             self.write(f"attached to process {s.pid} ({s.abi.name})")
+            info = s.attach_signal()
+            if info is not None:  # caught in its delivery: not lost, the next run delivers it
+                self.write(f"{signal_name(info.si_signo)} was being delivered: "
+                           "it is reported and delivered when the program goes on")
         for e in s.first_events:
             self.show_event(e)
         s.first_events = []
