@@ -361,8 +361,8 @@ def test_attach_and_detach_in_a_storm_lose_no_signal(tmp_path: Path, when: str) 
                                  stderr=subprocess.PIPE)
             assert p.stderr is not None
             if when == "attaching":
-                _wait_until("sigdbg to attach",
-                            lambda: _tracer_pid(pair.pid) == p.pid or p.poll() is not None)
+                _wait_until("sigdbg to attach", lambda p=p: _tracer_pid(pair.pid) == p.pid
+                            or p.poll() is not None)
             else:
                 assert p.stderr.readline().startswith(b"sigdbg: Process"), p.communicate()
             assert _stop_trace(p, signal.SIGINT) == 128 + signal.SIGINT
