@@ -887,3 +887,27 @@ def _tracer_pid(pid: int) -> int:
             if line.startswith("TracerPid:"):
                 return int(line.split()[1])
     return 0
+
+
+def test_detach_removes_the_shells_breakpoints() -> None:
+    """`detach` in the shell takes back every int3 it planted: a breakpoint on
+    a handler the program runs only after the detach must not kill it with
+    SIGTRAP (sig_leave slow: one SIGUSR1 after the go byte, its handler
+    blocks until a second byte).  The program ends as untraced: exit 0,
+    reports inhandler then returned."""
+    from tests.integration.test_leave import _Victim
+
+    v = _Victim("slow")
+    run = Run()
+    try:
+        assert f"attached to process {v.pid}" in run.cmd(f"attach {v.pid}")
+        assert "breakpoint 1 at" in run.cmd("break slow_handler")
+        assert f"detached from process {v.pid}" in run.cmd("detach")
+        assert _tracer_pid(v.pid) == 0
+        v.send(b"gg")  # raise SIGUSR1, then let the handler return
+        rc, text = v.finish()
+    finally:
+        run.sh.close()
+        v.kill()
+    assert rc == 0, f"the program ended with {rc} after the shell detached"
+    assert [r["tag"] for r in parse_reports(text)] == ["inhandler", "returned"]
