@@ -407,3 +407,32 @@ def test_a_signal_in_flight_at_attach_is_the_first_event() -> None:
     assert first.siginfo.get("si_pid") == pair.send.pid
     assert isinstance(second, ev.HandlerEntered) and second.frame.sig == signal.SIGUSR1
     assert got == sent
+
+
+def test_tracer_close_in_a_delivery_stop_passes_the_signal_on() -> None:
+    """Tracer.close() (what Session.attach does when it is interrupted, e.g.
+    by Ctrl-C, before a session exists) detaches a task in a signal-delivery-
+    stop with that signal: attached again and again until the first stop is
+    a SIGUSR1's, then closed there; the program's count equals the sender's."""
+    from sigdbg.backends.ptrace import Tracer
+
+    pair = _Inflight()
+    try:
+        _wait_until("signals to flow", lambda: _sigusr1_caught(pair.pid))
+        hits = 0
+        for _ in range(1000):
+            tracer = Tracer()
+            try:
+                tracer.attach(pair.pid)
+                res = tracer.wait(pair.pid)
+                if res.stopped and res.event == 0 and res.stopsig == signal.SIGUSR1:
+                    hits += 1
+            finally:
+                tracer.close()
+            if hits >= 3:
+                break
+        assert hits, "no attach met a signal in flight in 1000 tries"
+        sent, got = pair.counts()
+    finally:
+        pair.kill()
+    assert got == sent, f"{sent - got} of {sent} SIGUSR1s lost by Tracer.close()"
