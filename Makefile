@@ -12,7 +12,8 @@ demo: bootstrap
 
 lint: bootstrap
 	.venv/bin/ruff check .
-	.venv/bin/mypy --strict sigdbg/abi sigdbg/decode sigdbg/names sigdbg/engine sigdbg/backends
+	.venv/bin/mypy --strict sigdbg/abi sigdbg/decode sigdbg/names sigdbg/engine sigdbg/backends \
+	    sigdbg/gdb
 
 # The tracing tests run a second time on the ctypes path the ptrace backend
 # takes when its C module is not built (SIGDBG_NO_NATIVE), and with the
@@ -27,7 +28,7 @@ test: lint
 	    tests/integration/test_stops.py tests/integration/test_cli_errors.py tests/unit/test_native.py \
 	    tests/integration/test_mixed_mode.py \
 	    tests/integration/test_leave.py tests/integration/test_jobctl.py \
-	    tests/integration/test_program_traps.py
+	    tests/integration/test_program_traps.py tests/integration/test_unwind.py
 	$(MAKE) test-arm
 
 # The ARM/AArch64 tests on a real arm64 kernel under qemu-system-aarch64

@@ -41,6 +41,11 @@ class Abi:
     audit_arch: int
     #: sigcontext field -> user_regs field, for every register sigreturn restores
     mcontext_regs: tuple[tuple[str, str], ...]
+    #: frame pointer in user_regs (the chain an unwinder falls back to)
+    fp: str = ""
+    #: user_regs names by DWARF register number (the psABI's numbering, which
+    #: .eh_frame uses); the last one is the return-address column
+    dwarf_regs: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return self.name
@@ -81,6 +86,10 @@ X86_64 = Abi(
             "r8 r9 r10 r11 r12 r13 r14 r15 rdi rsi rbp rbx rdx rax rcx rsp rip eflags cs ss"
         ).split()
     ),
+    fp="rbp",
+    # x86-64 psABI figure 3.36 (16: the return address, which .eh_frame gives for rip)
+    dwarf_regs=tuple("rax rdx rcx rbx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip"
+                     .split()),
 )
 
 I386 = Abi(
@@ -110,6 +119,9 @@ I386 = Abi(
         ("dx", "edx"), ("cx", "ecx"), ("ax", "eax"), ("ip", "eip"), ("cs", "xcs"),
         ("flags", "eflags"), ("ss", "xss"),
     ),
+    fp="ebp",
+    # i386 psABI table 2.14 (8: the return address column, eip)
+    dwarf_regs=("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip"),
 )
 
 ABIS: tuple[Abi, ...] = (X86_64, I386)

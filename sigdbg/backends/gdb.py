@@ -1,8 +1,8 @@
 """The GDB backend: a :class:`~sigdbg.backends.base.Task` over gdb's selected thread.
 
-Only this module and ``plugins/gdb/`` import :mod:`gdb`; it runs on GDB's own
-Python, which normally has none of sigdbg's dependencies (python-ptrace,
-pyelftools, capstone), so nothing here imports them.
+Only this module and ``sigdbg/gdb/extension.py`` import :mod:`gdb`; it runs
+on GDB's own Python, which may have none of sigdbg's dependencies
+(python-ptrace, pyelftools, capstone), so nothing here imports them.
 
 Where the data comes from:
 
@@ -15,7 +15,10 @@ Where the data comes from:
   ``NT_FILE``, ``NT_PRSTATUS``) and its ``PT_LOAD`` headers, read by a small
   ELF walker below -- never gdb's ``info`` text;
 - siginfo: the raw bytes of ``$_siginfo``, which gdb gives in the inferior's
-  own layout (compat layout for an i386 inferior, also under a 64-bit gdb).
+  own layout (compat layout for an i386 inferior, also under a 64-bit gdb);
+- symbols: gdb's own tables (``gdb.format_address``), which name the vDSO's
+  and libc's restorers without pyelftools (gdb reads the vDSO's ELF image
+  from target memory itself, as "system-supplied DSO").
 
 Signal frames are found from gdb's unwinder: the caller of a handler is a
 ``gdb.SIGTRAMP_FRAME`` (``<signal handler called>``) whose pc is the frame's
@@ -38,7 +41,7 @@ from sigdbg.abi.abis import I386, X86_64, Abi
 from sigdbg.decode.auxv import parse_auxv_bytes
 from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack, read_core
 from sigdbg.decode.disasm_model import StepRecord
-from sigdbg.decode.restorer import match_pattern
+from sigdbg.decode.restorer import SymbolRef, match_pattern
 from sigdbg.decode.sigframe import SigFrame, diff_frames
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.decode.sigreturn_rules import (
@@ -387,6 +390,41 @@ class GdbInspector(Inspector):
         task = self.current_task()
         return match_pattern(task.abi, task.read_upto(value, 16)) is not None
 
+    #: gdb's tables are loaded already: asking them for libc's restorer costs nothing
+    lookup_names_libc = True
+
+    def lookup(self, address: int) -> SymbolRef | None:
+        """The symbol containing ``address``.
+
+        In the vDSO, pyelftools on the image read from target memory first
+        (versioned names, ``__kernel_rt_sigreturn@LINUX_2.5``, as the command
+        line gives them), then gdb's own tables (the name without version).
+        In the program and the shared libraries gdb loaded, gdb's tables
+        only: they hold the same ``.symtab``/``.dynsym`` pyelftools would
+        parse from the whole file (libc: ~0.5 s).  Other mapped files are
+        left to pyelftools.
+        """
+        m = self.maps().find(address)
+        if m is None:
+            return super().lookup(address)  # re-reads a map that changed
+        if m.path == "[vdso]":
+            return super().lookup(address) or gdb_symbol(address, m.path)
+        if m.path.startswith("/") and self._gdb_objfile(address, m.path):
+            return gdb_symbol(address, m.path)
+        return super().lookup(address)
+
+    def _gdb_objfile(self, address: int, path: str) -> bool:
+        """Whether gdb has the symbols of the file mapped at ``address``: a
+        shared library it loaded, or the program."""
+        progspace = self.current_task().inferior.progspace
+        try:
+            if progspace.solib_name(address):
+                return True
+        except (gdb.error, ValueError, OverflowError):
+            return False
+        exe = progspace.filename
+        return bool(exe) and os.path.realpath(exe) == os.path.realpath(path)
+
     def sigframe(self, address: int | None = None, *, signo: int | None = None,
                  kind: str | None = None) -> SigFrame:
         """Like :meth:`Inspector.sigframe`, but without an address the frame is
@@ -406,6 +444,45 @@ class GdbInspector(Inspector):
         except gdb.error as exc:
             raise UsageError(f"no siginfo: {exc}") from None
         return decode_siginfo(raw, task.abi)
+
+
+def gdb_symbol(address: int, mapping: str) -> SymbolRef | None:
+    """gdb's name for ``address``: its minimal symbols (each objfile's
+    ``.symtab``/``.dynsym``, the vDSO's too) and debug info.
+
+    ``gdb.format_address`` (gdb >= 13) documents its result as ``ADDRESS
+    <SYMBOL+OFFSET>``; older gdbs give the same form for a ``void *`` value
+    printed with ``symbols=True``.  gdb names an address only inside a
+    symbol's size (checked: the byte before ``__kernel_rt_sigreturn`` and
+    libc's ``__restore_rt`` without its debug file get no name).
+    """
+    try:
+        fmt = getattr(gdb, "format_address", None)
+        if fmt is not None:
+            text = str(fmt(address))
+        else:
+            void_p = gdb.lookup_type("void").pointer()
+            text = gdb.Value(address).cast(void_p).format_string(symbols=True)
+    except (gdb.error, ValueError, OverflowError, RuntimeError):
+        return None
+    return parse_symbolic(text, mapping)
+
+
+def parse_symbolic(text: str, mapping: str) -> SymbolRef | None:
+    """``0xf7ffc610 <__kernel_rt_sigreturn+1>`` -> SymbolRef (also with
+    ``print symbol-filename on``: ``<main+4 at t.c:5>``; C++ names may hold
+    ``<>`` and ``+``, so the brackets are the first `` <`` and the last ``>``)."""
+    start = text.find(" <")
+    end = text.rfind(">")
+    if start < 0 or end <= start + 2:
+        return None
+    inner = text[start + 2:end]
+    if " at " in inner:
+        inner = inner.rsplit(" at ", 1)[0]
+    name, plus, off = inner.rpartition("+")
+    if not (plus and name and off.isdigit()):
+        name, off = inner, "0"
+    return SymbolRef(name, int(off), mapping) if name else None
 
 
 def value_bytes(value: gdb.Value) -> bytes:

@@ -42,6 +42,7 @@ from ptrace import PtraceError
 from ptrace.binding.func import ptrace as _ptrace
 
 from sigdbg.abi.abis import X86_64, Abi, abi_for_elf_header, abi_for_regset_size
+from sigdbg.backends.stopcodes import PERF_SIG_DATA, PTRACE_EVENT_EXEC
 from sigdbg.errors import MemoryReadError, ProcessGone, SigdbgError, TargetError, UsageError
 
 PTRACE_TRACEME = 0
@@ -78,12 +79,6 @@ PTRACE_O_TRACEEXEC = 0x10
 PTRACE_O_TRACEEXIT = 0x40
 PTRACE_O_EXITKILL = 0x100000
 
-PTRACE_EVENT_FORK = 1
-PTRACE_EVENT_VFORK = 2
-PTRACE_EVENT_CLONE = 3
-PTRACE_EVENT_EXEC = 4
-PTRACE_EVENT_EXIT = 6
-PTRACE_EVENT_STOP = 128
 
 NT_PRSTATUS = 1
 NT_X86_XSTATE = 0x202
@@ -117,9 +112,6 @@ _PERF_EVENT_IOC_DISABLE = 0x2401
 _PERF_ATTR = struct.Struct("<IIQQQQQIIQQ48xQ")
 #: exclude_kernel (bit 5), exclude_hv (6), remove_on_exec (36), sigtrap (37)
 _PERF_BP_FLAGS = (1 << 5) | (1 << 6) | (1 << 36) | (1 << 37)
-#: perf_event_attr.sig_data of our breakpoints: the SIGTRAP they send
-#: carries it as si_perf_data, which tells it from a perf_event of the program
-PERF_SIG_DATA = 0x5167DB6
 #: perf_event breakpoints allowed here (cleared at the first refusal)
 _perf_usable = not os.environ.get("SIGDBG_NO_PERF_BREAKPOINT")
 

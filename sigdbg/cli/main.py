@@ -22,8 +22,12 @@ from sigdbg.cli.commands import (
     HelpShown,
     OutputError,
     Parser,
+    add_global_args,
+    add_target_args,
     dump_json,
     find_command,
+    open_session,
+    target_argv,
 )
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render.text import Style
@@ -36,14 +40,6 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
-def add_target_args(p: argparse.ArgumentParser, default_at: str = "exec") -> None:
-    p.add_argument("-p", "--pid", type=int, help="attach to a running process")
-    p.add_argument("--at", choices=("exec", "entry"), default=default_at,
-                   help="where a launched program stops: its first instruction (exec) or its "
-                        "entry point after the dynamic loader ran (entry)")
-    p.add_argument("argv", nargs=argparse.REMAINDER, help="-- PROG ARGS")
-
-
 #: the commands that read a core file (``--core FILE [--exe PROG]``)
 CORE_COMMANDS = ("auxv", "maps", "vdso", "frame")
 
@@ -54,36 +50,6 @@ def add_core_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exe", metavar="PROG",
                    help="with --core: the program's executable, when the path the core "
                         "names is not it")
-
-
-def add_global_args(p: argparse.ArgumentParser) -> None:
-    """The global options, also accepted after the command (``sigdbg trace
-    --debug``); SUPPRESS keeps a subcommand from resetting what was given
-    before it."""
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                   help="show tracebacks on errors")
-    p.add_argument("--color", choices=("auto", "always", "never"), default=argparse.SUPPRESS,
-                   help="colour the text output (default: auto)")
-
-
-def target_argv(a: argparse.Namespace) -> list[str]:
-    argv = list(a.argv or [])
-    if argv and argv[0] == "--":
-        argv = argv[1:]
-    return argv
-
-
-def open_session(a: argparse.Namespace, *, follow: bool = False):  # type: ignore[no-untyped-def]
-    from sigdbg.engine.session import Session
-
-    argv = target_argv(a)
-    if a.pid is not None and argv:
-        raise UsageError("give either -p PID or -- PROG ARGS, not both")
-    if a.pid is not None:
-        return Session.attach(a.pid, follow=follow)
-    if not argv:
-        raise UsageError("no target: give -- PROG ARGS or -p PID")
-    return Session.launch(argv, at=a.at, follow=follow)
 
 
 def build_parser() -> Parser:
@@ -115,7 +81,65 @@ def build_parser() -> Parser:
     sh = sub.add_parser("shell", help="the interactive debugger")
     add_global_args(sh)
     add_target_args(sh)
+    _gdb_parsers(sub)
     return p
+
+
+_GDB_INIT_DESCRIPTION = """\
+Print the line that loads sigdbg's GDB extension from this installation:
+'source .../sigdbg/gdb/plugin.py', or a python line naming the site-packages
+when the plugin would not find them by itself.  In gdb, the extension takes
+pyelftools and capstone from there when gdb's Python has the same minor
+version (one line says so otherwise); without them it names symbols from
+gdb's own tables.
+"""
+_GDB_INIT_EPILOG = """\
+example:
+  sigdbg gdb-init >> ~/.gdbinit        (the same as: python -m sigdbg.gdb)
+  gdb -q -ex 'break *h_rt' -ex run --args ./sig_basic.i386 rt
+  (gdb) sigdbg frame
+"""
+
+
+def _gdb_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from sigdbg.gdb import launch
+
+    gi = sub.add_parser("gdb-init", help="print the line for ~/.gdbinit that loads the GDB "
+                        "extension", formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description=_GDB_INIT_DESCRIPTION,
+                        epilog=_GDB_INIT_EPILOG)
+    add_global_args(gi)
+    g = sub.add_parser("gdb", help="start gdb with the extension loaded", usage=launch.USAGE,
+                       description=launch.DESCRIPTION, epilog=launch.EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("gdb_args", nargs=argparse.REMAINDER, metavar="GDB OPTIONS",
+                   help="passed to gdb (-q, -nx, -batch, -ex CMD, -p PID, ...)")
+
+
+def _command_index(args: list[str]) -> int | None:
+    """Where the command is among sigdbg's arguments (after global options)."""
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if tok == "--color":
+            i += 2
+            continue
+        if tok == "--debug" or tok.startswith("--color="):
+            i += 1
+            continue
+        return None if tok.startswith("-") else i
+    return None
+
+
+def _gdb_args(args: list[str]) -> list[str] | None:
+    """``sigdbg gdb ARGS``: gdb's own options are not ours to parse (argparse
+    would refuse ``-batch``); None for ``sigdbg gdb --help``."""
+    at = _command_index(args)
+    if at is None or args[at] != "gdb":
+        return None
+    rest = args[at + 1:]
+    head = rest[:rest.index("--")] if "--" in rest else rest
+    return None if ("-h" in head or "--help" in head) else rest
 
 
 def _frame_cli_args(p: argparse.ArgumentParser) -> None:
@@ -144,6 +168,11 @@ def run(a: argparse.Namespace) -> int:
         from sigdbg.shell.app import run_shell
 
         return run_shell(a)
+    if a.command == "gdb-init":
+        from sigdbg.gdb.locate import gdbinit_line
+
+        _write(gdbinit_line())
+        return 0
     if getattr(a, "core", None) is not None:
         return _run_on_core(a, st)
     if getattr(a, "exe", None) is not None:
@@ -274,6 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ours = args_list[:args_list.index("--")] if "--" in args_list else args_list
     debug = "--debug" in ours
     try:
+        gdb_args = _gdb_args(args_list)
+        if gdb_args is not None:
+            from sigdbg.gdb.launch import exec_gdb
+
+            exec_gdb(gdb_args)
         a = build_parser().parse_args(args_list)
         return run(a)
     except HelpShown:

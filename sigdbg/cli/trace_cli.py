@@ -47,7 +47,7 @@ examples:
 
 
 def configure(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from sigdbg.cli.main import add_global_args, add_target_args
+    from sigdbg.cli.commands import add_global_args, add_target_args
 
     p = sub.add_parser("trace", help="trace signal delivery like strace, made deep",
                        description="Run PROG (or follow -p PID) and report every signal: "
@@ -291,53 +291,49 @@ class Clock:
 
 # -- -k ----------------------------------------------------------------------------------------
 class Stacks:
-    """The interrupted context's stack per delivery, one Unwinder (CFI cache)
-    per address space."""
+    """The interrupted context's stack per delivery: the engine's unwinder, one
+    per address space (its CFI cache), told the restorers and signals of the
+    frames the handlers were entered with (so a nested signal's outer frame is
+    named by its signal, and a program's own restorer is recognised)."""
+
+    #: frame addresses remembered per address space (a bound, not a limit on depth)
+    KEPT = 64
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.unwinders: dict[tuple[int, str], Any] = {}
+        self.seen: dict[tuple[int, str], tuple[set[int], dict[int, int]]] = {}
 
     def of(self, e: Event) -> tuple[Any, ...] | None:
         from sigdbg.engine import events as ev
-        from sigdbg.engine.unwind import Unwinder
+        from sigdbg.engine.unwind import InspectorSource, Unwinder, context_regs
 
-        if isinstance(e, ev.HandlerEntered):
-            regs = e.frame.mcontext  # the interrupted registers, saved by the kernel
-        elif isinstance(e, ev.SignalDelivered) and e.disposition in ("passed", "suppressed"):
-            regs = None  # stopped at the delivery: the registers are the context
-        else:
-            return None
         s = self.session
         task = s.tracer.tasks.get(e.tid)
         if task is None:
             return None
         view = s.view(task)
         key = (task.pid, view.exe_path())
+        restorers, signals = self.seen.setdefault(key, (set(), {}))
+        if isinstance(e, ev.HandlerEntered):
+            # the interrupted registers, saved by the kernel
+            regs: dict[str, int] | None = context_regs(task.abi, e.frame.mcontext)
+            restorers.add(e.frame.pretcode)
+            signals.pop(e.frame.address, None)
+            signals[e.frame.address] = e.frame.sig
+            while len(signals) > self.KEPT:
+                del signals[next(iter(signals))]
+        elif isinstance(e, ev.SignalDelivered) and e.disposition in ("passed", "suppressed"):
+            regs = None  # stopped at the delivery: the registers are the context
+        else:
+            return None
+        source = InspectorSource(view, signals.get, s.breakpoints)
         u = self.unwinders.get(key)
         if u is None:
-            def sigframe_regs(address: int) -> dict[str, int] | None:
-                try:
-                    return dict(view.sigframe(address).mcontext)
-                except Exception:  # noqa: BLE001 - not a frame after all
-                    return None
-
-            def vdso() -> bytes | None:
-                try:
-                    return bytes(view.vdso_image().data)
-                except Exception:  # noqa: BLE001 - no vDSO image: no CFI for it
-                    return None
-
-            u = Unwinder(task, task.abi, view.maps, view.lookup, sigframe_regs, vdso)
-            self.unwinders[key] = u
-        u.mem = task
-        try:
-            if regs is None:
-                regs = task.registers()
-            view._maps = None  # the program may have mapped code since the last signal
-            return tuple(u.unwind(regs))
-        except Exception:  # noqa: BLE001 - a stack we cannot read is an empty stack
-            return ()
+            u = self.unwinders[key] = Unwinder(source)
+        u.source = source
+        view._maps = None  # the program may have mapped code since the last signal
+        return u.unwind(regs, restorers=frozenset(restorers))
 
 
 # -- -c --------------------------------------------------------------------------------------
@@ -614,7 +610,7 @@ class _LeaveSignals:
 
 
 def run(a: argparse.Namespace, st: Style) -> int:
-    from sigdbg.cli.main import open_session
+    from sigdbg.cli.commands import open_session
     from sigdbg.engine import events as ev
 
     check_conflicts(a)

@@ -81,7 +81,12 @@ def classify_restorer(
     maps: MemoryMap | None,
     lookup: SymbolLookup | None,
     exe_path: str = "",
+    *,
+    name_libc: bool = False,
 ) -> Restorer:
+    """Classify the restorer a frame's pretcode points at.  ``name_libc``: ask
+    ``lookup`` for libc's recognised restorer too (GDB has libc's tables
+    loaded already; the ptrace side would have to parse them)."""
     code = mem.read_upto(address, 16)
     pat = match_pattern(abi, code)
     m = maps.find(address) if maps is not None else None
@@ -89,7 +94,8 @@ def classify_restorer(
     is_libc = m is not None and m.path.rsplit("/", 1)[-1].startswith(("libc.", "libc-"))
     # libc's restorer is recognised by its bytes; parsing all of libc's symbol
     # tables (stripped on Debian anyway) just to name it would cost ~0.5 s
-    want_symbol = lookup is not None and m is not None and not (is_libc and pat is not None)
+    want_symbol = lookup is not None and m is not None and (
+        name_libc or not (is_libc and pat is not None))
     sym = lookup(address) if want_symbol and lookup is not None else None
     symbol = str(sym) if sym is not None else None
     if m is None:

@@ -241,6 +241,7 @@ def decode_sigframe(
     restorers: dict[int, Restorer] | None = None,
     previous: SigFrame | None = None,
     view: RestorerContext | None = None,
+    name_libc: bool = False,
 ) -> SigFrame:
     """Decode the signal frame at ``frame`` (sp at handler entry).
 
@@ -253,7 +254,8 @@ def decode_sigframe(
     frame's bytes and its FP area are unchanged it is returned as is, since
     a decoded frame is a function of exactly those bytes.  ``view`` supplies
     maps, lookup, exe_path and restorers together, asked only when the
-    pretcode is not classified yet.
+    pretcode is not classified yet.  ``name_libc``: ``lookup`` is cheap
+    for libc too (see :func:`classify_restorer`).
     """
     # This runs once per traced signal: table facts are looked up once per
     # kind, and the bulk read serves the frame and (normally) its FP area.
@@ -361,7 +363,8 @@ def decode_sigframe(
     else:
         restorer = restorers.get(pretcode) if restorers is not None else None
         if restorer is None:
-            restorer = classify_restorer(mem, abi, pretcode, maps, lookup, exe_path)
+            restorer = classify_restorer(mem, abi, pretcode, maps, lookup, exe_path,
+                                         name_libc=name_libc)
             if restorers is not None:
                 restorers[pretcode] = restorer
     if restorer.syscall is None:

@@ -27,6 +27,7 @@ from types import TracebackType
 from sigdbg.backends.core import CoreMemory, CoreTask
 from sigdbg.decode.auxv import AuxvReport
 from sigdbg.decode.corefile import CoreFile, read_core
+from sigdbg.decode.memmap import Mapping
 from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import Restorer, SymbolRef, match_pattern
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe
@@ -160,6 +161,12 @@ class CoreTarget(Inspector):
             return super().vdso_image()
         except MemoryReadError as exc:
             raise DecodeError(f"the core file does not hold the vDSO ({exc})") from None
+
+    def mapped_file(self, m: Mapping) -> tuple[str, int | None] | None:
+        # NT_FILE has no inodes: the file (or --exe) is the process's when the
+        # core's copy of its first page says so (CoreMemory.usable_path)
+        path = self.memory.usable_path(m.path) if m.path.startswith("/") else ""
+        return (path, None) if path else None
 
     def lookup(self, address: int) -> SymbolRef | None:
         # a core never changes: an unmapped address is no reason to re-read the maps

@@ -15,7 +15,7 @@ from sigdbg.decode.auxv import (
     decode_auxv,
     parse_auxv_bytes,
 )
-from sigdbg.decode.memmap import MemoryMap, parse_maps
+from sigdbg.decode.memmap import Mapping, MemoryMap, parse_maps
 from sigdbg.decode.restorer import Restorer, SymbolRef
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe
 from sigdbg.decode.vdso import (
@@ -36,6 +36,9 @@ class Inspector(MapsSource):
 
     #: where the kernel's own copy of the auxv comes from (a core file's NT_AUXV...)
     auxv_source = "/proc/PID/auxv"
+    #: :meth:`lookup` is cheap for libc too (gdb's loaded tables), so libc's
+    #: restorer is named by it rather than only by its bytes
+    lookup_names_libc = False
 
     def __init__(self) -> None:
         self._maps: MemoryMap | None = None
@@ -62,6 +65,12 @@ class Inspector(MapsSource):
         """Forget cached maps and symbols (after exec, or when mmaps changed)."""
         self._maps = None
         self.symbols.invalidate()
+
+    def mapped_file(self, m: Mapping) -> tuple[str, int | None] | None:
+        """The file holding the bytes of the file mapping ``m`` -- for what is
+        never loaded (``.debug_frame``) -- and the inode it must still have
+        (None: already checked); None when there is no such file."""
+        return (m.path, m.inode) if m.path.startswith("/") else None
 
     def lookup(self, address: int) -> SymbolRef | None:
         if self._maps is not None and self._maps.find(address) is None:
@@ -157,7 +166,8 @@ class Inspector(MapsSource):
         if address is None:
             address = task.registers()[task.abi.sp]
         return decode_sigframe(task, task.abi, address, maps=self.maps(), lookup=self.lookup,
-                               exe_path=self.exe_path(), kind=kind, signo=signo)
+                               exe_path=self.exe_path(), kind=kind, signo=signo,
+                               name_libc=self.lookup_names_libc)
 
 
 #: auxv type of the kernel's minimum signal stack size (include/uapi/linux/auxvec.h)

@@ -19,17 +19,14 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from sigdbg.abi.abis import Abi, abi_for_elf_header
-from sigdbg.backends.ptrace import (
+from sigdbg.backends.ptrace import PtraceTask, ResumeResult, Tracer, WaitResult
+from sigdbg.backends.stopcodes import (
     PERF_SIG_DATA,
     PTRACE_EVENT_CLONE,
     PTRACE_EVENT_EXEC,
     PTRACE_EVENT_EXIT,
     PTRACE_EVENT_FORK,
     PTRACE_EVENT_VFORK,
-    PtraceTask,
-    ResumeResult,
-    Tracer,
-    WaitResult,
 )
 from sigdbg.decode.altstack import AltstackUse, altstack_use
 from sigdbg.decode.sigframe import BULK_READ, SigFrame, decode_sigframe

@@ -46,10 +46,11 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sigdbg.abi.abis import abi_by_name
-from sigdbg.backends.ptrace import PERF_SIG_DATA, PTRACE_EVENT_EXEC, PTRACE_EVENT_EXIT
+from sigdbg.abi.abis import Abi, abi_by_name
+from sigdbg.backends.base import Task
+from sigdbg.backends.stopcodes import PERF_SIG_DATA, PTRACE_EVENT_EXEC, PTRACE_EVENT_EXIT
 from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe, diff_frames
 from sigdbg.decode.sigreturn_rules import (
@@ -73,8 +74,76 @@ from sigdbg.errors import FeatureUnavailable, ProcessGone, SigdbgError
 from sigdbg.names import signal_name, syscall_name
 
 if TYPE_CHECKING:
-    from sigdbg.backends.ptrace import PtraceTask
-    from sigdbg.engine.session import Session
+    from sigdbg.engine.inspect import TaskView
+
+
+class SteppedTask(Task, Protocol):
+    """What the walk reads and drives of the one stopped thread it follows
+    (``PtraceTask`` implements it; the part of issue 13's ``Control``
+    Protocol that stepping through sigreturn needs).  Every method raises
+    :class:`~sigdbg.errors.ProcessGone` when the task vanished and another
+    :class:`~sigdbg.errors.SigdbgError` when the request failed."""
+
+    def registers_as(self, abi: Abi) -> dict[str, int]: ...
+
+    def pc(self) -> int: ...
+
+    def pc_sp(self) -> tuple[int, int]: ...
+
+    def sigmask(self) -> int:
+        """The blocked-signal mask (bit n-1 = signal n)."""
+        ...
+
+    def pending_signals(self) -> int:
+        """The queued signals, blocked or not (bit n-1 = signal n)."""
+        ...
+
+    def event_msg(self) -> int:
+        """PTRACE_GETEVENTMSG of the last PTRACE_EVENT stop."""
+        ...
+
+    def arm_breakpoint(self, address: int) -> None:
+        """An execute breakpoint for this thread only (leaves the text alone);
+        raises :class:`~sigdbg.errors.SigdbgError` where none can be set."""
+        ...
+
+    def disarm_breakpoint(self) -> None: ...
+
+
+class _Policy(Protocol):
+    def passes(self, sig: int) -> bool: ...
+
+
+class WalkHost(Protocol):
+    """What the walk needs of the session that runs it (``Session``
+    implements it).  A Protocol rather than an import of the session, so
+    that ``engine/session.py`` (which calls the walk) and this module do not
+    import each other."""
+
+    #: tid -> sigreturns in a row that left a signal deliverable (kept
+    #: between walks; see ``_Walk.streak``)
+    _no_progress: dict[int, int]
+
+    @property
+    def policy(self) -> _Policy: ...
+
+    def view(self, task: Any) -> TaskView:
+        """The decoder caches of ``task``'s address space (``Any``: the
+        session's own task type, which a Protocol parameter cannot narrow to)."""
+        ...
+
+    def requeue(self, stop: Stop) -> None:
+        """Hand a stop the walk does not own back to the main event loop."""
+        ...
+
+    def _resume_wait(self, tid: int, sig: int = 0, step: bool = False,
+                     wait_tid: int = -1, syscall: bool = False) -> Stop: ...
+
+    def _handle(self, stop: Stop) -> list[ev.Event]:
+        """The session's own events for a stop (fork, clone, ...)."""
+        ...
+
+    def _progressed(self, tid: int) -> None: ...
 
 #: bytes read at the restorer: its instructions plus one maximal (15-byte)
 #: instruction's worth of look-ahead for each
@@ -174,7 +243,7 @@ class _Followed:
 class _Walk:
     """The state machine of one walk (see the module docstring)."""
 
-    def __init__(self, session: Session, task: PtraceTask) -> None:
+    def __init__(self, session: WalkHost, task: SteppedTask) -> None:
         self.s = session
         self.task = task
         self.abi = task.abi
@@ -554,7 +623,7 @@ def _ended_reason(stop: Stop) -> str:
 
 
 def step_through_sigreturn(
-    session: Session, task: PtraceTask, entry_frame: SigFrame
+    session: WalkHost, task: SteppedTask, entry_frame: SigFrame
 ) -> Iterator[ev.Event]:
     """Events from handler entry to the restored context (or the reason
     the handler never got there), for this handler and every handler

@@ -1,47 +1,66 @@
-"""Unwinding a stopped task's stack: ``.eh_frame`` call-frame information
-(pyelftools), frame pointers where there is none, and signal frames.
+"""One stack unwinder, for the shell's ``bt`` and ``trace -k``.
 
-Used by ``trace -k`` (the stack of the interrupted context at each delivery)
-and shared with the shell's ``bt``.  Each step finds the code's mapping and,
-in that ELF file (or the vDSO image), the FDE covering the pc through the
-``.eh_frame_hdr`` binary-search table -- only that one FDE is parsed, so a
-libc with thousands of FDEs costs one small parse per distinct function.
-The CFI row gives the CFA (canonical frame address: the caller's sp) and
-where the return address and the callee-saved registers were saved.
+The walk runs over an :class:`UnwindSource` -- memory, the registers at the
+stop, the maps, symbols and signal-frame decoding -- so it does not care
+whether the target is a ptrace'd process, one task of it, or anything else
+that can answer those questions.  The frame-level facts come from
+:mod:`sigdbg.decode.cfi` (data in, data out) and from the ABI (DWARF register
+numbering, frame pointer, restorer patterns).
 
-Without CFI for a pc the walk follows the frame-pointer chain
-(``[fp]`` = caller's fp, ``[fp + word]`` = return address).  A return
-address that is a sigreturn restorer (:func:`match_pattern`) means the
-function was a signal handler called by the kernel: the frame the kernel
-built starts one word below the CFA (the handler's ``ret`` pops pretcode),
-and the walk continues from the interrupted registers in its
-``uc_mcontext`` (glibc's ``__restore_rt`` describes the same with DWARF
-expressions, which this walker does not evaluate).
+Each step unwinds with the call frame information the module at the pc
+carries (``.eh_frame`` through ``.eh_frame_hdr``, read from target memory, so
+the vDSO's is found too; ``.debug_frame`` from the mapped file when nothing
+is loaded), so frames of code built without frame pointers (most of libc) are
+not skipped.  Code without CFI falls back to the frame-pointer chain
+(``[fp]`` = caller's fp, ``[fp + word]`` = return address), and a pc at a
+function's first instruction with no CFI (a symbol starts there, or ``[sp]``
+is a restorer: a handler just entered) returns to ``[sp]``, as gdb's
+prologue analysis concludes.
 
-DWARF register numbers: the x86-64 psABI (3.6.2: 0 rax, 1 rdx, 2 rcx, 3 rbx,
-4 rsi, 5 rdi, 6 rbp, 7 rsp, 8-15 r8-r15, 16 return address) and the i386
-SysV ABI (0 eax, 1 ecx, 2 edx, 3 ebx, 4 esp, 5 ebp, 6 esi, 7 edi, 8 eip).
+A pc that is a sigreturn restorer (:func:`sigdbg.decode.restorer.match_pattern`,
+or a pretcode the caller knows) is gdb's ``<signal handler called>`` frame:
+the handler returned there with ``ret``, which popped the frame's pretcode,
+so the signal frame starts one word below that frame's sp
+(arch/x86/kernel/signal_64.c: rt_sigframe begins with pretcode; the same for
+both ia32 frames in arch/x86/kernel/signal_32.c).  The current pc may also
+be further inside the restorer (stepping through it); past the i386 non-rt
+restorer's ``pop %eax`` the frame is one more word down.  The walk decodes
+the frame and continues from the interrupted context in its ``uc_mcontext``
+-- every register, and the pc exactly (it was interrupted, not a return
+address, so no ``pc - 1`` for the CFI lookup).  glibc's ``__restore_rt``
+describes the same with DWARF expressions; decoding the frame works for
+restorers without CFI too (the vDSO's i386 ones, a program's own).
+
+The walk ends where the CFI says the return address is undefined
+(``_start``), at a frame-pointer guess that does not return into executable
+code, at a pc of 0, at a stack that does not unwind outwards, or after
+``limit`` frames.
 """
 
 from __future__ import annotations
 
-import io
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from sigdbg.abi.abis import Abi
+from sigdbg.decode import memmap
+from sigdbg.decode.cfi import (
+    OUTERMOST,
+    Module,
+    Regs,
+    Table,
+    caller_registers,
+    debug_frame_of,
+)
 from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.model import Model
-from sigdbg.decode.restorer import SymbolLookup, match_pattern
+from sigdbg.decode.restorer import SymbolRef, match_pattern
 from sigdbg.errors import SigdbgError
 
-#: DWARF number -> (x86_64 user_regs / sigcontext name, i386 user_regs, i386 sigcontext)
-_X86_64 = ("rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
-           "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip")
-_I386_USER = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip")
-_I386_SC = ("ax", "cx", "dx", "bx", "sp", "bp", "si", "di", "ip")
+if TYPE_CHECKING:
+    from sigdbg.engine.inspect import Inspector
 
 
 @dataclass(frozen=True)
@@ -53,260 +72,307 @@ class StackFrame(Model):
     symbol: str | None  #: name+offset, when a symbol table covers pc
     mapping: str | None  #: path of the mapping holding pc
     offset: int | None  #: pc as an offset in that file (strace -k's ``[0x...]``)
-    how: str  #: context (the given registers), cfi, fp (frame pointer), sigframe
+    #: how its registers were found: context (the given registers, or a signal
+    #: frame's saved ones), cfi, fp (frame pointer), entry (the callee was at
+    #: its first instruction: the return address at [sp]), sigframe (gdb's
+    #: ``<signal handler called>``: pc is a sigreturn restorer)
+    how: str
+    sigframe: int | None = None  #: address of the signal frame (how == "sigframe")
+    signal: int | None = None  #: the signal that frame was built for
 
 
-def dwarf_regs(abi: Abi, regs: dict[str, int]) -> dict[int, int]:
-    """user_regs or sigcontext registers by DWARF number."""
-    if abi.bits == 64:
-        names: tuple[str, ...] = _X86_64
-    else:
-        names = _I386_USER if "eip" in regs else _I386_SC
-    return {n: regs[name] for n, name in enumerate(names) if name in regs}
+class SigframeContext(NamedTuple):
+    """What the unwinder needs of a decoded signal frame."""
+
+    signal: int | None  #: the signal it was delivered for (None: unknown)
+    registers: dict[str, int]  #: the interrupted context, by user_regs name
 
 
-class _Cfi:
-    """The ``.eh_frame`` of one ELF image, searched through ``.eh_frame_hdr``."""
+class UnwindSource(Protocol):
+    """What a stack walk reads.  Every method may raise SigdbgError when the
+    target cannot answer (memory not mapped, no maps); the walk then stops
+    or falls back, it never raises."""
 
-    def __init__(self, data: Any, bias: int) -> None:
-        from elftools.dwarf.callframe import CallFrameInfo
-        from elftools.elf.elffile import ELFFile
+    @property
+    def abi(self) -> Abi:
+        """The ABI of the code being unwound (registers, word size)."""
+        ...
 
-        self.bias = bias  #: runtime address - file vaddr
-        elf = ELFFile(data)
-        self.elf = elf
-        hdr = elf.get_section_by_name(".eh_frame_hdr")
-        eh = elf.get_section_by_name(".eh_frame")
-        self.table: list[tuple[int, int]] = []
-        self.cfi: Any = None
-        if hdr is None or eh is None:
-            return
-        raw = hdr.data()
-        version, _ptr_enc, count_enc, table_enc = raw[:4]
-        if version != 1 or count_enc != 0x03 or table_enc != 0x3B:
-            return  # (udata4 count, datarel|sdata4 table: what every linker writes)
-        (count,) = struct.unpack_from("<I", raw, 8)
-        base = hdr["sh_addr"]
-        pairs = struct.unpack_from(f"<{2 * count}i", raw, 12)
-        self.table = [(base + pairs[2 * i], base + pairs[2 * i + 1]) for i in range(count)]
-        dwarf = elf.get_dwarf_info()
-        self.eh_addr = eh["sh_addr"]
-        self.cfi = CallFrameInfo(stream=io.BytesIO(eh.data()), size=eh["sh_size"],
-                                 address=eh["sh_addr"], base_structs=dwarf.structs,
-                                 for_eh_frame=True)
-        self.rows: dict[int, Any] = {}  # fde vaddr -> decoded table (or None)
+    def registers(self) -> dict[str, int]:
+        """The registers at the stop, by user_regs name."""
+        ...
 
-    def row(self, vaddr: int) -> dict[Any, Any] | None:
-        """The CFI row in effect at file address ``vaddr``, if an FDE covers it."""
-        import bisect
+    def read(self, address: int, size: int) -> bytes:
+        """Exactly ``size`` bytes of memory (SigdbgError otherwise)."""
+        ...
 
-        if not self.table:
-            return None
-        i = bisect.bisect_right(self.table, (vaddr, 1 << 64)) - 1
-        if i < 0:
-            return None
-        fde_addr = self.table[i][1]
-        decoded = self.rows.get(fde_addr, False)
-        if decoded is False:
-            try:
-                fde = self.cfi._parse_entry_at(fde_addr - self.eh_addr)
-                start = fde.header["initial_location"]
-                end = start + fde.header["address_range"]
-                decoded = (start, end, fde.get_decoded().table)
-            except Exception:  # noqa: BLE001 - CFI pyelftools cannot decode: no CFI
-                decoded = None
-            self.rows[fde_addr] = decoded
-        if decoded is None:
-            return None
-        start, end, table = decoded
-        if not start <= vaddr < end:
-            return None
-        found = None
-        for r in table:
-            if r["pc"] > vaddr:
-                break
-            found = r
-        return found
+    def code(self, address: int, size: int) -> bytes:
+        """Up to ``size`` bytes at ``address`` as the program sees them (our own
+        breakpoints taken out); fewer at the end of a mapping."""
+        ...
+
+    def maps(self) -> MemoryMap:
+        """The address space's mappings."""
+        ...
+
+    def symbol(self, address: int) -> SymbolRef | None:
+        """The symbol containing an address, when a symbol table covers it."""
+        ...
+
+    def sigframe(self, address: int) -> SigframeContext | None:
+        """The signal frame at ``address`` decoded, or None when none is there."""
+        ...
+
+    def mapped_file(self, m: memmap.Mapping) -> tuple[str, int | None] | None:
+        """The file whose bytes the file mapping ``m`` holds (to read what is
+        never loaded: ``.debug_frame``) and the inode it must have (None:
+        already checked), or None."""
+        ...
+
+
+def dwarf_regs(abi: Abi, regs: Mapping[str, int]) -> Regs:
+    """user_regs-named registers by DWARF number."""
+    return {n: regs[name] for n, name in enumerate(abi.dwarf_regs) if name in regs}
+
+
+def context_regs(abi: Abi, mcontext: Mapping[str, int]) -> dict[str, int]:
+    """A signal frame's sigcontext registers by user_regs name."""
+    return {reg: mcontext[mc] for mc, reg in abi.mcontext_regs if mc in mcontext}
 
 
 class Unwinder:
-    """Stack walks over one address space (caches the CFI of its files).
+    """Stack walks over one address space.  The CFI tables of its modules are
+    cached (keyed by load address, path and inode, so a library unmapped and
+    another mapped in its place is read afresh); ``source`` may be replaced
+    between walks (another stop, another task of the same process)."""
 
-    ``sigframe_regs(address)`` decodes the signal frame at ``address`` and
-    returns its interrupted registers (sigcontext names), or None.
-    ``vdso()`` returns the vDSO image bytes (its CFI covers the vDSO's code).
-    """
+    def __init__(self, source: UnwindSource) -> None:
+        self.source = source
+        self._tables: dict[tuple[int, str, int], Table | None] = {}
 
-    def __init__(self, mem: Any, abi: Abi, maps: Callable[[], MemoryMap],
-                 lookup: SymbolLookup,
-                 sigframe_regs: Callable[[int], dict[str, int] | None] | None = None,
-                 vdso: Callable[[], bytes | None] | None = None,
-                 restorers: frozenset[int] = frozenset()) -> None:
-        self.mem = mem
-        self.abi = abi
-        self.maps = maps
-        self.lookup = lookup
-        self.sigframe_regs = sigframe_regs
-        self.vdso = vdso
-        #: restorer addresses known from decoded frames (a program's own restorer
-        #: need not look like the kernel's or libc's)
-        self.restorers = restorers
-        self._cfi: dict[tuple[str, int], _Cfi | None] = {}
-
-    def _cfi_for(self, pc: int) -> _Cfi | None:
-        m = self.maps().find(pc)
-        if m is None or not m.executable:
-            return None
-        key = (m.path, m.start - m.offset)
-        if key in self._cfi:
-            return self._cfi[key]
-        cfi: _Cfi | None = None
+    # -- the walk -------------------------------------------------------------------------
+    def unwind(self, regs: Mapping[str, int] | None = None, limit: int = 64,
+               restorers: frozenset[int] = frozenset()) -> tuple[StackFrame, ...]:
+        """The stack from ``regs`` (user_regs names; default: the registers at
+        the stop), innermost first.  ``restorers``: pretcodes known from
+        decoded frames (a program's own restorer need not look like the
+        kernel's or libc's)."""
+        src = self.source
+        abi = src.abi
+        word = abi.word
+        names = abi.dwarf_regs
+        pc_no, sp_no = names.index(abi.pc), names.index(abi.sp)
         try:
-            if m.path == "[vdso]" and self.vdso is not None:
-                data = self.vdso()
-                if data:
-                    cfi = _Cfi(io.BytesIO(data), m.start - _first_load(data))
-            elif m.path.startswith("/"):
-                with open(m.path, "rb") as fh:
-                    data = fh.read()
-                lowest = min((x.start for x in self.maps().mappings
-                              if x.path == m.path and x.offset == 0), default=m.start)
-                cfi = _Cfi(io.BytesIO(data), lowest - (_first_load(data) & ~0xFFF))
-        except (OSError, SigdbgError, ValueError, struct.error):
-            cfi = None
-        except Exception:  # noqa: BLE001 - a malformed ELF: no CFI for it
-            cfi = None
-        self._cfi[key] = cfi
-        return cfi
-
-    def _word(self, address: int) -> int | None:
-        w = self.abi.word
-        try:
-            return int(struct.unpack(self.abi.word_fmt, self.mem.read(address, w))[0])
-        except (SigdbgError, struct.error, OSError):
-            return None
-
-    def _frame(self, pc: int, sp: int, how: str) -> StackFrame:
-        try:
-            ref = self.lookup(pc)
+            maps: MemoryMap | None = src.maps()
         except SigdbgError:
-            ref = None
-        m = self.maps().find(pc)
-        return StackFrame(pc, sp, str(ref) if ref is not None else None,
-                          m.path if m is not None and m.path else None,
-                          pc - m.start + m.offset if m is not None else None, how)
-
-    def unwind(self, regs: dict[str, int], limit: int = 64) -> tuple[StackFrame, ...]:
-        """The stack from the context ``regs`` (user_regs or sigcontext names)."""
-        abi = self.abi
-        w = abi.word
-        ra_reg, sp_reg = (16, 7) if abi.bits == 64 else (8, 4)
-        r = dwarf_regs(abi, regs)
-        if ra_reg not in r or sp_reg not in r:
+            maps = None
+        try:
+            r = dwarf_regs(abi, src.registers() if regs is None else regs)
+        except SigdbgError:
             return ()
-        out = [self._frame(r[ra_reg], r[sp_reg], "context")]
-        exact = True  # the pc is where execution stopped, not a return address
+        if pc_no not in r or sp_no not in r:
+            return ()
+        out: list[StackFrame] = []
+        how = "context"
+        exact = True  # the pc is where the task is (or was interrupted), not a return address
         while len(out) < limit:
-            pc, sp = r[ra_reg], r[sp_reg]
-            nxt = self._step_cfi(r, pc if exact else pc - 1)
+            pc, sp = r[pc_no], r[sp_no]
+            into = self._restorer_at(maps, pc, exact, restorers)
+            if into is not None:
+                # the handler's ret popped pretcode (and the non-rt restorer's pop the signal)
+                address = sp - word - (word if into < 0 else 0)
+                ctx = self._sigframe(address)
+                if ctx is None:
+                    break
+                out.append(self._frame(maps, pc, sp, "sigframe", address, ctx.signal))
+                r = dwarf_regs(abi, ctx.registers)
+                if pc_no not in r or sp_no not in r:
+                    break
+                how, exact = "context", True
+                continue
+            out.append(self._frame(maps, pc, sp, how))
+            nxt = self._by_cfi(maps, r, pc if exact else pc - 1, pc_no, sp_no)
             how = "cfi"
             if nxt is None:
-                nxt = self._step_fp(r)
-                how = "fp"
-            if nxt is None:
-                break
-            npc, nsp = nxt[ra_reg], nxt[sp_reg]
-            if npc == 0 or (nsp <= sp and how == "fp"):
-                break
-            code = self.maps().find(npc)
-            if code is None or not code.executable:
-                break  # not a return address: a guess (fp) gone wrong, or the end
-            if self.sigframe_regs is not None and self.is_restorer(npc):
-                sregs = self.sigframe_regs(nsp - w)
-                if sregs is None:
-                    break
-                out.append(self._frame(npc, nsp, "sigframe"))
-                r = dwarf_regs(abi, sregs)
-                if ra_reg not in r or sp_reg not in r:
-                    break
-                out.append(self._frame(r[ra_reg], r[sp_reg], "context"))
-                exact = True
-                continue
-            if nsp < sp:
-                break  # the stack grows down: callers live above
-            out.append(self._frame(npc, nsp, how))
+                nxt, how = self._by_frame_pointer(maps, r, exact, restorers, pc_no, sp_no)
+            if not nxt or not nxt.get(pc_no) or sp_no not in nxt:
+                break  # (empty: the CFI marks the outermost frame)
+            if nxt[sp_no] < sp or (nxt[sp_no] == sp and nxt[pc_no] == pc):
+                break  # a stack that does not unwind outwards: stop rather than loop
             r = nxt
             exact = False
-        return tuple(out[:limit])
+        return tuple(out)
 
-    def is_restorer(self, pc: int) -> bool:
-        """Is ``pc`` a sigreturn restorer (the return address of a handler)?"""
-        if pc in self.restorers:
-            return True
+    # -- one step -------------------------------------------------------------------------
+    def _by_cfi(self, maps: MemoryMap | None, r: Regs, lookup: int, pc_no: int,
+                sp_no: int) -> Regs | None:
+        """The caller's registers by the CFI row for ``lookup``; None: no usable
+        CFI.  An empty dict: the CFI says this is the outermost frame."""
+        table = self._table(maps, lookup)
+        if table is None:
+            return None
         try:
-            return match_pattern(self.abi, self.mem.read_upto(pc, 16)) is not None
-        except (SigdbgError, AttributeError):
-            return False
+            fde = table.fde_for(lookup)
+            if fde is None:
+                return None
+            nxt = caller_registers(fde, lookup, r, self._word, self.source.abi.word,
+                                   pc_no, sp_no)
+            return OUTERMOST if not nxt else nxt
+        except SigdbgError:
+            return None  # CFI we cannot use: the frame-pointer chain instead
 
-    def _step_cfi(self, r: dict[int, int], pc: int) -> dict[int, int] | None:
-        cfi = self._cfi_for(pc)
-        if cfi is None:
-            return None
-        row = cfi.row(pc - cfi.bias)
-        if row is None:
-            return None
-        cfa_rule = row["cfa"]
-        if cfa_rule.expr is not None or cfa_rule.reg not in r:
-            return None
-        cfa = (r[cfa_rule.reg] + cfa_rule.offset) & ((1 << self.abi.bits) - 1)
-        ra_reg, sp_reg = (16, 7) if self.abi.bits == 64 else (8, 4)
-        nxt: dict[int, int] = {}
-        for reg, value in r.items():
-            if reg in (ra_reg, sp_reg):
-                continue
-            rule = row.get(reg)
-            if rule is None or rule.type == "SAME_VALUE":
-                nxt[reg] = value
-            elif rule.type == "OFFSET":
-                v = self._word(cfa + rule.arg)
-                if v is not None:
-                    nxt[reg] = v
-            elif rule.type == "VAL_OFFSET":
-                nxt[reg] = cfa + rule.arg
-            # UNDEFINED, REGISTER, expressions: not known in the caller
-        ra_rule = row.get(ra_reg)
-        if ra_rule is None or ra_rule.type == "UNDEFINED":
-            return None  # the outermost frame (_start, clone's child)
-        if ra_rule.type != "OFFSET":
-            return None
-        ra = self._word(cfa + ra_rule.arg)
-        if ra is None:
-            return None
-        nxt[ra_reg] = ra
-        nxt[sp_reg] = cfa
-        return nxt
+    def _by_frame_pointer(self, maps: MemoryMap | None, r: Regs, first: bool,
+                          restorers: frozenset[int], pc_no: int, sp_no: int
+                          ) -> tuple[Regs | None, str]:
+        """The caller's registers without CFI.  ``first``: the pc is exact (the
+        stop, or a signal frame's interrupted pc), so it may be a function's
+        first instruction, before any push: then the return address is at
+        [sp] (what gdb's prologue analysers conclude there) -- taken when the
+        symbol table says the pc starts a function, or [sp] is a restorer (a
+        handler entered, whatever its symbols)."""
+        abi = self.source.abi
+        word = abi.word
+        fp_no = abi.dwarf_regs.index(abi.fp)
+        sp, fp = r[sp_no], r.get(fp_no, 0)
+        try:
+            if first:
+                ret = self._word(sp)
+                ref = self._symbol(r[pc_no])
+                if ((ref is not None and ref.offset == 0 and _executable(maps, ret))
+                        or self._restorer_at(maps, ret, False, restorers) is not None):
+                    return {**r, pc_no: ret, sp_no: sp + word}, "entry"
+            if not fp or fp < sp:
+                return None, "fp"
+            ret = self._word(fp + word)
+            if not _executable(maps, ret):
+                return None, "fp"  # fp was not a frame pointer: no made-up frame
+            return {**r, pc_no: ret, sp_no: fp + 2 * word, fp_no: self._word(fp)}, "fp"
+        except SigdbgError:
+            return None, "fp"
 
-    def _step_fp(self, r: dict[int, int]) -> dict[int, int] | None:
-        w = self.abi.word
-        ra_reg, sp_reg, fp_reg = (16, 7, 6) if self.abi.bits == 64 else (8, 4, 5)
-        fp = r.get(fp_reg)
-        if not fp or fp < r[sp_reg]:
+    def _restorer_at(self, maps: MemoryMap | None, address: int, inside: bool,
+                     restorers: frozenset[int]) -> int | None:
+        """How far into a sigreturn restorer ``address`` is (0: its first byte,
+        where a handler returns), or None.  ``inside``: also a pc stopped
+        further in (stepping through it); negative: past the i386 non-rt
+        restorer's ``pop``, which took one more word off the stack."""
+        if address in restorers:
+            return 0
+        back = 0
+        if inside:  # (the sequences are 7-9 bytes: a pc inside is at most 8 bytes in)
+            m = maps.find(address) if maps is not None else None
+            back = min(8, address - m.start) if m is not None else 0
+        try:
+            code = self.source.code(address - back, back + 16)
+        except SigdbgError:
             return None
-        saved_fp, ra = self._word(fp), self._word(fp + w)
-        if saved_fp is None or ra is None:
+        abi = self.source.abi
+        for k in range(min(back, len(code)) + 1):
+            hit = match_pattern(abi, code[back - k:])
+            if hit is not None:
+                return k if not (k and hit[0] == "sigreturn") else -k
+        return None
+
+    # -- reading --------------------------------------------------------------------------
+    def _word(self, address: int) -> int:
+        abi = self.source.abi
+        return int(struct.unpack(abi.word_fmt, self.source.read(address, abi.word))[0])
+
+    def _read(self, address: int, size: int) -> bytes:
+        return self.source.read(address, size)  # (follows ``source`` when it is replaced)
+
+    def _symbol(self, address: int) -> SymbolRef | None:
+        try:
+            return self.source.symbol(address)
+        except SigdbgError:
             return None
-        nxt = dict(r)
-        nxt[fp_reg] = saved_fp
-        nxt[ra_reg] = ra
-        nxt[sp_reg] = fp + 2 * w
-        return nxt
+
+    def _sigframe(self, address: int) -> SigframeContext | None:
+        try:
+            return self.source.sigframe(address)
+        except SigdbgError:
+            return None
+
+    def _table(self, maps: MemoryMap | None, pc: int) -> Table | None:
+        """The CFI of the module holding ``pc``: its .eh_frame_hdr in memory, or
+        the mapped file's .debug_frame."""
+        m = maps.find(pc) if maps is not None else None
+        if m is None or maps is None:
+            return None
+        base = m.start if m.path == "[vdso]" else (
+            maps.image_base(m.path) if m.path.startswith("/") else None)
+        if base is None:
+            return None
+        key = (base, m.path, m.inode)
+        if key not in self._tables:
+            table: Table | None
+            try:
+                table = Module(self._read, base)
+            except SigdbgError:  # no .eh_frame loaded: the file's .debug_frame, if any
+                try:
+                    file = self.source.mapped_file(m)
+                except SigdbgError:
+                    file = None
+                table = (debug_frame_of(file[0], file[1], self._read, base)
+                         if file is not None else None)
+            self._tables[key] = table
+        return self._tables[key]
+
+    def _frame(self, maps: MemoryMap | None, pc: int, sp: int, how: str,
+               sigframe: int | None = None, signal: int | None = None) -> StackFrame:
+        ref = self._symbol(pc)
+        m = maps.find(pc) if maps is not None else None
+        return StackFrame(pc, sp, str(ref) if ref is not None else None,
+                          m.path if m is not None and m.path else None,
+                          pc - m.start + m.offset if m is not None else None, how,
+                          sigframe, signal)
 
 
-def _first_load(data: bytes) -> int:
-    """p_vaddr of the first PT_LOAD of an ELF image."""
-    from elftools.elf.elffile import ELFFile
+def _executable(maps: MemoryMap | None, address: int) -> bool:
+    m = maps.find(address) if maps is not None else None
+    return m is not None and m.executable
 
-    for seg in ELFFile(io.BytesIO(data)).iter_segments():
-        if seg["p_type"] == "PT_LOAD":
-            return int(seg["p_vaddr"])
-    return 0
+
+class InspectorSource:
+    """An :class:`UnwindSource` over an Inspector (the ptrace Session, one
+    task's TaskView, a core file's view)."""
+
+    def __init__(self, inspector: Inspector,
+                 signals: Callable[[int], int | None] = lambda address: None,
+                 patches: Mapping[int, bytes] | None = None) -> None:
+        self.inspector = inspector
+        #: the signal a frame at an address was delivered for, when the caller saw it
+        self.signals = signals
+        #: our breakpoints: address -> the original bytes they hide
+        self.patches = patches if patches is not None else {}
+
+    @property
+    def abi(self) -> Abi:
+        return self.inspector.current_task().abi
+
+    def registers(self) -> dict[str, int]:
+        return dict(self.inspector.current_task().registers())
+
+    def read(self, address: int, size: int) -> bytes:
+        return self.inspector.current_task().read(address, size)
+
+    def code(self, address: int, size: int) -> bytes:
+        data = bytearray(self.inspector.current_task().read_upto(address, size))
+        for a, orig in self.patches.items():
+            for i, b in enumerate(orig):
+                if 0 <= a + i - address < len(data):
+                    data[a + i - address] = b
+        return bytes(data)
+
+    def maps(self) -> MemoryMap:
+        return self.inspector.maps()
+
+    def symbol(self, address: int) -> SymbolRef | None:
+        return self.inspector.lookup(address)
+
+    def mapped_file(self, m: memmap.Mapping) -> tuple[str, int | None] | None:
+        return self.inspector.mapped_file(m)
+
+    def sigframe(self, address: int) -> SigframeContext | None:
+        f = self.inspector.sigframe(address, signo=self.signals(address))
+        return SigframeContext(f.sig, context_regs(self.abi, f.mcontext))

@@ -66,7 +66,9 @@ def render_stack(frames: Sequence[StackFrame], st: Style = PLAIN) -> str:
         where = st.text(f.mapping) if f.mapping else "?"
         sym = f"({st.text(f.symbol)})" if f.symbol else ""
         off = f" [{f.offset:#x}]" if f.offset is not None else ""
-        mark = " <signal frame>" if f.how == "sigframe" else ""
+        mark = ""
+        if f.how == "sigframe":
+            mark = " <signal frame" + (f", {glibc_signal_name(f.signal)}>" if f.signal else ">")
         out.append(f" > {where}{sym}{off}{mark}")
     return "\n".join(out) if out else " > (no stack)"
 

@@ -21,7 +21,7 @@ from sigdbg.shell import corecmd, data, views
 from sigdbg.textsafe import safe
 
 if TYPE_CHECKING:
-    from sigdbg.shell.core import Shell
+    from sigdbg.shell.context import ShellContext as Shell
 
 Run = Callable[["Shell", argparse.Namespace], None]
 

@@ -1,10 +1,10 @@
 """The shell's ``core FILE [--exe PROG] [--thread N]``: load a core file.
 
 While no process is being debugged, the data commands shared with the CLI
-(auxv, maps, vdso, frame), ``siginfo`` and ``regs`` read the loaded core:
+(auxv, maps, vdso, frame), ``siginfo``, ``regs`` and ``bt`` read the loaded core:
 ``frame`` without an address is the innermost signal frame left on the
 stack, ``regs --frame`` its saved context, ``regs --fp`` the thread's
-NT_X86_XSTATE.
+NT_X86_XSTATE, ``bt`` the crashing thread's stack through every signal frame.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sigdbg.render.core import render_core_report
 from sigdbg.shell import views
 
 if TYPE_CHECKING:
-    from sigdbg.shell.core import Shell
+    from sigdbg.shell.context import ShellContext as Shell
 
 
 def configure(p: argparse.ArgumentParser) -> None:

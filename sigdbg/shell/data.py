@@ -18,7 +18,7 @@ from sigdbg.shell.expr import MemoryRows, decode_cstring, parse_format
 from sigdbg.textsafe import safe
 
 if TYPE_CHECKING:
-    from sigdbg.shell.core import Shell
+    from sigdbg.shell.context import ShellContext as Shell
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -179,15 +179,26 @@ def disas(sh: Shell, a: argparse.Namespace) -> None:
 
 
 def bt(sh: Shell, a: argparse.Namespace) -> None:
-    from sigdbg.shell.unwind import backtrace
+    from sigdbg.engine.unwind import InspectorSource, Unwinder
 
-    s = sh.require_stopped()
-    restorers = frozenset({sh.handler.frame.pretcode}) if sh.handler is not None else frozenset()
-    frames = backtrace(s, a.limit, restorers, sh.signal_of_frame)
-    if a.json:
-        sh.write(dump_json([f.to_json() for f in frames]))
+    core = sh.core
+    if core is not None and (sh.session is None or not sh.session.alive):
+        # no process: the loaded core's thread, its frames' restorers known from the walk
+        try:
+            restorers = frozenset(f.pretcode for f in core.signal_frames())
+        except SigdbgError:
+            restorers = frozenset()
+        source, bits = InspectorSource(core), core.abi.bits
     else:
-        sh.write(views.backtrace(frames, s.abi.bits, sh.style))
+        s = sh.require_stopped()
+        restorers = (frozenset({sh.handler.frame.pretcode}) if sh.handler is not None
+                     else frozenset())
+        source, bits = InspectorSource(s, sh.signal_of_frame, s.breakpoints), s.abi.bits
+    frames = Unwinder(source).unwind(limit=a.limit, restorers=restorers)
+    if a.json:
+        sh.write(dump_json([views.bt_json(n, f) for n, f in enumerate(frames)]))
+    else:
+        sh.write(views.backtrace(frames, bits, sh.style))
 
 
 def siginfo(sh: Shell, a: argparse.Namespace) -> None:

@@ -33,7 +33,7 @@ from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.names import signal_name
 
 if TYPE_CHECKING:
-    from sigdbg.shell.core import Shell
+    from sigdbg.shell.context import ShellContext as Shell
 
 #: SignalDelivered dispositions after which the task is stopped where it was
 #: (not followed by HandlerEntered).  "fatal" comes at the PTRACE_EVENT_EXIT

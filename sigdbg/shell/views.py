@@ -9,11 +9,13 @@ backtrace, the signal table, breakpoints, the stop location.  (Candidates for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sigdbg.engine.session import SignalPolicy
+from sigdbg.engine.unwind import StackFrame
 from sigdbg.names import eflags_names, signal_description, signal_name
 from sigdbg.render.text import PLAIN, Style
 from sigdbg.shell.expr import MemoryRows
-from sigdbg.shell.unwind import BtFrame
 from sigdbg.shell.xstate import VectorRegisters
 from sigdbg.textsafe import safe
 
@@ -86,17 +88,23 @@ def _unit(v: int, letter: str, size: int, bits: int, symbols: dict[int, str] | N
     return f"{v:#x}"
 
 
-def backtrace(frames: list[BtFrame], bits: int = 64, st: Style = PLAIN) -> str:
+def bt_json(level: int, f: StackFrame) -> dict[str, object]:
+    """A ``bt --json`` row: the engine's frame with gdb's level and kind."""
+    return {"level": level, "kind": "sigframe" if f.how == "sigframe" else "frame",
+            **f.to_json()}
+
+
+def backtrace(frames: Sequence[StackFrame], bits: int = 64, st: Style = PLAIN) -> str:
     out = []
     width = bits // 4 + 2
-    for f in frames:
-        if f.kind == "sigframe":
+    for level, f in enumerate(frames):
+        if f.how == "sigframe":
             sig = f" ({signal_name(f.signal)})" if f.signal else ""
-            out.append(f"#{f.level:<3} {st.warn('<signal handler called>')}{sig}  "
+            out.append(f"#{level:<3} {st.warn('<signal handler called>')}{sig}  "
                        f"frame at {st.addr(hex(f.sigframe or 0))}")
             continue
         sym = f" in {st.name(safe(f.symbol))}" if f.symbol else ""
-        out.append(f"#{f.level:<3} {st.addr(f'{f.pc:#0{width}x}')}{sym}")
+        out.append(f"#{level:<3} {st.addr(f'{f.pc:#0{width}x}')}{sym}")
     return "\n".join(out)
 
 

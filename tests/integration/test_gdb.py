@@ -1,4 +1,4 @@
-"""The GDB extension (plugins/gdb/sigdbg.py) in a real ``gdb -nx -batch``, one per test.
+"""The GDB extension (sigdbg/gdb/plugin.py) in a real ``gdb -nx -batch``, one per test.
 
 Independent truths: gdb's own ``info auxv`` and ``$_siginfo`` fields, the
 registers gdb shows after sigreturn, the target's SIGDBG-REPORT line from
@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import ROOT, parse_reports, target
 
 GDB = shutil.which("gdb")
-PLUGIN = ROOT / "plugins" / "gdb" / "sigdbg.py"
+PLUGIN = ROOT / "sigdbg" / "gdb" / "plugin.py"
 NO_DEPS = 'python import sys; sys.modules["capstone"] = None; sys.modules["elftools"] = None'
 TIMEOUT = 60
 
@@ -231,6 +231,48 @@ def test_frame_found_inside_the_restorer() -> None:
     assert entry["kind"] == "sigframe_ia32" and g.json("inside") == entry
 
 
+# -- restorers named without pyelftools --------------------------------------------------
+RESTORER_CASES = [
+    ("sig_basic.i386", ("rt",), "h_rt", "vdso", "__kernel_rt_sigreturn"),
+    ("sig_basic.i386", ("nonrt",), "h_nonrt", "vdso", "__kernel_sigreturn"),
+    ("sig_basic.i386", ("restorer",), "h_restorer", "program", "my_restorer"),
+    ("sig_basic", ("raise",), "handler", "libc", "__restore_rt"),
+    ("sig_restorer", (), "handler", "program", "my_restorer"),
+]
+
+
+@pytest.mark.parametrize("prog,args,handler,kind,name", RESTORER_CASES)
+def test_restorer_named_from_gdbs_symbol_tables(prog: str, args: tuple[str, ...], handler: str,
+                                                kind: str, name: str) -> None:
+    """pyelftools blocked in gdb's Python: the restorer's name comes from
+    gdb's own tables (its image of the vDSO, the program's symbols)."""
+    g = gdb_run([
+        'python import sys; print("ELFTOOLS", sys.modules.get("elftools"))',
+        "handle SIGUSR1 nostop noprint pass", f"break *{handler}", "run",
+        mark("json"), "sigdbg frame --json", mark("text"), "sigdbg frame --no-picture",
+        "continue",
+    ], target(prog), args)
+    g.no_traceback()
+    assert "ELFTOOLS None" in g.stdout
+    frame = g.json("json")
+    r = frame["restorer"]
+    assert (r["kind"], r["symbol"]) == (kind, name)
+    assert f"pretcode  {frame['pretcode']:#x} -> {kind} {name} in " in g.section("text")
+    # the target's own view: where its handler returns to (x86_64 glibc's
+    # handler cannot see it; its frame is the word below the ucontext)
+    rep = g.reports()[0]
+    if kind == "program":
+        assert frame["pretcode"] == r["address"] == rep["restorer"]
+    elif kind == "vdso":
+        assert frame["pretcode"] == rep["pretcode"] and rep["vdso"] < frame["pretcode"]
+    else:
+        assert frame["address"] + 8 == rep["ucp"]
+    # independent naming: the ptrace backend with pyelftools (the vDSO's
+    # symbols carry their version there, __kernel_rt_sigreturn@@LINUX_2.5)
+    cli = cli_frame(target(prog), *args)["restorer"]
+    assert (cli["kind"], cli["symbol"].split("@")[0]) == (kind, name)
+
+
 # -- step-sigreturn --------------------------------------------------------------------------
 STEP_CASES = [
     ("sig_sigreturn", "plain", "h_plain", "rt_sigreturn"),
@@ -340,6 +382,9 @@ def test_core_file(tmp_path: Path, prog: str, scenario: str, handler: str) -> No
     assert [(e["type"], e["value"]) for e in g.json("auxv")["entries"]] == \
         info_auxv(g.section("info"))
     assert g.json("frame") == live.json("frame")
+    # named from gdb's tables for the core too (its vDSO image is in the core)
+    assert g.json("frame")["restorer"]["symbol"] == \
+        {"sig_basic": "__restore_rt", "sig_sigreturn.i386": "__kernel_rt_sigreturn"}[prog]
     signo, code, _, _ = g.values("GDBSI")
     si = g.json("siginfo")
     assert (si["si_signo"], si["si_code"]) == (signo, code)
@@ -406,7 +451,9 @@ def test_without_capstone_and_pyelftools() -> None:
     assert "HEAVY []" in g.stdout  # nothing in the plugin's import chain needs them
     assert g.json("auxv")["entries"]
     frame = g.json("frame")
-    assert frame["kind"] == "rt_sigframe_ia32" and frame["restorer"]["symbol"] is None
+    # named from gdb's own symbol tables (its image of the vDSO), without pyelftools
+    assert frame["kind"] == "rt_sigframe_ia32"
+    assert frame["restorer"]["symbol"] == "__kernel_rt_sigreturn"
     assert frame["restorer"]["pattern"] == "mov $173,%eax; int $0x80"
     assert g.json("siginfo")["si_signo"] == 5  # the breakpoint's SIGTRAP
     assert g.stderr.count("sigdbg vdso: pyelftools is not installed") == 2

@@ -42,8 +42,9 @@ from tests.conftest import ROOT, parse_reports, target
 SCHEMA_PATH = ROOT / "docs" / "trace-schema.json"
 GOLDEN = ROOT / "tests" / "golden"
 UPDATE_GOLDEN = os.environ.get("SIGDBG_UPDATE_GOLDEN") == "1"
-#: a run that takes longer than this is hung (each trace here needs < 2 s)
-HANG = 8.0
+#: a run that takes longer than this is hung (each trace here needs < 2 s unloaded; 8 s
+#: was hit on a 2-core host at load average 10, so leave room below the 60 s test timeout)
+HANG = 20.0
 
 # offsets inside the frames (arch/x86/include/asm/sigframe.h), for the report checks
 X86_64_INFO_OFF, X86_64_UC_OFF = 312, 8

@@ -1,4 +1,4 @@
-"""The shell's CFI reader (sigdbg/shell/cfi.py) on a hand-assembled image.
+"""The CFI reader (sigdbg/decode/cfi.py) on a hand-assembled image.
 
 The image is built byte by byte from the LSB "Exception Frames" layout (ELF
 header, PT_GNU_EH_FRAME, .eh_frame_hdr with its datarel sdata4 table, one CIE
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from sigdbg.decode.cfi import CfiError, Module, evaluate, row_at
 from sigdbg.errors import SigdbgError, TargetError
-from sigdbg.shell.cfi import CfiError, Module, evaluate, row_at
 
 BASE = 0x10000
 FUNC = BASE + 0x400
@@ -148,7 +148,7 @@ def test_a_huge_shift_stays_a_word() -> None:
 
 
 def test_debug_frame_linear_index_with_load_bias() -> None:
-    from sigdbg.shell.cfi import DebugFrame
+    from sigdbg.decode.cfi import DebugFrame
 
     # .debug_frame: CIE id 0xffffffff, no augmentation, absolute link-time addresses
     cie = struct.pack("<I", 0xFFFFFFFF) + b"\x01\x00\x01\x78\x10" + b"\x0c\x07\x08\x90\x01"
@@ -169,7 +169,7 @@ def test_debug_frame_linear_index_with_load_bias() -> None:
 def test_debug_frame_of_the_mapped_file_only(tmp_path: Path) -> None:
     import os
 
-    from sigdbg.shell.cfi import debug_frame_of
+    from sigdbg.decode.cfi import debug_frame_of
     from tests.conftest import target
 
     path = target("sig_basic.i386")  # freestanding: .debug_frame, no .eh_frame_hdr

@@ -1,6 +1,12 @@
-"""Call frame information read from the target's memory, for ``bt``.
+"""Call frame information: ``.eh_frame`` / ``.debug_frame`` parsing and the
+rows they describe, evaluated into a caller's registers.
 
-Every module the program has mapped (the executable, ld.so, libc, the vDSO)
+Pure data in, data out: every function takes a memory reader
+(``read(address, size) -> bytes``), so the same code serves a live process,
+a core file or bytes in a test.  :mod:`sigdbg.engine.unwind` walks stacks
+with it.
+
+Every module a program has mapped (the executable, ld.so, libc, the vDSO)
 carries ``.eh_frame`` and a sorted search table ``.eh_frame_hdr`` in a loaded
 segment (``PT_GNU_EH_FRAME``), which is what gdb and libgcc unwind with.
 Reading them from target memory (not from files) means the tables are the
@@ -9,12 +15,12 @@ ones actually mapped, the vDSO included.
 Formats: the LSB Core specification, "Exception Frames" (.eh_frame,
 .eh_frame_hdr, the DW_EH_PE pointer encodings), and DWARF 5 section 6.4 (the
 CIE/FDE call frame instructions and the rules they build).  Register numbers
-are the psABI's DWARF numbers (x86_64 psABI figure 3.36; i386 psABI table 2.14).
+are the psABI's DWARF numbers (``Abi.dwarf_regs``).
 
 An image without ``.eh_frame_hdr`` (the freestanding i386 targets, built
 with -fno-asynchronous-unwind-tables) may still have ``.debug_frame``, which is
-never loaded: it is read from the mapped file, if that file is still the one
-mapped (same inode), as gdb does.
+never loaded: it is read from the mapped file with pyelftools, if that file is
+still the one mapped (same inode), as gdb does.
 
 What it does not do: DW_CFA rules it cannot evaluate (a DWARF expression with
 an operation outside the small set below) make the row unusable, and the
@@ -24,17 +30,13 @@ caller falls back to the frame-pointer chain.
 from __future__ import annotations
 
 import bisect
+import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from sigdbg.errors import SigdbgError
-
-#: psABI DWARF register numbers -> user_regs names
-DWARF_REGS_64 = ("rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10",
-                 "r11", "r12", "r13", "r14", "r15", "rip")
-DWARF_REGS_32 = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip")
 
 _PT_LOAD, _PT_GNU_EH_FRAME = 1, 0x6474E550
 _DATAREL_SDATA4 = 0x3B  # the .eh_frame_hdr table encoding every linker writes
@@ -43,8 +45,12 @@ _DATAREL_SDATA4 = 0x3B  # the .eh_frame_hdr table encoding every linker writes
 _MAX_FDES = 1 << 20
 _MAX_ENTRY = 1 << 16
 _MAX_DEBUG_FRAME = 16 << 20
+#: parsed FDEs and rows kept per table (more than a program's hot functions)
+_MAX_CACHED = 4096
 
 Read = Callable[[int, int], bytes]
+#: registers by DWARF number
+Regs = dict[int, int]
 _T = TypeVar("_T")
 
 
@@ -221,6 +227,9 @@ class _Entries:
     def __init__(self, read: Read, word: int, bias: int = 0) -> None:
         self.read, self.word, self.bias = read, word, bias
         self._cies: dict[int, _Cie] = {}
+        #: FDEs parsed so far, by entry address (a stack walk meets the same few
+        #: functions at every stop)
+        self._fdes: dict[int, Fde] = {}
 
     def _entry(self, addr: int) -> _Cursor:
         length, = struct.unpack("<I", self.read(addr, 4))
@@ -265,6 +274,15 @@ class _Entries:
         return got
 
     def _parse_fde(self, addr: int) -> Fde:
+        got = self._fdes.get(addr)
+        if got is not None:
+            return got
+        got = self._read_fde(addr)
+        if len(self._fdes) < _MAX_CACHED:
+            self._fdes[addr] = got
+        return got
+
+    def _read_fde(self, addr: int) -> Fde:
         c = self._entry(addr)
         cie_ptr = c.unpack("I")
         cie = self._parse_cie(cie_ptr if self.debug else addr + 4 - cie_ptr)
@@ -343,9 +361,9 @@ class DebugFrame(_Entries):
         return self._parse_fde(self.index[i][2])
 
 
-def debug_frame_of(path: str, inode: int, read: Read, base: int) -> DebugFrame | None:
+def debug_frame_of(path: str, inode: int | None, read: Read, base: int) -> DebugFrame | None:
     """The ``.debug_frame`` of the mapped file ``path``, if it is still the file
-    that was mapped (same inode) and has one."""
+    that was mapped (same ``inode``; None: the caller has checked) and has one."""
     import os
 
     try:
@@ -358,7 +376,7 @@ def debug_frame_of(path: str, inode: int, read: Read, base: int) -> DebugFrame |
     try:
         word, bias, _ = image_layout(read, base)
         with open(path, "rb") as fh:
-            if os.fstat(fh.fileno()).st_ino != inode:
+            if inode is not None and os.fstat(fh.fileno()).st_ino != inode:
                 return None
             sec = ELFFile(fh).get_section_by_name(".debug_frame")
             if sec is None or sec["sh_size"] > _MAX_DEBUG_FRAME:
@@ -370,9 +388,11 @@ def debug_frame_of(path: str, inode: int, read: Read, base: int) -> DebugFrame |
         return None
 
 
+@functools.lru_cache(maxsize=_MAX_CACHED)
 @_checked
 def row_at(fde: Fde, pc: int) -> Row:
-    """Run the CIE's and the FDE's instructions up to ``pc`` (DWARF 5 section 6.4.2)."""
+    """Run the CIE's and the FDE's instructions up to ``pc`` (DWARF 5 section 6.4.2).
+    The row is shared between callers (cached): read it, do not change it."""
     init = Row()
     _run(fde.cie_insns, fde, init, None, pc, fde.pc_begin)
     row = init.copy()
@@ -522,3 +542,56 @@ def evaluate(expr: bytes, regs: dict[int, int], read_word: Callable[[int], int],
         return st[-1]
     except IndexError:
         raise CfiError("DWARF expression stack underflow") from None
+
+
+class Table(Protocol):
+    """A searchable set of FDEs (:class:`Module` or :class:`DebugFrame`)."""
+
+    def fde_for(self, pc: int) -> Fde | None: ...
+
+
+#: what :func:`caller_registers` returns when the CFI marks the outermost frame
+OUTERMOST: Regs = {}
+
+
+def caller_registers(fde: Fde, pc: int, regs: Regs, read_word: Callable[[int], int],
+                     word: int, pc_no: int, sp_no: int) -> Regs:
+    """The caller's registers (DWARF numbers) from the callee's ``regs`` at ``pc``,
+    by the FDE's row: the CFA becomes the caller's sp, the return-address column
+    its pc, and every saved register is read back (DWARF 5 section 6.4.1: the
+    register rules).  Registers with no rule keep their value (the psABI's
+    callee-saved convention as gdb applies it).  :data:`OUTERMOST` (empty):
+    the return address is undefined, this is the outermost frame.  Raises
+    :class:`CfiError` (or the reader's SigdbgError) when the row cannot be
+    used."""
+    row = row_at(fde, pc)
+    mask = (1 << (8 * word)) - 1
+    try:
+        if row.cfa_expr is not None:
+            cfa = evaluate(row.cfa_expr, regs, read_word, word)
+        else:
+            cfa = (regs[row.cfa_reg] + row.cfa_off) & mask
+        if row.rules.get(fde.ra_reg, ("undefined", None))[0] == "undefined":
+            return OUTERMOST
+        new = dict(regs)
+        new[sp_no] = cfa
+        for reg, (kind, arg) in row.rules.items():
+            if kind == "undefined":
+                new.pop(reg, None)
+            elif isinstance(arg, bytes):  # expr / val_expr: the CFA pushed first
+                value = evaluate(arg, regs, read_word, word, cfa)
+                new[reg] = read_word(value) if kind == "expr" else value
+            elif isinstance(arg, int):
+                if kind == "offset":
+                    new[reg] = read_word((cfa + arg) & mask)
+                elif kind == "val_offset":
+                    new[reg] = (cfa + arg) & mask
+                elif kind == "register":
+                    new[reg] = regs[arg]
+    except KeyError:
+        raise CfiError("a rule uses a register the frame does not know") from None
+    if fde.ra_reg != pc_no:
+        if fde.ra_reg not in new:
+            raise CfiError("no return address")
+        new[pc_no] = new.pop(fde.ra_reg)
+    return new
