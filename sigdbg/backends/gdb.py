@@ -30,6 +30,7 @@ that the handler's ``ret`` popped (checked on x86_64 ``rt_sigframe``, i386
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from collections.abc import Generator, Iterator
 from typing import Literal
@@ -99,8 +100,7 @@ def find_core_file(inferior: gdb.Inferior) -> str:
             if not path.startswith("/") or path in seen:
                 continue
             seen.add(path)
-            with open(path, "rb") as fh:
-                head = fh.read(18)
+            head = _file_head(fd, path, 18)
         except OSError:
             continue
         if len(head) == 18 and head[:4] == b"\x7fELF" and head[16:18] == b"\x04\x00":
@@ -114,6 +114,27 @@ def find_core_file(inferior: gdb.Inferior) -> str:
     if len(cores) == 1:
         return cores[0]
     raise FeatureUnavailable("cannot find the core file gdb has open (its notes hold the auxv)")
+
+
+def _file_head(fd: str, path: str, size: int) -> bytes:
+    """The first ``size`` bytes of ``path``, which gdb has open as ``fd``; b""
+    for anything but a regular file.
+
+    gdb's descriptors include its terminal, pipes and whatever it inherited:
+    opening a FIFO for reading blocks until a writer comes, and reading one
+    until it writes.  So the descriptor is looked at first (stat through
+    /proc/self/fd/N opens nothing), and the path is opened with O_NONBLOCK
+    and checked again (it may name another file by now).
+    """
+    if not stat.S_ISREG(os.stat(f"/proc/self/fd/{fd}").st_mode):
+        return b""
+    f = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(f).st_mode):
+            return b""
+        return os.pread(f, size, 0)
+    finally:
+        os.close(f)
 
 
 # -- the task ------------------------------------------------------------------------------

@@ -116,6 +116,8 @@ _PERF_BP_FLAGS = (1 << 5) | (1 << 6) | (1 << 36) | (1 << 37)
 #: perf_event breakpoints allowed here (cleared at the first refusal)
 _perf_usable = not os.environ.get("SIGDBG_NO_PERF_BREAKPOINT")
 
+#: si_code of a perf_event SIGTRAP (include/uapi/asm-generic/siginfo.h)
+_TRAP_PERF = 6
 _SIGINFO_SIZE = 128
 #: struct ptrace_syscall_info up to entry.nr / seccomp.nr: op, (reserved,
 #: flags), arch, instruction_pointer, stack_pointer, nr
@@ -546,6 +548,33 @@ class PtraceTask:
                 raise ProcessGone(f"process {self._tid} is gone")
             raise TargetError(f"PTRACE_GETSIGINFO failed: {os.strerror(code or 0)}")
         return self._siginfo_buf.raw
+
+    def delivery_signal(self) -> int:
+        """The signal of the signal-delivery-stop the task is in, 0 for any
+        other ptrace-stop: what PTRACE_DETACH or a restart must pass on for
+        the program to get it (the kernel takes the signal from the resume
+        request's data, kernel/ptrace.c ``ptrace_detach``/``ptrace_resume``;
+        0 drops a signal already dequeued).
+
+        Told from the siginfo: a PTRACE_EVENT, group-stop or INTERRUPT stop
+        has ``si_code`` >= 0x100 (``ptrace_do_notify``: ``exit_code |
+        event << 8``), a syscall-stop SIGTRAP|0x80.  A SIGTRAP with
+        0 < si_code < 0x80 (single-step, hardware breakpoint, handler entry)
+        is a tracer's trap and is not passed on (the session tells a
+        program's own ones apart; see ``Session.detach``), unless it is a
+        perf_event TRAP_PERF that is not ours.  Raises ProcessGone when the
+        task is not in a ptrace-stop.
+        """
+        raw = self.siginfo_raw()
+        if raw is None:
+            return 0  # a group-stop of a non-SEIZEd tracee
+        signo, code = struct.unpack_from("<i4xi", raw)
+        if code >= 0x100 or code == (signal.SIGTRAP | 0x80) and signo == signal.SIGTRAP:
+            return 0
+        if signo == signal.SIGTRAP and 0 < code < 0x80 and not (
+                code == _TRAP_PERF and struct.unpack_from("<24xQ", raw)[0] != PERF_SIG_DATA):
+            return 0
+        return int(signo)
 
     def sigmask(self) -> int:
         """The task's blocked-signal mask (PTRACE_GETSIGMASK; bit n-1 = signal n).
@@ -1152,14 +1181,16 @@ class Tracer:
             return res, None
 
     def seize_thread(self, tid: int, pid: int) -> PtraceTask:
-        """SEIZE one more thread of an attached process and stop it."""
+        """SEIZE one more thread of an attached process and stop it
+        (PTRACE_INTERRUPT).  Its first stop is the caller's to wait for: it
+        may be a signal's delivery-stop rather than the interrupt's, as for
+        the process (``attach``)."""
         try:
             _ptrace(PTRACE_SEIZE, tid, 0, self.options)
         except PtraceError as exc:
             raise TargetError(f"cannot attach to thread {tid}: {exc}") from None
         t = self.task(tid, pid)
         t.interrupt()
-        self.wait(tid)
         return t
 
     def task(self, tid: int, pid: int | None = None) -> PtraceTask:
@@ -1220,24 +1251,36 @@ class Tracer:
 
         A task must be in a ptrace-stop to be detached; running ones are
         interrupted first (we only ever SEIZE, so PTRACE_INTERRUPT works).
+        A task in a signal-delivery-stop is detached with its signal
+        (``delivery_signal``): the first stop after attaching may be the
+        delivery of a signal already in flight, and PTRACE_DETACH with 0
+        would drop it.  (``Session.detach`` is the thorough path, which also
+        knows our breakpoints; this one runs when no session was made, e.g.
+        Ctrl-C in the middle of attaching.)
         """
         for tid, t in list(self.tasks.items()):
             if t.pid != pid:
                 continue
-            try:
-                t.disarm_debugregs()  # (ignored if it is running: see below)
-                t.detach(0)
-            except ProcessGone:
-                # running, not stopped: stop it and try again
+            for _ in range(2):
                 try:
-                    t.interrupt()
-                    self.wait(tid)
-                    t.disarm_debugregs()
-                    t.detach(0)
+                    sig = t.delivery_signal()
+                except ProcessGone:
+                    # running, not stopped: stop it and try again
+                    try:
+                        t.interrupt()
+                        if self.wait(tid).stopped:
+                            continue
+                    except SigdbgError:
+                        pass
+                    break
+                except SigdbgError:
+                    sig = 0
+                t.disarm_debugregs()
+                try:
+                    t.detach(sig)
                 except SigdbgError:
                     pass
-            except SigdbgError:
-                pass
+                break
             t.close_mem()
             self.tasks.pop(tid, None)
         self.attached.discard(pid)

@@ -12,6 +12,7 @@ each event is chosen before the loop.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -21,8 +22,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from sigdbg.cli.commands import OutputError
 from sigdbg.errors import UsageError
@@ -501,6 +502,12 @@ class _Leave(BaseException):
         self.signum = signum
 
 
+def _raise_leave(signum: int) -> NoReturn:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise _Leave(signum)
+
+
 #: the signals that make sigdbg leave (SIGINT = Ctrl-C: KeyboardInterrupt)
 _LEAVE_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -525,6 +532,8 @@ class _LeaveSignals:
 
     def __init__(self) -> None:
         self.leaving = False
+        self._deferred = False
+        self._pending = 0
         self._main = threading.main_thread().ident or 0
         self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
         self._handlers = {sig: signal.getsignal(sig) for sig in _LEAVE_SIGNALS}
@@ -540,9 +549,30 @@ class _LeaveSignals:
         if self.leaving:
             return  # leaving already (a repeat of ours, or a second Ctrl-C)
         self.leaving = True
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise _Leave(signum)
+        if self._deferred:
+            self._pending = signum  # raised when the deferred part is done
+            return
+        _raise_leave(signum)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """A leave signal that comes inside is raised at its end.
+
+        For attaching (or launching) and setting up the output: bounded
+        work, but work that imports modules.  A KeyboardInterrupt raised
+        while orjson's module init imports uuid made sigdbg die of SIGSEGV
+        (orjson uses the failed import unchecked: PyObject_GetAttrString on
+        NULL, seen in the core of `sigdbg trace -p` left at once); and once
+        attached, the detach is done with the session's knowledge of the
+        stops.
+        """
+        self._deferred = True
+        try:
+            yield
+        finally:
+            self._deferred = False
+        if self._pending:
+            _raise_leave(self._pending)
 
     def _watch(self) -> None:
         while True:
@@ -560,9 +590,17 @@ class _LeaveSignals:
                     signal.pthread_kill(self._main, got[0])
                 except OSError:
                     return
-                r, _, _ = select.select([self._r], [], [], 0.05)
-                if r and not os.read(self._r, 64):
-                    return
+                # 50 ms before the next one; each one sent writes to the
+                # wakeup fd too: drained here, not taken as a new signal
+                # (resending at once made a storm of them)
+                deadline = time.monotonic() + 0.05
+                while not self.leaving:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    r, _, _ = select.select([self._r], [], [], left)
+                    if r and not os.read(self._r, 64):
+                        return
 
     def hold(self) -> None:
         """From here on sigdbg is leaving: a second Ctrl-C or SIGTERM must not
@@ -573,16 +611,24 @@ class _LeaveSignals:
         signal.pthread_sigmask(signal.SIG_BLOCK, _LEAVE_SIGNALS)
 
     def restore(self) -> None:
-        """The caller's wakeup fd, handlers and signal mask back."""
-        self.leaving = True
+        """The caller's wakeup fd, handlers and signal mask back.
+
+        The watcher is ended first, with our signals still blocked: it may
+        have seen ``leaving`` False just before it was set and send one more
+        (held, then discarded by SIG_IGN).  Sent once the caller's handlers
+        are back, it would raise KeyboardInterrupt on the way out, or kill
+        sigdbg with SIGINT once the interpreter has reset its handlers at
+        exit (seen: sigdbg trace -p ended by SIGINT or SIGSEGV, not 130).
+        """
+        self.hold()
         signal.set_wakeup_fd(self._old_wakeup)
+        os.close(self._w)  # the watcher reads EOF and ends
+        self._thread.join(5.0)  # (at once: EOF wakes it wherever it waits)
         for sig in _LEAVE_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)  # discards one pending while held
         signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
         for sig, h in self._handlers.items():
             signal.signal(sig, h if h is not None else signal.SIG_DFL)
-        os.close(self._w)  # the watcher reads EOF and ends
-        self._thread.join(1.0)
         os.close(self._r)
 
 
@@ -607,34 +653,40 @@ def run(a: argparse.Namespace, st: Style) -> int:
     status = 0
     interrupted = False
     live: StatusLine | None = None
-    session = open_session(a, follow=a.follow, srop=a.srop)
     # SIGINT, SIGTERM and SIGHUP leave through one path: the trace file is
     # flushed, a launched program killed, an attached one detached with the
-    # signal of its current stop and without our debug registers.
+    # signal of its current stop and without our debug registers.  Caught
+    # from before attaching on (one that comes while attaching takes effect
+    # once attached): left to the kernel, by Python's default SIGTERM or a
+    # KeyboardInterrupt escaping, a signal whose delivery-stop the process
+    # sits in would be lost, as a tracer's exit does not pass it on
+    # (measured: tests/integration/test_leave.py).
     leave = _LeaveSignals() if threading.current_thread() is threading.main_thread() else None
-    attached = not session.launched
-    if attached and not a.quiet:
-        for tid in sorted(session.tracer.tasks):
-            _note(f"Process {tid} attached")
+    session: Session | None = None
     base: Callable[[Event], object] | None = None
     ended = False  # the trace ran to its end or was left on a signal
     try:
         try:
-            write = base = _writer(a, out, st, session)
-            if a.output and _isatty(sys.stderr):
-                live = StatusLine(sys.stderr, a.output)
-                inner = write
-                delivered = ev.SignalDelivered
+            with leave.deferred() if leave is not None else contextlib.nullcontext():
+                session = open_session(a, follow=a.follow, srop=a.srop)
+                if not session.launched and not a.quiet:
+                    for tid in sorted(session.tracer.tasks):
+                        _note(f"Process {tid} attached")
+                write = base = _writer(a, out, st, session)
+                if a.output and _isatty(sys.stderr):
+                    live = StatusLine(sys.stderr, a.output)
+                    inner = write
+                    delivered = ev.SignalDelivered
 
-                def write(e: Event) -> object:
-                    if e.__class__ is delivered:
-                        live.count += 1  # type: ignore[union-attr]
-                    return inner(e)
+                    def write(e: Event) -> object:
+                        if e.__class__ is delivered:
+                            live.count += 1  # type: ignore[union-attr]
+                        return inner(e)
 
-                live.begin()
-            session.policy.frames = a.frame
-            session.policy.only = only
-            session.policy.nostop.clear()
+                    live.begin()
+                session.policy.frames = a.frame
+                session.policy.only = only
+                session.policy.nostop.clear()
             for e in session.events(step_sigreturn=a.step_sigreturn and a.frame):
                 try:
                     write(e)
@@ -647,22 +699,24 @@ def run(a: argparse.Namespace, st: Style) -> int:
             interrupted = True
             if leave is not None:
                 leave.hold()
-            mode = a.on_interrupt or ("kill" if session.launched else "detach")
-            if mode == "detach":
-                tids = sorted(session.tracer.tasks)
-                session.detach()
-                if not a.quiet:
-                    for tid in tids:
-                        _note(f"Process {tid} detached")
-            else:
-                session.kill()
+            if session is not None:  # (else open_session has let go of the process)
+                mode = a.on_interrupt or ("kill" if session.launched else "detach")
+                if mode == "detach":
+                    tids = sorted(session.tracer.tasks)
+                    session.detach()
+                    if not a.quiet:
+                        for tid in tids:
+                            _note(f"Process {tid} detached")
+                else:
+                    session.kill()
             status = 128 + (exc.signum if isinstance(exc, _Leave) else signal.SIGINT)
         ended = True
     finally:
         if leave is not None:
             leave.hold()
         try:
-            session.close()
+            if session is not None:
+                session.close()
             summary = getattr(base, "summary", None)
             tail = summary.render(st) if summary is not None and ended else ""
             # an error already on its way out is the one to report

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +27,6 @@ from sigdbg.backends.stopcodes import (
     PTRACE_EVENT_EXIT,
     PTRACE_EVENT_FORK,
     PTRACE_EVENT_SECCOMP,
-    PTRACE_EVENT_STOP,
     PTRACE_EVENT_VFORK,
 )
 from sigdbg.decode.altstack import AltstackUse, altstack_use
@@ -40,7 +40,6 @@ from sigdbg.engine.stops import (
     SI_KERNEL,
     SI_PERF_DATA,
     SIGTRAP_HANDLER_ENTRY,
-    STOP_SIGNALS,
     TRAP_BRKPT,
     TRAP_PERF,
     TRAP_TRACE,
@@ -151,6 +150,11 @@ class Session(Inspector):
         self._cont_syscall = False
         #: tasks whose owed signal is delivered with a step (see _quiet_step)
         self._quiet: set[int] = set()
+        #: tid -> its first stop after attaching, when that was not the
+        #: interrupt's (a signal in flight): handled first by events()
+        self._attach_stops: dict[int, Stop] = {}
+        #: tasks whose PTRACE_INTERRUPT of the attach may still report a stop
+        self._attach_interrupts: set[int] = set()
 
     # -- construction ------------------------------------------------------------
     @classmethod
@@ -194,15 +198,11 @@ class Session(Inspector):
         tracer = Tracer()
         try:
             task = tracer.attach(pid, follow=follow)
-            stop = tracer.wait(pid)
-            if not stop.stopped:
+            res, raw = tracer.wait_siginfo(pid)
+            if not res.stopped:
                 raise TargetError(f"process {pid} exited while attaching")
             s = cls(tracer, task, launched=False, follow=follow)
-            if stop.event == PTRACE_EVENT_STOP and stop.stopsig in STOP_SIGNALS:
-                # it was stopped (SIGSTOP, ...) before we came: it stays so
-                # until SIGCONT, as it would without us (ptrace_attach turns
-                # the stop into this group-stop trap, kernel/ptrace.c)
-                s._stopped[task.tid] = _LISTEN
+            s._first_stop(s._stop_of(res, raw))
             if follow:
                 for tid in _threads_of(pid):
                     if tid != pid:
@@ -217,9 +217,48 @@ class Session(Inspector):
     def _attach_thread(self, tid: int) -> None:
         try:
             self.tracer.seize_thread(tid, self.pid)
-            self._stopped[tid] = 0
+            res, raw = self.tracer.wait_siginfo(tid)
         except SigdbgError:
             self.tracer.tasks.pop(tid, None)  # the thread exited meanwhile
+            return
+        stop = self._stop_of(res, raw)
+        if res.stopped:
+            self._first_stop(stop)
+
+    def _first_stop(self, stop: Stop) -> None:
+        """The first stop of a task just seized and sent PTRACE_INTERRUPT.
+
+        Usually the interrupt's own stop (PTRACE_EVENT_STOP with SIGTRAP).
+        A task that was stopped (SIGSTOP, ...) before we came reports a
+        group-stop instead: it stays stopped until SIGCONT, as it would
+        without us (``ptrace_attach`` turns the stop into this trap,
+        kernel/ptrace.c).  But a task that dequeued a signal between
+        PTRACE_SEIZE and PTRACE_INTERRUPT (a signal storm sent by another
+        process) stops first in that signal's delivery-stop: get_signal
+        checks the job-control trap before dequeue_signal, and
+        ptrace_signal stops after it (kernel/signal.c).  That signal is
+        already out of the queue: resumed with 0 the program would never
+        get it.  So the stop is kept with its signal owed (any resume or
+        detach passes it on) and :meth:`events` handles it first, like any
+        delivery (reported, its frame decoded under the policy then in
+        force).  The interrupt's stop may still follow (the delivery-stop
+        clears a trap only if the interrupt came before it,
+        ``ptrace_stop``); it is no event.
+        """
+        tid = stop.tid
+        if stop.kind == "group":
+            self._stopped[tid] = _LISTEN
+        elif stop.kind != "interrupt":
+            self._attach_stops[tid] = stop
+            self._attach_interrupts.add(tid)
+            self._stopped[tid] = stop.sig if stop.kind == "signal" else 0
+
+    def attach_signal(self) -> SigInfo | None:
+        """The siginfo of the signal the main task was being delivered when
+        we attached, while that delivery is still to be handled (it is,
+        with its signal, at the next resume)."""
+        stop = self._attach_stops.get(self.task.tid)
+        return stop.siginfo if stop is not None and stop.kind == "signal" else None
 
     def __enter__(self) -> Session:
         return self
@@ -278,6 +317,7 @@ class Session(Inspector):
         tracer.launched.clear()
         self._stopped.clear()
         self._listening.clear()
+        self._attach_stops.clear()
 
     def _stop_for_detach(self, t: PtraceTask) -> int | None:
         """Bring ``t`` into a ptrace-stop; the signal it is owed there, or
@@ -399,6 +439,8 @@ class Session(Inspector):
         t = self.tracer.tasks.get(tid)
         self._stopped.pop(tid, None)
         self._maps = None  # the program may map and unmap while it runs
+        if self._attach_stops:
+            self._attach_stops.pop(tid, None)  # resumed with its signal: handled
         if t is None:
             return
         if sig == _LISTEN:  # held in a group-stop
@@ -500,6 +542,8 @@ class Session(Inspector):
         """The backend's resume-and-wait for a task with nothing to step over."""
         self._stopped.pop(task.tid, None)
         self._maps = None  # the program may map and unmap while it runs
+        if self._attach_stops:
+            self._attach_stops.pop(task.tid, None)
         return self.tracer.resume_wait(task, sig, step, wait_tid, peek_pc, read_at_sp,
                                        syscall or (self._cont_syscall and not step))
 
@@ -536,6 +580,11 @@ class Session(Inspector):
 
         yield from self.first_events
         self.first_events = []
+        if self._attach_stops:
+            # a signal in flight when we attached: its stop is the first to handle
+            for stop in self._attach_stops.values():
+                self.requeue(stop)
+            self._attach_stops.clear()
         stopped, tasks = self._stopped, self.tracer.tasks
         while tasks or self._requeued:  # (self.alive)
             try:
@@ -665,6 +714,10 @@ class Session(Inspector):
             if tid in self._new_tids:
                 self._new_tids.discard(tid)  # auto-attach stop of a new task
                 return out
+            if self._attach_interrupts and tid in self._attach_interrupts:
+                self._attach_interrupts.discard(tid)
+                if stop.kind == "interrupt":
+                    return out  # our attach's PTRACE_INTERRUPT, after a first stop of a signal
             if tid in self._listening:
                 # The end of a PTRACE_LISTEN: SIGCONT woke it (an EVENT_STOP
                 # with SIGTRAP; the SIGCONT's own delivery-stop follows), or
@@ -921,6 +974,8 @@ class Session(Inspector):
         self._quiet.discard(tid)
         if self.srop is not None:
             self.srop.forget(tid)
+        self._attach_interrupts.discard(tid)
+        self._attach_stops.pop(tid, None)
         self._no_progress.pop(tid, None)
         self._unstepped.pop(tid, None)
         self._backoff.pop(tid, None)
@@ -1015,22 +1070,34 @@ def check_program(path: str) -> str:
     An ELF file of a supported ABI, or a ``#!`` script: the kernel runs its
     interpreter (fs/binfmt_script.c), as it does for strace and gdb, and
     every report takes the ABI from the process after exec, never from this
-    file.
+    file.  Anything but a regular file is refused before it is read (execve
+    would refuse it too: EACCES, fs/exec.c ``do_open_execat``), and the
+    file is opened with O_NONBLOCK: opening a FIFO for reading blocks until
+    a writer comes, and reading one blocks until it writes.
     """
     import shutil
 
     resolved = path if "/" in path else shutil.which(path)
     if resolved is None or not os.path.lexists(resolved):
         raise TargetError(f"{path}: no such program")
-    if os.path.isdir(resolved):
-        raise TargetError(f"{path}: is a directory")
     try:
-        with open(resolved, "rb") as fh:
-            head = fh.read(64)
+        st = os.stat(resolved)  # (no open: opening a device may do something)
+        if not stat.S_ISREG(st.st_mode):
+            raise TargetError(f"{path}: not a regular file (it is {_file_kind(st.st_mode)})")
+        fd = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except PermissionError:
         raise TargetError(f"{path}: permission denied") from None
     except OSError as exc:
         raise TargetError(f"{path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)  # (what was opened, if the path changed meanwhile)
+        if not stat.S_ISREG(st.st_mode):
+            raise TargetError(f"{path}: not a regular file (it is {_file_kind(st.st_mode)})")
+        head = os.read(fd, 64)
+    except OSError as exc:
+        raise TargetError(f"{path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
     if not head.startswith(b"#!"):
         try:
             abi_for_elf_header(head)
@@ -1040,6 +1107,16 @@ def check_program(path: str) -> str:
     if not os.access(resolved, os.X_OK):
         raise TargetError(f"{path}: not executable (permission denied)")
     return resolved
+
+
+def _file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, for an error message."""
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "of an unknown kind"
 
 
 def _sigtrap_pending(tid: int) -> bool:

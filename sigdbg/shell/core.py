@@ -26,6 +26,7 @@ from sigdbg.render.events import render_event
 from sigdbg.render.text import Style
 from sigdbg.shell import views
 from sigdbg.shell.expr import ExamineFormat, Resolver
+from sigdbg.shell.reaper import Reaper
 from sigdbg.shell.run import RunControl
 from sigdbg.textsafe import safe_error
 
@@ -92,6 +93,8 @@ class Shell:
         self.last_format: ExamineFormat | None = None  #: the last x/FMT, for x without one
         self._repeat = ""
         self.run = RunControl(self)
+        #: waits for the programs launched here and then detached
+        self.reaper = Reaper()
 
     # -- output ----------------------------------------------------------------------
     def write(self, text: str) -> None:
@@ -231,6 +234,7 @@ class Shell:
         s = self.session
         if s is not None and s.alive:
             raise UsageError(f"already debugging process {s.pid}: detach or kill it first")
+        self.reaper.forget(pid)  # (a child let go before: its stops are ours to wait for now)
         self.adopt(Session.attach(pid), "attached")
 
     def adopt(self, s: Session, reason: str) -> None:
@@ -248,6 +252,10 @@ class Shell:
         if not s.launched:
             self.program = s.exe_path() or self.program
             self.write(f"attached to process {s.pid} ({s.abi.name})")
+            info = s.attach_signal()
+            if info is not None:  # caught in its delivery: not lost, the next run delivers it
+                self.write(f"{signal_name(info.si_signo)} was being delivered: "
+                           "it is reported and delivered when the program goes on")
         for e in s.first_events:
             self.show_event(e)
         s.first_events = []
@@ -270,6 +278,8 @@ class Shell:
                             os.kill(s.pid, signal.SIGCONT)
                         except OSError:
                             pass
+                    if s.launched:  # our child: reaped when it exits, not left <defunct>
+                        self.reaper.adopt(s.pid)
                 else:
                     s.kill()
         finally:
@@ -302,13 +312,16 @@ class Shell:
         if self.core is not None:
             self.core.close()
         s = self.session
-        if s is None:
-            return
-        mode = self.on_exit or ("kill" if s.launched else "detach")
         try:
-            self.end_session(mode)
-        except Exception:
-            s.close()
+            if s is None:
+                return
+            mode = self.on_exit or ("kill" if s.launched else "detach")
+            try:
+                self.end_session(mode)
+            except Exception:
+                s.close()
+        finally:
+            self.reaper.close()
 
     def on_exec(self) -> None:
         s = self.session

@@ -82,6 +82,41 @@ def test_directory(tmp_path: Path) -> None:
     assert_one_line_error(run("maps", "--", str(tmp_path)), "is a directory")
 
 
+@pytest.mark.parametrize("kind", ["fifo", "fifo-with-writer", "directory", "dev-null"])
+@pytest.mark.parametrize("command", [("auxv",), ("trace",), ("shell",)])
+def test_program_that_is_not_a_regular_file(tmp_path: Path, kind: str,
+                                            command: tuple[str, ...]) -> None:
+    """A FIFO, a directory or a device as the program: one line saying it is
+    not a regular file, at once.  Opening a FIFO to look at its first bytes
+    blocked sigdbg until a writer came, and reading it until the writer
+    wrote (the timeout fails the test then)."""
+    writer = -1
+    if kind.startswith("fifo"):
+        path = str(tmp_path / "fifo")
+        os.mkfifo(path, 0o755)
+        if kind == "fifo-with-writer":  # a writer that never writes
+            writer = os.open(path, os.O_RDWR)
+        what = "a FIFO"
+    elif kind == "directory":
+        path, what = str(tmp_path), "a directory"
+    else:
+        path, what = os.devnull, "a character device"
+    try:
+        out = subprocess.run([sys.executable, "-m", "sigdbg", *command, "--", path],
+                             capture_output=True, text=True, timeout=20,
+                             stdin=subprocess.DEVNULL)
+    finally:
+        if writer >= 0:
+            os.close(writer)
+    if command == ("shell",):  # a script on stdin: the shell says it and goes on
+        assert out.returncode == 0 and "Traceback" not in out.stdout + out.stderr
+        lines = [ln for ln in (out.stdout + out.stderr).splitlines() if "error" in ln]
+        assert len(lines) == 1, out
+        assert f"{path}: not a regular file (it is {what})" in lines[0]
+        return
+    assert_one_line_error(out, f"{path}: not a regular file (it is {what})")
+
+
 def test_not_executable(tmp_path: Path) -> None:
     p = tmp_path / "noexec"
     shutil.copy(target("hello"), p)

@@ -72,7 +72,8 @@ def mark(name: str) -> str:
 
 
 def gdb_run(commands: list[str], program: str | None = None, args: tuple[str, ...] = (), *,
-            core: str | None = None, pre: tuple[str, ...] = (NO_DEPS,)) -> Gdb:
+            core: str | None = None, pre: tuple[str, ...] = (NO_DEPS,),
+            pass_fds: tuple[int, ...] = ()) -> Gdb:
     cmd = [str(GDB), "-nx", "-batch", "-iex", "set debuginfod enabled off"]
     for c in (*pre, f"source {PLUGIN}", *commands):
         cmd += ["-ex", c]
@@ -81,7 +82,7 @@ def gdb_run(commands: list[str], program: str | None = None, args: tuple[str, ..
     env = dict(os.environ, LC_ALL="C", TERM="dumb")
     env.pop("NO_COLOR", None)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, pass_fds=pass_fds)
     return Gdb(proc)
 
 
@@ -396,6 +397,40 @@ def test_core_file(tmp_path: Path, prog: str, scenario: str, handler: str) -> No
         if m["path"].startswith("/"):
             assert (m["start"], m["end"], m["path"]) in live_maps, m
     assert "sigdbg step-sigreturn: a core file cannot run" in g.stderr
+
+
+def test_core_file_found_past_fifos_gdb_holds(tmp_path: Path) -> None:
+    """gdb < 17 does not name its core file: the extension looks for it among
+    gdb's open files.  FIFOs among them (here inherited from the shell that
+    started gdb: one with no writer, one with a writer that never writes)
+    are passed over without being read: opening the first blocked, reading
+    the second blocked (the timeout of gdb_run failed the test).  The auxv
+    then comes from the core, as without them."""
+    core = tmp_path / "core"
+    live = gdb_run(["handle SIGUSR1 nostop noprint pass", "break *handler", "run",
+                    mark("auxv"), "sigdbg auxv --json", f"gcore {core}", "kill"],
+                   target("sig_basic"), ("raise",))
+    live.no_traceback()
+    assert core.exists(), live.all
+    fds = []
+    try:
+        for name, flags in (("nowriter", os.O_RDONLY | os.O_NONBLOCK), ("silent", os.O_RDWR)):
+            os.mkfifo(tmp_path / name)
+            fds.append(os.open(tmp_path / name, flags))
+        g = gdb_run([mark("fds"), "python import os; d = '/proc/self/fd/'; "
+                     "print([os.readlink(d + f) for f in os.listdir(d) if os.path.exists(d + f)])",
+                     mark("auxv"), "sigdbg auxv --json"],
+                    target("sig_basic"), core=str(core), pass_fds=tuple(fds))
+    finally:
+        for fd in fds:
+            os.close(fd)
+    g.no_traceback()
+    held = g.section("fds")
+    assert str(tmp_path / "nowriter") in held and str(tmp_path / "silent") in held, held
+    core_auxv, live_auxv = g.json("auxv"), live.json("auxv")
+    assert core_auxv.pop("checked_against") == "the core file's NT_AUXV note"
+    assert live_auxv.pop("checked_against") == "/proc/PID/auxv"
+    assert core_auxv == live_auxv
 
 
 # -- without and with the optional dependencies ------------------------------------------------

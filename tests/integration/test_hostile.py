@@ -81,6 +81,53 @@ def test_json_diff_of_an_xmm_register_the_handler_edited(tmp_path: Path) -> None
     assert restored["matches"] is True
 
 
+# -- a handler that corrupts the XSAVE area of its frame ---------------------------------------
+
+def _run_xstate_bad(mode: str) -> tuple[int, list[dict[str, int | str]]]:
+    p = subprocess.run([target("sig_xstate_bad"), mode], capture_output=True, text=True,
+                       timeout=30, stdin=subprocess.DEVNULL)
+    return p.returncode, parse_reports(p.stdout)
+
+
+def _outcome(reports: list[dict[str, int | str]]) -> list[dict[str, int | str]]:
+    """What does not depend on the run (addresses and pids do)."""
+    keep = ("tag", "sig", "code", "uc_flags", "magic1", "xstate_size", "xstate_bv", "xcomp_bv",
+            "lo", "hi")
+    return [{k: v for k, v in r.items() if k in keep} for r in reports]
+
+
+@pytest.mark.parametrize("opts", [(), ("--step-sigreturn",), ("--no-frame",)],
+                         ids=["frame", "step-sigreturn", "no-frame"])
+@pytest.mark.parametrize("mode", ["magic1", "magic2", "bv", "xcomp"])
+def test_corrupt_xstate_header_as_untraced(tmp_path: Path, mode: str,
+                                           opts: tuple[str, ...]) -> None:
+    """A handler that corrupts the XSAVE area of its own frame (magic1,
+    magic2: the kernel restores only the FXSAVE part; a reserved xstate_bv
+    bit, a compacted xcomp_bv: XRSTOR faults and the sigreturn ends in
+    SIGSEGV).  Traced, the program ends as untraced (same exit, same reports
+    from the handler and after the sigreturn), sigdbg decodes the corrupted
+    frame at the sigreturn without an error, and reports the SIGSEGV."""
+    rc_u, reports_u = _run_xstate_bad(mode)
+    fatal = mode in ("bv", "xcomp")
+    assert rc_u == (-11 if fatal else 0), reports_u
+    assert [r["tag"] for r in reports_u] == (["corrupt"] if fatal else ["corrupt", "after"])
+    t = run_trace([target("sig_xstate_bad"), mode], *opts, tmp=tmp_path)
+    assert t.rc == (128 + 11 if fatal else 0), t.stderr
+    assert _outcome(t.reports) == _outcome(reports_u)
+    last = t.events[-1]
+    if fatal:
+        assert (last["event"], last["signal"]) == ("killed", 11)
+        (segv,) = [e for e in t.of("signal_delivered") if e["siginfo"]["si_signo"] == 11]
+        # (with --no-frame a delivery is passed on without looking at its outcome)
+        assert segv["disposition"] == ("passed" if "--no-frame" in opts else "fatal")
+    else:
+        assert (last["event"], last["status"]) == ("exited", 0)
+    if opts == ("--step-sigreturn",):
+        (entered,) = t.of("sigreturn_entered")
+        fp = entered["frame"]["fpstate"]
+        assert fp["xmm"][3] == "0x" + "fedcba9876543210" + "0123456789abcdef"
+
+
 # -- -o /dev/full and a stdout that cannot be written ------------------------------------------
 
 def test_output_to_dev_full_is_one_line() -> None:

@@ -277,3 +277,162 @@ def test_sigkill_of_sigdbg_inside_a_handler_under_step_sigreturn(tmp_path: Path)
         assert [r["tag"] for r in parse_reports(text)] == ["returned"]
     else:
         assert rc == -signal.SIGTRAP
+
+
+# -- attaching and detaching while another process sends signals ----------------------------
+#: attach/detach rounds per test: the first stop after attaching is the
+#: delivery of a signal in flight in some of them (measured here: 10-50 %)
+ROUNDS = 20
+
+
+class _Inflight:
+    """sig_inflight recv (the program) and sig_inflight send (another process
+    sending it SIGUSR1s, never one while one is pending: each one sent is
+    one handler call untraced)."""
+
+    def __init__(self) -> None:
+        self.recv = subprocess.Popen([target("sig_inflight"), "recv"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE)
+        self.send: subprocess.Popen[bytes] | None = None
+        assert self.recv.stdout is not None
+        ready = _read_line(self.recv.stdout)
+        assert ready["tag"] == "ready"
+        self.pid = int(ready["pid"])
+        self.send = subprocess.Popen([target("sig_inflight"), "send", str(self.pid)],
+                                     stdout=subprocess.PIPE)
+
+    def counts(self) -> tuple[int, int]:
+        """Stop the sender; (signals it sent, signals the program handled)."""
+        assert self.send is not None
+        self.send.send_signal(signal.SIGTERM)
+        sent_out, _ = self.send.communicate(timeout=PATIENCE)
+        recv_out, _ = self.recv.communicate(b"x", timeout=PATIENCE)
+        assert self.send.returncode == 0 and self.recv.returncode == 0
+        (sent,) = parse_reports(sent_out.decode())
+        (got,) = parse_reports(recv_out.decode())
+        return int(sent["sent"]), int(got["count"])
+
+    def kill(self) -> None:
+        for p in (self.send, self.recv):
+            if p is not None:
+                if p.poll() is None:
+                    p.kill()
+                p.communicate()
+
+
+def test_sig_inflight_counts_agree_untraced() -> None:
+    """The truth the next tests compare with: untraced, the program handles
+    exactly as many SIGUSR1s as the other process sent."""
+    pair = _Inflight()
+    try:
+        _wait_until("signals to flow", lambda: _sigusr1_caught(pair.pid))
+        time.sleep(0.3)
+        sent, got = pair.counts()
+    finally:
+        pair.kill()
+    assert sent > 0 and got == sent
+
+
+def _sigusr1_caught(pid: int) -> bool:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) & (1 << (signal.SIGUSR1 - 1)))
+    return False
+
+
+@pytest.mark.parametrize("when", ["attaching", "attached"])
+def test_attach_and_detach_in_a_storm_lose_no_signal(tmp_path: Path, when: str) -> None:
+    """`sigdbg trace -p` attached and left with Ctrl-C, again and again, while
+    another process sends the program SIGUSR1s: the program handles every
+    one sent, as untraced.  The first stop after PTRACE_SEIZE +
+    PTRACE_INTERRUPT is often the delivery-stop of a SIGUSR1 dequeued in
+    between, not the interrupt's: resumed (or detached) with 0, that signal
+    was lost.  Ctrl-C comes as soon as sigdbg holds the process (while it is
+    still attaching: the signal's stop must be left with the signal) or
+    once it says "attached" (the trace has started)."""
+    pair = _Inflight()
+    try:
+        for n in range(ROUNDS):
+            out = tmp_path / f"trace{n}.jsonl"
+            p = subprocess.Popen([sys.executable, "-m", "sigdbg", "trace", "--json", "-o",
+                                  str(out), "-p", str(pair.pid)], cwd=ROOT,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE)
+            assert p.stderr is not None
+            if when == "attaching":
+                _wait_until("sigdbg to attach", lambda p=p: _tracer_pid(pair.pid) == p.pid
+                            or p.poll() is not None)
+            else:
+                assert p.stderr.readline().startswith(b"sigdbg: Process"), p.communicate()
+            assert _stop_trace(p, signal.SIGINT) == 128 + signal.SIGINT
+            assert _tracer_pid(pair.pid) == 0, "sigdbg left the program traced"
+        sent, got = pair.counts()
+    finally:
+        pair.kill()
+    assert got == sent, f"{sent - got} of {sent} SIGUSR1s lost over {ROUNDS} attach/detach rounds"
+
+
+def test_a_signal_in_flight_at_attach_is_the_first_event() -> None:
+    """Session.attach whose first stop is a SIGUSR1's delivery-stop (attached
+    again until that happens): events() reports that delivery first, with the
+    siginfo of the sender (si_pid), then the program runs on; the program's
+    count equals the sender's in the end."""
+    pair = _Inflight()
+    try:
+        assert pair.send is not None
+        _wait_until("signals to flow", lambda: _sigusr1_caught(pair.pid))
+        seen = None
+        for _ in range(1000):
+            s = sigdbg.attach(pair.pid)
+            try:
+                info = s.attach_signal()
+                if info is not None:
+                    s.policy.frames = True
+                    events = s.events()
+                    first = next(events)
+                    second = next(events)
+                    seen = (info, first, second)
+                    break
+            finally:
+                s.close()
+        assert seen is not None, "no attach met a signal in flight in 1000 tries"
+        sent, got = pair.counts()
+    finally:
+        pair.kill()
+    info, first, second = seen
+    assert (info.si_signo, info.get("si_pid")) == (signal.SIGUSR1, pair.send.pid)
+    assert isinstance(first, ev.SignalDelivered) and first.disposition == "handler"
+    assert first.siginfo.si_signo == signal.SIGUSR1
+    assert first.siginfo.get("si_pid") == pair.send.pid
+    assert isinstance(second, ev.HandlerEntered) and second.frame.sig == signal.SIGUSR1
+    assert got == sent
+
+
+def test_tracer_close_in_a_delivery_stop_passes_the_signal_on() -> None:
+    """Tracer.close() (what Session.attach does when it is interrupted, e.g.
+    by Ctrl-C, before a session exists) detaches a task in a signal-delivery-
+    stop with that signal: attached again and again until the first stop is
+    a SIGUSR1's, then closed there; the program's count equals the sender's."""
+    from sigdbg.backends.ptrace import Tracer
+
+    pair = _Inflight()
+    try:
+        _wait_until("signals to flow", lambda: _sigusr1_caught(pair.pid))
+        hits = 0
+        for _ in range(1000):
+            tracer = Tracer()
+            try:
+                tracer.attach(pair.pid)
+                res = tracer.wait(pair.pid)
+                if res.stopped and res.event == 0 and res.stopsig == signal.SIGUSR1:
+                    hits += 1
+            finally:
+                tracer.close()
+            if hits >= 3:
+                break
+        assert hits, "no attach met a signal in flight in 1000 tries"
+        sent, got = pair.counts()
+    finally:
+        pair.kill()
+    assert got == sent, f"{sent - got} of {sent} SIGUSR1s lost by Tracer.close()"

@@ -836,3 +836,78 @@ def test_bt_shows_every_frame_as_gdb_does(run: Run, tmp_path: Path, prog: str,
     text = run.cmd("bt")
     assert text.count("<signal handler called>") == sum(1 for w in want if w[2])
     run.cmd("kill")
+
+
+# -- programs launched here and let go are reaped -------------------------------------------------
+def _ps_children() -> dict[int, str]:
+    """pid -> STAT of every child of this process, as ps(1) shows them."""
+    out = subprocess.run(["ps", "-o", "pid=,stat=", "--ppid", str(os.getpid())],
+                         capture_output=True, text=True, check=False).stdout
+    return {int(pid): stat for pid, stat in (line.split() for line in out.splitlines())}
+
+
+@pytest.mark.parametrize("how", ["detach", "on-exit detach"])
+def test_launched_then_detached_program_is_reaped(how: str) -> None:
+    """A program the shell launched and let go (`detach`, or `set on-exit
+    detach` and quit) is the shell's child: when it exits, the shell reaps it
+    (ps shows no <defunct> child of the shell while the shell lives), and
+    nothing of it is left after the shell is gone."""
+    r, w = os.pipe()
+    run = Run(tracee_stdio={"stdin": r})
+    try:
+        run.cmd(f"file {target('hello')}")
+        out = run.cmd("run wait")
+        pid = exec_pid(out)
+        if how == "detach":
+            assert f"detached from process {pid}" in run.cmd("detach")
+        else:
+            run.cmd("set on-exit detach")
+            run.cmd("quit")
+            run.sh.close()
+        assert proc_state(pid) in ("S", "R"), "the program does not run on after the detach"
+        assert _tracer_pid(pid) == 0
+        os.close(w)  # hello wait: EOF on stdin, it prints and exits
+        w = -1
+        deadline = time.monotonic() + 30
+        while proc_state(pid) is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        children = _ps_children()
+        assert pid not in children, f"left as {children.get(pid)} (<defunct> = not reaped)"
+    finally:
+        if w >= 0:
+            os.close(w)
+        os.close(r)
+        run.sh.close()
+    assert proc_state(pid) is None
+
+
+def _tracer_pid(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_detach_removes_the_shells_breakpoints() -> None:
+    """`detach` in the shell takes back every int3 it planted: a breakpoint on
+    a handler the program runs only after the detach must not kill it with
+    SIGTRAP (sig_leave slow: one SIGUSR1 after the go byte, its handler
+    blocks until a second byte).  The program ends as untraced: exit 0,
+    reports inhandler then returned."""
+    from tests.integration.test_leave import _Victim
+
+    v = _Victim("slow")
+    run = Run()
+    try:
+        assert f"attached to process {v.pid}" in run.cmd(f"attach {v.pid}")
+        assert "breakpoint 1 at" in run.cmd("break slow_handler")
+        assert f"detached from process {v.pid}" in run.cmd("detach")
+        assert _tracer_pid(v.pid) == 0
+        v.send(b"gg")  # raise SIGUSR1, then let the handler return
+        rc, text = v.finish()
+    finally:
+        run.sh.close()
+        v.kill()
+    assert rc == 0, f"the program ended with {rc} after the shell detached"
+    assert [r["tag"] for r in parse_reports(text)] == ["inhandler", "returned"]
