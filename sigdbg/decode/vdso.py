@@ -67,7 +67,10 @@ def vdso_report(
         version = None if s.version == s.name else s.version
         return VdsoSymbol(s.name, version, mapping.start + off, off, s.size, s.type, s.bind)
 
-    syms = tuple(sym(s) for s in image.symbols if s.name and s.type in ("FUNC", "OBJECT"))
+    # NOTYPE too: arm64's __kernel_rt_sigreturn is a SYM_CODE_START label with no
+    # symbol type (arch/arm64/kernel/vdso/sigreturn.S), and it is the one that matters
+    syms = tuple(sym(s) for s in image.symbols
+                 if s.name and s.defined and s.type in ("FUNC", "OBJECT", "NOTYPE"))
     hit = image.symbol_at(image.entry)
     lv = image.linux_version
     return VdsoReport(

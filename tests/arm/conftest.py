@@ -48,7 +48,11 @@ def guest() -> Batch:
     files.update(python_files(ROOT / "sigdbg", ""))
     files.update(python_files(Path(__file__).with_name("guest_vdso.py"), ""))
     files.update(python_files(Path(__file__).with_name("guest_ptrace.py"), ""))
+    files.update(python_files(Path(__file__).with_name("guest_sigdbg.py"), ""))
     commands.append(("py_vdso", "PYTHONPATH=/job python3 /job/guest_vdso.py"))
+    # sigdbg itself on the three builds, one python start (tests/arm/test_sigdbg_inspect.py)
+    commands.append(("py_sigdbg", "PYTHONPATH=/job python3 /job/guest_sigdbg.py "
+                     + " ".join(f"/job/sig_frame.{b}" for b in ("a64", "arm", "thumb"))))
     for build in ("a64", "arm", "thumb"):
         prog = "sig_frame." + build
         commands.append((f"ptrace_{build}",
