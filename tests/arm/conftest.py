@@ -83,6 +83,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"boot+batch+poweroff {_batch.total_s:.1f} s; kernel "
             f"{_batch.results['uname'].text.splitlines()[0]}"
         )
+        res = _batch.results.get("py_sigdbg")
+        if res is not None and res.rc == 0:
+            import json
+
+            doc = json.loads(res.text)
+            terminalreporter.write_line(
+                f"arm guest: sigdbg auxv/maps/vdso (guest_sigdbg.py) {doc['elapsed_s']} s "
+                f"(imports {doc['import_s']} s, per target "
+                + ", ".join(f"{k} {v['inspect_s']} s" for k, v in doc["targets"].items())
+                + ", CLI runs " + ", ".join(f"{c['s']} s" for c in doc["cli"]) + ")")
 
 
 @dataclass

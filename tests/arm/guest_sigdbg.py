@@ -17,18 +17,23 @@ Prints one JSON document.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import os
-import sys
 import time
-from typing import Any
 
-from sigdbg.cli.commands import run_command
-from sigdbg.cli.main import main as cli_main
-from sigdbg.engine.session import Session
-from sigdbg.render.text import PLAIN
+T0 = time.monotonic()  # before sigdbg's imports: what this script costs the test session
+
+import contextlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from typing import Any  # noqa: E402
+
+from sigdbg.cli.commands import run_command  # noqa: E402
+from sigdbg.cli.main import main as cli_main  # noqa: E402
+from sigdbg.engine.session import Session  # noqa: E402
+from sigdbg.render.text import PLAIN  # noqa: E402
+
+IMPORT_S = time.monotonic() - T0
 
 COMMANDS: tuple[tuple[str, list[str]], ...] = (
     ("auxv", ["--json"]),
@@ -92,7 +97,7 @@ def cli(argv: list[str]) -> dict[str, Any]:
 
 def main() -> None:
     progs = sys.argv[1:]
-    doc: dict[str, Any] = {"targets": {}, "cli": []}
+    doc: dict[str, Any] = {"targets": {}, "cli": [], "import_s": round(IMPORT_S, 2)}
     for prog in progs:
         doc["targets"][os.path.basename(prog)] = one_target(prog)
     # the CLI as a user runs it (each a fresh process; symbolizing AT_ENTRY in
@@ -106,6 +111,7 @@ def main() -> None:
     # nothing of ours may be left behind
     doc["children_left"] = [p for p in os.listdir("/proc") if p.isdigit()
                             and _ppid(int(p)) == os.getpid()]
+    doc["elapsed_s"] = round(time.monotonic() - T0, 2)
     json.dump(doc, sys.stdout)
 
 
