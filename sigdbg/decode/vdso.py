@@ -114,7 +114,7 @@ class VsyscallReport(Model):
 
 def vsyscall_mode(abi: str, m: Mapping | None, cmdline: str) -> tuple[str, str]:
     if abi != "x86_64":
-        return "not-applicable", "32-bit tasks have no vsyscall page"
+        return "not-applicable", f"{abi} tasks have no vsyscall page (only x86_64 has one)"
     param = next((w.split("=", 1)[1] for w in cmdline.split() if w.startswith("vsyscall=")), None)
     if m is None:
         return "none", "no [vsyscall] line in /proc/PID/maps" + (

@@ -50,6 +50,9 @@ def guest() -> Batch:
     files.update(python_files(Path(__file__).with_name("guest_ptrace.py"), ""))
     files.update(python_files(Path(__file__).with_name("guest_sigdbg.py"), ""))
     commands.append(("py_vdso", "PYTHONPATH=/job python3 /job/guest_vdso.py"))
+    # glibc's own auxv listing (the dynamic loader of the guest's python3; the
+    # static targets' libc ignores LD_SHOW_AUXV)
+    commands.append(("ld_show_auxv", "LD_SHOW_AUXV=1 python3 -S -c pass"))
     # sigdbg itself on the three builds, one python start (tests/arm/test_sigdbg_inspect.py)
     commands.append(("py_sigdbg", "PYTHONPATH=/job python3 /job/guest_sigdbg.py "
                      + " ".join(f"/job/sig_frame.{b}" for b in ("a64", "arm", "thumb"))))

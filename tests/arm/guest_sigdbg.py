@@ -42,6 +42,7 @@ COMMANDS: tuple[tuple[str, list[str]], ...] = (
     ("auxv", []),
     ("maps", []),
     ("vdso", []),
+    ("vsyscall", ["--json"]),
 )
 
 

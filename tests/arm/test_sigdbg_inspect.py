@@ -120,6 +120,25 @@ def test_auxv_a64_minsigstksz_and_hwcaps(guest: Batch) -> None:
     assert "AT_MINSIGSTKSZ" in command(t, "auxv_text")
 
 
+def test_auxv_a64_names_as_glibc_prints_them(guest: Batch) -> None:
+    """glibc's LD_SHOW_AUXV listing (python3's dynamic loader, another process
+    on the same kernel): the same entries in the same order, the same
+    per-boot values, AT_PLATFORM's string."""
+    res = guest.results["ld_show_auxv"]
+    assert res.rc == 0
+    glibc = [line.split(":", 1) for line in res.text.splitlines() if line.startswith("AT_")]
+    glibc_values = {name: value.strip() for name, value in glibc}
+    entries = command(target(guest, "a64"), "auxv_json")["entries"]
+    assert [e["name"] for e in entries] == [name for name, _ in glibc]
+    named = {e["name"]: e for e in entries}
+    for name in ("AT_MINSIGSTKSZ", "AT_PAGESZ", "AT_CLKTCK", "AT_PHENT", "AT_UID", "AT_EUID",
+                 "AT_SECURE"):
+        assert named[name]["value"] == int(glibc_values[name]), name
+    assert named["AT_HWCAP"]["value"] == int(glibc_values["AT_HWCAP"], 16)  # printed bare hex
+    assert named["AT_HWCAP2"]["value"] == int(glibc_values["AT_HWCAP2"], 16)
+    assert named["AT_PLATFORM"]["string"] == glibc_values["AT_PLATFORM"] == "aarch64"
+
+
 @pytest.mark.parametrize("build", ["arm", "thumb"])
 def test_auxv_compat_32bit_pairs_and_hwcaps(guest: Batch, build: str) -> None:
     t = target(guest, build)
@@ -203,6 +222,15 @@ def test_maps_compat_special_pages_match_program(guest: Batch, build: str) -> No
         assert e["disassembly"][0].endswith(insns[0])
     text = command(t, "maps_text")
     assert "__kuser_helper_version 5" in text and "rt_sigreturn (Thumb)" in text
+
+
+@pytest.mark.parametrize("build", ["a64", "arm"])
+def test_no_vsyscall_page(guest: Batch, build: str) -> None:
+    t = target(guest, build)
+    v = command(t, "vsyscall_json")
+    assert "[vsyscall]" not in t["proc_maps"]
+    assert (v["present"], v["mode"], v["entries"]) == (False, "not-applicable", [])
+    assert v["mode_evidence"].startswith(("aarch64 tasks", "arm tasks"))
 
 
 def disasm(code: bytes, address: int, mode: str) -> list[str]:
