@@ -57,6 +57,9 @@ class Abi:
     #: what the kernel puts in those mappings that a debugger can decode
     #: (kuser helpers, sigreturn trampolines); empty for x86
     special_pages: tuple[arm_pages.PageRule, ...] = ()
+    #: the software breakpoint sigdbg writes (x86: int3); empty: sigdbg does
+    #: not set breakpoints in such processes yet (ARM: issue 14, with its pc rules)
+    breakpoint_insn: bytes = b"\xcc"
 
     def __str__(self) -> str:
         return self.name
@@ -170,6 +173,7 @@ AARCH64 = Abi(
     fp="x29",
     e_machine=183,  # EM_AARCH64
     special_mappings=arm_pages.AARCH64_MAPPINGS,
+    breakpoint_insn=b"",
 )
 
 #: 32-bit ARM EABI, as a compat task on an arm64 kernel runs it (the layouts
@@ -207,6 +211,7 @@ ARM = Abi(
     e_machine=40,  # EM_ARM
     special_mappings=arm_pages.ARM_COMPAT_MAPPINGS,
     special_pages=arm_pages.ARM_COMPAT_PAGES,
+    breakpoint_insn=b"",
 )
 
 #: Every ABI sigdbg knows.  Lookups below go through this table only.

@@ -326,6 +326,8 @@ def test_cli_on_arm(guest: Batch) -> None:
     assert maps["rc"] == 0
     pages = {p["mapping"] for p in json.loads(maps["stdout"])["pages"]}
     assert pages == {"[vectors]", "[sigpage]"}
+    entry = json.loads(runs["auxv --json --at entry"]["stdout"])  # static: at entry at exec
+    assert entry["abi"] == "arm" and entry["argv"] == ["/job/sig_frame.arm"]
     dis = runs["vdso --disas __kernel_rt_sigreturn"]
     assert dis["rc"] == 0 and dis["stdout"].startswith("__kernel_rt_sigreturn:")
     assert "mov x8, #0x8b" in dis["stdout"] and "svc #0" in dis["stdout"]
@@ -334,9 +336,11 @@ def test_cli_on_arm(guest: Batch) -> None:
 def test_cli_bad_input_on_arm(guest: Batch) -> None:
     doc = _doc(guest.results["py_sigdbg"])
     bad = [r for r in doc["cli"] if r["rc"] != 0]
-    assert [r["argv"][-1] for r in bad] == ["/nonexistent", "/job/sig_frame.a64"]
+    assert [r["argv"][-1] for r in bad] == ["/usr/bin/python3", "/nonexistent",
+                                            "/job/sig_frame.a64"]
     for r in bad:
         assert r["stdout"] == "" and r["stderr"].count("\n") == 1
         assert r["stderr"].startswith("sigdbg: error: ") and "Traceback" not in r["stderr"]
-    assert "no symbol 'no_such_symbol' in the vDSO" in bad[1]["stderr"]
+    assert "breakpoints are not supported in aarch64 processes yet" in bad[0]["stderr"]
+    assert "no symbol 'no_such_symbol' in the vDSO" in bad[2]["stderr"]
     assert doc["children_left"] == []  # nothing left stopped (or at all) in the guest
