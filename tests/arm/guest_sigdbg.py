@@ -111,6 +111,10 @@ def main() -> None:
     # set on ARM yet: one line, and the stopped python3 is killed
     doc["cli"].append(cli(["auxv", "--json", "--at", "entry", "--", progs[1]]))
     doc["cli"].append(cli(["auxv", "--at", "entry", "--", "/usr/bin/python3"]))
+    # what sigdbg cannot do on ARM yet ends in one line too, with nothing left
+    # behind (the engine steps into the handler; the frame has no tables yet)
+    doc["cli"].append(cli(["frame", "--", progs[0]]))
+    doc["cli"].append(cli(["trace", "--", progs[2]]))
     # bad input: one line, no traceback
     doc["cli"].append(cli(["auxv", "--", "/nonexistent"]))
     doc["cli"].append(cli(["vdso", "--disas", "no_such_symbol", "--", progs[0]]))
