@@ -13,8 +13,7 @@ layout, the same as x86_64's), arch/arm64/kernel/vdso/sigreturn.S.
 
 Checked against ``offsetof`` from targets/arm/abi.probe.c built with
 aarch64-linux-gnu-gcc and run on the real arm64 kernel in the QEMU guest
-(tests/arm/test_probe.py).  Not registered in sigdbg/abi/abis.py yet
-(issue 13 will make ABIs registered packages).
+(tests/arm/test_probe.py).  Registered as ``AARCH64`` in sigdbg/abi/abis.py.
 """
 
 from __future__ import annotations
@@ -33,6 +32,16 @@ USER_REGS = Layout(
         ("pstate", 264, 8),
     ),
     source="arch/arm64/include/uapi/asm/ptrace.h struct user_pt_regs",
+)
+
+#: The same 272 bytes with one field per register, as the registers are named
+#: (x0-x30, sp, pc, pstate; gdb's names): the ``user_regs`` of the ``Abi``.
+REGISTERS = Layout(
+    "user_pt_regs",
+    272,
+    fields(*((f"x{i}", 8 * i, 8) for i in range(31)), ("sp", 248, 8), ("pc", 256, 8),
+           ("pstate", 264, 8)),
+    source="arch/arm64/include/uapi/asm/ptrace.h struct user_pt_regs (regs[n] as xn)",
 )
 
 #: stack_t and siginfo_t are the generic 64-bit ones (asm-generic).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sigdbg.abi import i386, x86_64
+from sigdbg.abi import aarch64, arm, arm_pages, i386, x86_64
 from sigdbg.abi.layout import Layout
 from sigdbg.errors import UsageError
 
@@ -46,6 +46,20 @@ class Abi:
     #: user_regs names by DWARF register number (the psABI's numbering, which
     #: .eh_frame uses); the last one is the return-address column
     dwarf_regs: tuple[str, ...] = ()
+    #: ELF header e_machine (EM_*, include/uapi/linux/elf-em.h) and EI_CLASS
+    #: of executables of this ABI: how a program file or /proc/PID/exe is
+    #: recognised (:func:`abi_for_elf_header`)
+    e_machine: int = 0
+    #: the kernel's special mappings of a process of this ABI, explained
+    #: (rows of :class:`~sigdbg.abi.arm_pages.SpecialMappingRow`; empty: the
+    #: x86 table of sigdbg/decode/memmap.py)
+    special_mappings: tuple[arm_pages.SpecialMappingRow, ...] = ()
+    #: what the kernel puts in those mappings that a debugger can decode
+    #: (kuser helpers, sigreturn trampolines); empty for x86
+    special_pages: tuple[arm_pages.PageRule, ...] = ()
+    #: the software breakpoint sigdbg writes (x86: int3); empty: sigdbg does
+    #: not set breakpoints in such processes yet (ARM: issue 14, with its pc rules)
+    breakpoint_insn: bytes = b"\xcc"
 
     def __str__(self) -> str:
         return self.name
@@ -90,6 +104,7 @@ X86_64 = Abi(
     # x86-64 psABI figure 3.36 (16: the return address, which .eh_frame gives for rip)
     dwarf_regs=tuple("rax rdx rcx rbx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip"
                      .split()),
+    e_machine=62,  # EM_X86_64
 )
 
 I386 = Abi(
@@ -122,9 +137,85 @@ I386 = Abi(
     fp="ebp",
     # i386 psABI table 2.14 (8: the return address column, eip)
     dwarf_regs=("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip"),
+    e_machine=3,  # EM_386
 )
 
-ABIS: tuple[Abi, ...] = (X86_64, I386)
+#: AArch64 (arch/arm64).  What is not filled in yet is what tracing signals
+#: on AArch64 needs and issue 14 adds next: the sigcontext keeps x0-x30 as
+#: an array (``mcontext_regs`` empty until the frame decoder maps it), and
+#: the DWARF numbering (x0-x30 = 0-30, sp = 31, the return address in x30,
+#: not pc) does not fit ``dwarf_regs``' "last one is the return column" rule.
+AARCH64 = Abi(
+    name="aarch64",
+    arch="arm64",
+    bits=64,
+    word=8,
+    endian="<",
+    elf_class=64,
+    elf_machine="EM_AARCH64",
+    user_regs=aarch64.REGISTERS,
+    pc="pc",
+    sp="sp",
+    # the syscall number is in x8 (arch/arm64/kernel/syscall.c el0_svc_common);
+    # the kernel keeps the original in pt_regs->syscallno, which NT_PRSTATUS
+    # does not carry (NT_ARM_SYSTEM_CALL does): x8 is what user space set
+    syscall_nr="x8",
+    orig_syscall_nr="x8",
+    flags="pstate",
+    siginfo_header=aarch64.SIGINFO_HEADER,
+    siginfo_members=aarch64.SIGINFO_MEMBERS,
+    siginfo_size=aarch64.SIGINFO_SIZE,
+    rt_sigreturn_nr=aarch64.RT_SIGRETURN_NR,
+    sigreturn_nr=None,
+    disasm_mode="aarch64",
+    audit_arch=0xC00000B7,  # AUDIT_ARCH_AARCH64: EM_AARCH64 | 64BIT | LE
+    mcontext_regs=(),
+    fp="x29",
+    e_machine=183,  # EM_AARCH64
+    special_mappings=arm_pages.AARCH64_MAPPINGS,
+    breakpoint_insn=b"",
+)
+
+#: 32-bit ARM EABI, as a compat task on an arm64 kernel runs it (the layouts
+#: are those of a native ARM kernel too; the [sigpage] contents differ, see
+#: sigdbg/abi/arm_pages.py).  The frame pointer is r11 in ARM code (r7 in
+#: Thumb code, which this one name cannot say).
+ARM = Abi(
+    name="arm",
+    arch="arm",
+    bits=32,
+    word=4,
+    endian="<",
+    elf_class=32,
+    elf_machine="EM_ARM",
+    user_regs=arm.REGISTERS,
+    pc="pc",
+    sp="sp",
+    # EABI: the syscall number in r7 (arch/arm/kernel/entry-common.S); orig_r0
+    # is the first argument kept for restarts, not the number
+    syscall_nr="r7",
+    orig_syscall_nr="r7",
+    flags="cpsr",
+    siginfo_header=arm.SIGINFO_HEADER,
+    siginfo_members=arm.SIGINFO_MEMBERS,
+    siginfo_size=arm.SIGINFO_SIZE,
+    rt_sigreturn_nr=arm.RT_SIGRETURN_NR,
+    sigreturn_nr=arm.SIGRETURN_NR,
+    disasm_mode="arm",
+    audit_arch=0x40000028,  # AUDIT_ARCH_ARM: EM_ARM | LE
+    mcontext_regs=tuple((f"arm_r{i}", f"r{i}") for i in range(11)) + (
+        ("arm_fp", "r11"), ("arm_ip", "r12"), ("arm_sp", "sp"), ("arm_lr", "lr"),
+        ("arm_pc", "pc"), ("arm_cpsr", "cpsr"),
+    ),
+    fp="r11",
+    e_machine=40,  # EM_ARM
+    special_mappings=arm_pages.ARM_COMPAT_MAPPINGS,
+    special_pages=arm_pages.ARM_COMPAT_PAGES,
+    breakpoint_insn=b"",
+)
+
+#: Every ABI sigdbg knows.  Lookups below go through this table only.
+ABIS: tuple[Abi, ...] = (X86_64, I386, AARCH64, ARM)
 
 
 def abi_by_name(name: str) -> Abi:
@@ -147,8 +238,9 @@ def abi_for_elf_header(data: bytes) -> Abi:
     if len(data) < 20 or data[:4] != b"\x7fELF":
         raise UsageError("not an ELF file")
     machine = int.from_bytes(data[18:20], "little" if data[5] == 1 else "big")
-    if data[4] == 2 and machine == 62:
-        return X86_64
-    if data[4] == 1 and machine == 3:
-        return I386
+    bits = {1: 32, 2: 64}.get(data[4])
+    endian = {1: "<", 2: ">"}.get(data[5])
+    for abi in ABIS:
+        if abi.e_machine == machine and abi.elf_class == bits and abi.endian == endian:
+            return abi
     raise UsageError(f"unsupported ELF machine {machine} (class {data[4]})")

@@ -17,7 +17,7 @@ include/uapi/asm-generic/siginfo.h (32-bit layout, as i386's).
 
 Checked against ``offsetof`` from targets/arm/abi.probe.c built with
 arm-linux-gnueabihf-gcc and run in the QEMU guest (tests/arm/test_probe.py).
-Not registered in sigdbg/abi/abis.py yet (issue 13).
+Registered as ``ARM`` in sigdbg/abi/abis.py.
 """
 
 from __future__ import annotations
@@ -33,6 +33,17 @@ PT_REGS = Layout(
     source="arch/arm/include/uapi/asm/ptrace.h struct pt_regs",
 )
 UREG_NAMES = tuple(f"r{i}" for i in range(16)) + ("cpsr", "orig_r0")
+
+#: The same 72 bytes with one field per register, named as gdb and the
+#: kernel's ARM_* macros name them (r13 = sp, r14 = lr, r15 = pc): the
+#: ``user_regs`` of the ``Abi``.
+REGISTER_NAMES = tuple(f"r{i}" for i in range(13)) + ("sp", "lr", "pc", "cpsr", "orig_r0")
+REGISTERS = Layout(
+    "pt_regs",
+    72,
+    fields(*((name, 4 * i, 4) for i, name in enumerate(REGISTER_NAMES))),
+    source="arch/arm/include/uapi/asm/ptrace.h struct pt_regs (uregs[n] by ARM_* name)",
+)
 
 STACK_T = Layout(
     "stack_t",

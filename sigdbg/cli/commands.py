@@ -120,9 +120,16 @@ def _auxv(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
 
 def _maps(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
     m = ctx.maps()
+    pages = ctx.special_pages()
     if a.json:
-        return dump_json({"mappings": [x.to_json() for x in m.mappings]})
-    return rt.render_maps(m, st)
+        out: dict[str, Any] = {"mappings": [x.to_json() for x in m.mappings]}
+        if pages:  # ARM: [vectors], [sigpage] decoded (x86 has none: its JSON is unchanged)
+            out["pages"] = [p.to_json() for p in pages]
+        return dump_json(out)
+    text = rt.render_maps(m, st)
+    if pages:
+        text += "\n\n" + rt.render_special_pages(pages, st)
+    return text
 
 
 def _vdso_args(p: argparse.ArgumentParser) -> None:

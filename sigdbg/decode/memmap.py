@@ -10,7 +10,8 @@ mm/mmap.c (``[heap]`` is the brk area).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sigdbg.decode.model import Model
@@ -101,6 +102,10 @@ class Mapping(Model):
     dev: str
     inode: int
     path: str
+    #: the explanation from the process's ABI (``special_table``); None: the
+    #: x86 table above (what parse_maps without a table gives)
+    explained: SpecialMapping | None = field(default=None, compare=False,
+                                             metadata={"json": False})
 
     @property
     def size(self) -> int:
@@ -116,6 +121,8 @@ class Mapping(Model):
 
     @property
     def special(self) -> SpecialMapping | None:
+        if self.explained is not None:
+            return self.explained
         return SPECIAL_MAPPINGS.get(self.path) or (
             SPECIAL_MAPPINGS["[stack]"] if self.path.startswith("[stack") else None
         )
@@ -166,8 +173,19 @@ class MemoryMap(Model):
         return None
 
 
-def parse_maps(text: str) -> MemoryMap:
-    """Parse /proc/PID/maps text (fs/proc/task_mmu.c show_map_vma format)."""
+def special_table(rows: Iterable[Any]) -> dict[str, SpecialMapping] | None:
+    """The maps explanation of an ABI from its rows (``Abi.special_mappings``,
+    :class:`sigdbg.abi.arm_pages.SpecialMappingRow`); None when it has none
+    (x86: the table above)."""
+    table = {r.name: SpecialMapping(r.name, r.created_by, r.purpose, r.readable_by_tracer)
+             for r in rows}
+    return table or None
+
+
+def parse_maps(text: str, specials: dict[str, SpecialMapping] | None = None) -> MemoryMap:
+    """Parse /proc/PID/maps text (fs/proc/task_mmu.c show_map_vma format),
+    explaining the special mappings from ``specials`` (see
+    :func:`special_table`) when given."""
     out = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -186,6 +204,12 @@ def parse_maps(text: str) -> MemoryMap:
                     path=parts[5].strip() if len(parts) > 5 else "",
                 )
             )
+            if specials is not None:
+                m = out[-1]
+                key = "[stack]" if m.path.startswith("[stack") else m.path
+                if key in specials:
+                    out[-1] = Mapping(m.start, m.end, m.perms, m.offset, m.dev, m.inode, m.path,
+                                      specials[key])
         except (ValueError, IndexError):
             raise DecodeError(f"maps line {lineno} is malformed: {line[:80]!r}") from None
     return MemoryMap(tuple(out))

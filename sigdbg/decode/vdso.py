@@ -67,7 +67,10 @@ def vdso_report(
         version = None if s.version == s.name else s.version
         return VdsoSymbol(s.name, version, mapping.start + off, off, s.size, s.type, s.bind)
 
-    syms = tuple(sym(s) for s in image.symbols if s.name and s.type in ("FUNC", "OBJECT"))
+    # NOTYPE too: arm64's __kernel_rt_sigreturn is a SYM_CODE_START label with no
+    # symbol type (arch/arm64/kernel/vdso/sigreturn.S), and it is the one that matters
+    syms = tuple(sym(s) for s in image.symbols
+                 if s.name and s.defined and s.type in ("FUNC", "OBJECT", "NOTYPE"))
     hit = image.symbol_at(image.entry)
     lv = image.linux_version
     return VdsoReport(
@@ -111,7 +114,7 @@ class VsyscallReport(Model):
 
 def vsyscall_mode(abi: str, m: Mapping | None, cmdline: str) -> tuple[str, str]:
     if abi != "x86_64":
-        return "not-applicable", "32-bit tasks have no vsyscall page"
+        return "not-applicable", f"{abi} tasks have no vsyscall page (only x86_64 has one)"
     param = next((w.split("=", 1)[1] for w in cmdline.split() if w.startswith("vsyscall=")), None)
     if m is None:
         return "none", "no [vsyscall] line in /proc/PID/maps" + (

@@ -15,9 +15,10 @@ from sigdbg.decode.auxv import (
     decode_auxv,
     parse_auxv_bytes,
 )
-from sigdbg.decode.memmap import Mapping, MemoryMap, parse_maps
+from sigdbg.decode.memmap import Mapping, MemoryMap, parse_maps, special_table
 from sigdbg.decode.restorer import Restorer, SymbolRef
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe
+from sigdbg.decode.specialpages import SpecialPage, decode_special_pages
 from sigdbg.decode.vdso import (
     VSYSCALL_ADDR,
     VSYSCALL_ENTRIES,
@@ -58,8 +59,31 @@ class Inspector(MapsSource):
 
     def maps(self) -> MemoryMap:
         if self._maps is None:
-            self._maps = parse_maps(self.current_task().maps_text())
+            task = self.current_task()
+            text = task.maps_text()
+            try:
+                specials = special_table(task.process_abi.special_mappings)
+            except SigdbgError:
+                specials = None  # the program's ABI is unknown: the default explanation
+            self._maps = parse_maps(text, specials)
         return self._maps
+
+    def special_pages(self) -> tuple[SpecialPage, ...]:
+        """What the kernel put in the process's special pages that its ABI
+        describes (ARM: the kuser helpers in [vectors], the sigreturn
+        trampolines in [sigpage]); empty for x86."""
+        task = self.current_task()
+        rules = task.process_abi.special_pages
+        if not rules:
+            return ()
+
+        def dis(code: bytes, address: int, mode: str) -> list[str]:
+            try:
+                return self.disassemble(code, address, mode=mode)
+            except FeatureUnavailable:
+                return []  # no capstone: the bytes are still shown
+
+        return decode_special_pages(task, self.maps(), rules, dis)
 
     def invalidate(self) -> None:
         """Forget cached maps and symbols (after exec, or when mmaps changed)."""

@@ -989,8 +989,11 @@ class Session(Inspector):
         task = self.require_stopped()
         if address in self.breakpoints:
             return
-        orig = task.read(address, 1)
-        task.write(address, b"\xcc")
+        code = task.abi.breakpoint_insn
+        if not code:  # never write x86's int3 into another arch's code
+            raise UsageError(f"breakpoints are not supported in {task.abi} processes yet")
+        orig = task.read(address, len(code))
+        task.write(address, code)
         self.breakpoints[address] = orig
 
     def remove_breakpoint(self, address: int) -> None:

@@ -16,6 +16,7 @@ from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.restorer import Restorer
 from sigdbg.decode.sigframe import SigFrame
 from sigdbg.decode.siginfo import SigInfo
+from sigdbg.decode.specialpages import SpecialPage
 from sigdbg.decode.vdso import VdsoReport, VsyscallReport
 from sigdbg.names import signal_name
 from sigdbg.textsafe import safe
@@ -129,6 +130,32 @@ def render_maps(m: MemoryMap, st: Style = PLAIN, explain: bool = True) -> str:
             out.append(f"  {st.name(sp.name)}: {sp.purpose}")
             out.append(f"      created by {sp.created_by}; readable by a debugger: "
                        f"{sp.readable_by_tracer}")
+    return "\n".join(out)
+
+
+def render_special_pages(pages: tuple[SpecialPage, ...], st: Style = PLAIN) -> str:
+    """The decoded contents of ARM's [vectors] (kuser helpers) and [sigpage]
+    (sigreturn trampolines)."""
+    out: list[str] = []
+    for p in pages:
+        if out:
+            out.append("")
+        out.append(st.head(f"{safe(p.mapping)} {p.start:#x}-{p.end:#x}:"))
+        if p.error is not None:
+            out.append(st.warn(f"  {safe(p.error)}"))
+        if p.kind == "kuser" and p.version is not None:
+            out.append(f"  __kuser_helper_version {p.version} (the word at "
+                       f"{hx(p.version_address)})")
+            for k in p.kuser:
+                state = "" if k.present else st.dim(f"  (needs version {k.since_version})")
+                out.append(f"  {k.address:#x} {st.name(k.name)}: {k.description}{state}")
+                out.extend(f"      {line}" for line in k.disassembly)
+        elif p.kind == "trampolines" and p.kernel is not None:
+            out.append(f"  sigreturn code of the {p.kernel} ({p.source}) at offset "
+                       f"{p.block_offset:#x}; lr at handler entry holds one of:")
+            for t in p.trampolines:
+                out.append(f"  {t.address:#x} {st.name(t.name)}: {t.syscall} ({t.syscall_nr})")
+                out.extend(f"      {line}" for line in t.disassembly)
     return "\n".join(out)
 
 

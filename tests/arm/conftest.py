@@ -48,7 +48,14 @@ def guest() -> Batch:
     files.update(python_files(ROOT / "sigdbg", ""))
     files.update(python_files(Path(__file__).with_name("guest_vdso.py"), ""))
     files.update(python_files(Path(__file__).with_name("guest_ptrace.py"), ""))
+    files.update(python_files(Path(__file__).with_name("guest_sigdbg.py"), ""))
     commands.append(("py_vdso", "PYTHONPATH=/job python3 /job/guest_vdso.py"))
+    # glibc's own auxv listing (the dynamic loader of the guest's python3; the
+    # static targets' libc ignores LD_SHOW_AUXV)
+    commands.append(("ld_show_auxv", "LD_SHOW_AUXV=1 python3 -S -c pass"))
+    # sigdbg itself on the three builds, one python start (tests/arm/test_sigdbg_inspect.py)
+    commands.append(("py_sigdbg", "PYTHONPATH=/job python3 /job/guest_sigdbg.py "
+                     + " ".join(f"/job/sig_frame.{b}" for b in ("a64", "arm", "thumb"))))
     for build in ("a64", "arm", "thumb"):
         prog = "sig_frame." + build
         commands.append((f"ptrace_{build}",
@@ -79,6 +86,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"boot+batch+poweroff {_batch.total_s:.1f} s; kernel "
             f"{_batch.results['uname'].text.splitlines()[0]}"
         )
+        res = _batch.results.get("py_sigdbg")
+        if res is not None and res.rc == 0:
+            import json
+
+            doc = json.loads(res.text)
+            terminalreporter.write_line(
+                f"arm guest: sigdbg auxv/maps/vdso (guest_sigdbg.py) {doc['elapsed_s']} s "
+                f"(imports {doc['import_s']} s, per target "
+                + ", ".join(f"{k} {v['inspect_s']} s" for k, v in doc["targets"].items())
+                + ", CLI runs " + ", ".join(f"{c['s']} s" for c in doc["cli"]) + ")")
 
 
 @dataclass
