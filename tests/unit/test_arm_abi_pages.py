@@ -6,7 +6,6 @@ patterns are checked against capstone, not against themselves."""
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
 import pytest
 
@@ -26,7 +25,6 @@ from sigdbg.decode.disasm import get_disassembler
 from sigdbg.decode.memmap import parse_maps, special_table
 from sigdbg.decode.specialpages import decode_special_pages
 from sigdbg.errors import MemoryReadError, UsageError
-from tests.conftest import TARGETS
 
 
 def elf_header(ei_class: int, machine: int, data: int = 1) -> bytes:
@@ -46,15 +44,6 @@ def test_elf_header_lookup(ei_class: int, machine: int, abi: object) -> None:
 def test_elf_header_unsupported(head: bytes) -> None:
     with pytest.raises(UsageError, match="unsupported ELF machine"):
         abi_for_elf_header(head)
-
-
-def test_cross_built_targets_are_recognised() -> None:
-    build = TARGETS / "build" / "arm"
-    if not (build / "sig_frame.a64").exists():
-        pytest.fail("targets/build/arm missing: run make -C targets arm")
-    for name, abi in (("sig_frame.a64", AARCH64), ("sig_frame.arm", ARM),
-                      ("sig_frame.thumb", ARM)):
-        assert abi_for_elf_header(Path(build, name).read_bytes()[:20]) is abi
 
 
 def test_regset_sizes_and_names() -> None:
