@@ -27,7 +27,7 @@ test: lint
 	    tests/integration/test_stops.py tests/integration/test_cli_errors.py tests/unit/test_native.py \
 	    tests/integration/test_mixed_mode.py \
 	    tests/integration/test_leave.py tests/integration/test_jobctl.py \
-	    tests/integration/test_program_traps.py
+	    tests/integration/test_program_traps.py tests/integration/test_storms.py
 	$(MAKE) test-arm
 
 # The ARM/AArch64 tests on a real arm64 kernel under qemu-system-aarch64
