@@ -83,15 +83,16 @@ class FpState(SharedModel):
     def _build_json(self) -> dict[str, Any]:
         out = self._fields_json(("xmm", "ymm_hi"))
         # vector registers exceed JSON's safe integers: hex strings, fixed width
+        # (map over C functions: no bytecode per register)
         xmm = _hex128(self.xmm, self.xmm_raw)
-        out["xmm"] = ["0x" + h for h in xmm]
+        out["xmm"] = list(map(_PREFIX, xmm))
         if self.ymm_hi is None:
             out["ymm_hi"] = out["ymm"] = None
         else:
-            hi = _hex128(self.ymm_hi, self.ymm_hi_raw)
-            out["ymm_hi"] = ["0x" + h for h in hi]
+            hi = list(map(_PREFIX, _hex128(self.ymm_hi, self.ymm_hi_raw)))
+            out["ymm_hi"] = hi
             # YMMn = upper half : XMMn, i.e. the two fixed-width hex strings joined
-            out["ymm"] = ["0x" + h + x for x, h in zip(xmm, hi)]
+            out["ymm"] = list(map(str.__add__, hi, xmm))
         return out
 
     @property
@@ -112,8 +113,15 @@ def _hex128(values: tuple[int, ...], raw: bytes) -> list[str]:
     n = len(values)
     if len(raw) != 16 * n:
         return [f"{v:032x}" for v in values]
-    h = raw[::-1].hex()
-    return [h[i : i + 32] for i in range(32 * (n - 1), -1, -32)]
+    cuts = _CUTS.get(n)
+    if cuts is None:
+        cuts = _CUTS[n] = tuple(slice(i, i + 32) for i in range(32 * (n - 1), -1, -32))
+    return list(map(raw[::-1].hex().__getitem__, cuts))
+
+
+_PREFIX = "0x".__add__
+#: register count -> the slices of the reversed hex that are its registers, in order
+_CUTS: dict[int, tuple[slice, ...]] = {}
 
 
 def _regs128(data: bytes, off: int, count: int) -> tuple[int, ...]:
