@@ -45,6 +45,10 @@ Each run is checked: the storm must report count == N and exit 0, so a tracer
 that loses or duplicates signals fails loudly instead of looking fast.  sigdbg
 runs with this interpreter (sys.executable).
 
+--instructions N adds a fourth, deterministic figure for the main sigdbg rows:
+the tracer's user-space instructions per signal, counted by valgrind's
+callgrind over N signals (the tracee runs natively; the kernel is not counted).
+
 The memory row runs ``sigdbg trace --json`` over --long signals (10^6 by
 default) and samples the tracer's VmRSS from /proc every half second: the
 first sample one second in ("start"), the last one before it exits ("end").
@@ -242,6 +246,34 @@ def measure_rss(n: int, pin: list[str], timeout: float) -> Result:
                          "seconds": r.wall})
 
 
+CALLGRIND_RE = re.compile(rb"Collected : (\d+)")
+#: the rows measured in instructions with --instructions
+INSN_MODES = ("no-frame", "json", "text", "json-f", "json-fp")
+
+
+def instructions(mode: Mode, n: int, timeout: float) -> tuple[float | None, str | None]:
+    """User-space instructions per signal of the tracer alone, (I(n) - I(0)) / n,
+    counted by valgrind's callgrind (deterministic: what the machine's load
+    does not change; the kernel's work and the tracee are not counted)."""
+    counts = []
+    for k in (0, n):
+        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + os.devnull,
+               *storm_argv(mode, k)]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        try:
+            p = subprocess.run(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None, f"timed out after {timeout:.0f} s"
+        m = CALLGRIND_RE.search(p.stderr)
+        got = COUNT_RE.search(p.stdout)
+        if p.returncode != 0 or m is None or got is None or int(got.group(1), 16) != k:
+            return None, f"exit {p.returncode} under valgrind"
+        counts.append(int(m.group(1)))
+    return (counts[1] - counts[0]) / n, None
+
+
 def machine_line(pin: list[str]) -> str:
     model = "unknown CPU"
     flags: set[str] = set()
@@ -353,6 +385,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="signals of the memory run (default 10^6; 0 skips it)")
     ap.add_argument("--modes", default=",".join(BY_KEY),
                     help=f"comma-separated subset of: {', '.join(BY_KEY)}")
+    ap.add_argument("--instructions", type=int, default=0, metavar="N",
+                    help="also count the tracer's user-space instructions per signal "
+                    "under valgrind over N signals for the main sigdbg rows (slow: "
+                    "~1 min per row at N=1000; default 0 = off)")
     ap.add_argument("--cpu", type=int, default=0, help="the CPU to pin to (default 0)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds allowed per run")
@@ -385,10 +421,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {m.name}: {shown}", file=sys.stderr, flush=True)
         results.append(r)
     rss = measure_rss(a.long, pin, max(a.timeout, 3600)) if a.long > 0 else None
+    insns: list[str] = []
+    if a.instructions > 0:
+        if shutil.which("valgrind") is None:
+            insns.append("  (valgrind not installed)")
+        for key in INSN_MODES if shutil.which("valgrind") else ():
+            count, err = instructions(BY_KEY[key], a.instructions, a.timeout)
+            shown = f"{count:,.0f}" if count is not None else f"FAILED: {err}"
+            insns.append(f"  {BY_KEY[key].name:<28} {shown}")
+            print(f"  {BY_KEY[key].name}: {shown} instructions/signal", file=sys.stderr,
+                  flush=True)
     print()
     print(table(results))
     print("\n(us = microseconds per signal; cpu = the tracer process's user+system time, "
           "total = tracer and tracee)")
+    if insns:
+        print(f"\nuser-space instructions of the tracer per signal (callgrind, "
+              f"N={a.instructions}):")
+        print("\n".join(insns))
     print("\n" + targets(results, rss))
     return 0 if all(r.error is None for r in results) and (rss is None or rss.error is None) \
         else 1
