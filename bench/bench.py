@@ -261,6 +261,7 @@ def instructions(mode: Mode, n: int, timeout: float) -> tuple[float | None, str 
                *storm_argv(mode, k)]
         env = dict(os.environ)
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        env["PYTHONHASHSEED"] = "0"  # str hashes (dict probing) the same every run
         try:
             p = subprocess.run(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                                capture_output=True, timeout=timeout)
