@@ -436,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     print("\n(us = microseconds per signal; cpu = the tracer process's user+system time, "
           "total = tracer and tracee)")
+    fixed = [f"{r.mode.name} {r.extra['fixed']:.3f} s" for r in results
+             if r.error is None and r.mode.key in ("strace", "json", "text")]
+    if fixed:
+        print(f"(start-up, t(0), not counted above: {', '.join(fixed)})")
     if insns:
         print(f"\nuser-space instructions of the tracer per signal (callgrind, "
               f"N={a.instructions}):")
