@@ -2,7 +2,7 @@
 """Where a traced signal's time goes: ``sigdbg trace`` of a signal storm, profiled.
 
     python3 bench/profile.py [--n 20000] [--mode frame|no-frame|step] [--timers]
-                             [--no-memo] [--top 25] [--save FILE]
+                             [--no-memo] [--storm storm|threads|fp] [--top 25] [--save FILE]
 
 Runs ``sigdbg trace --json -o /dev/null -- targets/build/sig_storm N`` in this
 process, pinned to CPU 0 when possible like bench/bench.py.
@@ -19,7 +19,9 @@ includes the step into the handler, Tracer.resume_wait includes the tracee's
 run up to its next stop), plus the tracer's own CPU time per signal.
 
 --no-memo turns off the siginfo and FP-state memos: what a target whose FP
-registers change between signals costs (the storm's never do).
+registers change between signals costs (the storm's never do).  --storm fp
+profiles targets/sig_storm_fp instead, whose FP registers really change
+before every signal; --storm threads the 8-thread storm (traced with -f).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import time  # noqa: E402
 from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-STORM = ROOT / "targets" / "build" / "sig_storm"
+STORMS = {"storm": "sig_storm", "threads": "sig_storm_threads", "fp": "sig_storm_fp"}
 MODE_OPTS = {"frame": [], "no-frame": ["--no-frame"], "step": ["--step-sigreturn"]}
 
 
@@ -59,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timers", action="store_true",
                     help="wall-clock timers around each step instead of cProfile")
     ap.add_argument("--no-memo", action="store_true", help="decode every siginfo/FP state")
+    ap.add_argument("--storm", choices=sorted(STORMS), default="storm",
+                    help="which storm to trace (default storm; threads is traced with -f)")
     a = ap.parse_args(argv)
 
     subprocess.run(["make", "-s", "-C", str(ROOT / "targets")], check=True)
@@ -82,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         xsave._LAST_AREA = _Forgetful()
         xsave._decode_blob = xsave._decode_blob.__wrapped__  # type: ignore[attr-defined]
         siginfo._decode_siginfo = siginfo._decode_siginfo.__wrapped__  # type: ignore[attr-defined]
-    args = ["trace", *MODE_OPTS[a.mode], "--json", "-o", os.devnull, "--", str(STORM),
+    storm = ROOT / "targets" / "build" / STORMS[a.storm]
+    follow = ["-f"] if a.storm == "threads" else []
+    args = ["trace", *follow, *MODE_OPTS[a.mode], "--json", "-o", os.devnull, "--", str(storm),
             str(a.n)]
     what = f"sigdbg {' '.join(args)}{' (memos off)' if a.no_memo else ''}"
     n = max(a.n, 1)

@@ -29,7 +29,7 @@ from sigdbg.abi.x86_fp import (
 )
 from sigdbg.backends.base import Memory
 from sigdbg.decode import xstate_layout
-from sigdbg.decode.model import SharedModel, one_store_init
+from sigdbg.decode.model import SharedModel, internal, one_store_init
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.names import xfeature_names
 
@@ -74,19 +74,25 @@ class FpState(SharedModel):
     ymm_hi: tuple[int, ...] | None  #: upper 128 bits of YMM0.. (None if absent)
     size: int  #: bytes the area occupies on the stack, MAGIC2 included
     problems: tuple[str, ...]
+    #: the little-endian bytes ``xmm`` and ``ymm_hi`` were read from (16 per
+    #: register), kept so that their JSON hex comes from one bytes.hex()
+    #: instead of a format per register; empty when not known
+    xmm_raw: bytes = internal(b"")
+    ymm_hi_raw: bytes = internal(b"")
 
     def _build_json(self) -> dict[str, Any]:
         out = self._fields_json(("xmm", "ymm_hi"))
         # vector registers exceed JSON's safe integers: hex strings, fixed width
-        xmm = [f"{v:#034x}" for v in self.xmm]
-        out["xmm"] = xmm
+        # (map over C functions: no bytecode per register)
+        xmm = _hex128(self.xmm, self.xmm_raw)
+        out["xmm"] = list(map(_PREFIX, xmm))
         if self.ymm_hi is None:
             out["ymm_hi"] = out["ymm"] = None
         else:
-            hi = [f"{v:#034x}" for v in self.ymm_hi]
+            hi = list(map(_PREFIX, _hex128(self.ymm_hi, self.ymm_hi_raw)))
             out["ymm_hi"] = hi
             # YMMn = upper half : XMMn, i.e. the two fixed-width hex strings joined
-            out["ymm"] = ["0x" + h[2:] + x[2:] for x, h in zip(xmm, hi)]
+            out["ymm"] = list(map(str.__add__, hi, xmm))
         return out
 
     @property
@@ -97,6 +103,25 @@ class FpState(SharedModel):
 
 
 _QWORDS = {n: struct.Struct(f"<{2 * n}Q") for n in (8, 16)}
+
+
+def _hex128(values: tuple[int, ...], raw: bytes) -> list[str]:
+    """32 lowercase hex digits per 128-bit register, no "0x": ``f"{v:032x}"``
+    of each of ``values``, taken from ``raw`` (the registers' little-endian
+    bytes) when it holds exactly them -- reversed as a whole, the bytes of
+    the last register come first, each most significant byte first."""
+    n = len(values)
+    if len(raw) != 16 * n:
+        return [f"{v:032x}" for v in values]
+    cuts = _CUTS.get(n)
+    if cuts is None:
+        cuts = _CUTS[n] = tuple(slice(i, i + 32) for i in range(32 * (n - 1), -1, -32))
+    return list(map(raw[::-1].hex().__getitem__, cuts))
+
+
+_PREFIX = "0x".__add__
+#: register count -> the slices of the reversed hex that are its registers, in order
+_CUTS: dict[int, tuple[slice, ...]] = {}
 
 
 def _regs128(data: bytes, off: int, count: int) -> tuple[int, ...]:
@@ -225,11 +250,13 @@ def _decode(mem: Memory, abi: Abi, fpstate: int) -> FpState:
     xfeat = sw["xfeatures"]
     xsize = sw["xstate_size"]
     nxmm = 16 if abi.bits == 64 else 8
-    xmm = _regs128(base, 160, nxmm)
+    xmm_raw = base[160 : 160 + 16 * nxmm]
+    xmm = _regs128(xmm_raw, 0, nxmm)
     st = tuple([base[32 + 16 * i : 42 + 16 * i][::-1].hex() for i in range(8)])
     magic2 = xstate_bv = xcomp_bv = None
     comps: tuple[str, ...] = ()
     ymm_hi = None
+    hi = b""
     size = 512 + (112 if fsave is not None else 0)
     fmt = "fxsave"
     if magic1 == FP_XSTATE_MAGIC1:
@@ -291,6 +318,8 @@ def _decode(mem: Memory, abi: Abi, fpstate: int) -> FpState:
         ymm_hi=ymm_hi,
         size=size,
         problems=tuple(problems),
+        xmm_raw=xmm_raw,
+        ymm_hi_raw=hi,
     )
 
 

@@ -787,13 +787,15 @@ class Session(Inspector):
         # handler's first instruction (or executes one instruction if the
         # signal is ignored, or kills the task).  The event's pc is the one at
         # this stop, read before the step.
-        if len(self.tracer.tasks) == 1 and not self._requeued and not self._inline \
-                and tid not in self._at_breakpoint:
-            # One task, nothing queued: the main loop's next pass would resume
-            # nothing and wait for exactly this step's stop.  Taking it here
-            # saves that pass on every traced signal (not nested: a stop that
-            # is itself a delivery is left to the main loop).  The pc at
-            # delivery is read by the same backend call.
+        if not self._requeued and not self._inline and tid not in self._at_breakpoint:
+            # Nothing queued: the main loop's next pass would (resume the
+            # other tasks we hold and) wait for a stop, normally this step's.
+            # Taking it here saves that pass on every traced signal; other
+            # tasks held stopped stay so until then, and a stop of another
+            # task that comes first is handled here like the main loop would
+            # (not nested: a stop that is itself a delivery is left to the
+            # main loop, this step's stop then finishes the delivery there).
+            # The pc at delivery is read by the same backend call.
             self._inline = True
             try:
                 try:

@@ -526,3 +526,52 @@ def test_decode_with_a_view_equals_decode_with_separate_arguments() -> None:
     again = decode_sigframe(FakeMemory(regions), X86_64, FRAME64, view=view, signo=35)
     assert first == plain and again == plain
     assert view.asked == 1 and list(view.restorers) == [plain.pretcode]  # classified once
+
+
+def reference_vector_json(fp: xsave.FpState) -> dict[str, Any]:
+    """The vector registers' JSON as the model's integers spell it: fixed-width
+    hex of each value, YMMn = its upper half above XMMn."""
+    xmm = [f"{v:#034x}" for v in fp.xmm]
+    if fp.ymm_hi is None:
+        return {"xmm": xmm, "ymm_hi": None, "ymm": None}
+    return {"xmm": xmm, "ymm_hi": [f"{v:#034x}" for v in fp.ymm_hi],
+            "ymm": [f"{hi << 128 | lo:#066x}" for lo, hi in zip(fp.xmm, fp.ymm_hi)]}
+
+
+@pytest.mark.parametrize("abi", [X86_64, I386], ids=lambda a: a.name)
+def test_vector_hex_from_the_area_bytes_equals_hex_of_the_values(abi: Any) -> None:
+    """FpState's JSON spells XMM/YMM from the area's bytes (one hex() for all
+    registers): over random forged areas it must equal the fixed-width hex of
+    the decoded integers, and the integers the bytes' little-endian values."""
+    rng = random.Random(15)
+    nxmm = 16 if abi is X86_64 else 8
+    base = 0x7000_0040 if abi is X86_64 else 0x7000_0010
+    for trial in range(40):
+        area = bytearray(forge_fp_area(nxmm) if abi is X86_64 else
+                         T32.FPSTATE_32_HEADER.encode({"magic": T32.X86_FXSR_MAGIC})
+                         + forge_fp_area(nxmm, extra=112))
+        fx = 0 if abi is X86_64 else T32.FXSAVE_OFFSET
+        regs = rng.randbytes(16 * nxmm)
+        if trial % 4 == 0:  # extremes: all ones, all zeros, a lone top bit
+            regs = bytes([0xFF] * 16 * nxmm) if trial % 8 else bytes(16 * nxmm - 1) + b"\x80"
+        area[fx + 160 : fx + 160 + 16 * nxmm] = regs
+        hi = rng.randbytes(16 * nxmm)
+        area[fx + 576 : fx + 576 + 16 * nxmm] = hi
+        fp = xsave._decode(fp_memory(bytes(area), base), abi, base)
+        assert fp.xmm == tuple(int.from_bytes(regs[i : i + 16], "little")
+                               for i in range(0, 16 * nxmm, 16))
+        assert fp.ymm_hi == tuple(int.from_bytes(hi[i : i + 16], "little")
+                                  for i in range(0, 16 * nxmm, 16))
+        assert fp.xmm_raw == regs and fp.ymm_hi_raw == hi
+        got = fp.to_json()
+        assert {k: got[k] for k in ("xmm", "ymm_hi", "ymm")} == reference_vector_json(fp)
+        # without the bytes (a model built by hand) the same JSON comes from the values
+        bare = dataclasses.replace(fp, xmm_raw=b"", ymm_hi_raw=b"")
+        assert bare.to_json() == got
+
+
+def test_vector_hex_ignores_bytes_that_do_not_match_the_register_count() -> None:
+    values = (1, 2**128 - 1)
+    assert xsave._hex128(values, b"\x01" + bytes(15) + b"\xff" * 16) == \
+        [f"{v:032x}" for v in values]
+    assert xsave._hex128(values, b"\x07" * 16) == [f"{v:032x}" for v in values]  # too short
