@@ -60,9 +60,31 @@ class Abi:
     #: the software breakpoint sigdbg writes (x86: int3); empty: sigdbg does
     #: not set breakpoints in such processes yet (ARM: issue 14, with its pc rules)
     breakpoint_insn: bytes = b"\xcc"
+    #: the flags-register bit that makes the CPU trap after each instruction
+    #: (x86: EFLAGS.TF, arch/x86/include/uapi/asm/processor-flags.h); 0: none
+    #: the program can set itself
+    trace_flag: int = 0
+    #: mnemonic prefixes of the calls ``nexti`` steps over (capstone's names)
+    call_mnemonics: tuple[str, ...] = ()
+    #: the signal frame kinds this ABI's kernel builds, named as
+    #: :mod:`sigdbg.decode.sigframe` and ``--kind`` name them
+    frame_kinds: tuple[str, ...] = ()
+    #: (register, rt frame member, offset of the member in the rt frame): the
+    #: handler arguments passed in registers that point into the frame at
+    #: handler entry (x86_64: arch/x86/kernel/signal_64.c
+    #: ``x64_setup_rt_frame`` sets rsi = &frame->info, rdx = &frame->uc);
+    #: empty where they are passed on the stack (i386) or not yet described
+    handler_arg_pointers: tuple[tuple[str, str, int], ...] = ()
 
     def __str__(self) -> str:
         return self.name
+
+    def mcontext_name(self, user_reg: str) -> str:
+        """The sigcontext field sigreturn restores ``user_reg`` from."""
+        for mc, reg in self.mcontext_regs:
+            if reg == user_reg:
+                return mc
+        raise KeyError(f"{self.name}: sigreturn does not restore {user_reg}")
 
     @property
     def word_fmt(self) -> str:
@@ -105,6 +127,11 @@ X86_64 = Abi(
     dwarf_regs=tuple("rax rdx rcx rbx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip"
                      .split()),
     e_machine=62,  # EM_X86_64
+    trace_flag=0x100,  # X86_EFLAGS_TF
+    call_mnemonics=("call", "lcall"),
+    frame_kinds=("rt_sigframe",),
+    handler_arg_pointers=(("rsi", "info", x86_64.RT_SIGFRAME.offset_of("info")),
+                          ("rdx", "uc", x86_64.RT_SIGFRAME.offset_of("uc"))),
 )
 
 I386 = Abi(
@@ -138,6 +165,9 @@ I386 = Abi(
     # i386 psABI table 2.14 (8: the return address column, eip)
     dwarf_regs=("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip"),
     e_machine=3,  # EM_386
+    trace_flag=0x100,  # X86_EFLAGS_TF
+    call_mnemonics=("call", "lcall"),
+    frame_kinds=("rt_sigframe_ia32", "sigframe_ia32"),
 )
 
 #: AArch64 (arch/arm64).  What is not filled in yet is what tracing signals
@@ -216,6 +246,20 @@ ARM = Abi(
 
 #: Every ABI sigdbg knows.  Lookups below go through this table only.
 ABIS: tuple[Abi, ...] = (X86_64, I386, AARCH64, ARM)
+
+
+def all_frame_kinds() -> tuple[str, ...]:
+    """Every frame kind of every ABI, in table order (the ``--kind`` choices)."""
+    return tuple(k for abi in ABIS for k in abi.frame_kinds)
+
+
+def abi_of_frame_kind(kind: str) -> Abi:
+    """The ABI whose sigcontext a frame of ``kind`` holds (an ia32 frame of a
+    64-bit task in 32-bit code holds i386's)."""
+    for abi in ABIS:
+        if kind in abi.frame_kinds:
+            return abi
+    raise UsageError(f"unknown frame kind {kind!r} (known: {', '.join(all_frame_kinds())})")
 
 
 def abi_by_name(name: str) -> Abi:

@@ -48,7 +48,7 @@ import signal
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sigdbg.abi.abis import Abi, abi_by_name
+from sigdbg.abi.abis import Abi, abi_by_name, abi_of_frame_kind
 from sigdbg.backends.base import Task
 from sigdbg.backends.stopcodes import (
     PERF_SIG_DATA,
@@ -170,8 +170,6 @@ _RESTORER_READ = 48
 _SIGTRAP = int(signal.SIGTRAP)
 #: bit of SIGTRAP in a signal mask (bit n-1 = signal n)
 SIGTRAP_BIT = 1 << (_SIGTRAP - 1)
-#: EFLAGS.TF
-TF = 0x100
 #: signals a mask never blocks
 _UNBLOCKABLE = (1 << (signal.SIGKILL - 1)) | (1 << (signal.SIGSTOP - 1))
 
@@ -475,7 +473,8 @@ class _Walk:
             if _is_our_step(nxt):
                 # no handler: ignored, one instruction ran under our step
                 yield ev.SignalDelivered(pid, tid, info, "ignored", pc)
-                if nxt.si_code == TRAP_TRACE and task.registers()[self.abi.flags] & TF:
+                if nxt.si_code == TRAP_TRACE \
+                        and task.registers()[self.abi.flags] & self.abi.trace_flag:
                     # the program's own TF was set: the trap is its own too
                     stop = nxt
                     continue
@@ -565,12 +564,14 @@ class _Walk:
         yield ev.SigreturnEntered(self.pid, tid, sysname, now, diff_frames(entry, now))
         if code is not None and s.srop is not None:
             yield from s.srop_before_syscall(task, regs, code)
-        flags = now.mcontext.get("eflags", now.mcontext.get("flags", 0))
+        # the frame's own ABI names its flags (an ia32 frame in a 64-bit task)
+        fabi = abi_of_frame_kind(now.kind)
+        flags = now.mcontext.get(fabi.mcontext_name(fabi.flags), 0)
         if code is None:
             stop = s._resume_wait(tid, 0, False, tid, syscall=True)  # to its exit
             stop = yield from self._past_seccomp(stop, False)
             self.in_syscall = False
-        elif now.sigmask & SIGTRAP_BIT or flags & TF:
+        elif now.sigmask & SIGTRAP_BIT or flags & fabi.trace_flag:
             # stepping it would force a SIGTRAP in the restored context (its
             # mask blocks SIGTRAP) or hide and then clear the program's TF
             stop = s._resume_wait(tid, 0, False, tid, syscall=True)
