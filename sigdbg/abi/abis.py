@@ -75,6 +75,12 @@ class Abi:
     #: ``x64_setup_rt_frame`` sets rsi = &frame->info, rdx = &frame->uc);
     #: empty where they are passed on the stack (i386) or not yet described
     handler_arg_pointers: tuple[tuple[str, str, int], ...] = ()
+    #: (bytes, syscall, text): the restorers recognised by their code at
+    #: pretcode (:func:`sigdbg.decode.restorer.match_pattern`)
+    restorer_patterns: tuple[tuple[bytes, str, str], ...] = ()
+    #: gdb's names of this architecture (``frame.architecture().name()``);
+    #: empty: the GDB extension does not support it
+    gdb_arch_names: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return self.name
@@ -130,8 +136,15 @@ X86_64 = Abi(
     trace_flag=0x100,  # X86_EFLAGS_TF
     call_mnemonics=("call", "lcall"),
     frame_kinds=("rt_sigframe",),
+    gdb_arch_names=("i386:x86-64", "i386:x86-64:intel"),  # not i386:x64-32 (x32)
     handler_arg_pointers=(("rsi", "info", x86_64.RT_SIGFRAME.offset_of("info")),
                           ("rdx", "uc", x86_64.RT_SIGFRAME.offset_of("uc"))),
+    # glibc __restore_rt (sysdeps/unix/sysv/linux/x86_64/libc_sigaction.c), with
+    # and without the REX prefix
+    restorer_patterns=(
+        (bytes.fromhex("48c7c00f0000000f05"), "rt_sigreturn", "mov $15,%rax; syscall"),
+        (bytes.fromhex("b80f0000000f05"), "rt_sigreturn", "mov $15,%eax; syscall"),
+    ),
 )
 
 I386 = Abi(
@@ -168,6 +181,13 @@ I386 = Abi(
     trace_flag=0x100,  # X86_EFLAGS_TF
     call_mnemonics=("call", "lcall"),
     frame_kinds=("rt_sigframe_ia32", "sigframe_ia32"),
+    gdb_arch_names=("i386", "i386:intel"),
+    # the vDSO's __kernel_rt_sigreturn / __kernel_sigreturn
+    # (arch/x86/entry/vdso/vdso32/sigreturn.S) and glibc's copies of them
+    restorer_patterns=(
+        (bytes.fromhex("b8ad000000cd80"), "rt_sigreturn", "mov $173,%eax; int $0x80"),
+        (bytes.fromhex("58b877000000cd80"), "sigreturn", "pop %eax; mov $119,%eax; int $0x80"),
+    ),
 )
 
 #: AArch64 (arch/arm64).  What is not filled in yet is what tracing signals
@@ -260,6 +280,15 @@ def abi_of_frame_kind(kind: str) -> Abi:
         if kind in abi.frame_kinds:
             return abi
     raise UsageError(f"unknown frame kind {kind!r} (known: {', '.join(all_frame_kinds())})")
+
+
+def abi_by_gdb_arch(name: str) -> Abi:
+    """The ABI gdb calls ``name``; UsageError for an unsupported one."""
+    for abi in ABIS:
+        if name in abi.gdb_arch_names:
+            return abi
+    known = " and ".join(a.name for a in ABIS if a.gdb_arch_names)
+    raise UsageError(f"unsupported architecture {name!r} (sigdbg knows {known})")
 
 
 def abi_by_name(name: str) -> Abi:
