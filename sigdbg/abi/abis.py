@@ -81,9 +81,19 @@ class Abi:
     #: gdb's names of this architecture (``frame.architecture().name()``);
     #: empty: the GDB extension does not support it
     gdb_arch_names: tuple[str, ...] = ()
+    #: (bytes, text) of the instructions that enter the kernel for a system
+    #: call, as the sigreturn walk recognises them at the restorer's pc
+    syscall_insns: tuple[tuple[bytes, str], ...] = ()
 
     def __str__(self) -> str:
         return self.name
+
+    def syscall_insn(self, code: bytes) -> tuple[int, str] | None:
+        """(size, text) of the system-call instruction ``code`` starts with, or None."""
+        for insn, text in self.syscall_insns:
+            if code.startswith(insn):
+                return len(insn), text
+        return None
 
     def mcontext_name(self, user_reg: str) -> str:
         """The sigcontext field sigreturn restores ``user_reg`` from."""
@@ -100,6 +110,11 @@ class Abi:
     def mask(self) -> int:
         return (1 << self.bits) - 1
 
+
+#: syscall, int $0x80, sysenter: a 64-bit task may use all three (the latter
+#: two enter the kernel's ia32 entry points, arch/x86/entry/entry_64_compat.S)
+_X86_SYSCALL_INSNS = ((b"\x0f\x05", "syscall"), (b"\xcd\x80", "int $0x80"),
+                      (b"\x0f\x34", "sysenter"))
 
 X86_64 = Abi(
     name="x86_64",
@@ -136,6 +151,7 @@ X86_64 = Abi(
     trace_flag=0x100,  # X86_EFLAGS_TF
     call_mnemonics=("call", "lcall"),
     frame_kinds=("rt_sigframe",),
+    syscall_insns=_X86_SYSCALL_INSNS,
     gdb_arch_names=("i386:x86-64", "i386:x86-64:intel"),  # not i386:x64-32 (x32)
     handler_arg_pointers=(("rsi", "info", x86_64.RT_SIGFRAME.offset_of("info")),
                           ("rdx", "uc", x86_64.RT_SIGFRAME.offset_of("uc"))),
@@ -181,6 +197,7 @@ I386 = Abi(
     trace_flag=0x100,  # X86_EFLAGS_TF
     call_mnemonics=("call", "lcall"),
     frame_kinds=("rt_sigframe_ia32", "sigframe_ia32"),
+    syscall_insns=_X86_SYSCALL_INSNS,
     gdb_arch_names=("i386", "i386:intel"),
     # the vDSO's __kernel_rt_sigreturn / __kernel_sigreturn
     # (arch/x86/entry/vdso/vdso32/sigreturn.S) and glibc's copies of them

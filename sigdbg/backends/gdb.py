@@ -46,7 +46,6 @@ from sigdbg.decode.sigframe import SigFrame, diff_frames
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.decode.sigreturn_rules import (
     MAX_RESTORER_STEPS,
-    SYSCALL_BYTES,
     compare_restored,
     frame_at_sigreturn,
 )
@@ -651,7 +650,7 @@ class GdbRunner:
             pc = regs[abi.pc]
             code = self.insp.current_task().read_upto(pc, 16)
             size, text = self._insn(code, pc)
-            is_sys = code[:2] in SYSCALL_BYTES
+            is_sys = abi.syscall_insn(code) is not None
             nr = regs[abi.syscall_nr]
             sysname = syscall_name(abi.name, nr) if is_sys else None
             if is_sys and nr in (abi.rt_sigreturn_nr, abi.sigreturn_nr):
