@@ -8,7 +8,9 @@ decoding takes an :class:`Abi` argument.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
+from functools import cache
 
 from sigdbg.abi import aarch64, arm, arm_pages, i386, x86_64
 from sigdbg.abi.layout import Layout
@@ -283,6 +285,19 @@ ARM = Abi(
 
 #: Every ABI sigdbg knows.  Lookups below go through this table only.
 ABIS: tuple[Abi, ...] = (X86_64, I386, AARCH64, ARM)
+
+
+@cache  # a fact of this process: read once
+def native_abi() -> Abi:
+    """The ABI of this process itself (the tracer's), from the ELF header of
+    /proc/self/exe; where that cannot be read or is not an ABI of the table,
+    the first ABI of the table with this process's pointer size."""
+    try:
+        with open("/proc/self/exe", "rb") as f:
+            return abi_for_elf_header(f.read(20))
+    except (OSError, UsageError):
+        word = struct.calcsize("P")
+        return next(abi for abi in ABIS if abi.word == word)
 
 
 def all_frame_kinds() -> tuple[str, ...]:
