@@ -8,7 +8,9 @@ decoding takes an :class:`Abi` argument.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
+from functools import cache
 
 from sigdbg.abi import aarch64, arm, arm_pages, i386, x86_64
 from sigdbg.abi.layout import Layout
@@ -60,9 +62,47 @@ class Abi:
     #: the software breakpoint sigdbg writes (x86: int3); empty: sigdbg does
     #: not set breakpoints in such processes yet (ARM: issue 14, with its pc rules)
     breakpoint_insn: bytes = b"\xcc"
+    #: the flags-register bit that makes the CPU trap after each instruction
+    #: (x86: EFLAGS.TF, arch/x86/include/uapi/asm/processor-flags.h); 0: none
+    #: the program can set itself
+    trace_flag: int = 0
+    #: mnemonic prefixes of the calls ``nexti`` steps over (capstone's names)
+    call_mnemonics: tuple[str, ...] = ()
+    #: the signal frame kinds this ABI's kernel builds, named as
+    #: :mod:`sigdbg.decode.sigframe` and ``--kind`` name them
+    frame_kinds: tuple[str, ...] = ()
+    #: (register, rt frame member, offset of the member in the rt frame): the
+    #: handler arguments passed in registers that point into the frame at
+    #: handler entry (x86_64: arch/x86/kernel/signal_64.c
+    #: ``x64_setup_rt_frame`` sets rsi = &frame->info, rdx = &frame->uc);
+    #: empty where they are passed on the stack (i386) or not yet described
+    handler_arg_pointers: tuple[tuple[str, str, int], ...] = ()
+    #: (bytes, syscall, text): the restorers recognised by their code at
+    #: pretcode (:func:`sigdbg.decode.restorer.match_pattern`)
+    restorer_patterns: tuple[tuple[bytes, str, str], ...] = ()
+    #: gdb's names of this architecture (``frame.architecture().name()``);
+    #: empty: the GDB extension does not support it
+    gdb_arch_names: tuple[str, ...] = ()
+    #: (bytes, text) of the instructions that enter the kernel for a system
+    #: call, as the sigreturn walk recognises them at the restorer's pc
+    syscall_insns: tuple[tuple[bytes, str], ...] = ()
 
     def __str__(self) -> str:
         return self.name
+
+    def syscall_insn(self, code: bytes) -> tuple[int, str] | None:
+        """(size, text) of the system-call instruction ``code`` starts with, or None."""
+        for insn, text in self.syscall_insns:
+            if code.startswith(insn):
+                return len(insn), text
+        return None
+
+    def mcontext_name(self, user_reg: str) -> str:
+        """The sigcontext field sigreturn restores ``user_reg`` from."""
+        for mc, reg in self.mcontext_regs:
+            if reg == user_reg:
+                return mc
+        raise KeyError(f"{self.name}: sigreturn does not restore {user_reg}")
 
     @property
     def word_fmt(self) -> str:
@@ -72,6 +112,11 @@ class Abi:
     def mask(self) -> int:
         return (1 << self.bits) - 1
 
+
+#: syscall, int $0x80, sysenter: a 64-bit task may use all three (the latter
+#: two enter the kernel's ia32 entry points, arch/x86/entry/entry_64_compat.S)
+_X86_SYSCALL_INSNS = ((b"\x0f\x05", "syscall"), (b"\xcd\x80", "int $0x80"),
+                      (b"\x0f\x34", "sysenter"))
 
 X86_64 = Abi(
     name="x86_64",
@@ -105,6 +150,19 @@ X86_64 = Abi(
     dwarf_regs=tuple("rax rdx rcx rbx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip"
                      .split()),
     e_machine=62,  # EM_X86_64
+    trace_flag=0x100,  # X86_EFLAGS_TF
+    call_mnemonics=("call", "lcall"),
+    frame_kinds=("rt_sigframe",),
+    syscall_insns=_X86_SYSCALL_INSNS,
+    gdb_arch_names=("i386:x86-64", "i386:x86-64:intel"),  # not i386:x64-32 (x32)
+    handler_arg_pointers=(("rsi", "info", x86_64.RT_SIGFRAME.offset_of("info")),
+                          ("rdx", "uc", x86_64.RT_SIGFRAME.offset_of("uc"))),
+    # glibc __restore_rt (sysdeps/unix/sysv/linux/x86_64/libc_sigaction.c), with
+    # and without the REX prefix
+    restorer_patterns=(
+        (bytes.fromhex("48c7c00f0000000f05"), "rt_sigreturn", "mov $15,%rax; syscall"),
+        (bytes.fromhex("b80f0000000f05"), "rt_sigreturn", "mov $15,%eax; syscall"),
+    ),
 )
 
 I386 = Abi(
@@ -138,6 +196,17 @@ I386 = Abi(
     # i386 psABI table 2.14 (8: the return address column, eip)
     dwarf_regs=("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip"),
     e_machine=3,  # EM_386
+    trace_flag=0x100,  # X86_EFLAGS_TF
+    call_mnemonics=("call", "lcall"),
+    frame_kinds=("rt_sigframe_ia32", "sigframe_ia32"),
+    syscall_insns=_X86_SYSCALL_INSNS,
+    gdb_arch_names=("i386", "i386:intel"),
+    # the vDSO's __kernel_rt_sigreturn / __kernel_sigreturn
+    # (arch/x86/entry/vdso/vdso32/sigreturn.S) and glibc's copies of them
+    restorer_patterns=(
+        (bytes.fromhex("b8ad000000cd80"), "rt_sigreturn", "mov $173,%eax; int $0x80"),
+        (bytes.fromhex("58b877000000cd80"), "sigreturn", "pop %eax; mov $119,%eax; int $0x80"),
+    ),
 )
 
 #: AArch64 (arch/arm64).  What is not filled in yet is what tracing signals
@@ -216,6 +285,42 @@ ARM = Abi(
 
 #: Every ABI sigdbg knows.  Lookups below go through this table only.
 ABIS: tuple[Abi, ...] = (X86_64, I386, AARCH64, ARM)
+
+
+@cache  # a fact of this process: read once
+def native_abi() -> Abi:
+    """The ABI of this process itself (the tracer's), from the ELF header of
+    /proc/self/exe; where that cannot be read or is not an ABI of the table,
+    the first ABI of the table with this process's pointer size."""
+    try:
+        with open("/proc/self/exe", "rb") as f:
+            return abi_for_elf_header(f.read(20))
+    except (OSError, UsageError):
+        word = struct.calcsize("P")
+        return next(abi for abi in ABIS if abi.word == word)
+
+
+def all_frame_kinds() -> tuple[str, ...]:
+    """Every frame kind of every ABI, in table order (the ``--kind`` choices)."""
+    return tuple(k for abi in ABIS for k in abi.frame_kinds)
+
+
+def abi_of_frame_kind(kind: str) -> Abi:
+    """The ABI whose sigcontext a frame of ``kind`` holds (an ia32 frame of a
+    64-bit task in 32-bit code holds i386's)."""
+    for abi in ABIS:
+        if kind in abi.frame_kinds:
+            return abi
+    raise UsageError(f"unknown frame kind {kind!r} (known: {', '.join(all_frame_kinds())})")
+
+
+def abi_by_gdb_arch(name: str) -> Abi:
+    """The ABI gdb calls ``name``; UsageError for an unsupported one."""
+    for abi in ABIS:
+        if name in abi.gdb_arch_names:
+            return abi
+    known = " and ".join(a.name for a in ABIS if a.gdb_arch_names)
+    raise UsageError(f"unsupported architecture {name!r} (sigdbg knows {known})")
 
 
 def abi_by_name(name: str) -> Abi:

@@ -37,7 +37,7 @@ from typing import Literal
 
 import gdb
 
-from sigdbg.abi.abis import I386, X86_64, Abi
+from sigdbg.abi.abis import Abi, abi_by_gdb_arch
 from sigdbg.decode.auxv import parse_auxv_bytes
 from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack, read_core
 from sigdbg.decode.disasm_model import StepRecord
@@ -46,7 +46,6 @@ from sigdbg.decode.sigframe import SigFrame, diff_frames
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.decode.sigreturn_rules import (
     MAX_RESTORER_STEPS,
-    SYSCALL_BYTES,
     compare_restored,
     frame_at_sigreturn,
 )
@@ -64,9 +63,6 @@ from sigdbg.errors import (
 from sigdbg.names import signal_name, signal_number, syscall_name
 
 PAGE = 4096
-#: gdb architecture name -> ABI ("i386:x64-32", x32, is not supported)
-_ARCH_ABIS = {"i386:x86-64": X86_64, "i386:x86-64:intel": X86_64, "i386": I386,
-              "i386:intel": I386}
 #: user_regs_struct names that gdb calls differently (i386 segment registers)
 _GDB_REG_NAMES = {"xds": "ds", "xes": "es", "xfs": "fs", "xgs": "gs", "xcs": "cs", "xss": "ss"}
 #: frames searched outward from the selected one for ``<signal handler called>``
@@ -74,11 +70,7 @@ MAX_FRAMES = 64
 
 
 def gdb_abi(frame: gdb.Frame) -> Abi:
-    name = frame.architecture().name()
-    abi = _ARCH_ABIS.get(name)
-    if abi is None:
-        raise UsageError(f"unsupported architecture {name!r} (sigdbg knows x86_64 and i386)")
-    return abi
+    return abi_by_gdb_arch(frame.architecture().name())
 
 
 # -- core files ---------------------------------------------------------------------------
@@ -658,7 +650,7 @@ class GdbRunner:
             pc = regs[abi.pc]
             code = self.insp.current_task().read_upto(pc, 16)
             size, text = self._insn(code, pc)
-            is_sys = code[:2] in SYSCALL_BYTES
+            is_sys = abi.syscall_insn(code) is not None
             nr = regs[abi.syscall_nr]
             sysname = syscall_name(abi.name, nr) if is_sys else None
             if is_sys and nr in (abi.rt_sigreturn_nr, abi.sigreturn_nr):

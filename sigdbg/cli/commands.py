@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sigdbg.abi.abis import all_frame_kinds
 from sigdbg.engine.inspect import Inspector
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render import text as rt
@@ -168,7 +169,7 @@ def _vsyscall(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
 def _frame_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("address", nargs="?", type=parse_int,
                    help="frame address (default: the frame of the handler we are stopped in)")
-    p.add_argument("--kind", choices=("rt_sigframe", "rt_sigframe_ia32", "sigframe_ia32"))
+    p.add_argument("--kind", choices=all_frame_kinds())
     p.add_argument("--no-picture", action="store_true", help="omit the stack picture")
 
 

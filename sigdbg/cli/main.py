@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sigdbg import __version__
+from sigdbg.abi.abis import all_frame_kinds
 from sigdbg.cli.commands import (
     INSPECT_COMMANDS,
     ArgumentError,
@@ -147,7 +148,7 @@ def _frame_cli_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--address", type=parse_int,
                    help="decode the frame at ADDRESS now (default: run to the next handler entry)")
-    p.add_argument("--kind", choices=("rt_sigframe", "rt_sigframe_ia32", "sigframe_ia32"))
+    p.add_argument("--kind", choices=all_frame_kinds())
     p.add_argument("--no-picture", action="store_true", help="omit the stack picture")
 
 

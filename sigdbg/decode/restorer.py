@@ -19,14 +19,6 @@ from sigdbg.backends.base import Memory
 from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.model import Model, SharedModel
 
-#: (abi, bytes, syscall name, text)
-RESTORER_PATTERNS: tuple[tuple[str, bytes, str, str], ...] = (
-    ("x86_64", bytes.fromhex("48c7c00f0000000f05"), "rt_sigreturn", "mov $15,%rax; syscall"),
-    ("x86_64", bytes.fromhex("b80f0000000f05"), "rt_sigreturn", "mov $15,%eax; syscall"),
-    ("i386", bytes.fromhex("b8ad000000cd80"), "rt_sigreturn", "mov $173,%eax; int $0x80"),
-    ("i386", bytes.fromhex("58b877000000cd80"), "sigreturn", "pop %eax; mov $119,%eax; int $0x80"),
-)
-
 
 @dataclass(frozen=True)
 class SymbolRef(Model):
@@ -68,8 +60,8 @@ class Restorer(SharedModel):
 
 
 def match_pattern(abi: Abi, code: bytes) -> tuple[str, str] | None:
-    for name, pat, sysname, text in RESTORER_PATTERNS:
-        if name == abi.name and code.startswith(pat):
+    for pat, sysname, text in abi.restorer_patterns:
+        if code.startswith(pat):
             return sysname, text
     return None
 

@@ -21,9 +21,6 @@ from sigdbg.decode.sigframe import SigFrame
 MAX_RESTORER_STEPS = 64
 #: eflags bits sigreturn takes from the frame: AC OF DF TF SF ZF AF PF CF, RF
 FIX_EFLAGS = 0x40DD5 | (1 << 16)
-#: x86 system-call instructions: syscall, int $0x80, sysenter
-SYSCALL_BYTES = (b"\x0f\x05", b"\xcd\x80", b"\x0f\x34")
-SYSCALL_TEXT = {b"\x0f\x05": "syscall", b"\xcd\x80": "int $0x80", b"\x0f\x34": "sysenter"}
 _SEGMENTS = ("cs", "ss", "ds", "es", "fs", "gs")
 
 

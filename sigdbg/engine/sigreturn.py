@@ -48,7 +48,7 @@ import signal
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sigdbg.abi.abis import Abi, abi_by_name
+from sigdbg.abi.abis import Abi, abi_by_name, abi_of_frame_kind
 from sigdbg.backends.base import Task
 from sigdbg.backends.stopcodes import (
     PERF_SIG_DATA,
@@ -60,8 +60,6 @@ from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe, diff_frames
 from sigdbg.decode.sigreturn_rules import (
     MAX_RESTORER_STEPS,
-    SYSCALL_BYTES,
-    SYSCALL_TEXT,
     compare_restored,
     frame_at_sigreturn,
 )
@@ -170,8 +168,6 @@ _RESTORER_READ = 48
 _SIGTRAP = int(signal.SIGTRAP)
 #: bit of SIGTRAP in a signal mask (bit n-1 = signal n)
 SIGTRAP_BIT = 1 << (_SIGTRAP - 1)
-#: EFLAGS.TF
-TF = 0x100
 #: signals a mask never blocks
 _UNBLOCKABLE = (1 << (signal.SIGKILL - 1)) | (1 << (signal.SIGSTOP - 1))
 
@@ -192,31 +188,32 @@ def _disassembler(mode: str):  # type: ignore[no-untyped-def]
         return None
 
 
-#: (disassembler, code bytes, address) -> (size, text).  The same restorer
+#: (disassembler, abi, code bytes, address) -> (size, text).  The same restorer
 #: instructions are stepped at every signal: decode each one once.  A pure
 #: function of its key (the disassembler object is held, so it stays itself).
-_INSN_MEMO: dict[tuple[object, bytes, int], tuple[int, str]] = {}
+_INSN_MEMO: dict[tuple[object, Abi, bytes, int], tuple[int, str]] = {}
 _INSN_MEMO_MAX = 4096
 
 
-def _insn_text(dis, code: bytes, address: int) -> tuple[int, str]:  # type: ignore[no-untyped-def]
-    key = (dis, code, address)
+def _insn_text(dis, abi: Abi, code: bytes, address: int) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    key = (dis, abi, code, address)
     hit = _INSN_MEMO.get(key)
     if hit is None:
-        hit = _decode_insn(dis, code, address)
+        hit = _decode_insn(dis, abi, code, address)
         if len(_INSN_MEMO) >= _INSN_MEMO_MAX:
             _INSN_MEMO.clear()
         _INSN_MEMO[key] = hit
     return hit
 
 
-def _decode_insn(dis, code: bytes, address: int) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+def _decode_insn(dis, abi: Abi, code: bytes, address: int) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     if dis is not None:
         insn = dis.one(code, address)
         if insn is not None:
             return insn.size, insn.text
-    if code[:2] in SYSCALL_TEXT:
-        return 2, SYSCALL_TEXT[code[:2]]
+    syscall = abi.syscall_insn(code)
+    if syscall is not None:
+        return syscall
     return 1, f"(.byte {code[:1].hex()})"
 
 
@@ -475,7 +472,8 @@ class _Walk:
             if _is_our_step(nxt):
                 # no handler: ignored, one instruction ran under our step
                 yield ev.SignalDelivered(pid, tid, info, "ignored", pc)
-                if nxt.si_code == TRAP_TRACE and task.registers()[self.abi.flags] & TF:
+                if nxt.si_code == TRAP_TRACE \
+                        and task.registers()[self.abi.flags] & self.abi.trace_flag:
                     # the program's own TF was set: the trap is its own too
                     stop = nxt
                     continue
@@ -520,8 +518,8 @@ class _Walk:
         code = top.code[off : off + 16]
         if len(code) < 16:
             code = task.read_upto(pc, 16)
-        if code[:2] in SYSCALL_BYTES and regs[abi.syscall_nr] in (abi.rt_sigreturn_nr,
-                                                                  abi.sigreturn_nr):
+        at_syscall = abi.syscall_insn(code) is not None
+        if at_syscall and regs[abi.syscall_nr] in (abi.rt_sigreturn_nr, abi.sigreturn_nr):
             yield from self._sigreturn(top, regs, code)
             return
         if top.steps >= MAX_RESTORER_STEPS:
@@ -530,9 +528,8 @@ class _Walk:
                                         f"{MAX_RESTORER_STEPS} instructions of the restorer", pc)
             return
         top.steps += 1
-        size, text = _insn_text(_disassembler(abi.disasm_mode), code, pc)
-        sysname = syscall_name(abi.name, regs[abi.syscall_nr]) if code[:2] in SYSCALL_BYTES \
-            else None
+        size, text = _insn_text(_disassembler(abi.disasm_mode), abi, code, pc)
+        sysname = syscall_name(abi.name, regs[abi.syscall_nr]) if at_syscall else None
         stop = self.s._resume_wait(tid, 0, True, tid)
         if _is_our_step(stop):
             if self.expect_delivery:  # an instruction ran where a delivery was due
@@ -565,12 +562,14 @@ class _Walk:
         yield ev.SigreturnEntered(self.pid, tid, sysname, now, diff_frames(entry, now))
         if code is not None and s.srop is not None:
             yield from s.srop_before_syscall(task, regs, code)
-        flags = now.mcontext.get("eflags", now.mcontext.get("flags", 0))
+        # the frame's own ABI names its flags (an ia32 frame in a 64-bit task)
+        fabi = abi_of_frame_kind(now.kind)
+        flags = now.mcontext.get(fabi.mcontext_name(fabi.flags), 0)
         if code is None:
             stop = s._resume_wait(tid, 0, False, tid, syscall=True)  # to its exit
             stop = yield from self._past_seccomp(stop, False)
             self.in_syscall = False
-        elif now.sigmask & SIGTRAP_BIT or flags & TF:
+        elif now.sigmask & SIGTRAP_BIT or flags & fabi.trace_flag:
             # stepping it would force a SIGTRAP in the restored context (its
             # mask blocks SIGTRAP) or hide and then clear the program's TF
             stop = s._resume_wait(tid, 0, False, tid, syscall=True)
@@ -587,7 +586,7 @@ class _Walk:
                 yield from self._signal(stop)  # came before the call: again later
                 return
         if code is not None:
-            size, text = _insn_text(_disassembler(abi.disasm_mode), code, pc)
+            size, text = _insn_text(_disassembler(abi.disasm_mode), abi, code, pc)
             yield ev.SigreturnStep(self.pid, tid, StepRecord(pc, code[:size], text, {}, sysname))
         yield from self._restored(top, now, stop)
 

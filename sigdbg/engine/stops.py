@@ -20,12 +20,12 @@ import signal
 import struct
 from typing import NamedTuple
 
-from sigdbg.abi.abis import I386, X86_64, Abi
+from sigdbg.abi.abis import Abi, native_abi
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 
 #: PTRACE_GETSIGINFO returns the tracer's own layout (kernel/ptrace.c): the
 #: layout of this Python process, not of the tracee.
-TRACER_SIGINFO_ABI: Abi = X86_64 if struct.calcsize("P") == 8 else I386
+TRACER_SIGINFO_ABI: Abi = native_abi()
 
 #: siginfo_t.si_code: an int at offset 8 in every siginfo layout
 SI_CODE_FIELD = struct.Struct("<i")

@@ -21,6 +21,7 @@ import traceback
 
 import gdb
 
+from sigdbg.abi.abis import all_frame_kinds
 from sigdbg.backends.gdb import GdbInspector, GdbRunner
 from sigdbg.cli.commands import (
     INSPECT_COMMANDS,
@@ -56,7 +57,7 @@ def _siginfo(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
 def _frame_address_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("address", nargs="?", type=parse_int,
                    help="frame address (default: the signal frame of the selected handler)")
-    p.add_argument("--kind", choices=("rt_sigframe", "rt_sigframe_ia32", "sigframe_ia32"))
+    p.add_argument("--kind", choices=all_frame_kinds())
 
 
 def _events_out(events: list[ev.Event], a: argparse.Namespace, st: rt.Style,

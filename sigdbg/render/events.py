@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sigdbg.abi.abis import abi_by_name
 from sigdbg.engine import events as ev
 from sigdbg.engine.unwind import StackFrame
 from sigdbg.names.signals import glibc_signal_name
@@ -130,7 +131,8 @@ def render_event(e: ev.Event, st: Style = PLAIN, frames: bool = True) -> str:
 def verdict_text(e: ev.SigreturnChecked, st: Style = PLAIN) -> str:
     """``!!! SROP ...`` with one line per reason, or the one-line ok."""
     v = e.verdict
-    where = (f"frame {v.frame:#x} ({v.abi} {v.kind}), resumes at rip {hx(v.rip)} "
+    pc_name = abi_by_name(v.abi).pc
+    where = (f"frame {v.frame:#x} ({v.abi} {v.kind}), resumes at {pc_name} {hx(v.rip)} "
              f"sp {hx(v.sp)}")
     if not v.alert:
         how = "built by a delivery" if v.built_by_delivery else "not verifiable"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from sigdbg.abi.abis import abi_by_name
 from sigdbg.decode.altstack import AltstackUse
 from sigdbg.decode.auxv import AuxvReport
 from sigdbg.decode.memmap import MemoryMap
@@ -249,7 +250,7 @@ def altstack_text(a: AltstackUse, st: Style = PLAIN) -> str:
 
 
 def render_frame(f: SigFrame, st: Style = PLAIN, picture: bool = True) -> str:
-    w = 16 if f.abi == "x86_64" else 8
+    w = 2 * abi_by_name(f.abi).word
     out = [st.head(f"{f.kind} at {f.address:#x} ({f.abi}, {f.size} bytes): "
                    f"signal {signal_name(f.sig)} ({f.sig})")]
     out.append(f"  pretcode  {st.addr(hx(f.pretcode))} -> {f.restorer.describe(st.text)}")
@@ -310,16 +311,14 @@ def render_picture(f: SigFrame, st: Style = PLAIN) -> str:
     """The frame as a stack diagram: higher addresses on top, offsets from the frame."""
     out = [st.head("  stack picture (addresses descending):")]
     pointers: dict[int, list[str]] = {}
-    if f.abi == "x86_64":
-        pointers.setdefault(f.address + 312, []).append("rsi (info)")
-        pointers.setdefault(f.address + 8, []).append("rdx (uc)")
-        pointers.setdefault(f.address, []).append("rsp at handler entry")
+    abi = abi_by_name(f.abi)
+    if abi.handler_arg_pointers:
+        for reg, member, offset in abi.handler_arg_pointers:
+            pointers.setdefault(f.address + offset, []).append(f"{reg} ({member})")
     elif f.pinfo is not None:
         pointers.setdefault(f.pinfo, []).append("pinfo")
         pointers.setdefault(f.puc or 0, []).append("puc")
-        pointers.setdefault(f.address, []).append("esp at handler entry")
-    else:
-        pointers.setdefault(f.address, []).append("esp at handler entry")
+    pointers.setdefault(f.address, []).append(f"{abi.sp} at handler entry")
     if f.fpstate is not None:
         pointers.setdefault(f.fpstate.address, []).append("uc_mcontext.fpstate")
     for r in sorted(f.regions, key=lambda r: -r.start):

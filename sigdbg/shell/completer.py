@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
+from sigdbg.abi.abis import native_abi
 from sigdbg.names import all_auxv_names, all_signal_names
 from sigdbg.shell.commands import COMMANDS, ShellCommand, command_names, find_command
 from sigdbg.shell.core import Shell
@@ -45,7 +46,9 @@ class ShellCompleter(Completer):
 
     def auxv_names(self) -> list[str]:
         res = self.shell.resolver
-        return list(res.auxv_names()) if res is not None else list(all_auxv_names("x86"))
+        if res is None:  # no target yet: the names of this machine's family
+            return list(all_auxv_names(native_abi().arch))
+        return list(res.auxv_names())
 
     def vdso_symbols(self) -> list[str]:
         s, res = self.shell.session, self.shell.resolver

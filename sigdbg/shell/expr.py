@@ -90,7 +90,7 @@ class Resolver:
         s = self.session
         regs = s.registers()
         abi = s.abi
-        alias = {"pc": abi.pc, "sp": abi.sp, "fp": "rbp" if abi.bits == 64 else "ebp"}
+        alias = {"pc": abi.pc, "sp": abi.sp, "fp": abi.fp}
         key = alias.get(name, name)
         if key not in regs:
             raise UsageError(f"no register ${name}")

@@ -286,7 +286,7 @@ class RunControl:
         s = self.shell.require_stopped()
         if over:
             insn = self.shell.instruction_at(s.registers()[s.abi.pc])
-            if insn is not None and insn.mnemonic.startswith(("call", "lcall")):
+            if insn is not None and insn.mnemonic.startswith(s.abi.call_mnemonics):
                 return self._step_over_call(insn.end)
         stop = self._raw_step()
         if stop is not None:

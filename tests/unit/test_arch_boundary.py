@@ -1,0 +1,244 @@
+"""The architecture boundary of issue 13: x86 facts live in ``sigdbg/abi/``.
+
+A ratchet.  ``tests/archscan.py`` (also behind ``scripts/arch_inventory.py``)
+reads every module of ``sigdbg/`` and ``plugins/`` outside ``sigdbg/abi/`` with
+:mod:`tokenize` and finds x86-only register names (rip, esp, rbp, eflags,
+orig_rax, the cs/ss selectors, fs_base, ...), opcodes however spelled (int3 /
+0xcc, ``0f 05`` syscall, ``cd 80`` int $0x80, ``0f 34`` sysenter), the debug
+registers and their ``struct user`` offset, the red zone, x86 frame kinds, the
+XSAVE vocabulary and the arch names themselves, in identifiers, string and
+bytes literals and numbers, not in comments or docstrings.
+
+:data:`KNOWN_X86_DEBT` lists, per module, the keys found there when the test
+was written.  The test fails both ways:
+
+- a key that a module has and its entry does not list (a new x86 site: put
+  the fact in the module's ``Abi`` value in ``sigdbg/abi/abis.py`` and ask
+  the ABI, rather than growing the list);
+- a listed key that is gone (the site was fixed: delete it from the list, so
+  that it cannot come back unnoticed).
+
+So the list only shrinks; docs/architecture.md section 5 says what each
+entry is and where it goes.  Hits the scanner makes on code that is not x86
+are in :data:`NOT_X86`, each tied to the text of its line, and an entry
+whose line is gone fails too.  The scanner and the comparison are tested on
+small generated sources below, so that "no new site" means something.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.archscan import ROOT, Hit, in_scope, keys_by_file, scan_source, scan_tree
+
+#: module -> the x86 keys it still has (``scripts/arch_inventory.py`` shows the lines)
+KNOWN_X86_DEBT: dict[str, set[str]] = {
+    'sigdbg/backends/core.py': {'x86', 'xstate'},
+    'sigdbg/backends/gdb.py': {'cs', 'ds', 'es', 'fs', 'gs', 'ss', 'vsyscall', 'xcs', 'xds',
+        'xes', 'xfs', 'xgs', 'xss'},
+    'sigdbg/backends/ptrace.py': {'0x100', '298', '848', 'cs', 'debugreg', 'ds', 'eax', 'ebp',
+        'ebx', 'ecx', 'edi', 'edx', 'eflags', 'eip', 'es', 'esi', 'esp', 'fs', 'gs', 'i386',
+        'orig_eax', 'orig_rax', 'rax', 'rbp', 'rbx', 'rcx', 'rdi', 'rdx', 'rip', 'rsi', 'rsp',
+        'ss', 'x86', 'x86_64', 'xcs', 'xds', 'xes', 'xfs', 'xgs', 'xss', 'xstate'},
+    'sigdbg/cli/commands.py': {'vsyscall', 'x86_64'},
+    'sigdbg/cli/main.py': {'i386', 'vsyscall'},
+    'sigdbg/decode/corefile.py': {'i386', 'vsyscall', 'x86', 'x86_64', 'xstate'},
+    'sigdbg/decode/disasm.py': {'amd64', 'i386', 'ia32', 'sysenter', 'x86', 'x86_64'},
+    'sigdbg/decode/memmap.py': {'i386', 'vsyscall', 'x86'},
+    'sigdbg/decode/sigframe.py': {'eax', 'i386', 'ia32', 'int80', 'mxcsr', 'red_zone', 'rip',
+        'rsp', 'rt_sigframe', 'rt_sigframe_ia32', 'sigframe_ia32', 'x86_64', 'xmm', 'xsave',
+        'xstate'},
+    'sigdbg/decode/sigreturn_rules.py': {'cs', 'ds', 'eflags', 'es', 'fs', 'gs', 'sigframe_ia32',
+        'ss', 'x86_64'},
+    'sigdbg/decode/vdso.py': {'vsyscall', 'x86_64'},
+    'sigdbg/decode/xsave.py': {'fxsave', 'i386', 'mxcsr', 'x86', 'xmm', 'xsave', 'xstate', 'ymm'},
+    'sigdbg/decode/xstate_layout.py': {'amd64', 'cpuid', 'x86_64', 'xstate', 'ymm'},
+    'sigdbg/engine/coretarget.py': {'cs', 'rt_sigframe', 'rt_sigframe_ia32', 'sigframe_ia32',
+        'ss', 'vsyscall', 'x86', 'x86_64', 'xcr0', 'xstate'},
+    'sigdbg/engine/inspect.py': {'vsyscall'},
+    'sigdbg/engine/session.py': {'0x100', 'i386', 'int3', 'int80', 'x86_64', 'xstate'},
+    'sigdbg/engine/srop.py': {'0x23', '0x2b', '0x33', 'cs', 'fxsave', 'i386', 'ia32', 'mxcsr',
+        'rip', 'rt_sigframe', 'rt_sigframe_ia32', 'sigframe_ia32', 'ss', 'x86_64', 'xcr0',
+        'xsave', 'xstate'},
+    'sigdbg/gdb/launch.py': {'i386', 'rt_sigframe_ia32'},
+    'sigdbg/names/__init__.py': {'eflags', 'x86'},
+    'sigdbg/names/_common.py': {'amd64', 'i386', 'ia32', 'x86', 'x86_64'},
+    'sigdbg/names/_syscall_tables.py': {'i386', 'x86_64'},
+    'sigdbg/names/auxv.py': {'i386', 'vsyscall', 'x86'},
+    'sigdbg/names/hwcap.py': {'cpuid', 'x86'},
+    'sigdbg/names/syscalls.py': {'amd64', 'i386', 'ia32', 'x86', 'x86_64'},
+    'sigdbg/names/x86.py': {'eflags', 'xstate', 'ymm'},
+    'sigdbg/render/core.py': {'xcr0', 'xstate'},
+    'sigdbg/render/events.py': {'rip', 'rt_sigframe'},
+    'sigdbg/render/text.py': {'mxcsr', 'vsyscall', 'xmm', 'xsave', 'xstate', 'ymm'},
+    'sigdbg/shell/commands.py': {'xmm', 'ymm'},
+    'sigdbg/shell/corecmd.py': {'xstate'},
+    'sigdbg/shell/data.py': {'x86', 'xstate'},
+    'sigdbg/shell/views.py': {'eflags', 'mxcsr', 'xmm', 'xstate', 'ymm'},
+    'sigdbg/shell/xstate.py': {'mxcsr', 'x86', 'xcr0', 'xmm', 'xsave', 'xstate', 'ymm'},
+}
+
+#: (module, key, a fragment of the line, why it is not x86): scanner hits on
+#: code that only looks like x86
+NOT_X86: tuple[tuple[str, str, str, str], ...] = (
+    ("sigdbg/decode/cfi.py", "0x2b", "0x2B: lambda a, b: int(a > b)", "DW_OP_gt"),
+    ("sigdbg/decode/cfi.py", "0x23", "op == 0x23", "DW_OP_plus_uconst"),
+    ("sigdbg/decode/elfimage.py", "0x100", '0x100: "LINUX_ELFNOTE_BUILD_SALT"', "a note type"),
+    ("sigdbg/engine/session.py", "0x100", "unpack_from(raw, 8)[0] >= 0x100",
+     "si_code with a ptrace event in bits 8..15"),
+    ("sigdbg/engine/session.py", "0x100", "if code >= 0x100:", "the same"),
+    ("sigdbg/shell/expr.py", "cs", 'letter in "cs"', "the x/FMT letters c and s"),
+)
+
+
+def compare(found: dict[str, frozenset[str]], debt: dict[str, set[str]]
+            ) -> tuple[list[str], list[str]]:
+    """(new "module: key" sites, listed sites that are gone), sorted."""
+    new = sorted(f"{m}: {k}" for m, keys in found.items() for k in keys - debt.get(m, set()))
+    gone = sorted(f"{m}: {k}" for m, keys in debt.items()
+                  for k in keys - found.get(m, frozenset()))
+    return new, gone
+
+
+def _not_x86(rel: str, hit: Hit, lines: list[str]) -> tuple[str, str, str, str] | None:
+    for entry in NOT_X86:
+        if entry[0] == rel and entry[1] == hit.key and entry[2] in lines[hit.line - 1]:
+            return entry
+    return None
+
+
+@pytest.fixture(scope="module")
+def tree() -> dict[str, list[Hit]]:
+    return scan_tree(ROOT)
+
+
+def test_no_new_x86_site_and_no_stale_debt(tree: dict[str, list[Hit]]) -> None:
+    kept: dict[str, list[Hit]] = {}
+    for rel, hits in tree.items():
+        lines = (ROOT / rel).read_text().splitlines()
+        kept[rel] = [h for h in hits if _not_x86(rel, h, lines) is None]
+    new, gone = compare(keys_by_file(kept), KNOWN_X86_DEBT)
+    where = {f"{rel}: {h.key}": f"{rel}:{h.line} {h.token}" for rel, hs in kept.items()
+             for h in hs}
+    assert not new, ("x86 knowledge outside sigdbg/abi/ (ask the Abi instead):\n"
+                     + "\n".join(where[s] for s in new))
+    assert not gone, ("fixed sites still listed in KNOWN_X86_DEBT (delete them):\n"
+                      + "\n".join(gone))
+
+
+def test_not_x86_entries_still_match(tree: dict[str, list[Hit]]) -> None:
+    stale = []
+    for entry in NOT_X86:
+        rel, key = entry[0], entry[1]
+        lines = (ROOT / rel).read_text().splitlines()
+        if not any(_not_x86(rel, h, lines) == entry for h in tree.get(rel, [])
+                   if h.key == key):
+            stale.append(entry)
+    assert not stale, f"NOT_X86 entries whose line is gone (delete them): {stale}"
+
+
+def test_debt_names_only_modules_in_scope() -> None:
+    for rel, keys in KNOWN_X86_DEBT.items():
+        assert in_scope(Path(rel)) and (ROOT / rel).is_file(), rel
+        assert keys, f"{rel}: an empty entry (delete it)"
+
+
+# -- the scanner, on small generated sources -----------------------------------------------
+def keys(src: str) -> set[str]:
+    return {h.key for h in scan_source(textwrap.dedent(src))}
+
+
+def test_comments_and_docstrings_do_not_count() -> None:
+    src = '''
+        """Module docstring: rip, rsp, int3, b"\\xcc", x86_64, the red zone."""
+        # a comment naming eflags and orig_rax and 0f 05
+        class C:
+            """Class docstring: esp, ebp."""
+            x = 1
+            """An attribute docstring: DR7 at offset 848."""
+
+            def f(self) -> int:
+                \'\'\'Function docstring, multi-line:
+                sysenter, cd 80, xmm0.\'\'\'
+                return 2  # rax
+        '''
+    assert keys(src) == set()
+
+
+def test_code_counts_identifiers_strings_bytes_numbers() -> None:
+    assert keys("pc = regs.rip\n") == {"rip"}
+    assert keys('pc = regs["eip"]\n') == {"eip"}
+    assert keys("_RIP_OFFSET = 1\n") == {"rip"}        # underscores separate words
+    assert keys("RED_ZONE = 1\n") == {"red_zone"}
+    assert keys("a = s.orig_rax + s.fs_base\n") == {"orig_rax", "fs_base"}
+    assert keys("set_debugreg(7, 1)\n") == {"debugreg"}
+    assert keys("DR7 = 0\n") == {"dr7"}
+    assert keys('t = "mov $15,%rax; syscall"\n') == {"rax"}
+    assert keys('x = f"{regs.rsp:#x} at {name}"\n') == {"rsp"}   # f-string expressions
+    assert keys('cs = mc["cs"]\nq = mc["ss"]\n') == {"cs", "ss"}
+    assert keys("kind = 'rt_sigframe_ia32'\n") == {"rt_sigframe_ia32"}
+    assert keys("m = X86_64\n") == {"x86_64"}
+    assert keys("o = 312\nd = 848\nn = 298\nf = 0x100\n") == {"312", "848", "298", "0x100"}
+    # a code string on the line of a docstring (byte and character columns differ)
+    assert keys('def f():\n    "ééééééééééé"; x = "rsp"\n') == {"rsp"}
+
+
+@pytest.mark.parametrize("spelling", [
+    'b"\\xcc"', 'b"\\xCC"', 'b"\\314"', "bytes([0xcc])", "bytes([0xCC])", "bytes([204])",
+    'b"\\x90\\xcc"', "INT3 = 1", '"int3"',
+])
+def test_int3_however_spelled(spelling: str) -> None:
+    assert keys(f"x = {spelling}\n") == {"int3"}
+
+
+@pytest.mark.parametrize(("spelling", "key"), [
+    ('b"\\x0f\\x05"', "0f05"), ('bytes.fromhex("0f05")', "0f05"),
+    ('bytes.fromhex("0f 05")', "0f05"), ('b"\\017\\005"', "0f05"),
+    ('b"\\xcd\\x80"', "int80"), ('bytes.fromhex("cd80")', "int80"), ('"int $0x80"', "int80"),
+    ('b"\\x0f\\x34"', "0f34"), ('bytes.fromhex("0f34")', "0f34"),
+])
+def test_system_call_instructions_however_spelled(spelling: str, key: str) -> None:
+    assert keys(f"x = {spelling}\n") == {key}
+
+
+def test_words_inside_other_words_do_not_count() -> None:
+    src = '''
+        def strip(response: str, syntax: int, description: str) -> str:
+            receipt = "eaxes" + "crip" + "esprit"
+            return response.strip() + receipt
+        w = 0x80 + 128 + 256 + 35 + 51
+        r8 = 0
+        fs = "fstype"
+        '''
+    assert keys(src) == set()
+
+
+def test_scan_tree_skips_abi_and_reports_the_rest(tmp_path: Path) -> None:
+    files = {
+        "sigdbg/abi/x86/regs.py": "PC = 'rip'\n",
+        "sigdbg/abi/abis.py": "BREAKPOINT = b'\\xcc'\n",
+        "sigdbg/engine/loop.py": "def f(regs):\n    return regs.rip  # pc\n",
+        "sigdbg/render/clean.py": "def f(abi, regs):\n    return regs[abi.pc]\n",
+        "plugins/gdb/ext.py": "X = 'esp'\n",
+        "tests/unit/test_x.py": "X = 'esp'\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    found = keys_by_file(scan_tree(tmp_path))
+    assert found == {"sigdbg/engine/loop.py": {"rip"}, "plugins/gdb/ext.py": {"esp"}}
+    assert scan_tree(tmp_path)["sigdbg/engine/loop.py"] == [Hit(2, "rip", "rip")]
+
+
+def test_compare_fails_both_ways() -> None:
+    debt = {"a.py": {"rip", "esp"}, "b.py": {"int3"}}
+    assert compare({"a.py": frozenset({"rip", "esp"}), "b.py": frozenset({"int3"})},
+                   debt) == ([], [])
+    # a new key in a listed module, and a new module
+    assert compare({"a.py": frozenset({"rip", "esp", "rbp"}), "b.py": frozenset({"int3"}),
+                    "c.py": frozenset({"0f05"})}, debt) == (["a.py: rbp", "c.py: 0f05"], [])
+    # a listed key fixed, and a listed module clean
+    assert compare({"a.py": frozenset({"rip"})}, debt) == ([], ["a.py: esp", "b.py: int3"])
