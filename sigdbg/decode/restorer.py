@@ -25,6 +25,9 @@ RESTORER_PATTERNS: tuple[tuple[str, bytes, str, str], ...] = (
     ("x86_64", bytes.fromhex("b80f0000000f05"), "rt_sigreturn", "mov $15,%eax; syscall"),
     ("i386", bytes.fromhex("b8ad000000cd80"), "rt_sigreturn", "mov $173,%eax; int $0x80"),
     ("i386", bytes.fromhex("58b877000000cd80"), "sigreturn", "pop %eax; mov $119,%eax; int $0x80"),
+    # arch/arm64/kernel/vdso/sigreturn.S __kernel_rt_sigreturn (the name, not
+    # the bytes, says it is the vDSO's: see classify_restorer)
+    ("aarch64", bytes.fromhex("681180d2010000d4"), "rt_sigreturn", "mov x8, #0x8b; svc #0"),
 )
 
 
