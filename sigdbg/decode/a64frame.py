@@ -201,6 +201,8 @@ def decode_a64_frame(
         if rec_addr != expect_rec:
             problems.append(f"x29 {rec_addr:#x} is not the frame record the layout puts "
                             f"at {expect_rec:#x}")
+    if entry_regs is not None and siginfo_valid:
+        # setup_rt_frame sets x1/x2 only for SA_SIGINFO handlers
         if entry_regs.get("x1") != frame + _INFO_OFF:
             problems.append(f"x1 {entry_regs.get('x1', 0):#x} does not point at the info")
         if entry_regs.get("x2") != frame + _UC_OFF:

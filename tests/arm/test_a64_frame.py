@@ -22,8 +22,10 @@ from typing import Any
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from sigdbg.decode.a64frame import decode_a64_frame
 from tests.arm.conftest import Report, parse
 from tests.arm.guest import Batch, Result
+from tests.arm.test_frames import A64_SCENARIOS, SIG, DumpMemory
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -157,3 +159,55 @@ def test_frame_text_renders_the_same_model(guest: Batch) -> None:
     assert "fpsimd" in text and "fpsr=0x10 fpcr=0xc00000" in text
     assert "v16 " + "16" * 16 in text
     assert "!" not in text  # no problems
+
+
+# -- the same decoder on every frame the program dumped itself -----------------
+# (the CLI stops at the first signal only; these frames cover the rest:
+# no SA_SIGINFO, the altstack, a nested frame, live SVE in the extra space)
+
+
+@pytest.fixture(scope="module")
+def a64(guest: Batch) -> Report:
+    rep = parse(guest.results["frame_a64"])
+    assert rep.done
+    return rep
+
+
+@pytest.mark.parametrize("tag", A64_SCENARIOS)
+def test_decode_a64_frame_on_dumps(a64: Report, tag: str) -> None:
+    head, mc, rec = a64[tag], a64[tag + ".mc"], a64[tag + ".rec"]
+    sp = head["entry_sp"]
+    dumps = [a64.dump(tag + ".frame"), a64.dump("vdso")]
+    if tag + ".extra" in a64.dumps:
+        dumps.append(a64.dump(tag + ".extra"))
+    entry = {"x0": head["entry_x0"], "x1": head["entry_x1"], "x2": head["entry_x2"],
+             "x29": head["entry_fp"], "x30": head["entry_lr"]}
+    f = decode_a64_frame(DumpMemory(*dumps), sp, entry_regs=entry, signo=SIG[tag]).to_json()
+    assert (f["address"], f["frame_record_address"], f["pretcode"]) == (
+        sp, head["entry_fp"], head["entry_lr"])
+    assert f["frame_record"] == {"fp": head["rec_fp"], "lr": head["rec_lr"]}
+    assert f["mcontext"] == {**{f"x{i}": mc[f"x{i}"] for i in range(31)},
+                             "sp": mc["sp"], "pc": mc["pc"], "pstate": mc["pstate"]}
+    assert (f["fault_address"], f["uc_flags"], f["uc_link"], f["sigmask"]) == (
+        mc["fault_address"], mc["uc_flags"], mc["uc_link"], mc["mask"])
+    assert f["uc_stack"] == {"ss_sp": mc["ss_sp"], "ss_flags": mc["ss_flags"],
+                             "ss_size": mc["ss_size"]}
+    assert f["on_altstack"] == (tag == "alt")
+    got = [(r["offset"], r["magic"], r["size"]) for r in f["records"]]
+    assert got == [(rec[f"off{i}"], rec[f"magic{i}"], rec[f"size{i}"])
+                   for i in range(rec["nrec"])]
+    assert f["restorer"]["pattern"] == "mov x8, #0x8b; svc #0"
+    if tag == "sve":  # Z/P/FFR at VL 256 moved behind extra_context into the extra space
+        names = [(r["name"], r["in_extra"]) for r in f["records"]]
+        assert names == [("fpsimd", False), ("esr", False), ("extra", False), ("end", False),
+                         ("sve", True), ("end", True)]
+        sve = f["records"][4]
+        assert (sve["fields"]["vl"], sve["fields"]["flags"]) == (rec["sve_vl"], rec["sve_flags"])
+        assert sve["payload_size"] == sve["size"] - 16 > 8000
+    if tag == "nosi":
+        assert f["siginfo_valid"] is False and len(f["problems"]) == 1
+        assert "SA_SIGINFO" in f["problems"][0]
+    else:
+        assert f["siginfo_valid"] is True and f["problems"] == []
+        assert f["siginfo"]["si_signo"] == head["si_signo"] == SIG[tag]
+        assert f["siginfo"]["si_code"] == head["si_code"]
