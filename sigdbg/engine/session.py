@@ -29,7 +29,7 @@ from sigdbg.backends.stopcodes import (
     PTRACE_EVENT_SECCOMP,
     PTRACE_EVENT_VFORK,
 )
-from sigdbg.decode.a64frame import decode_a64_frame
+from sigdbg.decode.a64frame import A64Frame, decode_a64_frame
 from sigdbg.decode.altstack import AltstackUse, altstack_use
 from sigdbg.decode.sigframe import BULK_READ, SigFrame, decode_sigframe
 from sigdbg.decode.siginfo import SigInfo
@@ -944,7 +944,8 @@ class Session(Inspector):
             a64 = decode_a64_frame(task, sp, entry_regs=task.registers(),
                                    signo=info.si_signo, view=view)
             return [ev.SignalDelivered(pid, tid, info, "handler", pending.pc),
-                    ev.HandlerEntered(pid, tid, pc, a64)]
+                    ev.HandlerEntered(pid, tid, pc, a64,
+                                      _altstack(a64, view) if a64.on_altstack else None)]
         frame = decode_sigframe(task, task.abi, sp, view=view, signo=info.si_signo,
                                 data=read[1] if read and read[0] == sp else None)
         if self.srop is not None:
@@ -1078,7 +1079,7 @@ def _program_tf(task: PtraceTask) -> bool:
         return False
 
 
-def _altstack(frame: SigFrame, view: TaskView) -> AltstackUse:
+def _altstack(frame: SigFrame | A64Frame, view: TaskView) -> AltstackUse:
     """Headroom of a frame the kernel put on the alternate stack (its uc_stack)."""
     st = frame.uc_stack or {}
     return altstack_use(st.get("ss_sp", 0), st.get("ss_size", 0), frame.address,

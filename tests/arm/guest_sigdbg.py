@@ -136,6 +136,8 @@ def main() -> None:
         "usr1_json": cli_with_output(["frame", "--json", "--", progs[0]]),
         "segv_json": cli_with_output(["frame", "--json", "--", progs[0], "segv"]),
         "usr1_text": cli_with_output(["frame", "--", progs[0]]),
+        # every scenario's handler entry, the engine's path for AArch64 frames
+        "trace_json": cli_with_output(["trace", "--json", "--", progs[0]]),
     }
     # what sigdbg cannot do on ARM yet ends in one line too, with nothing left
     # behind (the engine steps into the handler; AArch32 frames have no model yet)

@@ -19,6 +19,7 @@ import io
 import json
 from typing import Any
 
+import jsonschema
 import pytest
 from elftools.elf.elffile import ELFFile
 
@@ -26,6 +27,7 @@ from sigdbg.decode.a64frame import decode_a64_frame
 from tests.arm.conftest import Report, parse
 from tests.arm.guest import Batch, Result
 from tests.arm.test_frames import A64_SCENARIOS, SIG, DumpMemory
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -211,3 +213,42 @@ def test_decode_a64_frame_on_dumps(a64: Report, tag: str) -> None:
         assert f["siginfo_valid"] is True and f["problems"] == []
         assert f["siginfo"]["si_signo"] == head["si_signo"] == SIG[tag]
         assert f["siginfo"]["si_code"] == head["si_code"]
+
+
+def test_trace_json_frames_equal_handler_reports(guest: Batch) -> None:
+    """``sigdbg trace --json -- sig_frame.a64``: every handler entry of the
+    run (SA_SIGINFO or not, fault, altstack, nested, live SVE) decoded by the
+    engine equals what that handler reported of its own frame."""
+    run, rep = _run(guest, "trace_json")
+    events = [json.loads(line) for line in run["stdout"].splitlines()]
+    schema = json.loads((ROOT / "docs" / "trace-schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    for e in events:  # every line as docs/trace-schema.json says
+        assert not list(validator.iter_errors(e)), e
+    assert events[0]["event"] == "exec" and events[0]["abi"] == "aarch64"
+    assert events[-1] == {**events[-1], "event": "exited", "status": 0}
+    entered = [e for e in events if e["event"] == "handler_entered"]
+    assert len(entered) == len(A64_SCENARIOS)
+    for tag, e in zip(A64_SCENARIOS, entered):
+        f = e["frame"]
+        head, mc, rec = rep[tag], rep[tag + ".mc"], rep[tag + ".rec"]
+        assert e["handler"] == head["handler"], tag
+        assert (f["sig"], f["address"], f["frame_record_address"], f["pretcode"]) == (
+            SIG[tag], head["entry_sp"], head["entry_fp"], head["entry_lr"]), tag
+        assert f["frame_record"] == {"fp": head["rec_fp"], "lr": head["rec_lr"]}, tag
+        assert f["mcontext"] == {**{f"x{i}": mc[f"x{i}"] for i in range(31)},
+                                 "sp": mc["sp"], "pc": mc["pc"], "pstate": mc["pstate"]}, tag
+        assert (f["fault_address"], f["sigmask"]) == (mc["fault_address"], mc["mask"]), tag
+        assert f["uc_stack"] == {"ss_sp": mc["ss_sp"], "ss_flags": mc["ss_flags"],
+                                 "ss_size": mc["ss_size"]}, tag
+        assert [(r["offset"], r["magic"], r["size"]) for r in f["records"]] == [
+            (rec[f"off{i}"], rec[f"magic{i}"], rec[f"size{i}"]) for i in range(rec["nrec"])], tag
+        assert f["restorer"]["kind"] == "vdso", tag
+        assert f["restorer"]["symbol"].split("@")[0] == "__kernel_rt_sigreturn", tag
+        assert f["on_altstack"] == (tag == "alt") and (e["altstack"] is not None) == (tag == "alt")
+        assert f["problems"] == ([] if tag != "nosi" else [
+            "info.si_signo does not match the signal: handler installed without SA_SIGINFO "
+            "(the kernel leaves these 128 bytes unwritten)"]), tag
+    # the nested frame lies below the outer handler's stack, SIGUSR1 blocked in it
+    outer, inner = entered[4]["frame"], entered[5]["frame"]
+    assert inner["address"] < outer["address"] and inner["sigmask"] & (1 << (SIGUSR1 - 1))
