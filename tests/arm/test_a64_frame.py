@@ -229,6 +229,10 @@ def test_trace_json_frames_equal_handler_reports(guest: Batch) -> None:
     assert events[-1] == {**events[-1], "event": "exited", "status": 0}
     entered = [e for e in events if e["event"] == "handler_entered"]
     assert len(entered) == len(A64_SCENARIOS)
+    # the pc at each delivery stop (read from NT_PRSTATUS: arm64 has no
+    # PEEKUSR) is the interrupted pc the kernel saved in that frame
+    delivered = [e for e in events if e["event"] == "signal_delivered"]
+    assert [e["pc"] for e in delivered] == [e["frame"]["mcontext"]["pc"] for e in entered]
     for tag, e in zip(A64_SCENARIOS, entered):
         f = e["frame"]
         head, mc, rec = rep[tag], rep[tag + ".mc"], rep[tag + ".rec"]
