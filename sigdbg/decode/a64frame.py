@@ -74,6 +74,11 @@ class A64Record(Model):
     #: fpsimd: V0-V31 as 0x + 32 hex digits (a 128-bit value exceeds JSON integers)
     vregs: tuple[str, ...]
     payload_size: int  #: bytes after the fixed part (SVE Z/P/FFR, unknown payloads)
+    #: sve with registers: Z0-Z31, then P0-P15 and FFR, as integers of the
+    #: record's little-endian bytes in hex (sve_context.h SVE_SIG_ZREG_OFFSET,
+    #: SVE_SIG_PREG_OFFSET); empty for a header-only sve record
+    zregs: tuple[str, ...] = ()
+    pregs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,8 +136,28 @@ def _record_model(frame: int, r: Record) -> A64Record:
                 scalars[k] = v
             elif k == "vregs" and isinstance(v, bytes):
                 vregs = tuple(f"{x:#034x}" for x in aarch64.vregs(v))
+    zregs: tuple[str, ...] = ()
+    pregs: tuple[str, ...] = ()
+    vl = scalars.get("vl", 0)
+    if r.name == "sve" and vl and vl % aarch64.SVE_VQ_BYTES == 0 \
+            and r.size >= aarch64.sve_sig_context_size(vl // aarch64.SVE_VQ_BYTES):
+        zregs, pregs = _sve_regs(r.payload, vl // aarch64.SVE_VQ_BYTES)
     return A64Record(r.address, r.address - frame, r.magic, r.size, r.name, r.in_extra,
-                     scalars, vregs, len(r.payload))
+                     scalars, vregs, len(r.payload), zregs, pregs)
+
+
+def _sve_regs(payload: bytes, vq: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Z0-Z31 and P0-P15 + FFR from an sve record's payload (offsets from the
+    record start, minus its 16-byte fixed part)."""
+    head = aarch64.SVE_CONTEXT.size
+
+    def reg(off: int, size: int) -> str:
+        v = int.from_bytes(payload[off - head : off - head + size], "little")
+        return f"{v:#0{2 * size + 2}x}"
+
+    z = tuple(reg(aarch64.sve_zreg_offset(vq, n), 16 * vq) for n in range(32))
+    p = tuple(reg(aarch64.sve_preg_offset(vq, n), 2 * vq) for n in range(17))
+    return z, p
 
 
 def _ints(d: Decoded) -> dict[str, int]:

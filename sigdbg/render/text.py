@@ -353,6 +353,12 @@ def _a64_record_text(r: A64Record) -> str:
         detail += f" (+{r.payload_size} payload bytes)"
     lines = [f"{head} {detail}".rstrip()]
     lines += [f"      v{n:<2} {v[2:]}" for n, v in enumerate(r.vregs) if int(v, 16)]
+    if r.zregs:  # SVE: the low 128 bits of the non-zero registers (the JSON has them whole)
+        bits = (len(r.zregs[0]) - 2) * 4
+        lines.append(f"      vector length {bits} bits; non-zero Z/P shown low 128/16 bits:")
+        lines += [f"      z{n:<2} ...{v[-32:]}" for n, v in enumerate(r.zregs) if int(v, 16)]
+        lines += [f"      {'ffr' if n == 16 else f'p{n}':<3} ...{v[-4:]}"
+                  for n, v in enumerate(r.pregs) if int(v, 16)]
     return "\n    ".join(lines)
 
 

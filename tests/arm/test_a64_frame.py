@@ -206,6 +206,7 @@ def test_decode_a64_frame_on_dumps(a64: Report, tag: str) -> None:
         sve = f["records"][4]
         assert (sve["fields"]["vl"], sve["fields"]["flags"]) == (rec["sve_vl"], rec["sve_flags"])
         assert sve["payload_size"] == sve["size"] - 16 > 8000
+        check_sve_regs(sve, rec)
     if tag == "nosi":
         assert f["siginfo_valid"] is False and len(f["problems"]) == 1
         assert "SA_SIGINFO" in f["problems"][0]
@@ -248,6 +249,8 @@ def test_trace_json_frames_equal_handler_reports(guest: Batch) -> None:
         assert [(r["offset"], r["magic"], r["size"]) for r in f["records"]] == [
             (rec[f"off{i}"], rec[f"magic{i}"], rec[f"size{i}"]) for i in range(rec["nrec"])], tag
         assert f["restorer"]["kind"] == "vdso", tag
+        if tag == "sve":
+            check_sve_regs(next(r for r in f["records"] if r["name"] == "sve"), rec)
         assert f["restorer"]["symbol"].split("@")[0] == "__kernel_rt_sigreturn", tag
         assert f["on_altstack"] == (tag == "alt") and (e["altstack"] is not None) == (tag == "alt")
         assert f["problems"] == ([] if tag != "nosi" else [
@@ -256,3 +259,17 @@ def test_trace_json_frames_equal_handler_reports(guest: Batch) -> None:
     # the nested frame lies below the outer handler's stack, SIGUSR1 blocked in it
     outer, inner = entered[4]["frame"], entered[5]["frame"]
     assert inner["address"] < outer["address"] and inner["sigmask"] & (1 << (SIGUSR1 - 1))
+
+
+def check_sve_regs(sve: dict[str, Any], rec: dict[str, int]) -> None:
+    """The sve record's registers: the handler's view (the first 8 bytes of
+    Z16 and P3) and what trigger_sve_fault set (dup z16.b, #0x16; dup
+    z31.b, #0x31; ptrue p3.b) at the vector length the program chose."""
+    vl = sve["fields"]["vl"]
+    assert vl == rec["sve_vl"] == 256
+    z, p = sve["zregs"], sve["pregs"]
+    assert (len(z), len(p)) == (32, 17)
+    assert int(z[16], 16) & (2**64 - 1) == rec["sve_z16"]
+    assert int(p[3], 16) & (2**64 - 1) == rec["sve_p3"]
+    assert z[16] == "0x" + "16" * vl and z[31] == "0x" + "31" * vl
+    assert p[3] == "0x" + "ff" * (vl // 8)
