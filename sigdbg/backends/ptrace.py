@@ -33,6 +33,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import platform
 import signal
 import struct
 from collections.abc import Callable
@@ -91,6 +92,9 @@ _WIFSTOPPED = os.WIFSTOPPED
 #: offsetof(struct user, u_debugreg) for an x86_64 tracer (arch/x86/include/asm/user_64.h)
 _DEBUGREG_OFFSET = 848
 _RIP_OFFSET = 128
+#: those offsets are x86_64's; an arm64 kernel has no PTRACE_PEEKUSR at all
+#: (arch/arm64/kernel/ptrace.c arch_ptrace: regsets only): read the regset there
+_PEEK_PC = platform.machine() in ("x86_64", "amd64")
 
 #: Options always set: a dying tracer must never leave a stopped tracee.
 #: TRACEEXIT gives a stop before a task dies, so a fatal signal is reported
@@ -633,6 +637,8 @@ class PtraceTask:
         PEEKUSER offsets are those of the tracer's ``struct user``; for a
         64-bit tracer ``regs.rip`` is at 128 for 64- and 32-bit tracees alike.
         """
+        if not _PEEK_PC:
+            return self.pc_sp()[0]
         result = _sys_ptrace(PTRACE_PEEKUSER, self._tid, _RIP_OFFSET, 0)
         if result == _FAILED:
             code = _get_errno()
@@ -1132,7 +1138,7 @@ class Tracer:
             else:
                 fd = sp_offset = sp_size = -1
             rerr, werr, got, status, info, ierr, pc, regs, data = _NATIVE.resume_wait(
-                task._tid, request, sig, wait_tid, _RIP_OFFSET if peek_pc else -1,
+                task._tid, request, sig, wait_tid, _RIP_OFFSET if peek_pc and _PEEK_PC else -1,
                 _MAX_REGSET if step else 0, fd, sp_offset, sp_size, read_at_sp)
             if rerr or werr:
                 if rerr and rerr != errno.ESRCH:

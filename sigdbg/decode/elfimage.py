@@ -238,6 +238,17 @@ class ElfImage:
         return best, offset - best.value
 
 
+    def label_at(self, offset: int) -> ElfSymbol | None:
+        """A defined NOTYPE symbol starting exactly at ``offset``: the arm64
+        vDSO's ``__kernel_rt_sigreturn`` is a ``SYM_CODE_START`` label, not a
+        FUNC (arch/arm64/kernel/vdso/sigreturn.S), so :meth:`symbol_at` does
+        not see it.  ARM mapping symbols (``$x``, ``$d``) are not names."""
+        hits = [s for s in self.symbols
+                if s.type == "NOTYPE" and s.value == offset and isinstance(s.section, int)
+                and s.name and not s.name.startswith("$")]
+        return min(hits, key=_address_rank) if hits else None
+
+
 def _lookup_rank(sym: ElfSymbol) -> tuple[int, int, int]:
     return (
         0 if sym.defined else 1,

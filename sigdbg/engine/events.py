@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sigdbg.decode.a64frame import A64Frame
 from sigdbg.decode.altstack import AltstackUse
 from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.model import Model, one_store_init
@@ -53,7 +54,7 @@ class SignalDelivered(Event):
 @dataclass(frozen=True)
 class HandlerEntered(Event):
     handler: int
-    frame: SigFrame
+    frame: SigFrame | A64Frame
     #: the frame is on an alternate signal stack: its headroom (else None)
     altstack: AltstackUse | None = None
 

@@ -87,9 +87,11 @@ class Symbolizer:
         try:
             if m.path == "[vdso]":
                 v = self.vdso()
-                hit = v.image.symbol_at(address - m.start + v.image.load_bias_hint)
+                off = address - m.start + v.image.load_bias_hint
+                hit = v.image.symbol_at(off)
                 if hit is None:
-                    return None
+                    label = v.image.label_at(off)  # arm64: __kernel_rt_sigreturn
+                    return SymbolRef(label.versioned_name, 0, "[vdso]") if label else None
                 sym, off = hit
                 return SymbolRef(sym.versioned_name, off, "[vdso]")
             if m.path.startswith("/") and os.path.exists(self.file_path(m.path)):

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 from sigdbg.abi.abis import abi_by_name
+from sigdbg.decode.a64frame import A64Frame, A64Record
 from sigdbg.decode.altstack import AltstackUse
 from sigdbg.decode.auxv import AuxvReport
 from sigdbg.decode.memmap import MemoryMap
@@ -249,7 +250,9 @@ def altstack_text(a: AltstackUse, st: Style = PLAIN) -> str:
     return out
 
 
-def render_frame(f: SigFrame, st: Style = PLAIN, picture: bool = True) -> str:
+def render_frame(f: SigFrame | A64Frame, st: Style = PLAIN, picture: bool = True) -> str:
+    if isinstance(f, A64Frame):
+        return render_a64_frame(f, st)
     w = 2 * abi_by_name(f.abi).word
     out = [st.head(f"{f.kind} at {f.address:#x} ({f.abi}, {f.size} bytes): "
                    f"signal {signal_name(f.sig)} ({f.sig})")]
@@ -305,6 +308,59 @@ def render_frame(f: SigFrame, st: Style = PLAIN, picture: bool = True) -> str:
     if picture:
         out.append(render_picture(f, st))
     return "\n".join(out)
+
+
+def render_a64_frame(f: A64Frame, st: Style = PLAIN) -> str:
+    """An AArch64 rt_sigframe: the same model the JSON comes from."""
+    out = [st.head(f"{f.kind} at {f.address:#x} ({f.abi}, {f.size} bytes): "
+                   f"signal {signal_name(f.sig)} ({f.sig})")]
+    out.append(f"  x30 (restorer)  {st.addr(hx(f.pretcode))} -> {f.restorer.describe(st.text)}")
+    if f.siginfo is not None:
+        label = "siginfo" if f.siginfo_valid else "siginfo (stale: no SA_SIGINFO)"
+        out.append(f"  {label}  {siginfo_text(f.siginfo)}")
+    out.append(f"  uc_flags  {f.uc_flags:#x} {' | '.join(f.uc_flags_names)}   uc_link "
+               f"{hx(f.uc_link)}")
+    from sigdbg.decode.sigframe import ss_flags_text
+
+    out.append(f"  uc_stack  ss_sp={hx(f.uc_stack['ss_sp'])} "
+               f"ss_flags={ss_flags_text(f.uc_stack['ss_flags'])} "
+               f"ss_size={f.uc_stack['ss_size']:#x}"
+               + ("   (frame is ON the alternate signal stack)" if f.on_altstack else ""))
+    names = " ".join(f.sigmask_names) or "(empty)"
+    out.append(f"  sigmask   {f.sigmask:#x} [{names}]")
+    out.append(st.head("  sigcontext (the interrupted registers):"))
+    items = list(f.mcontext.items())
+    for i in range(0, len(items), 4):
+        out.append("    " + "  ".join(f"{k:>6}={v:#018x}" for k, v in items[i:i + 4]))
+    out.append(f"    pstate [{' '.join(f.pstate_names)}]   fault_address={hx(f.fault_address)}")
+    rec = f.frame_record
+    out.append(f"  frame record at {hx(f.frame_record_address)} (x29 at entry): "
+               f"fp={hx(rec.get('fp'))} lr={hx(rec.get('lr'))}")
+    out.append(st.head("  __reserved records:"))
+    for r in f.records:
+        out.append("    " + _a64_record_text(r))
+    for p in f.problems:
+        out.append(st.warn(f"  ! {p}"))
+    return "\n".join(out)
+
+
+def _a64_record_text(r: A64Record) -> str:
+    where = f"{r.address:#x} (frame{r.offset:+d}{', extra space' if r.in_extra else ''})"
+    if r.name == "end":
+        return f"end       {where}"
+    head = f"{r.name:<9} {where} magic={r.magic:#010x} size={r.size}"
+    detail = " ".join(f"{k}={v:#x}" for k, v in r.fields.items() if not k.startswith("__"))
+    if r.payload_size:
+        detail += f" (+{r.payload_size} payload bytes)"
+    lines = [f"{head} {detail}".rstrip()]
+    lines += [f"      v{n:<2} {v[2:]}" for n, v in enumerate(r.vregs) if int(v, 16)]
+    if r.zregs:  # SVE: the low 128 bits of the non-zero registers (the JSON has them whole)
+        bits = (len(r.zregs[0]) - 2) * 4
+        lines.append(f"      vector length {bits} bits; non-zero Z/P shown low 128/16 bits:")
+        lines += [f"      z{n:<2} ...{v[-32:]}" for n, v in enumerate(r.zregs) if int(v, 16)]
+        lines += [f"      {'ffr' if n == 16 else f'p{n}':<3} ...{v[-4:]}"
+                  for n, v in enumerate(r.pregs) if int(v, 16)]
+    return "\n    ".join(lines)
 
 
 def render_picture(f: SigFrame, st: Style = PLAIN) -> str:

@@ -11,6 +11,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from sigdbg.cli.commands import INSPECT_COMMANDS, Command, dump_json
+from sigdbg.decode.sigframe import SigFrame
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render.text import render_frame, siginfo_text
 from sigdbg.shell import views
@@ -74,7 +75,7 @@ def regs(sh: Shell, a: argparse.Namespace) -> None:
         vec: VectorRegisters | None = None
         h = sh.active_handler() if a.frame else None
         if a.frame:
-            if h is None or h.frame.fpstate is None:
+            if h is None or not isinstance(h.frame, SigFrame) or h.frame.fpstate is None:
                 raise UsageError("no signal frame with an fpstate to show")
             vec = from_fpstate(h.frame.fpstate)
         else:
@@ -83,7 +84,7 @@ def regs(sh: Shell, a: argparse.Namespace) -> None:
                 vec = from_regset(raw, abi)
             else:
                 h = sh.active_handler()
-                if h is None or h.frame.fpstate is None:
+                if h is None or not isinstance(h.frame, SigFrame) or h.frame.fpstate is None:
                     raise SigdbgError("the kernel refused NT_X86_XSTATE and there is no frame")
                 vec = from_fpstate(h.frame.fpstate)
         sh.write(dump_json(vec.to_json()) if a.json else views.vectors(vec, sh.style))

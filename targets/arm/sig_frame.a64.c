@@ -23,6 +23,8 @@
  *            the outer handler's stack, with SIGUSR1 blocked in its uc_sigmask
  *   sve      prctl(PR_SVE_SET_VL, 256), SVE registers set, then a SIGSEGV:
  *            the sve record carries Z/P/FFR and moves to the extra space
+ * With the argument "segv" only the segv scenario runs (its frame is the
+ * process's first: what ``sigdbg frame -- sig_frame.a64 segv`` decodes).
  * Then: tag=auxv (getauxval), a hex dump of /proc/self/auxv, and of the vDSO
  * image (tag=vdso); each handler also dumps the 8 bytes at its x30
  * (tag=<scenario>.lrcode: the restorer's code).
@@ -343,10 +345,20 @@ static void dump_vdso(void)
 
 static char altstack[65536] __attribute__((aligned(16)));
 
-int main(void)
+int main(int argc, char **argv)
 {
 	stack_t ss;
 
+	if (argc > 1 && strcmp(argv[1], "segv") == 0) {
+		/* only the fault: its frame is the first one (sigdbg frame -- PROG segv) */
+		cur_tag = "segv";
+		install(SIGSEGV, SA_SIGINFO);
+		trigger_fault(0xdead000);
+		rep_begin("segv.resumed");
+		rep_end();
+		done();
+		return 0;
+	}
 	cur_tag = "usr1";
 	install(SIGUSR1, SA_SIGINFO);
 	trigger_kill(getpid(), SIGUSR1);

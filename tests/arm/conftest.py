@@ -95,7 +95,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 f"arm guest: sigdbg auxv/maps/vdso (guest_sigdbg.py) {doc['elapsed_s']} s "
                 f"(imports {doc['import_s']} s, per target "
                 + ", ".join(f"{k} {v['inspect_s']} s" for k, v in doc["targets"].items())
-                + ", CLI runs " + ", ".join(f"{c['s']} s" for c in doc["cli"]) + ")")
+                + ", CLI runs " + ", ".join(f"{c['s']} s" for c in doc["cli"])
+                + ", frame/trace runs " + ", ".join(f"{k} {c['s']} s"
+                                                    for k, c in doc["frames"].items()) + ")")
 
 
 @dataclass

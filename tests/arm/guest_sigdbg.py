@@ -96,6 +96,24 @@ def cli(argv: list[str]) -> dict[str, Any]:
             "s": round(time.monotonic() - t0, 2)}
 
 
+def cli_with_output(argv: list[str]) -> dict[str, Any]:
+    """``cli(argv)`` with the traced program's stdout (fd 1) in a file,
+    returned as ``program``: the target's own report from its handler."""
+    path = "/tmp/sigdbg.frame.out"
+    sys.stdout.flush()
+    saved = os.dup(1)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.close(fd)
+    try:
+        res = cli(argv)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    res["program"] = _read(path).decode(errors="replace")
+    return res
+
+
 def main() -> None:
     progs = sys.argv[1:]
     doc: dict[str, Any] = {"targets": {}, "cli": [], "import_s": round(IMPORT_S, 2)}
@@ -111,9 +129,18 @@ def main() -> None:
     # set on ARM yet: one line, and the stopped python3 is killed
     doc["cli"].append(cli(["auxv", "--json", "--at", "entry", "--", progs[1]]))
     doc["cli"].append(cli(["auxv", "--at", "entry", "--", "/usr/bin/python3"]))
+    # sigdbg frame on AArch64: the first handler entry decoded; the program
+    # runs on and reports the same frame from inside its handler (its stdout
+    # goes to a file: tests/arm/test_a64_frame.py compares the two)
+    doc["frames"] = {
+        "usr1_json": cli_with_output(["frame", "--json", "--", progs[0]]),
+        "segv_json": cli_with_output(["frame", "--json", "--", progs[0], "segv"]),
+        "usr1_text": cli_with_output(["frame", "--", progs[0]]),
+        # every scenario's handler entry, the engine's path for AArch64 frames
+        "trace_json": cli_with_output(["trace", "--json", "--", progs[0]]),
+    }
     # what sigdbg cannot do on ARM yet ends in one line too, with nothing left
-    # behind (the engine steps into the handler; the frame has no tables yet)
-    doc["cli"].append(cli(["frame", "--", progs[0]]))
+    # behind (the engine steps into the handler; AArch32 frames have no model yet)
     doc["cli"].append(cli(["trace", "--", progs[2]]))
     # bad input: one line, no traceback
     doc["cli"].append(cli(["auxv", "--", "/nonexistent"]))

@@ -39,8 +39,8 @@ KNOWN_X86_DEBT: dict[str, set[str]] = {
     'sigdbg/backends/core.py': {'x86', 'xstate'},
     'sigdbg/backends/gdb.py': {'cs', 'ds', 'es', 'fs', 'gs', 'ss', 'vsyscall', 'xcs', 'xds',
         'xes', 'xfs', 'xgs', 'xss'},
-    'sigdbg/backends/ptrace.py': {'0x100', '298', '848', 'cs', 'debugreg', 'ds', 'eax', 'ebp',
-        'ebx', 'ecx', 'edi', 'edx', 'eflags', 'eip', 'es', 'esi', 'esp', 'fs', 'gs', 'i386',
+    'sigdbg/backends/ptrace.py': {'0x100', '298', '848', 'amd64', 'cs', 'debugreg', 'ds', 'eax',
+        'ebp', 'ebx', 'ecx', 'edi', 'edx', 'eflags', 'eip', 'es', 'esi', 'esp', 'fs', 'gs', 'i386',
         'orig_eax', 'orig_rax', 'rax', 'rbp', 'rbx', 'rcx', 'rdi', 'rdx', 'rip', 'rsi', 'rsp',
         'ss', 'x86', 'x86_64', 'xcs', 'xds', 'xes', 'xfs', 'xgs', 'xss', 'xstate'},
     'sigdbg/cli/commands.py': {'vsyscall', 'x86_64'},
@@ -91,6 +91,9 @@ NOT_X86: tuple[tuple[str, str, str, str], ...] = (
      "si_code with a ptrace event in bits 8..15"),
     ("sigdbg/engine/session.py", "0x100", "if code >= 0x100:", "the same"),
     ("sigdbg/shell/expr.py", "cs", 'letter in "cs"', "the x/FMT letters c and s"),
+    ("sigdbg/decode/a64frame.py", "rt_sigframe", 'KIND = "rt_sigframe"',
+     "AArch64's own struct rt_sigframe"),
+    ("sigdbg/decode/a64frame.py", "rt_sigframe", "_FRAME = aarch64.RT_SIGFRAME", "the same"),
 )
 
 
