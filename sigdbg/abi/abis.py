@@ -243,6 +243,11 @@ AARCH64 = Abi(
     e_machine=183,  # EM_AARCH64
     special_mappings=arm_pages.AARCH64_MAPPINGS,
     breakpoint_insn=b"",
+    # arch/arm64/kernel/vdso/sigreturn.S __kernel_rt_sigreturn (the name, not
+    # the bytes, says it is the vDSO's: see decode/restorer.py classify_restorer)
+    restorer_patterns=(
+        (bytes.fromhex("681180d2010000d4"), "rt_sigreturn", "mov x8, #0x8b; svc #0"),
+    ),
 )
 
 #: 32-bit ARM EABI, as a compat task on an arm64 kernel runs it (the layouts

@@ -29,7 +29,7 @@ from sigdbg.backends.base import Memory
 from sigdbg.decode.arm64_records import Record, walk_reserved
 from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import Restorer, classify_restorer
-from sigdbg.decode.sigframe import SS_DISABLE, BufferedMemory, RestorerContext
+from sigdbg.decode.sigframe import BufferedMemory, RestorerContext, frame_on_altstack
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.names import sigset_names, uc_flags_names
@@ -243,11 +243,7 @@ def decode_a64_frame(
         problems.append("frame record fp differs from the saved x29")
     if frame_record and frame_record.get("lr") != mcontext["x30"]:
         problems.append("frame record lr differs from the saved x30")
-    on_alt = False
-    if uc_stack["ss_size"]:
-        ss_sp = uc_stack["ss_sp"]
-        on_alt = ss_sp <= frame < ss_sp + uc_stack["ss_size"] and not (
-            uc_stack["ss_flags"] & SS_DISABLE)
+    on_alt = frame_on_altstack(frame, uc_stack)
     if not on_alt and mcontext["sp"] <= frame:
         problems.append(f"interrupted sp {mcontext['sp']:#x} is not above the frame")
     if view is not None:

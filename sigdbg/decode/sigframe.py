@@ -15,7 +15,7 @@ line in ``problems`` rather than an exception.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
@@ -153,6 +153,15 @@ class SigFrame(SharedModel):
         out: dict[str, Any] = compiled_wire(SigFrame)(self, encode)
         out["sigmask_names"] = list(self.sigmask_names)
         return out
+
+
+def frame_on_altstack(frame: int, uc_stack: Mapping[str, int] | None) -> bool:
+    """Whether ``frame`` lies on the alternate stack the ucontext records (an
+    enabled one): there the interrupted sp need not be above the frame."""
+    if uc_stack is None or not uc_stack["ss_size"]:
+        return False
+    ss_sp = uc_stack["ss_sp"]
+    return ss_sp <= frame < ss_sp + uc_stack["ss_size"] and not uc_stack["ss_flags"] & SS_DISABLE
 
 
 def detect_kind(mem: Memory, abi: Abi, frame: int) -> str:
@@ -347,12 +356,7 @@ def decode_sigframe(
                             if fp_ptr < frame + size else
                             f"fpstate {fp_ptr:#x} is far above the frame")
     sp = mcontext.get(facts.sp_name, 0)
-    on_alt = False
-    if uc_stack is not None and uc_stack["ss_size"]:
-        ss_sp = uc_stack["ss_sp"]
-        on_alt = ss_sp <= frame < ss_sp + uc_stack["ss_size"] and not (
-            uc_stack["ss_flags"] & SS_DISABLE
-        )
+    on_alt = frame_on_altstack(frame, uc_stack)
     if not on_alt and sp and sp <= frame:
         problems.append(f"interrupted sp {sp:#x} is not above the frame")
     if view is not None:

@@ -11,7 +11,6 @@ ours does.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -24,39 +23,23 @@ from typing import Any
 import pytest
 
 from sigdbg.cli.trace_cli import Stacks
-from sigdbg.shell.core import Shell
 from tests.conftest import parse_reports, target
+from tests.integration.test_shell import Run
 from tests.integration.test_trace import run_trace
 
 _SETARCH = ["setarch", os.uname().machine, "-R"]
 
 
-class _Run:
-    """A Shell without a terminal; ``cmd`` returns what one command printed."""
-
-    def __init__(self) -> None:
-        self.out = io.StringIO()
-        self.sh = Shell(self.out)
-
-    def cmd(self, line: str) -> str:
-        start = self.out.tell()
-        self.sh.execute(line)
-        self.out.seek(start)
-        text = self.out.read()
-        self.out.seek(0, io.SEEK_END)
-        return text
-
-
 @pytest.fixture
-def run() -> Iterator[_Run]:
-    r = _Run()
+def run() -> Iterator[Run]:
+    r = Run()
     try:
         yield r
     finally:
         r.sh.close()
 
 
-def _stop_in_inner(run: _Run, log: Path) -> None:
+def _stop_in_inner(run: Run, log: Path) -> None:
     """sig_nested stopped on the first instruction of the SIGUSR2 handler,
     which interrupted the SIGUSR1 handler."""
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -77,7 +60,7 @@ def _without_row_keys(f: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in f.items() if k not in ("level", "kind")}
 
 
-def test_trace_k_and_shell_bt_give_the_same_frames_at_the_same_stop(run: _Run,
+def test_trace_k_and_shell_bt_give_the_same_frames_at_the_same_stop(run: Run,
                                                                    tmp_path: Path) -> None:
     """At the inner handler's entry the shell's ``bt`` is the handler, the
     ``<signal handler called>`` frame, then exactly the stack ``-k`` gives for
@@ -119,7 +102,7 @@ def test_trace_k_and_shell_bt_give_the_same_frames_at_the_same_stop(run: _Run,
     assert "<signal handler called> (SIGUSR1)" in lines[2 + i]
 
 
-def test_trace_k_cli_and_shell_bt_agree_across_runs(run: _Run, tmp_path: Path) -> None:
+def test_trace_k_cli_and_shell_bt_agree_across_runs(run: Run, tmp_path: Path) -> None:
     """The ``sigdbg trace -k`` command and the shell, each running the program:
     the same frames, compared where ASLR cannot move them (file and offset,
     symbol, how each was found, the signal of each signal frame)."""
@@ -227,7 +210,7 @@ def test_shell_bt_of_a_kernel_core_is_gdbs(tmp_path: Path, prog: str, scenario: 
     assert m, g.stdout + g.stderr
     want = [(pc, bool(tramp)) for pc, tramp in json.loads(m.group(1))]
 
-    run = _Run()
+    run = Run()
     try:
         assert "error" not in run.cmd(f"core {path}")
         frames = json.loads(run.cmd("bt --json"))
