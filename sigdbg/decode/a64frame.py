@@ -29,7 +29,12 @@ from sigdbg.backends.base import Memory
 from sigdbg.decode.arm64_records import Record, walk_reserved
 from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import Restorer, classify_restorer
-from sigdbg.decode.sigframe import BufferedMemory, RestorerContext, frame_on_altstack
+from sigdbg.decode.sigframe import (
+    BufferedMemory,
+    RestorerContext,
+    frame_on_altstack,
+    view_restorer,
+)
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.names import sigset_names, uc_flags_names
@@ -247,10 +252,7 @@ def decode_a64_frame(
     if not on_alt and mcontext["sp"] <= frame:
         problems.append(f"interrupted sp {mcontext['sp']:#x} is not above the frame")
     if view is not None:
-        restorer = view.restorers.get(pretcode)
-        if restorer is None:
-            restorer = view.restorers[pretcode] = classify_restorer(
-                mem, AARCH64, pretcode, view.maps(), view.lookup, view.exe_path())
+        restorer = view_restorer(view, mem, AARCH64, pretcode)
     else:
         restorer = classify_restorer(mem, AARCH64, pretcode, None, None)
     if restorer.syscall is None:

@@ -216,6 +216,15 @@ class RestorerContext(Protocol):
     def exe_path(self) -> str: ...
 
 
+def view_restorer(view: RestorerContext, mem: Memory, abi: Abi, pretcode: int) -> Restorer:
+    """``pretcode`` classified once per address space (the view keeps it)."""
+    restorer = view.restorers.get(pretcode)
+    if restorer is None:
+        restorer = view.restorers[pretcode] = classify_restorer(
+            mem, abi, pretcode, view.maps(), view.lookup, view.exe_path())
+    return restorer
+
+
 _KIND_FACTS: dict[str, _KindFacts] = {}
 
 
@@ -359,11 +368,9 @@ def decode_sigframe(
     on_alt = frame_on_altstack(frame, uc_stack)
     if not on_alt and sp and sp <= frame:
         problems.append(f"interrupted sp {sp:#x} is not above the frame")
+    restorer: Restorer | None
     if view is not None:
-        restorer = view.restorers.get(pretcode)
-        if restorer is None:
-            restorer = view.restorers[pretcode] = classify_restorer(
-                mem, abi, pretcode, view.maps(), view.lookup, view.exe_path())
+        restorer = view_restorer(view, mem, abi, pretcode)
     else:
         restorer = restorers.get(pretcode) if restorers is not None else None
         if restorer is None:

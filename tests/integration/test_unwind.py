@@ -16,7 +16,6 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +23,14 @@ import pytest
 
 from sigdbg.cli.trace_cli import Stacks
 from tests.conftest import parse_reports, target
+from tests.integration import test_shell
 from tests.integration.test_shell import Run
 from tests.integration.test_trace import run_trace
 
+#: the shell tests' fixture: a Shell without a terminal, closed after the test
+run = test_shell.run
+
 _SETARCH = ["setarch", os.uname().machine, "-R"]
-
-
-@pytest.fixture
-def run() -> Iterator[Run]:
-    r = Run()
-    try:
-        yield r
-    finally:
-        r.sh.close()
 
 
 def _stop_in_inner(run: Run, log: Path) -> None:
@@ -121,22 +115,29 @@ def test_trace_k_cli_and_shell_bt_agree_across_runs(run: Run, tmp_path: Path) ->
     assert any(f["how"] == "sigframe" for f in bt[2:])
 
 
-_GDB = r"""
+#: gdb's view of the stack at the current stop, one [pc, is-signal-frame] per
+#: frame; inline and tail-call frames are rebuilt from libc's DWARF, not on the stack
+_GDB_WALK = r"""
 import gdb, json
 gdb.execute("set pagination off")
 gdb.execute("set backtrace past-main on")
 gdb.execute("set backtrace past-entry on")
+
+def sigdbg_walk():
+    f = gdb.newest_frame()
+    frames = []
+    while f is not None:
+        if f.type() not in (gdb.INLINE_FRAME, gdb.TAILCALL_FRAME):
+            frames.append([f.pc(), f.type() == gdb.SIGTRAMP_FRAME])
+        f = f.older()
+    print("SIGDBG-GDB " + json.dumps(frames))
+"""
+
+_GDB = _GDB_WALK + r"""
 gdb.execute("handle SIGUSR1 SIGUSR2 nostop noprint pass")
 gdb.execute("break *" + BREAK)
 gdb.execute("run")
-f = gdb.newest_frame()
-frames = []
-while f is not None:
-    # inline and tail-call frames are rebuilt from libc's DWARF, they are not on the stack
-    if f.type() not in (gdb.INLINE_FRAME, gdb.TAILCALL_FRAME):
-        frames.append([f.pc(), f.type() == gdb.SIGTRAMP_FRAME])
-    f = f.older()
-print("SIGDBG-GDB " + json.dumps(frames))
+sigdbg_walk()
 gdb.execute("kill")
 """
 
@@ -174,19 +175,7 @@ def test_trace_k_agrees_with_gdb_bt_in_the_handler(tmp_path: Path, prog: str, ar
     assert all(f["signal"] is not None for f in e["stack"] if f["how"] == "sigframe")
 
 
-_GDB_CORE = r"""
-import gdb, json
-gdb.execute("set pagination off")
-gdb.execute("set backtrace past-main on")
-gdb.execute("set backtrace past-entry on")
-f = gdb.newest_frame()
-frames = []
-while f is not None:
-    if f.type() not in (gdb.INLINE_FRAME, gdb.TAILCALL_FRAME):
-        frames.append([f.pc(), f.type() == gdb.SIGTRAMP_FRAME])
-    f = f.older()
-print("SIGDBG-GDB " + json.dumps(frames))
-"""
+_GDB_CORE = _GDB_WALK + "sigdbg_walk()\n"
 
 
 @pytest.mark.parametrize("prog, scenario", [
