@@ -1,20 +1,101 @@
-"""The target ABI as a value.
+"""The value types of an ABI: :class:`Abi` and its :class:`FrameKind` rows.
 
 A 32-bit tracee under a 64-bit tracer is the normal case, so nothing here
 looks at the host: the backend tells which ABI a task has (for ptrace, from
 the size of the NT_PRSTATUS regset the kernel returns for that task) and all
 decoding takes an :class:`Abi` argument.
+
+The values themselves live in one package per architecture
+(``sigdbg/abi/<arch>/abi.py``); :mod:`sigdbg.abi` is the registry that looks
+them up.  This module names no architecture: every arch fact is a field.
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
-from functools import cache
 
-from sigdbg.abi import aarch64, arm, arm_pages, i386, x86_64
+from sigdbg.abi.arm import pages as arm_pages
 from sigdbg.abi.layout import Layout
-from sigdbg.errors import UsageError
+
+
+@dataclass(frozen=True, eq=False)  # one value per kind: identity is equality
+class FrameKind:
+    """One signal frame struct the kernel builds, as a row the generic decoder
+    (:func:`sigdbg.decode.sigframe.decode_sigframe`) walks.
+
+    Member names are paths into :attr:`layout` (``"uc.uc_mcontext"``)."""
+
+    name: str  #: as ``--kind`` and ``SigFrame.kind`` name it
+    layout: Layout
+    #: the interrupted context (struct sigcontext), restored by sigreturn
+    mcontext: str
+    #: the ucontext (uc_flags, uc_link, uc_stack, uc_sigmask); None: a non-RT
+    #: frame, whose mask is ``mcontext.oldmask`` plus :attr:`extramask`
+    uc: str | None
+    #: the siginfo_t member; None: the frame has none
+    info: str | None
+    #: the sigcontext's names of the interrupted pc and sp
+    pc: str
+    sp: str
+    #: the member the kernel stores the signal number in; None: the number is
+    #: only in ``info`` (and stale there without SA_SIGINFO)
+    signal_slot: str | None
+    #: (slot, member): slots holding pointers to members of the same frame
+    #: (the handler's on-stack pinfo/puc arguments)
+    arg_slots: tuple[tuple[str, str], ...]
+    #: the bytes the kernel writes into member ``retcode`` (None: no retcode)
+    retcode: bytes | None
+    #: non-RT frames: the array member holding the mask words above the first
+    extramask: str | None
+    #: the syscall that returns from this frame, and its number
+    sigreturn: str
+    sigreturn_nr: int
+    #: frame address = sp - this when the sigreturn syscall runs (the
+    #: restorer consumed what it popped)
+    sp_at_sigreturn: int
+    #: frame address = sp - this when the restorer's first instruction runs
+    sp_at_restorer: int
+    #: the fixed parts of the stack picture: (offset, size, label, detail);
+    #: details are ``str.format`` templates over the frame's values
+    #: (pretcode, sig, pinfo, puc)
+    picture: tuple[tuple[int, int, str, str], ...] = ()
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<FrameKind {self.name}>"
+
+    def offset_of(self, member: str) -> int:
+        return self.layout.offset_of(member)
+
+
+@dataclass(frozen=True)
+class HwBreakpoint:
+    """A per-thread execute breakpoint through debug registers in the
+    ``struct user`` area (PTRACE_POKEUSER at ``offset + index * word``)."""
+
+    offset: int  #: of the first debug register in struct user
+    address_index: int  #: the register that takes the address
+    control_index: int  #: the control register
+    execute_enable: int  #: control value: enable the first one, execute, length 1
+
+
+@dataclass(frozen=True)
+class SigreturnRules:
+    """How sigreturn restores registers beyond plain copies (the kernel's
+    ``restore_sigcontext``)."""
+
+    #: flags bits taken from the frame; the rest keep their current value
+    flags_fixup: int = 0
+    #: the kernel's name of that mask (for "not compared" notes)
+    flags_fixup_name: str = ""
+    #: segment registers: compared in their low 16 bits
+    segments: tuple[str, ...] = ()
+    #: of those, the ones forced to the user privilege level (RPL 3)
+    user_rpl: tuple[str, ...] = ()
+    #: registers sigreturn does not restore from the frame at all
+    not_restored: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)  # one value per ABI: identity is equality
@@ -59,18 +140,31 @@ class Abi:
     #: what the kernel puts in those mappings that a debugger can decode
     #: (kuser helpers, sigreturn trampolines); empty for x86
     special_pages: tuple[arm_pages.PageRule, ...] = ()
-    #: the software breakpoint sigdbg writes (x86: int3); empty: sigdbg does
-    #: not set breakpoints in such processes yet (ARM: issue 14, with its pc rules)
-    breakpoint_insn: bytes = b"\xcc"
+    #: the software breakpoint sigdbg writes; empty: sigdbg does not set
+    #: breakpoints in such processes yet (ARM: issue 14, with its pc rules)
+    breakpoint_insn: bytes = b""
+    #: how far past the breakpoint the pc is when its trap is reported
+    breakpoint_pc_adjust: int = 0
+    #: bytes below the interrupted sp the kernel leaves alone when it puts a
+    #: signal frame on the same stack (the psABI's area leaf code may use)
+    stack_skip: int = 0
+    #: (label, detail) of that area in the stack picture
+    stack_skip_region: tuple[str, str] = ("", "")
+    #: debug registers for execute breakpoints; None: none (perf only)
+    hw_breakpoint: HwBreakpoint | None = None
+    #: what sigreturn restores beyond plain copies
+    sigreturn_rules: SigreturnRules = SigreturnRules()
+    #: the longest instruction (reads of code to decode one are this long)
+    max_insn: int = 4
     #: the flags-register bit that makes the CPU trap after each instruction
     #: (x86: EFLAGS.TF, arch/x86/include/uapi/asm/processor-flags.h); 0: none
     #: the program can set itself
     trace_flag: int = 0
     #: mnemonic prefixes of the calls ``nexti`` steps over (capstone's names)
     call_mnemonics: tuple[str, ...] = ()
-    #: the signal frame kinds this ABI's kernel builds, named as
-    #: :mod:`sigdbg.decode.sigframe` and ``--kind`` name them
-    frame_kinds: tuple[str, ...] = ()
+    #: the signal frame kinds this ABI's kernel builds, in the order
+    #: detection tries them (the last one is the fallback)
+    frame_kinds: tuple[FrameKind, ...] = ()
     #: (register, rt frame member, offset of the member in the rt frame): the
     #: handler arguments passed in registers that point into the frame at
     #: handler entry (x86_64: arch/x86/kernel/signal_64.c
@@ -90,11 +184,21 @@ class Abi:
     def __str__(self) -> str:
         return self.name
 
+    def __repr__(self) -> str:
+        return f"<Abi {self.name}>"
+
     def syscall_insn(self, code: bytes) -> tuple[int, str] | None:
         """(size, text) of the system-call instruction ``code`` starts with, or None."""
         for insn, text in self.syscall_insns:
             if code.startswith(insn):
                 return len(insn), text
+        return None
+
+    def frame_kind(self, name: str) -> FrameKind | None:
+        """This ABI's frame kind called ``name``, or None."""
+        for kind in self.frame_kinds:
+            if kind.name == name:
+                return kind
         return None
 
     def mcontext_name(self, user_reg: str) -> str:
@@ -113,244 +217,3 @@ class Abi:
         return (1 << self.bits) - 1
 
 
-#: syscall, int $0x80, sysenter: a 64-bit task may use all three (the latter
-#: two enter the kernel's ia32 entry points, arch/x86/entry/entry_64_compat.S)
-_X86_SYSCALL_INSNS = ((b"\x0f\x05", "syscall"), (b"\xcd\x80", "int $0x80"),
-                      (b"\x0f\x34", "sysenter"))
-
-X86_64 = Abi(
-    name="x86_64",
-    arch="x86",
-    bits=64,
-    word=8,
-    endian="<",
-    elf_class=64,
-    elf_machine="EM_X86_64",
-    user_regs=x86_64.USER_REGS,
-    pc="rip",
-    sp="rsp",
-    syscall_nr="rax",
-    orig_syscall_nr="orig_rax",
-    flags="eflags",
-    siginfo_header=x86_64.SIGINFO_HEADER,
-    siginfo_members=x86_64.SIGINFO_MEMBERS,
-    siginfo_size=x86_64.SIGINFO_SIZE,
-    rt_sigreturn_nr=15,
-    sigreturn_nr=None,
-    disasm_mode="x86_64",
-    audit_arch=0xC000003E,
-    mcontext_regs=tuple(
-        (n, n)
-        for n in (
-            "r8 r9 r10 r11 r12 r13 r14 r15 rdi rsi rbp rbx rdx rax rcx rsp rip eflags cs ss"
-        ).split()
-    ),
-    fp="rbp",
-    # x86-64 psABI figure 3.36 (16: the return address, which .eh_frame gives for rip)
-    dwarf_regs=tuple("rax rdx rcx rbx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip"
-                     .split()),
-    e_machine=62,  # EM_X86_64
-    trace_flag=0x100,  # X86_EFLAGS_TF
-    call_mnemonics=("call", "lcall"),
-    frame_kinds=("rt_sigframe",),
-    syscall_insns=_X86_SYSCALL_INSNS,
-    gdb_arch_names=("i386:x86-64", "i386:x86-64:intel"),  # not i386:x64-32 (x32)
-    handler_arg_pointers=(("rsi", "info", x86_64.RT_SIGFRAME.offset_of("info")),
-                          ("rdx", "uc", x86_64.RT_SIGFRAME.offset_of("uc"))),
-    # glibc __restore_rt (sysdeps/unix/sysv/linux/x86_64/libc_sigaction.c), with
-    # and without the REX prefix
-    restorer_patterns=(
-        (bytes.fromhex("48c7c00f0000000f05"), "rt_sigreturn", "mov $15,%rax; syscall"),
-        (bytes.fromhex("b80f0000000f05"), "rt_sigreturn", "mov $15,%eax; syscall"),
-    ),
-)
-
-I386 = Abi(
-    name="i386",
-    arch="x86",
-    bits=32,
-    word=4,
-    endian="<",
-    elf_class=32,
-    elf_machine="EM_386",
-    user_regs=i386.USER_REGS,
-    pc="eip",
-    sp="esp",
-    syscall_nr="eax",
-    orig_syscall_nr="orig_eax",
-    flags="eflags",
-    siginfo_header=i386.SIGINFO_HEADER,
-    siginfo_members=i386.SIGINFO_MEMBERS,
-    siginfo_size=i386.SIGINFO_SIZE,
-    rt_sigreturn_nr=173,
-    sigreturn_nr=119,
-    disasm_mode="i386",
-    audit_arch=0x40000003,
-    mcontext_regs=(
-        ("gs", "xgs"), ("fs", "xfs"), ("es", "xes"), ("ds", "xds"),
-        ("di", "edi"), ("si", "esi"), ("bp", "ebp"), ("sp", "esp"), ("bx", "ebx"),
-        ("dx", "edx"), ("cx", "ecx"), ("ax", "eax"), ("ip", "eip"), ("cs", "xcs"),
-        ("flags", "eflags"), ("ss", "xss"),
-    ),
-    fp="ebp",
-    # i386 psABI table 2.14 (8: the return address column, eip)
-    dwarf_regs=("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip"),
-    e_machine=3,  # EM_386
-    trace_flag=0x100,  # X86_EFLAGS_TF
-    call_mnemonics=("call", "lcall"),
-    frame_kinds=("rt_sigframe_ia32", "sigframe_ia32"),
-    syscall_insns=_X86_SYSCALL_INSNS,
-    gdb_arch_names=("i386", "i386:intel"),
-    # the vDSO's __kernel_rt_sigreturn / __kernel_sigreturn
-    # (arch/x86/entry/vdso/vdso32/sigreturn.S) and glibc's copies of them
-    restorer_patterns=(
-        (bytes.fromhex("b8ad000000cd80"), "rt_sigreturn", "mov $173,%eax; int $0x80"),
-        (bytes.fromhex("58b877000000cd80"), "sigreturn", "pop %eax; mov $119,%eax; int $0x80"),
-    ),
-)
-
-#: AArch64 (arch/arm64).  What is not filled in yet is what tracing signals
-#: on AArch64 needs and issue 14 adds next: the sigcontext keeps x0-x30 as
-#: an array (``mcontext_regs`` empty until the frame decoder maps it), and
-#: the DWARF numbering (x0-x30 = 0-30, sp = 31, the return address in x30,
-#: not pc) does not fit ``dwarf_regs``' "last one is the return column" rule.
-AARCH64 = Abi(
-    name="aarch64",
-    arch="arm64",
-    bits=64,
-    word=8,
-    endian="<",
-    elf_class=64,
-    elf_machine="EM_AARCH64",
-    user_regs=aarch64.REGISTERS,
-    pc="pc",
-    sp="sp",
-    # the syscall number is in x8 (arch/arm64/kernel/syscall.c el0_svc_common);
-    # the kernel keeps the original in pt_regs->syscallno, which NT_PRSTATUS
-    # does not carry (NT_ARM_SYSTEM_CALL does): x8 is what user space set
-    syscall_nr="x8",
-    orig_syscall_nr="x8",
-    flags="pstate",
-    siginfo_header=aarch64.SIGINFO_HEADER,
-    siginfo_members=aarch64.SIGINFO_MEMBERS,
-    siginfo_size=aarch64.SIGINFO_SIZE,
-    rt_sigreturn_nr=aarch64.RT_SIGRETURN_NR,
-    sigreturn_nr=None,
-    disasm_mode="aarch64",
-    audit_arch=0xC00000B7,  # AUDIT_ARCH_AARCH64: EM_AARCH64 | 64BIT | LE
-    mcontext_regs=(),
-    fp="x29",
-    e_machine=183,  # EM_AARCH64
-    special_mappings=arm_pages.AARCH64_MAPPINGS,
-    breakpoint_insn=b"",
-    # arch/arm64/kernel/vdso/sigreturn.S __kernel_rt_sigreturn (the name, not
-    # the bytes, says it is the vDSO's: see decode/restorer.py classify_restorer)
-    restorer_patterns=(
-        (bytes.fromhex("681180d2010000d4"), "rt_sigreturn", "mov x8, #0x8b; svc #0"),
-    ),
-)
-
-#: 32-bit ARM EABI, as a compat task on an arm64 kernel runs it (the layouts
-#: are those of a native ARM kernel too; the [sigpage] contents differ, see
-#: sigdbg/abi/arm_pages.py).  The frame pointer is r11 in ARM code (r7 in
-#: Thumb code, which this one name cannot say).
-ARM = Abi(
-    name="arm",
-    arch="arm",
-    bits=32,
-    word=4,
-    endian="<",
-    elf_class=32,
-    elf_machine="EM_ARM",
-    user_regs=arm.REGISTERS,
-    pc="pc",
-    sp="sp",
-    # EABI: the syscall number in r7 (arch/arm/kernel/entry-common.S); orig_r0
-    # is the first argument kept for restarts, not the number
-    syscall_nr="r7",
-    orig_syscall_nr="r7",
-    flags="cpsr",
-    siginfo_header=arm.SIGINFO_HEADER,
-    siginfo_members=arm.SIGINFO_MEMBERS,
-    siginfo_size=arm.SIGINFO_SIZE,
-    rt_sigreturn_nr=arm.RT_SIGRETURN_NR,
-    sigreturn_nr=arm.SIGRETURN_NR,
-    disasm_mode="arm",
-    audit_arch=0x40000028,  # AUDIT_ARCH_ARM: EM_ARM | LE
-    mcontext_regs=tuple((f"arm_r{i}", f"r{i}") for i in range(11)) + (
-        ("arm_fp", "r11"), ("arm_ip", "r12"), ("arm_sp", "sp"), ("arm_lr", "lr"),
-        ("arm_pc", "pc"), ("arm_cpsr", "cpsr"),
-    ),
-    fp="r11",
-    e_machine=40,  # EM_ARM
-    special_mappings=arm_pages.ARM_COMPAT_MAPPINGS,
-    special_pages=arm_pages.ARM_COMPAT_PAGES,
-    breakpoint_insn=b"",
-)
-
-#: Every ABI sigdbg knows.  Lookups below go through this table only.
-ABIS: tuple[Abi, ...] = (X86_64, I386, AARCH64, ARM)
-
-
-@cache  # a fact of this process: read once
-def native_abi() -> Abi:
-    """The ABI of this process itself (the tracer's), from the ELF header of
-    /proc/self/exe; where that cannot be read or is not an ABI of the table,
-    the first ABI of the table with this process's pointer size."""
-    try:
-        with open("/proc/self/exe", "rb") as f:
-            return abi_for_elf_header(f.read(20))
-    except (OSError, UsageError):
-        word = struct.calcsize("P")
-        return next(abi for abi in ABIS if abi.word == word)
-
-
-def all_frame_kinds() -> tuple[str, ...]:
-    """Every frame kind of every ABI, in table order (the ``--kind`` choices)."""
-    return tuple(k for abi in ABIS for k in abi.frame_kinds)
-
-
-def abi_of_frame_kind(kind: str) -> Abi:
-    """The ABI whose sigcontext a frame of ``kind`` holds (an ia32 frame of a
-    64-bit task in 32-bit code holds i386's)."""
-    for abi in ABIS:
-        if kind in abi.frame_kinds:
-            return abi
-    raise UsageError(f"unknown frame kind {kind!r} (known: {', '.join(all_frame_kinds())})")
-
-
-def abi_by_gdb_arch(name: str) -> Abi:
-    """The ABI gdb calls ``name``; UsageError for an unsupported one."""
-    for abi in ABIS:
-        if name in abi.gdb_arch_names:
-            return abi
-    known = " and ".join(a.name for a in ABIS if a.gdb_arch_names)
-    raise UsageError(f"unsupported architecture {name!r} (sigdbg knows {known})")
-
-
-def abi_by_name(name: str) -> Abi:
-    for abi in ABIS:
-        if abi.name == name:
-            return abi
-    raise UsageError(f"unknown ABI {name!r} (known: {', '.join(a.name for a in ABIS)})")
-
-
-def abi_for_regset_size(size: int) -> Abi:
-    """The ABI whose NT_PRSTATUS regset has ``size`` bytes."""
-    for abi in ABIS:
-        if abi.user_regs.size == size:
-            return abi
-    raise UsageError(f"unsupported register set size {size}")
-
-
-def abi_for_elf_header(data: bytes) -> Abi:
-    """The ABI of an ELF file from its first 20 bytes (class + e_machine)."""
-    if len(data) < 20 or data[:4] != b"\x7fELF":
-        raise UsageError("not an ELF file")
-    machine = int.from_bytes(data[18:20], "little" if data[5] == 1 else "big")
-    bits = {1: 32, 2: 64}.get(data[4])
-    endian = {1: "<", 2: ">"}.get(data[5])
-    for abi in ABIS:
-        if abi.e_machine == machine and abi.elf_class == bits and abi.endian == endian:
-            return abi
-    raise UsageError(f"unsupported ELF machine {machine} (class {data[4]})")

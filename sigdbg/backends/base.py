@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from sigdbg.abi.abis import Abi
+from sigdbg.abi import Abi
 
 
 class Memory(Protocol):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import os
 
-from sigdbg.abi.abis import Abi
+from sigdbg.abi import Abi
 from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack
 from sigdbg.errors import DecodeError, MemoryReadError, TargetError
 

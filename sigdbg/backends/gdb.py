@@ -37,7 +37,7 @@ from typing import Literal
 
 import gdb
 
-from sigdbg.abi.abis import Abi, abi_by_gdb_arch
+from sigdbg.abi import Abi, abi_by_gdb_arch
 from sigdbg.decode.auxv import parse_auxv_bytes
 from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack, read_core
 from sigdbg.decode.disasm_model import StepRecord

@@ -42,7 +42,7 @@ from typing import Any, NamedTuple, NoReturn
 from ptrace import PtraceError
 from ptrace.binding.func import ptrace as _ptrace
 
-from sigdbg.abi.abis import X86_64, Abi, abi_for_elf_header, abi_for_regset_size
+from sigdbg.abi import X86_64, Abi, abi_for_elf_header, abi_for_regset_size
 from sigdbg.backends.stopcodes import PERF_SIG_DATA, PTRACE_EVENT_EXEC
 from sigdbg.errors import MemoryReadError, ProcessGone, SigdbgError, TargetError, UsageError
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sigdbg import __version__
-from sigdbg.abi.abis import all_frame_kinds
+from sigdbg.abi import all_frame_kinds
 from sigdbg.cli.commands import (
     INSPECT_COMMANDS,
     ArgumentError,

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sigdbg.abi import aarch64
-from sigdbg.abi.abis import AARCH64
+from sigdbg.abi import AARCH64, aarch64
 from sigdbg.abi.layout import Decoded
 from sigdbg.backends.base import Memory
 from sigdbg.decode.arm64_records import Record, walk_reserved

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sigdbg.abi.abis import I386, X86_64, Abi
+from sigdbg.abi import I386, X86_64, Abi
 from sigdbg.decode.auxv import AT_EXECFN, AT_RANDOM, AT_SYSINFO_EHDR, parse_auxv_bytes
 from sigdbg.decode.vdso import VSYSCALL_ADDR as VSYSCALL_START
 from sigdbg.errors import DecodeError, MemoryReadError, TargetError

@@ -1,11 +1,12 @@
 """What sigreturn does, as pure functions shared by every backend.
 
-Sources: arch/x86/kernel/signal_64.c and signal_32.c (where the frame is read:
-``sp - 8`` for x86_64 and the non-RT ia32 frame, ``sp - 4`` for the RT ia32
-frame, since the restorer's ``ret``/``pop`` consumed pretcode and sig),
-arch/x86/include/asm/sighandling.h (``FIX_EFLAGS``: the eflags bits taken from
-the frame), ``restore_sigcontext`` (cs/ss get RPL 3; on x86_64 fs/gs are not
-restored from sigcontext).
+The facts are the ABI's: where the kernel reads the frame is the frame
+kind's ``sp_at_sigreturn`` (x86: arch/x86/kernel/signal_64.c and
+signal_32.c, ``sp - 8`` or ``sp - 4`` since the restorer's ``ret``/``pop``
+consumed pretcode and sig), and how registers are restored beyond plain
+copies is ``Abi.sigreturn_rules`` (x86: arch/x86/include/asm/sighandling.h
+``FIX_EFLAGS``, ``restore_sigcontext``: segment selectors with RPL 3,
+registers not restored at all).
 """
 
 from __future__ import annotations
@@ -14,14 +15,11 @@ from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sigdbg.abi.abis import Abi
-from sigdbg.decode.sigframe import SigFrame
+from sigdbg.abi import Abi
+from sigdbg.decode.sigframe import SigFrame, kind_row
 
 #: Restorers are a handful of instructions; anything longer is not one.
 MAX_RESTORER_STEPS = 64
-#: eflags bits sigreturn takes from the frame: AC OF DF TF SF ZF AF PF CF, RF
-FIX_EFLAGS = 0x40DD5 | (1 << 16)
-_SEGMENTS = ("cs", "ss", "ds", "es", "fs", "gs")
 
 
 _PLAIN, _FLAGS, _SEGMENT, _RPL3 = range(4)
@@ -46,9 +44,11 @@ def _rules(abi: Abi) -> _Rules:
     """How sigreturn restores each register, per ABI (looked up once)."""
     rules = _RULES.get(abi.name)
     if rules is None:
+        fix = abi.sigreturn_rules
+        flags = abi.mcontext_name(abi.flags) if fix.flags_fixup else None
         every = tuple(
-            (mc, reg, _FLAGS if mc in ("eflags", "flags") else
-             _RPL3 if mc in ("cs", "ss") else _SEGMENT if mc in _SEGMENTS else _PLAIN)
+            (mc, reg, _FLAGS if mc == flags else
+             _RPL3 if mc in fix.user_rpl else _SEGMENT if mc in fix.segments else _PLAIN)
             for mc, reg in abi.mcontext_regs)
         plain = [r for r in every if r[2] == _PLAIN]
         # (one name makes itemgetter return the value, not a 1-tuple: the
@@ -62,9 +62,7 @@ def _rules(abi: Abi) -> _Rules:
 
 def frame_at_sigreturn(abi_name: str, kind: str, sp: int) -> int:
     """Where the kernel looks for the frame when the sigreturn syscall runs."""
-    if abi_name == "x86_64" or kind == "sigframe_ia32":
-        return sp - 8
-    return sp - 4
+    return sp - kind_row(abi_name, kind).sp_at_sigreturn
 
 
 def compare_restored(
@@ -78,6 +76,7 @@ def compare_restored(
     diffs: list[str] = []
     mc = frame.mcontext
     rules = _rules(abi)
+    fix = abi.sigreturn_rules
     try:
         # the usual case, checked at C speed: every plain register restored
         # exactly (a missing one raises and takes the full walk)
@@ -91,7 +90,7 @@ def compare_restored(
         if saved is None or got is None or (rule == _PLAIN and saved == got):
             continue  # the common case: restored exactly
         if rule == _FLAGS:
-            bits = (saved ^ got) & FIX_EFLAGS
+            bits = (saved ^ got) & fix.flags_fixup
             if bits:
                 diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x} "
                              f"(differs in sigreturn-restored bits {bits:#x})")
@@ -102,6 +101,7 @@ def compare_restored(
                 saved |= 3  # sigreturn forces RPL 3 on cs and ss
         if saved != got:
             diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x}")
-    not_compared = ["fs", "gs"] if abi.name == "x86_64" else []
-    not_compared.append(f"{abi.flags} bits outside FIX_EFLAGS")
+    not_compared = list(fix.not_restored)
+    if fix.flags_fixup:
+        not_compared.append(f"{abi.flags} bits outside {fix.flags_fixup_name}")
     return tuple(diffs), tuple(not_compared)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sigdbg.abi.abis import Abi, abi_for_elf_header
+from sigdbg.abi import Abi, abi_for_elf_header
 from sigdbg.backends.ptrace import PtraceTask, ResumeResult, Tracer, WaitResult
 from sigdbg.backends.stopcodes import (
     PERF_SIG_DATA,

@@ -48,7 +48,7 @@ import signal
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sigdbg.abi.abis import Abi, abi_by_name, abi_of_frame_kind
+from sigdbg.abi import Abi, abi_by_name, abi_of_frame_kind
 from sigdbg.backends.base import Task
 from sigdbg.backends.stopcodes import (
     PERF_SIG_DATA,

@@ -55,7 +55,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sigdbg.abi.abis import abi_by_name
+from sigdbg.abi import abi_by_name
 from sigdbg.backends.base import Memory
 from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import Restorer

@@ -20,7 +20,7 @@ import signal
 import struct
 from typing import NamedTuple
 
-from sigdbg.abi.abis import Abi, native_abi
+from sigdbg.abi import Abi, native_abi
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 
 #: PTRACE_GETSIGINFO returns the tracer's own layout (kernel/ptrace.c): the

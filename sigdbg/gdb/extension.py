@@ -21,7 +21,7 @@ import traceback
 
 import gdb
 
-from sigdbg.abi.abis import all_frame_kinds
+from sigdbg.abi import all_frame_kinds
 from sigdbg.backends.gdb import GdbInspector, GdbRunner
 from sigdbg.cli.commands import (
     INSPECT_COMMANDS,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sigdbg.abi.abis import abi_by_name
+from sigdbg.abi import abi_by_name
 from sigdbg.engine import events as ev
 from sigdbg.engine.unwind import StackFrame
 from sigdbg.names.signals import glibc_signal_name

@@ -4,7 +4,7 @@ The regset is a standard-format XSAVE image like the one in a signal frame,
 except that bytes 464..471 hold XCR0 instead of ``_fpx_sw_bytes``
 (shared/reference/ptrace-notes.md section 5), so :func:`decode_fpstate` (which
 insists on FP_XSTATE_MAGIC1 there) does not apply.  The bytes are decoded
-through the same tables (:mod:`sigdbg.abi.x86_fp`).
+through the same tables (:mod:`sigdbg.abi.x86.fp`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from sigdbg.abi.abis import Abi
-from sigdbg.abi.x86_fp import (
+from sigdbg.abi import Abi
+from sigdbg.abi.x86.fp import (
     FPSTATE_64,
     XSAVE_EXTENDED_OFFSET,
     XSAVE_HEADER_OFFSET,

@@ -20,10 +20,10 @@ import struct
 
 import pytest
 
-from sigdbg.abi import i386 as T32
-from sigdbg.abi import x86_64 as T64
-from sigdbg.abi.abis import I386, X86_64, Abi
-from sigdbg.abi.x86_fp import (
+from sigdbg.abi import I386, X86_64, Abi
+from sigdbg.abi.x86 import i386 as T32
+from sigdbg.abi.x86 import x86_64 as T64
+from sigdbg.abi.x86.fp import (
     FP_XSTATE_MAGIC1,
     FP_XSTATE_MAGIC2,
     FPSTATE_64,

@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from sigdbg.abi.abis import X86_64
+from sigdbg.abi import X86_64
 from sigdbg.decode.sigframe import decode_sigframe
 from sigdbg.engine.srop import MachineFacts, SropGuard, Verdict
 from tests.unit.test_forged_frames import FakeMemory

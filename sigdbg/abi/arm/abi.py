@@ -1,0 +1,49 @@
+"""The 32-bit ARM ABI value; its layouts are :mod:`sigdbg.abi.arm`, its special
+pages :mod:`sigdbg.abi.arm.pages`."""
+
+from __future__ import annotations
+
+from sigdbg.abi import arm
+from sigdbg.abi.abis import Abi
+from sigdbg.abi.arm import pages as arm_pages
+
+#: 32-bit ARM EABI, as a compat task on an arm64 kernel runs it (the layouts
+#: are those of a native ARM kernel too; the [sigpage] contents differ, see
+#: sigdbg/abi/arm/pages.py).  The frame pointer is r11 in ARM code (r7 in
+#: Thumb code, which this one name cannot say).
+ARM = Abi(
+    name="arm",
+    arch="arm",
+    bits=32,
+    word=4,
+    endian="<",
+    elf_class=32,
+    elf_machine="EM_ARM",
+    user_regs=arm.REGISTERS,
+    pc="pc",
+    sp="sp",
+    # EABI: the syscall number in r7 (arch/arm/kernel/entry-common.S); orig_r0
+    # is the first argument kept for restarts, not the number
+    syscall_nr="r7",
+    orig_syscall_nr="r7",
+    flags="cpsr",
+    siginfo_header=arm.SIGINFO_HEADER,
+    siginfo_members=arm.SIGINFO_MEMBERS,
+    siginfo_size=arm.SIGINFO_SIZE,
+    rt_sigreturn_nr=arm.RT_SIGRETURN_NR,
+    sigreturn_nr=arm.SIGRETURN_NR,
+    disasm_mode="arm",
+    audit_arch=0x40000028,  # AUDIT_ARCH_ARM: EM_ARM | LE
+    mcontext_regs=tuple((f"arm_r{i}", f"r{i}") for i in range(11)) + (
+        ("arm_fp", "r11"), ("arm_ip", "r12"), ("arm_sp", "sp"), ("arm_lr", "lr"),
+        ("arm_pc", "pc"), ("arm_cpsr", "cpsr"),
+    ),
+    fp="r11",
+    e_machine=40,  # EM_ARM
+    special_mappings=arm_pages.ARM_COMPAT_MAPPINGS,
+    special_pages=arm_pages.ARM_COMPAT_PAGES,
+    breakpoint_insn=b"",
+)
+
+#: the 32-bit ARM ABIs, in registry order
+ABIS: tuple[Abi, ...] = (ARM,)
