@@ -55,6 +55,8 @@ class FrameKind:
     sp_at_sigreturn: int
     #: frame address = sp - this when the restorer's first instruction runs
     sp_at_restorer: int
+    #: (m, r): the kernel puts this frame at an address that is r mod m
+    address_mod: tuple[int, int] = (16, 0)
     #: the fixed parts of the stack picture: (offset, size, label, detail);
     #: details are ``str.format`` templates over the frame's values
     #: (pretcode, sig, pinfo, puc)
@@ -96,6 +98,9 @@ class SigreturnRules:
     user_rpl: tuple[str, ...] = ()
     #: registers sigreturn does not restore from the frame at all
     not_restored: tuple[str, ...] = ()
+    #: (sigcontext field, mask, value, 0 allowed, what it must be): what a
+    #: context the kernel saved from user mode always satisfies
+    user_mode: tuple[tuple[str, int, int, bool, str], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)  # one value per ABI: identity is equality
@@ -180,6 +185,9 @@ class Abi:
     #: (bytes, text) of the instructions that enter the kernel for a system
     #: call, as the sigreturn walk recognises them at the restorer's pc
     syscall_insns: tuple[tuple[bytes, str], ...] = ()
+    #: (instruction, ABI name): system-call instructions that enter another
+    #: ABI's system-call table from this ABI's code
+    compat_syscalls: tuple[tuple[bytes, str], ...] = ()
 
     def __str__(self) -> str:
         return self.name
@@ -200,6 +208,13 @@ class Abi:
             if kind.name == name:
                 return kind
         return None
+
+    def syscall_abi_name(self, code: bytes) -> str:
+        """The ABI whose system call the instruction ``code`` starts with makes."""
+        for insn, name in self.compat_syscalls:
+            if code.startswith(insn):
+                return name
+        return self.name
 
     def mcontext_name(self, user_reg: str) -> str:
         """The sigcontext field sigreturn restores ``user_reg`` from."""

@@ -143,6 +143,12 @@ class SigFrame(SharedModel):
         return self.mcontext.get(kind_row(self.abi, self.kind).sp, 0)
 
     @property
+    def sig_from_info(self) -> bool:
+        """The frame keeps the signal number only in ``info`` (which the kernel
+        leaves unwritten for a handler without SA_SIGINFO)."""
+        return kind_row(self.abi, self.kind).signal_slot is None
+
+    @property
     def mcontext_address(self) -> int:
         row = kind_row(self.abi, self.kind)
         return self.address + row.offset_of(row.mcontext)

@@ -53,7 +53,7 @@ from __future__ import annotations
 import struct
 from collections import deque
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from sigdbg.abi import abi_by_name
 from sigdbg.backends.base import Memory
@@ -133,6 +133,20 @@ def machine_facts(xstate: bytes | None) -> MachineFacts:
     mask = int.from_bytes(xstate[28:32], "little") or 0xFFBF  # 0: the FXSAVE default
     xcr0 = int.from_bytes(xstate[464:472], "little")
     return MachineFacts(xcr0, len(xstate), mask, va)
+
+
+class _FpRegsets(Protocol):
+    def xstate_raw(self) -> bytes | None: ...
+
+
+def task_machine_facts(task: _FpRegsets) -> MachineFacts:
+    """:func:`machine_facts` of a task's extended-state regset (the defaults
+    when the backend cannot read it)."""
+    try:
+        xstate = task.xstate_raw()
+    except SigdbgError:
+        xstate = None
+    return machine_facts(xstate)
 
 
 def _cpu_flag(name: str) -> bool:

@@ -48,7 +48,7 @@ def render_compact(e: ev.Event, delivered: ev.SignalDelivered | None,
                 f"{restorer_short(e.frame.restorer, st)}")
         if e.altstack is not None:
             line += " " + altstack_text(e.altstack, st)
-        if not e.frame.siginfo_valid and e.frame.kind == "rt_sigframe":
+        if not e.frame.siginfo_valid and e.frame.sig_from_info:
             line += " (no SA_SIGINFO)"
         # a handler without SA_SIGINFO has stale info bytes: noted above, not a problem
         problems = [x for x in e.frame.problems if not x.startswith("info.si_signo")]

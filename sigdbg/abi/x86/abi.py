@@ -19,12 +19,15 @@ from sigdbg.abi.x86 import i386, x86_64
 #: eflags bits sigreturn takes from the frame: AC OF DF TF SF ZF AF PF CF, RF
 FIX_EFLAGS = 0x40DD5 | (1 << 16)
 _SEGMENTS = ("cs", "ss", "ds", "es", "fs", "gs")
+#: a context saved from user mode has selectors with RPL 3 (cs is never 0)
+_USER_MODE = (("cs", 3, 3, False, "a user code segment"),
+              ("ss", 3, 3, True, "a user stack segment"))
 SIGRETURN_RULES_64 = SigreturnRules(
     flags_fixup=FIX_EFLAGS, flags_fixup_name="FIX_EFLAGS", segments=_SEGMENTS,
-    user_rpl=("cs", "ss"), not_restored=("fs", "gs"))
+    user_rpl=("cs", "ss"), not_restored=("fs", "gs"), user_mode=_USER_MODE)
 SIGRETURN_RULES_32 = SigreturnRules(
     flags_fixup=FIX_EFLAGS, flags_fixup_name="FIX_EFLAGS", segments=_SEGMENTS,
-    user_rpl=("cs", "ss"))
+    user_rpl=("cs", "ss"), user_mode=_USER_MODE)
 
 #: u_debugreg in struct user (offsetof(struct user, u_debugreg) on x86_64;
 #: a 32-bit tracee is poked through the tracer's 64-bit struct user, see
@@ -54,6 +57,8 @@ RT_SIGFRAME = FrameKind(
     name="rt_sigframe", layout=x86_64.RT_SIGFRAME, mcontext="uc.uc_mcontext", uc="uc",
     pc="rip", sp="rsp", info="info", signal_slot=None, arg_slots=(), retcode=None, extramask=None,
     sigreturn="rt_sigreturn", sigreturn_nr=15, sp_at_sigreturn=8, sp_at_restorer=8,
+    # get_sigframe: sp = round_down(sp, 16) - 8, as if a call pushed pretcode
+    address_mod=(16, 8),
     picture=((0, 8, "pretcode", "{pretcode:#x}"),
              *_rt_picture(x86_64.RT_SIGFRAME, "ucontext", "struct sigcontext")),
 )
@@ -65,6 +70,8 @@ RT_SIGFRAME_IA32 = FrameKind(
     pc="ip", sp="sp", info="info", signal_slot="sig", arg_slots=(("pinfo", "info"), ("puc", "uc")),
     retcode=i386.RT_SIGFRAME_RETCODE, extramask=None,
     sigreturn="rt_sigreturn", sigreturn_nr=173, sp_at_sigreturn=4, sp_at_restorer=4,
+    # get_sigframe: sp = ((sp + 4) & -16) - 4 for ia32 frames
+    address_mod=(16, 12),
     picture=((0, 4, "pretcode", "{pretcode:#x}"), (4, 4, "sig", "{sig}"),
              (8, 4, "pinfo", "-> info {pinfo:#x}"), (12, 4, "puc", "-> uc {puc:#x}"),
              (260, 8, "retcode", "mov $173,%eax; int $0x80"),
@@ -77,6 +84,7 @@ SIGFRAME_IA32 = FrameKind(
     info=None,
     signal_slot="sig", arg_slots=(), retcode=i386.SIGFRAME_RETCODE, extramask="extramask",
     sigreturn="sigreturn", sigreturn_nr=119, sp_at_sigreturn=8, sp_at_restorer=4,
+    address_mod=(16, 12),
     picture=((0, 4, "pretcode", "{pretcode:#x}"), (4, 4, "sig", "{sig}"),
              (8, 88, "sc", "struct sigcontext_32"),
              (96, 624, "fpstate_unused", "legacy slot, not written"),
@@ -134,6 +142,8 @@ X86_64 = Abi(
     frame_kinds=(RT_SIGFRAME,),
     syscall_insns=_X86_SYSCALL_INSNS,
     gdb_arch_names=("i386:x86-64", "i386:x86-64:intel"),  # not i386:x64-32 (x32)
+    # int $0x80 from 64-bit code enters the ia32 table (entry_64_compat.S)
+    compat_syscalls=((b"\xcd\x80", "i386"),),
     handler_arg_pointers=(("rsi", "info", x86_64.RT_SIGFRAME.offset_of("info")),
                           ("rdx", "uc", x86_64.RT_SIGFRAME.offset_of("uc"))),
     # glibc __restore_rt (sysdeps/unix/sysv/linux/x86_64/libc_sigaction.c), with
