@@ -113,6 +113,13 @@ def abi_of_frame_kind(kind: str) -> Abi:
     raise UsageError(f"unknown frame kind {kind!r} (known: {', '.join(all_frame_kinds())})")
 
 
+def sigreturn_calls() -> tuple[tuple[Abi, FrameKind], ...]:
+    """Every (ABI, frame kind) with the sigreturn that consumes the frame, in
+    registry order: the seccomp filter's ret data is the index + 1 (the
+    ptrace backend builds the filter, the SROP guard reads its stops)."""
+    return tuple((abi, kind) for abi in ABIS if abi.audit_arch for kind in abi.frame_kinds)
+
+
 @cache  # a fact of this process: read once
 def native_abi() -> Abi:
     """The ABI of this process itself (the tracer's), from the ELF header of
@@ -136,5 +143,5 @@ __all__ = [
     "ABIS", "Abi", "FrameKind", "HwBreakpoint", "SigreturnRules", "abi_by_gdb_arch",
     "abi_by_name", "abi_for_elf_header", "abi_for_regset_size", "abi_of_frame_kind",
     "all_frame_kinds", "by_elf", "by_elf_header", "by_gdb_name", "by_name", "by_regset_size",
-    "frame_kind", "native_abi",
+    "frame_kind", "native_abi", "sigreturn_calls",
 ]

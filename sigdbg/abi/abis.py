@@ -12,7 +12,9 @@ them up.  This module names no architecture: every arch fact is a field.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sigdbg.abi.arm import pages as arm_pages
 from sigdbg.abi.layout import Layout
@@ -81,6 +83,8 @@ class HwBreakpoint:
     address_index: int  #: the register that takes the address
     control_index: int  #: the control register
     execute_enable: int  #: control value: enable the first one, execute, length 1
+    #: every address register (cleared with the control one before a detach)
+    addresses: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,40 @@ class SigreturnRules:
     #: (sigcontext field, mask, value, 0 allowed, what it must be): what a
     #: context the kernel saved from user mode always satisfies
     user_mode: tuple[tuple[str, int, int, bool, str], ...] = ()
+
+
+#: a target's memory as the checks read it: the readable prefix of (address, size)
+ReadUpto = Callable[[int, int], bytes]
+#: (code, text, fatal): one rule a sigreturn's frame breaks
+Violation = tuple[str, str, bool]
+
+
+class SigreturnFrame(Protocol):
+    """What sigreturn checks read of a decoded frame (``SigFrame`` has it)."""
+
+    @property
+    def abi(self) -> str: ...
+    @property
+    def address(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mcontext(self) -> Mapping[str, int]: ...
+    @property
+    def uc_flags(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class SigreturnChecks:
+    """The kernel's rules for a context a sigreturn restores, beyond where the
+    frame is (the SROP guard, sigdbg/engine/srop.py, applies them)."""
+
+    #: the facts of this machine the rules depend on, from the task's
+    #: extended-state regset (None: unreadable, the defaults)
+    machine_facts: Callable[[bytes | None], Any]
+    #: (frame, machine facts, memory reader, the FP pointer the kernel wrote
+    #: at delivery or None) -> the rules the frame breaks
+    context: Callable[[SigreturnFrame, Any, ReadUpto, int | None], list[Violation]]
 
 
 @dataclass(frozen=True, eq=False)  # one value per ABI: identity is equality
@@ -159,6 +197,8 @@ class Abi:
     hw_breakpoint: HwBreakpoint | None = None
     #: what sigreturn restores beyond plain copies
     sigreturn_rules: SigreturnRules = SigreturnRules()
+    #: the rules a context must satisfy for sigreturn to accept it; None: not described
+    sigreturn_checks: SigreturnChecks | None = None
     #: the longest instruction (reads of code to decode one are this long)
     max_insn: int = 4
     #: the flags-register bit that makes the CPU trap after each instruction
@@ -185,6 +225,13 @@ class Abi:
     #: (bytes, text) of the instructions that enter the kernel for a system
     #: call, as the sigreturn walk recognises them at the restorer's pc
     syscall_insns: tuple[tuple[bytes, str], ...] = ()
+    #: (ABI name, ((our register, its register), ...)): a task of that ABI
+    #: stopped in this ABI's code shows these registers as the low halves of
+    #: its own (x86: arch/x86/kernel/ptrace.c getreg32); empty: none
+    narrow_view: tuple[str, tuple[tuple[str, str], ...]] = ("", ())
+    #: offset of the pc in this ABI's ``struct user`` (PTRACE_PEEKUSER), when
+    #: a tracer of this ABI can read it so; None: it cannot
+    user_area_pc: int | None = None
     #: (instruction, ABI name): system-call instructions that enter another
     #: ABI's system-call table from this ABI's code
     compat_syscalls: tuple[tuple[bytes, str], ...] = ()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from sigdbg.abi.abis import Abi, FrameKind, HwBreakpoint, SigreturnRules
 from sigdbg.abi.layout import Layout
-from sigdbg.abi.x86 import i386, x86_64
+from sigdbg.abi.x86 import i386, srop, x86_64
 
 #: eflags bits sigreturn takes from the frame: AC OF DF TF SF ZF AF PF CF, RF
 FIX_EFLAGS = 0x40DD5 | (1 << 16)
@@ -34,7 +34,7 @@ SIGRETURN_RULES_32 = SigreturnRules(
 #: arch/x86/kernel/ptrace.c ``ptrace_set_debugreg``): DR0 takes the address,
 #: DR7 = 1 enables it (L0) as an execute breakpoint of length 1
 DEBUG_REGISTERS = HwBreakpoint(offset=848, address_index=0, control_index=7,
-                               execute_enable=1)
+                               execute_enable=1, addresses=(0, 1, 2, 3))
 
 
 def _rt_picture(layout: Layout, uc_type: str, mc_type: str
@@ -132,6 +132,7 @@ X86_64 = Abi(
     breakpoint_pc_adjust=1,  # the trap reports the address after int3
     hw_breakpoint=DEBUG_REGISTERS,
     sigreturn_rules=SIGRETURN_RULES_64,
+    sigreturn_checks=srop.CHECKS,
     max_insn=15,
     # x86-64 psABI figure 3.36 (16: the return address, which .eh_frame gives for rip)
     dwarf_regs=tuple("rax rdx rcx rbx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip"
@@ -142,6 +143,8 @@ X86_64 = Abi(
     frame_kinds=(RT_SIGFRAME,),
     syscall_insns=_X86_SYSCALL_INSNS,
     gdb_arch_names=("i386:x86-64", "i386:x86-64:intel"),  # not i386:x64-32 (x32)
+    # struct user starts with user_regs_struct (arch/x86/include/asm/user_64.h)
+    user_area_pc=x86_64.USER_REGS.offset_of("rip"),
     # int $0x80 from 64-bit code enters the ia32 table (entry_64_compat.S)
     compat_syscalls=((b"\xcd\x80", "i386"),),
     handler_arg_pointers=(("rsi", "info", x86_64.RT_SIGFRAME.offset_of("info")),
@@ -182,10 +185,19 @@ I386 = Abi(
         ("flags", "eflags"), ("ss", "xss"),
     ),
     fp="ebp",
+    # i386 user_regs_struct name -> x86_64 name (arch/x86/kernel/ptrace.c getreg32)
+    narrow_view=("x86_64", (
+        ("ebx", "rbx"), ("ecx", "rcx"), ("edx", "rdx"), ("esi", "rsi"), ("edi", "rdi"),
+        ("ebp", "rbp"), ("eax", "rax"), ("xds", "ds"), ("xes", "es"), ("xfs", "fs"),
+        ("xgs", "gs"), ("orig_eax", "orig_rax"), ("eip", "rip"), ("xcs", "cs"),
+        ("eflags", "eflags"), ("esp", "rsp"), ("xss", "ss"),
+    )),
+    user_area_pc=i386.USER_REGS.offset_of("eip"),
     breakpoint_insn=b"\xcc",  # int3
     breakpoint_pc_adjust=1,  # the trap reports the address after int3
     hw_breakpoint=DEBUG_REGISTERS,
     sigreturn_rules=SIGRETURN_RULES_32,
+    sigreturn_checks=srop.CHECKS,
     max_insn=15,
     # i386 psABI table 2.14 (8: the return address column, eip)
     dwarf_regs=("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip"),
