@@ -33,7 +33,6 @@ import ctypes
 import errno
 import fcntl
 import os
-import platform
 import signal
 import struct
 from collections.abc import Callable
@@ -104,11 +103,11 @@ _WALL = 0x40000000
 #: WSTOPSIG of a syscall-stop with PTRACE_O_TRACESYSGOOD
 _SYSCALL_TRAP = signal.SIGTRAP | 0x80
 _WIFSTOPPED = os.WIFSTOPPED
-#: offsetof(struct user, u_debugreg) for an x86_64 tracer (arch/x86/include/asm/user_64.h)
-_RIP_OFFSET = 128
-#: those offsets are x86_64's; an arm64 kernel has no PTRACE_PEEKUSR at all
+#: the pc's offset in the tracer's struct user (its ABI's ``user_area_pc``)
+#: for PTRACE_PEEKUSER; an arm64 kernel has no PTRACE_PEEKUSR at all
 #: (arch/arm64/kernel/ptrace.c arch_ptrace: regsets only): read the regset there
-_PEEK_PC = platform.machine() in ("x86_64", "amd64")
+_PEEK_PC = native_abi().user_area_pc is not None
+_RIP_OFFSET = native_abi().user_area_pc or 0
 
 #: Options always set: a dying tracer must never leave a stopped tracee.
 #: TRACEEXIT gives a stop before a task dies, so a fatal signal is reported

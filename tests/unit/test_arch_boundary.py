@@ -40,7 +40,7 @@ KNOWN_X86_DEBT: dict[str, set[str]] = {
     'sigdbg/backends/core.py': {'x86', 'xstate'},
     'sigdbg/backends/gdb.py': {'cs', 'ds', 'es', 'fs', 'gs', 'ss', 'vsyscall', 'xcs', 'xds', 'xes',
         'xfs', 'xgs', 'xss'},
-    'sigdbg/backends/ptrace.py': {'0x100', 'amd64', 'rip', 'x86', 'x86_64', 'xstate'},
+    'sigdbg/backends/ptrace.py': {'0x100', 'rip', 'x86', 'xstate'},
     'sigdbg/cli/commands.py': {'vsyscall', 'x86_64'},
     'sigdbg/cli/main.py': {'i386', 'vsyscall'},
     'sigdbg/decode/corefile.py': {'i386', 'vsyscall', 'x86', 'x86_64', 'xstate'},
