@@ -26,6 +26,13 @@ from typing import Any, Literal, NamedTuple, Protocol
 from sigdbg.abi import Abi, FrameKind, by_name, frame_kind
 from sigdbg.abi.layout import Decoded, Layout
 from sigdbg.backends.base import Memory
+from sigdbg.decode.fparea import (
+    FpState,
+    decode_fpstate_in,
+    fp_changes,
+    fp_value_json,
+    try_decode_fpstate,
+)
 from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.model import Model, SharedModel, compiled_wire, internal, one_store_init
 from sigdbg.decode.restorer import (
@@ -36,13 +43,6 @@ from sigdbg.decode.restorer import (
     match_pattern,
 )
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
-from sigdbg.decode.xsave import (
-    FpState,
-    decode_fpstate_in,
-    fp_changes,
-    fp_value_json,
-    try_decode_fpstate,
-)
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.names import sigset_names, ss_flags_names, uc_flags_names
 

@@ -19,8 +19,8 @@ from sigdbg.abi.x86.fp import (
     XSAVE_HEADER_OFFSET,
     XSTATE_HEADER,
 )
+from sigdbg.abi.x86.xsave import XFEATURE_YMM, FpState, ymm_offset
 from sigdbg.decode.model import Model
-from sigdbg.decode.xsave import XFEATURE_YMM, FpState, ymm_offset
 from sigdbg.errors import DecodeError
 
 #: where the regset keeps XCR0 (the frame keeps _fpx_sw_bytes there)

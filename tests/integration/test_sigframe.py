@@ -22,8 +22,8 @@ import pytest
 
 import sigdbg
 from sigdbg.abi import X86_64
+from sigdbg.abi.x86 import xsave
 from sigdbg.abi.x86.fp import XSAVE_EXTENDED_OFFSET
-from sigdbg.decode import xsave
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe, kind_row
 from sigdbg.engine import events as ev
 from sigdbg.engine.session import Session
@@ -508,7 +508,7 @@ def test_xsave_layout_agrees_with_the_kernel() -> None:
     for user space (arch/x86/kernel/fpu/xstate.c), and the components are
     those /proc/cpuinfo announces.  Holds on Intel and AMD, with or without
     AVX-512 and PKU: nothing here is a vendor's constant."""
-    from sigdbg.decode.xstate_layout import xstate_offsets
+    from sigdbg.abi.x86.xstate_layout import xstate_offsets
 
     run = run_target("sig_basic", "raise")
     _, frame = only_one(run)

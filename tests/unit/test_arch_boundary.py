@@ -45,11 +45,9 @@ KNOWN_X86_DEBT: dict[str, set[str]] = {
     'sigdbg/cli/main.py': {'i386', 'vsyscall'},
     'sigdbg/decode/corefile.py': {'i386', 'vsyscall', 'x86', 'x86_64', 'xstate'},
     'sigdbg/decode/disasm.py': {'amd64', 'i386', 'ia32', 'sysenter', 'x86', 'x86_64'},
+    'sigdbg/decode/fparea.py': {'xsave'},
     'sigdbg/decode/memmap.py': {'i386', 'vsyscall', 'x86'},
-    'sigdbg/decode/sigframe.py': {'xsave'},
     'sigdbg/decode/vdso.py': {'vsyscall', 'x86_64'},
-    'sigdbg/decode/xsave.py': {'fxsave', 'i386', 'mxcsr', 'x86', 'xmm', 'xsave', 'xstate', 'ymm'},
-    'sigdbg/decode/xstate_layout.py': {'amd64', 'cpuid', 'x86_64', 'xstate', 'ymm'},
     'sigdbg/engine/coretarget.py': {'vsyscall', 'x86', 'xcr0', 'xstate'},
     'sigdbg/engine/inspect.py': {'vsyscall'},
     'sigdbg/engine/srop.py': {'rip', 'xstate'},
@@ -94,6 +92,9 @@ NOT_X86: tuple[tuple[str, str, str, str], ...] = (
     ("sigdbg/abi/__init__.py", "x86", "from sigdbg.abi.x86 import abi as _x86",
      "the registry line of the x86 package"),
     ("sigdbg/abi/__init__.py", "x86", "*_x86.ABIS,", "the same"),
+    ("sigdbg/decode/fparea.py", "x86", "from sigdbg.abi.x86 import xsave as _x86",
+     "the registry line of the x86 FP-area walker"),
+    ("sigdbg/decode/fparea.py", "x86", "= _x86.", "the same"),
 )
 
 

@@ -22,7 +22,7 @@ from sigdbg.abi.layout import Layout
 from sigdbg.abi.x86 import fp as x86_fp
 from sigdbg.abi.x86 import i386 as T32
 from sigdbg.abi.x86 import x86_64 as T64
-from sigdbg.decode import xsave
+from sigdbg.abi.x86 import xsave
 from sigdbg.decode.model import Model, SharedModel
 from sigdbg.decode.sigframe import decode_sigframe
 from sigdbg.decode.siginfo import decode_siginfo
@@ -316,10 +316,10 @@ def test_compare_restored_rules() -> None:
 
 
 def test_one_store_init_matches_the_dataclass_init() -> None:
+    from sigdbg.abi.x86.xsave import FpState
     from sigdbg.decode.model import one_store_init
     from sigdbg.decode.sigframe import SigFrame
     from sigdbg.decode.siginfo import SigInfo
-    from sigdbg.decode.xsave import FpState
     from sigdbg.engine import events as ev
 
     classes = [SigFrame, FpState, SigInfo, *ev._NAMES]

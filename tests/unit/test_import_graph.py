@@ -48,8 +48,9 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("names", 1, ("sigdbg.names.*",)),
     # the Protocols backends implement, and the kernel numbers stops are told by
     ("protocols", 2, ("sigdbg.backends", "sigdbg.backends.base", "sigdbg.backends.stopcodes")),
-    # bytes -> frozen models, from a Memory and an Abi
-    ("decode", 3, ("sigdbg.decode.*",)),
+    # bytes -> frozen models, from a Memory and an Abi; an arch package's
+    # decoders (they make models) are of this layer too, listed one by one
+    ("decode", 3, ("sigdbg.decode.*", "sigdbg.abi.x86.xsave")),
     # concrete backends (each listed: a new backend module must be placed)
     ("backends", 4, ("sigdbg.backends.ptrace", "sigdbg.backends._fastptrace",
                      "sigdbg.backends.core")),

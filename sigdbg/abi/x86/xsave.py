@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sigdbg.abi import Abi
+from sigdbg.abi.abis import Abi
 from sigdbg.abi.x86 import i386 as i386_tables
+from sigdbg.abi.x86 import xstate_layout
 from sigdbg.abi.x86.fp import (
     FP_XSTATE_MAGIC1,
     FP_XSTATE_MAGIC2,
@@ -28,7 +29,6 @@ from sigdbg.abi.x86.fp import (
     XSTATE_HEADER,
 )
 from sigdbg.backends.base import Memory
-from sigdbg.decode import xstate_layout
 from sigdbg.decode.model import SharedModel, internal, one_store_init
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.names import xfeature_names
@@ -40,7 +40,7 @@ XFEATURE_YMM = 2
 
 def ymm_offset() -> int:
     """Where YMM_Hi128 starts in the standard-format image: CPUID.(0xD,2).EBX
-    of this CPU (see :mod:`sigdbg.decode.xstate_layout`), never a vendor's
+    of this CPU (see :mod:`sigdbg.abi.x86.xstate_layout`), never a vendor's
     constant."""
     return xstate_layout.component_offset(XFEATURE_YMM, xstate_layout.YMM_OFFSET_FALLBACK)
 
