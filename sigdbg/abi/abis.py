@@ -163,7 +163,7 @@ class Abi:
     siginfo_size: int
     rt_sigreturn_nr: int
     sigreturn_nr: int | None  #: the non-RT sigreturn (i386 only)
-    disasm_mode: str
+    disasm_mode: str  #: the instruction set of this ABI's code (a key of capstone_modes)
     audit_arch: int
     #: sigcontext field -> user_regs field, for every register sigreturn restores
     mcontext_regs: tuple[tuple[str, str], ...]
@@ -232,6 +232,16 @@ class Abi:
     #: offset of the pc in this ABI's ``struct user`` (PTRACE_PEEKUSER), when
     #: a tracer of this ABI can read it so; None: it cannot
     user_area_pc: int | None = None
+    #: (disassembly mode, capstone architecture constant names, capstone mode
+    #: constant name) of every instruction set this ABI's code may use; several
+    #: architecture names cover capstone releases that renamed one
+    capstone_modes: tuple[tuple[str, tuple[str, ...], str], ...] = ()
+    #: other names of this ABI's instruction set (uname -m, toolchains)
+    aliases: tuple[str, ...] = ()
+    #: the disassembly syntaxes capstone offers for it (the first is the default)
+    syntaxes: tuple[str, ...] = ()
+    #: mnemonics of its system-call instructions, as capstone spells them
+    syscall_mnemonics: tuple[str, ...] = ()
     #: (instruction, ABI name): system-call instructions that enter another
     #: ABI's system-call table from this ABI's code
     compat_syscalls: tuple[tuple[bytes, str], ...] = ()

@@ -44,7 +44,6 @@ KNOWN_X86_DEBT: dict[str, set[str]] = {
     'sigdbg/cli/commands.py': {'vsyscall', 'x86_64'},
     'sigdbg/cli/main.py': {'i386', 'vsyscall'},
     'sigdbg/decode/corefile.py': {'i386', 'vsyscall', 'x86', 'x86_64', 'xstate'},
-    'sigdbg/decode/disasm.py': {'amd64', 'i386', 'ia32', 'sysenter', 'x86', 'x86_64'},
     'sigdbg/decode/fparea.py': {'xsave'},
     'sigdbg/decode/memmap.py': {'i386', 'vsyscall', 'x86'},
     'sigdbg/decode/vdso.py': {'vsyscall', 'x86_64'},

@@ -34,6 +34,10 @@ AARCH64 = Abi(
     rt_sigreturn_nr=aarch64.RT_SIGRETURN_NR,
     sigreturn_nr=None,
     disasm_mode="aarch64",
+    # capstone 5 calls it ARM64, capstone 6 AARCH64
+    capstone_modes=(("aarch64", ("CS_ARCH_ARM64", "CS_ARCH_AARCH64"), "CS_MODE_ARM"),),
+    aliases=("arm64",),
+    syscall_mnemonics=("svc",),
     audit_arch=0xC00000B7,  # AUDIT_ARCH_AARCH64: EM_AARCH64 | 64BIT | LE
     mcontext_regs=(),
     fp="x29",

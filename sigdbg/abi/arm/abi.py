@@ -33,6 +33,9 @@ ARM = Abi(
     rt_sigreturn_nr=arm.RT_SIGRETURN_NR,
     sigreturn_nr=arm.SIGRETURN_NR,
     disasm_mode="arm",
+    capstone_modes=(("arm", ("CS_ARCH_ARM",), "CS_MODE_ARM"),
+                    ("thumb", ("CS_ARCH_ARM",), "CS_MODE_THUMB")),
+    syscall_mnemonics=("svc", "swi"),  # swi: the old spelling
     audit_arch=0x40000028,  # AUDIT_ARCH_ARM: EM_ARM | LE
     mcontext_regs=tuple((f"arm_r{i}", f"r{i}") for i in range(11)) + (
         ("arm_fp", "r11"), ("arm_ip", "r12"), ("arm_sp", "sp"), ("arm_lr", "lr"),

@@ -117,6 +117,10 @@ X86_64 = Abi(
     rt_sigreturn_nr=15,
     sigreturn_nr=None,
     disasm_mode="x86_64",
+    capstone_modes=(("x86_64", ("CS_ARCH_X86",), "CS_MODE_64"),),
+    aliases=("amd64", "x86-64"),
+    syntaxes=("att", "intel"),
+    syscall_mnemonics=("syscall", "sysenter"),
     audit_arch=0xC000003E,
     mcontext_regs=tuple(
         (n, n)
@@ -177,6 +181,10 @@ I386 = Abi(
     rt_sigreturn_nr=173,
     sigreturn_nr=119,
     disasm_mode="i386",
+    capstone_modes=(("i386", ("CS_ARCH_X86",), "CS_MODE_32"),),
+    aliases=("x86", "ia32", "i686"),
+    syntaxes=("att", "intel"),
+    syscall_mnemonics=("sysenter",),
     audit_arch=0x40000003,
     mcontext_regs=(
         ("gs", "xgs"), ("fs", "xfs"), ("es", "xes"), ("ds", "xds"),
