@@ -197,6 +197,8 @@ class Abi:
     hw_breakpoint: HwBreakpoint | None = None
     #: what sigreturn restores beyond plain copies
     sigreturn_rules: SigreturnRules = SigreturnRules()
+    #: the kernel's name of the regset with the FP/vector state (PTRACE_GETREGSET, core notes)
+    fp_regset_name: str = ""
     #: the rules a context must satisfy for sigreturn to accept it; None: not described
     sigreturn_checks: SigreturnChecks | None = None
     #: the longest instruction (reads of code to decode one are this long)

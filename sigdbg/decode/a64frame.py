@@ -126,6 +126,11 @@ class A64Frame(Model):
     def mcontext_address(self) -> int:
         return self.address + _MC_OFF
 
+    @property
+    def sig_from_info(self) -> bool:
+        """The frame keeps the signal number only in ``info`` (no slot of its own)."""
+        return True
+
     def record(self, name: str) -> A64Record | None:
         return next((r for r in self.records if r.name == name), None)
 

@@ -44,7 +44,7 @@ KNOWN_X86_DEBT: dict[str, set[str]] = {
     'sigdbg/cli/commands.py': {'vsyscall', 'x86_64'},
     'sigdbg/cli/main.py': {'i386', 'vsyscall'},
     'sigdbg/decode/corefile.py': {'i386', 'vsyscall', 'x86', 'x86_64', 'xstate'},
-    'sigdbg/decode/fparea.py': {'xsave'},
+    'sigdbg/decode/fparea.py': {'x86', 'xsave'},
     'sigdbg/decode/memmap.py': {'i386', 'vsyscall', 'x86'},
     'sigdbg/decode/vdso.py': {'vsyscall', 'x86_64'},
     'sigdbg/engine/coretarget.py': {'vsyscall', 'x86', 'xcr0', 'xstate'},
@@ -63,9 +63,8 @@ KNOWN_X86_DEBT: dict[str, set[str]] = {
     'sigdbg/render/text.py': {'mxcsr', 'vsyscall', 'xmm', 'xsave', 'xstate', 'ymm'},
     'sigdbg/shell/commands.py': {'xmm', 'ymm'},
     'sigdbg/shell/corecmd.py': {'xstate'},
-    'sigdbg/shell/data.py': {'x86', 'xstate'},
-    'sigdbg/shell/views.py': {'eflags', 'mxcsr', 'xmm', 'xstate', 'ymm'},
-    'sigdbg/shell/xstate.py': {'mxcsr', 'x86', 'xcr0', 'xmm', 'xsave', 'xstate', 'ymm'},
+    'sigdbg/shell/data.py': {'xstate'},
+    'sigdbg/shell/views.py': {'eflags', 'mxcsr', 'xmm', 'ymm'},
 }
 
 #: (module, key, a fragment of the line, why it is not x86): scanner hits on
@@ -93,6 +92,8 @@ NOT_X86: tuple[tuple[str, str, str, str], ...] = (
     ("sigdbg/abi/__init__.py", "x86", "*_x86.ABIS,", "the same"),
     ("sigdbg/decode/fparea.py", "x86", "from sigdbg.abi.x86 import xsave as _x86",
      "the registry line of the x86 FP-area walker"),
+    ("sigdbg/decode/fparea.py", "x86", "from sigdbg.abi.x86 import vector_regs as _x86_vector",
+     "the same, its vector registers"),
     ("sigdbg/decode/fparea.py", "x86", "= _x86.", "the same"),
 )
 

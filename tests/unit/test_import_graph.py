@@ -50,7 +50,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("protocols", 2, ("sigdbg.backends", "sigdbg.backends.base", "sigdbg.backends.stopcodes")),
     # bytes -> frozen models, from a Memory and an Abi; an arch package's
     # decoders (they make models) are of this layer too, listed one by one
-    ("decode", 3, ("sigdbg.decode.*", "sigdbg.abi.x86.xsave")),
+    ("decode", 3, ("sigdbg.decode.*", "sigdbg.abi.x86.xsave", "sigdbg.abi.x86.vector_regs")),
     # concrete backends (each listed: a new backend module must be placed)
     ("backends", 4, ("sigdbg.backends.ptrace", "sigdbg.backends._fastptrace",
                      "sigdbg.backends.core")),

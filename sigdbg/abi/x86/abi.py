@@ -137,6 +137,7 @@ X86_64 = Abi(
     hw_breakpoint=DEBUG_REGISTERS,
     sigreturn_rules=SIGRETURN_RULES_64,
     sigreturn_checks=srop.CHECKS,
+    fp_regset_name="NT_X86_XSTATE",
     max_insn=15,
     # x86-64 psABI figure 3.36 (16: the return address, which .eh_frame gives for rip)
     dwarf_regs=tuple("rax rdx rcx rbx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip"
@@ -206,6 +207,7 @@ I386 = Abi(
     hw_breakpoint=DEBUG_REGISTERS,
     sigreturn_rules=SIGRETURN_RULES_32,
     sigreturn_checks=srop.CHECKS,
+    fp_regset_name="NT_X86_XSTATE",
     max_insn=15,
     # i386 psABI table 2.14 (8: the return address column, eip)
     dwarf_regs=("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from sigdbg.abi import Abi
+from sigdbg.abi.abis import Abi
 from sigdbg.abi.x86.fp import (
     FPSTATE_64,
     XSAVE_EXTENDED_OFFSET,
