@@ -44,7 +44,6 @@ KNOWN_X86_DEBT: dict[str, set[str]] = {
     'sigdbg/cli/commands.py': {'vsyscall', 'x86_64'},
     'sigdbg/cli/main.py': {'i386', 'vsyscall'},
     'sigdbg/decode/corefile.py': {'i386', 'vsyscall', 'x86', 'x86_64', 'xstate'},
-    'sigdbg/decode/fparea.py': {'x86', 'xsave'},
     'sigdbg/decode/memmap.py': {'i386', 'vsyscall', 'x86'},
     'sigdbg/decode/vdso.py': {'vsyscall', 'x86_64'},
     'sigdbg/engine/coretarget.py': {'vsyscall', 'x86', 'xcr0', 'xstate'},
@@ -94,7 +93,10 @@ NOT_X86: tuple[tuple[str, str, str, str], ...] = (
      "the registry line of the x86 FP-area walker"),
     ("sigdbg/decode/fparea.py", "x86", "from sigdbg.abi.x86 import vector_regs as _x86_vector",
      "the same, its vector registers"),
+    ("sigdbg/decode/fparea.py", "xsave", "from sigdbg.abi.x86 import xsave as _x86",
+     "the same (the walker's module name)"),
     ("sigdbg/decode/fparea.py", "x86", "= _x86.", "the same"),
+    ("sigdbg/decode/fparea.py", "x86", "= _x86_vector.", "the same"),
 )
 
 
