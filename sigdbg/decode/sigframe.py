@@ -18,13 +18,14 @@ line in ``problems`` rather than an exception.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sigdbg.abi import Abi, FrameKind, by_name, frame_kind
-from sigdbg.abi.layout import Decoded, Layout
+from sigdbg.abi.layout import Decoded, Field, Layout
 from sigdbg.backends.base import Memory
 from sigdbg.decode.fparea import (
     FpState,
@@ -136,11 +137,14 @@ class SigFrame(SharedModel):
 
     @property
     def pc(self) -> int:
-        return self.mcontext.get(kind_row(self.abi, self.kind).pc, 0)
+        # (the row lookup inlined: this runs for every event of a trace)
+        row = _KINDS.get((self.abi, self.kind)) or kind_row(self.abi, self.kind)
+        return self.mcontext.get(row.pc, 0)
 
     @property
     def sp(self) -> int:
-        return self.mcontext.get(kind_row(self.abi, self.kind).sp, 0)
+        row = _KINDS.get((self.abi, self.kind)) or kind_row(self.abi, self.kind)
+        return self.mcontext.get(row.sp, 0)
 
     @property
     def sig_from_info(self) -> bool:
@@ -177,6 +181,55 @@ def frame_on_altstack(frame: int, uc_stack: Mapping[str, int] | None) -> bool:
     return ss_sp <= frame < ss_sp + uc_stack["ss_size"] and not uc_stack["ss_flags"] & SS_DISABLE
 
 
+_Reader = tuple[Callable[[bytes], tuple[int, ...]], int]
+
+
+class _Detection(NamedTuple):
+    """How :func:`detect_kind` tells one ABI's frame kinds apart, worked out
+    once per ABI from its rows."""
+
+    size: int  #: bytes read at the frame: the largest kind
+    #: (kind, (unpack_from of its argument slots, bytes it needs), the frame
+    #: offsets they must hold)
+    slots: tuple[tuple[str, _Reader, tuple[int, ...]], ...]
+    retcodes: tuple[tuple[str, int, bytes], ...]  #: (kind, offset, the kernel's bytes)
+    pretcode: _Reader  #: of the first kind's pretcode
+    by_sigreturn: dict[str, str]  #: sigreturn -> the first kind it returns from
+    last: str  #: the kind when nothing tells
+
+
+def _reader(abi: Abi, fields: list[Field]) -> _Reader:
+    """(unpack_from of the given integer fields in offset order, bytes it needs)."""
+    fmt, pos = abi.endian, 0
+    for f in sorted(fields, key=lambda f: f.offset):
+        fmt += f"{f.offset - pos}x{_INT_CODES[f.size]}"
+        pos = f.end
+    return struct.Struct(fmt).unpack_from, pos
+
+
+_INT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_DETECTION: dict[Abi, _Detection] = {}
+
+
+def _detection(abi: Abi) -> _Detection:
+    d = _DETECTION.get(abi)
+    if d is None:
+        kinds = abi.frame_kinds
+        slots = tuple((k.name, _reader(abi, [k.layout[s] for s, _ in k.arg_slots]),
+                       tuple(k.offset_of(m) for _, m in sorted(
+                           k.arg_slots, key=lambda sm: k.layout[sm[0]].offset)))
+                      for k in kinds if k.arg_slots)
+        retcodes = tuple((k.name, k.layout["retcode"].offset, k.retcode)
+                         for k in kinds if k.retcode is not None)
+        by_sigreturn: dict[str, str] = {}
+        for k in kinds:
+            by_sigreturn.setdefault(k.sigreturn, k.name)
+        d = _DETECTION[abi] = _Detection(
+            max(k.layout.size for k in kinds), slots, retcodes,
+            _reader(abi, [kinds[0].layout["pretcode"]]), by_sigreturn, kinds[-1].name)
+    return d
+
+
 def detect_kind(mem: Memory, abi: Abi, frame: int) -> str:
     """Which of ``abi``'s frame structs lies at ``frame``.
 
@@ -193,26 +246,24 @@ def detect_kind(mem: Memory, abi: Abi, frame: int) -> str:
         raise DecodeError(f"no signal frame tables for ABI {abi.name}")
     if len(kinds) == 1:
         return kinds[0].name
-    order: Literal["little", "big"] = "little" if abi.endian == "<" else "big"
-    head = mem.read_upto(frame, max(k.layout.size for k in kinds))
-
-    def slot(k: FrameKind, name: str) -> int:
-        f = k.layout[name]
-        return int.from_bytes(head[f.offset : f.end], order)
-
-    for k in kinds:
-        if k.arg_slots and all(slot(k, s) == frame + k.offset_of(m) for s, m in k.arg_slots):
-            return k.name
-    for k in kinds:
-        if k.retcode is not None:
-            off = k.layout["retcode"].offset
-            if head[off : off + len(k.retcode)] == k.retcode:
-                return k.name
-    pat = match_pattern(abi, mem.read_upto(slot(kinds[0], "pretcode"), 16))
-    for k in kinds:
-        if pat is not None and pat[0] == k.sigreturn:
-            return k.name
-    return kinds[-1].name
+    d = _DETECTION.get(abi) or _detection(abi)
+    head = mem.read_upto(frame, d.size)
+    for name, (read, need), offsets in d.slots:
+        if len(head) >= need:
+            for value, off in zip(read(head), offsets):
+                if value != frame + off:
+                    break
+            else:
+                return name
+    for name, off, code in d.retcodes:
+        if head[off : off + len(code)] == code:
+            return name
+    read, need = d.pretcode
+    if len(head) >= need:
+        pat = match_pattern(abi, mem.read_upto(read(head)[0], 16))
+        if pat is not None and pat[0] in d.by_sigreturn:
+            return d.by_sigreturn[pat[0]]
+    return d.last
 
 
 class _KindFacts(NamedTuple):
