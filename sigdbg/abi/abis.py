@@ -199,6 +199,9 @@ class Abi:
     sigreturn_rules: SigreturnRules = SigreturnRules()
     #: the kernel's name of the regset with the FP/vector state (PTRACE_GETREGSET, core notes)
     fp_regset_name: str = ""
+    #: (note type, name) of the core-file notes that hold that state, best first
+    #: (the generic NT_PRFPREG is the last resort of every 64-bit ABI)
+    fp_regset_notes: tuple[tuple[int, str], ...] = ()
     #: the rules a context must satisfy for sigreturn to accept it; None: not described
     sigreturn_checks: SigreturnChecks | None = None
     #: the longest instruction (reads of code to decode one are this long)

@@ -322,7 +322,7 @@ def core_report(target: CoreTarget) -> CoreReport:
             xs = task.xstate_raw()
             src = task.xstate_source()
             xcr0 = xfeatures = None
-            if src == "NT_X86_XSTATE" and xs is not None and len(xs) >= 520:
+            if src and src == task.abi.fp_regset_name and xs is not None and len(xs) >= 520:
                 xcr0 = int(struct.unpack_from("<Q", xs, 464)[0])
                 xfeatures = int(struct.unpack_from("<Q", xs, 512)[0])
             try:

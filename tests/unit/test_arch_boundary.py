@@ -37,7 +37,7 @@ from tests.archscan import ROOT, Hit, in_scope, keys_by_file, scan_source, scan_
 
 #: module -> the x86 keys it still has (``scripts/arch_inventory.py`` shows the lines)
 KNOWN_X86_DEBT: dict[str, set[str]] = {
-    'sigdbg/backends/core.py': {'x86', 'xstate'},
+    'sigdbg/backends/core.py': {'xstate'},
     'sigdbg/backends/gdb.py': {'cs', 'ds', 'es', 'fs', 'gs', 'ss', 'vsyscall', 'xcs', 'xds', 'xes',
         'xfs', 'xgs', 'xss'},
     'sigdbg/backends/ptrace.py': {'0x100', 'rip', 'x86', 'xstate'},
@@ -46,7 +46,7 @@ KNOWN_X86_DEBT: dict[str, set[str]] = {
     'sigdbg/decode/corefile.py': {'i386', 'vsyscall', 'x86', 'x86_64', 'xstate'},
     'sigdbg/decode/memmap.py': {'i386', 'vsyscall', 'x86'},
     'sigdbg/decode/vdso.py': {'vsyscall', 'x86_64'},
-    'sigdbg/engine/coretarget.py': {'vsyscall', 'x86', 'xcr0', 'xstate'},
+    'sigdbg/engine/coretarget.py': {'vsyscall', 'xcr0', 'xstate'},
     'sigdbg/engine/inspect.py': {'vsyscall'},
     'sigdbg/engine/srop.py': {'rip', 'xstate'},
     'sigdbg/gdb/launch.py': {'i386', 'rt_sigframe_ia32'},

@@ -29,6 +29,10 @@ SIGRETURN_RULES_32 = SigreturnRules(
     flags_fixup=FIX_EFLAGS, flags_fixup_name="FIX_EFLAGS", segments=_SEGMENTS,
     user_rpl=("cs", "ss"), user_mode=_USER_MODE)
 
+#: the XSAVE image (include/uapi/linux/elf.h NT_X86_XSTATE), else the FXSAVE
+#: one a 32-bit core carries (NT_PRXFPREG)
+_FP_NOTES = ((0x202, "NT_X86_XSTATE"), (0x46E62B7F, "NT_PRXFPREG"))
+
 #: u_debugreg in struct user (offsetof(struct user, u_debugreg) on x86_64;
 #: a 32-bit tracee is poked through the tracer's 64-bit struct user, see
 #: arch/x86/kernel/ptrace.c ``ptrace_set_debugreg``): DR0 takes the address,
@@ -138,6 +142,7 @@ X86_64 = Abi(
     sigreturn_rules=SIGRETURN_RULES_64,
     sigreturn_checks=srop.CHECKS,
     fp_regset_name="NT_X86_XSTATE",
+    fp_regset_notes=_FP_NOTES,
     max_insn=15,
     # x86-64 psABI figure 3.36 (16: the return address, which .eh_frame gives for rip)
     dwarf_regs=tuple("rax rdx rcx rbx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip"
@@ -208,6 +213,7 @@ I386 = Abi(
     sigreturn_rules=SIGRETURN_RULES_32,
     sigreturn_checks=srop.CHECKS,
     fp_regset_name="NT_X86_XSTATE",
+    fp_regset_notes=_FP_NOTES,
     max_insn=15,
     # i386 psABI table 2.14 (8: the return address column, eip)
     dwarf_regs=("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip"),
