@@ -247,6 +247,9 @@ class Abi:
     syntaxes: tuple[str, ...] = ()
     #: mnemonics of its system-call instructions, as capstone spells them
     syscall_mnemonics: tuple[str, ...] = ()
+    #: the kernel's system-call table of this ABI, "NR name ..." text as
+    #: :mod:`sigdbg.names.syscalls` parses it; empty: no names
+    syscall_table: str = ""
     #: (instruction, ABI name): system-call instructions that enter another
     #: ABI's system-call table from this ABI's code
     compat_syscalls: tuple[tuple[bytes, str], ...] = ()

@@ -39,8 +39,9 @@ from types import MappingProxyType
 import pytest
 
 import sigdbg.names as names
-from sigdbg.names import _syscall_tables as raw_tables
-from sigdbg.names import auxv, hwcap, sicodes, signals, syscalls, x86
+from sigdbg.abi.x86 import names as x86
+from sigdbg.abi.x86 import syscall_tables as raw_tables
+from sigdbg.names import auxv, hwcap, sicodes, signals, syscalls
 
 ROOT = Path(__file__).resolve().parents[2]
 INCLUDE = Path("/usr/include")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from sigdbg.abi.abis import Abi, FrameKind, HwBreakpoint, SigreturnRules
 from sigdbg.abi.layout import Layout
-from sigdbg.abi.x86 import i386, srop, x86_64
+from sigdbg.abi.x86 import i386, srop, syscall_tables, x86_64
 
 #: eflags bits sigreturn takes from the frame: AC OF DF TF SF ZF AF PF CF, RF
 FIX_EFLAGS = 0x40DD5 | (1 << 16)
@@ -121,6 +121,7 @@ X86_64 = Abi(
     rt_sigreturn_nr=15,
     sigreturn_nr=None,
     disasm_mode="x86_64",
+    syscall_table=syscall_tables.X86_64_TABLE,
     capstone_modes=(("x86_64", ("CS_ARCH_X86",), "CS_MODE_64"),),
     aliases=("amd64", "x86-64"),
     syntaxes=("att", "intel"),
@@ -187,6 +188,7 @@ I386 = Abi(
     rt_sigreturn_nr=173,
     sigreturn_nr=119,
     disasm_mode="i386",
+    syscall_table=syscall_tables.I386_TABLE,
     capstone_modes=(("i386", ("CS_ARCH_X86",), "CS_MODE_32"),),
     aliases=("x86", "ia32", "i686"),
     syntaxes=("att", "intel"),
