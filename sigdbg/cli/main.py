@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sigdbg import __version__
 from sigdbg.abi.abis import all_frame_kinds
-from sigdbg.cli.commands import (
+from sigdbg.commands.inspect import (
     INSPECT_COMMANDS,
     ArgumentError,
     HelpShown,
@@ -144,7 +144,7 @@ def _gdb_args(args: list[str]) -> list[str] | None:
 
 
 def _frame_cli_args(p: argparse.ArgumentParser) -> None:
-    from sigdbg.cli.commands import parse_int
+    from sigdbg.commands.inspect import parse_int
 
     p.add_argument("--address", type=parse_int,
                    help="decode the frame at ADDRESS now (default: run to the next handler entry)")

@@ -4,7 +4,7 @@ Registers the ``sigdbg`` prefix command (``sigdbg auxv``, ``maps``, ``vdso``,
 ``vsyscall``, ``frame``, ``siginfo``, ``step-sigreturn``, ``catch``) and the
 ``set/show sigdbg color|json|debug`` parameters when first imported.  The
 inspection commands share their argparse definitions and renderers with the
-``sigdbg`` command line (sigdbg.cli.commands), so options and output are the
+``sigdbg`` command line (sigdbg.commands.inspect), so options and output are the
 same.
 
 ``plugin.py`` has put the installation's site-packages on GDB Python's path
@@ -23,7 +23,7 @@ import gdb
 
 from sigdbg.abi.abis import all_frame_kinds
 from sigdbg.backends.gdb import GdbInspector, GdbRunner
-from sigdbg.cli.commands import (
+from sigdbg.commands.inspect import (
     INSPECT_COMMANDS,
     ArgumentError,
     Command,

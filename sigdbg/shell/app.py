@@ -70,7 +70,7 @@ def _exit_on_term_signals() -> Iterator[None]:
 
 
 def open_target(shell: Shell, args: argparse.Namespace) -> None:
-    from sigdbg.cli.commands import target_argv
+    from sigdbg.commands.inspect import target_argv
     from sigdbg.engine.session import check_program
     from sigdbg.errors import SigdbgError
 

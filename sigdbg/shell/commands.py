@@ -1,7 +1,7 @@
 """The shell's commands: one argparse definition each, gdb-like names and aliases.
 
 The data commands the CLI also has (auxv, maps, vdso, vsyscall, frame) reuse
-:data:`sigdbg.cli.commands.INSPECT_COMMANDS` -- the same parsers, the same
+:data:`sigdbg.commands.inspect.INSPECT_COMMANDS` -- the same parsers, the same
 renderers.  ``complete`` tells the completer what a command's positional
 arguments are.
 """
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sigdbg.cli.commands import INSPECT_COMMANDS, Command, Parser, dump_json, parse_int
+from sigdbg.commands.inspect import INSPECT_COMMANDS, Command, Parser, dump_json, parse_int
 from sigdbg.engine.session import check_program
 from sigdbg.errors import UsageError
 from sigdbg.names import signal_name, signal_number
