@@ -1,4 +1,5 @@
-"""Command definitions shared by the CLI, the shell and the GDB extension.
+"""The inspect commands (auxv, maps, vdso, vsyscall, frame): shared by the CLI,
+the shell and the GDB extension.
 
 Each command declares its arguments once (argparse) and produces its output
 through the same renderers; front ends only decide where the text goes.
@@ -7,110 +8,19 @@ through the same renderers; front ends only decide where the text goes.
 from __future__ import annotations
 
 import argparse
-import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from sigdbg.abi.abis import all_frame_kinds
+from sigdbg.commands.parser import (
+    Command,
+    OutputError,
+    add_frame_kind_arg,
+    add_picture_arg,
+    dump_json,
+    parse_int,
+)
 from sigdbg.engine.inspect import Inspector
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render import text as rt
-
-
-class ArgumentError(UsageError):
-    """argparse wanted to exit: turned into our one-line error."""
-
-
-class HelpShown(ArgumentError):
-    """--help/--version printed their text: not an error."""
-
-
-class OutputError(SigdbgError):
-    """sigdbg's own output could not be written (a full disk, /dev/full, EIO):
-    one line naming the file, and the tracee is not left behind."""
-
-    @classmethod
-    def of(cls, name: str, exc: OSError) -> OutputError:
-        return cls(f"cannot write {name}: {exc.strerror or exc}")
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse that raises instead of printing usage and calling sys.exit."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise ArgumentError(f"{self.prog}: {message}")
-
-    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
-        if status == 0:
-            raise HelpShown(message or "")
-        raise ArgumentError(message.strip() if message else f"{self.prog}: exit {status}")
-
-
-def parse_int(text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[Inspector, argparse.Namespace, rt.Style], str]
-    aliases: tuple[str, ...] = ()
-
-    def parser(self, prog: str | None = None) -> Parser:
-        p = Parser(prog=prog or self.name, description=self.help, add_help=False)
-        p.add_argument("--json", action="store_true", help="print JSON instead of text")
-        self.configure(p)
-        return p
-
-
-def dump_json(data: Any) -> str:
-    return json.dumps(data, indent=2)
-
-
-# -- target selection and global options: the same in the CLI, `trace` and the shell ---
-def add_target_args(p: argparse.ArgumentParser, default_at: str = "exec") -> None:
-    p.add_argument("-p", "--pid", type=int, help="attach to a running process")
-    p.add_argument("--at", choices=("exec", "entry"), default=default_at,
-                   help="where a launched program stops: its first instruction (exec) or its "
-                        "entry point after the dynamic loader ran (entry)")
-    p.add_argument("argv", nargs=argparse.REMAINDER, help="-- PROG ARGS")
-
-
-def add_global_args(p: argparse.ArgumentParser) -> None:
-    """The global options, also accepted after the command (``sigdbg trace
-    --debug``); SUPPRESS keeps a subcommand from resetting what was given
-    before it."""
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                   help="show tracebacks on errors")
-    p.add_argument("--color", choices=("auto", "always", "never"), default=argparse.SUPPRESS,
-                   help="colour the text output (default: auto)")
-
-
-def target_argv(a: argparse.Namespace) -> list[str]:
-    argv = list(a.argv or [])
-    if argv and argv[0] == "--":
-        argv = argv[1:]
-    return argv
-
-
-def open_session(a: argparse.Namespace, *, follow: bool = False,  # type: ignore[no-untyped-def]
-                 srop: bool = False):
-    from sigdbg.engine.session import Session
-
-    argv = target_argv(a)
-    if a.pid is not None and argv:
-        raise UsageError("give either -p PID or -- PROG ARGS, not both")
-    if a.pid is not None:
-        return Session.attach(a.pid, follow=follow, srop=srop)
-    if not argv:
-        raise UsageError("no target: give -- PROG ARGS or -p PID")
-    return Session.launch(argv, at=a.at, follow=follow, srop=srop)
 
 
 # -- the commands ---------------------------------------------------------------------
@@ -169,8 +79,8 @@ def _vsyscall(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
 def _frame_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("address", nargs="?", type=parse_int,
                    help="frame address (default: the frame of the handler we are stopped in)")
-    p.add_argument("--kind", choices=all_frame_kinds())
-    p.add_argument("--no-picture", action="store_true", help="omit the stack picture")
+    add_frame_kind_arg(p)
+    add_picture_arg(p)
 
 
 def _frame(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
@@ -211,3 +121,6 @@ def run_command(ctx: Inspector, name: str, argv: list[str], st: rt.Style) -> str
         return cmd.run(ctx, args, st)
     except SigdbgError:
         raise
+
+
+__all__ = ["INSPECT_COMMANDS", "find_command", "run_command"]

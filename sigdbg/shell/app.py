@@ -70,16 +70,13 @@ def _exit_on_term_signals() -> Iterator[None]:
 
 
 def open_target(shell: Shell, args: argparse.Namespace) -> None:
-    from sigdbg.commands.inspect import target_argv
+    from sigdbg.commands.target import target_choice
     from sigdbg.engine.session import check_program
     from sigdbg.errors import SigdbgError
 
-    argv = target_argv(args)
-    pid = getattr(args, "pid", None)
     try:
-        if pid is not None and argv:
-            shell.error("give either -p PID or -- PROG ARGS, not both")
-        elif pid is not None:
+        pid, argv = target_choice(args)
+        if pid is not None:
             shell.attach(pid)
         elif argv:
             shell.program = check_program(argv[0])

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sigdbg.commands.inspect import INSPECT_COMMANDS, Command, Parser, dump_json, parse_int
+from sigdbg.commands.inspect import INSPECT_COMMANDS
+from sigdbg.commands.parser import Command, Parser, add_json_arg, dump_json, parse_int
 from sigdbg.engine.session import check_program
 from sigdbg.errors import UsageError
 from sigdbg.names import signal_name, signal_number
@@ -46,10 +47,6 @@ class ShellCommand:
         p = Parser(prog=self.name, description=self.help, add_help=False)
         self.configure(p)
         return p
-
-
-def _json(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def _signal_arg(text: str) -> int:
@@ -281,26 +278,26 @@ def _p_words(name: str, nargs: str | None = "*") -> Callable[[argparse.ArgumentP
 
 def _p_json_words(name: str) -> Callable[[argparse.ArgumentParser], None]:
     def conf(p: argparse.ArgumentParser) -> None:
-        _json(p)
+        add_json_arg(p)
         p.add_argument(name, nargs="*")
     return conf
 
 
 def _p_regs(p: argparse.ArgumentParser) -> None:
-    _json(p)
+    add_json_arg(p)
     p.add_argument("--fp", action="store_true", help="xmm/ymm registers")
     p.add_argument("--frame", action="store_true",
                    help="the interrupted context saved in the current signal frame")
 
 
 def _p_disas(p: argparse.ArgumentParser) -> None:
-    _json(p)
+    add_json_arg(p)
     p.add_argument("-n", "--count", type=parse_int, default=0, help="instructions")
     p.add_argument("where", nargs="*", help="ADDR or SYMBOL (default: pc)")
 
 
 def _p_bt(p: argparse.ArgumentParser) -> None:
-    _json(p)
+    add_json_arg(p)
     p.add_argument("limit", nargs="?", type=parse_int, default=64)
 
 
@@ -376,8 +373,8 @@ COMMANDS: tuple[ShellCommand, ...] = (
                  _p_info, aliases=("i",), complete="info"),
     ShellCommand("info-signals", "the signal table", _info_signals, _p_json_words("signals"),
                  complete="signals"),
-    ShellCommand("info-breaks", "the breakpoints", data.info_breaks, _json),
-    ShellCommand("siginfo", "the siginfo of the last signal delivery", data.siginfo, _json),
+    ShellCommand("info-breaks", "the breakpoints", data.info_breaks, add_json_arg),
+    ShellCommand("siginfo", "the siginfo of the last signal delivery", data.siginfo, add_json_arg),
     *(_from_inspect(c) for c in INSPECT_COMMANDS),
     ShellCommand("regs", "general registers; --fp: xmm/ymm; --frame: the interrupted ones",
                  data.regs, _p_regs),

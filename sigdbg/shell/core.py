@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
-from sigdbg.commands.inspect import HelpShown
+from sigdbg.commands.parser import HelpShown
 from sigdbg.decode.disasm import Instruction
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.engine import events as ev

@@ -10,7 +10,8 @@ import argparse
 import struct
 from typing import TYPE_CHECKING
 
-from sigdbg.commands.inspect import INSPECT_COMMANDS, Command, dump_json
+from sigdbg.commands.inspect import INSPECT_COMMANDS
+from sigdbg.commands.parser import Command, dump_json
 from sigdbg.decode.sigframe import SigFrame
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render.text import render_frame, siginfo_text
