@@ -396,35 +396,44 @@ COMMANDS: tuple[ShellCommand, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Table:
+    """A command table (:class:`~sigdbg.shell.context.CommandTable`): the shell
+    and its completer are given one; :data:`TABLE` is the shell's own."""
+
+    commands: tuple[ShellCommand, ...]
+
+    def names(self) -> list[str]:
+        out = []
+        for c in self.commands:
+            if not c.name.startswith("info-"):
+                out.append(c.name)
+                out.extend(c.aliases)
+        return out
+
+    def find(self, name: str) -> ShellCommand:
+        for c in self.commands:
+            if name == c.name or name in c.aliases:
+                return c
+        visible = [c for c in self.commands if not c.name.startswith("info-")]
+        hits = [c for c in visible if c.name.startswith(name)] if name else []
+        if len(hits) == 1:
+            return hits[0]
+        if hits:
+            raise UsageError(f"ambiguous command {name!r}: {', '.join(c.name for c in hits)}")
+        raise UsageError(f"unknown command {name!r} (try: help)")
+
+
+TABLE = Table(COMMANDS)
+
+
 def command_names() -> list[str]:
     """Every name a user can type (hidden helpers excluded)."""
-    out = []
-    for c in COMMANDS:
-        if not c.name.startswith("info-"):
-            out.append(c.name)
-            out.extend(c.aliases)
-    return out
+    return TABLE.names()
 
 
 def find_command(name: str) -> ShellCommand:
-    for c in COMMANDS:
-        if name == c.name or name in c.aliases:
-            return c
-    visible = [c for c in COMMANDS if not c.name.startswith("info-")]
-    hits = [c for c in visible if c.name.startswith(name)] if name else []
-    if len(hits) == 1:
-        return hits[0]
-    if hits:
-        raise UsageError(f"ambiguous command {name!r}: {', '.join(c.name for c in hits)}")
-    raise UsageError(f"unknown command {name!r} (try: help)")
+    return TABLE.find(name)
 
 
-def split_command(words: list[str]) -> tuple[str, str, list[str]]:
-    """``x/16xb $sp`` -> ("x", "16xb", ["$sp"])."""
-    if not words:
-        raise UsageError("empty command")
-    head, _, suffix = words[0].partition("/")
-    return head, suffix, words[1:]
-
-
-__all__ = ["COMMANDS", "ShellCommand", "command_names", "find_command", "split_command"]
+__all__ = ["COMMANDS", "TABLE", "ShellCommand", "Table", "command_names", "find_command"]
