@@ -396,12 +396,17 @@ COMMANDS: tuple[ShellCommand, ...] = (
 )
 
 
-@dataclass(frozen=True)
 class Table:
     """A command table (:class:`~sigdbg.shell.context.CommandTable`): the shell
-    and its completer are given one; :data:`TABLE` is the shell's own."""
+    and its completer are given one.  :data:`TABLE` is the shell's own: without
+    rows of its own a table reads :data:`COMMANDS` at each lookup."""
 
-    commands: tuple[ShellCommand, ...]
+    def __init__(self, commands: tuple[ShellCommand, ...] | None = None) -> None:
+        self._commands = commands
+
+    @property
+    def commands(self) -> tuple[ShellCommand, ...]:
+        return COMMANDS if self._commands is None else self._commands
 
     def names(self) -> list[str]:
         out = []
@@ -424,7 +429,7 @@ class Table:
         raise UsageError(f"unknown command {name!r} (try: help)")
 
 
-TABLE = Table(COMMANDS)
+TABLE = Table()
 
 
 def command_names() -> list[str]:
