@@ -54,6 +54,8 @@ SHT_NOTE, SHT_NOBITS = 7, 8
 IDENT_SIZE = 20
 
 Endian = Literal["<", ">"]
+#: what the table readers take: a slice of a large image need not be copied
+Buffer = bytes | bytearray | memoryview
 
 
 class ElfError(DecodeError):
@@ -271,7 +273,7 @@ def _check_entsize(entsize: int, minimum: int, what: str) -> None:
         raise ElfError(f"{what} {entsize} too small (at least {minimum})")
 
 
-def read_program_headers(table: bytes, hdr: ElfHeader,
+def read_program_headers(table: Buffer, hdr: ElfHeader,
                          count: int | None = None) -> tuple[ProgramHeader, ...]:
     """The program headers in ``table`` (the bytes at ``e_phoff``).
 
@@ -287,13 +289,11 @@ def read_program_headers(table: bytes, hdr: ElfHeader,
     need = (n - 1) * hdr.e_phentsize + layout.size
     if len(table) < need:
         raise ElfError(f"program header table needs {need:#x} bytes, {len(table):#x} given")
-    out = []
-    for i in range(n):
-        out.append(ProgramHeader(**_ints(layout.decode(table, i * hdr.e_phentsize))))
-    return tuple(out)
+    read = layout.int_members("")  # one compiled unpack per entry
+    return tuple(ProgramHeader(**read(table, i * hdr.e_phentsize)[0]) for i in range(n))
 
 
-def read_section_headers(table: bytes, hdr: ElfHeader,
+def read_section_headers(table: Buffer, hdr: ElfHeader,
                          count: int | None = None) -> tuple[SectionHeader, ...]:
     """The section headers in ``table`` (the bytes at ``e_shoff``).
 
@@ -308,8 +308,8 @@ def read_section_headers(table: bytes, hdr: ElfHeader,
     need = (n - 1) * hdr.e_shentsize + layout.size
     if len(table) < need:
         raise ElfError(f"section header table needs {need:#x} bytes, {len(table):#x} given")
-    return tuple(SectionHeader(**_ints(layout.decode(table, i * hdr.e_shentsize)))
-                 for i in range(n))
+    read = layout.int_members("")
+    return tuple(SectionHeader(**read(table, i * hdr.e_shentsize)[0]) for i in range(n))
 
 
 def _align(n: int, a: int) -> int:
@@ -327,10 +327,11 @@ def read_notes(blob: bytes, endian: Endian, align: int = 4, *,
     ``strict`` it is an :class:`ElfError` instead.
     """
     layout = nhdr_layout(endian)
+    read = layout.int_members("")
     out: list[ElfNoteRecord] = []
     pos = 0
     while pos + layout.size <= len(blob):
-        d = _ints(layout.decode(blob, pos))
+        d = read(blob, pos)[0]
         namesz, descsz, ntype = d["n_namesz"], d["n_descsz"], d["n_type"]
         name_at = pos + layout.size
         desc_at = name_at + _align(namesz, 4)

@@ -91,12 +91,12 @@ def _read_header(data: bytes) -> ElfHeader:
 def _iter_phdrs(data: bytes, hdr: ElfHeader) -> tuple[ProgramHeader, ...]:
     """Every program header; ``data`` starts at the image (the table at e_phoff)."""
     try:
-        return read_program_headers(data[hdr.e_phoff:], hdr)
+        return read_program_headers(memoryview(data)[hdr.e_phoff:], hdr)
     except ElfError as exc:
         raise DecodeError(f"malformed ELF image: {exc}") from None
 
 
-def _section_count(data: bytes, hdr: ElfHeader) -> int:
+def _section_count(data: bytes | memoryview, hdr: ElfHeader) -> int:
     """e_shnum, or with extended numbering (e_shnum 0) section 0's sh_size;
     ``data`` starts at the section header table."""
     if hdr.e_shnum:
@@ -114,7 +114,7 @@ def _extent(data: bytes, hdr: ElfHeader) -> int:
     for ph in _iter_phdrs(data, hdr):
         size = max(size, ph.p_offset + ph.p_filesz)
     if hdr.e_shoff:
-        count = _section_count(data[hdr.e_shoff:], hdr)
+        count = _section_count(memoryview(data)[hdr.e_shoff:], hdr)
         size = max(size, hdr.e_shoff + count * hdr.e_shentsize)
     return size
 
