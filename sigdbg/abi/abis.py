@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from sigdbg.abi import aarch64, arm, arm_pages, i386, x86_64
+from sigdbg.abi.elf import ElfError, read_ident
 from sigdbg.abi.layout import Layout
 from sigdbg.errors import UsageError
 
@@ -344,13 +345,14 @@ def abi_for_regset_size(size: int) -> Abi:
 
 
 def abi_for_elf_header(data: bytes) -> Abi:
-    """The ABI of an ELF file from its first 20 bytes (class + e_machine)."""
-    if len(data) < 20 or data[:4] != b"\x7fELF":
-        raise UsageError("not an ELF file")
-    machine = int.from_bytes(data[18:20], "little" if data[5] == 1 else "big")
-    bits = {1: 32, 2: 64}.get(data[4])
-    endian = {1: "<", 2: ">"}.get(data[5])
+    """The ABI of an ELF file from its first 20 bytes (class + e_machine),
+    read by the one ELF reader (:func:`sigdbg.abi.elf.read_ident`)."""
+    try:
+        ident = read_ident(data)
+    except ElfError:
+        raise UsageError("not an ELF file") from None
+    machine, bits, endian = ident.e_machine, ident.bits, ident.endian
     for abi in ABIS:
         if abi.e_machine == machine and abi.elf_class == bits and abi.endian == endian:
             return abi
-    raise UsageError(f"unsupported ELF machine {machine} (class {data[4]})")
+    raise UsageError(f"unsupported ELF machine {machine} (class {ident.ei_class})")

@@ -38,6 +38,7 @@ from typing import Literal
 import gdb
 
 from sigdbg.abi.abis import Abi, abi_by_gdb_arch
+from sigdbg.abi.elf import ET_CORE, IDENT_SIZE, ElfError, read_ident
 from sigdbg.decode.auxv import parse_auxv_bytes
 from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack, read_core
 from sigdbg.decode.disasm_model import StepRecord
@@ -92,11 +93,11 @@ def find_core_file(inferior: gdb.Inferior) -> str:
             if not path.startswith("/") or path in seen:
                 continue
             seen.add(path)
-            head = _file_head(fd, path, 18)
+            head = _file_head(fd, path, IDENT_SIZE)
         except OSError:
             continue
-        if len(head) == 18 and head[:4] == b"\x7fELF" and head[16:18] == b"\x04\x00":
-            cores.append(path)  # ET_CORE
+        if _is_core(head):
+            cores.append(path)
     for path in cores:
         try:
             if read_core(path).pid == inferior.pid:
@@ -106,6 +107,14 @@ def find_core_file(inferior: gdb.Inferior) -> str:
     if len(cores) == 1:
         return cores[0]
     raise FeatureUnavailable("cannot find the core file gdb has open (its notes hold the auxv)")
+
+
+def _is_core(head: bytes) -> bool:
+    """Whether ``head`` (a file's first bytes) is the header of an ET_CORE file."""
+    try:
+        return read_ident(head).e_type == ET_CORE
+    except ElfError:
+        return False
 
 
 def _file_head(fd: str, path: str, size: int) -> bytes:

@@ -24,6 +24,7 @@ import struct
 from dataclasses import dataclass
 from types import TracebackType
 
+from sigdbg.abi.elf import ELFMAG
 from sigdbg.backends.core import CoreMemory, CoreTask
 from sigdbg.decode.auxv import AuxvReport
 from sigdbg.decode.corefile import CoreFile, read_core
@@ -346,7 +347,7 @@ def open_core(path: str, exe: str | None = None) -> CoreTarget:
     if exe is not None:
         try:
             with open(exe, "rb") as fh:
-                if fh.read(4) != b"\x7fELF":
+                if fh.read(len(ELFMAG)) != ELFMAG:
                     raise UsageError(f"--exe {exe}: not an ELF file")
         except OSError as exc:
             raise UsageError(f"--exe {exe}: {exc.strerror}") from None

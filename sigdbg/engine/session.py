@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from sigdbg.abi.abis import Abi, abi_for_elf_header
+from sigdbg.abi.elf import ELFMAG
 from sigdbg.backends.ptrace import PtraceTask, ResumeResult, Tracer, WaitResult
 from sigdbg.backends.stopcodes import (
     PERF_SIG_DATA,
@@ -1124,7 +1125,8 @@ def check_program(path: str) -> str:
         try:
             abi_for_elf_header(head)
         except UsageError as exc:
-            reason = "not an ELF file or a #! script" if head[:4] != b"\x7fELF" else str(exc)
+            reason = ("not an ELF file or a #! script" if not head.startswith(ELFMAG)
+                      else str(exc))
             raise TargetError(f"{path}: {reason}") from None
     if not os.access(resolved, os.X_OK):
         raise TargetError(f"{path}: not executable (permission denied)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from sigdbg.cli.commands import dump_json, parse_int
+from sigdbg.commands.parser import dump_json, parse_int
 from sigdbg.engine.coretarget import core_report, open_core
 from sigdbg.errors import UsageError
 from sigdbg.render.core import render_core_report

@@ -28,8 +28,8 @@ import os  # noqa: E402
 import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
-from sigdbg.cli.commands import run_command  # noqa: E402
 from sigdbg.cli.main import main as cli_main  # noqa: E402
+from sigdbg.commands.inspect import run_command  # noqa: E402
 from sigdbg.engine.session import Session  # noqa: E402
 from sigdbg.render.text import PLAIN  # noqa: E402
 

@@ -43,7 +43,7 @@ KNOWN_X86_DEBT: dict[str, set[str]] = {
         'ebp', 'ebx', 'ecx', 'edi', 'edx', 'eflags', 'eip', 'es', 'esi', 'esp', 'fs', 'gs', 'i386',
         'orig_eax', 'orig_rax', 'rax', 'rbp', 'rbx', 'rcx', 'rdi', 'rdx', 'rip', 'rsi', 'rsp',
         'ss', 'x86', 'x86_64', 'xcs', 'xds', 'xes', 'xfs', 'xgs', 'xss', 'xstate'},
-    'sigdbg/cli/commands.py': {'vsyscall', 'x86_64'},
+    'sigdbg/commands/inspect.py': {'vsyscall', 'x86_64'},
     'sigdbg/cli/main.py': {'i386', 'vsyscall'},
     'sigdbg/decode/corefile.py': {'i386', 'vsyscall', 'x86', 'x86_64', 'xstate'},
     'sigdbg/decode/disasm.py': {'amd64', 'i386', 'ia32', 'sysenter', 'x86', 'x86_64'},
