@@ -208,3 +208,6 @@ def sve_preg_offset(vq: int, n: int) -> int:
 #: symbol, never by offset: 0x7bc on 6.1, 0x820 on 7.2).
 RT_SIGRETURN_NR = 139
 RT_SIGRETURN_CODE = bytes.fromhex("681180d2010000d4")
+
+#: ``svc #0``: the system-call instruction (what the sigreturn walk steps over)
+SVC_0 = bytes.fromhex("010000d4")

@@ -6,16 +6,27 @@ frame, since the restorer's ``ret``/``pop`` consumed pretcode and sig),
 arch/x86/include/asm/sighandling.h (``FIX_EFLAGS``: the eflags bits taken from
 the frame), ``restore_sigcontext`` (cs/ss get RPL 3; on x86_64 fs/gs are not
 restored from sigcontext).
+
+AArch64 (arch/arm64/kernel/signal.c ``sys_rt_sigreturn``: the frame is read
+at sp; ``restore_sigframe`` takes x0-x30, sp, pc and pstate from it, then
+``valid_user_regs`` in arch/arm64/kernel/ptrace.c changes pstate): the
+pstate rules are :data:`A64_PSTATE_RULES`, each named, and the FP/SIMD
+registers are compared with the frame's fpsimd record
+(:func:`compare_restored_fp`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sigdbg.abi.abis import Abi
+from sigdbg.abi.abis import Abi, abi_by_name
 from sigdbg.decode.sigframe import SigFrame
+from sigdbg.errors import DecodeError
+
+if TYPE_CHECKING:
+    from sigdbg.decode.a64frame import A64Frame
 
 #: Restorers are a handful of instructions; anything longer is not one.
 MAX_RESTORER_STEPS = 64
@@ -24,7 +35,7 @@ FIX_EFLAGS = 0x40DD5 | (1 << 16)
 _SEGMENTS = ("cs", "ss", "ds", "es", "fs", "gs")
 
 
-_PLAIN, _FLAGS, _SEGMENT, _RPL3 = range(4)
+_PLAIN, _FLAGS, _SEGMENT, _RPL3, _PSTATE = range(5)
 _Rule = tuple[str, str, int]
 
 
@@ -46,8 +57,9 @@ def _rules(abi: Abi) -> _Rules:
     """How sigreturn restores each register, per ABI (looked up once)."""
     rules = _RULES.get(abi.name)
     if rules is None:
+        flags = _PSTATE if abi.name == "aarch64" else _FLAGS
         every = tuple(
-            (mc, reg, _FLAGS if mc in ("eflags", "flags") else
+            (mc, reg, flags if reg == abi.flags else
              _RPL3 if mc in ("cs", "ss") else _SEGMENT if mc in _SEGMENTS else _PLAIN)
             for mc, reg in abi.mcontext_regs)
         plain = [r for r in every if r[2] == _PLAIN]
@@ -61,19 +73,78 @@ def _rules(abi: Abi) -> _Rules:
 
 
 def frame_at_sigreturn(abi_name: str, kind: str, sp: int) -> int:
-    """Where the kernel looks for the frame when the sigreturn syscall runs."""
-    if abi_name == "x86_64" or kind == "sigframe_ia32":
-        return sp - 8
-    return sp - 4
+    """Where the kernel looks for the frame when the sigreturn syscall runs
+    (``Abi.sigreturn_frame_below_sp``)."""
+    for k, below in abi_by_name(abi_name).sigreturn_frame_below_sp:
+        if k == kind:
+            return sp - below
+    raise DecodeError(f"{abi_name}: no sigreturn rule for a {kind} frame")
+
+
+class PstateRule(NamedTuple):
+    """One way AArch64 ``rt_sigreturn`` changes pstate from the frame's."""
+
+    name: str
+    mask: int  #: the pstate bits it is about
+    source: str  #: where the kernel does it
+    what: str
+
+
+def _genmask(hi: int, lo: int) -> int:
+    """GENMASK_ULL(hi, lo): bits hi..lo set."""
+    return ((1 << (hi - lo + 1)) - 1) << lo
+
+
+PSTATE_SS = 1 << 21  #: DBG_SPSR_SS
+PSTATE_BTYPE = 3 << 10  #: PSR_BTYPE_MASK
+PSTATE_NZCV = 0xF000_0000
+#: PSR_D/A/I/F_BIT, PSR_MODE32_BIT and PSR_MODE_MASK: must be 0 (EL0t, AArch64)
+PSTATE_EL0T_ZERO = 0x3C0 | 0x10 | 0xF
+#: SPSR_EL1_AARCH64_RES0_BITS (v6.1; bits 25/24, TCO and DIT, are the program's)
+PSTATE_RES0 = (_genmask(63, 32) | _genmask(27, 26) | _genmask(23, 22) | _genmask(20, 13)
+               | _genmask(5, 5))
+
+A64_PSTATE_RULES: tuple[PstateRule, ...] = (
+    PstateRule("RES0", PSTATE_RES0, "arch/arm64/kernel/ptrace.c valid_native_regs",
+               "cleared (SPSR_EL1_AARCH64_RES0_BITS, incl. PAN and UAO)"),
+    PstateRule("SS", PSTATE_SS, "arch/arm64/kernel/ptrace.c user_regs_reset_single_step",
+               "set from the tracer's single-step state (TIF_SINGLESTEP), not from the frame"),
+    PstateRule("BTYPE", PSTATE_BTYPE, "arch/arm64/kernel/signal.c setup_return",
+               "restored from the frame: the kernel sets BTYPE=C only at handler entry"),
+    PstateRule("EL0t", PSTATE_EL0T_ZERO, "arch/arm64/kernel/ptrace.c valid_native_regs",
+               "a frame pstate with D/A/I/F set or not AArch64 EL0t is refused: pstate "
+               "is forced to NZCV only and the sigreturn fails (SIGSEGV)"),
+)
+
+
+def a64_restored_pstate(saved: int, single_step: bool | None) -> tuple[int, int]:
+    """(pstate the kernel restores from ``saved``, the bits that are known).
+
+    ``single_step``: whether the sigreturn ran under PTRACE_SINGLESTEP
+    (TIF_SINGLESTEP); None: unknown, SS is not compared."""
+    want = saved & ~PSTATE_RES0
+    known = (1 << 64) - 1
+    if single_step is None:
+        known &= ~PSTATE_SS
+    elif single_step:
+        want |= PSTATE_SS
+    else:
+        want &= ~PSTATE_SS
+    if want & PSTATE_EL0T_ZERO:
+        want &= PSTATE_NZCV  # invalid: the sigreturn fails after forcing it
+    return want, known
 
 
 def compare_restored(
-    abi: Abi, frame: SigFrame, regs: Mapping[str, int]
+    abi: Abi, frame: SigFrame | A64Frame, regs: Mapping[str, int], *,
+    single_step: bool | None = None,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Registers after sigreturn against the frame it restored from.
 
     Returns (differences, not compared): one line per register that differs
-    in what sigreturn restores, and what sigreturn does not restore at all.
+    in what sigreturn restores, and what sigreturn does not restore at all
+    (or restores by a rule other than equality, named).  ``single_step``:
+    whether the sigreturn ran under PTRACE_SINGLESTEP (AArch64's PSTATE.SS).
     """
     diffs: list[str] = []
     mc = frame.mcontext
@@ -90,6 +161,13 @@ def compare_restored(
         got = regs.get(reg_name)
         if saved is None or got is None or (rule == _PLAIN and saved == got):
             continue  # the common case: restored exactly
+        if rule == _PSTATE:
+            want, known = a64_restored_pstate(saved, single_step)
+            bits = (want ^ got) & known
+            if bits:
+                diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x}, the kernel's "
+                             f"rules give {want:#x} (differs in {bits:#x})")
+            continue
         if rule == _FLAGS:
             bits = (saved ^ got) & FIX_EFLAGS
             if bits:
@@ -102,6 +180,45 @@ def compare_restored(
                 saved |= 3  # sigreturn forces RPL 3 on cs and ss
         if saved != got:
             diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x}")
+    if any(r[2] == _PSTATE for r in rules.special):
+        # compared by rule, not equality: each rule named
+        not_compared = [f"{abi.flags}.{r.name}: {r.what} ({r.source})"
+                        for r in A64_PSTATE_RULES
+                        if r.name != "SS" or single_step is None]
+        if single_step is not None:
+            not_compared.append(f"{abi.flags}.SS: compared with the tracer's "
+                                f"{'single step' if single_step else 'PTRACE_SYSCALL'} "
+                                "(user_regs_reset_single_step), not the frame")
+        return tuple(diffs), tuple(not_compared)
     not_compared = ["fs", "gs"] if abi.name == "x86_64" else []
     not_compared.append(f"{abi.flags} bits outside FIX_EFLAGS")
     return tuple(diffs), tuple(not_compared)
+
+
+def has_fp_record(frame: SigFrame | A64Frame) -> bool:
+    """Whether ``frame`` carries FP/SIMD registers that
+    :func:`compare_restored_fp` compares (the AArch64 fpsimd record)."""
+    record = getattr(frame, "record", None)
+    return record is not None and record("fpsimd") is not None
+
+
+def compare_restored_fp(frame: SigFrame | A64Frame, fpregs: bytes | None
+                        ) -> tuple[str, ...]:
+    """The FP/SIMD registers after sigreturn (NT_PRFPREG) against the frame's
+    fpsimd record (AArch64: ``restore_fpsimd_context`` loads V0-V31, FPSR and
+    FPCR from it; ``struct user_fpsimd_state``: vregs[32], fpsr, fpcr).  One
+    line per difference; nothing for frames without such a record."""
+    record = getattr(frame, "record", None)
+    rec = record("fpsimd") if record is not None else None
+    if rec is None or fpregs is None or len(fpregs) < 520:
+        return ()
+    diffs: list[str] = []
+    for n, want in enumerate(rec.vregs):
+        got = int.from_bytes(fpregs[16 * n : 16 * n + 16], "little")
+        if got != int(want, 16):
+            diffs.append(f"v{n}: frame {want} restored {got:#034x}")
+    for i, name in enumerate(("fpsr", "fpcr")):
+        got = int.from_bytes(fpregs[512 + 4 * i : 516 + 4 * i], "little")
+        if got != rec.fields.get(name):
+            diffs.append(f"{name}: frame {rec.fields.get(name, 0):#x} restored {got:#x}")
+    return tuple(diffs)
