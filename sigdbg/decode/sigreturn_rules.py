@@ -106,14 +106,13 @@ PSTATE_RES0 = (_genmask(63, 32) | _genmask(27, 26) | _genmask(23, 22) | _genmask
 
 A64_PSTATE_RULES: tuple[PstateRule, ...] = (
     PstateRule("RES0", PSTATE_RES0, "arch/arm64/kernel/ptrace.c valid_native_regs",
-               "cleared (SPSR_EL1_AARCH64_RES0_BITS, incl. PAN and UAO)"),
+               "cleared (SPSR_EL1_AARCH64_RES0_BITS)"),
     PstateRule("SS", PSTATE_SS, "arch/arm64/kernel/ptrace.c user_regs_reset_single_step",
-               "set from the tracer's single-step state (TIF_SINGLESTEP), not from the frame"),
+               "from the tracer's single step (TIF_SINGLESTEP), not the frame"),
     PstateRule("BTYPE", PSTATE_BTYPE, "arch/arm64/kernel/signal.c setup_return",
-               "restored from the frame: the kernel sets BTYPE=C only at handler entry"),
+               "the frame's (BTYPE=C is set only at handler entry)"),
     PstateRule("EL0t", PSTATE_EL0T_ZERO, "arch/arm64/kernel/ptrace.c valid_native_regs",
-               "a frame pstate with D/A/I/F set or not AArch64 EL0t is refused: pstate "
-               "is forced to NZCV only and the sigreturn fails (SIGSEGV)"),
+               "D/A/I/F set or not EL0t: forced to NZCV and the sigreturn fails (SIGSEGV)"),
 )
 
 
@@ -182,17 +181,31 @@ def compare_restored(
             diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x}")
     if any(r[2] == _PSTATE for r in rules.special):
         # compared by rule, not equality: each rule named
-        not_compared = [f"{abi.flags}.{r.name}: {r.what} ({r.source})"
+        not_compared = [f"{abi.flags}.{r.name}: {r.what}"
                         for r in A64_PSTATE_RULES
                         if r.name != "SS" or single_step is None]
         if single_step is not None:
-            not_compared.append(f"{abi.flags}.SS: compared with the tracer's "
-                                f"{'single step' if single_step else 'PTRACE_SYSCALL'} "
-                                "(user_regs_reset_single_step), not the frame")
+            not_compared.append(f"{abi.flags}.SS: "
+                                f"{'set' if single_step else 'clear'} under the tracer's "
+                                f"{'single step' if single_step else 'PTRACE_SYSCALL'}")
         return tuple(diffs), tuple(not_compared)
     not_compared = ["fs", "gs"] if abi.name == "x86_64" else []
     not_compared.append(f"{abi.flags} bits outside FIX_EFLAGS")
     return tuple(diffs), tuple(not_compared)
+
+
+def compare_restored_mask(frame_mask: int, blocked: int) -> tuple[str, ...]:
+    """The blocked mask after sigreturn against the frame's uc_sigmask
+    (kernel/signal.c ``set_current_blocked``: SIGKILL and SIGSTOP are never
+    blocked, so they are dropped from the frame's value first)."""
+    want = frame_mask & ~_UNBLOCKABLE
+    if blocked == want:
+        return ()
+    return (f"sigmask: frame {frame_mask:#x} restored {blocked:#x}",)
+
+
+#: SIGKILL (9) and SIGSTOP (19): bits n-1 of a mask
+_UNBLOCKABLE = (1 << 8) | (1 << 18)
 
 
 def has_fp_record(frame: SigFrame | A64Frame) -> bool:

@@ -63,6 +63,7 @@ from sigdbg.decode.sigreturn_rules import (
     MAX_RESTORER_STEPS,
     compare_restored,
     compare_restored_fp,
+    compare_restored_mask,
     frame_at_sigreturn,
     has_fp_record,
 )
@@ -632,6 +633,10 @@ class _Walk:
         else:
             regs = task.registers()
         diffs, not_compared = compare_restored(abi, frame, regs, single_step=stepped)
+        try:
+            diffs += compare_restored_mask(frame.sigmask, task.sigmask())
+        except SigdbgError:
+            not_compared += ("sigmask (PTRACE_GETSIGMASK refused)",)
         if has_fp_record(frame):
             diffs += compare_restored_fp(frame, task.fpregs_raw())
         self.stack.remove(top)
