@@ -109,7 +109,6 @@ FOLLOW_OPTIONS = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE
 _NR_PERF_EVENT_OPEN = native_abi().perf_event_open_nr
 #: (regset, control word) of the tracer's ptrace execute breakpoint, if any
 _HW_BREAK_REGSET = native_abi().hw_break_regset
-NT_PRFPREG = 2
 _PERF_TYPE_BREAKPOINT = 5
 _HW_BREAKPOINT_X = 4
 _PERF_FLAG_FD_CLOEXEC = 8
@@ -736,11 +735,14 @@ class PtraceTask:
         self._req(PTRACE_SETREGSET, note, ctypes.addressof(iov))
         self._hw_break = address
 
-    def fpregs_raw(self) -> bytes | None:
-        """NT_PRFPREG (AArch64: ``struct user_fpsimd_state``, 528 bytes:
-        V0-V31, fpsr, fpcr), None if refused."""
+    def regset_raw(self, note: int) -> bytes | None:
+        """PTRACE_GETREGSET ``note`` (up to 16 KiB: AArch64 NT_ARM_SVE is 8768
+        bytes at VL 256), None if refused."""
+        rs = self._xstate
+        if rs is None:
+            rs = self._xstate = _Regset(_XSTATE_MAX)
         try:
-            return self._regset.get(self, NT_PRFPREG)
+            return rs.get(self, note)
         except TargetError:
             return None
 

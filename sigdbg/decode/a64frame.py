@@ -276,8 +276,9 @@ def decode_a64_frame(
 
 def diff_a64_frames(before: A64Frame, after: A64Frame) -> FrameDiff:
     """What the handler changed in its frame (handler entry -> sigreturn):
-    the registers sigreturn restores, the mask, the altstack, and the
-    fpsimd record (``fpsimd.vN`` as 128-bit values, fpsr, fpcr)."""
+    the registers sigreturn restores, the mask, the altstack, the fpsimd
+    record (``fpsimd.vN`` as 128-bit values, fpsr, fpcr) and the registers of
+    an sve record (``sve.zN``, ``sve.pN``, ``sve.ffr``)."""
     changes: list[tuple[str, int, int]] = []
     for k, v in before.mcontext.items():
         w = after.mcontext.get(k)
@@ -296,6 +297,13 @@ def diff_a64_frames(before: A64Frame, after: A64Frame) -> FrameDiff:
         for k in ("fpsr", "fpcr"):
             if bf.fields.get(k) != af.fields.get(k):
                 changes.append((f"fpsimd.{k}", bf.fields.get(k, 0), af.fields.get(k, 0)))
+    bs, as_ = before.record("sve"), after.record("sve")
+    if bs is not None and as_ is not None and bs.zregs and as_.zregs:
+        for prefix, old, new in (("z", bs.zregs, as_.zregs), ("p", bs.pregs, as_.pregs)):
+            for n, (x, y) in enumerate(zip(old, new)):
+                if x != y:
+                    name = "ffr" if prefix == "p" and n == 16 else f"{prefix}{n}"
+                    changes.append((f"sve.{name}", int(x, 16), int(y, 16)))
     return FrameDiff(tuple(changes))
 
 

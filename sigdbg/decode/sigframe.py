@@ -479,6 +479,7 @@ class FrameDiff(Model):
         return {"changes": [
             [name, f"{old:#034x}", f"{new:#034x}"]
             if name.startswith(("fpstate.xmm", "fpsimd.v"))
+            else [name, hex(old), hex(new)] if name.startswith("sve.")
             else [name, old, new]
             for name, old, new in self.changes]}
 

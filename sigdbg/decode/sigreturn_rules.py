@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from sigdbg.abi import aarch64
 from sigdbg.abi.abis import Abi, abi_by_name
 from sigdbg.decode.sigframe import SigFrame
 from sigdbg.errors import DecodeError
@@ -208,21 +209,34 @@ def compare_restored_mask(frame_mask: int, blocked: int) -> tuple[str, ...]:
 _UNBLOCKABLE = (1 << 8) | (1 << 18)
 
 
-def has_fp_record(frame: SigFrame | A64Frame) -> bool:
-    """Whether ``frame`` carries FP/SIMD registers that
-    :func:`compare_restored_fp` compares (the AArch64 fpsimd record)."""
+def restored_fp_regsets(frame: SigFrame | A64Frame) -> tuple[int, ...]:
+    """The regsets :func:`compare_restored_fp` needs after this frame's
+    sigreturn: AArch64 NT_PRFPREG for its fpsimd record, and NT_ARM_SVE when
+    its sve record carries registers; none for other frames."""
     record = getattr(frame, "record", None)
-    return record is not None and record("fpsimd") is not None
+    if record is None or record("fpsimd") is None:
+        return ()
+    sve = record("sve")
+    if sve is not None and sve.zregs:
+        return (aarch64.NT_PRFPREG, aarch64.NT_ARM_SVE)
+    return (aarch64.NT_PRFPREG,)
 
 
-def compare_restored_fp(frame: SigFrame | A64Frame, fpregs: bytes | None
+def compare_restored_fp(frame: SigFrame | A64Frame, regsets: Mapping[int, bytes | None]
                         ) -> tuple[str, ...]:
-    """The FP/SIMD registers after sigreturn (NT_PRFPREG) against the frame's
-    fpsimd record (AArch64: ``restore_fpsimd_context`` loads V0-V31, FPSR and
-    FPCR from it; ``struct user_fpsimd_state``: vregs[32], fpsr, fpcr).  One
-    line per difference; nothing for frames without such a record."""
+    """The FP/SIMD (and SVE) registers after sigreturn against the frame's
+    records.  One line per difference.
+
+    fpsimd: ``restore_fpsimd_context`` loads V0-V31, FPSR and FPCR from the
+    record; NT_PRFPREG is ``struct user_fpsimd_state`` (vregs[32], fpsr,
+    fpcr).  sve with registers (``restore_sve_fpsimd_context``, v6.1): Z0-Z31,
+    P0-P15 and FFR come from the sve record, then the fpsimd record is loaded
+    too and ``fpsimd_update_current_state`` copies V0-V31 into bits 127:0 of
+    Z0-Z31 (``fpsimd_to_sve``): rule :data:`SVE_LOW_FROM_FPSIMD`.
+    """
     record = getattr(frame, "record", None)
     rec = record("fpsimd") if record is not None else None
+    fpregs = regsets.get(aarch64.NT_PRFPREG)
     if rec is None or fpregs is None or len(fpregs) < 520:
         return ()
     diffs: list[str] = []
@@ -234,4 +248,40 @@ def compare_restored_fp(frame: SigFrame | A64Frame, fpregs: bytes | None
         got = int.from_bytes(fpregs[512 + 4 * i : 516 + 4 * i], "little")
         if got != rec.fields.get(name):
             diffs.append(f"{name}: frame {rec.fields.get(name, 0):#x} restored {got:#x}")
+    sve = record("sve") if record is not None else None
+    if sve is not None and sve.zregs:
+        diffs.extend(_compare_sve(sve.fields.get("vl", 0), sve.zregs, sve.pregs, rec.vregs,
+                                  regsets.get(aarch64.NT_ARM_SVE)))
     return tuple(diffs)
+
+
+#: the rule by which the restored Z registers differ from the sve record
+SVE_LOW_FROM_FPSIMD = ("sve: bits 127:0 of Z0-Z31 come from the fpsimd record's V0-V31 "
+                       "(arch/arm64/kernel/fpsimd.c fpsimd_update_current_state)")
+_V_MASK = (1 << 128) - 1
+
+
+def _compare_sve(vl: int, zregs: tuple[str, ...], pregs: tuple[str, ...],
+                 vregs: tuple[str, ...], raw: bytes | None) -> list[str]:
+    if raw is None or len(raw) < aarch64.SVE_PT_HEADER.size:
+        return ["sve: NT_ARM_SVE unreadable after sigreturn"]
+    head = aarch64.SVE_PT_HEADER.decode(raw)
+    got_vl, flags = head["vl"], head["flags"]
+    assert isinstance(got_vl, int) and isinstance(flags, int)
+    if got_vl != vl or not flags & aarch64.SVE_PT_REGS_SVE:
+        return [f"sve: frame vl {vl} with registers, restored vl {got_vl} "
+                f"flags {flags:#x} (SVE registers not live)"]
+    vq = vl // aarch64.SVE_VQ_BYTES
+    diffs: list[str] = []
+    for n, z in enumerate(zregs):
+        off = aarch64.sve_zreg_offset(vq, n)
+        got = int.from_bytes(raw[off : off + 16 * vq], "little")
+        want = int(z, 16) & ~_V_MASK | int(vregs[n], 16)  # SVE_LOW_FROM_FPSIMD
+        if got != want:
+            diffs.append(f"z{n}: frame {want:#x} restored {got:#x}")
+    for n, p in enumerate(pregs):
+        off = aarch64.sve_preg_offset(vq, n)
+        got = int.from_bytes(raw[off : off + 2 * vq], "little")
+        if got != int(p, 16):
+            diffs.append(f"{'ffr' if n == 16 else f'p{n}'}: frame {p} restored {got:#x}")
+    return diffs

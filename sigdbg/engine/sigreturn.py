@@ -65,7 +65,7 @@ from sigdbg.decode.sigreturn_rules import (
     compare_restored_fp,
     compare_restored_mask,
     frame_at_sigreturn,
-    has_fp_record,
+    restored_fp_regsets,
 )
 from sigdbg.engine import events as ev
 from sigdbg.engine.srop import SropGuard
@@ -118,9 +118,9 @@ class SteppedTask(Task, Protocol):
 
     def disarm_breakpoint(self) -> None: ...
 
-    def fpregs_raw(self) -> bytes | None:
-        """NT_PRFPREG, None if refused (read only for frames with an FP
-        record to compare, see sigreturn_rules.compare_restored_fp)."""
+    def regset_raw(self, note: int) -> bytes | None:
+        """PTRACE_GETREGSET ``note``, None if refused (read only for frames
+        with FP/SIMD records, see sigreturn_rules.restored_fp_regsets)."""
         ...
 
 
@@ -637,8 +637,9 @@ class _Walk:
             diffs += compare_restored_mask(frame.sigmask, task.sigmask())
         except SigdbgError:
             not_compared += ("sigmask (PTRACE_GETSIGMASK refused)",)
-        if has_fp_record(frame):
-            diffs += compare_restored_fp(frame, task.fpregs_raw())
+        notes = restored_fp_regsets(frame)
+        if notes:
+            diffs += compare_restored_fp(frame, {n: task.regset_raw(n) for n in notes})
         self.stack.remove(top)
         yield ev.ContextRestored(self.pid, tid, not diffs, regs, diffs, not_compared)
         if stop.kind == "signal" and not _is_our_step(stop, self.step_codes):

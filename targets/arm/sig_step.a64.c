@@ -26,6 +26,11 @@
  *   fp        SIGUSR1 with v16-v31, FPCR (round to zero) and FPSR (IXC) set;
  *             the handler writes v16 = 0x5a.. and FPCR = 0, FPSR = 0 into
  *             the fpsimd record
+ *   sve       z16 = 0x16.., p3 all true, then a fault (no syscall between:
+ *             6.1 drops SVE state at every syscall), so the sve record
+ *             carries the registers; the handler writes z16 = 0x5a.. and
+ *             p3 = 0x0f.. into it (and skips the load); the interrupted code
+ *             stores z16 and p3 right after the skipped load (tag sve.after)
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -43,7 +48,11 @@ uint64_t after_regs[14];
 void trigger_kill(long pid, long sig);
 void trigger_fault(long addr);
 void own_restorer(void);
+void trigger_sve_fault(long addr);
 extern char after_svc[], fault_insn[];
+/* z16 (up to VL 256 bytes) and p3 after the sve scenario's return, and VL */
+uint8_t sve_after[256 + 32] __attribute__((aligned(16)));
+uint64_t sve_vl;
 
 __asm__(
 	".text\n"
@@ -122,22 +131,49 @@ __asm__(
 	"	mov x8, #139\n"                 /* __NR_rt_sigreturn */
 	"	svc #0\n"
 	".size own_restorer, .-own_restorer\n"
+
+	/* trigger_sve_fault(addr): SVE registers live, a fault the handler
+	 * skips, then z16, p3 and VL stored before any syscall */
+	".arch_extension sve\n"
+	".globl trigger_sve_fault\n.type trigger_sve_fault,%function\n"
+	"trigger_sve_fault:\n"
+	"	mov x1, x0\n"
+	"	dup z16.b, #0x16\n"
+	"	dup z31.b, #0x31\n"
+	"	ptrue p3.b\n"
+	"	ldr x0, [x1]\n"
+	"	adrp x9, sve_after\n"
+	"	add x9, x9, :lo12:sve_after\n"
+	"	str z16, [x9]\n"
+	"	add x10, x9, #256\n"
+	"	str p3, [x10]\n"
+	"	adrp x9, sve_vl\n"
+	"	add x9, x9, :lo12:sve_vl\n"
+	"	rdvl x10, #1\n"
+	"	str x10, [x9]\n"
+	"	ret\n"
+	".size trigger_sve_fault, .-trigger_sve_fault\n"
 	".ltorg\n");
 
 static const char *cur_tag;
 static int depth;
 
-static struct fpsimd_context *fpsimd_of(mcontext_t *mc)
+static void *record_of(mcontext_t *mc, unsigned magic)
 {
 	unsigned char *p = mc->__reserved;
 	for (;;) {
 		struct _aarch64_ctx *h = (void *)p;
 		if (h->magic == 0 || h->size == 0 || p >= mc->__reserved + sizeof mc->__reserved)
 			return 0;
-		if (h->magic == FPSIMD_MAGIC)
+		if (h->magic == magic)
 			return (void *)p;
 		p += h->size;
 	}
+}
+
+static struct fpsimd_context *fpsimd_of(mcontext_t *mc)
+{
+	return record_of(mc, FPSIMD_MAGIC);
 }
 
 static void report_frame(const char *tag, ucontext_t *uc, void *restorer)
@@ -165,6 +201,13 @@ static void report_frame(const char *tag, ucontext_t *uc, void *restorer)
 		memcpy(w, &fp->vregs[16], 16);
 		rep_hex("v16_lo", w[0]);
 		rep_hex("v16_hi", w[1]);
+	}
+	{
+		struct sve_context *sve = record_of(mc, SVE_MAGIC);
+		if (sve) {
+			rep_hex("sve_vl", sve->vl);
+			rep_hex("sve_size", sve->head.size);
+		}
 	}
 	rep_end();
 }
@@ -213,6 +256,15 @@ void handler(int sig, siginfo_t *si, void *ucv)
 			memset(&fp->vregs[16], 0x5a, 16);
 			fp->fpcr = 0;
 			fp->fpsr = 0;
+		}
+	}
+	if (tag[0] == 's' && tag[1] == 'v') {
+		struct sve_context *sve = record_of(&uc->uc_mcontext, SVE_MAGIC);
+		if (sve && sve->head.size > sizeof *sve) { /* the registers are there */
+			unsigned vq = sve->vl / 16;
+			unsigned char *p = (unsigned char *)sve;
+			memset(p + SVE_SIG_ZREG_OFFSET(vq, 16), 0x5a, SVE_SIG_ZREG_SIZE(vq));
+			memset(p + SVE_SIG_PREG_OFFSET(vq, 3), 0x0f, SVE_SIG_PREG_SIZE(vq));
 		}
 	}
 	if (!depth && tag[0] == 'n' && tag[1] == 'e') { /* nest: a signal inside */
@@ -281,6 +333,25 @@ int main(void)
 	cur_tag = "fp";
 	trigger_kill(getpid(), SIGUSR1);
 	report_after("fp", 1);
+
+	cur_tag = "sve";
+	trigger_sve_fault(0xdead000);
+	report_after("sve", 0);
+	{
+		uint64_t w[4];
+		memcpy(w, sve_after, 8);
+		memcpy(w + 1, sve_after + 16, 8);
+		memcpy(w + 2, sve_after + sve_vl - 8, 8);
+		memcpy(w + 3, sve_after + 256, 8);
+		rep_begin("sve.regs");
+		rep_hex("vl", sve_vl);
+		rep_hex("z16_0", w[0]);  /* bytes 0-7: from the fpsimd record */
+		rep_hex("z16_16", w[1]); /* bytes 16-23: from the sve record */
+		rep_hex("z16_end", w[2]);
+		rep_hex("p3", w[3]);     /* the first 8 bytes (VL 64: exactly p3) */
+		rep_end();
+	}
+	sigprocmask(SIG_UNBLOCK, &usr2, 0);
 
 	done();
 	return 0;

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.timeout(900)
 PSTATE_SS = 1 << 21
 SIGUSR1, SIGUSR2, SIGSEGV = 10, 12, 11
 #: handlers in the order they return (the nested one first)
-ORDER = ("plain", "restorer", "segv", "nest_in", "nest", "fp")
+ORDER = ("plain", "restorer", "segv", "nest_in", "nest", "fp", "sve")
 REGS = [f"x{i}" for i in range(31)] + ["sp", "pc"]
 
 _DOC: dict[int, dict[str, Any]] = {}
@@ -71,9 +71,9 @@ def test_every_handler_is_followed_to_its_restored_context(guest: Batch) -> None
     assert _of(events, "sigreturn_abandoned") == []
     entered = _of(events, "handler_entered")
     restored = _of(events, "context_restored")
-    assert len(entered) == len(restored) == len(_of(events, "sigreturn_entered")) == 6
+    assert len(entered) == len(restored) == len(_of(events, "sigreturn_entered")) == 7
     assert [e["frame"]["sig"] for e in entered] == [SIGUSR1, SIGUSR1, SIGSEGV, SIGUSR1, SIGUSR2,
-                                                    SIGUSR1]
+                                                    SIGUSR1, SIGSEGV]
     for r in restored:
         assert r["matches"] is True and r["differences"] == [], r
     # the kernel's pstate rules are named, not hidden
@@ -81,8 +81,9 @@ def test_every_handler_is_followed_to_its_restored_context(guest: Batch) -> None
     assert {"pstate.RES0", "pstate.SS", "pstate.BTYPE", "pstate.EL0t"} <= names
     # the same program untraced: the same results after every return
     plain = parse(guest.results["step_a64"])
-    for tag in ("plain", "restorer", "segv", "nest", "fp"):
+    for tag in ("plain", "restorer", "segv", "nest", "fp", "sve"):
         assert rep[tag + ".after"] == plain[tag + ".after"], tag
+    assert rep["sve.regs"] == plain["sve.regs"]
 
 
 def test_restored_registers_equal_the_frame_the_handler_left(guest: Batch) -> None:
@@ -136,7 +137,7 @@ def test_restorer_steps_vdso_and_own(guest: Batch) -> None:
     assert steps[1]["changed"]["x8"][1] == 139
     vdso = entered[0]["frame"]
     assert vdso["restorer"]["kind"] == "vdso" and vdso["pretcode"] == rep["plain"]["restorer"]
-    for i in (0, 2, 5):
+    for i in (0, 2, 5, 6):
         assert [s["address"] for s in walks[i]] == [entered[i]["frame"]["pretcode"] + 4 * k
                                                     for k in range(2)]
         assert [s["text"] for s in walks[i]] == ["mov x8, #0x8b", "svc #0"]
@@ -145,7 +146,8 @@ def test_restorer_steps_vdso_and_own(guest: Batch) -> None:
 def test_pc_skip_and_mask_edit_seen_at_sigreturn(guest: Batch) -> None:
     events, rep = _events(guest)
     seg = rep["segv"]
-    (entered,) = [e for e in _of(events, "sigreturn_entered") if e["frame"]["sig"] == SIGSEGV]
+    entered = _of(events, "sigreturn_entered")[ORDER.index("segv")]
+    assert entered["frame"]["sig"] == SIGSEGV
     changes = {c[0]: (c[1], c[2]) for c in entered["changes"]["changes"]}
     assert changes["mcontext.pc"] == (seg["fault_insn"], seg["fault_insn"] + 4)
     assert changes["sigmask"] == (0, 1 << (SIGUSR2 - 1)) and seg["mask"] == 1 << (SIGUSR2 - 1)
@@ -201,8 +203,37 @@ def test_trace_json_lines_follow_the_schema(guest: Batch) -> None:
 def test_text_output(guest: Batch) -> None:
     run, rep = _run(guest, "text")
     out = run["stdout"]
-    assert out.count("context restored: every register equals the frame's") == 6
+    assert out.count("context restored: every register equals the frame's") == 7
     assert f"handler changed mcontext.pc: {rep['segv']['fault_insn']:#x}" in out
     assert "handler changed fpsimd.v16: 0x" + "16" * 16 + " -> 0x" + "5a" * 16 in out
     assert "svc #0" in out and "[rt_sigreturn]" in out
     assert "pstate.SS: set under the tracer's single step" in out
+
+
+def test_sve_registers_changed_by_the_handler(guest: Batch) -> None:
+    """A fault right after SVE code: the sve record carries Z/P/FFR (VL 64
+    under -cpu max).  The handler wrote z16 = 0x5a.. and p3 = 0x0f.. into it;
+    sigdbg shows both changes at the svc and compares NT_ARM_SVE after it with
+    the record, by the kernel's rule that bits 127:0 of each Z come from the
+    fpsimd record (context_restored matches).  The interrupted code's own
+    store of z16 and p3 is the truth: low 16 bytes 0x16 (the fpsimd record's
+    v16), the rest 0x5a, p3 as written."""
+    events, rep = _events(guest)
+    i = ORDER.index("sve")
+    handler = rep["sve"]
+    entry = _of(events, "handler_entered")[i]["frame"]
+    sve = next(r for r in entry["records"] if r["name"] == "sve")
+    assert sve["fields"]["vl"] == handler["sve_vl"] and sve["size"] == handler["sve_size"] > 16
+    vl = handler["sve_vl"]
+    entered = _of(events, "sigreturn_entered")[i]
+    changes = {c[0]: (c[1], c[2]) for c in entered["changes"]["changes"]}
+    assert int(changes["sve.z16"][0], 16) == int("16" * vl, 16)
+    assert int(changes["sve.z16"][1], 16) == int("5a" * vl, 16)
+    assert int(changes["sve.p3"][1], 16) == int("0f" * (vl // 8), 16)
+    assert set(changes) == {"mcontext.pc", "sigmask", "sve.z16", "sve.p3"}
+    assert _of(events, "context_restored")[i]["matches"] is True
+    after = rep["sve.regs"]
+    assert after["vl"] == vl
+    assert after["z16_0"] == 0x1616161616161616  # bits 127:0 from the fpsimd record
+    assert after["z16_16"] == after["z16_end"] == 0x5A5A5A5A5A5A5A5A
+    assert after["p3"] == int("0f" * min(8, vl // 8), 16)
