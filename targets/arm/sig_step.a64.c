@@ -31,6 +31,8 @@
  *             carries the registers; the handler writes z16 = 0x5a.. and
  *             p3 = 0x0f.. into it (and skips the load); the interrupted code
  *             stores z16 and p3 right after the skipped load (tag sve.after)
+ * With the argument "exit": one SIGUSR1 whose handler calls _exit(3), so the
+ * handler never reaches its restorer (tag exit, then no SIGDBG-DONE).
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -299,9 +301,23 @@ static void install_own_restorer(int sig)
 	syscall(SYS_rt_sigaction, sig, &ka, 0, 8);
 }
 
-int main(void)
+static void exit_handler(int sig)
+{
+	rep_begin("exit");
+	rep_hex("sig", (unsigned)sig);
+	rep_end();
+	_exit(3);
+}
+
+int main(int argc, char **argv)
 {
 	sigset_t usr2;
+
+	if (argc > 1 && strcmp(argv[1], "exit") == 0) {
+		signal(SIGUSR1, exit_handler);
+		trigger_kill(getpid(), SIGUSR1);
+		return 0;
+	}
 
 	(void)rep_dump; /* report_arm.h: not needed here */
 

@@ -151,6 +151,11 @@ def main() -> None:
         doc["steps"] = {
             "json": cli_with_output(["trace", "--json", "--step-sigreturn", "--", step]),
             "text": cli_with_output(["trace", "--step-sigreturn", "--", step]),
+            # a handler that never returns (_exit in it): the walk ends, one
+            # line says why, nothing is left stopped
+            "exit": cli_with_output(["trace", "--json", "--step-sigreturn", "--", step, "exit"]),
+            # bad input with --step-sigreturn: one line
+            "clash": cli_with_output(["trace", "--no-frame", "--step-sigreturn", "--", step]),
         }
     # what sigdbg cannot do on ARM yet ends in one line too, with nothing left
     # behind (the engine steps into the handler; AArch32 frames have no model yet)

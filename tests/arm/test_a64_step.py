@@ -237,3 +237,24 @@ def test_sve_registers_changed_by_the_handler(guest: Batch) -> None:
     assert after["z16_0"] == 0x1616161616161616  # bits 127:0 from the fpsimd record
     assert after["z16_16"] == after["z16_end"] == 0x5A5A5A5A5A5A5A5A
     assert after["p3"] == int("0f" * min(8, vl // 8), 16)
+
+
+def test_handler_that_never_returns_and_bad_input(guest: Batch) -> None:
+    """_exit in the handler: the walk ends with the reason, the program's exit
+    status is the trace's, and nothing of ours is left in the guest (no
+    child: no tracee left stopped).  A flag clash: one line, no traceback."""
+    run = _steps(guest)["exit"]
+    assert run["stderr"] == ""
+    events = [json.loads(line) for line in run["stdout"].splitlines()]
+    (abandoned,) = _of(events, "sigreturn_abandoned")
+    assert "ended inside the handler" in abandoned["reason"], abandoned
+    assert _of(events, "context_restored") == []
+    assert _of(events, "exited")[-1]["status"] == 3
+    rep = parse(Result("exit", 0, run["program"].encode(), b""))
+    assert rep["exit"]["sig"] == SIGUSR1 and not rep.done
+    clash = _steps(guest)["clash"]
+    assert clash["rc"] != 0 and clash["stdout"] == "" and clash["program"] == ""
+    err = clash["stderr"].strip()
+    assert "\n" not in err and "Traceback" not in err and "--step-sigreturn" in err, err
+    res = guest.results["py_sigdbg"]
+    assert json.loads(res.text)["children_left"] == []
