@@ -107,6 +107,10 @@ class Abi:
     #: PTRACE_SETREGSET for a tracer of this ABI, slot 0; empty: none (x86
     #: uses its debug registers through PTRACE_POKEUSER instead)
     hw_break_regset: tuple[int, ...] = ()
+    #: the register the kernel overwrites while a task is in a syscall-stop
+    #: (arm64 ``report_syscall``: x7 = 0 at entry, 1 at exit, put back when
+    #: the task resumes); empty: none
+    syscall_stop_scratch: str = ""
 
     def __str__(self) -> str:
         return self.name
@@ -287,6 +291,7 @@ AARCH64 = Abi(
     # word (arch/arm64/include/asm/hw_breakpoint.h): enable (bit 0), EL0
     # (privilege 2 << 1), execute (type 0), 4 bytes (BAS 0xf << 5)
     hw_break_regset=(0x402, 0x1E5),
+    syscall_stop_scratch="x7",  # arch/arm64/kernel/ptrace.c report_syscall
     # arch/arm64/kernel/vdso/sigreturn.S __kernel_rt_sigreturn (the name, not
     # the bytes, says it is the vDSO's: see decode/restorer.py classify_restorer)
     restorer_patterns=(

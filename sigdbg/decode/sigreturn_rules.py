@@ -137,7 +137,7 @@ def a64_restored_pstate(saved: int, single_step: bool | None) -> tuple[int, int]
 
 def compare_restored(
     abi: Abi, frame: SigFrame | A64Frame, regs: Mapping[str, int], *,
-    single_step: bool | None = None,
+    single_step: bool | None = None, syscall_stop: bool = False,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Registers after sigreturn against the frame it restored from.
 
@@ -145,7 +145,10 @@ def compare_restored(
     in what sigreturn restores, and what sigreturn does not restore at all
     (or restores by a rule other than equality, named).  ``single_step``:
     whether the sigreturn ran under PTRACE_SINGLESTEP (AArch64's PSTATE.SS).
+    ``syscall_stop``: ``regs`` were read at the sigreturn's syscall-exit
+    stop, where ``Abi.syscall_stop_scratch`` holds the kernel's value.
     """
+    scratch = abi.syscall_stop_scratch if syscall_stop else ""
     diffs: list[str] = []
     mc = frame.mcontext
     rules = _rules(abi)
@@ -161,6 +164,8 @@ def compare_restored(
         got = regs.get(reg_name)
         if saved is None or got is None or (rule == _PLAIN and saved == got):
             continue  # the common case: restored exactly
+        if reg_name == scratch:
+            continue  # the syscall-stop's own value, named below
         if rule == _PSTATE:
             want, known = a64_restored_pstate(saved, single_step)
             bits = (want ^ got) & known
@@ -189,6 +194,9 @@ def compare_restored(
             not_compared.append(f"{abi.flags}.SS: "
                                 f"{'set' if single_step else 'clear'} under the tracer's "
                                 f"{'single step' if single_step else 'PTRACE_SYSCALL'}")
+        if scratch:
+            not_compared.append(f"{scratch}: read at the syscall-exit stop, where it holds "
+                                "the stop's direction (report_syscall)")
         return tuple(diffs), tuple(not_compared)
     not_compared = ["fs", "gs"] if abi.name == "x86_64" else []
     not_compared.append(f"{abi.flags} bits outside FIX_EFLAGS")

@@ -632,7 +632,8 @@ class _Walk:
             regs = task.registers_as(abi)
         else:
             regs = task.registers()
-        diffs, not_compared = compare_restored(abi, frame, regs, single_step=stepped)
+        diffs, not_compared = compare_restored(abi, frame, regs, single_step=stepped,
+                                               syscall_stop=stop.kind == "syscall")
         try:
             diffs += compare_restored_mask(frame.sigmask, task.sigmask())
         except SigdbgError:

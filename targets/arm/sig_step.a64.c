@@ -31,6 +31,8 @@
  *             carries the registers; the handler writes z16 = 0x5a.. and
  *             p3 = 0x0f.. into it (and skips the load); the interrupted code
  *             stores z16 and p3 right after the skipped load (tag sve.after)
+ *   trapfree  SIGUSR1 with SIGTRAP in sa_mask: a handler sigdbg must not
+ *             trap in, so it follows it to rt_sigreturn with PTRACE_SYSCALL
  * With the argument "exit": one SIGUSR1 whose handler calls _exit(3), so the
  * handler never reaches its restorer (tag exit, then no SIGDBG-DONE).
  */
@@ -368,6 +370,18 @@ int main(int argc, char **argv)
 		rep_end();
 	}
 	sigprocmask(SIG_UNBLOCK, &usr2, 0);
+
+	cur_tag = "trapfree";
+	{
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_sigaction = handler;
+		sa.sa_flags = SA_SIGINFO;
+		sigaddset(&sa.sa_mask, SIGTRAP);
+		sigaction(SIGUSR1, &sa, 0);
+	}
+	trigger_kill(getpid(), SIGUSR1);
+	report_after("trapfree", 1);
 
 	done();
 	return 0;

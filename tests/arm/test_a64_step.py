@@ -34,7 +34,7 @@ pytestmark = pytest.mark.timeout(900)
 PSTATE_SS = 1 << 21
 SIGUSR1, SIGUSR2, SIGSEGV = 10, 12, 11
 #: handlers in the order they return (the nested one first)
-ORDER = ("plain", "restorer", "segv", "nest_in", "nest", "fp", "sve")
+ORDER = ("plain", "restorer", "segv", "nest_in", "nest", "fp", "sve", "trapfree")
 REGS = [f"x{i}" for i in range(31)] + ["sp", "pc"]
 
 _DOC: dict[int, dict[str, Any]] = {}
@@ -71,9 +71,9 @@ def test_every_handler_is_followed_to_its_restored_context(guest: Batch) -> None
     assert _of(events, "sigreturn_abandoned") == []
     entered = _of(events, "handler_entered")
     restored = _of(events, "context_restored")
-    assert len(entered) == len(restored) == len(_of(events, "sigreturn_entered")) == 7
+    assert len(entered) == len(restored) == len(_of(events, "sigreturn_entered")) == 8
     assert [e["frame"]["sig"] for e in entered] == [SIGUSR1, SIGUSR1, SIGSEGV, SIGUSR1, SIGUSR2,
-                                                    SIGUSR1, SIGSEGV]
+                                                    SIGUSR1, SIGSEGV, SIGUSR1]
     for r in restored:
         assert r["matches"] is True and r["differences"] == [], r
     # the kernel's pstate rules are named, not hidden
@@ -81,7 +81,7 @@ def test_every_handler_is_followed_to_its_restored_context(guest: Batch) -> None
     assert {"pstate.RES0", "pstate.SS", "pstate.BTYPE", "pstate.EL0t"} <= names
     # the same program untraced: the same results after every return
     plain = parse(guest.results["step_a64"])
-    for tag in ("plain", "restorer", "segv", "nest", "fp", "sve"):
+    for tag in ("plain", "restorer", "segv", "nest", "fp", "sve", "trapfree"):
         assert rep[tag + ".after"] == plain[tag + ".after"], tag
     assert rep["sve.regs"] == plain["sve.regs"]
 
@@ -93,6 +93,8 @@ def test_restored_registers_equal_the_frame_the_handler_left(guest: Batch) -> No
     frames = [e["frame"] for e in _of(events, "sigreturn_entered")]
     restored = _of(events, "context_restored")
     for tag, frame, done in zip(ORDER, frames, restored):
+        if tag == "trapfree":
+            continue  # followed with PTRACE_SYSCALL: its own test below
         want = rep[tag]
         assert frame["address"] == want["frame"], tag
         assert frame["sigmask"] == want["mask"], tag
@@ -203,7 +205,7 @@ def test_trace_json_lines_follow_the_schema(guest: Batch) -> None:
 def test_text_output(guest: Batch) -> None:
     run, rep = _run(guest, "text")
     out = run["stdout"]
-    assert out.count("context restored: every register equals the frame's") == 7
+    assert out.count("context restored: every register equals the frame's") == 8
     assert f"handler changed mcontext.pc: {rep['segv']['fault_insn']:#x}" in out
     assert "handler changed fpsimd.v16: 0x" + "16" * 16 + " -> 0x" + "5a" * 16 in out
     assert "svc #0" in out and "[rt_sigreturn]" in out
@@ -258,3 +260,31 @@ def test_handler_that_never_returns_and_bad_input(guest: Batch) -> None:
     assert "\n" not in err and "Traceback" not in err and "--step-sigreturn" in err, err
     res = guest.results["py_sigdbg"]
     assert json.loads(res.text)["children_left"] == []
+
+
+def test_handler_with_sigtrap_blocked_followed_by_syscall_stops(guest: Batch) -> None:
+    """SIGTRAP in the handler's sa_mask: a trap sigdbg caused would be forced
+    on the program, so the walk follows it with PTRACE_SYSCALL (no restorer
+    steps) and reads the registers at rt_sigreturn's syscall-exit stop.  Two
+    kernel rules show there, named: PSTATE.SS is cleared (no TIF_SINGLESTEP,
+    although the frame's pstate has it from the stepped delivery) and x7
+    holds the stop's direction (arm64 report_syscall)."""
+    events, rep = _events(guest)
+    i = ORDER.index("trapfree")
+    want = rep["trapfree"]
+    entered = _of(events, "handler_entered")[i]
+    assert entered["frame"]["address"] == want["frame"]
+    start = events.index(entered)
+    walk = events[start : start + events[start:].index(_of(events, "context_restored")[i]) + 1]
+    assert _of(walk, "sigreturn_step") == []
+    done = walk[-1]
+    assert done["matches"] is True, done
+    assert "pstate.SS: clear under the tracer's PTRACE_SYSCALL" in done["not_compared"]
+    assert any(n.startswith("x7: read at the syscall-exit stop") for n in done["not_compared"])
+    regs = done["registers"]
+    assert want["pstate"] & PSTATE_SS and regs["pstate"] == want["pstate"] & ~PSTATE_SS
+    assert regs["x7"] == 1  # the exit stop's direction, not the frame's x7
+    for r in REGS:
+        if r != "x7":
+            assert regs[r] == want[r], r
+    assert rep["trapfree.after"] == parse(guest.results["step_a64"])["trapfree.after"]

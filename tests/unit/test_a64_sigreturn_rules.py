@@ -159,3 +159,17 @@ def test_compare_restored_sve_by_the_low_bits_rule() -> None:
     regsets[aarch64.NT_ARM_SVE] = head_only
     (line,) = compare_restored_fp(frame, regsets)
     assert "SVE registers not live" in line
+
+
+def test_syscall_stop_scratch_register_named_not_compared() -> None:
+    """Read at rt_sigreturn's syscall-exit stop, x7 holds 1 (arm64
+    report_syscall); anywhere else a different x7 is a difference."""
+    frame: Any = SimpleNamespace(mcontext=_regs(NZCV_C))
+    got = _regs(NZCV_C)
+    got["x7"] = 1
+    diffs, not_compared = compare_restored(AARCH64, frame, got, single_step=False,
+                                           syscall_stop=True)
+    assert diffs == () and not_compared[-1].startswith("x7: read at the syscall-exit stop")
+    assert "pstate.SS: clear under the tracer's PTRACE_SYSCALL" in not_compared
+    diffs, _ = compare_restored(AARCH64, frame, got, single_step=False)
+    assert diffs == ("x7: frame 0x1007 restored 0x1",)
