@@ -79,8 +79,7 @@ from sigdbg.engine.stops import (
     Stop,
 )
 from sigdbg.errors import FeatureUnavailable, ProcessGone, SigdbgError
-from sigdbg.names import signal_name, syscall_name
-from sigdbg.names._common import UnknownNameError
+from sigdbg.names import UnknownNameError, signal_name, syscall_name
 
 if TYPE_CHECKING:
     from sigdbg.engine.inspect import TaskView
