@@ -101,7 +101,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 + ", frame/trace runs " + ", ".join(f"{k} {c['s']} s"
                                                     for k, c in doc["frames"].items())
                 + ", --step-sigreturn runs " + ", ".join(f"{k} {c['s']} s"
-                                                         for k, c in doc["steps"].items())
+                                                         for k, c in doc.get("steps", {}).items())
                 + ")")
 
 
