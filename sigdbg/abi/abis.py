@@ -87,6 +87,31 @@ class Abi:
     #: (bytes, text) of the instructions that enter the kernel for a system
     #: call, as the sigreturn walk recognises them at the restorer's pc
     syscall_insns: tuple[tuple[bytes, str], ...] = ()
+    #: the stack pointer at the restorer's first instruction minus the frame
+    #: address: x86's handler ``ret`` popped pretcode (one word); AArch64 and
+    #: ARM return through x30/lr, with sp back at the frame
+    sp_at_restorer: int = 0
+    #: (frame kind, bytes from the frame up to sp) when the sigreturn system
+    #: call runs: the kernel reads the frame at ``sp - n`` (x86_64 and the
+    #: ia32 non-RT frame ``sp - 8``, the ia32 RT frame ``sp - 4``, AArch64
+    #: ``sp`` itself: arch/arm64/kernel/signal.c sys_rt_sigreturn)
+    sigreturn_frame_below_sp: tuple[tuple[str, int], ...] = ()
+    #: si_code values of the SIGTRAP a PTRACE_SINGLESTEP reports: TRAP_TRACE
+    #: and TRAP_BRKPT (x86's ``user_single_step_report`` after a stepped
+    #: system call); AArch64 has no ``user_single_step_report`` of its own, so
+    #: a stepped ``svc`` reports the generic one's SI_USER (0, measured on 6.1)
+    step_trap_codes: tuple[int, ...] = (2, 1)
+    #: perf_event_open's system call number for a *tracer* of this ABI when
+    #: perf_event execute breakpoints serve the sigreturn walk; 0: not used
+    perf_event_open_nr: int = 0
+    #: (regset note, control word) of a ptrace execute breakpoint set with
+    #: PTRACE_SETREGSET for a tracer of this ABI, slot 0; empty: none (x86
+    #: uses its debug registers through PTRACE_POKEUSER instead)
+    hw_break_regset: tuple[int, ...] = ()
+    #: the register the kernel overwrites while a task is in a syscall-stop
+    #: (arm64 ``report_syscall``: x7 = 0 at entry, 1 at exit, put back when
+    #: the task resumes); empty: none
+    syscall_stop_scratch: str = ""
 
     def __str__(self) -> str:
         return self.name
@@ -155,6 +180,9 @@ X86_64 = Abi(
     call_mnemonics=("call", "lcall"),
     frame_kinds=("rt_sigframe",),
     syscall_insns=_X86_SYSCALL_INSNS,
+    sp_at_restorer=8,
+    sigreturn_frame_below_sp=(("rt_sigframe", 8),),
+    perf_event_open_nr=298,
     gdb_arch_names=("i386:x86-64", "i386:x86-64:intel"),  # not i386:x64-32 (x32)
     handler_arg_pointers=(("rsi", "info", x86_64.RT_SIGFRAME.offset_of("info")),
                           ("rdx", "uc", x86_64.RT_SIGFRAME.offset_of("uc"))),
@@ -201,6 +229,9 @@ I386 = Abi(
     call_mnemonics=("call", "lcall"),
     frame_kinds=("rt_sigframe_ia32", "sigframe_ia32"),
     syscall_insns=_X86_SYSCALL_INSNS,
+    sp_at_restorer=4,
+    sigreturn_frame_below_sp=(("rt_sigframe_ia32", 4), ("sigframe_ia32", 8)),
+    perf_event_open_nr=336,
     gdb_arch_names=("i386", "i386:intel"),
     # the vDSO's __kernel_rt_sigreturn / __kernel_sigreturn
     # (arch/x86/entry/vdso/vdso32/sigreturn.S) and glibc's copies of them
@@ -210,10 +241,9 @@ I386 = Abi(
     ),
 )
 
-#: AArch64 (arch/arm64).  What is not filled in yet is what tracing signals
-#: on AArch64 needs and issue 14 adds next: the sigcontext keeps x0-x30 as
-#: an array (``mcontext_regs`` empty until the frame decoder maps it), and
-#: the DWARF numbering (x0-x30 = 0-30, sp = 31, the return address in x30,
+#: AArch64 (arch/arm64).  The sigcontext keeps x0-x30 as an array, which the
+#: frame decoder (sigdbg/decode/a64frame.py) names x0-x30 like the registers.
+#: Not filled in yet: the DWARF numbering (x0-x30 = 0-30, sp = 31, the return address in x30,
 #: not pc) does not fit ``dwarf_regs``' "last one is the return column" rule.
 AARCH64 = Abi(
     name="aarch64",
@@ -239,11 +269,30 @@ AARCH64 = Abi(
     sigreturn_nr=None,
     disasm_mode="aarch64",
     audit_arch=0xC00000B7,  # AUDIT_ARCH_AARCH64: EM_AARCH64 | 64BIT | LE
-    mcontext_regs=(),
+    # restore_sigframe (arch/arm64/kernel/signal.c): regs[], sp, pc, pstate
+    mcontext_regs=tuple((f"x{i}", f"x{i}") for i in range(31))
+    + (("sp", "sp"), ("pc", "pc"), ("pstate", "pstate")),
     fp="x29",
     e_machine=183,  # EM_AARCH64
     special_mappings=arm_pages.AARCH64_MAPPINGS,
+    # sigdbg writes no software breakpoint into AArch64 code yet (the
+    # session's pc rule is x86's); brk #0 would be d4200000, reported at its
+    # own address (measured on 6.1: SIGTRAP TRAP_BRKPT, pc = the brk)
     breakpoint_insn=b"",
+    syscall_insns=((aarch64.SVC_0, "svc #0"),),
+    sp_at_restorer=0,
+    sigreturn_frame_below_sp=(("rt_sigframe", 0),),
+    step_trap_codes=(2, 1, 0),
+    # perf_event breakpoints are not used: for a perf_event the arm64 kernel
+    # steps over the breakpoint itself (hw_breakpoint.c breakpoint_handler,
+    # default overflow handler) and that step swallows the tracer's next
+    # PTRACE_SINGLESTEP (measured on 6.1: the task ran on to its next
+    # signal).  A ptrace breakpoint (NT_ARM_HW_BREAK, 0x402) is not stepped
+    # over by the kernel: its SIGTRAP is TRAP_HWBKPT at the address.  Control
+    # word (arch/arm64/include/asm/hw_breakpoint.h): enable (bit 0), EL0
+    # (privilege 2 << 1), execute (type 0), 4 bytes (BAS 0xf << 5)
+    hw_break_regset=(0x402, 0x1E5),
+    syscall_stop_scratch="x7",  # arch/arm64/kernel/ptrace.c report_syscall
     # arch/arm64/kernel/vdso/sigreturn.S __kernel_rt_sigreturn (the name, not
     # the bytes, says it is the vDSO's: see decode/restorer.py classify_restorer)
     restorer_patterns=(

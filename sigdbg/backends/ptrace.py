@@ -42,7 +42,7 @@ from typing import Any, NamedTuple, NoReturn
 from ptrace import PtraceError
 from ptrace.binding.func import ptrace as _ptrace
 
-from sigdbg.abi.abis import X86_64, Abi, abi_for_elf_header, abi_for_regset_size
+from sigdbg.abi.abis import X86_64, Abi, abi_for_elf_header, abi_for_regset_size, native_abi
 from sigdbg.backends.stopcodes import PERF_SIG_DATA, PTRACE_EVENT_EXEC
 from sigdbg.errors import MemoryReadError, ProcessGone, SigdbgError, TargetError, UsageError
 
@@ -104,8 +104,11 @@ BASE_OPTIONS = (PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC
 FOLLOW_OPTIONS = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE
 
 #: perf_event_open(2) for an execute breakpoint that dies with our file
-#: descriptor (include/uapi/linux/perf_event.h, hw_breakpoint.h); x86_64 syscall
-_NR_PERF_EVENT_OPEN = 298
+#: descriptor (include/uapi/linux/perf_event.h, hw_breakpoint.h); the
+#: system call number is the tracer's (0: the tracer's ABI does not use them)
+_NR_PERF_EVENT_OPEN = native_abi().perf_event_open_nr
+#: (regset, control word) of the tracer's ptrace execute breakpoint, if any
+_HW_BREAK_REGSET = native_abi().hw_break_regset
 _PERF_TYPE_BREAKPOINT = 5
 _HW_BREAKPOINT_X = 4
 _PERF_FLAG_FD_CLOEXEC = 8
@@ -382,6 +385,10 @@ class PtraceTask:
         #: the perf_event execute breakpoint of arm_breakpoint, and its address
         self._perf_fd: int | None = None
         self._perf_address = 0
+        #: slot 0 of the ptrace breakpoint regset (_HW_BREAK_REGSET) as we set
+        #: it: None = untouched, 0 = cleared by us, else the address armed
+        #: (-1: a write failed, what it holds is unknown)
+        self._hw_break: int | None = None
         self._sp_read: tuple[int, int, int] | None = None
         self._peek: _PeekBuffers | None = None
 
@@ -683,6 +690,9 @@ class PtraceTask:
         (perf_event_paranoid, a seccomp profile, an older kernel).
         """
         global _perf_usable
+        if _HW_BREAK_REGSET:
+            self._set_hw_break(address)
+            return
         fd = self._perf_fd
         if fd is not None and self._perf_address != address:
             os.close(fd)
@@ -694,7 +704,7 @@ class PtraceTask:
             except OSError:
                 os.close(fd)
                 self._perf_fd = None
-        if _perf_usable:
+        if _perf_usable and _NR_PERF_EVENT_OPEN:
             attr = ctypes.create_string_buffer(_PERF_ATTR.pack(
                 _PERF_TYPE_BREAKPOINT, _PERF_ATTR.size, 0, 1, 0, 0, _PERF_BP_FLAGS, 0,
                 _HW_BREAKPOINT_X, address, ctypes.sizeof(ctypes.c_long), PERF_SIG_DATA),
@@ -709,9 +719,38 @@ class PtraceTask:
         self.set_debugreg(0, address)
         self.set_debugreg(7, 1)  # L0, execute, length 1
 
+    def _set_hw_break(self, address: int) -> None:
+        """Slot 0 of the ptrace breakpoint regset (AArch64: NT_ARM_HW_BREAK,
+        ``struct user_hwdebug_state``: dbg_info, pad, then {addr, ctrl, pad}
+        per slot; arch/arm64/kernel/ptrace.c ``hw_break_set``).  0 clears it.
+        Like x86's DR7 it outlives the tracer (``flush_ptrace_hw_breakpoint``
+        runs only at exec and exit): :meth:`disarm_debugregs` clears it."""
+        if self._hw_break == address:
+            return
+        note, ctrl = _HW_BREAK_REGSET
+        data = struct.pack("<8xQI4x", address, ctrl if address else 0)
+        buf = ctypes.create_string_buffer(data, len(data))
+        iov = _Iovec(ctypes.addressof(buf), len(data))
+        self._hw_break = -1  # unknown if the write fails
+        self._req(PTRACE_SETREGSET, note, ctypes.addressof(iov))
+        self._hw_break = address
+
+    def regset_raw(self, note: int) -> bytes | None:
+        """PTRACE_GETREGSET ``note`` (up to 16 KiB: AArch64 NT_ARM_SVE is 8768
+        bytes at VL 256), None if refused."""
+        rs = self._xstate
+        if rs is None:
+            rs = self._xstate = _Regset(_XSTATE_MAX)
+        try:
+            return rs.get(self, note)
+        except TargetError:
+            return None
+
     def disarm_breakpoint(self) -> None:
         """Turn off the breakpoint of :meth:`arm_breakpoint` (also while the
         task runs, for a perf_event; DR7 needs it stopped)."""
+        if self._hw_break:
+            self._set_hw_break(0)
         if self._perf_fd is not None:
             try:
                 fcntl.ioctl(self._perf_fd, _PERF_EVENT_IOC_DISABLE, 0)
@@ -736,6 +775,11 @@ class PtraceTask:
         Errors are ignored (the task may be gone).
         """
         self._close_perf()  # (the perf_event breakpoint of arm_breakpoint)
+        if self._hw_break:
+            try:
+                self._set_hw_break(0)
+            except SigdbgError:
+                pass  # not stopped (or gone)
         if not self._dr_unknown and not any(self._dr.values()):
             return
         if _sys_ptrace(PTRACE_POKEUSER, self._tid, _DEBUGREG_OFFSET + 8 * 7,

@@ -477,7 +477,9 @@ class FrameDiff(Model):
         # a 128-bit vector register exceeds every JSON integer: it is the
         # fixed-width hex string the fpstate object uses ("0x" + 32 digits)
         return {"changes": [
-            [name, f"{old:#034x}", f"{new:#034x}"] if name.startswith("fpstate.xmm")
+            [name, f"{old:#034x}", f"{new:#034x}"]
+            if name.startswith(("fpstate.xmm", "fpsimd.v"))
+            else [name, hex(old), hex(new)] if name.startswith("sve.")
             else [name, old, new]
             for name, old, new in self.changes]}
 

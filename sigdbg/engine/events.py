@@ -89,7 +89,7 @@ class SigreturnEntered(Event):
     """The restorer reached the sigreturn syscall; the frame as it is now."""
 
     syscall: str
-    frame: SigFrame
+    frame: SigFrame | A64Frame
     changes: FrameDiff  #: what the handler changed since handler entry
 
 

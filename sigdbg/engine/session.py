@@ -614,11 +614,6 @@ class Session(Inspector):
                         yield ev.SigreturnAbandoned(event.pid, event.tid, NOT_FOLLOWED,
                                                     event.frame.pretcode)
                         continue
-                    if not isinstance(event.frame, SigFrame):
-                        # the sigreturn walk has x86 rules only (issue 14: not yet)
-                        yield ev.SigreturnAbandoned(event.pid, event.tid, NO_A64_WALK,
-                                                    event.frame.pretcode)
-                        continue
                     yield from step_through_sigreturn(self, self.tracer.task(event.tid),
                                                       event.frame)
 
@@ -1060,9 +1055,6 @@ class Session(Inspector):
             return self._wait(task.tid)
         finally:
             self._stepping.discard(task.tid)  # the caller takes the stop
-
-
-NO_A64_WALK = "not followed: --step-sigreturn has no AArch64 rules yet"
 
 
 def _program_tf(task: PtraceTask) -> bool:

@@ -1,16 +1,16 @@
 """Run a handler to its trampoline, single-step through it, check the result.
 
 From handler entry the task runs (a hardware execute breakpoint on the
-restorer address = the frame's pretcode: a perf_event that dies with sigdbg,
-else DR0; both are per thread and leave the shared text untouched, see
-PtraceTask.arm_breakpoint) until *this* handler returns to its restorer with
-``sp == frame + word``.  Every restorer
+restorer address = the frame's pretcode, x30 on AArch64: per thread, leaving
+the shared text untouched; which kind the tracer's kernel offers is an Abi
+fact, see PtraceTask.arm_breakpoint) until *this* handler returns to its
+restorer with ``sp == frame + Abi.sp_at_restorer``.  Every restorer
 instruction is then single-stepped and recorded.  Just before the
 ``rt_sigreturn`` / ``sigreturn`` system call the frame is re-read where the
-kernel will read it (arch/x86/kernel/signal_64.c / signal_32.c: ``sp - 8``,
-``sp - 4`` or ``sp - 8``) and compared with the snapshot from handler entry;
-after the syscall the registers the kernel restored are compared with that
-frame.
+kernel will read it (``Abi.sigreturn_frame_below_sp``: x86 ``sp - 8`` or
+``sp - 4``, AArch64 ``sp``) and compared with the snapshot from handler
+entry; after the syscall the registers the kernel restored are compared with
+that frame (decode/sigreturn_rules.py, FP/SIMD too where the frame has them).
 
 The walk is a loop over a stack of the frames being followed (innermost
 last), not a recursion: a signal delivered while a handler runs pushes its
@@ -57,11 +57,15 @@ from sigdbg.backends.stopcodes import (
     PTRACE_EVENT_SECCOMP,
 )
 from sigdbg.decode.disasm_model import StepRecord
-from sigdbg.decode.sigframe import SigFrame, decode_sigframe, diff_frames
+from sigdbg.decode.frames import AnyFrame, decode_frame, diff_any
+from sigdbg.decode.sigframe import SigFrame
 from sigdbg.decode.sigreturn_rules import (
     MAX_RESTORER_STEPS,
     compare_restored,
+    compare_restored_fp,
+    compare_restored_mask,
     frame_at_sigreturn,
+    restored_fp_regsets,
 )
 from sigdbg.engine import events as ev
 from sigdbg.engine.srop import SropGuard
@@ -75,7 +79,7 @@ from sigdbg.engine.stops import (
     Stop,
 )
 from sigdbg.errors import FeatureUnavailable, ProcessGone, SigdbgError
-from sigdbg.names import signal_name, syscall_name
+from sigdbg.names import UnknownNameError, signal_name, syscall_name
 
 if TYPE_CHECKING:
     from sigdbg.engine.inspect import TaskView
@@ -112,6 +116,11 @@ class SteppedTask(Task, Protocol):
         ...
 
     def disarm_breakpoint(self) -> None: ...
+
+    def regset_raw(self, note: int) -> bytes | None:
+        """PTRACE_GETREGSET ``note``, None if refused (read only for frames
+        with FP/SIMD records, see sigreturn_rules.restored_fp_regsets)."""
+        ...
 
 
 class _Policy(Protocol):
@@ -217,10 +226,11 @@ def _decode_insn(dis, abi: Abi, code: bytes, address: int) -> tuple[int, str]:  
     return 1, f"(.byte {code[:1].hex()})"
 
 
-def _is_our_step(stop: Stop) -> bool:
+def _is_our_step(stop: Stop, codes: tuple[int, ...] = (TRAP_TRACE, TRAP_BRKPT)) -> bool:
+    """A single step's SIGTRAP (``codes``: ``Abi.step_trap_codes``)."""
     # si_code straight from the raw siginfo (None without one): no full decode
     return (stop.kind == "signal" and stop.sig == _SIGTRAP
-            and stop.si_code in (TRAP_TRACE, TRAP_BRKPT))
+            and stop.si_code in codes)
 
 
 def _is_our_breakpoint(stop: Stop) -> bool:
@@ -244,9 +254,9 @@ class _Followed:
 
     __slots__ = ("frame", "target_sp", "trap_free", "at_restorer", "steps", "code_at", "code")
 
-    def __init__(self, frame: SigFrame, word: int, trap_free: bool) -> None:
+    def __init__(self, frame: AnyFrame, sp_at_restorer: int, trap_free: bool) -> None:
         self.frame = frame
-        self.target_sp = frame.address + word  #: sp once the handler returned
+        self.target_sp = frame.address + sp_at_restorer  #: sp once the handler returned
         #: SIGTRAP blocked in the handler: no trap may be caused (PTRACE_SYSCALL)
         self.trap_free = trap_free
         self.at_restorer = False  #: the handler returned: stepping the restorer
@@ -262,6 +272,7 @@ class _Walk:
         self.s = session
         self.task = task
         self.abi = task.abi
+        self.step_codes = self.abi.step_trap_codes
         self.pid, self.tid = task.pid, task.tid
         self.stack: list[_Followed] = []
         self.sig = 0  #: signal to resume with at the next run
@@ -275,7 +286,7 @@ class _Walk:
         self.restored_any = False  #: a sigreturn of this walk left nothing deliverable
 
     # -- the loop ------------------------------------------------------------------
-    def run(self, entry: SigFrame) -> Iterator[ev.Event]:
+    def run(self, entry: AnyFrame) -> Iterator[ev.Event]:
         try:
             self._push(entry)
             while self.stack:
@@ -293,12 +304,12 @@ class _Walk:
         elif self.restored_any:
             self.s._progressed(self.tid)
 
-    def _push(self, frame: SigFrame) -> None:
+    def _push(self, frame: AnyFrame) -> None:
         try:
             blocked = self.task.sigmask()
         except SigdbgError:
             blocked = SIGTRAP_BIT  # unknown: cause no trap
-        self.stack.append(_Followed(frame, self.abi.word, bool(blocked & SIGTRAP_BIT)))
+        self.stack.append(_Followed(frame, self.abi.sp_at_restorer, bool(blocked & SIGTRAP_BIT)))
         self.in_syscall = False  # at a handler's first instruction
 
     def _abandon(self, n: int, reason: str) -> Iterator[ev.Event]:
@@ -462,14 +473,14 @@ class _Walk:
                 yield ev.SignalDelivered(pid, tid, info, "handler", pc)
                 regs = task.registers()
                 inner_abi = task.abi  # the inner handler's (mixed-mode code)
-                inner = decode_sigframe(task, inner_abi, regs[inner_abi.sp], view=s.view(task),
-                                        signo=info.si_signo)
-                if s.srop is not None:
+                inner = decode_frame(task, inner_abi, regs[inner_abi.sp], view=s.view(task),
+                                     signo=info.si_signo, entry_regs=regs)
+                if s.srop is not None and isinstance(inner, SigFrame):
                     s.srop.delivered(tid, inner)  # a frame --srop must know
                 yield ev.HandlerEntered(pid, tid, regs[inner_abi.pc], inner)
                 yield from self._entered(inner)
                 return
-            if _is_our_step(nxt):
+            if _is_our_step(nxt, self.step_codes):
                 # no handler: ignored, one instruction ran under our step
                 yield ev.SignalDelivered(pid, tid, info, "ignored", pc)
                 if nxt.si_code == TRAP_TRACE \
@@ -488,7 +499,7 @@ class _Walk:
             yield from self._end(nxt, f"interrupted by {nxt.kind} {signal_name(nxt.sig)}", pc)
             return
 
-    def _entered(self, inner: SigFrame) -> Iterator[ev.Event]:
+    def _entered(self, inner: AnyFrame) -> Iterator[ev.Event]:
         """A handler was entered while following: pop the frames it shows
         were left, then follow it (unless it makes no progress possible)."""
         stack = self.stack
@@ -529,9 +540,9 @@ class _Walk:
             return
         top.steps += 1
         size, text = _insn_text(_disassembler(abi.disasm_mode), abi, code, pc)
-        sysname = syscall_name(abi.name, regs[abi.syscall_nr]) if at_syscall else None
+        sysname = _syscall_text(abi, regs[abi.syscall_nr]) if at_syscall else None
         stop = self.s._resume_wait(tid, 0, True, tid)
-        if _is_our_step(stop):
+        if _is_our_step(stop, self.step_codes):
             if self.expect_delivery:  # an instruction ran where a delivery was due
                 self.expect_delivery = False
                 self.streak = 0
@@ -555,16 +566,17 @@ class _Walk:
         entry = top.frame
         pc = regs[abi.pc]
         nr = regs[abi.syscall_nr if code is not None else abi.orig_syscall_nr]
-        sysname = syscall_name(abi.name, nr) or "rt_sigreturn"
+        sysname = _syscall_text(abi, nr) or "rt_sigreturn"
         frame_addr = frame_at_sigreturn(abi.name, entry.kind, regs[abi.sp])
-        now = decode_sigframe(task, abi, frame_addr, view=s.view(task), kind=entry.kind,
-                              signo=entry.sig, previous=entry)
-        yield ev.SigreturnEntered(self.pid, tid, sysname, now, diff_frames(entry, now))
+        now = decode_frame(task, abi, frame_addr, view=s.view(task), kind=entry.kind,
+                           signo=entry.sig, previous=entry)
+        yield ev.SigreturnEntered(self.pid, tid, sysname, now, diff_any(entry, now))
         if code is not None and s.srop is not None:
             yield from s.srop_before_syscall(task, regs, code)
         # the frame's own ABI names its flags (an ia32 frame in a 64-bit task)
-        fabi = abi_of_frame_kind(now.kind)
+        fabi = _frame_abi(now)
         flags = now.mcontext.get(fabi.mcontext_name(fabi.flags), 0)
+        stepped = False
         if code is None:
             stop = s._resume_wait(tid, 0, False, tid, syscall=True)  # to its exit
             stop = yield from self._past_seccomp(stop, False)
@@ -580,15 +592,17 @@ class _Walk:
                 yield from self._signal(stop)  # came before the call: again later
                 return
         else:
+            stepped = True
             stop = s._resume_wait(tid, 0, True, tid)
             stop = yield from self._past_seccomp(stop, True)
-            if stop.kind == "signal" and not _is_our_step(stop) and self._pc() == pc:
+            if stop.kind == "signal" and not _is_our_step(stop, self.step_codes) \
+                    and self._pc() == pc:
                 yield from self._signal(stop)  # came before the call: again later
                 return
         if code is not None:
             size, text = _insn_text(_disassembler(abi.disasm_mode), abi, code, pc)
             yield ev.SigreturnStep(self.pid, tid, StepRecord(pc, code[:size], text, {}, sysname))
-        yield from self._restored(top, now, stop)
+        yield from self._restored(top, now, stop, stepped)
 
     def _past_seccomp(self, stop: Stop, step: bool) -> Generator[ev.Event, None, Stop]:
         """The sigreturn filter's seccomp stop comes between the call's entry
@@ -602,7 +616,8 @@ class _Walk:
             stop = self.s._resume_wait(self.tid, 0, step, self.tid, syscall=not step)
         return stop
 
-    def _restored(self, top: _Followed, frame: SigFrame, stop: Stop) -> Iterator[ev.Event]:
+    def _restored(self, top: _Followed, frame: AnyFrame, stop: Stop,
+                  stepped: bool) -> Iterator[ev.Event]:
         task, tid = self.task, self.tid
         if stop.kind in ("exited", "killed") or (stop.kind == "event"
                                                  and stop.event == PTRACE_EVENT_EXIT):
@@ -616,10 +631,18 @@ class _Walk:
             regs = task.registers_as(abi)
         else:
             regs = task.registers()
-        diffs, not_compared = compare_restored(abi, frame, regs)
+        diffs, not_compared = compare_restored(abi, frame, regs, single_step=stepped,
+                                               syscall_stop=stop.kind == "syscall")
+        try:
+            diffs += compare_restored_mask(frame.sigmask, task.sigmask())
+        except SigdbgError:
+            not_compared += ("sigmask (PTRACE_GETSIGMASK refused)",)
+        notes = restored_fp_regsets(frame)
+        if notes:
+            diffs += compare_restored_fp(frame, {n: task.regset_raw(n) for n in notes})
         self.stack.remove(top)
         yield ev.ContextRestored(self.pid, tid, not diffs, regs, diffs, not_compared)
-        if stop.kind == "signal" and not _is_our_step(stop):
+        if stop.kind == "signal" and not _is_our_step(stop, self.step_codes):
             # a signal became deliverable when the mask was restored: it is
             # delivered at the restored context, so the comparison still holds
             if self.stack:
@@ -655,6 +678,28 @@ NOT_FOLLOWED = ("not followed: delivered at the context the last sigreturn resto
                 "sigdbg steps them; this handler runs unstepped so the program progresses)")
 
 
+def _syscall_text(abi: Abi, nr: int) -> str:
+    """The name of system call ``nr``: the sigreturns from the Abi, the rest
+    from sigdbg.names where it has the ABI's table (``syscall_N`` else)."""
+    if nr == abi.rt_sigreturn_nr:
+        return "rt_sigreturn"
+    if nr == abi.sigreturn_nr:
+        return "sigreturn"
+    try:
+        return syscall_name(abi.name, nr)
+    except UnknownNameError:
+        return f"syscall_{nr}"
+
+
+def _frame_abi(frame: AnyFrame) -> Abi:
+    """The ABI whose sigcontext ``frame`` holds (an ia32 frame of a 64-bit
+    task holds i386's, named by its kind)."""
+    abi = abi_by_name(frame.abi)
+    if not abi.frame_kinds or frame.kind in abi.frame_kinds:
+        return abi
+    return abi_of_frame_kind(frame.kind)
+
+
 def _ended_reason(stop: Stop) -> str:
     if stop.kind == "killed":
         return f"the process was killed by {signal_name(stop.sig)} before the handler returned"
@@ -662,7 +707,7 @@ def _ended_reason(stop: Stop) -> str:
 
 
 def step_through_sigreturn(
-    session: WalkHost, task: SteppedTask, entry_frame: SigFrame
+    session: WalkHost, task: SteppedTask, entry_frame: AnyFrame
 ) -> Iterator[ev.Event]:
     """Events from handler entry to the restored context (or the reason
     the handler never got there), for this handler and every handler

@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING
 
-from sigdbg.decode.sigframe import SigFrame
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.engine import events as ev
 from sigdbg.engine.stops import SIGTRAP_HANDLER_ENTRY, TRAP_BRKPT, TRAP_TRACE, Stop
@@ -330,8 +329,6 @@ class RunControl:
         h = self.shell.active_handler()
         if h is None:
             raise UsageError("not stopped in a signal handler (continue to a handler entry first)")
-        if not isinstance(h.frame, SigFrame):
-            raise UsageError(f"stepping through sigreturn is not supported for {h.frame.abi} yet")
         task = s.tracer.task(h.tid)
         s.invalidate()
         with self.resuming():

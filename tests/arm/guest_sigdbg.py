@@ -116,6 +116,11 @@ def cli_with_output(argv: list[str]) -> dict[str, Any]:
 
 def main() -> None:
     progs = sys.argv[1:]
+    step = ""
+    if "--step" in progs:  # --step PROG: the --step-sigreturn target (test_a64_step.py)
+        i = progs.index("--step")
+        step = progs[i + 1]
+        del progs[i : i + 2]
     doc: dict[str, Any] = {"targets": {}, "cli": [], "import_s": round(IMPORT_S, 2)}
     for prog in progs:
         doc["targets"][os.path.basename(prog)] = one_target(prog)
@@ -139,6 +144,19 @@ def main() -> None:
         # every scenario's handler entry, the engine's path for AArch64 frames
         "trace_json": cli_with_output(["trace", "--json", "--", progs[0]]),
     }
+    # --step-sigreturn on AArch64 (tests/arm/test_a64_step.py): every handler
+    # of sig_step.a64 followed through its restorer and rt_sigreturn; the
+    # program reports each frame it leaves and what it got back after it
+    if step:
+        doc["steps"] = {
+            "json": cli_with_output(["trace", "--json", "--step-sigreturn", "--", step]),
+            "text": cli_with_output(["trace", "--step-sigreturn", "--", step]),
+            # a handler that never returns (_exit in it): the walk ends, one
+            # line says why, nothing is left stopped
+            "exit": cli_with_output(["trace", "--json", "--step-sigreturn", "--", step, "exit"]),
+            # bad input with --step-sigreturn: one line
+            "clash": cli_with_output(["trace", "--no-frame", "--step-sigreturn", "--", step]),
+        }
     # what sigdbg cannot do on ARM yet ends in one line too, with nothing left
     # behind (the engine steps into the handler; AArch32 frames have no model yet)
     doc["cli"].append(cli(["trace", "--", progs[2]]))
