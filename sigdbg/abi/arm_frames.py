@@ -74,6 +74,9 @@ COMPAT_SIGFRAME = A32FrameKind(
     "compat_sigframe", arm.COMPAT_SIGFRAME, False, "uc",
     "arm64 kernel (compat task), arch/arm64/kernel/signal32.c compat_setup_frame")
 
+#: the two kinds by role (the decoder outside abi/ names no frame struct)
+RT_KIND = COMPAT_RT_SIGFRAME
+NON_RT_KIND = COMPAT_SIGFRAME
 #: the frames a 32-bit task gets on the arm64 kernel, rt first
 FRAME_KINDS: tuple[A32FrameKind, ...] = (COMPAT_RT_SIGFRAME, COMPAT_SIGFRAME)
 BY_NAME: dict[str, A32FrameKind] = {k.name: k for k in FRAME_KINDS}

@@ -136,8 +136,8 @@ def detect_a32_kind(data: bytes) -> A32FrameKind:
     begins with uc_flags = 0x5ac3c35a (compat_setup_frame), the rt frame with
     si_signo, never that value."""
     if len(data) >= 4 and struct.unpack_from("<I", data)[0] == arm_frames.NON_RT_UC_FLAGS:
-        return arm_frames.COMPAT_SIGFRAME
-    return arm_frames.COMPAT_RT_SIGFRAME
+        return arm_frames.NON_RT_KIND
+    return arm_frames.RT_KIND
 
 
 def _record_model(frame: int, base: int, r: RegspaceRecord) -> A32Record:
@@ -190,7 +190,7 @@ def decode_a32_frame(
         except MemoryReadError:
             # near the top of the stack: the smaller frame may still fit
             try:
-                data = mem.read(frame, arm_frames.COMPAT_SIGFRAME.layout.size)
+                data = mem.read(frame, arm_frames.NON_RT_KIND.layout.size)
             except MemoryReadError as exc:
                 raise DecodeError(f"signal frame at {frame:#x} is not readable: {exc}") from None
     if kind is not None:
