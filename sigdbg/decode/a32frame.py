@@ -184,6 +184,9 @@ def decode_a32_frame(
     bit 0 or CPSR.T says Thumb).  ``kind``: the struct name, else told by
     the first word.  ``view`` classifies the restorer (maps, symbols).
     """
+    if kind is not None and kind not in arm_frames.BY_NAME:
+        raise DecodeError(f"{kind} is not an AArch32 frame kind "
+                          f"({', '.join(arm_frames.BY_NAME)})")
     if data is None or len(data) < _MAX_SIZE:
         try:
             data = mem.read(frame, _MAX_SIZE)
@@ -193,13 +196,7 @@ def decode_a32_frame(
                 data = mem.read(frame, arm_frames.NON_RT_KIND.layout.size)
             except MemoryReadError as exc:
                 raise DecodeError(f"signal frame at {frame:#x} is not readable: {exc}") from None
-    if kind is not None:
-        if kind not in arm_frames.BY_NAME:
-            raise DecodeError(f"{kind} is not an AArch32 frame kind "
-                              f"({', '.join(arm_frames.BY_NAME)})")
-        fk = arm_frames.BY_NAME[kind]
-    else:
-        fk = detect_a32_kind(data)
+    fk = detect_a32_kind(data) if kind is None else arm_frames.BY_NAME[kind]
     layout = fk.layout
     if len(data) < layout.size:
         raise DecodeError(f"{fk.name} at {frame:#x}: only {len(data)} of {layout.size} "

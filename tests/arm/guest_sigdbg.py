@@ -138,13 +138,24 @@ def main() -> None:
         "usr1_text": cli_with_output(["frame", "--", progs[0]]),
         # every scenario's handler entry, the engine's path for AArch64 frames
         "trace_json": cli_with_output(["trace", "--json", "--", progs[0]]),
+        # AArch32 (tests/arm/test_a32_frame.py): ARM and Thumb builds, the
+        # rt frame, the fault, the non-rt frame, text, every scenario traced
+        "a32_usr1_json": cli_with_output(["frame", "--json", "--", progs[1]]),
+        "a32_segv_json": cli_with_output(["frame", "--json", "--", progs[2], "segv"]),
+        "a32_nosi_json": cli_with_output(["frame", "--json", "--", progs[2], "nosi"]),
+        "a32_usr1_text": cli_with_output(["frame", "--", progs[2], "usr1"]),
+        "a32_trace_arm": cli_with_output(["trace", "--json", "--", progs[1]]),
+        "a32_trace_thumb": cli_with_output(["trace", "--json", "--", progs[2]]),
     }
-    # what sigdbg cannot do on ARM yet ends in one line too, with nothing left
-    # behind (the engine steps into the handler; AArch32 frames have no model yet)
+    # the text trace of an AArch32 program (Thumb handlers)
     doc["cli"].append(cli(["trace", "--", progs[2]]))
     # bad input: one line, no traceback
     doc["cli"].append(cli(["auxv", "--", "/nonexistent"]))
     doc["cli"].append(cli(["vdso", "--disas", "no_such_symbol", "--", progs[0]]))
+    # ... on AArch32 too: an unreadable frame address, another ABI's frame kind
+    doc["cli"].append(cli(["frame", "--address", "0x10", "--", progs[1]]))
+    doc["cli"].append(cli(["frame", "--kind", "rt_sigframe", "--address", "0x10", "--",
+                           progs[2]]))
     # nothing of ours may be left behind
     doc["children_left"] = [p for p in os.listdir("/proc") if p.isdigit()
                             and _ppid(int(p)) == os.getpid()]
