@@ -127,7 +127,10 @@ __asm__(
 	OWN_RESTORER
 	".size own_restorer, .-own_restorer\n");
 
-static const char *cur_tag;
+/* volatile: glibc marks sigaction, raise and sigqueue __THROW (leaf), so the
+ * compiler may otherwise sink the store past them and the handler would
+ * report under the previous scenario's tag */
+static const char *volatile cur_tag;
 
 #define VFP_MAGIC 0x56465001
 #define UC_REGSPACE_OFF 232  /* offsetof(struct ucontext, uc_regspace), kernel and glibc */

@@ -148,7 +148,7 @@ def main() -> None:
         "a32_trace_thumb": cli_with_output(["trace", "--json", "--", progs[2]]),
     }
     # the text trace of an AArch32 program (Thumb handlers)
-    doc["cli"].append(cli(["trace", "--", progs[2]]))
+    doc["cli"].append(cli_with_output(["trace", "--", progs[2]]))
     # bad input: one line, no traceback
     doc["cli"].append(cli(["auxv", "--", "/nonexistent"]))
     doc["cli"].append(cli(["vdso", "--disas", "no_such_symbol", "--", progs[0]]))
