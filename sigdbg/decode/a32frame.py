@@ -224,8 +224,10 @@ def decode_a32_frame(
                 sig = siginfo.si_signo
             siginfo_valid = siginfo.si_signo == sig
             if not siginfo_valid:
-                problems.append(f"info.si_signo {siginfo.si_signo} does not match the "
-                                f"signal {sig}")
+                # (worded apart from x86's stale-info note, which the compact
+                # trace line leaves out: an rt frame always has SA_SIGINFO)
+                problems.append(f"the frame's si_signo {siginfo.si_signo} does not match "
+                                f"the signal {sig}")
     elif uc_flags != arm_frames.NON_RT_UC_FLAGS:
         problems.append(f"uc_flags {uc_flags:#x} is not the non-rt frame's "
                         f"{arm_frames.NON_RT_UC_FLAGS:#x}")

@@ -370,3 +370,4 @@ def test_cli_trace_text_on_thumb(guest: Batch) -> None:
     assert sum("[sigpage] rt_sigreturn (Thumb)" in ln for ln in lines) == 1
     assert sum("[sigpage] sigreturn (Thumb)" in ln for ln in lines) == 1
     assert sum("own_restorer" in ln for ln in lines) == 1
+    assert sum("(no SA_SIGINFO)" in ln for ln in lines) == 2  # the two non-rt frames

@@ -142,7 +142,7 @@ def test_broken_frame_is_problems_not_an_exception() -> None:
     got = "\n".join(f.problems)
     for want in ("has a bad size 12", "no VFP record", "r1 0x0 does not point at the info",
                  "r2 0x0 does not point at the uc", "is not user mode",
-                 "is not above the frame", "info.si_signo 10 does not match the signal 12",
+                 "is not above the frame", "the frame's si_signo 10 does not match the signal 12",
                  "makes sigreturn, but a compat_rt_sigframe needs rt_sigreturn"):
         assert want in got, want
     assert f.siginfo_valid is False and f.cpsr_names == ("SVC",)
