@@ -340,18 +340,22 @@ def test_cli_bad_input_on_arm(guest: Batch) -> None:
     # frames too: tests/arm/test_a32_frame.py)
     assert [r["argv"][-1] for r in bad] == [
         "/usr/bin/python3", "/nonexistent", "/job/sig_frame.a64", "/job/sig_frame.arm",
-        "/job/sig_frame.thumb"]
+        "/job/sig_frame.thumb", "/job/sig_frame.arm"]
     for r in bad:
         assert r["stderr"].count("\n") == 1
         assert r["stderr"].startswith("sigdbg: error: ") and "Traceback" not in r["stderr"]
     assert "breakpoints are not supported in aarch64 processes yet" in bad[0]["stderr"]
-    assert [r["stdout"] for r in bad] == [""] * 5
+    assert [r["stdout"] for r in bad[:5]] == [""] * 5
     assert "no symbol 'no_such_symbol' in the vDSO" in bad[2]["stderr"]
     # AArch32 frames: an unreadable address, another ABI's frame kind
     assert bad[3]["stderr"] == "sigdbg: error: signal frame at 0x10 is not readable: " \
         + bad[3]["stderr"].split("is not readable: ", 1)[1]
     assert bad[4]["stderr"] == ("sigdbg: error: rt_sigframe is not an AArch32 frame kind "
                                 "(compat_rt_sigframe, compat_sigframe)\n")
+    # trace -k: the exec line, then one line at the first handler entry
+    assert bad[5]["stderr"] == ("sigdbg: error: -k: no stack unwinding rules for arm "
+                                "processes yet\n")
+    assert bad[5]["stdout"].startswith("[pid ") and bad[5]["program"] == ""
     assert doc["children_left"] == []  # nothing left stopped (or at all) in the guest
 
 
