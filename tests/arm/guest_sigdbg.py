@@ -114,6 +114,33 @@ def cli_with_output(argv: list[str]) -> dict[str, Any]:
     return res
 
 
+def frame_commands(argv: list[str]) -> dict[str, Any]:
+    """The ``frame`` command (the one the shell shares) at the first handler
+    entry of ``argv``, at sp (the entry registers known: the restorer too)
+    and at the frame's address (lr is not known there), beside the frame
+    of the engine's HandlerEntered event; then the program is killed."""
+    from sigdbg.engine import events as ev
+
+    fd = os.open("/tmp/sigdbg.framecmd.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    s = Session.launch(argv, stdout=fd)
+    os.close(fd)
+    out: dict[str, Any] = {}
+    t0 = time.monotonic()
+    try:
+        for e in s.events():
+            if isinstance(e, ev.HandlerEntered):
+                out["event"] = e.frame.to_json()
+                out["at_sp"] = json.loads(run_command(s, "frame", ["--json"], PLAIN))
+                out["at_address"] = json.loads(run_command(
+                    s, "frame", ["--json", hex(e.frame.address)], PLAIN))
+                out["text"] = run_command(s, "frame", [], PLAIN)
+                break
+    finally:
+        s.close()
+    out["s"] = round(time.monotonic() - t0, 2)
+    return out
+
+
 def main() -> None:
     progs = sys.argv[1:]
     doc: dict[str, Any] = {"targets": {}, "cli": [], "import_s": round(IMPORT_S, 2)}
@@ -147,6 +174,7 @@ def main() -> None:
         "a32_trace_arm": cli_with_output(["trace", "--json", "--", progs[1]]),
         "a32_trace_thumb": cli_with_output(["trace", "--json", "--", progs[2]]),
     }
+    doc["frame_commands"] = frame_commands([progs[2], "segv"])
     # the text trace of an AArch32 program (Thumb handlers)
     doc["cli"].append(cli_with_output(["trace", "--", progs[2]]))
     # bad input: one line, no traceback

@@ -270,3 +270,26 @@ def test_decode_a32_frame_on_dumps(a32: tuple[str, Report], tag: str) -> None:
     else:
         want = f"mov.w r7, #{nr}; svc #0 (Thumb)"
     assert r["pattern"] == want, tag
+
+
+def test_frame_command_at_sp_and_at_address(guest: Batch) -> None:
+    """The ``frame`` command at a Thumb handler's entry (sig_frame.thumb segv):
+    at sp it is the engine's frame, value for value (the entry registers give
+    the restorer); at the frame's address the same frame, except what only
+    the entry registers know (lr: the restorer, the handler's mode)."""
+    res = guest.results["py_sigdbg"]
+    if id(res) not in _DOC:
+        _frames(guest)
+    fc = _DOC[id(res)]["frame_commands"]
+    event, at_sp, at_addr = fc["event"], fc["at_sp"], fc["at_address"]
+    assert event["kind"] == "compat_rt_sigframe" and event["sig"] == SIGSEGV
+    assert event["problems"] == [] and event["handler_thumb"] is True
+    assert event["restorer"]["symbol"] == "__default_rt_sa_restorer"
+    assert at_sp == event
+    unknown = {"pretcode": 0, "handler_thumb": None,
+               "restorer": {"address": 0, "kind": "unknown", "mapping": None, "symbol": None,
+                            "pattern": None, "syscall": None, "code": ""}}
+    assert at_addr == {**event, **unknown}
+    assert fc["text"].startswith(f"compat_rt_sigframe at {event['address']:#x} (arm, 880 "
+                                 "bytes): signal SIGSEGV (11)")
+    assert f"si_addr={FAULT_ADDR:#x}" in fc["text"] and "!" not in fc["text"]
