@@ -173,6 +173,9 @@ def main() -> None:
         "a32_usr1_text": cli_with_output(["frame", "--", progs[2], "usr1"]),
         "a32_trace_arm": cli_with_output(["trace", "--json", "--", progs[1]]),
         "a32_trace_thumb": cli_with_output(["trace", "--json", "--", progs[2]]),
+        # --step-sigreturn has no AArch32 rules yet: said per handler, the run goes on
+        "a32_step": cli_with_output(["trace", "--json", "--step-sigreturn", "--", progs[1],
+                                     "usr1"]),
     }
     doc["frame_commands"] = frame_commands([progs[2], "segv"])
     # the text trace of an AArch32 program (Thumb handlers)

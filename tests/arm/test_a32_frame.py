@@ -293,3 +293,22 @@ def test_frame_command_at_sp_and_at_address(guest: Batch) -> None:
     assert fc["text"].startswith(f"compat_rt_sigframe at {event['address']:#x} (arm, 880 "
                                  "bytes): signal SIGSEGV (11)")
     assert f"si_addr={FAULT_ADDR:#x}" in fc["text"] and "!" not in fc["text"]
+
+
+def test_step_sigreturn_says_not_yet(guest: Batch) -> None:
+    """``trace --step-sigreturn`` on an AArch32 program: the handler entry is
+    decoded, the walk through sigreturn is declined in a schema-valid event
+    naming lr, and the program runs to its end."""
+    run, rep = _run(guest, "a32_step")
+    events = [json.loads(line) for line in run["stdout"].splitlines()]
+    schema = json.loads((ROOT / "docs" / "trace-schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    for e in events:
+        assert not list(validator.iter_errors(e)), e
+    entered = [e for e in events if e["event"] == "handler_entered"]
+    assert len(entered) == 1
+    check_frame(entered[0]["frame"], rep, "usr1", "arm")
+    gave_up = [e for e in events if e["event"] == "sigreturn_abandoned"]
+    assert [(e["reason"], e["pc"]) for e in gave_up] == [
+        ("not followed: --step-sigreturn has no AArch32 rules yet", rep["usr1"]["entry_lr"])]
+    assert events[-1]["event"] == "exited" and events[-1]["status"] == 0
