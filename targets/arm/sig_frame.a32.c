@@ -255,6 +255,17 @@ void c_handler(int sig, siginfo_t *si, void *ucv)
 	tagged(t2, tag, ".lrcode");
 	rep_dump(t2, (void *)(uintptr_t)(e[1] & ~1u), 16);
 	if (!depth && tag[0] == 'n' && tag[1] == 'e') { /* "nest": a signal inside the handler */
+		/* edits of its own frame first, seen by a debugger stopped in the
+		 * nested handler (arm_r5: trigger_kill pops r5 after the return,
+		 * so harmless) and after sigreturn (SIGWINCH stays blocked: the
+		 * "own" frame's uc_sigmask shows it) */
+		mc->arm_r5 = 0x55aa55aa;
+		mask |= 1ull << (SIGWINCH - 1);
+		memcpy(&uc->uc_sigmask, &mask, 8);
+		rep_begin("nest.edit");
+		rep_hex("arm_r5", mc->arm_r5);
+		rep_hex("mask", mask);
+		rep_end();
 		depth++;
 		trigger_kill(getpid(), SIGUSR2);
 		depth--;

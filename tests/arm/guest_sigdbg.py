@@ -141,6 +141,33 @@ def frame_commands(argv: list[str]) -> dict[str, Any]:
     return out
 
 
+def handler_edits(prog: str) -> dict[str, Any]:
+    """The full run of ``prog`` under the engine up to the nested handler's
+    entry (the 10th: nest_in); there the outer frame, which the outer handler
+    has edited, is decoded again by the ``frame`` command at its address.
+    Then the program is killed; its reports so far are in ``program``."""
+    from sigdbg.engine import events as ev
+
+    path = "/tmp/sigdbg.edits.out"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    s = Session.launch([prog], stdout=fd)
+    os.close(fd)
+    out: dict[str, Any] = {"entered": []}
+    try:
+        for e in s.events():
+            if isinstance(e, ev.HandlerEntered):
+                out["entered"].append(e.frame.to_json())
+                if len(out["entered"]) == 10:
+                    outer = out["entered"][8]["address"]
+                    out["outer_now"] = json.loads(run_command(
+                        s, "frame", ["--json", hex(outer)], PLAIN))
+                    break
+    finally:
+        s.close()
+    out["program"] = _read(path).decode(errors="replace")
+    return out
+
+
 def main() -> None:
     progs = sys.argv[1:]
     doc: dict[str, Any] = {"targets": {}, "cli": [], "import_s": round(IMPORT_S, 2)}
@@ -178,6 +205,7 @@ def main() -> None:
                                      "usr1"]),
     }
     doc["frame_commands"] = frame_commands([progs[2], "segv"])
+    doc["handler_edits"] = handler_edits(progs[2])
     # the text trace of an AArch32 program (Thumb handlers)
     doc["cli"].append(cli_with_output(["trace", "--", progs[2]]))
     # bad input: one line, no traceback

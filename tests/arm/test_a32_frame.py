@@ -312,3 +312,42 @@ def test_step_sigreturn_says_not_yet(guest: Batch) -> None:
     assert [(e["reason"], e["pc"]) for e in gave_up] == [
         ("not followed: --step-sigreturn has no AArch32 rules yet", rep["usr1"]["entry_lr"])]
     assert events[-1]["event"] == "exited" and events[-1]["status"] == 0
+
+
+SIGWINCH = 28
+
+
+def test_handler_edits_seen_in_the_outer_frame(guest: Batch) -> None:
+    """The nest handler edits its own frame (arm_r5, SIGWINCH into
+    uc_sigmask), then sends itself SIGUSR2.  Stopped at the nested handler's
+    entry, the ``frame`` command at the outer frame's address shows exactly
+    those edits against the frame decoded at the outer handler's entry, and
+    the values equal what the handler reported it wrote."""
+    res = guest.results["py_sigdbg"]
+    if id(res) not in _DOC:
+        _frames(guest)
+    he = _DOC[id(res)]["handler_edits"]
+    rep = parse(Result("edits", 0, he["program"].encode(), b""))
+    edit = rep["nest.edit"]
+    outer, now = he["entered"][8], he["outer_now"]
+    assert outer["sig"] == SIGUSR1 and he["entered"][9]["sig"] == SIGUSR2
+    assert outer["address"] == rep["nest"]["entry_sp"]
+    assert now["mcontext"] == {**outer["mcontext"], "arm_r5": edit["arm_r5"]}
+    assert edit["arm_r5"] == 0x55AA55AA != outer["mcontext"]["arm_r5"]
+    assert now["sigmask"] == edit["mask"] == outer["sigmask"] | 1 << (SIGWINCH - 1)
+    assert "SIGWINCH" in now["sigmask_names"] and "SIGWINCH" not in outer["sigmask_names"]
+    same = {k: v for k, v in now.items() if k not in ("mcontext", "sigmask", "sigmask_names")}
+    assert same == {**{k: outer[k] for k in same}, **{
+        "pretcode": 0, "handler_thumb": None, "restorer": same["restorer"]}}
+    assert same["restorer"]["kind"] == "unknown"  # lr is known only at the handler's entry
+
+
+@pytest.mark.parametrize("build", ["arm", "thumb"])
+def test_mask_edit_outlives_sigreturn(guest: Batch, build: str) -> None:
+    """The SIGWINCH the nest handler put into its uc_sigmask is restored by
+    sigreturn: every frame traced after it carries it, none before."""
+    run, _ = _run(guest, f"a32_trace_{build}")
+    entered = [json.loads(line) for line in run["stdout"].splitlines()]
+    masks = [e["frame"]["sigmask"] for e in entered if e["event"] == "handler_entered"]
+    bit = 1 << (SIGWINCH - 1)
+    assert [bool(m & bit) for m in masks] == [t == "own" for t in SCENARIOS]
