@@ -228,6 +228,9 @@ def decode_a32_frame(
                 # trace line leaves out: an rt frame always has SA_SIGINFO)
                 problems.append(f"the frame's si_signo {siginfo.si_signo} does not match "
                                 f"the signal {sig}")
+        if uc_flags:
+            problems.append(f"uc_flags {uc_flags:#x} in an rt frame (compat_setup_rt_frame "
+                            "writes 0)")
     elif uc_flags != arm_frames.NON_RT_UC_FLAGS:
         problems.append(f"uc_flags {uc_flags:#x} is not the non-rt frame's "
                         f"{arm_frames.NON_RT_UC_FLAGS:#x}")
@@ -278,9 +281,6 @@ def decode_a32_frame(
     else:
         # not at handler entry: lr is the handler's, the frame does not keep it
         restorer = Restorer(0, "unknown", None, None, None, None, b"")
-    if signo is not None and siginfo_valid and siginfo is not None \
-            and siginfo.si_signo != signo:
-        problems.append(f"frame says signal {siginfo.si_signo}, the delivery was {signo}")
     return A32Frame(
         ARM.name, fk.name, frame, layout.size, sig, pretcode, restorer, handler_thumb,
         siginfo, siginfo_valid, uc_flags, a32_uc_flags_names(uc_flags), uc_link, uc_stack,

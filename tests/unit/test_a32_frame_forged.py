@@ -138,14 +138,17 @@ def test_broken_frame_is_problems_not_an_exception() -> None:
     data, entry = forge(arm_frames.COMPAT_RT_SIGFRAME, [rec(UNKNOWN, 12)], cpsr=0x13,
                         sp_above=-0x400)
     entry.update(r1=0, r2=0, lr=OWN_ARM)
+    data = data[:128] + struct.pack("<I", 7) + data[132:]  # uc_flags
     f = decode_a32_frame(memory(data), FRAME, entry_regs=entry, signo=12)
     got = "\n".join(f.problems)
     for want in ("has a bad size 12", "no VFP record", "r1 0x0 does not point at the info",
                  "r2 0x0 does not point at the uc", "is not user mode",
                  "is not above the frame", "the frame's si_signo 10 does not match the signal 12",
-                 "makes sigreturn, but a compat_rt_sigframe needs rt_sigreturn"):
+                 "makes sigreturn, but a compat_rt_sigframe needs rt_sigreturn",
+                 "uc_flags 0x7 in an rt frame"):
         assert want in got, want
     assert f.siginfo_valid is False and f.cpsr_names == ("SVC",)
+    assert f.uc_flags_names == ("unknown 0x7",)
     assert render_frame(f).count("  ! ") == len(f.problems)
 
 
