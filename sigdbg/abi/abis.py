@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 from functools import cache
 
-from sigdbg.abi import aarch64, arm, arm_pages, i386, x86_64
+from sigdbg.abi import aarch64, arm, arm_frames, arm_pages, i386, x86_64
 from sigdbg.abi.elf import ElfError, read_ident
 from sigdbg.abi.layout import Layout
 from sigdbg.errors import UsageError
@@ -112,6 +112,16 @@ class Abi:
     #: (arm64 ``report_syscall``: x7 = 0 at entry, 1 at exit, put back when
     #: the task resumes); empty: none
     syscall_stop_scratch: str = ""
+    #: the bit of a code address that selects the instruction set (ARM
+    #: interworking: bit 0 set = Thumb code, arch/arm64/kernel/signal32.c
+    #: ``compat_setup_return``); code is read with it cleared.  0: none
+    isa_bit: int = 0
+    #: ``restorer_patterns`` for code reached through an address with
+    #: ``isa_bit`` set (Thumb); ``restorer_patterns`` then are the others (ARM)
+    thumb_restorer_patterns: tuple[tuple[bytes, str, str], ...] = ()
+    #: (syscall, symbol): the C library's restorer, named by its bytes where
+    #: the library has no symbol table (Debian's libc.so.6)
+    libc_restorer_names: tuple[tuple[str, str], ...] = (("rt_sigreturn", "__restore_rt"),)
 
     def __str__(self) -> str:
         return self.name
@@ -297,7 +307,8 @@ AARCH64 = Abi(
     # the bytes, says it is the vDSO's: see decode/restorer.py classify_restorer)
     restorer_patterns=(
         (bytes.fromhex("681180d2010000d4"), "rt_sigreturn", "mov x8, #0x8b; svc #0"),
-    ),
+    ),    # glibc's aarch64 sigaction sets no SA_RESTORER: no restorer of its own
+    libc_restorer_names=(),
 )
 
 #: 32-bit ARM EABI, as a compat task on an arm64 kernel runs it (the layouts
@@ -336,6 +347,11 @@ ARM = Abi(
     special_mappings=arm_pages.ARM_COMPAT_MAPPINGS,
     special_pages=arm_pages.ARM_COMPAT_PAGES,
     breakpoint_insn=b"",
+    frame_kinds=tuple(k.name for k in arm_frames.FRAME_KINDS),
+    isa_bit=arm_frames.THUMB_BIT,
+    restorer_patterns=arm_frames.ARM_RESTORER_PATTERNS,
+    thumb_restorer_patterns=arm_frames.THUMB_RESTORER_PATTERNS,
+    libc_restorer_names=arm_frames.LIBC_RESTORER_NAMES,
 )
 
 #: Every ABI sigdbg knows.  Lookups below go through this table only.

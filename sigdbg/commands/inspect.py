@@ -84,7 +84,7 @@ def _frame_args(p: argparse.ArgumentParser) -> None:
 
 
 def _frame(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
-    f = ctx.sigframe(a.address, kind=a.kind)
+    f = ctx.frame_at(a.address, kind=a.kind)
     if a.json:
         return dump_json(f.to_json())
     return rt.render_frame(f, st, picture=not a.no_picture)

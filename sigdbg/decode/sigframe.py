@@ -231,7 +231,9 @@ _KIND_FACTS: dict[str, _KindFacts] = {}
 def _kind_facts(kind: str) -> _KindFacts:
     facts = _KIND_FACTS.get(kind)
     if facts is None:
-        layout = FRAME_LAYOUTS[kind]
+        layout = FRAME_LAYOUTS.get(kind)
+        if layout is None:  # another ABI's kind (--kind takes every ABI's)
+            raise DecodeError(f"{kind} frames are not decoded here (another ABI's kind)")
         sp_name = "rsp" if kind == "rt_sigframe" else "sp"
         if kind == "sigframe_ia32":
             facts = _KindFacts(layout, layout.int_members("", "sc"), -1, -1,

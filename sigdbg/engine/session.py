@@ -30,6 +30,7 @@ from sigdbg.backends.stopcodes import (
     PTRACE_EVENT_SECCOMP,
     PTRACE_EVENT_VFORK,
 )
+from sigdbg.decode.a32frame import A32Frame, decode_a32_frame
 from sigdbg.decode.a64frame import A64Frame, decode_a64_frame
 from sigdbg.decode.altstack import AltstackUse, altstack_use
 from sigdbg.decode.sigframe import BULK_READ, SigFrame, decode_sigframe
@@ -614,6 +615,11 @@ class Session(Inspector):
                         yield ev.SigreturnAbandoned(event.pid, event.tid, NOT_FOLLOWED,
                                                     event.frame.pretcode)
                         continue
+                    if isinstance(event.frame, A32Frame):
+                        # the sigreturn walk has x86 and AArch64 rules (issue 14: AArch32 not yet)
+                        yield ev.SigreturnAbandoned(event.pid, event.tid, NO_A32_WALK,
+                                                    event.frame.pretcode)
+                        continue
                     yield from step_through_sigreturn(self, self.tracer.task(event.tid),
                                                       event.frame)
 
@@ -942,6 +948,14 @@ class Session(Inspector):
             return [ev.SignalDelivered(pid, tid, info, "handler", pending.pc),
                     ev.HandlerEntered(pid, tid, pc, a64,
                                       _altstack(a64, view) if a64.on_altstack else None)]
+        if task.abi.name == "arm":
+            # AArch32 (sigdbg/decode/a32frame.py): two frame kinds, lr is the
+            # restorer, bit 0 of pc/lr says Thumb
+            a32 = decode_a32_frame(task, sp, entry_regs=task.registers(),
+                                   signo=info.si_signo, view=view)
+            return [ev.SignalDelivered(pid, tid, info, "handler", pending.pc),
+                    ev.HandlerEntered(pid, tid, pc, a32,
+                                      _altstack(a32, view) if a32.on_altstack else None)]
         frame = decode_sigframe(task, task.abi, sp, view=view, signo=info.si_signo,
                                 data=read[1] if read and read[0] == sp else None)
         if self.srop is not None:
@@ -1057,6 +1071,9 @@ class Session(Inspector):
             self._stepping.discard(task.tid)  # the caller takes the stop
 
 
+NO_A32_WALK = "not followed: --step-sigreturn has no AArch32 rules yet"
+
+
 def _program_tf(task: PtraceTask) -> bool:
     """Whether the program itself has EFLAGS.TF set.
 
@@ -1072,7 +1089,7 @@ def _program_tf(task: PtraceTask) -> bool:
         return False
 
 
-def _altstack(frame: SigFrame | A64Frame, view: TaskView) -> AltstackUse:
+def _altstack(frame: SigFrame | A64Frame | A32Frame, view: TaskView) -> AltstackUse:
     """Headroom of a frame the kernel put on the alternate stack (its uc_stack)."""
     st = frame.uc_stack or {}
     return altstack_use(st.get("ss_sp", 0), st.get("ss_size", 0), frame.address,

@@ -56,7 +56,7 @@ def _frame(sh: Shell, a: argparse.Namespace, cmd: Command) -> str:
     signo = sh.signal_of_frame(a.address)
     if signo is None:
         return cmd.run(s, a, sh.style)
-    f = s.sigframe(a.address, kind=a.kind, signo=signo)
+    f = s.frame_at(a.address, kind=a.kind, signo=signo)
     if a.json:
         return dump_json(f.to_json())
     return render_frame(f, sh.style, picture=not a.no_picture)
