@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from sigdbg.abi.abis import Abi, abi_for_elf_header
-from sigdbg.backends.ptrace import PtraceTask, ResumeResult, Tracer, WaitResult
+from sigdbg.backends.ptrace import PtraceControl, PtraceTask, ResumeResult, Tracer, WaitResult
 from sigdbg.backends.stopcodes import (
     PERF_SIG_DATA,
     PTRACE_EVENT_CLONE,
@@ -46,6 +46,7 @@ from sigdbg.engine.stops import (
     TRAP_TRACE,
     Stop,
     classify,
+    siginfo_of,
 )
 from sigdbg.errors import ProcessGone, SigdbgError, TargetError, UsageError
 from sigdbg.names import signal_name
@@ -112,6 +113,8 @@ class Session(Inspector):
 
     def __init__(self, tracer: Tracer, task: PtraceTask, *, launched: bool, follow: bool) -> None:
         self.tracer = tracer
+        #: the backend's Control (what the sigreturn walk does to a thread)
+        self.control = PtraceControl(tracer, task.pid)
         self.task = task
         self.pid = task.pid
         self.launched = launched
@@ -259,7 +262,7 @@ class Session(Inspector):
         we attached, while that delivery is still to be handled (it is,
         with its signal, at the next resume)."""
         stop = self._attach_stops.get(self.task.tid)
-        return stop.siginfo if stop is not None and stop.kind == "signal" else None
+        return siginfo_of(stop) if stop is not None and stop.kind == "signal" else None
 
     def __enter__(self) -> Session:
         return self
@@ -618,8 +621,8 @@ class Session(Inspector):
                         yield ev.SigreturnAbandoned(event.pid, event.tid, NO_A64_WALK,
                                                     event.frame.pretcode)
                         continue
-                    yield from step_through_sigreturn(self, self.tracer.task(event.tid),
-                                                      event.frame)
+                    yield from step_through_sigreturn(self, self.control,
+                                                      self.tracer.task(event.tid), event.frame)
 
     def _starving(self, tid: int) -> None:
         """The progress guard tripped for ``tid``: this handler and the next
@@ -750,7 +753,7 @@ class Session(Inspector):
         if self._new_tids and tid in self._new_tids and sig == _SIGSTOP:
             self._new_tids.discard(tid)  # an auto-attached child's first stop (non-SEIZE mode)
             return out
-        info = stop.siginfo
+        info = siginfo_of(stop)
         assert info is not None
         if sig == _SIGTRAP:
             # Ours only if we caused it: an int3 we planted, a single-step we
