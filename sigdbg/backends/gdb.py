@@ -29,21 +29,21 @@ that the handler's ``ret`` popped (checked on x86_64 ``rt_sigframe``, i386
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import signal
 import stat
 import struct
-import dataclasses
-import signal
 from collections.abc import Generator, Iterator
 from typing import Literal
 
 import gdb
 
 from sigdbg.abi.abis import Abi, abi_by_gdb_arch
-from sigdbg.decode.auxv import parse_auxv_bytes
-from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack, read_core
 from sigdbg.backends.base import How
 from sigdbg.backends.stopcodes import Stop
+from sigdbg.decode.auxv import parse_auxv_bytes
+from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack, read_core
 from sigdbg.decode.restorer import Restorer, SymbolRef, match_pattern
 from sigdbg.decode.sigframe import SigFrame
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
@@ -963,5 +963,6 @@ class GdbRunner:
         return self.insp.sigframe(sp, signo=None)
 
 
-__all__ = ["GdbTask", "GdbInspector", "GdbRunner", "GdbControl", "gdb_step_sigreturn", "CoreFile", "read_core", "find_core_file",
-           "core_maps_text", "gdb_abi", "gdb_disassemble", "value_bytes"]
+__all__ = ["GdbTask", "GdbInspector", "GdbRunner", "GdbControl", "gdb_step_sigreturn",
+           "CoreFile", "read_core", "find_core_file", "core_maps_text", "gdb_abi",
+           "gdb_disassemble", "value_bytes"]

@@ -78,6 +78,7 @@ from sigdbg.engine.stops import (
 from sigdbg.errors import FeatureUnavailable, ProcessGone, SigdbgError
 from sigdbg.names import signal_name, syscall_name
 
+
 class _Policy(Protocol):
     def passes(self, sig: int) -> bool: ...
 

@@ -232,7 +232,8 @@ class RunControl:
                     retried = True
                     continue
                 return None
-            if stop.kind == "signal" and self._is_our_sigstop(siginfo_of(stop)) and not self._ctrl_c:
+            if stop.kind == "signal" and self._is_our_sigstop(siginfo_of(stop)) \
+                    and not self._ctrl_c:
                 self.clear_interrupt()  # stale: drop it (we hold the stop) and step again
                 continue
             return stop
