@@ -22,8 +22,8 @@ import bisect
 import os
 
 from sigdbg.abi.abis import Abi
-from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack
-from sigdbg.errors import DecodeError, MemoryReadError, TargetError
+from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack, read_core
+from sigdbg.errors import DecodeError, MemoryReadError, TargetError, UsageError
 
 #: a read larger than this is a bug or a hostile size, not a request to honour
 MAX_READ = 64 << 20
@@ -268,3 +268,40 @@ class CoreTask:
             if self._regset(ntype) is not None:
                 return name
         return ""
+
+
+class CoreBackend:
+    """A core file opened as a backend: its notes, its memory, its threads
+    (what ``engine/coretarget.py``'s ``CoreTarget`` is built on; the code
+    that chooses a backend constructs it: ``open_core`` in the commands
+    layer)."""
+
+    def __init__(self, path: str, exe: str | None = None) -> None:
+        if exe is not None:
+            try:
+                with open(exe, "rb") as fh:
+                    if fh.read(4) != b"\x7fELF":
+                        raise UsageError(f"--exe {exe}: not an ELF file")
+            except OSError as exc:
+                raise UsageError(f"--exe {exe}: {exc.strerror}") from None
+        self.path = path
+        self.exe = exe
+        self.core = read_core(path)
+        self.memory = CoreMemory(self.core, exe)
+
+    @property
+    def exe_mapping_path(self) -> str:
+        return self.memory.exe_mapping_path
+
+    def thread(self, index: int) -> CoreTask:
+        return CoreTask(self.core, self.memory, index)
+
+    def usable_path(self, nt_path: str) -> str:
+        return self.memory.usable_path(nt_path)
+
+    def check_files(self) -> dict[str, str]:
+        return self.memory.check_files()
+
+    def close(self) -> None:
+        self.memory.close()
+

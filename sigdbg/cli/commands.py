@@ -10,12 +10,15 @@ import argparse
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sigdbg.abi.abis import all_frame_kinds
 from sigdbg.engine.inspect import Inspector
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render import text as rt
+
+if TYPE_CHECKING:
+    from sigdbg.engine.coretarget import CoreTarget
 
 
 class ArgumentError(UsageError):
@@ -111,6 +114,16 @@ def open_session(a: argparse.Namespace, *, follow: bool = False,  # type: ignore
     if not argv:
         raise UsageError("no target: give -- PROG ARGS or -p PID")
     return Session.launch(argv, at=a.at, follow=follow, srop=srop)
+
+
+def open_core(path: str, exe: str | None = None) -> CoreTarget:
+    """Open the core file ``path`` as a target (``exe`` replaces the
+    executable's NT_FILE path): the core backend chosen here, the engine's
+    :class:`~sigdbg.engine.coretarget.CoreTarget` built on it."""
+    from sigdbg.backends.core import CoreBackend
+    from sigdbg.engine.coretarget import CoreTarget
+
+    return CoreTarget(CoreBackend(path, exe))
 
 
 # -- the commands ---------------------------------------------------------------------
