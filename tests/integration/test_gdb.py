@@ -324,6 +324,28 @@ def test_step_sigreturn(prog: str, scenario: str, handler: str, syscall: str) ->
     assert "SIGDBG-DONE" in g.stdout
 
 
+def test_step_sigreturn_with_sigtrap_blocked_causes_no_trap() -> None:
+    """A handler whose sa_mask blocks SIGTRAP (sig_traps fillmask), entered
+    by ``catch`` (a stepi into the handler: a ptrace notification, not a
+    forced SIGTRAP): the engine's walk follows it over gdb with ``catch
+    syscall`` rather than a breakpoint or steps, since a trap forced while
+    SIGTRAP is blocked would reset the program's SIGTRAP handler to SIG_DFL.
+    The program proves it: its SIGTRAP handler still sees its 20 int3s."""
+    g = gdb_run([
+        "starti", "sigdbg catch SIGUSR1 --json", mark("step"), "sigdbg step-sigreturn --json",
+        "handle SIGUSR1 nostop noprint pass", "handle SIGTRAP nostop noprint pass",
+        "continue",
+    ], target("sig_traps"), ("fillmask",))
+    g.no_traceback()
+    events = g.json("step")["events"]
+    names = [e["event"] for e in events]
+    assert names == ["sigreturn_entered", "context_restored"], names  # nothing stepped
+    assert events[0]["syscall"] == "rt_sigreturn" and events[1]["matches"]
+    back = next(r for r in g.reports() if r["tag"] == "fillmask_back")
+    assert back["traps"] == 20
+    assert "SIGDBG-DONE" in g.stdout
+
+
 # -- catch ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("prog,scenario", [("sig_basic", "raise"), ("sig_basic.i386", "nonrt")])
 def test_catch_stops_at_handler_entry(prog: str, scenario: str) -> None:
