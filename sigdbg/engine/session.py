@@ -1054,14 +1054,28 @@ class Session(Inspector):
         self.invalidate()
 
     def step_instruction(self) -> Stop:
-        """Single-step the current task one instruction (the shell's stepi)."""
+        """Single-step the current task one instruction (the shell's stepi).
+
+        An int3 of ours at the pc is lifted for the step and put back after
+        it, so the program's own instruction runs (as gdb's stepi does)."""
         task = self.require_stopped()
         sig = self._stopped.get(task.tid, 0)
-        self._resume(task.tid, sig, step=True)  # (_LISTEN: a step restarts a stopped task)
+        pc = task.pc()
+        orig = self.breakpoints.get(pc)
+        if orig is not None:
+            self._at_breakpoint.pop(task.tid, None)  # lifted here, not by _resume
+            task.write(pc, orig)
         try:
+            self._resume(task.tid, sig, step=True)  # (_LISTEN: a step restarts a stopped task)
             return self._wait(task.tid)
         finally:
             self._stepping.discard(task.tid)  # the caller takes the stop
+            if orig is not None and pc in self.breakpoints and self.alive \
+                    and task.tid in self.tracer.tasks:
+                try:
+                    task.write(pc, task.abi.breakpoint_insn)
+                except SigdbgError:
+                    pass
 
 
 NO_A64_WALK = "not followed: --step-sigreturn has no AArch64 rules yet"

@@ -204,7 +204,7 @@ class RunControl:
 
     # -- stepping ---------------------------------------------------------------------------
     def _raw_step(self) -> Stop | None:
-        """Single-step the current task over a breakpoint if there is one.
+        """Single-step the current task (the engine steps over our int3 there).
 
         None when it simply stepped; otherwise the stop that came instead
         (not yet handled).  Stale interrupt SIGSTOPs are swallowed.
@@ -213,15 +213,8 @@ class RunControl:
         retried = False
         while True:
             pc = s.registers()[s.abi.pc]
-            lifted = pc in s.breakpoints
-            if lifted:
-                s.remove_breakpoint(pc)
             s.invalidate()
-            try:
-                stop = s.step_instruction()
-            finally:
-                if lifted and s.alive and s.is_stopped():
-                    s.insert_breakpoint(pc)
+            stop = s.step_instruction()
             if _is_step_trap(stop):
                 if not retried and _in_syscall_report(stop) and s.is_stopped() \
                         and s.registers()[s.abi.pc] == pc:
