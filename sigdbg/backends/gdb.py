@@ -41,7 +41,7 @@ import gdb
 
 from sigdbg.abi.abis import Abi, abi_by_gdb_arch
 from sigdbg.backends.base import How
-from sigdbg.backends.stopcodes import Stop
+from sigdbg.backends.stopcodes import PTRACE_EVENT_EXEC, Stop
 from sigdbg.decode.auxv import parse_auxv_bytes
 from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack, read_core
 from sigdbg.decode.restorer import Restorer, SymbolRef, match_pattern
@@ -564,8 +564,9 @@ class GdbControl:
       SIGINT) stops each one at its delivery -> "signal";
     - our execute breakpoint (:meth:`watch_execute`: a thread-specific
       hardware breakpoint, so the text is left alone) and a finished
-      ``stepi`` -> "signal" SIGTRAP (si_code TRAP_HWBKPT, TRAP_TRACE...; a
-      ``stepi`` that delivered a signal into its handler, 5);
+      ``stepi`` (also one that landed on a user's breakpoint) -> "signal"
+      SIGTRAP (si_code TRAP_HWBKPT, TRAP_TRACE...; a ``stepi`` that
+      delivered a signal into its handler, 5);
     - ``catch syscall`` of the sigreturn calls (``how="syscall"``) -> "syscall";
     - the process gone -> "exited" / "killed";
     - anything else (a user's breakpoint or watchpoint, Ctrl-C, a stop
@@ -625,7 +626,10 @@ class GdbControl:
                     wait_tid: int = -1) -> Stop:
         self._thread(tid).switch()
         signals = _Catchpoint(set()) if how != "step" else None
-        syscalls = _SyscallCatch(self.abi) if how == "syscall" else None
+        syscalls = _TempCatch(f"catch syscall {self.abi.rt_sigreturn_nr}" + (
+            f" {self.abi.sigreturn_nr}" if self.abi.sigreturn_nr is not None else "")) \
+            if how == "syscall" else None
+        execs = _TempCatch("catch exec") if how != "step" else None
         try:
             caught = signals.hits if signals is not None else 0
             st = _Stops().run("stepi" if how == "step" else "continue")
@@ -643,21 +647,28 @@ class GdbControl:
                             siginfo_abi=self.abi.name)
             if syscalls is not None and syscalls.hit():
                 return Stop(now, "syscall", self.pid, sig=signal.SIGTRAP)
+            if execs is not None and execs.hit():
+                return Stop(now, "event", self.pid, sig=signal.SIGTRAP, event=PTRACE_EVENT_EXEC)
             last = st.stops[-1] if st.stops else None
             ours = isinstance(last, gdb.BreakpointEvent) and any(
                 b in self._watch.values() for b in last.breakpoints)
-            plain_step = how == "step" and not isinstance(
-                last, (gdb.BreakpointEvent, gdb.SignalEvent))
+            # a stepi always ends after one instruction (or a delivery into a
+            # handler); a breakpoint of the user's where it landed is reported
+            # with it but does not make it less of a step
+            plain_step = how == "step" and not isinstance(last, gdb.SignalEvent)
             if ours or plain_step:
                 return Stop(now, "signal", self.pid, sig=signal.SIGTRAP,
                             siginfo_raw=self._siginfo_raw(), siginfo_abi=self.abi.name)
             stopsig = signal_number(st.signal) if st.signal else signal.SIGTRAP
+            if stopsig in _STOP_SIGNALS:  # the process stopped (job control)
+                return Stop(now, "group", self.pid, sig=stopsig)
             return Stop(now, "interrupt", self.pid, sig=stopsig)
         finally:
             if signals is not None:
                 signals.delete()
-            if syscalls is not None:
-                syscalls.delete()
+            for catch in (syscalls, execs):
+                if catch is not None:
+                    catch.delete()
             self.insp.invalidate()
 
     def _siginfo_raw(self) -> bytes | None:
@@ -677,9 +688,7 @@ class GdbControl:
             self._breakpoints[address] = bp
 
     def remove_breakpoint(self, address: int) -> None:
-        bp = self._breakpoints.pop(address, None)
-        if bp is not None and bp.is_valid():
-            bp.delete()
+        _delete(self._breakpoints.pop(address, None))
 
     def watch_execute(self, tid: int, address: int) -> None:
         self.unwatch(tid)
@@ -693,9 +702,7 @@ class GdbControl:
         self._watch[tid] = bp
 
     def unwatch(self, tid: int) -> None:
-        bp = self._watch.pop(tid, None)
-        if bp is not None and bp.is_valid():
-            bp.delete()
+        _delete(self._watch.pop(tid, None))
 
     def interrupt(self, tid: int) -> None:
         gdb.execute("interrupt", to_string=True)
@@ -730,13 +737,25 @@ class GdbControl:
         gdb.execute("detach", to_string=True)
 
 
-class _SyscallCatch:
-    """A temporary ``catch syscall`` of the ABI's sigreturn calls."""
+_STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 
-    def __init__(self, abi: Abi) -> None:
-        gdb.execute(f"catch syscall {abi.rt_sigreturn_nr}"
-                    + (f" {abi.sigreturn_nr}" if abi.sigreturn_nr is not None else ""),
-                    to_string=True)
+
+def _delete(bp: gdb.Breakpoint | None) -> None:
+    """Delete one of our breakpoints; gdb refuses some deletions once the
+    process is gone ("Target 'exec' cannot support this command"), and then
+    there is nothing left to remove them from."""
+    if bp is not None and bp.is_valid():
+        try:
+            bp.delete()
+        except gdb.error:
+            pass
+
+
+class _TempCatch:
+    """A temporary, silent catchpoint (``catch syscall N``, ``catch exec``)."""
+
+    def __init__(self, command: str) -> None:
+        gdb.execute(command, to_string=True)
         num = int(gdb.parse_and_eval("$bpnum"))
         self.bp = next((b for b in gdb.breakpoints() if b.number == num), None)
         if self.bp is not None:
@@ -747,8 +766,7 @@ class _SyscallCatch:
         return self.bp is not None and self.bp.is_valid() and self.bp.hit_count > self.hits
 
     def delete(self) -> None:
-        if self.bp is not None and self.bp.is_valid():
-            self.bp.delete()
+        _delete(self.bp)
 
 
 def gdb_step_sigreturn(insp: GdbInspector, entry: SigFrame) -> list[ev.Event]:
@@ -817,7 +835,10 @@ class _Stops:
             if quiet is False:
                 gdb.execute("set suppress-cli-notifications off", to_string=True)
             if locking in ("off", "replay"):
-                gdb.execute(f"set scheduler-locking {locking}", to_string=True)
+                try:
+                    gdb.execute(f"set scheduler-locking {locking}", to_string=True)
+                except gdb.error:
+                    pass  # the process is gone ("Target 'exec' cannot support ...")
             gdb.events.stop.disconnect(self._stop)
             gdb.events.exited.disconnect(self._exit)
         return self

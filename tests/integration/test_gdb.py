@@ -346,6 +346,46 @@ def test_step_sigreturn_with_sigtrap_blocked_causes_no_trap() -> None:
     assert "SIGDBG-DONE" in g.stdout
 
 
+# the handler each ptrace recording of tests/data/walk/ starts in (tests/walkrec.py)
+WALK_HANDLERS = {"plain": "h_plain", "nested": "outer", "longjmp": "h_plain",
+                 "fatal": "handler", "stop": "handler", "exec": "handler"}
+
+
+@pytest.mark.parametrize("name", sorted(WALK_HANDLERS))
+def test_step_sigreturn_walks_as_under_ptrace(name: str) -> None:
+    """One state machine: gdb's step-sigreturn from the handler's first
+    instruction emits the events the engine's walk emitted under the ptrace
+    backend on the same program (the recording of tests/data/walk/): the
+    same deliveries and dispositions, the same frames entered, the same
+    instructions stepped and sigreturns, the same reasons a walk ended.
+    (Addresses and pids differ between the runs, and the instruction text
+    comes from gdb's disassembler here, capstone there; the process's end,
+    which gdb reports and the ptrace walk hands to the session's loop, is
+    left out.)"""
+    from tests.fakebackend import load_tape
+
+    tape = load_tape(name)
+    prog, args = tape["argv"][0].rsplit("/", 1)[1], tape["argv"][1:]
+    g = gdb_run(["handle SIGUSR1 nostop noprint pass", "handle SIGUSR2 nostop noprint pass",
+                 "handle SIGSEGV nostop noprint pass", f"break *{WALK_HANDLERS[name]}", "run",
+                 mark("step"), "sigdbg step-sigreturn --json"], target(prog), tuple(args))
+    g.no_traceback()
+
+    def shape(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = []
+        for e in events:
+            if e["event"] in ("exited", "killed"):
+                continue
+            reason = re.sub(r"0x[0-9a-f]+", "ADDR", e.get("reason", ""))
+            out.append((e["event"], e.get("disposition"), reason,
+                        e.get("siginfo", {}).get("signal"), e.get("syscall"),
+                        e.get("matches"), (e.get("step") or {}).get("bytes"),
+                        (e.get("step") or {}).get("syscall")))
+        return out
+
+    assert shape(g.json("step")["events"]) == shape(tape["events"])
+
+
 # -- catch ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("prog,scenario", [("sig_basic", "raise"), ("sig_basic.i386", "nonrt")])
 def test_catch_stops_at_handler_entry(prog: str, scenario: str) -> None:
