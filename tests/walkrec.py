@@ -22,6 +22,7 @@ import platform
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from sigdbg.abi.abis import Abi
@@ -185,7 +186,8 @@ def events_json(events: list[ev.Event]) -> list[Any]:
 
 def record(name: str) -> dict[str, Any]:
     prog, args, what = SCENARIOS[name]
-    subprocess.run(["make", "-s", "-C", "targets"], check=True)
+    subprocess.run(["make", "-s", "-C", str(Path(__file__).resolve().parents[1] / "targets")],
+                   check=True)
     r, w = os.pipe()
     os.set_blocking(r, False)
     out = b""

@@ -354,17 +354,18 @@ WALK_HANDLERS = {"plain": "h_plain", "nested": "outer", "longjmp": "h_plain",
 @pytest.mark.parametrize("name", sorted(WALK_HANDLERS))
 def test_step_sigreturn_walks_as_under_ptrace(name: str) -> None:
     """One state machine: gdb's step-sigreturn from the handler's first
-    instruction emits the events the engine's walk emitted under the ptrace
-    backend on the same program (the recording of tests/data/walk/): the
+    instruction emits the events the engine's walk emits under the ptrace
+    backend on the same program (recorded now by tests/walkrec.py, as the
+    tapes of tests/data/walk/ were): the
     same deliveries and dispositions, the same frames entered, the same
     instructions stepped and sigreturns, the same reasons a walk ended.
     (Addresses and pids differ between the runs, and the instruction text
     comes from gdb's disassembler here, capstone there; the process's end,
     which gdb reports and the ptrace walk hands to the session's loop, is
     left out.)"""
-    from tests.fakebackend import load_tape
+    from tests.walkrec import record
 
-    tape = load_tape(name)
+    tape = record(name)
     prog, args = tape["argv"][0].rsplit("/", 1)[1], tape["argv"][1:]
     g = gdb_run(["handle SIGUSR1 nostop noprint pass", "handle SIGUSR2 nostop noprint pass",
                  "handle SIGSEGV nostop noprint pass", f"break *{WALK_HANDLERS[name]}", "run",
