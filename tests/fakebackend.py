@@ -174,6 +174,9 @@ class FakeTarget:
     def exe_path(self) -> str:
         return ""
 
+    def fp_regs_raw(self) -> bytes | None:
+        return None  # not recorded: the walk compares general registers
+
 
 class FakeControl:
     """The recorded stops as a :class:`~sigdbg.backends.base.Control`."""

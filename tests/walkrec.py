@@ -123,6 +123,9 @@ class RecTarget:
     def exe_path(self) -> str:
         return self.inner.exe_path()
 
+    def fp_regs_raw(self) -> bytes | None:
+        return self.inner.fp_regs_raw()
+
 
 class RecControl:
     def __init__(self, inner: Control, rec: _Recorder) -> None:

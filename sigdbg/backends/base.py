@@ -113,6 +113,11 @@ class Target(Task, Protocol):
         """The program's path ("" when unknown; never raises)."""
         ...
 
+    def fp_regs_raw(self) -> bytes | None:
+        """The FP/vector register regset as the kernel gives it (its layout is
+        the Abi's), or None when this target cannot give it."""
+        ...
+
 
 class Control(Protocol):
     """Run control over one traced process (ptrace, gdb; not a core).

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import bisect
 import os
+from typing import TYPE_CHECKING
 
 from sigdbg.abi.abis import Abi
+from sigdbg.backends.base import Target
 from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack, read_core
 from sigdbg.errors import DecodeError, MemoryReadError, TargetError, UsageError
 
@@ -254,6 +256,25 @@ class CoreTask:
         return self._regset(CoreFile.NT_SIGINFO) or (
             self.core.note(CoreFile.NT_SIGINFO) if self.index == 0 else None)
 
+    def registers_as(self, abi: Abi) -> dict[str, int]:
+        if abi is not self._abi:
+            raise TargetError(f"the core's registers are {self._abi}, not {abi}")
+        return self.registers()
+
+    def pc(self) -> int:
+        return self.registers()[self._abi.pc]
+
+    def pc_sp(self) -> tuple[int, int]:
+        regs = self.registers()
+        return regs[self._abi.pc], regs[self._abi.sp]
+
+    def exe_path(self) -> str:
+        return self.memory.exe_mapping_path or self.memory._exe or ""
+
+    def fp_regs_raw(self) -> bytes | None:
+        """Target.fp_regs_raw: the FP note of the thread."""
+        return self.xstate_raw()
+
     def xstate_raw(self) -> bytes | None:
         """NT_X86_XSTATE, else an FXSAVE image (NT_PRXFPREG, or 64-bit NT_PRFPREG)."""
         raw = self._regset(CoreFile.NT_X86_XSTATE) or self._regset(CoreFile.NT_PRXFPREG)
@@ -268,6 +289,10 @@ class CoreTask:
             if self._regset(ntype) is not None:
                 return name
         return ""
+
+
+if TYPE_CHECKING:
+    _TARGET: type[Target] = CoreTask  # mypy --strict proves the Protocol
 
 
 class CoreBackend:

@@ -35,12 +35,12 @@ import signal
 import stat
 import struct
 from collections.abc import Generator, Iterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import gdb
 
 from sigdbg.abi.abis import Abi, abi_by_gdb_arch
-from sigdbg.backends.base import How
+from sigdbg.backends.base import Control, How, Target
 from sigdbg.backends.stopcodes import PTRACE_EVENT_EXEC, Stop
 from sigdbg.decode.auxv import parse_auxv_bytes
 from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack, read_core
@@ -220,6 +220,9 @@ class GdbTask:
 
     def pc(self) -> int:
         return self.registers()[self._abi.pc]
+
+    def fp_regs_raw(self) -> bytes | None:
+        return None  # gdb's register view has no raw regset
 
     def pc_sp(self) -> tuple[int, int]:
         regs = self.registers()
@@ -749,6 +752,11 @@ def _delete(bp: gdb.Breakpoint | None) -> None:
             bp.delete()
         except gdb.error:
             pass
+
+
+if TYPE_CHECKING:  # mypy --strict proves the Protocols
+    _TARGET: type[Target] = GdbTask
+    _CONTROL: type[Control] = GdbControl
 
 
 class _TempCatch:

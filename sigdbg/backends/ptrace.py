@@ -536,6 +536,10 @@ class PtraceTask:
         self._raw_regs = self._regs = None  # the kernel may adjust what it is given
         self._req(PTRACE_SETREGSET, NT_PRSTATUS, ctypes.addressof(iov))
 
+    def fp_regs_raw(self) -> bytes | None:
+        """Target.fp_regs_raw: the extended state regset."""
+        return self.xstate_raw()
+
     def xstate_raw(self) -> bytes | None:
         """The NT_X86_XSTATE regset (standard XSAVE format), None if refused."""
         rs = self._xstate
