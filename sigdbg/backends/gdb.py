@@ -581,8 +581,11 @@ class GdbControl:
     lets every thread run, as gdb does.
     """
 
-    def __init__(self, insp: GdbInspector) -> None:
+    def __init__(self, insp: GdbInspector, catch: set[int] | None = None) -> None:
         self.insp = insp
+        #: the signals a "cont" stops for at their delivery (empty: every one
+        #: but SIGTRAP and SIGINT, which are gdb's own)
+        self.catch = catch or set()
         task = insp.current_task()
         if task.core is not None:
             raise UsageError("a core file cannot run: this needs a live process")
@@ -628,7 +631,7 @@ class GdbControl:
     def resume_wait(self, tid: int, sig: int = 0, how: How = "cont",
                     wait_tid: int = -1) -> Stop:
         self._thread(tid).switch()
-        signals = _Catchpoint(set()) if how != "step" else None
+        signals = _Catchpoint(self.catch) if how != "step" else None
         syscalls = _TempCatch(f"catch syscall {self.abi.rt_sigreturn_nr}" + (
             f" {self.abi.sigreturn_nr}" if self.abi.sigreturn_nr is not None else "")) \
             if how == "syscall" else None
@@ -880,7 +883,7 @@ class _Catchpoint:
 
 
 class GdbRunner:
-    """``catch`` over gdb: continue to the next handler entry.
+    """``catch`` over :class:`GdbControl`: continue to the next handler entry.
 
     A generator of :mod:`sigdbg.engine.events`, like the ptrace engine's, so
     the front end renders them with the same code.  (``step-sigreturn`` is
@@ -895,31 +898,25 @@ class GdbRunner:
         self.abi = task.abi
         self.pid = task.pid
         self.tid = task.tid
-        self.ptid = task.thread.ptid
-
-    def _alive(self) -> bool:
-        t = gdb.selected_thread()
-        return gdb.selected_inferior().pid == self.pid and t is not None and t.is_valid()
 
     def _regs(self) -> dict[str, int]:
         self.insp.invalidate()
         return self.insp.current_task().registers(gdb.newest_frame())
 
-    def _ended(self, st: _Stops, sig: int = 0) -> ev.Event:
-        if st.exit_code is not None or not sig:
-            return ev.Exited(self.pid, self.pid, st.exit_code or 0)
-        return ev.Killed(self.pid, self.pid, sig, False)
+    def _ended(self, stop: Stop) -> ev.Event:
+        if stop.kind == "killed":
+            return ev.Killed(self.pid, self.pid, stop.sig, False)
+        return ev.Exited(self.pid, self.pid, stop.status)
 
-    def _deliver(self, info: SigInfo,
+    def _deliver(self, control: GdbControl, tid: int, info: SigInfo,
                  pc: int) -> Generator[ev.Event, None, SigFrame | None | Literal[False]]:
-        """At a signal-delivery stop: stepi delivers the signal.  Returns the
-        handler's frame, None (no handler ran: ignored, default or not passed)
-        or False (the process ended)."""
-        tid = int(gdb.selected_thread().ptid[1]) or self.pid  # the thread that got it
-        st = _Stops().run("stepi")
-        if not self._alive():
+        """At a signal-delivery stop of ``tid``: a step delivers the signal.
+        Returns the handler's frame, None (no handler ran: ignored, default
+        or not passed) or False (the process ended)."""
+        stop = control.resume_wait(tid, info.si_signo, "step")
+        if stop.kind in ("exited", "killed"):
             yield ev.SignalDelivered(self.pid, tid, info, "fatal", pc)
-            yield self._ended(st, info.si_signo)
+            yield self._ended(stop)
             return False
         frame = self._entered_handler()
         if frame is None:
@@ -932,38 +929,37 @@ class GdbRunner:
     # catch ---------------------------------------------------------------------------
     def catch(self, signals: list[str], limit: int = 1000) -> Iterator[ev.Event]:
         """Continue to the next signal delivered to a handler; stop at the
-        handler's first instruction (``catch signal`` + ``stepi``: stepping
-        from a signal stop delivers the signal and stops in the handler).
-        Already stopped for a signal (``Program received signal ...``): that
-        one is delivered first."""
+        handler's first instruction (:class:`GdbControl` with a ``catch
+        signal`` of ``signals``, then a step: stepping from a signal stop
+        delivers the signal and stops in the handler).  Already stopped for
+        a signal (``Program received signal ...``): that one is delivered
+        first."""
         numbers = {signal_number(s) for s in signals}
-        cp = _Catchpoint(numbers)
-        try:
-            pending = self._pending_signal(numbers)
-            for _ in range(limit):
-                if pending is None:
-                    hits = cp.hits
-                    st = _Stops().run("continue")
-                    if not self._alive():
-                        yield self._ended(st)
-                        return
-                    pc = self._regs()[self.abi.pc]
-                    if cp.hits == hits:
-                        if st.signal in (None, "SIGTRAP", "SIGINT"):
-                            why = "interrupted" if st.signal else "stopped (a breakpoint?)"
-                            raise UsageError(f"{why} at {pc:#x} before a signal was caught")
-                        # a signal gdb stops for (handle ... stop) but not one to catch
-                        tid = int(gdb.selected_thread().ptid[1]) or self.pid
-                        yield ev.SignalDelivered(self.pid, tid, self.insp.siginfo(), "passed", pc)
-                        continue
-                    pending = self.insp.siginfo()
-                info, pending = pending, None
-                frame = yield from self._deliver(info, self._regs()[self.abi.pc])
-                if frame is not None:
+        control = GdbControl(self.insp, numbers)
+        pending = self._pending_signal(numbers)
+        tid = self.tid
+        for _ in range(limit):
+            if pending is None:
+                stop = control.resume_wait(tid, 0, "cont")
+                if stop.kind in ("exited", "killed"):
+                    yield self._ended(stop)
                     return
-            raise UsageError(f"no handler entered after {limit} signals")
-        finally:
-            cp.delete()
+                pc = self._regs()[self.abi.pc]
+                tid = stop.tid  # the thread that stopped
+                if stop.kind != "signal":
+                    if stop.sig in (signal.SIGTRAP, signal.SIGINT):
+                        why = "interrupted" if stop.sig == signal.SIGINT else \
+                            "stopped (a breakpoint?)"
+                        raise UsageError(f"{why} at {pc:#x} before a signal was caught")
+                    # a signal gdb stops for (handle ... stop) but not one to catch
+                    yield ev.SignalDelivered(self.pid, tid, self.insp.siginfo(), "passed", pc)
+                    continue
+                pending = self.insp.siginfo()
+            info, pending = pending, None
+            frame = yield from self._deliver(control, tid, info, self._regs()[self.abi.pc])
+            if frame is not None:
+                return
+        raise UsageError(f"no handler entered after {limit} signals")
 
     def _pending_signal(self, wanted: set[int]) -> SigInfo | None:
         """The signal of a signal-delivery stop the thread is in, if any
