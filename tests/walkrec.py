@@ -46,6 +46,8 @@ SCENARIOS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "fatal": ("sig_walk", ("fatal",), "SIGSEGV (default action) raised in the handler"),
     "stop": ("sig_walk", ("stop",), "SIGSTOP raised in the handler: a group-stop"),
     "exec": ("sig_walk", ("exec",), "execve in the handler"),
+    "i386_nonrt": ("sig_sigreturn.i386", ("nonrt",), "an i386 sigframe_ia32 (non-RT) handler "
+                   "returns through the vDSO's __kernel_sigreturn"),
 }
 
 

@@ -348,7 +348,8 @@ def test_step_sigreturn_with_sigtrap_blocked_causes_no_trap() -> None:
 
 # the handler each ptrace recording of tests/data/walk/ starts in (tests/walkrec.py)
 WALK_HANDLERS = {"plain": "h_plain", "nested": "outer", "longjmp": "h_plain",
-                 "fatal": "handler", "stop": "handler", "exec": "handler"}
+                 "fatal": "handler", "stop": "handler", "exec": "handler",
+                 "i386_nonrt": "h_nonrt"}
 
 
 @pytest.mark.parametrize("name", sorted(WALK_HANDLERS))

@@ -56,8 +56,10 @@ def test_replay_emits_the_events_of_the_real_run(name: str) -> None:
     assert events_json(events) == doc["events"]
     # the entry frame decoded from the recorded bytes is the handler's own
     first = doc["reports"][0]
+    abi = control.target.abi
     assert entry.address == doc["frame"] and entry.sig == first["sig"] == signal.SIGUSR1
-    assert entry.mcontext["rip"] == first["pc"] and entry.mcontext["rsp"] == first["sp"]
+    assert entry.mcontext[abi.mcontext_name(abi.pc)] == first["pc"]
+    assert entry.mcontext[abi.mcontext_name(abi.sp)] == first["sp"]
 
 
 def _kinds(events: list[ev.Event]) -> list[type[ev.Event]]:
@@ -147,6 +149,20 @@ def test_exec() -> None:
     (abandoned,) = events
     assert isinstance(abandoned, ev.SigreturnAbandoned) and "execve" in abandoned.reason
     assert [s.kind for s in host.leftover] == ["event"]
+
+
+def test_i386_non_rt_frame() -> None:
+    doc = load_tape("i386_nonrt")
+    events, _, _, entry = replay(doc)
+    assert entry.kind == "sigframe_ia32"
+    entered = next(e for e in events if isinstance(e, ev.SigreturnEntered))
+    assert entered.syscall == "sigreturn" and entered.frame.address == entry.address
+    texts = [e.step.text for e in events if isinstance(e, ev.SigreturnStep)]
+    assert texts[-1] == "int $0x80"
+    restored = events[-1]
+    assert isinstance(restored, ev.ContextRestored) and restored.matches
+    rep = report(doc, "nonrt")
+    assert (restored.registers["eip"], restored.registers["esp"]) == (rep["pc"], rep["sp"])
 
 
 def test_an_altered_stop_changes_the_walk() -> None:
