@@ -352,6 +352,9 @@ ARM = Abi(
     restorer_patterns=arm_frames.ARM_RESTORER_PATTERNS,
     thumb_restorer_patterns=arm_frames.THUMB_RESTORER_PATTERNS,
     libc_restorer_names=arm_frames.LIBC_RESTORER_NAMES,
+    # arch/arm64/kernel/signal32.c compat_sys_{rt_,}sigreturn: the frame at
+    # compat_sp itself (the handler returned through lr with sp at the frame)
+    sigreturn_frame_below_sp=tuple((k.name, 0) for k in arm_frames.FRAME_KINDS),
 )
 
 #: Every ABI sigdbg knows.  Lookups below go through this table only.

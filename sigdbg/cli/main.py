@@ -199,7 +199,7 @@ def run(a: argparse.Namespace) -> int:
 
 def _run_on_core(a: argparse.Namespace, st: Style) -> int:
     """`sigdbg auxv|maps|vdso|frame|report --core FILE [--exe PROG]`."""
-    from sigdbg.engine.coretarget import open_core
+    from sigdbg.commands.target import open_core
 
     if a.pid is not None or target_argv(a):
         raise UsageError("give either --core FILE or a process (-p PID, -- PROG ARGS), not both")

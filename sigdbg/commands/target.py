@@ -4,8 +4,12 @@ and the shell (``-- PROG ARGS`` to launch, ``-p PID`` to attach)."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from sigdbg.errors import UsageError
+
+if TYPE_CHECKING:
+    from sigdbg.engine.coretarget import CoreTarget
 
 
 def add_target_args(p: argparse.ArgumentParser, default_at: str = "exec") -> None:
@@ -54,4 +58,15 @@ def open_session(a: argparse.Namespace, *, follow: bool = False,  # type: ignore
     return Session.launch(argv, at=a.at, follow=follow, srop=srop)
 
 
-__all__ = ["add_global_args", "add_target_args", "open_session", "target_argv", "target_choice"]
+def open_core(path: str, exe: str | None = None) -> CoreTarget:
+    """Open the core file ``path`` as a target (``exe`` replaces the
+    executable's NT_FILE path): the core backend chosen here, the engine's
+    :class:`~sigdbg.engine.coretarget.CoreTarget` built on it."""
+    from sigdbg.backends.core import CoreBackend
+    from sigdbg.engine.coretarget import CoreTarget
+
+    return CoreTarget(CoreBackend(path, exe))
+
+
+__all__ = ["add_global_args", "add_target_args", "open_core", "open_session", "target_argv",
+           "target_choice"]

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from sigdbg.abi.abis import Abi, abi_for_elf_header
 from sigdbg.abi.elf import ELFMAG
-from sigdbg.backends.ptrace import PtraceTask, ResumeResult, Tracer, WaitResult
+from sigdbg.backends.ptrace import PtraceControl, PtraceTask, ResumeResult, Tracer, WaitResult
 from sigdbg.backends.stopcodes import (
     PERF_SIG_DATA,
     PTRACE_EVENT_CLONE,
@@ -48,6 +48,7 @@ from sigdbg.engine.stops import (
     TRAP_TRACE,
     Stop,
     classify,
+    siginfo_of,
 )
 from sigdbg.errors import ProcessGone, SigdbgError, TargetError, UsageError
 from sigdbg.names import signal_name
@@ -114,6 +115,8 @@ class Session(Inspector):
 
     def __init__(self, tracer: Tracer, task: PtraceTask, *, launched: bool, follow: bool) -> None:
         self.tracer = tracer
+        #: the backend's Control (what the sigreturn walk does to a thread)
+        self.control = PtraceControl(tracer, task.pid)
         self.task = task
         self.pid = task.pid
         self.launched = launched
@@ -261,7 +264,7 @@ class Session(Inspector):
         we attached, while that delivery is still to be handled (it is,
         with its signal, at the next resume)."""
         stop = self._attach_stops.get(self.task.tid)
-        return stop.siginfo if stop is not None and stop.kind == "signal" else None
+        return siginfo_of(stop) if stop is not None and stop.kind == "signal" else None
 
     def __enter__(self) -> Session:
         return self
@@ -620,8 +623,8 @@ class Session(Inspector):
                         yield ev.SigreturnAbandoned(event.pid, event.tid, NO_A32_WALK,
                                                     event.frame.pretcode)
                         continue
-                    yield from step_through_sigreturn(self, self.tracer.task(event.tid),
-                                                      event.frame)
+                    yield from step_through_sigreturn(self, self.control,
+                                                      self.tracer.task(event.tid), event.frame)
 
     def _starving(self, tid: int) -> None:
         """The progress guard tripped for ``tid``: this handler and the next
@@ -752,7 +755,7 @@ class Session(Inspector):
         if self._new_tids and tid in self._new_tids and sig == _SIGSTOP:
             self._new_tids.discard(tid)  # an auto-attached child's first stop (non-SEIZE mode)
             return out
-        info = stop.siginfo
+        info = siginfo_of(stop)
         assert info is not None
         if sig == _SIGTRAP:
             # Ours only if we caused it: an int3 we planted, a single-step we
@@ -1061,14 +1064,28 @@ class Session(Inspector):
         self.invalidate()
 
     def step_instruction(self) -> Stop:
-        """Single-step the current task one instruction (the shell's stepi)."""
+        """Single-step the current task one instruction (the shell's stepi).
+
+        An int3 of ours at the pc is lifted for the step and put back after
+        it, so the program's own instruction runs (as gdb's stepi does)."""
         task = self.require_stopped()
         sig = self._stopped.get(task.tid, 0)
-        self._resume(task.tid, sig, step=True)  # (_LISTEN: a step restarts a stopped task)
+        pc = task.pc()
+        orig = self.breakpoints.get(pc)
+        if orig is not None:
+            self._at_breakpoint.pop(task.tid, None)  # lifted here, not by _resume
+            task.write(pc, orig)
         try:
+            self._resume(task.tid, sig, step=True)  # (_LISTEN: a step restarts a stopped task)
             return self._wait(task.tid)
         finally:
             self._stepping.discard(task.tid)  # the caller takes the stop
+            if orig is not None and pc in self.breakpoints and self.alive \
+                    and task.tid in self.tracer.tasks:
+                try:
+                    task.write(pc, task.abi.breakpoint_insn)
+                except SigdbgError:
+                    pass
 
 
 NO_A32_WALK = "not followed: --step-sigreturn has no AArch32 rules yet"

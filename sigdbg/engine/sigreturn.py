@@ -46,10 +46,10 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Generator, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sigdbg.abi.abis import Abi, abi_by_name, abi_of_frame_kind
-from sigdbg.backends.base import Task
+from sigdbg.backends.base import Control, How, Target
 from sigdbg.backends.stopcodes import (
     PERF_SIG_DATA,
     PTRACE_EVENT_EXEC,
@@ -58,7 +58,7 @@ from sigdbg.backends.stopcodes import (
 )
 from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.frames import AnyFrame, decode_frame, diff_any
-from sigdbg.decode.sigframe import SigFrame
+from sigdbg.decode.sigframe import RestorerContext, SigFrame
 from sigdbg.decode.sigreturn_rules import (
     MAX_RESTORER_STEPS,
     compare_restored,
@@ -77,50 +77,10 @@ from sigdbg.engine.stops import (
     TRAP_PERF,
     TRAP_TRACE,
     Stop,
+    siginfo_of,
 )
 from sigdbg.errors import FeatureUnavailable, ProcessGone, SigdbgError
 from sigdbg.names import UnknownNameError, signal_name, syscall_name
-
-if TYPE_CHECKING:
-    from sigdbg.engine.inspect import TaskView
-
-
-class SteppedTask(Task, Protocol):
-    """What the walk reads and drives of the one stopped thread it follows
-    (``PtraceTask`` implements it; the part of issue 13's ``Control``
-    Protocol that stepping through sigreturn needs).  Every method raises
-    :class:`~sigdbg.errors.ProcessGone` when the task vanished and another
-    :class:`~sigdbg.errors.SigdbgError` when the request failed."""
-
-    def registers_as(self, abi: Abi) -> dict[str, int]: ...
-
-    def pc(self) -> int: ...
-
-    def pc_sp(self) -> tuple[int, int]: ...
-
-    def sigmask(self) -> int:
-        """The blocked-signal mask (bit n-1 = signal n)."""
-        ...
-
-    def pending_signals(self) -> int:
-        """The queued signals, blocked or not (bit n-1 = signal n)."""
-        ...
-
-    def event_msg(self) -> int:
-        """PTRACE_GETEVENTMSG of the last PTRACE_EVENT stop."""
-        ...
-
-    def arm_breakpoint(self, address: int) -> None:
-        """An execute breakpoint for this thread only (leaves the text alone);
-        raises :class:`~sigdbg.errors.SigdbgError` where none can be set."""
-        ...
-
-    def disarm_breakpoint(self) -> None: ...
-
-    def regset_raw(self, note: int) -> bytes | None:
-        """PTRACE_GETREGSET ``note``, None if refused (read only for frames
-        with FP/SIMD records, see sigreturn_rules.restored_fp_regsets)."""
-        ...
 
 
 class _Policy(Protocol):
@@ -128,9 +88,15 @@ class _Policy(Protocol):
 
 
 class WalkHost(Protocol):
-    """What the walk needs of the session that runs it (``Session``
-    implements it).  A Protocol rather than an import of the session, so
-    that ``engine/session.py`` (which calls the walk) and this module do not
+    """What the walk needs of the session that runs it, beyond the backend's
+    :class:`~sigdbg.backends.base.Target` (the thread it reads) and
+    :class:`~sigdbg.backends.base.Control` (what it does to the thread:
+    watch the restorer, read the signal masks).  ``Session`` implements it
+    for the ptrace front ends (its ``_resume_wait`` keeps the other threads'
+    stops and steps over the shell's breakpoints); :class:`ControlHost` for
+    a backend driven by nothing else (gdb, the fake backend of the unit
+    tests).  A Protocol rather than an import of the session, so that
+    ``engine/session.py`` (which calls the walk) and this module do not
     import each other."""
 
     #: tid -> sigreturns in a row that left a signal deliverable (kept
@@ -140,7 +106,7 @@ class WalkHost(Protocol):
     @property
     def policy(self) -> _Policy: ...
 
-    def view(self, task: Any) -> TaskView:
+    def view(self, task: Any) -> RestorerContext:
         """The decoder caches of ``task``'s address space (``Any``: the
         session's own task type, which a Protocol parameter cannot narrow to)."""
         ...
@@ -150,7 +116,11 @@ class WalkHost(Protocol):
         ...
 
     def _resume_wait(self, tid: int, sig: int = 0, step: bool = False,
-                     wait_tid: int = -1, syscall: bool = False) -> Stop: ...
+                     wait_tid: int = -1, syscall: bool = False) -> Stop:
+        """:meth:`Control.resume_wait <sigdbg.backends.base.Control.resume_wait>`
+        (PTRACE_SINGLESTEP if ``step``, PTRACE_SYSCALL if ``syscall``) plus
+        the host's bookkeeping of the stops it sees."""
+        ...
 
     def _handle(self, stop: Stop) -> list[ev.Event]:
         """The session's own events for a stop (fork, clone, ...)."""
@@ -268,8 +238,9 @@ class _Followed:
 class _Walk:
     """The state machine of one walk (see the module docstring)."""
 
-    def __init__(self, session: WalkHost, task: SteppedTask) -> None:
+    def __init__(self, session: WalkHost, control: Control, task: Target) -> None:
         self.s = session
+        self.control = control
         self.task = task
         self.abi = task.abi
         self.step_codes = self.abi.step_trap_codes
@@ -286,9 +257,12 @@ class _Walk:
         self.restored_any = False  #: a sigreturn of this walk left nothing deliverable
 
     # -- the loop ------------------------------------------------------------------
-    def run(self, entry: AnyFrame) -> Iterator[ev.Event]:
+    def run(self, entry: AnyFrame, at_entry: bool) -> Iterator[ev.Event]:
         try:
             self._push(entry)
+            if not at_entry and self.task.pc_sp() == (entry.pretcode,
+                                                      self.stack[-1].target_sp):
+                self.stack[-1].at_restorer = True  # the handler returned already
             while self.stack:
                 top = self.stack[-1]
                 if top.at_restorer:
@@ -306,7 +280,7 @@ class _Walk:
 
     def _push(self, frame: AnyFrame) -> None:
         try:
-            blocked = self.task.sigmask()
+            blocked = self.control.sigmask(self.tid)
         except SigdbgError:
             blocked = SIGTRAP_BIT  # unknown: cause no trap
         self.stack.append(_Followed(frame, self.abi.sp_at_restorer, bool(blocked & SIGTRAP_BIT)))
@@ -328,7 +302,7 @@ class _Walk:
 
     def _arm(self, address: int) -> bool:
         try:
-            self.task.arm_breakpoint(address)  # a perf_event, else DR0/DR7
+            self.control.watch_execute(self.tid, address)  # a perf_event, else DR0/DR7
         except SigdbgError:
             return False
         self.armed = True
@@ -338,7 +312,7 @@ class _Walk:
         if self.armed:
             self.armed = False
             try:
-                self.task.disarm_breakpoint()
+                self.control.unwatch(self.tid)
             except SigdbgError:
                 pass
 
@@ -437,7 +411,7 @@ class _Walk:
         except SigdbgError:
             pc = sp = 0
         try:
-            status = self.task.event_msg()  # the wait status it will exit with
+            status = self.control.event_msg(self.tid)  # the wait status it will exit with
             how = (f"exit status {status >> 8 & 0xFF}" if status & 0x7F == 0
                    else f"killed by {signal_name(status & 0x7F)}")
         except SigdbgError:
@@ -462,7 +436,7 @@ class _Walk:
         frame built, innermost."""
         s, task, pid, tid = self.s, self.task, self.pid, self.tid
         while True:
-            info = stop.siginfo
+            info = siginfo_of(stop)
             assert info is not None
             pc = self._pc()
             if not s.policy.passes(stop.sig):
@@ -634,7 +608,7 @@ class _Walk:
         diffs, not_compared = compare_restored(abi, frame, regs, single_step=stepped,
                                                syscall_stop=stop.kind == "syscall")
         try:
-            diffs += compare_restored_mask(frame.sigmask, task.sigmask())
+            diffs += compare_restored_mask(frame.sigmask, self.control.sigmask(tid))
         except SigdbgError:
             not_compared += ("sigmask (PTRACE_GETSIGMASK refused)",)
         notes = restored_fp_regsets(frame)
@@ -654,7 +628,7 @@ class _Walk:
         # delivered before the program runs one instruction; the next
         # handler then starts at this very context.
         try:
-            pending = task.pending_signals()
+            pending = self.control.pending_signals(tid)
         except SigdbgError:
             pending = 0
         if pending & ~frame.sigmask & ~_UNBLOCKABLE & ~SIGTRAP_BIT:
@@ -707,9 +681,79 @@ def _ended_reason(stop: Stop) -> str:
 
 
 def step_through_sigreturn(
-    session: WalkHost, task: SteppedTask, entry_frame: AnyFrame
+    session: WalkHost, control: Control, task: Target, entry_frame: AnyFrame,
+    *, at_entry: bool = True,
 ) -> Iterator[ev.Event]:
     """Events from handler entry to the restored context (or the reason
     the handler never got there), for this handler and every handler
-    entered while it runs."""
-    return _Walk(session, task).run(entry_frame)
+    entered while it runs.  ``at_entry``: the task stands at the handler's
+    first instruction (the session's case); else it is somewhere inside the
+    handler, or at the restorer already (gdb's ``step-sigreturn`` after a
+    breakpoint in the handler)."""
+    return _Walk(session, control, task).run(entry_frame, at_entry)
+
+
+class _PassAll:
+    def passes(self, sig: int) -> bool:
+        return True
+
+
+class ControlHost:
+    """A :class:`WalkHost` over a :class:`~sigdbg.backends.base.Control`
+    alone: every signal passed, no --srop, and the stops the walk hands back
+    (an exit, a group-stop...) kept in :attr:`leftover` for the caller.
+    The GDB backend's ``step-sigreturn`` and the fake-backend unit tests
+    run the walk on it."""
+
+    srop: SropGuard | None = None
+
+    def __init__(self, control: Control, view: RestorerContext,
+                 policy: _Policy | None = None) -> None:
+        self.control = control
+        self._view = view
+        self._policy = policy or _PassAll()
+        self._no_progress: dict[int, int] = {}
+        #: stops the walk did not own, in order (handed back by ``requeue``)
+        self.leftover: list[Stop] = []
+
+    @property
+    def policy(self) -> _Policy:
+        return self._policy
+
+    def view(self, task: Any) -> RestorerContext:
+        return self._view
+
+    def requeue(self, stop: Stop) -> None:
+        self.leftover.append(stop)
+
+    def _resume_wait(self, tid: int, sig: int = 0, step: bool = False,
+                     wait_tid: int = -1, syscall: bool = False) -> Stop:
+        how: How = "syscall" if syscall else "step" if step else "cont"
+        return self.control.resume_wait(tid, sig, how, wait_tid)
+
+    def _handle(self, stop: Stop) -> list[ev.Event]:
+        return []  # no forks, clones or seccomp stops to keep books on
+
+    def _progressed(self, tid: int) -> None:
+        self._no_progress.pop(tid, None)
+
+    def srop_stop(self, stop: Stop, task: Any) -> list[ev.Event]:
+        return []
+
+    def srop_before_syscall(self, task: Any, regs: dict[str, int],
+                            code: bytes) -> list[ev.Event]:
+        return []
+
+
+def leftover_events(host: ControlHost) -> list[ev.Event]:
+    """What the stops a walk handed back mean to a caller that has no event
+    loop of its own: the process's end (exit, kill).  Other stops (a
+    group-stop, an interrupt) leave the thread stopped where it is."""
+    out: list[ev.Event] = []
+    for stop in host.leftover:
+        if stop.kind == "exited":
+            out.append(ev.Exited(stop.pid or stop.tid, stop.tid, stop.status))
+        elif stop.kind == "killed":
+            out.append(ev.Killed(stop.pid or stop.tid, stop.tid, stop.sig,
+                                 bool(stop.status & 0x80)))
+    return out

@@ -21,7 +21,7 @@ import traceback
 
 import gdb
 
-from sigdbg.backends.gdb import GdbInspector, GdbRunner
+from sigdbg.backends.gdb import GdbInspector, GdbRunner, gdb_step_sigreturn
 from sigdbg.commands.inspect import INSPECT_COMMANDS
 from sigdbg.commands.parser import (
     ArgumentError,
@@ -79,7 +79,7 @@ def _events_out(events: list[ev.Event], a: argparse.Namespace, st: rt.Style,
 
 def _step_sigreturn(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
     entry = ctx.sigframe(a.address, kind=a.kind)
-    events = list(GdbRunner(_gdb(ctx)).step_sigreturn(entry))
+    events = gdb_step_sigreturn(_gdb(ctx), entry)
     if a.json:
         return _events_out(events, a, st, {"frame": entry.to_json()})
     head = (f"{entry.kind} at {entry.address:#x} (signal {entry.sig}): the handler returns to "

@@ -87,8 +87,6 @@ KNOWN_LAYER_DEBT: dict[tuple[str, str], str] = {
         "Session.launch/attach construct the ptrace Tracer and type tasks as "
         "PtraceTask; goes when the front ends pass a Control in "
         "(docs/architecture.md, plan step 4)",
-    ("sigdbg.engine.coretarget", "sigdbg.backends.core"):
-        "open_core builds CoreMemory/CoreTask itself; goes with the same step",
 }
 
 
