@@ -21,6 +21,7 @@ from functools import cache
 from sigdbg.abi.aarch64 import abi as _aarch64
 from sigdbg.abi.abis import Abi, FrameKind, HwBreakpoint, SigreturnRules
 from sigdbg.abi.arm import abi as _arm
+from sigdbg.abi.elf import ElfError, read_ident
 from sigdbg.abi.x86 import abi as _x86
 from sigdbg.errors import UsageError
 
@@ -61,16 +62,17 @@ def by_elf(machine: int, elf_class: int, endian: str = "<") -> Abi:
 
 
 def by_elf_header(data: bytes) -> Abi:
-    """The ABI of an ELF file from its first 20 bytes (class + e_machine)."""
-    if len(data) < 20 or data[:4] != b"\x7fELF":
-        raise UsageError("not an ELF file")
-    machine = int.from_bytes(data[18:20], "little" if data[5] == 1 else "big")
-    bits = {1: 32, 2: 64}.get(data[4])
-    endian = {1: "<", 2: ">"}.get(data[5])
+    """The ABI of an ELF file from its first 20 bytes (class + e_machine),
+    read by the one ELF reader (:func:`sigdbg.abi.elf.read_ident`)."""
+    try:
+        ident = read_ident(data)
+    except ElfError:
+        raise UsageError("not an ELF file") from None
+    machine, bits, endian = ident.e_machine, ident.bits, ident.endian
     for abi in ABIS:
         if abi.e_machine == machine and abi.elf_class == bits and abi.endian == endian:
             return abi
-    raise UsageError(f"unsupported ELF machine {machine} (class {data[4]})")
+    raise UsageError(f"unsupported ELF machine {machine} (class {ident.ei_class})")
 
 
 def by_regset_size(size: int) -> Abi:
@@ -91,8 +93,9 @@ def by_gdb_name(name: str) -> Abi:
 
 
 def all_frame_kinds() -> tuple[str, ...]:
-    """Every frame kind of every ABI, in table order (the ``--kind`` choices)."""
-    return tuple(k.name for abi in ABIS for k in abi.frame_kinds)
+    """Every frame kind of every ABI, in table order, each name once (the
+    ``--kind`` choices; x86_64 and AArch64 both call theirs rt_sigframe)."""
+    return tuple(dict.fromkeys(k.name for abi in ABIS for k in abi.frame_kinds))
 
 
 def frame_kind(name: str) -> FrameKind:

@@ -76,15 +76,34 @@ class FrameKind:
 
 @dataclass(frozen=True)
 class HwBreakpoint:
-    """A per-thread execute breakpoint through debug registers in the
-    ``struct user`` area (PTRACE_POKEUSER at ``offset + index * word``)."""
+    """A per-thread execute breakpoint a tracer of this ABI sets through
+    ptrace, one of two ways:
 
-    offset: int  #: of the first debug register in struct user
-    address_index: int  #: the register that takes the address
-    control_index: int  #: the control register
-    execute_enable: int  #: control value: enable the first one, execute, length 1
+    - debug registers in the ``struct user`` area (x86 DR0-DR3 + DR7):
+      PTRACE_POKEUSER at ``offset + index * word``, ``regset_note`` 0;
+    - slot 0 of a breakpoint regset (AArch64 NT_ARM_HW_BREAK, ``struct
+      user_hwdebug_state``: dbg_info, pad, then {addr, ctrl, pad} per slot;
+      arch/arm64/kernel/ptrace.c ``hw_break_set``): PTRACE_SETREGSET of
+      ``regset_note`` with the address and ``execute_enable`` as control word.
+
+    Either outlives its tracer (``flush_ptrace_hw_breakpoint`` runs only at
+    exec and exit), so the backend clears it before a detach."""
+
+    offset: int = 0  #: of the first debug register in struct user
+    address_index: int = 0  #: the register that takes the address
+    control_index: int = 0  #: the control register
+    #: control value: enable slot 0 as an execute breakpoint (x86 DR7 L0,
+    #: length 1; AArch64 the slot's ctrl word)
+    execute_enable: int = 0
     #: every address register (cleared with the control one before a detach)
     addresses: tuple[int, ...] = ()
+    #: nonzero: the breakpoint is slot 0 of this PTRACE_SETREGSET regset note
+    #: instead of debug registers in struct user
+    regset_note: int = 0
+    #: a perf_event execute breakpoint (perf_event_open, gone with the
+    #: tracer's descriptor) is tried first; False where the kernel's handling
+    #: of one disturbs the tracer's stepping (AArch64, see its ABI)
+    perf_first: bool = True
 
 
 @dataclass(frozen=True)
@@ -105,6 +124,9 @@ class SigreturnRules:
     #: (sigcontext field, mask, value, 0 allowed, what it must be): what a
     #: context the kernel saved from user mode always satisfies
     user_mode: tuple[tuple[str, int, int, bool, str], ...] = ()
+    #: the flags register is restored by named rules, not a fixup mask
+    #: (AArch64 pstate: ``A64_PSTATE_RULES`` in sigdbg/decode/sigreturn_rules.py)
+    flags_by_rules: bool = False
 
 
 #: a target's memory as the checks read it: the readable prefix of (address, size)
@@ -253,6 +275,25 @@ class Abi:
     #: (instruction, ABI name): system-call instructions that enter another
     #: ABI's system-call table from this ABI's code
     compat_syscalls: tuple[tuple[bytes, str], ...] = ()
+    #: si_code values of the SIGTRAP a PTRACE_SINGLESTEP reports: TRAP_TRACE
+    #: and TRAP_BRKPT (x86's ``user_single_step_report`` after a stepped
+    #: system call); AArch64 has no ``user_single_step_report`` of its own, so
+    #: a stepped ``svc`` reports the generic one's SI_USER (0, measured on 6.1)
+    step_trap_codes: tuple[int, ...] = (2, 1)
+    #: the register the kernel overwrites while a task is in a syscall-stop
+    #: (arm64 ``report_syscall``: x7 = 0 at entry, 1 at exit, put back when
+    #: the task resumes); empty: none
+    syscall_stop_scratch: str = ""
+    #: the bit of a code address that selects the instruction set (ARM
+    #: interworking: bit 0 set = Thumb code, arch/arm64/kernel/signal32.c
+    #: ``compat_setup_return``); code is read with it cleared.  0: none
+    isa_bit: int = 0
+    #: ``restorer_patterns`` for code reached through an address with
+    #: ``isa_bit`` set (Thumb); ``restorer_patterns`` then are the others (ARM)
+    thumb_restorer_patterns: tuple[tuple[bytes, str, str], ...] = ()
+    #: (syscall, symbol): the C library's restorer, named by its bytes where
+    #: the library has no symbol table (Debian's libc.so.6)
+    libc_restorer_names: tuple[tuple[str, str], ...] = (("rt_sigreturn", "__restore_rt"),)
 
     def __str__(self) -> str:
         return self.name
@@ -295,5 +336,3 @@ class Abi:
     @property
     def mask(self) -> int:
         return (1 << self.bits) - 1
-
-

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
-from sigdbg.abi import Abi, FrameKind, by_name, frame_kind
+from sigdbg.abi import Abi, FrameKind, abi_of_frame_kind, by_name, frame_kind
 from sigdbg.abi.layout import Decoded, Field, Layout
 from sigdbg.backends.base import Memory
 from sigdbg.decode.fparea import (
@@ -60,10 +60,17 @@ _KINDS: dict[tuple[str, str], FrameKind] = {}
 
 def kind_row(abi_name: str, kind: str) -> FrameKind:
     """The row of frame kind ``kind`` decoded with ABI ``abi_name``: that ABI's
-    own kind of that name, else the registry's (a kind given explicitly)."""
+    own kind of that name, else the registry's (a kind given explicitly: an
+    ia32 frame of a 64-bit task).  DecodeError for another architecture's
+    kind (``--kind`` takes every ABI's)."""
     row = _KINDS.get((abi_name, kind))
     if row is None:
-        row = by_name(abi_name).frame_kind(kind) or frame_kind(kind)
+        abi = by_name(abi_name)
+        row = abi.frame_kind(kind)
+        if row is None:
+            row = frame_kind(kind)
+            if abi_of_frame_kind(kind).arch != abi.arch:
+                raise DecodeError(f"{kind} frames are not decoded here (another ABI's kind)")
         _KINDS[(abi_name, kind)] = row
     return row
 
@@ -523,6 +530,17 @@ def ss_flags_text(flags: int) -> str:
     return "|".join(names) if names else "0"
 
 
+def _change_json(name: str, value: int) -> int | str:
+    """A changed value as JSON: vector registers exceed every JSON integer
+    (x86 xmm: :func:`fp_value_json`; AArch64 V0-V31 the same 128-bit hex
+    form, SVE Z/P registers up to 2048 bits as plain hex)."""
+    if name.startswith("fpsimd.v"):
+        return f"{value:#034x}"
+    if name.startswith("sve."):
+        return hex(value)
+    return fp_value_json(name, value)
+
+
 @dataclass(frozen=True)
 class FrameDiff(Model):
     """What changed in a frame between two reads (handler entry -> sigreturn)."""
@@ -537,7 +555,7 @@ class FrameDiff(Model):
         # a 128-bit vector register exceeds every JSON integer: it is the
         # fixed-width hex string the fpstate object uses ("0x" + 32 digits)
         return {"changes": [
-            [name, fp_value_json(name, old), fp_value_json(name, new)]
+            [name, _change_json(name, old), _change_json(name, new)]
             for name, old, new in self.changes]}
 
 

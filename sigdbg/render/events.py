@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sigdbg.abi import abi_by_name
+from sigdbg.decode.sigframe import kind_row
 from sigdbg.engine import events as ev
 from sigdbg.engine.unwind import StackFrame
 from sigdbg.names.signals import glibc_signal_name
@@ -48,7 +49,9 @@ def render_compact(e: ev.Event, delivered: ev.SignalDelivered | None,
                 f"{restorer_short(e.frame.restorer, st)}")
         if e.altstack is not None:
             line += " " + altstack_text(e.altstack, st)
-        if not e.frame.siginfo_valid and e.frame.sig_from_info:
+        # a kind that keeps the number only in info (x86_64, AArch64, the AArch32
+        # frames): unwritten info means a handler without SA_SIGINFO
+        if not e.frame.siginfo_valid and kind_row(e.frame.abi, e.frame.kind).signal_slot is None:
             line += " (no SA_SIGINFO)"
         # a handler without SA_SIGINFO has stale info bytes: noted above, not a problem
         problems = [x for x in e.frame.problems if not x.startswith("info.si_signo")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sigdbg.abi import arm
 from sigdbg.abi.abis import Abi
+from sigdbg.abi.arm import frames as arm_frames
 from sigdbg.abi.arm import pages as arm_pages
 
 #: 32-bit ARM EABI, as a compat task on an arm64 kernel runs it (the layouts
@@ -46,6 +47,13 @@ ARM = Abi(
     special_mappings=arm_pages.ARM_COMPAT_MAPPINGS,
     special_pages=arm_pages.ARM_COMPAT_PAGES,
     breakpoint_insn=b"",
+    # the compat frames (arch/arm64/kernel/signal32.c), rt first; each row
+    # says where compat_sys_{rt_,}sigreturn reads it (compat_sp itself)
+    frame_kinds=tuple(k.row for k in arm_frames.FRAME_KINDS),
+    isa_bit=arm_frames.THUMB_BIT,
+    restorer_patterns=arm_frames.ARM_RESTORER_PATTERNS,
+    thumb_restorer_patterns=arm_frames.THUMB_RESTORER_PATTERNS,
+    libc_restorer_names=arm_frames.LIBC_RESTORER_NAMES,
 )
 
 #: the 32-bit ARM ABIs, in registry order
