@@ -118,9 +118,11 @@ def abi_of_frame_kind(kind: str) -> Abi:
 
 def sigreturn_calls() -> tuple[tuple[Abi, FrameKind], ...]:
     """Every (ABI, frame kind) with the sigreturn that consumes the frame, in
-    registry order: the seccomp filter's ret data is the index + 1 (the
-    ptrace backend builds the filter, the SROP guard reads its stops)."""
-    return tuple((abi, kind) for abi in ABIS if abi.audit_arch for kind in abi.frame_kinds)
+    registry order, of the ABIs whose sigreturns the SROP guard checks (those
+    with ``sigreturn_checks``): the seccomp filter's ret data is the index + 1
+    (the ptrace backend builds the filter, the SROP guard reads its stops)."""
+    return tuple((abi, kind) for abi in ABIS if abi.audit_arch and abi.sigreturn_checks
+                 for kind in abi.frame_kinds)
 
 
 @cache  # a fact of this process: read once

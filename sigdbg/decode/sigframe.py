@@ -222,6 +222,9 @@ def _detection(abi: Abi) -> _Detection:
     d = _DETECTION.get(abi)
     if d is None:
         kinds = abi.frame_kinds
+        if not kinds or "pretcode" not in kinds[0].layout.by_name:
+            raise DecodeError(f"{abi.name} frames are not decoded here (no pretcode: "
+                              "their own decoder, sigdbg/decode/frames.py)")
         slots = tuple((k.name, _reader(abi, [k.layout[s] for s, _ in k.arg_slots]),
                        tuple(k.offset_of(m) for _, m in sorted(
                            k.arg_slots, key=lambda sm: k.layout[sm[0]].offset)))
@@ -314,6 +317,10 @@ def _kind_facts(row: FrameKind) -> _KindFacts:
     facts = _KIND_FACTS.get(row)
     if facts is None:
         layout = row.layout
+        if "pretcode" not in layout.by_name:
+            # AArch64 and AArch32 frames (no pretcode: the handler returns
+            # through x30/lr) have their own decoders (sigdbg/decode/frames.py)
+            raise DecodeError(f"{row.name} frames are not decoded here (their own decoder)")
         if row.uc is None:
             reader = layout.int_members("", row.mcontext)
         else:
