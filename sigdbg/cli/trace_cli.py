@@ -243,16 +243,27 @@ def _json_writer(out: IO[str], extra: Extra | None = None) -> Callable[[Event], 
     def encode(value: Any) -> Any:
         return fragment(dumps(value))
 
-    def write(e: Event) -> object:
+    def line_of(e: Event) -> bytes:
         try:
             d = e.json_wire(encode)
             d["schema"] = SCHEMA_VERSION
-            line = dumps(d, option=opt)
+            line: bytes = dumps(d, option=opt)
         except orjson.JSONEncodeError:  # rare: a string that is not UTF-8
             line = escaped(e).encode("ascii")
-        return bwrite(line)
+        return line
+
+    rendered = _rendered_class()
+
+    def write(e: Event) -> object:
+        if e.__class__ is rendered:  # deliveries the C loop wrote with pair()
+            return bwrite(e.data)  # type: ignore[attr-defined]
+        return bwrite(line_of(e))
 
     if extra is None:
+        def pair(d: Event, h: Event) -> bytes:
+            return line_of(d) + line_of(h)
+
+        write.pair = pair  # type: ignore[attr-defined]
         return write
 
     def write_extra(e: Event) -> object:
@@ -266,6 +277,12 @@ def _json_writer(out: IO[str], extra: Extra | None = None) -> Callable[[Event], 
         return bwrite(line)
 
     return write_extra
+
+
+def _rendered_class() -> type:
+    from sigdbg.engine.events import Rendered
+
+    return Rendered
 
 
 # -- timestamps -----------------------------------------------------------------------------------
@@ -676,18 +693,24 @@ def run(a: argparse.Namespace, st: Style) -> int:
                 if a.output and _isatty(sys.stderr):
                     live = StatusLine(sys.stderr, a.output)
                     inner = write
-                    delivered = ev.SignalDelivered
+                    delivered, rendered = ev.SignalDelivered, ev.Rendered
 
                     def write(e: Event) -> object:
                         if e.__class__ is delivered:
                             live.count += 1  # type: ignore[union-attr]
+                        elif e.__class__ is rendered:
+                            live.count += e.count  # type: ignore[attr-defined, union-attr]
                         return inner(e)
 
                     live.begin()
                 session.policy.frames = a.frame
                 session.policy.only = only
                 session.policy.nostop.clear()
-            for e in session.events(step_sigreturn=a.step_sigreturn and a.frame):
+            # the writer's own encoding of a delivery, when it has one: the
+            # C trace loop writes plain deliveries with templates of it
+            encoder = getattr(base, "pair", None)
+            for e in session.events(step_sigreturn=a.step_sigreturn and a.frame,
+                                    encoder=encoder):
                 try:
                     write(e)
                 except BrokenPipeError:
@@ -792,7 +815,11 @@ def _writer(a: argparse.Namespace, out: IO[str], st: Style,
     verbose = a.verbose
     pending: dict[int, ev.SignalDelivered] = {}
 
+    rendered = ev.Rendered
+
     def text(e: Event) -> object:
+        if e.__class__ is rendered:  # deliveries the C loop wrote with pair()
+            return w(e.data.decode("utf-8", "surrogateescape"))  # type: ignore[attr-defined]
         if e.__class__ is ev.SigreturnChecked and not verbose \
                 and not e.verdict.alert:  # type: ignore[attr-defined]
             return None  # an honest sigreturn: only -v shows it
@@ -815,4 +842,11 @@ def _writer(a: argparse.Namespace, out: IO[str], st: Style,
         w(line)
         return w("\n")
 
+    if not verbose and clock is None and stacks is None:
+        def pair(d: Event, h: Event) -> bytes:
+            # what text() writes for a delivery and its handler's entry
+            line = render_compact(h, d, st)  # type: ignore[arg-type]
+            return (line + "\n").encode("utf-8", "surrogateescape")
+
+        text.pair = pair  # type: ignore[attr-defined]
     return text

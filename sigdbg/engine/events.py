@@ -121,6 +121,17 @@ class SigreturnChecked(Event):
 
 
 @dataclass(frozen=True)
+class Rendered(Event):
+    """Deliveries the trace loop's fast path served (engine/fastpath.py):
+    ``count`` signal_delivered + handler_entered pairs, already written in
+    the front end's own format by the encoder it gave ``Session.events``
+    (never produced without one).  ``tid`` is the last one's task."""
+
+    count: int
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Exited(Event):
     status: int
 
@@ -133,6 +144,7 @@ class Killed(Event):
 
 _NAMES: dict[type[Event], str] = {
     Exec: "exec",
+    Rendered: "rendered",
     NewTask: "new_task",
     SignalDelivered: "signal_delivered",
     HandlerEntered: "handler_entered",

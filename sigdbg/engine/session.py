@@ -19,7 +19,18 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from sigdbg.abi.abis import Abi, abi_for_elf_header
-from sigdbg.backends.ptrace import PtraceTask, ResumeResult, Tracer, WaitResult
+from sigdbg.backends.ptrace import (
+    LOOP_FULL,
+    LOOP_INTR,
+    LOOP_MISS,
+    LOOP_STOP,
+    LoopResult,
+    PtraceTask,
+    ResumeResult,
+    Tracer,
+    WaitResult,
+    trace_loop_available,
+)
 from sigdbg.backends.stopcodes import (
     PERF_SIG_DATA,
     PTRACE_EVENT_CLONE,
@@ -32,8 +43,10 @@ from sigdbg.backends.stopcodes import (
 from sigdbg.decode.a64frame import A64Frame, decode_a64_frame
 from sigdbg.decode.altstack import AltstackUse, altstack_use
 from sigdbg.decode.sigframe import BULK_READ, SigFrame, decode_sigframe
-from sigdbg.decode.siginfo import SigInfo
+from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.engine import events as ev
+from sigdbg.engine.fastpath import SRC_FRAME, SRC_INFO, SRC_PC, SRC_REGS, FastPath, PairEncoder
+from sigdbg.engine.fastpath import pc_bytes as _pc_bytes
 from sigdbg.engine.inspect import Inspector, TaskView
 from sigdbg.engine.srop import SropGuard
 from sigdbg.engine.stops import (
@@ -43,6 +56,7 @@ from sigdbg.engine.stops import (
     SIGTRAP_HANDLER_ENTRY,
     TRAP_BRKPT,
     TRAP_PERF,
+    TRACER_SIGINFO_ABI,
     TRAP_TRACE,
     Stop,
     classify,
@@ -156,6 +170,8 @@ class Session(Inspector):
         self._attach_stops: dict[int, Stop] = {}
         #: tasks whose PTRACE_INTERRUPT of the attach may still report a stop
         self._attach_interrupts: set[int] = set()
+        #: the C trace loop's templates (events(encoder=...)), else None
+        self._fast: FastPath | None = None
 
     # -- construction ------------------------------------------------------------
     @classmethod
@@ -418,6 +434,8 @@ class Session(Inspector):
     def invalidate(self) -> None:
         super().invalidate()
         self._views.clear()
+        if self._fast is not None:
+            self._fast.forget()  # (the restorers they were made with are gone)
 
     def view(self, task: PtraceTask) -> TaskView:
         """Decoder caches for the address space ``task`` lives in, bound to it."""
@@ -567,11 +585,20 @@ class Session(Inspector):
         for tid, sig in list(stopped.items()):
             self._resume(tid, sig)
 
-    def events(self, *, step_sigreturn: bool = False) -> Iterator[ev.Event]:
+    def events(self, *, step_sigreturn: bool = False,
+               encoder: PairEncoder | None = None) -> Iterator[ev.Event]:
         """Run the target, yielding events until no traced task is left.
 
         The tracee is stopped while the consumer holds an event; the next
         ``next()`` resumes it.
+
+        ``encoder``: the front end's writer of one delivery to a handler (its
+        ``SignalDelivered`` and ``HandlerEntered``), pure and stateless.  With
+        it, plain deliveries may come as :class:`~sigdbg.engine.events.Rendered`
+        events instead: served by the C trace loop and written with templates
+        of exactly that encoder's output (engine/fastpath.py).  Not with
+        ``step_sigreturn``, nor when the C module is not built
+        (SIGDBG_NO_NATIVE) or SIGDBG_NO_FASTPATH is set.
         """
         from sigdbg.engine.sigreturn import (
             NO_PROGRESS_LIMIT,
@@ -587,8 +614,18 @@ class Session(Inspector):
                 self.requeue(stop)
             self._attach_stops.clear()
         stopped, tasks = self._stopped, self.tracer.tasks
+        fast = self._fast = None
+        if encoder is not None and not step_sigreturn and trace_loop_available() \
+                and os.environ.get("SIGDBG_NO_FASTPATH", "") in ("", "0") \
+                and self.task.process_abi.name in ("x86_64", "i386"):
+            fast = self._fast = FastPath(encoder)
         while tasks or self._requeued:  # (self.alive)
             try:
+                if fast is not None and len(stopped) == 1 and self._fast_ready():
+                    ((tid, sig),) = stopped.items()
+                    if sig >= 0:
+                        yield from self._fast_run(fast, tid, sig)
+                        continue
                 if len(stopped) == 1 and not self._requeued:
                     ((tid, sig),) = stopped.items()  # the usual case: one task
                     stop = self._resume_wait(tid, sig)
@@ -620,6 +657,116 @@ class Session(Inspector):
                         continue
                     yield from step_through_sigreturn(self, self.tracer.task(event.tid),
                                                       event.frame)
+
+    # -- the C trace loop (engine/fastpath.py) ------------------------------------------
+    def _fast_ready(self) -> bool:
+        """Nothing in the session's state that only the Python path handles."""
+        return not (self._requeued or self.srop is not None or self.breakpoints
+                    or self._stepping or self._quiet or self._pending or self._unstepped
+                    or self._attach_stops or self._at_breakpoint or self._inline
+                    or self._cont_syscall) and self.policy.frames
+
+    def _served(self) -> int:
+        """Signals the C loop may serve (bit n-1 = signal n): those the policy
+        reports and passes; never SIGTRAP (ours to judge) or SIGSTOP (a new
+        task's first stop)."""
+        policy = self.policy
+        mask = 0
+        for sig in range(1, 65):
+            if sig not in (_SIGTRAP, _SIGSTOP) and policy.passes(sig) and policy.prints(sig):
+                mask |= 1 << (sig - 1)
+        return mask
+
+    def _fast_run(self, fast: FastPath, tid: int, sig: int) -> Iterator[ev.Event]:
+        """One trip through the C loop from the stopped ``tid``: what it
+        wrote, then the stop it ended on, handled as the Python path does."""
+        task = self.tracer.tasks[tid]
+        self._stopped.pop(tid, None)
+        self._maps = None  # the program may map and unmap while it runs
+        r = self.tracer.trace_loop(fast.store, task, sig, self._served(),
+                                   SIGTRAP_HANDLER_ENTRY, BULK_READ, fast.max_count,
+                                   FastPath.MAX_BYTES)
+        if r.count:
+            yield ev.Rendered(task.pid, r.stid, r.count, r.out)
+        kind = r.kind
+        if kind == LOOP_FULL:
+            self._stopped[r.stid] = 0  # at its handler's entry
+            return
+        if kind == LOOP_INTR:
+            assert r.exc is not None
+            raise r.exc
+        if kind == LOOP_STOP:
+            yield from self._handle(self._stop_of(*self.tracer.loop_stop(r)))
+            return
+        # the step into a handler ended: at its entry with no template
+        # (LOOP_MISS), or otherwise -- _signal_stop's inline step, from here on
+        stid = r.stid
+        assert r.dinfo is not None
+        info = decode_siginfo(r.dinfo, TRACER_SIGINFO_ABI)
+        if r.rerr or r.werr:
+            self._pending[stid] = _Pending(info, 0)
+            self.tracer.loop_stop(r)  # raises unless the task is gone
+            return
+        res, raw = self.tracer.loop_stop(r)
+        stask = self.tracer.tasks.get(stid)
+        read = None
+        if r.data is not None and r.regs is not None and stask is not None:
+            _, sp_off, sp_size = stask.sp_read_args()
+            read = (int.from_bytes(r.regs[sp_off : sp_off + sp_size], "little"), r.data)
+        pending = _Pending(info, 0 if r.dpc is None else r.dpc, read)
+        if kind == LOOP_MISS and stask is not None:
+            self._stopped[stid] = 0
+            events = self._handler_entered(stask, pending)
+            if r.dpc is not None and r.regs is not None and r.data is not None:
+                self._fast_learn(fast, stask, events,
+                                 {SRC_FRAME: r.data, SRC_REGS: r.regs,
+                                  SRC_PC: _pc_bytes(r.dpc), SRC_INFO: r.dinfo})
+            yield from events
+            return
+        self._pending[stid] = pending
+        yield from self._handle(self._stop_of(res, raw))
+
+    def _fast_learn(self, fast: FastPath, task: PtraceTask, events: list[ev.Event],
+                    inputs: dict[int, bytes]) -> None:
+        """A template from a delivery the Python path just served."""
+        if len(events) != 2 or not isinstance(events[1], ev.HandlerEntered) \
+                or not isinstance(events[1].frame, SigFrame) \
+                or not isinstance(events[0], ev.SignalDelivered):
+            return
+        frame = events[1].frame
+        actual = fast.encode(events[0], events[1])
+        regs = task._raw_regs
+        touched: list[int] = []
+
+        def forbidden(address: int, size: int) -> bytes:
+            touched.append(address)
+            raise _Touched(address)
+
+        def make(inp: dict[int, bytes]) -> tuple[ev.SignalDelivered, ev.HandlerEntered] | None:
+            task._raw_regs = inp[SRC_REGS]
+            task._regs = None
+            sp = task.pc_sp()[1]
+            pending = _Pending(decode_siginfo(inp[SRC_INFO], TRACER_SIGINFO_ABI),
+                               int.from_bytes(inp[SRC_PC], "little"), (sp, inp[SRC_FRAME]))
+            task.read = task.read_upto = forbidden  # type: ignore[method-assign]
+            try:
+                out = self._handler_entered(task, pending)
+            except _Touched:
+                return None
+            finally:
+                del task.read, task.read_upto
+            if touched or len(out) != 2:
+                return None
+            d, h = out
+            if not isinstance(d, ev.SignalDelivered) or not isinstance(h, ev.HandlerEntered):
+                return None
+            return d, h
+
+        try:
+            fast.learn(task.tid, inputs, frame, actual, make)
+        finally:
+            task._raw_regs = regs
+            task._regs = None
 
     def _starving(self, tid: int) -> None:
         """The progress guard tripped for ``tid``: this handler and the next
@@ -690,6 +837,8 @@ class Session(Inspector):
                 # (GETEVENTMSG would give the former tid: only differs when a
                 # non-leader thread execs, which the kernel makes the leader)
                 task.forget_abi()
+                if self._fast is not None:
+                    self._fast.forget()  # a new address space
                 self._views.pop(pid, None)
                 if self.srop is not None:
                     self.srop.forget(tid)  # a new address space: no frame survives
@@ -1062,6 +1211,11 @@ class Session(Inspector):
 
 
 NO_A64_WALK = "not followed: --step-sigreturn has no AArch64 rules yet"
+
+
+class _Touched(Exception):
+    """A template probe's decode read the target's memory: the output would
+    depend on more than the template's key (engine/fastpath.py)."""
 
 
 def _program_tf(task: PtraceTask) -> bool:

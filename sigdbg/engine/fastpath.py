@@ -1,0 +1,351 @@
+"""The trace loop's fast path: plain deliveries served by the C module (issue 15).
+
+In ``sigdbg trace`` most stops are the same thing over and over: a signal
+delivered to a handler, stepped into, its frame decoded and written.  The C
+module (backends/_fastptrace.c ``trace_loop``) makes those stops itself and
+writes each delivery with a *delivery template*: the output of one delivery
+as literal bytes and holes.  This module makes the templates, from the
+Python decoder and the front end's own encoder, so there is one decoder
+semantics and one writer:
+
+- the **holes** are fields whose value the decoder copies to its output and
+  uses for nothing else: the general registers of the saved context (not
+  the stack pointer, which the decoder checks against the frame), the x87
+  and vector registers of the FP area, the pc at the delivery and at the
+  handler's entry.  Their offsets come from the layout tables
+  (sigdbg/abi/x86_64.py, i386.py, x86_fp.py, the ABI's ``mcontext_regs``;
+  the YMM area from CPUID via decode/xstate_layout.py), never from here;
+- the **key** is every other byte the decoder reads: the frame struct, the
+  FP area's legacy image, XSAVE header and MAGIC2 (what decode/xsave.py
+  reads), the registers at the handler's entry, the delivery's siginfo, the
+  task; plus the exact sizes of the register set and of the frame read.  A
+  template applies only where all of it is equal;
+- the **formats**: where each hole lands in the output, and how it is
+  spelled, is found by running the real decoder and encoder on the
+  delivery's bytes with the holes set to sentinel values (decimal,
+  ``0x``-hex or fixed-width hex of the little-endian bytes: ``_fastptrace.c``
+  spells exactly these three).
+
+A template is kept only if it reproduces, byte for byte, the Python output
+for the real delivery and for a second sentinel set in which every byte the
+key leaves out is random too (so the decoder demonstrably ignores them).
+Anything else -- a delivery the key does not match, a task the session does
+not know, exec, exit, events, another signal -- goes back to the Python
+path, which makes the next template from it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sigdbg.abi.abis import Abi, abi_for_regset_size, abi_of_frame_kind
+from sigdbg.abi.i386 import FPSTATE_32_HEADER
+from sigdbg.abi.layout import Layout
+from sigdbg.abi.x86_fp import (
+    FPSTATE_64,
+    ST_REG_SIZE,
+    ST_SLOT,
+    XMM_REG_SIZE,
+    XSAVE_EXTENDED_OFFSET,
+)
+from sigdbg.backends.ptrace import TemplateStore
+from sigdbg.decode.sigframe import FRAME_LAYOUTS, SigFrame
+from sigdbg.decode.xsave import ymm_offset
+from sigdbg.engine import events as ev
+
+#: sources of the C module's templates (_fastptrace.c SRC_*)
+SRC_FRAME, SRC_REGS, SRC_PC, SRC_INFO = range(4)
+#: the three spellings (_fastptrace.c FMT_*): decimal, fixed-width hex of the
+#: little-endian bytes (most significant first, no prefix), "0x" + hex
+FMT_UDEC, FMT_HEXLE, FMT_HEXVAR = range(3)
+
+SIGINFO_SIZE = 128
+#: the sigcontext path of each frame kind (decode/sigframe.py _MCONTEXT_PATH)
+_MCONTEXT = {"rt_sigframe": "uc.uc_mcontext", "rt_sigframe_ia32": "uc.uc_mcontext",
+             "sigframe_ia32": "sc"}
+
+#: (delivery, handler entry) -> the bytes the front end writes for them
+PairEncoder = Callable[[ev.SignalDelivered, ev.HandlerEntered], bytes]
+Inputs = dict[int, bytes]  #: source -> its bytes
+#: the Python path for one delivery's inputs: its two events, or None
+EventMaker = Callable[[Inputs], "tuple[ev.SignalDelivered, ev.HandlerEntered] | None"]
+Op = bytes | tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Hole:
+    src: int
+    off: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Where the holes and key ranges of one delivery are."""
+
+    holes: tuple[Hole, ...]
+    #: (source, start, end): what the decoder reads, holes included
+    reads: tuple[tuple[int, int, int], ...]
+
+
+def _sub_layout(kind: str, path: str) -> Layout:
+    layout = FRAME_LAYOUTS[kind]
+    for part in path.split("."):
+        sub = layout[part].sub
+        assert sub is not None
+        layout = sub
+    return layout
+
+
+def shape_of(frame: SigFrame, regs_len: int, data_len: int) -> Shape | None:
+    """The holes and reads of a decoded x86 frame (None: not servable)."""
+    kind = frame.kind
+    if kind not in _MCONTEXT:
+        return None
+    fabi = abi_of_frame_kind(kind)
+    layout = FRAME_LAYOUTS[kind]
+    sc = _sub_layout(kind, _MCONTEXT[kind])
+    mc = layout.offset_of(_MCONTEXT[kind])
+    word = fabi.bits // 8
+    holes: list[Hole] = []
+    reads: list[tuple[int, int, int]] = [(SRC_FRAME, 0, layout.size), (SRC_INFO, 0, SIGINFO_SIZE),
+                                         (SRC_REGS, 0, regs_len), (SRC_PC, 0, 8)]
+    for name, _ in fabi.mcontext_regs:
+        f = sc[name]
+        if name != _sc_sp(fabi) and f.size == word:
+            holes.append(Hole(SRC_FRAME, mc + f.offset, f.size))
+    rabi = abi_for_regset_size(regs_len)
+    rsc = _sub_layout(rabi.frame_kinds[0], _MCONTEXT[rabi.frame_kinds[0]])
+    rword = rabi.bits // 8
+    for sc_name, ur_name in rabi.mcontext_regs:
+        if ur_name != rabi.sp and rsc[sc_name].size == rword:
+            f = rabi.user_regs[ur_name]
+            holes.append(Hole(SRC_REGS, f.offset, f.size))
+    holes.append(Hole(SRC_PC, 0, 8))
+    fp = frame.fpstate
+    if fp is not None:
+        base = fp.address - frame.address
+        if fp.format == "fsave" or fabi.name == "i386":
+            reads.append((SRC_FRAME, base, base + FPSTATE_32_HEADER.size))
+        if fp.format != "fsave":
+            fx = fp.fxsave_address - frame.address
+            reads.append((SRC_FRAME, fx, fx + XSAVE_EXTENDED_OFFSET))
+            st = FPSTATE_64["st_space"]
+            for o in range(st.offset, st.end, ST_SLOT):
+                holes.append(Hole(SRC_FRAME, fx + o, ST_REG_SIZE))
+            xmm = FPSTATE_64["xmm_space"]
+            for o in range(xmm.offset, xmm.end, XMM_REG_SIZE):
+                holes.append(Hole(SRC_FRAME, fx + o, XMM_REG_SIZE))
+            if fp.format == "xsave":
+                if fp.magic2 is not None:
+                    reads.append((SRC_FRAME, fx + fp.xstate_size, fx + fp.xstate_size + 4))
+                nxmm = 16 if fabi.bits == 64 else 8
+                yo = fx + ymm_offset()
+                if fp.ymm_hi_raw or fp.ymm_hi is not None:
+                    reads.append((SRC_FRAME, yo, yo + XMM_REG_SIZE * nxmm))
+                    for i in range(nxmm):
+                        holes.append(Hole(SRC_FRAME, yo + XMM_REG_SIZE * i, XMM_REG_SIZE))
+    if any(end > data_len for src, _, end in reads if src == SRC_FRAME):
+        return None
+    return Shape(tuple(holes), tuple(reads))
+
+
+def _sc_sp(abi: Abi) -> str:
+    for sc, ur in abi.mcontext_regs:
+        if ur == abi.sp:
+            return sc
+    return ""
+
+
+def _spellings(value: bytes) -> list[tuple[int, bytes]]:
+    out = [(FMT_HEXLE, value[::-1].hex().encode())]
+    if len(value) <= 8:
+        n = int.from_bytes(value, "little")
+        out.append((FMT_UDEC, str(n).encode()))
+        out.append((FMT_HEXVAR, hex(n).encode()))
+    return out
+
+
+_HEXCHARS = frozenset(b"0123456789abcdefABCDEFxX")
+
+
+def _matches(text: bytes, holes: tuple[Hole, ...],
+             values: list[bytes]) -> list[tuple[int, int, int, int]] | None:
+    """Every place a hole's sentinel is spelled in ``text``: (start, end,
+    hole index, format), in order; None if two overlap."""
+    found: list[tuple[int, int, int, int]] = []
+    for i, v in enumerate(values):
+        for fmt, s in _spellings(v):
+            at = text.find(s)
+            while at >= 0:
+                end = at + len(s)
+                # a decimal or 0x-hex number stands alone; fixed-width hex
+                # strings may be joined (YMM = upper half : XMM)
+                if fmt == FMT_HEXLE or (
+                        (at == 0 or text[at - 1] not in _HEXCHARS)
+                        and (end == len(text) or text[end] not in _HEXCHARS)):
+                    found.append((at, end, i, fmt))
+                at = text.find(s, at + 1)
+    found.sort()
+    for a, b in zip(found, found[1:]):
+        if b[0] < a[1]:
+            return None
+    return found
+
+
+def _with(inputs: Inputs, holes: tuple[Hole, ...], values: list[bytes]) -> Inputs:
+    out = {k: bytearray(v) for k, v in inputs.items()}
+    for h, v in zip(holes, values):
+        out[h.src][h.off : h.off + h.size] = v
+    return {k: bytes(v) for k, v in out.items()}
+
+
+def _key(inputs: Inputs, shape: Shape) -> list[tuple[int, int, bytes]]:
+    """The read ranges less the holes, as (source, offset, bytes) pieces."""
+    cut: dict[int, set[int]] = {}
+    for h in shape.holes:
+        cut.setdefault(h.src, set()).update(range(h.off, h.off + h.size))
+    pieces: list[tuple[int, int, bytes]] = []
+    for src, start, end in sorted(set(shape.reads)):
+        holes = cut.get(src, set())
+        i = start
+        while i < end:
+            if i in holes:
+                i += 1
+                continue
+            j = i
+            while j < end and j not in holes:
+                j += 1
+            pieces.append((src, i, inputs[src][i:j]))
+            i = j
+    return pieces
+
+
+def _free(inputs: Inputs, shape: Shape, rng: random.Random) -> Inputs:
+    """``inputs`` with every frame byte outside the reads made random."""
+    covered = bytearray(len(inputs[SRC_FRAME]))
+    for src, start, end in shape.reads:
+        if src == SRC_FRAME:
+            covered[start:end] = b"\1" * (end - start)
+    data = bytearray(inputs[SRC_FRAME])
+    for i, c in enumerate(covered):
+        if not c:
+            data[i] = rng.randrange(256)
+    return {**inputs, SRC_FRAME: bytes(data)}
+
+
+@dataclass(frozen=True)
+class Template:
+    tid: int
+    regs_len: int
+    frame_len: int
+    key: list[tuple[int, int, bytes]]
+    ops: list[Op]
+
+
+def make_template(tid: int, inputs: Inputs, shape: Shape, actual: bytes,
+                  make: EventMaker, encode: PairEncoder,
+                  check: Callable[[Template, Inputs], bytes | None],
+                  rng: random.Random) -> Template | None:
+    """A template for this delivery, or None when one cannot be shown right.
+
+    ``actual`` is what the Python path wrote for ``inputs``; ``check``
+    renders a template with the C module (None: its key does not match).
+    """
+    def sentinel(size: int, zero_top: bool) -> bytes:
+        v = bytearray(rng.randrange(256) for _ in range(size))
+        if zero_top and size >= 4:  # "0x"-hex then differs from fixed-width hex
+            v[-2:] = b"\0\0"
+            v[-3] |= 0x10
+        else:
+            v[-1] |= 0x10
+        return bytes(v)
+
+    holes = shape.holes
+    probe = [sentinel(h.size, True) for h in holes]
+    events = make(_with(inputs, holes, probe))
+    if events is None:
+        return None
+    text = encode(*events)
+    found = _matches(text, holes, probe)
+    if found is None:
+        return None
+    ops: list[Op] = []
+    pos = 0
+    for start, end, i, fmt in found:
+        if start > pos:
+            ops.append(text[pos:start])
+        h = holes[i]
+        ops.append((h.src, h.off, h.size, fmt))
+        pos = end
+    if pos < len(text):
+        ops.append(text[pos:])
+    t = Template(tid, len(inputs[SRC_REGS]), len(inputs[SRC_FRAME]), _key(inputs, shape), ops)
+    if check(t, inputs) != actual:
+        return None
+    # a second probe: other sentinels, and random bytes wherever the key does
+    # not look -- the decoder's output must not have depended on them
+    other = _free(_with(inputs, holes, [sentinel(h.size, False) for h in holes]), shape, rng)
+    events = make(other)
+    if events is None or check(t, other) != encode(*events):
+        return None
+    return t
+
+
+def pc_bytes(pc: int) -> bytes:
+    return (pc & (1 << 64) - 1).to_bytes(8, "little")
+
+
+class FastPath:
+    """The templates of one trace and when to make more.
+
+    ``encode`` is the front end's writer for a delivery (its two events);
+    the C loop writes the same bytes for every delivery a template covers.
+    """
+
+    #: deliveries (or bytes written) per trip through the C loop
+    MAX_COUNT = 4096
+    MAX_BYTES = 256 * 1024
+    #: templates tried in all (a program whose deliveries never repeat a
+    #: key stops paying for the attempts)
+    BUDGET = 256
+
+    def __init__(self, encode: PairEncoder, *, max_count: int = MAX_COUNT) -> None:
+        self.encode = encode
+        self.store = TemplateStore()
+        self.templates: list[Template] = []
+        self.tries = 0
+        self.max_count = max_count
+        self.rng = random.Random(0x51D0)  # sentinels: the same every run
+
+    def forget(self) -> None:
+        """An address space changed (exec) or the session's caches were
+        dropped: no template made before holds."""
+        self.store.clear()
+        self.templates.clear()
+
+    def check(self, t: Template, inputs: Inputs) -> bytes | None:
+        scratch = TemplateStore()
+        scratch.add(t.tid, t.regs_len, t.frame_len, t.key, t.ops)
+        return scratch.render(0, inputs[SRC_FRAME], inputs[SRC_REGS],
+                              int.from_bytes(inputs[SRC_PC], "little"), inputs[SRC_INFO])
+
+    def learn(self, tid: int, inputs: Inputs, frame: SigFrame, actual: bytes,
+              make: EventMaker) -> bool:
+        """Make a template from one delivery the Python path served."""
+        if self.tries >= self.BUDGET:
+            return False
+        self.tries += 1
+        shape = shape_of(frame, len(inputs[SRC_REGS]), len(inputs[SRC_FRAME]))
+        if shape is None:
+            return False
+        t = make_template(tid, inputs, shape, actual, make, self.encode, self.check, self.rng)
+        if t is None:
+            return False
+        if not self.store.add(t.tid, t.regs_len, t.frame_len, t.key, t.ops):
+            self.forget()  # full: start again with the shapes seen from now on
+            self.store.add(t.tid, t.regs_len, t.frame_len, t.key, t.ops)
+        self.templates.append(t)
+        return True
