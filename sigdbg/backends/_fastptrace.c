@@ -608,13 +608,13 @@ static PyObject *fast_render(PyObject *self, PyObject *const *args, Py_ssize_t n
 	return r;
 }
 
-static int wait_any(pid_t *got, int *status)
+static int wait_for(pid_t pid, pid_t *got, int *status)
 {
 	for (;;) {
 		pid_t g;
 
 		Py_BEGIN_ALLOW_THREADS
-		g = waitpid(-1, status, __WALL);
+		g = waitpid(pid, status, __WALL);
 		Py_END_ALLOW_THREADS
 		if (g >= 0) {
 			*got = g;
@@ -646,7 +646,10 @@ enum { LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR };
  * a signal-delivery-stop of a task in ``fds`` ({tid: (mem fd, sp offset, sp
  * size)}) whose signal is in ``served`` (bit n-1 = signal n) is stepped into
  * its handler (PEEKUSER pc, PTRACE_SINGLESTEP with the signal, wait,
- * GETSIGINFO, GETREGSET, pread of the frame) and, when a template's key
+ * GETSIGINFO, GETREGSET, pread of the frame; the wait is for that task
+ * alone: another task's stop stays queued in the kernel for the next wait,
+ * where the Python path would take it first -- the order of two tasks'
+ * stops is the scheduler's either way) and, when a template's key
  * matches, written to ``out`` and resumed: no Python.  Returns when
  *   LOOP_STOP   the stop is not such a delivery: (rerr, werr, got, status,
  *               info, ierr) as resume_wait gives them;
@@ -731,7 +734,7 @@ static PyObject *fast_trace_loop(PyObject *self, PyObject *const *args, Py_ssize
 		}
 		if (PyErr_CheckSignals() < 0)
 			goto intr;
-		e = wait_any(&got, &status);
+		e = wait_for(-1, &got, &status);
 		if (e < 0)
 			goto intr;
 		if (e > 0) {
@@ -800,7 +803,7 @@ static PyObject *fast_trace_loop(PyObject *self, PyObject *const *args, Py_ssize
 			got = 0;
 			break;
 		}
-		e = wait_any(&got, &status2);
+		e = wait_for((pid_t)stid, &got, &status2);
 		if (e < 0)
 			goto intr;
 		status = status2;

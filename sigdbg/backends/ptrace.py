@@ -201,7 +201,7 @@ class LoopResult(NamedTuple):
 
     kind: int  #: LOOP_*
     out: bytes  #: the deliveries written with templates, in order
-    count: int  #: how many
+    served: int  #: how many
     stid: int  #: the task stepped into a handler last (LOOP_MISS/OTHER/FULL)
     dinfo: bytes | None  #: that delivery's siginfo (LOOP_MISS/OTHER)
     dpc: int | None  #: its pc before the step
@@ -226,8 +226,8 @@ class TemplateStore:
         self._store = _NATIVE.store_new()
         self.size = 0
 
-    def add(self, tid: int, regs_len: int, frame_len: int,
-            key: list[tuple[int, int, bytes]], ops: list[bytes | tuple[int, int, int, int]]) -> bool:
+    def add(self, tid: int, regs_len: int, frame_len: int, key: list[tuple[int, int, bytes]],
+            ops: list[bytes | tuple[int, int, int, int]]) -> bool:
         ok = bool(_NATIVE.store_add(self._store, tid, regs_len, frame_len, key, ops))
         self.size += ok
         return ok

@@ -130,6 +130,12 @@ class Rendered(Event):
     count: int
     data: bytes
 
+    @property
+    def name(self) -> str:
+        # not a JSON event of its own (its data is the lines): not in _NAMES,
+        # which docs/trace-schema.json lists
+        return "rendered"
+
 
 @dataclass(frozen=True)
 class Exited(Event):
@@ -144,7 +150,6 @@ class Killed(Event):
 
 _NAMES: dict[type[Event], str] = {
     Exec: "exec",
-    Rendered: "rendered",
     NewTask: "new_task",
     SignalDelivered: "signal_delivered",
     HandlerEntered: "handler_entered",

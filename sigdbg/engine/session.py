@@ -24,7 +24,6 @@ from sigdbg.backends.ptrace import (
     LOOP_INTR,
     LOOP_MISS,
     LOOP_STOP,
-    LoopResult,
     PtraceTask,
     ResumeResult,
     Tracer,
@@ -45,7 +44,15 @@ from sigdbg.decode.altstack import AltstackUse, altstack_use
 from sigdbg.decode.sigframe import BULK_READ, SigFrame, decode_sigframe
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.engine import events as ev
-from sigdbg.engine.fastpath import SRC_FRAME, SRC_INFO, SRC_PC, SRC_REGS, FastPath, PairEncoder
+from sigdbg.engine.fastpath import (
+    SRC_FRAME,
+    SRC_INFO,
+    SRC_PC,
+    SRC_REGS,
+    EventMaker,
+    FastPath,
+    PairEncoder,
+)
 from sigdbg.engine.fastpath import pc_bytes as _pc_bytes
 from sigdbg.engine.inspect import Inspector, TaskView
 from sigdbg.engine.srop import SropGuard
@@ -54,9 +61,9 @@ from sigdbg.engine.stops import (
     SI_KERNEL,
     SI_PERF_DATA,
     SIGTRAP_HANDLER_ENTRY,
+    TRACER_SIGINFO_ABI,
     TRAP_BRKPT,
     TRAP_PERF,
-    TRACER_SIGINFO_ABI,
     TRAP_TRACE,
     Stop,
     classify,
@@ -686,8 +693,8 @@ class Session(Inspector):
         r = self.tracer.trace_loop(fast.store, task, sig, self._served(),
                                    SIGTRAP_HANDLER_ENTRY, BULK_READ, fast.max_count,
                                    FastPath.MAX_BYTES)
-        if r.count:
-            yield ev.Rendered(task.pid, r.stid, r.count, r.out)
+        if r.served:
+            yield ev.Rendered(task.pid, r.stid, r.served, r.out)
         kind = r.kind
         if kind == LOOP_FULL:
             self._stopped[r.stid] = 0  # at its handler's entry
@@ -733,13 +740,21 @@ class Session(Inspector):
                 or not isinstance(events[1].frame, SigFrame) \
                 or not isinstance(events[0], ev.SignalDelivered):
             return
-        frame = events[1].frame
         actual = fast.encode(events[0], events[1])
         regs = task._raw_regs
-        touched: list[int] = []
+        try:
+            fast.learn(task.tid, inputs, events[1].frame, actual, self.fast_maker(task))
+        finally:
+            task._raw_regs = regs
+            task._regs = None
 
+    def fast_maker(self, task: PtraceTask) -> EventMaker:
+        """The Python path of one delivery to a handler of ``task``, as a
+        function of its inputs (engine/fastpath.py): ``_handler_entered``
+        with these registers, frame bytes, pc and siginfo.  None when it
+        read the target's memory (its output then depends on more than the
+        inputs).  It leaves the task's registers set to the inputs'."""
         def forbidden(address: int, size: int) -> bytes:
-            touched.append(address)
             raise _Touched(address)
 
         def make(inp: dict[int, bytes]) -> tuple[ev.SignalDelivered, ev.HandlerEntered] | None:
@@ -748,11 +763,13 @@ class Session(Inspector):
             sp = task.pc_sp()[1]
             pending = _Pending(decode_siginfo(inp[SRC_INFO], TRACER_SIGINFO_ABI),
                                int.from_bytes(inp[SRC_PC], "little"), (sp, inp[SRC_FRAME]))
+            touched = False
             task.read = task.read_upto = forbidden  # type: ignore[method-assign]
             try:
                 out = self._handler_entered(task, pending)
             except _Touched:
-                return None
+                touched = True
+                out = []
             finally:
                 del task.read, task.read_upto
             if touched or len(out) != 2:
@@ -762,11 +779,7 @@ class Session(Inspector):
                 return None
             return d, h
 
-        try:
-            fast.learn(task.tid, inputs, frame, actual, make)
-        finally:
-            task._raw_regs = regs
-            task._regs = None
+        return make
 
     def _starving(self, tid: int) -> None:
         """The progress guard tripped for ``tid``: this handler and the next
