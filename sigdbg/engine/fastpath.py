@@ -172,27 +172,29 @@ _HEXCHARS = frozenset(b"0123456789abcdefABCDEFxX")
 
 
 def _matches(text: bytes, holes: tuple[Hole, ...],
-             values: list[bytes]) -> list[tuple[int, int, int, int]] | None:
+             values: list[bytes]) -> list[tuple[int, int, int, int]]:
     """Every place a hole's sentinel is spelled in ``text``: (start, end,
-    hole index, format), in order; None if two overlap."""
+    hole index, format), in order.  Where two candidates overlap the longer
+    one is kept (a short sentinel can recur by chance inside a long one;
+    the template's checks catch a wrong choice)."""
     found: list[tuple[int, int, int, int]] = []
     for i, v in enumerate(values):
         for fmt, s in _spellings(v):
             at = text.find(s)
             while at >= 0:
                 end = at + len(s)
-                # a decimal or 0x-hex number stands alone; fixed-width hex
-                # strings may be joined (YMM = upper half : XMM)
-                if fmt == FMT_HEXLE or (
+                # a number stands alone; only fixed-width hex strings of wide
+                # registers may be joined (YMM = upper half : XMM)
+                if (fmt == FMT_HEXLE and len(v) > 8) or (
                         (at == 0 or text[at - 1] not in _HEXCHARS)
                         and (end == len(text) or text[end] not in _HEXCHARS)):
                     found.append((at, end, i, fmt))
                 at = text.find(s, at + 1)
-    found.sort()
-    for a, b in zip(found, found[1:]):
-        if b[0] < a[1]:
-            return None
-    return found
+    kept: list[tuple[int, int, int, int]] = []
+    for m in sorted(found, key=lambda m: m[0] - m[1]):  # longest first
+        if all(m[1] <= k[0] or k[1] <= m[0] for k in kept):
+            kept.append(m)
+    return sorted(kept)
 
 
 def _with(inputs: Inputs, holes: tuple[Hole, ...], values: list[bytes]) -> Inputs:
@@ -248,33 +250,42 @@ class Template:
 def make_template(tid: int, inputs: Inputs, shape: Shape, actual: bytes,
                   make: EventMaker, encode: PairEncoder,
                   check: Callable[[Template, Inputs], bytes | None],
-                  rng: random.Random) -> Template | None:
+                  rng: random.Random, tries: int = 3) -> Template | None:
     """A template for this delivery, or None when one cannot be shown right.
 
     ``actual`` is what the Python path wrote for ``inputs``; ``check``
     renders a template with the C module (None: its key does not match).
+    Sentinels are random: a probe that fails is tried again with others.
     """
-    def sentinel(size: int, zero_top: bool) -> bytes:
-        v = bytearray(rng.randrange(256) for _ in range(size))
-        if zero_top and size >= 4:  # "0x"-hex then differs from fixed-width hex
-            v[-2:] = b"\0\0"
-            v[-3] |= 0x10
-        else:
-            v[-1] |= 0x10
-        return bytes(v)
+    for _ in range(tries):
+        t = _probe(tid, inputs, shape, actual, make, encode, check, rng)
+        if t is not None:
+            return t
+    return None
 
+
+def _sentinel(rng: random.Random, size: int, zero_top: bool) -> bytes:
+    v = bytearray(rng.randrange(256) for _ in range(size))
+    if zero_top:  # the 0x-hex spelling is then shorter than the fixed-width one
+        v[-1] = 0
+        v[-2] |= 0x10
+    else:
+        v[-1] |= 0x10
+    return bytes(v)
+
+
+def _probe(tid: int, inputs: Inputs, shape: Shape, actual: bytes, make: EventMaker,
+           encode: PairEncoder, check: Callable[[Template, Inputs], bytes | None],
+           rng: random.Random) -> Template | None:
     holes = shape.holes
-    probe = [sentinel(h.size, True) for h in holes]
+    probe = [_sentinel(rng, h.size, True) for h in holes]
     events = make(_with(inputs, holes, probe))
     if events is None:
         return None
     text = encode(*events)
-    found = _matches(text, holes, probe)
-    if found is None:
-        return None
     ops: list[Op] = []
     pos = 0
-    for start, end, i, fmt in found:
+    for start, end, i, fmt in _matches(text, holes, probe):
         if start > pos:
             ops.append(text[pos:start])
         h = holes[i]
@@ -287,7 +298,8 @@ def make_template(tid: int, inputs: Inputs, shape: Shape, actual: bytes,
         return None
     # a second probe: other sentinels, and random bytes wherever the key does
     # not look -- the decoder's output must not have depended on them
-    other = _free(_with(inputs, holes, [sentinel(h.size, False) for h in holes]), shape, rng)
+    other = _free(_with(inputs, holes, [_sentinel(rng, h.size, False) for h in holes]),
+                  shape, rng)
     events = make(other)
     if events is None or check(t, other) != encode(*events):
         return None
