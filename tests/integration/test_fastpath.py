@@ -155,7 +155,8 @@ def _text_encoder(session: Session) -> fp.PairEncoder:
     return pair
 
 
-def _forgeries(frame: SigFrame, inputs: fp.Inputs, rng: random.Random) -> list[tuple[str, fp.Inputs]]:
+def _forgeries(frame: SigFrame, inputs: fp.Inputs,
+               rng: random.Random) -> list[tuple[str, fp.Inputs]]:
     """Variants of a real delivery's key bytes, each a different decode."""
     out: list[tuple[str, fp.Inputs]] = []
 

@@ -69,7 +69,8 @@ def test_a_template_applies_only_where_its_key_is_equal() -> None:
     frame = bytes(range(64))
     key = [(fp.SRC_FRAME, 0, frame[:8]), (fp.SRC_FRAME, 40, frame[40:48])]
     ops: list[fp.Op] = [b"v=", (fp.SRC_FRAME, 16, 8, fp.FMT_UDEC)]
-    assert _render(ops, frame, key=key) == b"v=" + str(int.from_bytes(frame[16:24], "little")).encode()
+    value = int.from_bytes(frame[16:24], "little")
+    assert _render(ops, frame, key=key) == b"v=" + str(value).encode()
     for i in (0, 7, 40, 47):
         bad = bytearray(frame)
         bad[i] ^= 1
