@@ -634,7 +634,7 @@ static PyObject *bytes_or_none(const void *p, Py_ssize_t n, int ok)
 	return PyBytes_FromStringAndSize(p, n);
 }
 
-enum { LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR };
+enum { LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR, LOOP_PASS_MISS };
 
 /*
  * trace_loop(store, tid, sig, fds, served, handler_code, pc_offset, regs_size,
@@ -658,12 +658,20 @@ enum { LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR };
  *               rest the handler-entry stop with regs and frame bytes;
  *   LOOP_OTHER  the step ended otherwise (or failed: rerr): as LOOP_MISS,
  *               for a stop of any task;
- *   LOOP_FULL   max_count deliveries or max_bytes written: stid is stopped
- *               at its handler's entry, regs its registers;
+ *   LOOP_FULL   max_count deliveries or max_bytes written: stid (= got) is
+ *               stopped at its handler's entry, regs its registers (in pass
+ *               mode: at its delivery, owed the signal in status);
  *   LOOP_INTR   a signal for the tracer interrupted a wait and its Python
  *               handler raised: the exception is the last item, to be raised
  *               once ``out`` is written (nothing rendered is lost).
  * The last item is None unless LOOP_INTR.
+ *
+ * ``handler_code`` < 0 is pass mode (trace --no-frame): such a delivery is
+ * not stepped into but written with a template of its siginfo and pc (read
+ * with PEEKUSER) and resumed with its signal;
+ *   LOOP_PASS_MISS  no template matched: the stop (got, status, info) is the
+ *                   delivery's, still to be handled; dpc its pc.
+ * A task stopped by the loop with a signal owed is resumed with it (cursig).
  */
 static PyObject *fast_trace_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -723,7 +731,9 @@ static PyObject *fast_trace_loop(PyObject *self, PyObject *const *args, Py_ssize
 		if (count > 0 && (count >= max_count || b.len >= (size_t)max_bytes)) {
 			kind = LOOP_FULL;
 			stid = cur;
-			have_regs = 1;  /* of cur, read at its handler entry */
+			got = (pid_t)cur;
+			status = (int)cursig;  /* the signal it is owed (pass mode) */
+			have_regs = handler_code >= 0;  /* of cur, read at its handler entry */
 			break;
 		}
 		if (ptrace(PTRACE_CONT, (pid_t)cur, NULL, (void *)cursig) == -1) {
@@ -797,6 +807,36 @@ static PyObject *fast_trace_loop(PyObject *self, PyObject *const *args, Py_ssize
 					pcb[i] = (unsigned char)((unsigned long)word >> (8 * i));
 				have_pc = 1;
 			}
+		}
+		if (handler_code < 0) {
+			/* pass mode: written as passed on, resumed with its signal */
+			struct srcs in;
+			int hit = -1;
+
+			memset(&in, 0, sizeof in);
+			in.p[SRC_FRAME] = in.p[SRC_REGS] = pcb;  /* (empty) */
+			in.p[SRC_PC] = pcb;
+			in.len[SRC_PC] = have_pc ? 8 : 0;
+			in.p[SRC_INFO] = dinfo;
+			in.len[SRC_INFO] = SIGINFO_SIZE;
+			for (int i = 0; i < s->n; i++) {
+				if (s->t[i].tid == stid && key_matches(&s->t[i], &in)) {
+					hit = i;
+					break;
+				}
+			}
+			if (hit < 0) {
+				kind = LOOP_PASS_MISS;
+				have_info = 1;  /* the stop is the delivery's */
+				break;
+			}
+			if (render(&s->t[hit], &in, &b) < 0)
+				goto fail;
+			s->t[hit].hits++;
+			count++;
+			cur = stid;
+			cursig = sig;
+			continue;
 		}
 		if (ptrace(PTRACE_SINGLESTEP, (pid_t)stid, NULL, (void *)(long)sig) == -1) {
 			rerr = errno;

@@ -193,7 +193,7 @@ def trace_loop_available() -> bool:
 
 
 #: Tracer.trace_loop outcomes (_fastptrace.c ``trace_loop``)
-LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR = range(5)
+LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR, LOOP_PASS_MISS = range(6)
 
 
 class LoopResult(NamedTuple):
@@ -1237,9 +1237,11 @@ class Tracer:
         else happens (see _fastptrace.c ``trace_loop``): a signal in
         ``served`` (bit n-1 = signal n) delivered to a task with a handler is
         stepped into it, its frame read, and written with the first template
-        of ``store`` whose key matches.  The tasks' memory fds are opened
-        first.  Nothing is raised for a failed resume or wait: the caller
-        writes ``out`` first (:meth:`loop_stop`)."""
+        of ``store`` whose key matches (``handler_code`` < 0: passed on with
+        its signal instead, written with a template of its siginfo and pc).
+        The tasks' memory fds are opened first.  Nothing is raised for a
+        failed resume or wait: the caller writes ``out`` first
+        (:meth:`loop_stop`)."""
         fds: dict[int, tuple[int, int, int]] = {}
         for tid, t in self.tasks.items():
             try:

@@ -264,6 +264,7 @@ def _json_writer(out: IO[str], extra: Extra | None = None) -> Callable[[Event], 
             return line_of(d) + line_of(h)
 
         write.pair = pair  # type: ignore[attr-defined]
+        write.passed = line_of  # type: ignore[attr-defined]
         return write
 
     def write_extra(e: Event) -> object:
@@ -708,9 +709,9 @@ def run(a: argparse.Namespace, st: Style) -> int:
                 session.policy.nostop.clear()
             # the writer's own encoding of a delivery, when it has one: the
             # C trace loop writes plain deliveries with templates of it
-            encoder = getattr(base, "pair", None)
             for e in session.events(step_sigreturn=a.step_sigreturn and a.frame,
-                                    encoder=encoder):
+                                    encoder=getattr(base, "pair", None),
+                                    passed_encoder=getattr(base, "passed", None)):
                 try:
                     write(e)
                 except BrokenPipeError:
@@ -848,5 +849,10 @@ def _writer(a: argparse.Namespace, out: IO[str], st: Style,
             line = render_compact(h, d, st)  # type: ignore[arg-type]
             return (line + "\n").encode("utf-8", "surrogateescape")
 
+        def passed(d: Event) -> bytes:
+            # what text() writes for a delivery passed on (--no-frame)
+            return (render_compact(d, None, st) + "\n").encode("utf-8", "surrogateescape")
+
         text.pair = pair  # type: ignore[attr-defined]
+        text.passed = passed  # type: ignore[attr-defined]
     return text

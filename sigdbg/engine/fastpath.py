@@ -68,9 +68,14 @@ _MCONTEXT = {"rt_sigframe": "uc.uc_mcontext", "rt_sigframe_ia32": "uc.uc_mcontex
 
 #: (delivery, handler entry) -> the bytes the front end writes for them
 PairEncoder = Callable[[ev.SignalDelivered, ev.HandlerEntered], bytes]
+#: a delivery passed on without a stop at the handler (--no-frame) -> its bytes
+PassEncoder = Callable[[ev.SignalDelivered], bytes]
 Inputs = dict[int, bytes]  #: source -> its bytes
-#: the Python path for one delivery's inputs: its two events, or None
-EventMaker = Callable[[Inputs], "tuple[ev.SignalDelivered, ev.HandlerEntered] | None"]
+#: the Python path for one delivery's inputs: its events (two, or one when
+#: passed on), or None
+EventMaker = Callable[[Inputs], "tuple[ev.Event, ...] | None"]
+#: the front end's encoder of those events
+Encoder = Callable[..., bytes]
 Op = bytes | tuple[int, int, int, int]
 
 
@@ -238,6 +243,10 @@ def _free(inputs: Inputs, shape: Shape, rng: random.Random) -> Inputs:
     return {**inputs, SRC_FRAME: bytes(data)}
 
 
+#: a delivery passed on: the siginfo is key, the pc a hole
+PASSED_SHAPE = Shape((Hole(SRC_PC, 0, 8),), ((SRC_INFO, 0, SIGINFO_SIZE), (SRC_PC, 0, 8)))
+
+
 @dataclass(frozen=True)
 class Template:
     tid: int
@@ -248,7 +257,7 @@ class Template:
 
 
 def make_template(tid: int, inputs: Inputs, shape: Shape, actual: bytes,
-                  make: EventMaker, encode: PairEncoder,
+                  make: EventMaker, encode: Encoder,
                   check: Callable[[Template, Inputs], bytes | None],
                   rng: random.Random, tries: int = 3) -> Template | None:
     """A template for this delivery, or None when one cannot be shown right.
@@ -275,7 +284,7 @@ def _sentinel(rng: random.Random, size: int, zero_top: bool) -> bytes:
 
 
 def _probe(tid: int, inputs: Inputs, shape: Shape, actual: bytes, make: EventMaker,
-           encode: PairEncoder, check: Callable[[Template, Inputs], bytes | None],
+           encode: Encoder, check: Callable[[Template, Inputs], bytes | None],
            rng: random.Random) -> Template | None:
     holes = shape.holes
     probe = [_sentinel(rng, h.size, True) for h in holes]
@@ -319,13 +328,15 @@ class FastPath:
 
     #: deliveries (or bytes written) per trip through the C loop
     MAX_COUNT = 4096
-    MAX_BYTES = 256 * 1024
+    MAX_BYTES = 1 << 20
     #: templates tried in all (a program whose deliveries never repeat a
     #: key stops paying for the attempts)
     BUDGET = 256
 
-    def __init__(self, encode: PairEncoder, *, max_count: int = MAX_COUNT) -> None:
+    def __init__(self, encode: PairEncoder, encode_passed: PassEncoder | None = None, *,
+                 max_count: int = MAX_COUNT) -> None:
         self.encode = encode
+        self.encode_passed = encode_passed
         self.store = TemplateStore()
         self.templates: list[Template] = []
         self.tries = 0
@@ -344,16 +355,23 @@ class FastPath:
         return scratch.render(0, inputs[SRC_FRAME], inputs[SRC_REGS],
                               int.from_bytes(inputs[SRC_PC], "little"), inputs[SRC_INFO])
 
-    def learn(self, tid: int, inputs: Inputs, frame: SigFrame, actual: bytes,
+    def learn(self, tid: int, inputs: Inputs, frame: SigFrame | None, actual: bytes,
               make: EventMaker) -> bool:
-        """Make a template from one delivery the Python path served."""
+        """Make a template from one delivery the Python path served (``frame``
+        None: one passed on, whose inputs are its siginfo and pc alone)."""
         if self.tries >= self.BUDGET:
             return False
         self.tries += 1
-        shape = shape_of(frame, len(inputs[SRC_REGS]), len(inputs[SRC_FRAME]))
+        if frame is None:
+            assert self.encode_passed is not None
+            shape: Shape | None = PASSED_SHAPE
+            encode: Encoder = self.encode_passed
+        else:
+            shape = shape_of(frame, len(inputs[SRC_REGS]), len(inputs[SRC_FRAME]))
+            encode = self.encode
         if shape is None:
             return False
-        t = make_template(tid, inputs, shape, actual, make, self.encode, self.check, self.rng)
+        t = make_template(tid, inputs, shape, actual, make, encode, self.check, self.rng)
         if t is None:
             return False
         if not self.store.add(t.tid, t.regs_len, t.frame_len, t.key, t.ops):

@@ -23,6 +23,7 @@ from sigdbg.backends.ptrace import (
     LOOP_FULL,
     LOOP_INTR,
     LOOP_MISS,
+    LOOP_PASS_MISS,
     LOOP_STOP,
     PtraceTask,
     ResumeResult,
@@ -52,6 +53,7 @@ from sigdbg.engine.fastpath import (
     EventMaker,
     FastPath,
     PairEncoder,
+    PassEncoder,
 )
 from sigdbg.engine.fastpath import pc_bytes as _pc_bytes
 from sigdbg.engine.inspect import Inspector, TaskView
@@ -592,8 +594,8 @@ class Session(Inspector):
         for tid, sig in list(stopped.items()):
             self._resume(tid, sig)
 
-    def events(self, *, step_sigreturn: bool = False,
-               encoder: PairEncoder | None = None) -> Iterator[ev.Event]:
+    def events(self, *, step_sigreturn: bool = False, encoder: PairEncoder | None = None,
+               passed_encoder: PassEncoder | None = None) -> Iterator[ev.Event]:
         """Run the target, yielding events until no traced task is left.
 
         The tracee is stopped while the consumer holds an event; the next
@@ -605,7 +607,9 @@ class Session(Inspector):
         events instead: served by the C trace loop and written with templates
         of exactly that encoder's output (engine/fastpath.py).  Not with
         ``step_sigreturn``, nor when the C module is not built
-        (SIGDBG_NO_NATIVE) or SIGDBG_NO_FASTPATH is set.
+        (SIGDBG_NO_NATIVE) or SIGDBG_NO_FASTPATH is set.  ``passed_encoder``
+        does the same for a delivery passed on without a frame
+        (``policy.frames`` False: its ``SignalDelivered`` alone).
         """
         from sigdbg.engine.sigreturn import (
             NO_PROGRESS_LIMIT,
@@ -625,7 +629,7 @@ class Session(Inspector):
         if encoder is not None and not step_sigreturn and trace_loop_available() \
                 and os.environ.get("SIGDBG_NO_FASTPATH", "") in ("", "0") \
                 and self.task.process_abi.name in ("x86_64", "i386"):
-            fast = self._fast = FastPath(encoder)
+            fast = self._fast = FastPath(encoder, passed_encoder)
         while tasks or self._requeued:  # (self.alive)
             try:
                 if fast is not None and len(stopped) == 1 and self._fast_ready():
@@ -671,7 +675,9 @@ class Session(Inspector):
         return not (self._requeued or self.srop is not None or self.breakpoints
                     or self._stepping or self._quiet or self._pending or self._unstepped
                     or self._attach_stops or self._at_breakpoint or self._inline
-                    or self._cont_syscall) and self.policy.frames
+                    or self._cont_syscall) \
+            and (self.policy.frames or self._fast is not None
+                 and self._fast.encode_passed is not None)
 
     def _served(self) -> int:
         """Signals the C loop may serve (bit n-1 = signal n): those the policy
@@ -690,14 +696,28 @@ class Session(Inspector):
         task = self.tracer.tasks[tid]
         self._stopped.pop(tid, None)
         self._maps = None  # the program may map and unmap while it runs
+        frames = self.policy.frames
         r = self.tracer.trace_loop(fast.store, task, sig, self._served(),
-                                   SIGTRAP_HANDLER_ENTRY, BULK_READ, fast.max_count,
-                                   FastPath.MAX_BYTES)
+                                   SIGTRAP_HANDLER_ENTRY if frames else -1, BULK_READ,
+                                   fast.max_count, FastPath.MAX_BYTES)
         if r.served:
             yield ev.Rendered(task.pid, r.stid, r.served, r.out)
         kind = r.kind
         if kind == LOOP_FULL:
-            self._stopped[r.stid] = 0  # at its handler's entry
+            # at its handler's entry; passed on (--no-frame): at its delivery
+            self._stopped[r.stid] = 0 if frames else r.status
+            return
+        if kind == LOOP_PASS_MISS:
+            stop = self._stop_of(*self.tracer.loop_stop(r))
+            events = self._handle(stop)
+            stask = self.tracer.tasks.get(stop.tid)
+            if r.dpc is not None and r.info is not None and stask is not None \
+                    and len(events) == 1 and isinstance(events[0], ev.SignalDelivered) \
+                    and events[0].disposition == "passed" and fast.encode_passed is not None:
+                self._fast_learn_passed(fast, stask, events[0],
+                                        {SRC_FRAME: b"", SRC_REGS: b"",
+                                         SRC_PC: _pc_bytes(r.dpc), SRC_INFO: r.info})
+            yield from events
             return
         if kind == LOOP_INTR:
             assert r.exc is not None
@@ -748,6 +768,22 @@ class Session(Inspector):
             task._raw_regs = regs
             task._regs = None
 
+    def _fast_learn_passed(self, fast: FastPath, task: PtraceTask, event: ev.SignalDelivered,
+                           inputs: dict[int, bytes]) -> None:
+        """A template from a delivery passed on by the Python path (--no-frame)."""
+        assert fast.encode_passed is not None
+        fast.learn(task.tid, inputs, None, fast.encode_passed(event),
+                   self.fast_passed_maker(task))
+
+    def fast_passed_maker(self, task: PtraceTask) -> EventMaker:
+        """The Python path of a delivery passed on (``_signal_stop`` without
+        frames) as a function of its siginfo and pc."""
+        def make(inp: dict[int, bytes]) -> tuple[ev.Event, ...]:
+            info = decode_siginfo(inp[SRC_INFO], TRACER_SIGINFO_ABI)
+            return (self._passed(task, info, int.from_bytes(inp[SRC_PC], "little")),)
+
+        return make
+
     def fast_maker(self, task: PtraceTask) -> EventMaker:
         """The Python path of one delivery to a handler of ``task``, as a
         function of its inputs (engine/fastpath.py): ``_handler_entered``
@@ -757,7 +793,7 @@ class Session(Inspector):
         def forbidden(address: int, size: int) -> bytes:
             raise _Touched(address)
 
-        def make(inp: dict[int, bytes]) -> tuple[ev.SignalDelivered, ev.HandlerEntered] | None:
+        def make(inp: dict[int, bytes]) -> tuple[ev.Event, ...] | None:
             task._raw_regs = inp[SRC_REGS]
             task._regs = None
             sp = task.pc_sp()[1]
@@ -949,7 +985,7 @@ class Session(Inspector):
             if self.srop is not None:
                 self._quiet.add(tid)  # stepped all the same: --srop needs its frame
             if prints:
-                out.append(ev.SignalDelivered(pid, tid, info, "passed", self._pc(task)))
+                out.append(self._passed(task, info, self._pc(task)))
             return out
         # Step with the signal: the kernel builds the frame and stops at the
         # handler's first instruction (or executes one instruction if the
@@ -990,6 +1026,11 @@ class Session(Inspector):
             self._pending[tid] = _Pending(info, self._pc(task))
             self._resume(tid, sig, step=True)
         return out
+
+    @staticmethod
+    def _passed(task: PtraceTask, info: SigInfo, pc: int) -> ev.SignalDelivered:
+        """A delivery passed on to the program (not stepped into)."""
+        return ev.SignalDelivered(task._pid, task.tid, info, "passed", pc)
 
     # -- forged sigreturn detection (engine/srop.py) ------------------------------------
     def enable_srop(self) -> SropGuard:

@@ -98,6 +98,8 @@ def _named(text: bytes) -> bytes:
     ("sig_storm_fp", []),
     ("sig_storm.i386", ["--json"]),
     ("sig_storm.i386", []),
+    ("sig_storm", ["--no-frame", "--json"]),
+    ("sig_storm", ["--no-frame"]),
 ])
 def test_fast_trace_is_the_python_trace(tmp_path: Path, storm: str, opts: list[str]) -> None:
     assert backend.trace_loop_available(), "the C module's trace loop is not built"

@@ -135,3 +135,53 @@ def test_key_pieces_leave_out_exactly_the_holes() -> None:
                                       (fp.SRC_FRAME, 8, bytes([8, 9])),
                                       (fp.SRC_FRAME, 12, bytes(range(12, 16))),
                                       (fp.SRC_INFO, 0, b"abcd")]
+
+
+def test_passed_templates_equal_the_python_path_on_random_siginfo() -> None:
+    """--no-frame: a delivery passed on is written from its siginfo (key) and
+    pc (hole).  Random siginfo bytes -- any signal, any si_code, the odd
+    layouts they select -- and random pcs: the template's bytes are the
+    Python path's, for the JSON and the text writer."""
+    _need_native()
+    import io
+    from argparse import Namespace
+
+    from sigdbg.cli.trace_cli import _json_writer, _writer
+    from sigdbg.engine.session import Session
+    from sigdbg.render.text import Style
+
+    class Task:  # what the passed-on event takes from a task
+        _pid = 4242
+        tid = 4243
+
+    session = object.__new__(Session)  # (fast_passed_maker uses no session state)
+    make = Session.fast_passed_maker(session, Task())  # type: ignore[arg-type]
+    json_passed = _json_writer(io.TextIOWrapper(io.BytesIO())).passed  # type: ignore[attr-defined]
+    a = Namespace(summary=False, timestamps=0, relative=False, stack=False, json=False,
+                  quiet=0, verbose=False)
+    text_passed = _writer(a, io.StringIO(), Style(False), session).passed  # type: ignore[attr-defined]
+    rng = random.Random(1515)
+    made = 0
+    for n in range(300):
+        info = bytearray(rng.randrange(256) for _ in range(128))
+        info[0:4] = rng.choice([10, 11, 17, 34, 64, rng.randrange(1, 65)]).to_bytes(4, "little")
+        info[8:12] = rng.choice([0, -6, -1, 1, 2, 3, 0x80, 0x12345, -60]).to_bytes(
+            4, "little", signed=True)
+        inputs = {fp.SRC_FRAME: b"", fp.SRC_REGS: b"", fp.SRC_INFO: bytes(info),
+                  fp.SRC_PC: fp.pc_bytes(rng.getrandbits(64))}
+        for encode in (json_passed, text_passed):
+            actual = encode(*make(inputs))
+            t = fp.make_template(Task.tid, inputs, fp.PASSED_SHAPE, actual, make, encode,
+                                 fp.FastPath(encode).check, rng)
+            assert t is not None, n
+            made += 1
+            store = backend.TemplateStore()
+            store.add(t.tid, t.regs_len, t.frame_len, t.key, t.ops)
+            for _ in range(5):
+                pc = rng.choice([0, rng.getrandbits(64), rng.getrandbits(12)])
+                assert store.render(0, b"", b"", pc, bytes(info)) == \
+                    encode(*make({**inputs, fp.SRC_PC: fp.pc_bytes(pc)}))
+            other = bytearray(info)
+            other[rng.randrange(128)] ^= 1 << rng.randrange(8)
+            assert store.render(0, b"", b"", 0, bytes(other)) is None  # the key holds it all
+    assert made == 600
