@@ -232,14 +232,11 @@ def _key(inputs: Inputs, shape: Shape) -> list[tuple[int, int, bytes]]:
 
 def _free(inputs: Inputs, shape: Shape, rng: random.Random) -> Inputs:
     """``inputs`` with every frame byte outside the reads made random."""
-    covered = bytearray(len(inputs[SRC_FRAME]))
+    frame = inputs[SRC_FRAME]
+    data = bytearray(rng.randbytes(len(frame)))
     for src, start, end in shape.reads:
         if src == SRC_FRAME:
-            covered[start:end] = b"\1" * (end - start)
-    data = bytearray(inputs[SRC_FRAME])
-    for i, c in enumerate(covered):
-        if not c:
-            data[i] = rng.randrange(256)
+            data[start:end] = frame[start:end]
     return {**inputs, SRC_FRAME: bytes(data)}
 
 
@@ -274,7 +271,7 @@ def make_template(tid: int, inputs: Inputs, shape: Shape, actual: bytes,
 
 
 def _sentinel(rng: random.Random, size: int, zero_top: bool) -> bytes:
-    v = bytearray(rng.randrange(256) for _ in range(size))
+    v = bytearray(rng.randbytes(size))
     if zero_top:  # the 0x-hex spelling is then shorter than the fixed-width one
         v[-1] = 0
         v[-2] |= 0x10
