@@ -502,6 +502,8 @@ static int out_reserve(struct outbuf *b, size_t more)
 }
 
 static const char HEX[] = "0123456789abcdef";
+/* the two lowercase hex digits of each byte value (filled at import) */
+static char HEX2[256][2];
 
 /* append one template's output for these sources */
 static int render(const struct tmpl *t, const struct srcs *in, struct outbuf *b)
@@ -525,8 +527,8 @@ static int render(const struct tmpl *t, const struct srcs *in, struct outbuf *b)
 		if (o->fmt == FMT_HEXLE) {
 			/* the little-endian bytes as one number, most significant first */
 			for (int j = o->size - 1; j >= 0; j--) {
-				*w++ = HEX[v[j] >> 4];
-				*w++ = HEX[v[j] & 15];
+				memcpy(w, HEX2[v[j]], 2);
+				w += 2;
 			}
 		} else {
 			unsigned long long x = 0;
@@ -996,5 +998,9 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__fastptrace(void)
 {
+	for (int i = 0; i < 256; i++) {
+		HEX2[i][0] = HEX[i >> 4];
+		HEX2[i][1] = HEX[i & 15];
+	}
 	return PyModule_Create(&module);
 }
