@@ -328,6 +328,36 @@ def _decode(mem: Memory, abi: Abi, fpstate: int) -> FpState:
     )
 
 
+def fpstate_value_fields(fp: FpState, abi: Abi, base: int
+                         ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(values, reads) of a decoded FP area, as (offset, size) from ``base``
+    (where ``fp.address`` lies in the caller's buffer): ``reads`` is every
+    byte :func:`_decode` looks at; ``values`` the registers among them that it
+    only copies to its output (ST0..7, every XMM slot, the YMM upper halves),
+    never tests -- the C trace loop's template holes (engine/fastpath.py)."""
+    values: list[tuple[int, int]] = []
+    reads: list[tuple[int, int]] = []
+    if fp.format == "fsave" or abi.name == "i386":
+        reads.append((base, i386_tables.FPSTATE_32_HEADER.size))
+    if fp.format == "fsave":
+        return values, reads
+    fx = base + fp.fxsave_address - fp.address
+    reads.append((fx, XSAVE_EXTENDED_OFFSET))
+    st = FPSTATE_64["st_space"]
+    values += [(fx + o, ST_REG_SIZE) for o in range(st.offset, st.end, ST_SLOT)]
+    xmm = FPSTATE_64["xmm_space"]
+    values += [(fx + o, XMM_REG_SIZE) for o in range(xmm.offset, xmm.end, XMM_REG_SIZE)]
+    if fp.format == "xsave":
+        if fp.magic2 is not None:
+            reads.append((fx + fp.xstate_size, 4))
+        if fp.ymm_hi_raw:
+            at = fx + ymm_offset()
+            reads.append((at, len(fp.ymm_hi_raw)))
+            values += [(at + o, XMM_REG_SIZE)
+                       for o in range(0, len(fp.ymm_hi_raw), XMM_REG_SIZE)]
+    return values, reads
+
+
 def try_decode_fpstate(mem: Memory, abi: Abi, fpstate: int) -> tuple[FpState | None, str | None]:
     """decode_fpstate, with failures turned into a one-line reason."""
     if fpstate == 0:

@@ -39,21 +39,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from sigdbg.abi.abis import Abi, abi_for_regset_size, abi_of_frame_kind
-from sigdbg.abi.i386 import FPSTATE_32_HEADER
-from sigdbg.abi.layout import Layout
-from sigdbg.abi.x86_fp import (
-    FPSTATE_64,
-    ST_REG_SIZE,
-    ST_SLOT,
-    XMM_REG_SIZE,
-    XSAVE_EXTENDED_OFFSET,
-)
-from sigdbg.backends.ptrace import TemplateStore
-from sigdbg.decode.sigframe import FRAME_LAYOUTS, SigFrame
-from sigdbg.decode.xsave import ymm_offset
+from sigdbg.abi.abis import abi_for_regset_size
+from sigdbg.decode.sigframe import SigFrame, frame_value_fields, regset_value_fields
 from sigdbg.engine import events as ev
+from sigdbg.errors import UsageError
 
 #: sources of the C module's templates (_fastptrace.c SRC_*)
 SRC_FRAME, SRC_REGS, SRC_PC, SRC_INFO = range(4)
@@ -62,9 +53,6 @@ SRC_FRAME, SRC_REGS, SRC_PC, SRC_INFO = range(4)
 FMT_UDEC, FMT_HEXLE, FMT_HEXVAR = range(3)
 
 SIGINFO_SIZE = 128
-#: the sigcontext path of each frame kind (decode/sigframe.py _MCONTEXT_PATH)
-_MCONTEXT = {"rt_sigframe": "uc.uc_mcontext", "rt_sigframe_ia32": "uc.uc_mcontext",
-             "sigframe_ia32": "sc"}
 
 #: (delivery, handler entry) -> the bytes the front end writes for them
 PairEncoder = Callable[[ev.SignalDelivered, ev.HandlerEntered], bytes]
@@ -77,6 +65,18 @@ EventMaker = Callable[[Inputs], "tuple[ev.Event, ...] | None"]
 #: the front end's encoder of those events
 Encoder = Callable[..., bytes]
 Op = bytes | tuple[int, int, int, int]
+
+
+class Store(Protocol):
+    """The C module's template store (backends/ptrace.py ``TemplateStore``)."""
+
+    def add(self, tid: int, regs_len: int, frame_len: int, key: list[tuple[int, int, bytes]],
+            ops: list[Op]) -> bool: ...
+
+    def clear(self) -> None: ...
+
+    def render(self, index: int, frame: bytes, regs: bytes, pc: int,
+               info: bytes) -> bytes | None: ...
 
 
 @dataclass(frozen=True)
@@ -95,73 +95,23 @@ class Shape:
     reads: tuple[tuple[int, int, int], ...]
 
 
-def _sub_layout(kind: str, path: str) -> Layout:
-    layout = FRAME_LAYOUTS[kind]
-    for part in path.split("."):
-        sub = layout[part].sub
-        assert sub is not None
-        layout = sub
-    return layout
-
-
 def shape_of(frame: SigFrame, regs_len: int, data_len: int) -> Shape | None:
-    """The holes and reads of a decoded x86 frame (None: not servable)."""
-    kind = frame.kind
-    if kind not in _MCONTEXT:
-        return None
-    fabi = abi_of_frame_kind(kind)
-    layout = FRAME_LAYOUTS[kind]
-    sc = _sub_layout(kind, _MCONTEXT[kind])
-    mc = layout.offset_of(_MCONTEXT[kind])
-    word = fabi.bits // 8
-    holes: list[Hole] = []
-    reads: list[tuple[int, int, int]] = [(SRC_FRAME, 0, layout.size), (SRC_INFO, 0, SIGINFO_SIZE),
-                                         (SRC_REGS, 0, regs_len), (SRC_PC, 0, 8)]
-    for name, _ in fabi.mcontext_regs:
-        f = sc[name]
-        if name != _sc_sp(fabi) and f.size == word:
-            holes.append(Hole(SRC_FRAME, mc + f.offset, f.size))
-    rabi = abi_for_regset_size(regs_len)
-    rsc = _sub_layout(rabi.frame_kinds[0], _MCONTEXT[rabi.frame_kinds[0]])
-    rword = rabi.bits // 8
-    for sc_name, ur_name in rabi.mcontext_regs:
-        if ur_name != rabi.sp and rsc[sc_name].size == rword:
-            f = rabi.user_regs[ur_name]
-            holes.append(Hole(SRC_REGS, f.offset, f.size))
+    """The holes and reads of a decoded frame (None: not servable), from the
+    decoder's own account of the fields it copies and the bytes it reads
+    (decode/sigframe.py ``frame_value_fields``, ``regset_value_fields``)."""
+    try:
+        values, frame_reads = frame_value_fields(frame)
+        regs_abi = abi_for_regset_size(regs_len)
+    except (KeyError, UsageError):
+        return None  # a frame kind or register set without those tables
+    holes = [Hole(SRC_FRAME, off, size) for off, size in values]
+    holes += [Hole(SRC_REGS, off, size) for off, size in regset_value_fields(regs_abi)]
     holes.append(Hole(SRC_PC, 0, 8))
-    fp = frame.fpstate
-    if fp is not None:
-        base = fp.address - frame.address
-        if fp.format == "fsave" or fabi.name == "i386":
-            reads.append((SRC_FRAME, base, base + FPSTATE_32_HEADER.size))
-        if fp.format != "fsave":
-            fx = fp.fxsave_address - frame.address
-            reads.append((SRC_FRAME, fx, fx + XSAVE_EXTENDED_OFFSET))
-            st = FPSTATE_64["st_space"]
-            for o in range(st.offset, st.end, ST_SLOT):
-                holes.append(Hole(SRC_FRAME, fx + o, ST_REG_SIZE))
-            xmm = FPSTATE_64["xmm_space"]
-            for o in range(xmm.offset, xmm.end, XMM_REG_SIZE):
-                holes.append(Hole(SRC_FRAME, fx + o, XMM_REG_SIZE))
-            if fp.format == "xsave":
-                if fp.magic2 is not None:
-                    reads.append((SRC_FRAME, fx + fp.xstate_size, fx + fp.xstate_size + 4))
-                nxmm = 16 if fabi.bits == 64 else 8
-                yo = fx + ymm_offset()
-                if fp.ymm_hi_raw or fp.ymm_hi is not None:
-                    reads.append((SRC_FRAME, yo, yo + XMM_REG_SIZE * nxmm))
-                    for i in range(nxmm):
-                        holes.append(Hole(SRC_FRAME, yo + XMM_REG_SIZE * i, XMM_REG_SIZE))
-    if any(end > data_len for src, _, end in reads if src == SRC_FRAME):
+    reads = [(SRC_FRAME, off, off + size) for off, size in frame_reads]
+    if any(end > data_len for _, _, end in reads):
         return None
+    reads += [(SRC_INFO, 0, SIGINFO_SIZE), (SRC_REGS, 0, regs_len), (SRC_PC, 0, 8)]
     return Shape(tuple(holes), tuple(reads))
-
-
-def _sc_sp(abi: Abi) -> str:
-    for sc, ur in abi.mcontext_regs:
-        if ur == abi.sp:
-            return sc
-    return ""
 
 
 def _spellings(value: bytes) -> list[tuple[int, bytes]]:
@@ -330,11 +280,12 @@ class FastPath:
     #: key stops paying for the attempts)
     BUDGET = 256
 
-    def __init__(self, encode: PairEncoder, encode_passed: PassEncoder | None = None, *,
-                 max_count: int = MAX_COUNT) -> None:
+    def __init__(self, new_store: Callable[[], Store], encode: PairEncoder,
+                 encode_passed: PassEncoder | None = None, *, max_count: int = MAX_COUNT) -> None:
+        self.new_store = new_store
         self.encode = encode
         self.encode_passed = encode_passed
-        self.store = TemplateStore()
+        self.store = new_store()
         self.templates: list[Template] = []
         self.tries = 0
         self.max_count = max_count
@@ -347,7 +298,7 @@ class FastPath:
         self.templates.clear()
 
     def check(self, t: Template, inputs: Inputs) -> bytes | None:
-        scratch = TemplateStore()
+        scratch = self.new_store()
         scratch.add(t.tid, t.regs_len, t.frame_len, t.key, t.ops)
         return scratch.render(0, inputs[SRC_FRAME], inputs[SRC_REGS],
                               int.from_bytes(inputs[SRC_PC], "little"), inputs[SRC_INFO])

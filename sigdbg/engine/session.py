@@ -27,6 +27,7 @@ from sigdbg.backends.ptrace import (
     LOOP_STOP,
     PtraceTask,
     ResumeResult,
+    TemplateStore,
     Tracer,
     WaitResult,
     trace_loop_available,
@@ -629,7 +630,7 @@ class Session(Inspector):
         if encoder is not None and not step_sigreturn and trace_loop_available() \
                 and os.environ.get("SIGDBG_NO_FASTPATH", "") in ("", "0") \
                 and self.task.process_abi.name in ("x86_64", "i386"):
-            fast = self._fast = FastPath(encoder, passed_encoder)
+            fast = self._fast = FastPath(TemplateStore, encoder, passed_encoder)
         while tasks or self._requeued:  # (self.alive)
             try:
                 if fast is not None and len(stopped) == 1 and self._fast_ready():
@@ -697,7 +698,9 @@ class Session(Inspector):
         self._stopped.pop(tid, None)
         self._maps = None  # the program may map and unmap while it runs
         frames = self.policy.frames
-        r = self.tracer.trace_loop(fast.store, task, sig, self._served(),
+        store = fast.store
+        assert isinstance(store, TemplateStore)  # (FastPath was given that class)
+        r = self.tracer.trace_loop(store, task, sig, self._served(),
                                    SIGTRAP_HANDLER_ENTRY if frames else -1, BULK_READ,
                                    fast.max_count, FastPath.MAX_BYTES)
         if r.served:

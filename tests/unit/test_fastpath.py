@@ -172,7 +172,7 @@ def test_passed_templates_equal_the_python_path_on_random_siginfo() -> None:
         for encode in (json_passed, text_passed):
             actual = encode(*make(inputs))
             t = fp.make_template(Task.tid, inputs, fp.PASSED_SHAPE, actual, make, encode,
-                                 fp.FastPath(encode).check, rng)
+                                 fp.FastPath(backend.TemplateStore, encode).check, rng)
             assert t is not None, n
             made += 1
             store = backend.TemplateStore()
