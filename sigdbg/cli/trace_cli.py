@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from sigdbg.engine.session import Session
 
 SCHEMA_VERSION = 1
+#: deliveries the C trace loop writes in one go to a file or pipe (on a
+#: terminal each one is written as it happens)
+FAST_BATCH = 4096
 
 _EPILOG = """\
 examples:
@@ -711,7 +714,8 @@ def run(a: argparse.Namespace, st: Style) -> int:
             # C trace loop writes plain deliveries with templates of it
             for e in session.events(step_sigreturn=a.step_sigreturn and a.frame,
                                     encoder=getattr(base, "pair", None),
-                                    passed_encoder=getattr(base, "passed", None)):
+                                    passed_encoder=getattr(base, "passed", None),
+                                    batch=1 if _isatty(out) else FAST_BATCH):
                 try:
                     write(e)
                 except BrokenPipeError:

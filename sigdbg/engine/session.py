@@ -596,7 +596,8 @@ class Session(Inspector):
             self._resume(tid, sig)
 
     def events(self, *, step_sigreturn: bool = False, encoder: PairEncoder | None = None,
-               passed_encoder: PassEncoder | None = None) -> Iterator[ev.Event]:
+               passed_encoder: PassEncoder | None = None,
+               batch: int = FastPath.MAX_COUNT) -> Iterator[ev.Event]:
         """Run the target, yielding events until no traced task is left.
 
         The tracee is stopped while the consumer holds an event; the next
@@ -610,7 +611,9 @@ class Session(Inspector):
         ``step_sigreturn``, nor when the C module is not built
         (SIGDBG_NO_NATIVE) or SIGDBG_NO_FASTPATH is set.  ``passed_encoder``
         does the same for a delivery passed on without a frame
-        (``policy.frames`` False: its ``SignalDelivered`` alone).
+        (``policy.frames`` False: its ``SignalDelivered`` alone).  ``batch``:
+        the most deliveries in one ``Rendered`` (1 for a reader watching
+        live, a terminal: each is then written as it happens).
         """
         from sigdbg.engine.sigreturn import (
             NO_PROGRESS_LIMIT,
@@ -630,7 +633,8 @@ class Session(Inspector):
         if encoder is not None and not step_sigreturn and trace_loop_available() \
                 and os.environ.get("SIGDBG_NO_FASTPATH", "") in ("", "0") \
                 and self.task.process_abi.name in ("x86_64", "i386"):
-            fast = self._fast = FastPath(TemplateStore, encoder, passed_encoder)
+            fast = self._fast = FastPath(TemplateStore, encoder, passed_encoder,
+                                         max_count=max(batch, 1))
         while tasks or self._requeued:  # (self.alive)
             try:
                 if fast is not None and len(stopped) == 1 and self._fast_ready():
