@@ -12,7 +12,7 @@ demo: bootstrap
 
 lint: bootstrap
 	.venv/bin/ruff check .
-	.venv/bin/mypy --strict sigdbg/abi sigdbg/decode sigdbg/names sigdbg/engine sigdbg/backends \
+	.venv/bin/mypy --strict sigdbg/abi sigdbg/decode sigdbg/names sigdbg/engine sigdbg/backends sigdbg/commands \
 	    sigdbg/gdb
 
 # The tracing tests run a second time on the ctypes path the ptrace backend

@@ -36,9 +36,10 @@ def attach(pid: int, *, follow: bool = False) -> Session:
 def open_core(path: str, exe: str | None = None) -> CoreTarget:
     """A core file as a target: ``auxv()``, ``maps()``, ``vdso_report()``,
     ``signal_frames()``, ``siginfo()``, ``sigframe(address)``; a context manager."""
-    from sigdbg.engine.coretarget import open_core as _open_core
+    from sigdbg.backends.core import CoreBackend
+    from sigdbg.engine.coretarget import CoreTarget as _CoreTarget
 
-    return _open_core(path, exe)
+    return _CoreTarget(CoreBackend(path, exe))
 
 
 __all__ = ["launch", "attach", "open_core", "Session", "SignalPolicy", "events"]

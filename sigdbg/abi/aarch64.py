@@ -208,3 +208,22 @@ def sve_preg_offset(vq: int, n: int) -> int:
 #: symbol, never by offset: 0x7bc on 6.1, 0x820 on 7.2).
 RT_SIGRETURN_NR = 139
 RT_SIGRETURN_CODE = bytes.fromhex("681180d2010000d4")
+
+#: ``svc #0``: the system-call instruction (what the sigreturn walk steps over)
+SVC_0 = bytes.fromhex("010000d4")
+
+#: regset notes of the FP/SIMD and SVE state (include/uapi/linux/elf.h)
+NT_PRFPREG = 2
+NT_ARM_SVE = 0x405
+#: struct user_sve_header (arch/arm64/include/uapi/asm/ptrace.h): size,
+#: max_size, vl, max_vl, flags, reserved; flags & 1 (SVE_PT_REGS_SVE): the
+#: registers follow in the signal frame's layout (SVE_PT_SVE_OFFSET = 16 =
+#: SVE_SIG_REGS_OFFSET), else a user_fpsimd_state
+SVE_PT_HEADER = Layout(
+    "user_sve_header",
+    16,
+    fields(("size", 0, 4), ("max_size", 4, 4), ("vl", 8, 2), ("max_vl", 10, 2),
+           ("flags", 12, 2), ("__reserved", 14, 2)),
+    source="arch/arm64/include/uapi/asm/ptrace.h struct user_sve_header",
+)
+SVE_PT_REGS_SVE = 1

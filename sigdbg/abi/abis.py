@@ -12,7 +12,8 @@ import struct
 from dataclasses import dataclass
 from functools import cache
 
-from sigdbg.abi import aarch64, arm, arm_pages, i386, x86_64
+from sigdbg.abi import aarch64, arm, arm_frames, arm_pages, i386, x86_64
+from sigdbg.abi.elf import ElfError, read_ident
 from sigdbg.abi.layout import Layout
 from sigdbg.errors import UsageError
 
@@ -86,6 +87,41 @@ class Abi:
     #: (bytes, text) of the instructions that enter the kernel for a system
     #: call, as the sigreturn walk recognises them at the restorer's pc
     syscall_insns: tuple[tuple[bytes, str], ...] = ()
+    #: the stack pointer at the restorer's first instruction minus the frame
+    #: address: x86's handler ``ret`` popped pretcode (one word); AArch64 and
+    #: ARM return through x30/lr, with sp back at the frame
+    sp_at_restorer: int = 0
+    #: (frame kind, bytes from the frame up to sp) when the sigreturn system
+    #: call runs: the kernel reads the frame at ``sp - n`` (x86_64 and the
+    #: ia32 non-RT frame ``sp - 8``, the ia32 RT frame ``sp - 4``, AArch64
+    #: ``sp`` itself: arch/arm64/kernel/signal.c sys_rt_sigreturn)
+    sigreturn_frame_below_sp: tuple[tuple[str, int], ...] = ()
+    #: si_code values of the SIGTRAP a PTRACE_SINGLESTEP reports: TRAP_TRACE
+    #: and TRAP_BRKPT (x86's ``user_single_step_report`` after a stepped
+    #: system call); AArch64 has no ``user_single_step_report`` of its own, so
+    #: a stepped ``svc`` reports the generic one's SI_USER (0, measured on 6.1)
+    step_trap_codes: tuple[int, ...] = (2, 1)
+    #: perf_event_open's system call number for a *tracer* of this ABI when
+    #: perf_event execute breakpoints serve the sigreturn walk; 0: not used
+    perf_event_open_nr: int = 0
+    #: (regset note, control word) of a ptrace execute breakpoint set with
+    #: PTRACE_SETREGSET for a tracer of this ABI, slot 0; empty: none (x86
+    #: uses its debug registers through PTRACE_POKEUSER instead)
+    hw_break_regset: tuple[int, ...] = ()
+    #: the register the kernel overwrites while a task is in a syscall-stop
+    #: (arm64 ``report_syscall``: x7 = 0 at entry, 1 at exit, put back when
+    #: the task resumes); empty: none
+    syscall_stop_scratch: str = ""
+    #: the bit of a code address that selects the instruction set (ARM
+    #: interworking: bit 0 set = Thumb code, arch/arm64/kernel/signal32.c
+    #: ``compat_setup_return``); code is read with it cleared.  0: none
+    isa_bit: int = 0
+    #: ``restorer_patterns`` for code reached through an address with
+    #: ``isa_bit`` set (Thumb); ``restorer_patterns`` then are the others (ARM)
+    thumb_restorer_patterns: tuple[tuple[bytes, str, str], ...] = ()
+    #: (syscall, symbol): the C library's restorer, named by its bytes where
+    #: the library has no symbol table (Debian's libc.so.6)
+    libc_restorer_names: tuple[tuple[str, str], ...] = (("rt_sigreturn", "__restore_rt"),)
 
     def __str__(self) -> str:
         return self.name
@@ -154,6 +190,9 @@ X86_64 = Abi(
     call_mnemonics=("call", "lcall"),
     frame_kinds=("rt_sigframe",),
     syscall_insns=_X86_SYSCALL_INSNS,
+    sp_at_restorer=8,
+    sigreturn_frame_below_sp=(("rt_sigframe", 8),),
+    perf_event_open_nr=298,
     gdb_arch_names=("i386:x86-64", "i386:x86-64:intel"),  # not i386:x64-32 (x32)
     handler_arg_pointers=(("rsi", "info", x86_64.RT_SIGFRAME.offset_of("info")),
                           ("rdx", "uc", x86_64.RT_SIGFRAME.offset_of("uc"))),
@@ -200,6 +239,9 @@ I386 = Abi(
     call_mnemonics=("call", "lcall"),
     frame_kinds=("rt_sigframe_ia32", "sigframe_ia32"),
     syscall_insns=_X86_SYSCALL_INSNS,
+    sp_at_restorer=4,
+    sigreturn_frame_below_sp=(("rt_sigframe_ia32", 4), ("sigframe_ia32", 8)),
+    perf_event_open_nr=336,
     gdb_arch_names=("i386", "i386:intel"),
     # the vDSO's __kernel_rt_sigreturn / __kernel_sigreturn
     # (arch/x86/entry/vdso/vdso32/sigreturn.S) and glibc's copies of them
@@ -209,10 +251,9 @@ I386 = Abi(
     ),
 )
 
-#: AArch64 (arch/arm64).  What is not filled in yet is what tracing signals
-#: on AArch64 needs and issue 14 adds next: the sigcontext keeps x0-x30 as
-#: an array (``mcontext_regs`` empty until the frame decoder maps it), and
-#: the DWARF numbering (x0-x30 = 0-30, sp = 31, the return address in x30,
+#: AArch64 (arch/arm64).  The sigcontext keeps x0-x30 as an array, which the
+#: frame decoder (sigdbg/decode/a64frame.py) names x0-x30 like the registers.
+#: Not filled in yet: the DWARF numbering (x0-x30 = 0-30, sp = 31, the return address in x30,
 #: not pc) does not fit ``dwarf_regs``' "last one is the return column" rule.
 AARCH64 = Abi(
     name="aarch64",
@@ -238,16 +279,36 @@ AARCH64 = Abi(
     sigreturn_nr=None,
     disasm_mode="aarch64",
     audit_arch=0xC00000B7,  # AUDIT_ARCH_AARCH64: EM_AARCH64 | 64BIT | LE
-    mcontext_regs=(),
+    # restore_sigframe (arch/arm64/kernel/signal.c): regs[], sp, pc, pstate
+    mcontext_regs=tuple((f"x{i}", f"x{i}") for i in range(31))
+    + (("sp", "sp"), ("pc", "pc"), ("pstate", "pstate")),
     fp="x29",
     e_machine=183,  # EM_AARCH64
     special_mappings=arm_pages.AARCH64_MAPPINGS,
+    # sigdbg writes no software breakpoint into AArch64 code yet (the
+    # session's pc rule is x86's); brk #0 would be d4200000, reported at its
+    # own address (measured on 6.1: SIGTRAP TRAP_BRKPT, pc = the brk)
     breakpoint_insn=b"",
+    syscall_insns=((aarch64.SVC_0, "svc #0"),),
+    sp_at_restorer=0,
+    sigreturn_frame_below_sp=(("rt_sigframe", 0),),
+    step_trap_codes=(2, 1, 0),
+    # perf_event breakpoints are not used: for a perf_event the arm64 kernel
+    # steps over the breakpoint itself (hw_breakpoint.c breakpoint_handler,
+    # default overflow handler) and that step swallows the tracer's next
+    # PTRACE_SINGLESTEP (measured on 6.1: the task ran on to its next
+    # signal).  A ptrace breakpoint (NT_ARM_HW_BREAK, 0x402) is not stepped
+    # over by the kernel: its SIGTRAP is TRAP_HWBKPT at the address.  Control
+    # word (arch/arm64/include/asm/hw_breakpoint.h): enable (bit 0), EL0
+    # (privilege 2 << 1), execute (type 0), 4 bytes (BAS 0xf << 5)
+    hw_break_regset=(0x402, 0x1E5),
+    syscall_stop_scratch="x7",  # arch/arm64/kernel/ptrace.c report_syscall
     # arch/arm64/kernel/vdso/sigreturn.S __kernel_rt_sigreturn (the name, not
     # the bytes, says it is the vDSO's: see decode/restorer.py classify_restorer)
     restorer_patterns=(
         (bytes.fromhex("681180d2010000d4"), "rt_sigreturn", "mov x8, #0x8b; svc #0"),
-    ),
+    ),    # glibc's aarch64 sigaction sets no SA_RESTORER: no restorer of its own
+    libc_restorer_names=(),
 )
 
 #: 32-bit ARM EABI, as a compat task on an arm64 kernel runs it (the layouts
@@ -286,6 +347,14 @@ ARM = Abi(
     special_mappings=arm_pages.ARM_COMPAT_MAPPINGS,
     special_pages=arm_pages.ARM_COMPAT_PAGES,
     breakpoint_insn=b"",
+    frame_kinds=tuple(k.name for k in arm_frames.FRAME_KINDS),
+    isa_bit=arm_frames.THUMB_BIT,
+    restorer_patterns=arm_frames.ARM_RESTORER_PATTERNS,
+    thumb_restorer_patterns=arm_frames.THUMB_RESTORER_PATTERNS,
+    libc_restorer_names=arm_frames.LIBC_RESTORER_NAMES,
+    # arch/arm64/kernel/signal32.c compat_sys_{rt_,}sigreturn: the frame at
+    # compat_sp itself (the handler returned through lr with sp at the frame)
+    sigreturn_frame_below_sp=tuple((k.name, 0) for k in arm_frames.FRAME_KINDS),
 )
 
 #: Every ABI sigdbg knows.  Lookups below go through this table only.
@@ -344,13 +413,14 @@ def abi_for_regset_size(size: int) -> Abi:
 
 
 def abi_for_elf_header(data: bytes) -> Abi:
-    """The ABI of an ELF file from its first 20 bytes (class + e_machine)."""
-    if len(data) < 20 or data[:4] != b"\x7fELF":
-        raise UsageError("not an ELF file")
-    machine = int.from_bytes(data[18:20], "little" if data[5] == 1 else "big")
-    bits = {1: 32, 2: 64}.get(data[4])
-    endian = {1: "<", 2: ">"}.get(data[5])
+    """The ABI of an ELF file from its first 20 bytes (class + e_machine),
+    read by the one ELF reader (:func:`sigdbg.abi.elf.read_ident`)."""
+    try:
+        ident = read_ident(data)
+    except ElfError:
+        raise UsageError("not an ELF file") from None
+    machine, bits, endian = ident.e_machine, ident.bits, ident.endian
     for abi in ABIS:
         if abi.e_machine == machine and abi.elf_class == bits and abi.endian == endian:
             return abi
-    raise UsageError(f"unsupported ELF machine {machine} (class {data[4]})")
+    raise UsageError(f"unsupported ELF machine {machine} (class {ident.ei_class})")

@@ -116,6 +116,14 @@ IWMMXT_MAGIC = 0x12EF842A
 #: placeholder a CONFIG_IWMMXT kernel writes when the task has no iWMMXt state
 DUMMY_MAGIC = 0xB0D9ED01
 CRUNCH_MAGIC = 0x5065CF03
+#: what compat_setup_sigframe writes at uc_regspace: the VFP record, then a
+#: 0 end magic (arch/arm64/kernel/signal32.c struct compat_aux_sigframe)
+COMPAT_AUX_SIGFRAME = Layout(
+    "compat_aux_sigframe",
+    296,
+    fields(nested("vfp", 0, VFP_SIGFRAME), ("end_magic", 288, 4)),
+    source="arch/arm64/kernel/signal32.c struct compat_aux_sigframe",
+)
 REGSPACE_RECORDS: dict[int, tuple[str, Layout | None]] = {
     VFP_MAGIC: ("vfp", VFP_SIGFRAME),
     IWMMXT_MAGIC: ("iwmmxt", None),

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import bisect
 import os
+from typing import TYPE_CHECKING
 
 from sigdbg.abi.abis import Abi
-from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack
-from sigdbg.errors import DecodeError, MemoryReadError, TargetError
+from sigdbg.abi.elf import ELFMAG
+from sigdbg.backends.base import Target
+from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack, read_core
+from sigdbg.errors import DecodeError, MemoryReadError, TargetError, UsageError
 
 #: a read larger than this is a bug or a hostile size, not a request to honour
 MAX_READ = 64 << 20
@@ -254,6 +257,29 @@ class CoreTask:
         return self._regset(CoreFile.NT_SIGINFO) or (
             self.core.note(CoreFile.NT_SIGINFO) if self.index == 0 else None)
 
+    def registers_as(self, abi: Abi) -> dict[str, int]:
+        if abi is not self._abi:
+            raise TargetError(f"the core's registers are {self._abi}, not {abi}")
+        return self.registers()
+
+    def pc(self) -> int:
+        return self.registers()[self._abi.pc]
+
+    def pc_sp(self) -> tuple[int, int]:
+        regs = self.registers()
+        return regs[self._abi.pc], regs[self._abi.sp]
+
+    def exe_path(self) -> str:
+        return self.memory.exe_mapping_path or self.memory._exe or ""
+
+    def fp_regs_raw(self) -> bytes | None:
+        """Target.fp_regs_raw: the FP note of the thread."""
+        return self.xstate_raw()
+
+    def regset_raw(self, note: int) -> bytes | None:
+        """Target.regset_raw: the thread's note of that type, if the core has it."""
+        return self._regset(note)
+
     def xstate_raw(self) -> bytes | None:
         """NT_X86_XSTATE, else an FXSAVE image (NT_PRXFPREG, or 64-bit NT_PRFPREG)."""
         raw = self._regset(CoreFile.NT_X86_XSTATE) or self._regset(CoreFile.NT_PRXFPREG)
@@ -268,3 +294,44 @@ class CoreTask:
             if self._regset(ntype) is not None:
                 return name
         return ""
+
+
+if TYPE_CHECKING:
+    _TARGET: type[Target] = CoreTask  # mypy --strict proves the Protocol
+
+
+class CoreBackend:
+    """A core file opened as a backend: its notes, its memory, its threads
+    (what ``engine/coretarget.py``'s ``CoreTarget`` is built on; the code
+    that chooses a backend constructs it: ``open_core`` in the commands
+    layer)."""
+
+    def __init__(self, path: str, exe: str | None = None) -> None:
+        if exe is not None:
+            try:
+                with open(exe, "rb") as fh:
+                    if fh.read(len(ELFMAG)) != ELFMAG:
+                        raise UsageError(f"--exe {exe}: not an ELF file")
+            except OSError as exc:
+                raise UsageError(f"--exe {exe}: {exc.strerror}") from None
+        self.path = path
+        self.exe = exe
+        self.core = read_core(path)
+        self.memory = CoreMemory(self.core, exe)
+
+    @property
+    def exe_mapping_path(self) -> str:
+        return self.memory.exe_mapping_path
+
+    def thread(self, index: int) -> CoreTask:
+        return CoreTask(self.core, self.memory, index)
+
+    def usable_path(self, nt_path: str) -> str:
+        return self.memory.usable_path(nt_path)
+
+    def check_files(self) -> dict[str, str]:
+        return self.memory.check_files()
+
+    def close(self) -> None:
+        self.memory.close()
+

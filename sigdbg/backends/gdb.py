@@ -29,29 +29,29 @@ that the handler's ``ret`` popped (checked on x86_64 ``rt_sigframe``, i386
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import signal
 import stat
 import struct
 from collections.abc import Generator, Iterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import gdb
 
 from sigdbg.abi.abis import Abi, abi_by_gdb_arch
+from sigdbg.abi.elf import ET_CORE, IDENT_SIZE, ElfError, read_ident
+from sigdbg.backends.base import Control, How, Target
+from sigdbg.backends.stopcodes import PTRACE_EVENT_EXEC, Stop
 from sigdbg.decode.auxv import parse_auxv_bytes
 from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack, read_core
-from sigdbg.decode.disasm_model import StepRecord
-from sigdbg.decode.restorer import SymbolRef, match_pattern
-from sigdbg.decode.sigframe import SigFrame, diff_frames
+from sigdbg.decode.restorer import Restorer, SymbolRef, match_pattern
+from sigdbg.decode.sigframe import SigFrame
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
-from sigdbg.decode.sigreturn_rules import (
-    MAX_RESTORER_STEPS,
-    compare_restored,
-    frame_at_sigreturn,
-)
 from sigdbg.decode.vdso import VsyscallReport
 from sigdbg.engine import events as ev
 from sigdbg.engine.inspect import Inspector
+from sigdbg.engine.sigreturn import ControlHost, leftover_events, step_through_sigreturn
 from sigdbg.errors import (
     FeatureUnavailable,
     MemoryReadError,
@@ -60,7 +60,7 @@ from sigdbg.errors import (
     TargetError,
     UsageError,
 )
-from sigdbg.names import signal_name, signal_number, syscall_name
+from sigdbg.names import signal_name, signal_number
 
 PAGE = 4096
 #: user_regs_struct names that gdb calls differently (i386 segment registers)
@@ -92,11 +92,11 @@ def find_core_file(inferior: gdb.Inferior) -> str:
             if not path.startswith("/") or path in seen:
                 continue
             seen.add(path)
-            head = _file_head(fd, path, 18)
+            head = _file_head(fd, path, IDENT_SIZE)
         except OSError:
             continue
-        if len(head) == 18 and head[:4] == b"\x7fELF" and head[16:18] == b"\x04\x00":
-            cores.append(path)  # ET_CORE
+        if _is_core(head):
+            cores.append(path)
     for path in cores:
         try:
             if read_core(path).pid == inferior.pid:
@@ -106,6 +106,14 @@ def find_core_file(inferior: gdb.Inferior) -> str:
     if len(cores) == 1:
         return cores[0]
     raise FeatureUnavailable("cannot find the core file gdb has open (its notes hold the auxv)")
+
+
+def _is_core(head: bytes) -> bool:
+    """Whether ``head`` (a file's first bytes) is the header of an ET_CORE file."""
+    try:
+        return read_ident(head).e_type == ET_CORE
+    except ElfError:
+        return False
 
 
 def _file_head(fd: str, path: str, size: int) -> bytes:
@@ -134,12 +142,15 @@ class GdbTask:
     """The selected thread of gdb's selected inferior (live or core)."""
 
     def __init__(self, inferior: gdb.Inferior, thread: gdb.InferiorThread, abi: Abi,
-                 core: CoreFile | None) -> None:
+                 core: CoreFile | None, newest: bool = False) -> None:
         self.inferior = inferior
         self.thread = thread
         self._abi = abi
         self.core = core
         self._auxv: bytes | None = None
+        #: registers of the newest frame rather than the selected one (run
+        #: control: the thread's own registers, whatever frame the user selected)
+        self.newest = newest
 
     @property
     def tid(self) -> int:
@@ -197,7 +208,7 @@ class GdbTask:
         """The user_regs of the selected frame (values gdb unwound for outer
         frames; registers gdb cannot recover there are left out)."""
         try:
-            frame = frame or gdb.selected_frame()
+            frame = frame or (gdb.newest_frame() if self.newest else gdb.selected_frame())
         except gdb.error as exc:
             raise ProcessGone(f"no registers: {exc}") from None
         out: dict[str, int] = {}
@@ -210,6 +221,24 @@ class GdbTask:
         if self._abi.sp not in out or self._abi.pc not in out:
             raise TargetError("gdb cannot read the stack pointer and pc of this frame")
         return out
+
+    def registers_as(self, abi: Abi) -> dict[str, int]:
+        if abi is not self._abi:
+            raise TargetError(f"gdb shows this thread as {self._abi}, not {abi}")
+        return self.registers()
+
+    def pc(self) -> int:
+        return self.registers()[self._abi.pc]
+
+    def fp_regs_raw(self) -> bytes | None:
+        return None  # gdb's register view has no raw regset
+
+    def regset_raw(self, note: int) -> bytes | None:
+        return None  # nor any other
+
+    def pc_sp(self) -> tuple[int, int]:
+        regs = self.registers()
+        return regs[self._abi.pc], regs[self._abi.sp]
 
     # process data ---------------------------------------------------------------------
     def _proc(self, name: str) -> bytes:
@@ -269,10 +298,14 @@ class GdbInspector(Inspector):
         super().__init__()
         self._task: GdbTask | None = None
         self._core: tuple[tuple[str, float], CoreFile] | None = None
+        #: pretcode -> Restorer while the engine's walk decodes frames (a
+        #: RestorerContext, decode/sigframe.py); emptied with the other caches
+        self.restorers: dict[int, Restorer] = {}
 
     def invalidate(self) -> None:
         super().invalidate()
         self._task = None
+        self.restorers.clear()
 
     def current_task(self) -> GdbTask:
         if self._task is None:
@@ -524,15 +557,267 @@ def gdb_disassemble(code: bytes, address: int, count: int = 0) -> list[tuple[int
     return out
 
 
-# -- run control: the gdb counterpart of sigdbg.engine.sigreturn ---------------------------
-
-
+# -- run control ---------------------------------------------------------------------------
 
 def _parameter(name: str) -> object:
     try:
         return gdb.parameter(name)
     except (gdb.error, RuntimeError):
         return None
+
+
+class GdbControl:
+    """:class:`~sigdbg.backends.base.Control` over gdb's selected inferior.
+
+    gdb runs the process (its ``continue`` and ``stepi``, with its stop
+    printing suppressed); each resume is synchronous, and the stop it ended
+    with is classified as the ptrace backend classifies a waitpid status,
+    with the real siginfo of the stop (``$_siginfo``, in the inferior's
+    layout: ``Stop.siginfo_abi``):
+
+    - a signal: a temporary ``catch signal`` (every signal but SIGTRAP and
+      SIGINT) stops each one at its delivery -> "signal";
+    - our execute breakpoint (:meth:`watch_execute`: a thread-specific
+      hardware breakpoint, so the text is left alone) and a finished
+      ``stepi`` (also one that landed on a user's breakpoint) -> "signal"
+      SIGTRAP (si_code TRAP_HWBKPT, TRAP_TRACE...; a ``stepi`` that
+      delivered a signal into its handler, 5);
+    - ``catch syscall`` of the sigreturn calls (``how="syscall"``) -> "syscall";
+    - the process gone -> "exited" / "killed";
+    - anything else (a user's breakpoint or watchpoint, Ctrl-C, a stop
+      signal) -> "interrupt": the debugger stopped it for its own reasons.
+
+    gdb decides which signal a resume delivers (its ``handle ... pass``
+    table; a caught signal is passed): ``sig`` is not used.  Only the walk's
+    thread is stepped (``stepi`` under scheduler-locking); ``continue``
+    lets every thread run, as gdb does.
+    """
+
+    def __init__(self, insp: GdbInspector, catch: set[int] | None = None) -> None:
+        self.insp = insp
+        #: the signals a "cont" stops for at their delivery (empty: every one
+        #: but SIGTRAP and SIGINT, which are gdb's own)
+        self.catch = catch or set()
+        task = insp.current_task()
+        if task.core is not None:
+            raise UsageError("a core file cannot run: this needs a live process")
+        self.abi = task.abi
+        self.pid = task.pid
+        self._watch: dict[int, gdb.Breakpoint] = {}
+        self._breakpoints: dict[int, gdb.Breakpoint] = {}
+        self._stashed: Stop | None = None
+        self._last_sig = 0  #: the last signal seen: what a process that died was killed by
+
+    # the thread --------------------------------------------------------------------------
+    def _thread(self, tid: int) -> gdb.InferiorThread:
+        inf = gdb.selected_inferior()
+        if inf.pid != self.pid:
+            raise ProcessGone(f"process {self.pid} is gone")
+        for t in inf.threads():
+            if t.is_valid() and int(t.ptid[1] or inf.pid) == tid:
+                return t
+        raise ProcessGone(f"thread {tid} is gone")
+
+    def task(self, tid: int) -> GdbTask:
+        thread = self._thread(tid)
+        if gdb.selected_thread() != thread:
+            thread.switch()
+        self.insp.invalidate()
+        t = self.insp.current_task()
+        return GdbTask(t.inferior, thread, t.abi, None, newest=True)
+
+    def _alive(self) -> bool:
+        t = gdb.selected_thread()
+        return gdb.selected_inferior().pid == self.pid and t is not None and t.is_valid()
+
+    # running -------------------------------------------------------------------------------
+    def resume(self, tid: int, sig: int = 0, how: How = "cont") -> None:
+        self._stashed = self.resume_wait(tid, sig, how)
+
+    def wait(self, tid: int = -1) -> Stop:
+        stop, self._stashed = self._stashed, None
+        if stop is None:
+            raise ProcessGone("nothing was resumed: gdb's resumes are synchronous")
+        return stop
+
+    def resume_wait(self, tid: int, sig: int = 0, how: How = "cont",
+                    wait_tid: int = -1) -> Stop:
+        self._thread(tid).switch()
+        signals = _Catchpoint(self.catch) if how != "step" else None
+        syscalls = _TempCatch(f"catch syscall {self.abi.rt_sigreturn_nr}" + (
+            f" {self.abi.sigreturn_nr}" if self.abi.sigreturn_nr is not None else "")) \
+            if how == "syscall" else None
+        execs = _TempCatch("catch exec") if how != "step" else None
+        try:
+            caught = signals.hits if signals is not None else 0
+            st = _Stops().run("stepi" if how == "step" else "continue")
+            if not self._alive():
+                if st.exit_code is not None or not self._last_sig:
+                    return Stop(tid, "exited", self.pid, status=st.exit_code or 0)
+                return Stop(tid, "killed", self.pid, sig=self._last_sig)
+            thread = gdb.selected_thread()
+            now = int(thread.ptid[1] or self.pid)
+            if signals is not None and signals.hits > caught:
+                raw = self._siginfo_raw()
+                signo = int.from_bytes(raw[:4], "little") if raw else 0
+                self._last_sig = signo
+                return Stop(now, "signal", self.pid, sig=signo, siginfo_raw=raw,
+                            siginfo_abi=self.abi.name)
+            if syscalls is not None and syscalls.hit():
+                return Stop(now, "syscall", self.pid, sig=signal.SIGTRAP)
+            if execs is not None and execs.hit():
+                return Stop(now, "event", self.pid, sig=signal.SIGTRAP, event=PTRACE_EVENT_EXEC)
+            last = st.stops[-1] if st.stops else None
+            ours = isinstance(last, gdb.BreakpointEvent) and any(
+                b in self._watch.values() for b in last.breakpoints)
+            # a stepi always ends after one instruction (or a delivery into a
+            # handler); a breakpoint of the user's where it landed is reported
+            # with it but does not make it less of a step
+            plain_step = how == "step" and not isinstance(last, gdb.SignalEvent)
+            if ours or plain_step:
+                return Stop(now, "signal", self.pid, sig=signal.SIGTRAP,
+                            siginfo_raw=self._siginfo_raw(), siginfo_abi=self.abi.name)
+            stopsig = signal_number(st.signal) if st.signal else signal.SIGTRAP
+            if stopsig in _STOP_SIGNALS:  # the process stopped (job control)
+                return Stop(now, "group", self.pid, sig=stopsig)
+            return Stop(now, "interrupt", self.pid, sig=stopsig)
+        finally:
+            if signals is not None:
+                signals.delete()
+            for catch in (syscalls, execs):
+                if catch is not None:
+                    catch.delete()
+            self.insp.invalidate()
+
+    def _siginfo_raw(self) -> bytes | None:
+        try:
+            value = gdb.parse_and_eval("$_siginfo")
+            if value.type.code == gdb.TYPE_CODE_VOID:
+                return None
+            return value_bytes(value)
+        except gdb.error:
+            return None
+
+    # breakpoints ---------------------------------------------------------------------------
+    def insert_breakpoint(self, address: int) -> None:
+        if address not in self._breakpoints:
+            bp = gdb.Breakpoint(f"*{address:#x}", internal=True)
+            bp.silent = True
+            self._breakpoints[address] = bp
+
+    def remove_breakpoint(self, address: int) -> None:
+        _delete(self._breakpoints.pop(address, None))
+
+    def watch_execute(self, tid: int, address: int) -> None:
+        self.unwatch(tid)
+        try:
+            bp = gdb.Breakpoint(f"*{address:#x}", type=gdb.BP_HARDWARE_BREAKPOINT,
+                                internal=True)
+        except (gdb.error, AttributeError, RuntimeError) as exc:
+            raise FeatureUnavailable(f"no hardware breakpoint: {exc}") from None
+        bp.silent = True
+        bp.thread = self._thread(tid).num
+        self._watch[tid] = bp
+
+    def unwatch(self, tid: int) -> None:
+        _delete(self._watch.pop(tid, None))
+
+    def interrupt(self, tid: int) -> None:
+        gdb.execute("interrupt", to_string=True)
+
+    # signal state (a live native inferior: /proc) --------------------------------------------
+    def _status_field(self, tid: int, name: str) -> int:
+        try:
+            with open(f"/proc/{self.pid}/task/{tid}/status", "rb") as fh:
+                for line in fh:
+                    if line.startswith(name.encode() + b":"):
+                        return int(line.split()[1], 16)
+        except FileNotFoundError:
+            raise ProcessGone(f"thread {tid} is gone") from None
+        except (OSError, ValueError) as exc:
+            raise TargetError(f"cannot read the status of thread {tid}: {exc}") from None
+        raise TargetError(f"no {name} in /proc/{self.pid}/task/{tid}/status")
+
+    def sigmask(self, tid: int) -> int:
+        return self._status_field(tid, "SigBlk")
+
+    def pending_signals(self, tid: int) -> int:
+        return self._status_field(tid, "SigPnd") | self._status_field(tid, "ShdPnd")
+
+    def event_msg(self, tid: int) -> int:
+        raise FeatureUnavailable("gdb reports no PTRACE_EVENT stops")
+
+    def detach(self) -> None:
+        for tid in list(self._watch):
+            self.unwatch(tid)
+        for address in list(self._breakpoints):
+            self.remove_breakpoint(address)
+        gdb.execute("detach", to_string=True)
+
+
+_STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
+
+
+def _delete(bp: gdb.Breakpoint | None) -> None:
+    """Delete one of our breakpoints; gdb refuses some deletions once the
+    process is gone ("Target 'exec' cannot support this command"), and then
+    there is nothing left to remove them from."""
+    if bp is not None and bp.is_valid():
+        try:
+            bp.delete()
+        except gdb.error:
+            pass
+
+
+if TYPE_CHECKING:  # mypy --strict proves the Protocols
+    _TARGET: type[Target] = GdbTask
+    _CONTROL: type[Control] = GdbControl
+
+
+class _TempCatch:
+    """A temporary, silent catchpoint (``catch syscall N``, ``catch exec``)."""
+
+    def __init__(self, command: str) -> None:
+        gdb.execute(command, to_string=True)
+        num = int(gdb.parse_and_eval("$bpnum"))
+        self.bp = next((b for b in gdb.breakpoints() if b.number == num), None)
+        if self.bp is not None:
+            self.bp.silent = True
+        self.hits = self.bp.hit_count if self.bp is not None else 0
+
+    def hit(self) -> bool:
+        return self.bp is not None and self.bp.is_valid() and self.bp.hit_count > self.hits
+
+    def delete(self) -> None:
+        _delete(self.bp)
+
+
+def gdb_step_sigreturn(insp: GdbInspector, entry: SigFrame) -> list[ev.Event]:
+    """``sigdbg step-sigreturn``: the engine's sigreturn walk
+    (``engine/sigreturn.py``, the one the ptrace front ends run) over
+    :class:`GdbControl`, from wherever in the handler of ``entry`` the
+    thread stands; then the process's end, if the walk saw it."""
+    control = GdbControl(insp)
+    tid = insp.current_task().tid
+    host = ControlHost(control, insp)
+    task = control.task(tid)
+    out = [_gdb_text(e, task) for e in step_through_sigreturn(host, control, task, entry,
+                                                               at_entry=False)]
+    return out + leftover_events(host)
+
+
+def _gdb_text(e: ev.Event, task: GdbTask) -> ev.Event:
+    """A step's text from gdb's disassembler where capstone gave none
+    (right after the step: the restorer's text does not change)."""
+    if isinstance(e, ev.SigreturnStep) and e.step.text.startswith("(.byte"):
+        try:
+            got = gdb_disassemble(task.read_upto(e.step.address, 16), e.step.address, 1)
+        except (gdb.error, SigdbgError):
+            return e
+        if got:
+            return dataclasses.replace(e, step=dataclasses.replace(
+                e.step, bytes=got[0][1], text=got[0][2]))
+    return e
 
 
 class _Stops:
@@ -573,7 +858,10 @@ class _Stops:
             if quiet is False:
                 gdb.execute("set suppress-cli-notifications off", to_string=True)
             if locking in ("off", "replay"):
-                gdb.execute(f"set scheduler-locking {locking}", to_string=True)
+                try:
+                    gdb.execute(f"set scheduler-locking {locking}", to_string=True)
+                except gdb.error:
+                    pass  # the process is gone ("Target 'exec' cannot support ...")
             gdb.events.stop.disconnect(self._stop)
             gdb.events.exited.disconnect(self._exit)
         return self
@@ -607,10 +895,11 @@ class _Catchpoint:
 
 
 class GdbRunner:
-    """Execution control over gdb: step to sigreturn, catch the next handler entry.
+    """``catch`` over :class:`GdbControl`: continue to the next handler entry.
 
-    Each method is a generator of :mod:`sigdbg.engine.events`, like the ptrace
-    engine's, so the front end renders them with the same code.
+    A generator of :mod:`sigdbg.engine.events`, like the ptrace engine's, so
+    the front end renders them with the same code.  (``step-sigreturn`` is
+    :func:`gdb_step_sigreturn`: the engine's walk over :class:`GdbControl`.)
     """
 
     def __init__(self, insp: GdbInspector) -> None:
@@ -621,152 +910,25 @@ class GdbRunner:
         self.abi = task.abi
         self.pid = task.pid
         self.tid = task.tid
-        self.ptid = task.thread.ptid
-
-    def _alive(self) -> bool:
-        t = gdb.selected_thread()
-        return gdb.selected_inferior().pid == self.pid and t is not None and t.is_valid()
 
     def _regs(self) -> dict[str, int]:
         self.insp.invalidate()
         return self.insp.current_task().registers(gdb.newest_frame())
 
-    def _ended(self, st: _Stops, sig: int = 0) -> ev.Event:
-        if st.exit_code is not None or not sig:
-            return ev.Exited(self.pid, self.pid, st.exit_code or 0)
-        return ev.Killed(self.pid, self.pid, sig, False)
+    def _ended(self, stop: Stop) -> ev.Event:
+        if stop.kind == "killed":
+            return ev.Killed(self.pid, self.pid, stop.sig, False)
+        return ev.Exited(self.pid, self.pid, stop.status)
 
-    # step-sigreturn --------------------------------------------------------------------
-    def step_sigreturn(self, entry: SigFrame) -> Iterator[ev.Event]:
-        """From inside the handler of ``entry`` to the context sigreturn restored."""
-        abi = self.abi
-        regs = self._regs()
-        if not (regs[abi.pc] == entry.pretcode and regs[abi.sp] == entry.address + abi.word):
-            reached = yield from self._run_to_restorer(entry)
-            if not reached:
-                return
-        regs = self._regs()
-        for _ in range(MAX_RESTORER_STEPS):
-            pc = regs[abi.pc]
-            code = self.insp.current_task().read_upto(pc, 16)
-            size, text = self._insn(code, pc)
-            is_sys = abi.syscall_insn(code) is not None
-            nr = regs[abi.syscall_nr]
-            sysname = syscall_name(abi.name, nr) if is_sys else None
-            if is_sys and nr in (abi.rt_sigreturn_nr, abi.sigreturn_nr):
-                at = frame_at_sigreturn(abi.name, entry.kind, regs[abi.sp])
-                now = self.insp.sigframe(at, kind=entry.kind, signo=entry.sig)
-                yield ev.SigreturnEntered(self.pid, self.tid, sysname or "rt_sigreturn", now,
-                                          diff_frames(entry, now))
-                st = _Stops().run("stepi")
-                yield ev.SigreturnStep(self.pid, self.tid,
-                                       StepRecord(pc, code[:size], text, {}, sysname))
-                if not self._alive():
-                    yield ev.SigreturnAbandoned(self.pid, self.tid,
-                                                "the process ended in sigreturn", 0)
-                    yield self._ended(st)
-                    return
-                yield self._check_restored(now)
-                return
-            st = _Stops().run("stepi")
-            if not self._alive():
-                yield ev.SigreturnAbandoned(self.pid, self.tid, "the process ended", pc)
-                yield self._ended(st)
-                return
-            if st.signal is not None and st.signal != "SIGTRAP":
-                yield ev.SigreturnAbandoned(self.pid, self.tid, "stepping the restorer was "
-                                            f"interrupted by {st.signal}", pc)
-                return
-            new = self._regs()
-            changed = {k: (regs[k], v) for k, v in new.items() if regs.get(k) != v}
-            yield ev.SigreturnStep(self.pid, self.tid,
-                                   StepRecord(pc, code[:size], text, changed, sysname))
-            regs = new
-        yield ev.SigreturnAbandoned(self.pid, self.tid, "no sigreturn system call within "
-                                    f"{MAX_RESTORER_STEPS} instructions of the restorer",
-                                    regs[abi.pc])
-
-    def _insn(self, code: bytes, pc: int) -> tuple[int, str]:
-        try:
-            from sigdbg.decode.disasm import get_disassembler
-
-            insn = get_disassembler(self.abi.disasm_mode, "att").one(code, pc)
-            if insn is not None:
-                return insn.size, insn.text
-        except FeatureUnavailable:
-            pass
-        got = gdb_disassemble(code, pc, 1)
-        if got:
-            return len(got[0][1]), got[0][2]
-        return 1, f"(.byte {code[:1].hex()})"
-
-    def _run_to_restorer(self, frame: SigFrame) -> Generator[ev.Event, None, bool]:
-        """Continue with a breakpoint on the restorer until this frame's handler
-        returns there (sp == frame + word).  Signals arriving meanwhile are
-        caught and delivered into their handlers: a frame built below ours is
-        a nested delivery (its handler returns through the restorer with a
-        lower sp and is let through); one at or above ours means the handler
-        left without sigreturn (siglongjmp) -- the walk ends at that handler's
-        entry."""
-        abi = self.abi
-        target_sp = frame.address + abi.word
-        bp = gdb.Breakpoint(f"*{frame.pretcode:#x}", internal=True)
-        bp.silent = True
-        cp = _Catchpoint(set())
-        try:
-            while True:
-                hits = cp.hits
-                st = _Stops().run("continue")
-                if not self._alive():
-                    yield ev.SigreturnAbandoned(self.pid, self.tid, "the process ended before "
-                                                "the handler returned (e.g. _exit in the "
-                                                "handler)", 0)
-                    yield self._ended(st)
-                    return False
-                ours = gdb.selected_thread().ptid == self.ptid
-                regs = self._regs()
-                pc, sp = regs[abi.pc], regs[abi.sp]
-                if cp.hits > hits:
-                    inner = yield from self._deliver(self.insp.siginfo(), pc)
-                    if inner is False:
-                        return False
-                    if ours and inner is not None and inner.address >= frame.address:
-                        yield ev.SigreturnAbandoned(
-                            self.pid, self.tid, "a new signal frame was built at or above "
-                            "this one: the handler left without sigreturn (siglongjmp)", pc)
-                        return False
-                    continue
-                if pc == frame.pretcode:
-                    if not ours:
-                        continue  # another thread's handler returning
-                    if sp == target_sp:
-                        return True
-                    if sp > target_sp:
-                        yield ev.SigreturnAbandoned(
-                            self.pid, self.tid, "a handler returned to the restorer above "
-                            "this frame: the handler left without sigreturn (siglongjmp)", pc)
-                        return False
-                    continue  # a nested handler returning through the same restorer
-                why = "interrupted" if st.signal == "SIGINT" else "stopped elsewhere " \
-                    "(a breakpoint or watchpoint)"
-                yield ev.SigreturnAbandoned(self.pid, self.tid, f"{why} before the handler "
-                                            "returned", pc)
-                return False
-        finally:
-            cp.delete()
-            if bp.is_valid():
-                bp.delete()
-
-    def _deliver(self, info: SigInfo,
+    def _deliver(self, control: GdbControl, tid: int, info: SigInfo,
                  pc: int) -> Generator[ev.Event, None, SigFrame | None | Literal[False]]:
-        """At a signal-delivery stop: stepi delivers the signal.  Returns the
-        handler's frame, None (no handler ran: ignored, default or not passed)
-        or False (the process ended)."""
-        tid = int(gdb.selected_thread().ptid[1]) or self.pid  # the thread that got it
-        st = _Stops().run("stepi")
-        if not self._alive():
+        """At a signal-delivery stop of ``tid``: a step delivers the signal.
+        Returns the handler's frame, None (no handler ran: ignored, default
+        or not passed) or False (the process ended)."""
+        stop = control.resume_wait(tid, info.si_signo, "step")
+        if stop.kind in ("exited", "killed"):
             yield ev.SignalDelivered(self.pid, tid, info, "fatal", pc)
-            yield self._ended(st, info.si_signo)
+            yield self._ended(stop)
             return False
         frame = self._entered_handler()
         if frame is None:
@@ -776,47 +938,40 @@ class GdbRunner:
         yield ev.HandlerEntered(self.pid, tid, self._regs()[self.abi.pc], frame)
         return frame
 
-    def _check_restored(self, frame: SigFrame) -> ev.ContextRestored:
-        abi = self.abi
-        regs = self._regs()
-        diffs, not_compared = compare_restored(abi, frame, regs)
-        return ev.ContextRestored(self.pid, self.tid, not diffs, regs, diffs, not_compared)
-
     # catch ---------------------------------------------------------------------------
     def catch(self, signals: list[str], limit: int = 1000) -> Iterator[ev.Event]:
         """Continue to the next signal delivered to a handler; stop at the
-        handler's first instruction (``catch signal`` + ``stepi``: stepping
-        from a signal stop delivers the signal and stops in the handler).
-        Already stopped for a signal (``Program received signal ...``): that
-        one is delivered first."""
+        handler's first instruction (:class:`GdbControl` with a ``catch
+        signal`` of ``signals``, then a step: stepping from a signal stop
+        delivers the signal and stops in the handler).  Already stopped for
+        a signal (``Program received signal ...``): that one is delivered
+        first."""
         numbers = {signal_number(s) for s in signals}
-        cp = _Catchpoint(numbers)
-        try:
-            pending = self._pending_signal(numbers)
-            for _ in range(limit):
-                if pending is None:
-                    hits = cp.hits
-                    st = _Stops().run("continue")
-                    if not self._alive():
-                        yield self._ended(st)
-                        return
-                    pc = self._regs()[self.abi.pc]
-                    if cp.hits == hits:
-                        if st.signal in (None, "SIGTRAP", "SIGINT"):
-                            why = "interrupted" if st.signal else "stopped (a breakpoint?)"
-                            raise UsageError(f"{why} at {pc:#x} before a signal was caught")
-                        # a signal gdb stops for (handle ... stop) but not one to catch
-                        tid = int(gdb.selected_thread().ptid[1]) or self.pid
-                        yield ev.SignalDelivered(self.pid, tid, self.insp.siginfo(), "passed", pc)
-                        continue
-                    pending = self.insp.siginfo()
-                info, pending = pending, None
-                frame = yield from self._deliver(info, self._regs()[self.abi.pc])
-                if frame is not None:
+        control = GdbControl(self.insp, numbers)
+        pending = self._pending_signal(numbers)
+        tid = self.tid
+        for _ in range(limit):
+            if pending is None:
+                stop = control.resume_wait(tid, 0, "cont")
+                if stop.kind in ("exited", "killed"):
+                    yield self._ended(stop)
                     return
-            raise UsageError(f"no handler entered after {limit} signals")
-        finally:
-            cp.delete()
+                pc = self._regs()[self.abi.pc]
+                tid = stop.tid  # the thread that stopped
+                if stop.kind != "signal":
+                    if stop.sig in (signal.SIGTRAP, signal.SIGINT):
+                        why = "interrupted" if stop.sig == signal.SIGINT else \
+                            "stopped (a breakpoint?)"
+                        raise UsageError(f"{why} at {pc:#x} before a signal was caught")
+                    # a signal gdb stops for (handle ... stop) but not one to catch
+                    yield ev.SignalDelivered(self.pid, tid, self.insp.siginfo(), "passed", pc)
+                    continue
+                pending = self.insp.siginfo()
+            info, pending = pending, None
+            frame = yield from self._deliver(control, tid, info, self._regs()[self.abi.pc])
+            if frame is not None:
+                return
+        raise UsageError(f"no handler entered after {limit} signals")
 
     def _pending_signal(self, wanted: set[int]) -> SigInfo | None:
         """The signal of a signal-delivery stop the thread is in, if any
@@ -845,5 +1000,6 @@ class GdbRunner:
         return self.insp.sigframe(sp, signo=None)
 
 
-__all__ = ["GdbTask", "GdbInspector", "GdbRunner", "CoreFile", "read_core", "find_core_file",
-           "core_maps_text", "gdb_abi", "gdb_disassemble", "value_bytes"]
+__all__ = ["GdbTask", "GdbInspector", "GdbRunner", "GdbControl", "gdb_step_sigreturn",
+           "CoreFile", "read_core", "find_core_file", "core_maps_text", "gdb_abi",
+           "gdb_disassemble", "value_bytes"]

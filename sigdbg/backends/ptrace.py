@@ -37,14 +37,22 @@ import platform
 import signal
 import struct
 from collections.abc import Callable
-from typing import Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from ptrace import PtraceError
 from ptrace.binding.func import ptrace as _ptrace
 
-from sigdbg.abi.abis import X86_64, Abi, abi_for_elf_header, abi_for_regset_size
-from sigdbg.backends.stopcodes import PERF_SIG_DATA, PTRACE_EVENT_EXEC
-from sigdbg.errors import MemoryReadError, ProcessGone, SigdbgError, TargetError, UsageError
+from sigdbg.abi.abis import X86_64, Abi, abi_for_elf_header, abi_for_regset_size, native_abi
+from sigdbg.backends.base import Control, How, Target
+from sigdbg.backends.stopcodes import PERF_SIG_DATA, PTRACE_EVENT_EXEC, Stop, classify
+from sigdbg.errors import (
+    FeatureUnavailable,
+    MemoryReadError,
+    ProcessGone,
+    SigdbgError,
+    TargetError,
+    UsageError,
+)
 
 PTRACE_TRACEME = 0
 PTRACE_PEEKDATA = 2
@@ -104,8 +112,11 @@ BASE_OPTIONS = (PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC
 FOLLOW_OPTIONS = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE
 
 #: perf_event_open(2) for an execute breakpoint that dies with our file
-#: descriptor (include/uapi/linux/perf_event.h, hw_breakpoint.h); x86_64 syscall
-_NR_PERF_EVENT_OPEN = 298
+#: descriptor (include/uapi/linux/perf_event.h, hw_breakpoint.h); the
+#: system call number is the tracer's (0: the tracer's ABI does not use them)
+_NR_PERF_EVENT_OPEN = native_abi().perf_event_open_nr
+#: (regset, control word) of the tracer's ptrace execute breakpoint, if any
+_HW_BREAK_REGSET = native_abi().hw_break_regset
 _PERF_TYPE_BREAKPOINT = 5
 _HW_BREAKPOINT_X = 4
 _PERF_FLAG_FD_CLOEXEC = 8
@@ -438,6 +449,10 @@ class PtraceTask:
         #: the perf_event execute breakpoint of arm_breakpoint, and its address
         self._perf_fd: int | None = None
         self._perf_address = 0
+        #: slot 0 of the ptrace breakpoint regset (_HW_BREAK_REGSET) as we set
+        #: it: None = untouched, 0 = cleared by us, else the address armed
+        #: (-1: a write failed, what it holds is unknown)
+        self._hw_break: int | None = None
         self._sp_read: tuple[int, int, int] | None = None
         self._peek: _PeekBuffers | None = None
 
@@ -583,6 +598,10 @@ class PtraceTask:
         iov = _Iovec(ctypes.addressof(buf), len(data))
         self._raw_regs = self._regs = None  # the kernel may adjust what it is given
         self._req(PTRACE_SETREGSET, NT_PRSTATUS, ctypes.addressof(iov))
+
+    def fp_regs_raw(self) -> bytes | None:
+        """Target.fp_regs_raw: the extended state regset."""
+        return self.xstate_raw()
 
     def xstate_raw(self) -> bytes | None:
         """The NT_X86_XSTATE regset (standard XSAVE format), None if refused."""
@@ -739,6 +758,9 @@ class PtraceTask:
         (perf_event_paranoid, a seccomp profile, an older kernel).
         """
         global _perf_usable
+        if _HW_BREAK_REGSET:
+            self._set_hw_break(address)
+            return
         fd = self._perf_fd
         if fd is not None and self._perf_address != address:
             os.close(fd)
@@ -750,7 +772,7 @@ class PtraceTask:
             except OSError:
                 os.close(fd)
                 self._perf_fd = None
-        if _perf_usable:
+        if _perf_usable and _NR_PERF_EVENT_OPEN:
             attr = ctypes.create_string_buffer(_PERF_ATTR.pack(
                 _PERF_TYPE_BREAKPOINT, _PERF_ATTR.size, 0, 1, 0, 0, _PERF_BP_FLAGS, 0,
                 _HW_BREAKPOINT_X, address, ctypes.sizeof(ctypes.c_long), PERF_SIG_DATA),
@@ -765,9 +787,38 @@ class PtraceTask:
         self.set_debugreg(0, address)
         self.set_debugreg(7, 1)  # L0, execute, length 1
 
+    def _set_hw_break(self, address: int) -> None:
+        """Slot 0 of the ptrace breakpoint regset (AArch64: NT_ARM_HW_BREAK,
+        ``struct user_hwdebug_state``: dbg_info, pad, then {addr, ctrl, pad}
+        per slot; arch/arm64/kernel/ptrace.c ``hw_break_set``).  0 clears it.
+        Like x86's DR7 it outlives the tracer (``flush_ptrace_hw_breakpoint``
+        runs only at exec and exit): :meth:`disarm_debugregs` clears it."""
+        if self._hw_break == address:
+            return
+        note, ctrl = _HW_BREAK_REGSET
+        data = struct.pack("<8xQI4x", address, ctrl if address else 0)
+        buf = ctypes.create_string_buffer(data, len(data))
+        iov = _Iovec(ctypes.addressof(buf), len(data))
+        self._hw_break = -1  # unknown if the write fails
+        self._req(PTRACE_SETREGSET, note, ctypes.addressof(iov))
+        self._hw_break = address
+
+    def regset_raw(self, note: int) -> bytes | None:
+        """PTRACE_GETREGSET ``note`` (up to 16 KiB: AArch64 NT_ARM_SVE is 8768
+        bytes at VL 256), None if refused."""
+        rs = self._xstate
+        if rs is None:
+            rs = self._xstate = _Regset(_XSTATE_MAX)
+        try:
+            return rs.get(self, note)
+        except TargetError:
+            return None
+
     def disarm_breakpoint(self) -> None:
         """Turn off the breakpoint of :meth:`arm_breakpoint` (also while the
         task runs, for a perf_event; DR7 needs it stopped)."""
+        if self._hw_break:
+            self._set_hw_break(0)
         if self._perf_fd is not None:
             try:
                 fcntl.ioctl(self._perf_fd, _PERF_EVENT_IOC_DISABLE, 0)
@@ -792,6 +843,11 @@ class PtraceTask:
         Errors are ignored (the task may be gone).
         """
         self._close_perf()  # (the perf_event breakpoint of arm_breakpoint)
+        if self._hw_break:
+            try:
+                self._set_hw_break(0)
+            except SigdbgError:
+                pass  # not stopped (or gone)
         if not self._dr_unknown and not any(self._dr.values()):
             return
         if _sys_ptrace(PTRACE_POKEUSER, self._tid, _DEBUGREG_OFFSET + 8 * 7,
@@ -1413,3 +1469,92 @@ class Tracer:
         for t in self.tasks.values():
             t.close_mem()
         self.tasks.clear()
+
+
+class PtraceControl:
+    """:class:`~sigdbg.backends.base.Control` over a :class:`Tracer` and one
+    traced process: an adapter, the stops classified as the session
+    classifies them (every tracee is SEIZEd).  ``Session`` drives the
+    tracer's hot path itself and hands this to the engine's sigreturn walk
+    for what the walk does to a thread (watch the restorer, read masks)."""
+
+    def __init__(self, tracer: Tracer, pid: int) -> None:
+        self.tracer = tracer
+        self.pid = pid
+        #: software breakpoints: address -> the original bytes
+        self.breakpoints: dict[int, bytes] = {}
+
+    def _task(self, tid: int) -> PtraceTask:
+        t = self.tracer.tasks.get(tid)
+        if t is None:
+            raise ProcessGone(f"thread {tid} is not traced")
+        return t
+
+    def task(self, tid: int) -> Target:
+        return self._task(tid)
+
+    def resume(self, tid: int, sig: int = 0, how: How = "cont") -> None:
+        t = self._task(tid)
+        if how == "step":
+            t.step(sig)
+        elif how == "syscall":
+            t.syscall(sig)
+        else:
+            t.cont(sig)
+
+    def wait(self, tid: int = -1) -> Stop:
+        res, raw = self.tracer.wait_siginfo(tid)
+        return classify(res.tid, res.status, raw, True, res.pid)
+
+    def resume_wait(self, tid: int, sig: int = 0, how: How = "cont",
+                    wait_tid: int = -1) -> Stop:
+        r = self.tracer.resume_wait(self._task(tid), sig, how == "step", wait_tid,
+                                    syscall=how == "syscall")
+        return classify(r.wait.tid, r.wait.status, r.siginfo, True, r.wait.pid)
+
+    def insert_breakpoint(self, address: int) -> None:
+        if address in self.breakpoints:
+            return
+        t = self._task(self.pid)
+        code = t.abi.breakpoint_insn
+        if not code:
+            raise FeatureUnavailable(f"no software breakpoint instruction for {t.abi}")
+        orig = t.read(address, len(code))
+        t.write(address, code)
+        self.breakpoints[address] = orig
+
+    def remove_breakpoint(self, address: int) -> None:
+        orig = self.breakpoints.pop(address, None)
+        if orig is not None:
+            self._task(self.pid).write(address, orig)
+
+    def watch_execute(self, tid: int, address: int) -> None:
+        self._task(tid).arm_breakpoint(address)
+
+    def unwatch(self, tid: int) -> None:
+        self._task(tid).disarm_breakpoint()
+
+    def interrupt(self, tid: int) -> None:
+        self._task(tid).interrupt()
+
+    def sigmask(self, tid: int) -> int:
+        return self._task(tid).sigmask()
+
+    def pending_signals(self, tid: int) -> int:
+        return self._task(tid).pending_signals()
+
+    def event_msg(self, tid: int) -> int:
+        return self._task(tid).event_msg()
+
+    def detach(self) -> None:
+        for address in list(self.breakpoints):
+            try:
+                self.remove_breakpoint(address)
+            except SigdbgError:
+                pass
+        self.tracer.detach_all(self.pid)
+
+
+if TYPE_CHECKING:
+    _CONTROL: type[Control] = PtraceControl  # mypy --strict proves the Protocol
+

@@ -16,20 +16,19 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sigdbg import __version__
-from sigdbg.abi.abis import all_frame_kinds
-from sigdbg.cli.commands import (
-    INSPECT_COMMANDS,
+from sigdbg.commands.inspect import INSPECT_COMMANDS, find_command
+from sigdbg.commands.parser import (
     ArgumentError,
     HelpShown,
     OutputError,
     Parser,
-    add_global_args,
-    add_target_args,
+    add_frame_kind_arg,
+    add_json_arg,
+    add_picture_arg,
     dump_json,
-    find_command,
-    open_session,
-    target_argv,
+    parse_int,
 )
+from sigdbg.commands.target import add_global_args, add_target_args, open_session, target_argv
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render.text import Style
 from sigdbg.textsafe import safe_error
@@ -61,7 +60,7 @@ def build_parser() -> Parser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for cmd in INSPECT_COMMANDS:
         sp = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help, aliases=cmd.aliases)
-        sp.add_argument("--json", action="store_true", help="print JSON instead of text")
+        add_json_arg(sp)
         if cmd.name == "frame":
             # a positional ADDRESS would swallow PROG after "--" on the command line
             _frame_cli_args(sp)
@@ -144,12 +143,10 @@ def _gdb_args(args: list[str]) -> list[str] | None:
 
 
 def _frame_cli_args(p: argparse.ArgumentParser) -> None:
-    from sigdbg.cli.commands import parse_int
-
     p.add_argument("--address", type=parse_int,
                    help="decode the frame at ADDRESS now (default: run to the next handler entry)")
-    p.add_argument("--kind", choices=all_frame_kinds())
-    p.add_argument("--no-picture", action="store_true", help="omit the stack picture")
+    add_frame_kind_arg(p)
+    add_picture_arg(p)
 
 
 def _style(a: argparse.Namespace) -> Style:
@@ -202,7 +199,7 @@ def run(a: argparse.Namespace) -> int:
 
 def _run_on_core(a: argparse.Namespace, st: Style) -> int:
     """`sigdbg auxv|maps|vdso|frame|report --core FILE [--exe PROG]`."""
-    from sigdbg.engine.coretarget import open_core
+    from sigdbg.commands.target import open_core
 
     if a.pid is not None or target_argv(a):
         raise UsageError("give either --core FILE or a process (-p PID, -- PROG ARGS), not both")

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
-from sigdbg.cli.commands import OutputError
+from sigdbg.commands.parser import OutputError
 from sigdbg.errors import UsageError
 from sigdbg.render.text import Style
 
@@ -51,7 +51,7 @@ examples:
 
 
 def configure(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from sigdbg.cli.commands import add_global_args, add_target_args
+    from sigdbg.commands.target import add_global_args, add_target_args
 
     p = sub.add_parser("trace", help="trace signal delivery like strace, made deep",
                        description="Run PROG (or follow -p PID) and report every signal: "
@@ -654,7 +654,7 @@ class _LeaveSignals:
 
 
 def run(a: argparse.Namespace, st: Style) -> int:
-    from sigdbg.cli.commands import open_session
+    from sigdbg.commands.target import open_session
     from sigdbg.engine import events as ev
 
     check_conflicts(a)

@@ -31,6 +31,7 @@ from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import Restorer, classify_restorer
 from sigdbg.decode.sigframe import (
     BufferedMemory,
+    FrameDiff,
     RestorerContext,
     frame_on_altstack,
     view_restorer,
@@ -178,6 +179,7 @@ def decode_a64_frame(
     signo: int | None = None,
     view: RestorerContext | None = None,
     data: bytes | None = None,
+    previous: A64Frame | None = None,
 ) -> A64Frame:
     """Decode the rt_sigframe at ``frame``.
 
@@ -185,7 +187,9 @@ def decode_a64_frame(
     locates the frame record, x30 is the restorer, x1/x2 must point at the
     frame's info and uc).  ``signo``: the delivered signal, when known.
     ``view`` classifies the restorer (maps, symbols: the vDSO's
-    ``__kernel_rt_sigreturn`` by name).
+    ``__kernel_rt_sigreturn`` by name).  ``previous``: the same frame
+    decoded at handler entry (re-read at sigreturn, when x29/x30 of the
+    entry are long gone): its restorer and frame record address are kept.
     """
     if data is None or len(data) < FRAME_SIZE:
         try:
@@ -226,6 +230,8 @@ def decode_a64_frame(
         expect_rec = max(expect_rec, (datap + esize + 15) & ~15)
     pretcode = 0
     rec_addr = expect_rec
+    if previous is not None and entry_regs is None:
+        pretcode, rec_addr = previous.pretcode, previous.frame_record_address
     if entry_regs is not None:
         rec_addr = entry_regs.get("x29", expect_rec)
         pretcode = entry_regs.get("x30", 0)
@@ -268,4 +274,37 @@ def decode_a64_frame(
         records, tuple(problems))
 
 
-__all__ = ["A64Frame", "A64Record", "decode_a64_frame", "pstate_names"]
+def diff_a64_frames(before: A64Frame, after: A64Frame) -> FrameDiff:
+    """What the handler changed in its frame (handler entry -> sigreturn):
+    the registers sigreturn restores, the mask, the altstack, the fpsimd
+    record (``fpsimd.vN`` as 128-bit values, fpsr, fpcr) and the registers of
+    an sve record (``sve.zN``, ``sve.pN``, ``sve.ffr``)."""
+    changes: list[tuple[str, int, int]] = []
+    for k, v in before.mcontext.items():
+        w = after.mcontext.get(k)
+        if w is not None and w != v:
+            changes.append((f"mcontext.{k}", v, w))
+    if before.sigmask != after.sigmask:
+        changes.append(("sigmask", before.sigmask, after.sigmask))
+    for k, v in before.uc_stack.items():
+        if after.uc_stack.get(k, v) != v:
+            changes.append((f"uc_stack.{k}", v, after.uc_stack[k]))
+    bf, af = before.record("fpsimd"), after.record("fpsimd")
+    if bf is not None and af is not None:
+        for n, (x, y) in enumerate(zip(bf.vregs, af.vregs)):
+            if x != y:
+                changes.append((f"fpsimd.v{n}", int(x, 16), int(y, 16)))
+        for k in ("fpsr", "fpcr"):
+            if bf.fields.get(k) != af.fields.get(k):
+                changes.append((f"fpsimd.{k}", bf.fields.get(k, 0), af.fields.get(k, 0)))
+    bs, as_ = before.record("sve"), after.record("sve")
+    if bs is not None and as_ is not None and bs.zregs and as_.zregs:
+        for prefix, old, new in (("z", bs.zregs, as_.zregs), ("p", bs.pregs, as_.pregs)):
+            for n, (x, y) in enumerate(zip(old, new)):
+                if x != y:
+                    name = "ffr" if prefix == "p" and n == 16 else f"{prefix}{n}"
+                    changes.append((f"sve.{name}", int(x, 16), int(y, 16)))
+    return FrameDiff(tuple(changes))
+
+
+__all__ = ["A64Frame", "A64Record", "decode_a64_frame", "diff_a64_frames", "pstate_names"]

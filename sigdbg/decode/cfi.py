@@ -36,9 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, TypeVar
 
+from sigdbg.abi.elf import PT_GNU_EH_FRAME, PT_LOAD, ElfError, read_header, read_program_headers
 from sigdbg.errors import SigdbgError
 
-_PT_LOAD, _PT_GNU_EH_FRAME = 1, 0x6474E550
 _DATAREL_SDATA4 = 0x3B  # the .eh_frame_hdr table encoding every linker writes
 #: bounds on what a (possibly hostile) image can make us read: libc has ~4000 FDEs,
 #: and a CIE or FDE is a few dozen bytes
@@ -185,33 +185,23 @@ def _checked(fn: Callable[..., _T]) -> Callable[..., _T]:
 
 def image_layout(read: Read, base: int) -> tuple[int, int, int | None]:
     """(word size, load bias, PT_GNU_EH_FRAME vaddr or None) of the ELF image
-    whose header is mapped at ``base``."""
-    ident = read(base, 64)
-    if ident[:4] != b"\x7fELF":
-        raise CfiError(f"no ELF header at {base:#x}")
-    is64 = ident[4] == 2
-    if is64:
-        phoff, = struct.unpack_from("<Q", ident, 0x20)
-        phentsize, phnum = struct.unpack_from("<HH", ident, 0x36)
-    else:
-        phoff, = struct.unpack_from("<I", ident, 0x1C)
-        phentsize, phnum = struct.unpack_from("<HH", ident, 0x2A)
-    phdrs = read(base + phoff, phentsize * phnum)
+    whose header is mapped at ``base`` (headers read by :mod:`sigdbg.abi.elf`)."""
+    try:
+        hdr = read_header(read(base, 64))
+        table = read(base + hdr.e_phoff, hdr.e_phentsize * hdr.e_phnum)
+        phdrs = read_program_headers(table, hdr)
+    except ElfError as exc:
+        raise CfiError(f"no usable ELF header at {base:#x}: {exc}") from None
     bias = None
     hdr_vaddr = None
-    for i in range(phnum):
-        off = i * phentsize
-        if is64:
-            p_type, _, p_offset, p_vaddr = struct.unpack_from("<IIQQ", phdrs, off)
-        else:
-            p_type, p_offset, p_vaddr = struct.unpack_from("<III", phdrs, off)
-        if p_type == _PT_LOAD and p_offset == 0 and bias is None:
-            bias = base - p_vaddr
-        elif p_type == _PT_GNU_EH_FRAME:
-            hdr_vaddr = p_vaddr
+    for ph in phdrs:
+        if ph.p_type == PT_LOAD and ph.p_offset == 0 and bias is None:
+            bias = base - ph.p_vaddr
+        elif ph.p_type == PT_GNU_EH_FRAME:
+            hdr_vaddr = ph.p_vaddr
     if bias is None:
         raise CfiError(f"the image at {base:#x} maps no segment from offset 0")
-    return (8 if is64 else 4), bias, hdr_vaddr
+    return hdr.bits // 8, bias, hdr_vaddr
 
 
 class _Entries:

@@ -1,5 +1,8 @@
 """Core files: the notes and load segments a core dump carries, without gdb.
 
+The ELF header, program headers and notes are read by the one ELF reader
+(:mod:`sigdbg.abi.elf`); this module decides what they mean for a core.
+
 Sources: fs/binfmt_elf.c (``elf_core_dump``, ``fill_note_info``,
 ``fill_thread_core_info``: per thread NT_PRSTATUS then its regsets
 NT_PRFPREG/NT_X86_XSTATE...; per process NT_PRPSINFO, NT_SIGINFO, NT_AUXV,
@@ -25,15 +28,23 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from sigdbg.abi.abis import I386, X86_64, Abi
+from sigdbg.abi.elf import (
+    ET_CORE,
+    PN_XNUM,
+    PT_LOAD,
+    PT_NOTE,
+    ElfError,
+    read_header,
+    read_notes,
+    read_program_headers,
+    read_section_headers,
+)
 from sigdbg.decode.auxv import AT_EXECFN, AT_RANDOM, AT_SYSINFO_EHDR, parse_auxv_bytes
 from sigdbg.decode.vdso import VSYSCALL_ADDR as VSYSCALL_START
 from sigdbg.errors import DecodeError, MemoryReadError, TargetError
 
 EM_386 = 3
 EM_X86_64 = 62
-PT_LOAD = 1
-PT_NOTE = 4
-PN_XNUM = 0xFFFF
 #: more note bytes than any real core holds (threads x regsets): refuse, do not allocate
 MAX_NOTES = 64 << 20
 #: how far below AT_EXECFN the auxv may lie on the initial stack (argv+envp strings)
@@ -215,85 +226,67 @@ def _read_core(path: str, fh: BinaryIO) -> CoreFile:
         return data
 
     head = fh.read(64)
-    if len(head) < 52 or head[:4] != b"\x7fELF":
-        raise DecodeError(f"{path} is not an ELF file")
-    if head[4] not in (1, 2) or head[5] != 1:
+    try:
+        hdr = read_header(head)
+    except ElfError as exc:
+        if not exc.not_elf:
+            raise DecodeError(f"{path} is truncated: no complete ELF header") from None
+        if len(head) >= 6 and head[:4] == b"\x7fELF":  # bad EI_CLASS or EI_DATA
+            raise DecodeError(f"{path} is not a little-endian 32- or 64-bit ELF file") from None
+        raise DecodeError(f"{path} is not an ELF file") from None
+    if hdr.endian != "<":
         raise DecodeError(f"{path} is not a little-endian 32- or 64-bit ELF file")
-    bits = 64 if head[4] == 2 else 32
-    if bits == 64 and len(head) < 64:
-        raise DecodeError(f"{path} is truncated: no complete ELF header")
-    e_type, e_machine = struct.unpack_from("<HH", head, 16)
-    if e_type != 4:
-        raise DecodeError(f"{path} is not a core file (e_type {e_type}, not ET_CORE)")
+    bits = hdr.bits
+    if hdr.e_type != ET_CORE:
+        raise DecodeError(f"{path} is not a core file (e_type {hdr.e_type}, not ET_CORE)")
     want = EM_X86_64 if bits == 64 else EM_386
-    if e_machine != want:
-        raise DecodeError(f"{path} is a core file for machine {e_machine} with {bits}-bit "
+    if hdr.e_machine != want:
+        raise DecodeError(f"{path} is a core file for machine {hdr.e_machine} with {bits}-bit "
                           "ELF class: sigdbg reads x86_64 (EM_X86_64) and i386 (EM_386) cores")
-    if bits == 64:
-        phoff, shoff = struct.unpack_from("<QQ", head, 32)
-        phentsize, phnum, shentsize = struct.unpack_from("<HHH", head, 54)
-        min_ph, ph_fmt, min_sh = 56, "<IIQQQQQ", 64
-    else:
-        phoff, shoff = struct.unpack_from("<II", head, 28)
-        phentsize, phnum, shentsize = struct.unpack_from("<HHH", head, 42)
-        min_ph, ph_fmt, min_sh = 32, "<IIIIIII", 40
+    phnum = hdr.e_phnum
     if phnum == PN_XNUM:  # more segments than e_phnum holds: the count is in shdr 0's sh_info
-        if shentsize < min_sh:
+        if hdr.e_shentsize < hdr.shdr_size:
             raise DecodeError(f"core file {path}: PN_XNUM without a section header")
-        sh0 = read_at(shoff, min_sh, "section header 0")
-        phnum = struct.unpack_from("<I", sh0, 44 if bits == 64 else 28)[0]
+        sh0 = read_at(hdr.e_shoff, hdr.shdr_size, "section header 0")
+        phnum = read_section_headers(sh0, hdr, count=1)[0].sh_info
     if phnum == 0:
         raise DecodeError(f"core file {path} has no program headers")
-    if phentsize < min_ph:
-        raise DecodeError(f"core file {path}: e_phentsize {phentsize} < {min_ph}")
-    table = read_at(phoff, phentsize * phnum, "the program header table")
+    if hdr.e_phentsize < hdr.phdr_size:
+        raise DecodeError(f"core file {path}: e_phentsize {hdr.e_phentsize} < {hdr.phdr_size}")
+    table = read_at(hdr.e_phoff, hdr.e_phentsize * phnum, "the program header table")
     notes: list[tuple[str, int, bytes]] = []
     loads: list[tuple[int, int, int]] = []
     segments: list[Segment] = []
     note_bytes = 0
     truncated = False
     top = 1 << bits
-    for i in range(phnum):
-        if bits == 64:
-            p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz = \
-                struct.unpack_from(ph_fmt, table, i * phentsize)
-        else:
-            p_type, p_offset, p_vaddr, _, p_filesz, p_memsz, p_flags = \
-                struct.unpack_from(ph_fmt, table, i * phentsize)
-        if p_type == PT_LOAD:
-            if p_vaddr + p_memsz > top or p_filesz > p_memsz:
-                raise DecodeError(f"core file {path}: PT_LOAD {i} at {p_vaddr:#x} "
-                                  f"(filesz {p_filesz:#x}, memsz {p_memsz:#x}) is impossible")
-            avail = max(0, min(p_filesz, size - p_offset)) if p_offset <= size else 0
-            truncated = truncated or avail < p_filesz
-            loads.append((p_vaddr, p_memsz, p_flags))
-            segments.append(Segment(p_vaddr, p_memsz, p_flags, p_offset, avail))
-        elif p_type == PT_NOTE:
-            note_bytes += p_filesz
+    for i, ph in enumerate(read_program_headers(table, hdr, phnum)):
+        if ph.p_type == PT_LOAD:
+            if ph.p_vaddr + ph.p_memsz > top or ph.p_filesz > ph.p_memsz:
+                raise DecodeError(f"core file {path}: PT_LOAD {i} at {ph.p_vaddr:#x} "
+                                  f"(filesz {ph.p_filesz:#x}, memsz {ph.p_memsz:#x}) "
+                                  "is impossible")
+            avail = (max(0, min(ph.p_filesz, size - ph.p_offset)) if ph.p_offset <= size
+                     else 0)
+            truncated = truncated or avail < ph.p_filesz
+            loads.append((ph.p_vaddr, ph.p_memsz, ph.p_flags))
+            segments.append(Segment(ph.p_vaddr, ph.p_memsz, ph.p_flags, ph.p_offset, avail))
+        elif ph.p_type == PT_NOTE:
+            note_bytes += ph.p_filesz
             if note_bytes > MAX_NOTES:
                 raise DecodeError(f"core file {path}: {note_bytes} bytes of notes is "
                                   "not plausible")
-            notes.extend(_walk_notes(read_at(p_offset, p_filesz, f"PT_NOTE {i}"), path))
-    return CoreFile(path, bits, tuple(notes), tuple(loads), e_machine, tuple(segments), size,
-                    truncated)
+            notes.extend(_walk_notes(read_at(ph.p_offset, ph.p_filesz, f"PT_NOTE {i}"), path))
+    return CoreFile(path, bits, tuple(notes), tuple(loads), hdr.e_machine, tuple(segments),
+                    size, truncated)
 
 
 def _walk_notes(blob: bytes, path: str = "core") -> list[tuple[str, int, bytes]]:
     """Elf_Nhdr records; core notes pad name and desc to 4 bytes (also 64-bit)."""
-    out = []
-    pos = 0
-    while pos + 12 <= len(blob):
-        namesz, descsz, ntype = struct.unpack_from("<III", blob, pos)
-        name_at = pos + 12
-        desc_at = name_at + ((namesz + 3) & ~3)
-        end = desc_at + descsz
-        if end > len(blob):
-            raise DecodeError(f"core file {path}: note at {pos:#x} (namesz {namesz}, descsz "
-                              f"{descsz}) runs past its PT_NOTE segment ({len(blob)} bytes)")
-        owner = blob[name_at:name_at + namesz].split(b"\0", 1)[0].decode("ascii", "replace")
-        out.append((owner, ntype, blob[desc_at:end]))
-        pos = (end + 3) & ~3
-    return out
+    try:
+        return [(n.owner, n.n_type, n.desc) for n in read_notes(blob, "<", 4, strict=True)]
+    except ElfError as exc:
+        raise DecodeError(f"core file {path}: {exc}") from None
 
 
 def core_start_stack(read: Callable[[int, int], bytes], abi: Abi, raw_auxv: bytes | None) -> int:

@@ -1,4 +1,5 @@
-"""Parse an ELF image held in memory: the vDSO or a shared library.
+"""Parse an ELF image held in memory: the vDSO or a shared library (the parse half;
+the models and the symbol decisions are in :mod:`sigdbg.decode.elfmodel`).
 
 The bytes come either from a tracee's memory (the ``[vdso]`` mapping, read
 through ``/proc/PID/mem``) or from a mapped file read from disk.  The result is
@@ -7,8 +8,11 @@ GNU symbol versions, the ELF notes (build id, the kernel's
 ``LINUX_VERSION_CODE`` note) and lookups by name and by address.
 
 pyelftools is imported lazily, inside :func:`parse_elf_image`, so that this
-module imports in a Python without it (GDB's).  :func:`image_size_from_headers`
-needs only :mod:`struct` and works without pyelftools.
+module imports in a Python without it (GDB's).  The file header, program
+headers, section headers and notes are read by the one ELF reader,
+:mod:`sigdbg.abi.elf`; pyelftools gives the symbol tables and the dynamic
+section.  :func:`image_size_from_headers` needs only that reader and works
+without pyelftools.
 
 Every failure to understand the bytes surfaces as :class:`DecodeError` with a
 one-line message; pyelftools' own exceptions never escape.
@@ -19,11 +23,22 @@ from __future__ import annotations
 import io
 import os
 import struct
-from bisect import bisect_right
-from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
+from sigdbg.abi.elf import (
+    PT_LOAD,
+    PT_NOTE,
+    SHT_NOBITS,
+    ElfError,
+    ElfHeader,
+    ProgramHeader,
+    read_header,
+    read_notes,
+    read_program_headers,
+    read_section_headers,
+)
+from sigdbg.decode.elfmodel import ElfImage, ElfNote, ElfSymbol
 from sigdbg.errors import DecodeError, FeatureUnavailable
 
 if TYPE_CHECKING:
@@ -37,13 +52,6 @@ __all__ = [
     "parse_elf_image",
     "read_elf_file_image",
 ]
-
-# Symbol types that name code or data and can therefore contain an address.
-_ADDRESSABLE_TYPES = frozenset({"FUNC", "OBJECT", "IFUNC"})
-# Names the kernel gives the real vDSO entry points (the unprefixed ones are
-# weak aliases of them).
-_PREFERRED_PREFIXES = ("__vdso_", "__kernel_")
-_BIND_RANK = {"GLOBAL": 0, "UNIQUE": 0, "WEAK": 1}
 
 _VERSYM_HIDDEN = 0x8000
 _VERSYM_VERSION = 0x7FFF
@@ -70,304 +78,44 @@ _NT_LINUX_VERSION = 0
 
 
 # --------------------------------------------------------------------------
-# Result types
-
-
-@dataclass(frozen=True)
-class ElfSymbol:
-    """One symbol of ``.dynsym`` (or ``.symtab``).
-
-    ``value`` is ``st_value``: an address in the image's own link-time address
-    space (for the vDSO, an offset from its start).  ``type`` and ``bind`` are
-    spelled as readelf prints them (``FUNC``, ``OBJECT``, ``NOTYPE``,
-    ``IFUNC`` ...; ``GLOBAL``, ``WEAK``, ``LOCAL``, ``UNIQUE``).  ``section``
-    is the section index, or ``"UND"``, ``"ABS"``, ``"COM"`` for the special
-    indexes, as in readelf's ``Ndx`` column.
-
-    ``version`` is the GNU symbol version from ``.gnu.version`` resolved
-    through ``.gnu.version_d`` (defined symbols) or ``.gnu.version_r``
-    (undefined ones); ``None`` for unversioned symbols.  In ``.symtab`` the
-    linker spells versions into the names (``foo@@VERS_2``); they are split
-    off the same way.  ``version_hidden`` is the versym hidden bit: the symbol is a
-    non-default version, reachable only by explicit version.  ``table`` says
-    which symbol table the symbol came from (``"dynsym"`` or ``"symtab"``).
-    """
-
-    name: str
-    value: int
-    size: int
-    type: str
-    bind: str
-    version: str | None
-    version_hidden: bool
-    section: str | int
-    table: str = "dynsym"
-
-    @property
-    def defined(self) -> bool:
-        return self.section != "UND"
-
-    @property
-    def versioned_name(self) -> str:
-        """The name as ``readelf --dyn-syms`` prints it.
-
-        ``name@@VERSION`` for a defined symbol's default version (e.g.
-        ``__vdso_clock_gettime@@LINUX_2.6``), ``name@VERSION`` for a hidden
-        (non-default) version and for an undefined symbol's required version,
-        plain ``name`` when unversioned and for a version's own marker symbol
-        (the ``ABS`` symbol ``LINUX_2.6`` of version ``LINUX_2.6``).
-        """
-        if self.version is None:
-            return self.name
-        if not self.defined:
-            return f"{self.name}@{self.version}"
-        if self.name == self.version:
-            return self.name
-        return f"{self.name}{'@' if self.version_hidden else '@@'}{self.version}"
-
-
-@dataclass(frozen=True)
-class ElfNote:
-    """One ELF note.  ``type_name`` is the symbolic name when the owner/type
-    pair is known (``NT_GNU_BUILD_ID``, ``LINUX_VERSION_CODE`` ...), else the
-    type in hex."""
-
-    owner: str
-    type: int
-    type_name: str
-    desc: bytes
-
-
-@dataclass(frozen=True)
-class ElfImage:
-    """A parsed ELF image.  Build it with :func:`parse_elf_image`.
-
-    ``machine`` is the ``e_machine`` name (``EM_X86_64``, ``EM_386``,
-    ``EM_ARM``, ``EM_AARCH64``; ``EM_<n>`` if unknown).  ``symbols`` are the
-    dynamic symbols in table order without the null entry 0, followed by the
-    ``.symtab`` ones when requested.  ``version_definitions`` are the names
-    defined in ``.gnu.version_d`` in index order, without the BASE entry
-    (which repeats the soname).  ``linux_version`` is the kernel's
-    ``LINUX_VERSION_CODE`` note (``(major << 16) | (minor << 8) | patch``).
-    ``load_bias_hint`` is the lowest ``PT_LOAD`` ``p_vaddr``: the load bias of
-    a mapping at ``base`` is ``base - load_bias_hint``.  ``size`` is the extent
-    the headers describe (segments' file data and the section header table).
-    """
-
-    elfclass: int
-    machine: str
-    entry: int
-    soname: str | None
-    symbols: tuple[ElfSymbol, ...]
-    version_definitions: tuple[str, ...]
-    notes: tuple[ElfNote, ...]
-    build_id: str | None
-    linux_version: int | None
-    load_bias_hint: int
-    size: int
-
-    @property
-    def linux_version_tuple(self) -> tuple[int, int, int] | None:
-        """``linux_version`` split into ``(major, minor, patch)``."""
-        v = self.linux_version
-        if v is None:
-            return None
-        return (v >> 16, (v >> 8) & 0xFF, v & 0xFF)
-
-    @cached_property
-    def _by_name(self) -> dict[str, tuple[ElfSymbol, ...]]:
-        index: dict[str, list[ElfSymbol]] = {}
-        for sym in self.symbols:
-            index.setdefault(sym.name, []).append(sym)
-        return {
-            name: tuple(sorted(syms, key=_lookup_rank))
-            for name, syms in index.items()
-        }
-
-    @cached_property
-    def _by_address(self) -> tuple[tuple[int, ...], tuple[ElfSymbol, ...], int]:
-        syms = sorted(
-            (
-                s
-                for s in self.symbols
-                if s.type in _ADDRESSABLE_TYPES and isinstance(s.section, int)
-            ),
-            key=lambda s: s.value,
-        )
-        largest = max((max(s.size, 1) for s in syms), default=1)
-        return tuple(s.value for s in syms), tuple(syms), largest
-
-    def lookup(self, name: str) -> ElfSymbol | None:
-        """The symbol called ``name``.
-
-        ``name@VERSION`` / ``name@@VERSION`` select a version.  Among several
-        candidates a defined symbol beats an undefined one, the default version
-        beats hidden ones, ``.dynsym`` beats ``.symtab``.
-        """
-        version: str | None = None
-        if "@" in name and not name.startswith("@"):
-            name, _, version = name.partition("@")
-            version = version.lstrip("@")
-        candidates = self._by_name.get(name, ())
-        if version is not None:
-            candidates = tuple(s for s in candidates if s.version == version)
-        return candidates[0] if candidates else None
-
-    def symbol_at(self, offset: int) -> tuple[ElfSymbol, int] | None:
-        """The FUNC/OBJECT symbol containing ``offset`` and the offset into it.
-
-        ``offset`` is in the same address space as ``st_value`` (for the vDSO:
-        runtime address minus the mapping's start).  A symbol covers
-        ``value <= offset < value + max(size, 1)``.  Among overlapping
-        candidates (the vDSO's ``__vdso_time`` and its weak alias ``time``)
-        sized symbols win over zero-sized ones, then GLOBAL over WEAK over
-        LOCAL, then ``__vdso_``/``__kernel_`` names, then default versions,
-        then ``.dynsym`` entries, then names with fewer leading underscores.
-        """
-        values, syms, largest = self._by_address
-        hits: list[ElfSymbol] = []
-        i = bisect_right(values, offset) - 1
-        while i >= 0 and values[i] > offset - largest:
-            sym = syms[i]
-            if offset < sym.value + max(sym.size, 1):
-                hits.append(sym)
-            i -= 1
-        if not hits:
-            return None
-        best = min(hits, key=_address_rank)
-        return best, offset - best.value
-
-
-    def label_at(self, offset: int) -> ElfSymbol | None:
-        """A defined NOTYPE symbol starting exactly at ``offset``: the arm64
-        vDSO's ``__kernel_rt_sigreturn`` is a ``SYM_CODE_START`` label, not a
-        FUNC (arch/arm64/kernel/vdso/sigreturn.S), so :meth:`symbol_at` does
-        not see it.  ARM mapping symbols (``$x``, ``$d``) are not names."""
-        hits = [s for s in self.symbols
-                if s.type == "NOTYPE" and s.value == offset and isinstance(s.section, int)
-                and s.name and not s.name.startswith("$")]
-        return min(hits, key=_address_rank) if hits else None
-
-
-def _lookup_rank(sym: ElfSymbol) -> tuple[int, int, int]:
-    return (
-        0 if sym.defined else 1,
-        1 if sym.version_hidden else 0,
-        0 if sym.table == "dynsym" else 1,
-    )
-
-
-def _address_rank(sym: ElfSymbol) -> tuple[int, int, int, int, int, int, str]:
-    return (
-        0 if sym.size > 0 else 1,
-        _BIND_RANK.get(sym.bind, 2),
-        0 if sym.name.startswith(_PREFERRED_PREFIXES) else 1,
-        1 if sym.version_hidden else 0,
-        0 if sym.table == "dynsym" else 1,
-        # Otherwise the public spelling: printf over _IO_printf.
-        len(sym.name) - len(sym.name.lstrip("_")),
-        sym.name,
-    )
-
-
-# --------------------------------------------------------------------------
 # Header arithmetic with struct only (works without pyelftools)
 
 
-class _Header(NamedTuple):
-    elfclass: int
-    endian: str  # struct byte-order prefix
-    machine: int
-    entry: int
-    phoff: int
-    shoff: int
-    ehsize: int
-    phentsize: int
-    phnum: int
-    shentsize: int
-    shnum: int
+def _read_header(data: bytes) -> ElfHeader:
+    try:
+        return read_header(data)
+    except ElfError as exc:
+        raise DecodeError(f"not an ELF image: {exc}") from None
 
 
-_EHDR = {
-    32: "HHIIIIIHHHHHH",
-    64: "HHIQQQIHHHHHH",
-}
-_PHDR_MIN = {32: 32, 64: 56}
-_SHDR_MIN = {32: 40, 64: 64}
+def _iter_phdrs(data: bytes, hdr: ElfHeader) -> tuple[ProgramHeader, ...]:
+    """Every program header; ``data`` starts at the image (the table at e_phoff)."""
+    try:
+        return read_program_headers(memoryview(data)[hdr.e_phoff:], hdr)
+    except ElfError as exc:
+        raise DecodeError(f"malformed ELF image: {exc}") from None
 
 
-def _read_header(data: bytes) -> _Header:
-    if len(data) < 16:
-        raise DecodeError(f"not an ELF image: only {len(data)} bytes")
-    if data[:4] != b"\x7fELF":
-        raise DecodeError(f"not an ELF image: bad magic {data[:4].hex(' ')}")
-    klass = {1: 32, 2: 64}.get(data[4])
-    if klass is None:
-        raise DecodeError(f"not an ELF image: bad EI_CLASS {data[4]}")
-    endian = {1: "<", 2: ">"}.get(data[5])
-    if endian is None:
-        raise DecodeError(f"not an ELF image: bad EI_DATA {data[5]}")
-    fmt = struct.Struct(endian + _EHDR[klass])
-    if len(data) < 16 + fmt.size:
-        raise DecodeError(
-            f"not an ELF image: truncated ELF header ({len(data)} bytes)"
-        )
-    (_type, machine, _version, entry, phoff, shoff, _flags, ehsize,
-     phentsize, phnum, shentsize, shnum, _shstrndx) = fmt.unpack_from(data, 16)
-    return _Header(klass, endian, machine, entry, phoff, shoff, ehsize,
-                   phentsize, phnum, shentsize, shnum)
+def _section_count(data: bytes | memoryview, hdr: ElfHeader) -> int:
+    """e_shnum, or with extended numbering (e_shnum 0) section 0's sh_size;
+    ``data`` starts at the section header table."""
+    if hdr.e_shnum:
+        return hdr.e_shnum
+    try:
+        return read_section_headers(data, hdr, count=1)[0].sh_size
+    except ElfError as exc:
+        raise DecodeError(f"malformed ELF image: extended section count: {exc}") from None
 
 
-def _iter_phdrs(data: bytes, hdr: _Header) -> list[tuple[int, int, int, int]]:
-    """(p_type, p_offset, p_vaddr, p_filesz) of every program header."""
-    if hdr.phnum == 0:
-        return []
-    if hdr.phentsize < _PHDR_MIN[hdr.elfclass]:
-        raise DecodeError(
-            f"malformed ELF image: e_phentsize {hdr.phentsize} too small"
-        )
-    end = hdr.phoff + hdr.phnum * hdr.phentsize
-    if end > len(data):
-        raise DecodeError(
-            f"malformed ELF image: program headers end at {end:#x}, "
-            f"beyond the {len(data):#x} bytes given"
-        )
-    out = []
-    for i in range(hdr.phnum):
-        off = hdr.phoff + i * hdr.phentsize
-        if hdr.elfclass == 32:
-            p_type, p_offset, p_vaddr, _paddr, p_filesz = struct.unpack_from(
-                hdr.endian + "IIIII", data, off)
-        else:
-            p_type, _flags, p_offset, p_vaddr, _paddr, p_filesz = (
-                struct.unpack_from(hdr.endian + "IIQQQQ", data, off))
-        out.append((p_type, p_offset, p_vaddr, p_filesz))
-    return out
-
-
-def _extent(data: bytes, hdr: _Header) -> int:
-    size = max(hdr.ehsize, 16)
-    if hdr.phnum:
-        size = max(size, hdr.phoff + hdr.phnum * hdr.phentsize)
-    for _type, p_offset, _vaddr, p_filesz in _iter_phdrs(data, hdr):
-        size = max(size, p_offset + p_filesz)
-    if hdr.shoff:
-        count = hdr.shnum
-        if count == 0:
-            # Extended numbering: the real count is section 0's sh_size.
-            if hdr.shentsize < _SHDR_MIN[hdr.elfclass]:
-                raise DecodeError(
-                    f"malformed ELF image: e_shentsize {hdr.shentsize} too small"
-                )
-            fmt = "I" if hdr.elfclass == 32 else "Q"
-            pos = hdr.shoff + (20 if hdr.elfclass == 32 else 32)
-            if pos + struct.calcsize(fmt) > len(data):
-                raise DecodeError(
-                    "malformed ELF image: extended section count lies in "
-                    f"section header 0 at {hdr.shoff:#x}, beyond the bytes given"
-                )
-            (count,) = struct.unpack_from(hdr.endian + fmt, data, pos)
-        size = max(size, hdr.shoff + count * hdr.shentsize)
+def _extent(data: bytes, hdr: ElfHeader) -> int:
+    size = max(hdr.e_ehsize, 16)
+    if hdr.e_phnum:
+        size = max(size, hdr.e_phoff + hdr.e_phnum * hdr.e_phentsize)
+    for ph in _iter_phdrs(data, hdr):
+        size = max(size, ph.p_offset + ph.p_filesz)
+    if hdr.e_shoff:
+        count = _section_count(memoryview(data)[hdr.e_shoff:], hdr)
+        size = max(size, hdr.e_shoff + count * hdr.e_shentsize)
     return size
 
 
@@ -386,7 +134,6 @@ def image_size_from_headers(data: bytes) -> int:
 
 #: the most sigdbg reads of one mapped file to name symbols in it
 MAX_FILE_IMAGE = 256 << 20
-_SHT_NOBITS = 8
 
 
 def _pread_exact(fd: int, offset: int, size: int, file_size: int, what: str) -> bytes:
@@ -417,60 +164,42 @@ def read_elf_file_image(fd: int, file_size: int) -> bytes:
     headers claim more than :data:`MAX_FILE_IMAGE` bytes is refused with a
     :class:`DecodeError` before anything but its headers is read.
     """
-    head = os.pread(fd, 64, 0)
-    hdr = _read_header(head)
-    size = max(hdr.ehsize, 16)
-    if hdr.phnum:
-        table = _pread_exact(fd, hdr.phoff, hdr.phnum * hdr.phentsize, file_size,
+    hdr = _read_header(os.pread(fd, 64, 0))
+    size = max(hdr.e_ehsize, 16)
+    if hdr.e_phnum:
+        table = _pread_exact(fd, hdr.e_phoff, hdr.e_phnum * hdr.e_phentsize, file_size,
                              "the program headers")
-        size = max(size, hdr.phoff + len(table))
-        for _type, p_offset, _vaddr, p_filesz in _iter_phdrs(table, hdr._replace(phoff=0)):
-            size = max(size, p_offset + p_filesz)
-    if hdr.shoff:
-        if hdr.shentsize < _SHDR_MIN[hdr.elfclass]:
-            raise DecodeError(f"malformed ELF image: e_shentsize {hdr.shentsize} too small")
-        count = hdr.shnum
-        fmt = hdr.endian + ("IIIIIIIIII" if hdr.elfclass == 32 else "IIQQQQIIQQ")
+        size = max(size, hdr.e_phoff + len(table))
+        for ph in _iter_phdrs(table, replace(hdr, e_phoff=0)):
+            size = max(size, ph.p_offset + ph.p_filesz)
+    if hdr.e_shoff:
+        if hdr.e_shentsize < hdr.shdr_size:
+            raise DecodeError(f"malformed ELF image: e_shentsize {hdr.e_shentsize} too small")
+        count = hdr.e_shnum
         if count == 0:  # extended numbering: the count is section 0's sh_size
-            first = _pread_exact(fd, hdr.shoff, hdr.shentsize, file_size,
-                                 "section header 0")
-            count = struct.unpack_from(fmt, first)[5]
-        table = _pread_exact(fd, hdr.shoff, count * hdr.shentsize, file_size,
+            count = _section_count(_pread_exact(fd, hdr.e_shoff, hdr.e_shentsize, file_size,
+                                                "section header 0"), hdr)
+        table = _pread_exact(fd, hdr.e_shoff, count * hdr.e_shentsize, file_size,
                              "the section headers")
-        size = max(size, hdr.shoff + len(table))
-        for i in range(count):
-            (_name, sh_type, _flags, _addr, sh_offset, sh_size,
-             *_rest) = struct.unpack_from(fmt, table, i * hdr.shentsize)
-            if sh_type != _SHT_NOBITS and sh_size:
-                size = max(size, sh_offset + sh_size)
+        size = max(size, hdr.e_shoff + len(table))
+        try:
+            sections = read_section_headers(table, hdr, count)
+        except ElfError as exc:
+            raise DecodeError(f"malformed ELF image: {exc}") from None
+        for sh in sections:
+            if sh.sh_type != SHT_NOBITS and sh.sh_size:
+                size = max(size, sh.sh_offset + sh.sh_size)
     return _pread_exact(fd, 0, size, file_size, "the image its headers describe")
 
 
 # --------------------------------------------------------------------------
-# Notes (parsed by hand: pyelftools renames and re-decodes them)
+# Notes: the reader walks them, the names are ours (pyelftools renames them)
 
 
-def _align(n: int, a: int) -> int:
-    return (n + a - 1) & ~(a - 1)
-
-
-def _parse_notes(blob: bytes, endian: str, align: int) -> list[ElfNote]:
-    head = struct.Struct(endian + "III")
-    notes = []
-    pos = 0
-    while pos + head.size <= len(blob):
-        namesz, descsz, ntype = head.unpack_from(blob, pos)
-        name_at = pos + head.size
-        desc_at = name_at + _align(namesz, 4)
-        desc_end = desc_at + descsz
-        if desc_end > len(blob):
-            break  # truncated or garbage: keep what was readable
-        owner = blob[name_at:name_at + namesz].split(b"\0", 1)[0]
-        owner_s = owner.decode("ascii", "replace")
-        type_name = _NOTE_TYPE_NAMES.get(owner_s, {}).get(ntype, f"{ntype:#x}")
-        notes.append(ElfNote(owner_s, ntype, type_name, blob[desc_at:desc_end]))
-        pos = _align(desc_end, align)
-    return notes
+def _parse_notes(blob: bytes, hdr: ElfHeader, align: int) -> list[ElfNote]:
+    return [ElfNote(n.owner, n.n_type,
+                    _NOTE_TYPE_NAMES.get(n.owner, {}).get(n.n_type, f"{n.n_type:#x}"), n.desc)
+            for n in read_notes(blob, hdr.endian, align)]
 
 
 # --------------------------------------------------------------------------
@@ -608,7 +337,7 @@ def _parse_verneed(blob: bytes, strtab: bytes, endian: str,
     return out
 
 
-def _parse(elf: ELFFile, data: bytes, hdr: _Header, need: int,
+def _parse(elf: ELFFile, data: bytes, hdr: ElfHeader, need: int,
            include_symtab: bool) -> ElfImage:
     from elftools.elf.dynamic import DynamicSection, DynamicSegment
     from elftools.elf.sections import SymbolTableSection
@@ -661,23 +390,22 @@ def _parse(elf: ELFFile, data: bytes, hdr: _Header, need: int,
             dynamic = section
         elif sh_type == "SHT_NOTE":
             align = 8 if section["sh_addralign"] == 8 else 4
-            notes.extend(_parse_notes(
-                _section_bytes(data, section), hdr.endian, align))
+            notes.extend(_parse_notes(_section_bytes(data, section), hdr, align))
 
+    no_sections = elf.num_sections() == 0
     loads: list[int] = []
-    for seg in elf.iter_segments():
-        p_type = seg["p_type"]
-        if p_type == "PT_LOAD":
-            loads.append(seg["p_vaddr"])
-        elif p_type == "PT_DYNAMIC" and isinstance(seg, DynamicSegment):
+    for ph in _iter_phdrs(data, hdr):
+        if ph.p_type == PT_LOAD:
+            loads.append(ph.p_vaddr)
+        elif ph.p_type == PT_NOTE and no_sections:
+            align = 8 if ph.p_align == 8 else 4
+            notes.extend(_parse_notes(data[ph.p_offset:ph.p_offset + ph.p_filesz], hdr, align))
+    for seg in elf.iter_segments():  # pyelftools: the dynamic section's tags and symbols
+        if seg["p_type"] == "PT_DYNAMIC" and isinstance(seg, DynamicSegment):
             if dynamic is None:
                 dynamic = seg
-            if dynsym is None and elf.num_sections() == 0:
+            if dynsym is None and no_sections:
                 dynsym = seg  # no section headers: symbols via DT_SYMTAB
-        elif p_type == "PT_NOTE" and elf.num_sections() == 0:
-            align = 8 if seg["p_align"] == 8 else 4
-            blob = data[seg["p_offset"]:seg["p_offset"] + seg["p_filesz"]]
-            notes.extend(_parse_notes(blob, hdr.endian, align))
 
     soname: str | None = None
     if dynamic is not None:
@@ -735,9 +463,9 @@ def _parse(elf: ELFFile, data: bytes, hdr: _Header, need: int,
 
     machine = elf["e_machine"]
     return ElfImage(
-        elfclass=hdr.elfclass,
+        elfclass=hdr.bits,
         machine=machine if isinstance(machine, str) else f"EM_{machine}",
-        entry=hdr.entry,
+        entry=hdr.e_entry,
         soname=soname,
         symbols=tuple(symbols),
         version_definitions=tuple(version_names),

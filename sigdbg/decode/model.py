@@ -81,6 +81,8 @@ def _field_expr(cls: type, index: int, name: str, annotation: str, view: bool,
     parts = [p.strip() for p in annotation.split("|")]
     optional = "None" in parts
     parts = [p for p in parts if p != "None"]
+    if len(parts) > 1 and all(_model_type(cls, p) is not None for p in parts):
+        parts = parts[:1]  # a union of models (one frame model per ABI): each has json_*
     if len(parts) != 1:
         return f"_jsonable({get})"
     kind = parts[0]

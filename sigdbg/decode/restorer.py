@@ -5,8 +5,12 @@ x86_64 handlers return through the ``sa_restorer`` the C library passed
 code in the 64-bit vDSO.  i386 handlers without SA_RESTORER return through
 the vDSO's ``__kernel_sigreturn`` / ``__kernel_rt_sigreturn``
 (arch/x86/kernel/signal_32.c; arch/x86/entry/vdso/vdso32/sigreturn.S).  ARM
-handlers without SA_RESTORER return into ``[sigpage]``.  The byte patterns
-are the ones the kernel keeps stable because unwinders match them.
+handlers without SA_RESTORER return into ``[sigpage]`` (the entry is checked
+against the page's contents, read by the ABI's page rules), glibc armhf ones
+into its Thumb-2 ``__default_rt_sa_restorer``; bit 0 of an ARM address says
+Thumb, so the patterns of that instruction set are matched at the even
+address (arch/arm64/kernel/signal32.c ``compat_setup_return``).  The byte
+patterns are the ones the kernel keeps stable because unwinders match them.
 """
 
 from __future__ import annotations
@@ -59,10 +63,29 @@ class Restorer(SharedModel):
         return " ".join(parts)
 
 
-def match_pattern(abi: Abi, code: bytes) -> tuple[str, str] | None:
-    for pat, sysname, text in abi.restorer_patterns:
+def match_pattern(abi: Abi, code: bytes, *, thumb: bool = False) -> tuple[str, str] | None:
+    """(syscall, text) of the restorer ``code`` starts with; ``thumb``: the
+    code was reached through an address with the ABI's ``isa_bit`` set."""
+    for pat, sysname, text in (abi.thumb_restorer_patterns if thumb else abi.restorer_patterns):
         if code.startswith(pat):
             return sysname, text
+    return None
+
+
+def _special_entry(mem: Memory, abi: Abi, maps: MemoryMap, address: int,
+                   mapping: str) -> tuple[str, str, str] | None:
+    """(entry name, syscall, source) when ``address`` is a trampoline entry of
+    the special page ``mapping`` (ARM ``[sigpage]``), read from memory by the
+    ABI's page rules (sigdbg/decode/specialpages.py); None otherwise."""
+    from sigdbg.decode.specialpages import decode_special_pages
+
+    rules = [r for r in abi.special_pages if r.mapping == mapping and r.kind == "trampolines"]
+    if not rules:
+        return None
+    for page in decode_special_pages(mem, maps, rules):
+        for t in page.trampolines:
+            if t.address == address:
+                return t.name, t.syscall, f"{page.kernel}: {page.source}"
     return None
 
 
@@ -79,8 +102,10 @@ def classify_restorer(
     """Classify the restorer a frame's pretcode points at.  ``name_libc``: ask
     ``lookup`` for libc's recognised restorer too (GDB has libc's tables
     loaded already; the ptrace side would have to parse them)."""
-    code = mem.read_upto(address, 16)
-    pat = match_pattern(abi, code)
+    # ARM: bit 0 of the address selects Thumb code; the code is at the even address
+    thumb = bool(address & abi.isa_bit)
+    code = mem.read_upto(address & ~abi.isa_bit, 16)
+    pat = match_pattern(abi, code, thumb=thumb)
     m = maps.find(address) if maps is not None else None
     mapping = (m.path or "[anonymous]") if m is not None else None
     is_libc = m is not None and m.path.rsplit("/", 1)[-1].startswith(("libc.", "libc-"))
@@ -107,9 +132,15 @@ def classify_restorer(
             kind = "library"
     else:
         kind = "unknown"
-    if kind == "libc" and symbol is None and pat is not None and pat[0] == "rt_sigreturn":
-        # Debian's libc has no .symtab; __restore_rt is recognised by its bytes
-        symbol = "__restore_rt"
+    if kind == "libc" and symbol is None and pat is not None:
+        # Debian's libc has no .symtab; its restorer is recognised by its bytes
+        symbol = dict(abi.libc_restorer_names).get(pat[0])
+    if kind == "sigpage" and maps is not None:
+        # the kernel's trampolines: an entry only where the page holds one
+        entry = _special_entry(mem, abi, maps, address, m.path if m is not None else "")
+        if entry is not None:
+            symbol = f"[sigpage] {entry[0]}"
+            pat = (entry[1], pat[1] if pat is not None else entry[2])
     return Restorer(
         address=address,
         kind=kind,

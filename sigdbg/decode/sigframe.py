@@ -236,7 +236,9 @@ _KIND_FACTS: dict[str, _KindFacts] = {}
 def _kind_facts(kind: str) -> _KindFacts:
     facts = _KIND_FACTS.get(kind)
     if facts is None:
-        layout = FRAME_LAYOUTS[kind]
+        layout = FRAME_LAYOUTS.get(kind)
+        if layout is None:  # another ABI's kind (--kind takes every ABI's)
+            raise DecodeError(f"{kind} frames are not decoded here (another ABI's kind)")
         sp_name = "rsp" if kind == "rt_sigframe" else "sp"
         if kind == "sigframe_ia32":
             facts = _KindFacts(layout, layout.int_members("", "sc"), -1, -1,
@@ -526,7 +528,9 @@ class FrameDiff(Model):
         # a 128-bit vector register exceeds every JSON integer: it is the
         # fixed-width hex string the fpstate object uses ("0x" + 32 digits)
         return {"changes": [
-            [name, f"{old:#034x}", f"{new:#034x}"] if name.startswith("fpstate.xmm")
+            [name, f"{old:#034x}", f"{new:#034x}"]
+            if name.startswith(("fpstate.xmm", "fpsimd.v"))
+            else [name, hex(old), hex(new)] if name.startswith("sve.")
             else [name, old, new]
             for name, old, new in self.changes]}
 

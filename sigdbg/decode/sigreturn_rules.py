@@ -6,16 +6,28 @@ frame, since the restorer's ``ret``/``pop`` consumed pretcode and sig),
 arch/x86/include/asm/sighandling.h (``FIX_EFLAGS``: the eflags bits taken from
 the frame), ``restore_sigcontext`` (cs/ss get RPL 3; on x86_64 fs/gs are not
 restored from sigcontext).
+
+AArch64 (arch/arm64/kernel/signal.c ``sys_rt_sigreturn``: the frame is read
+at sp; ``restore_sigframe`` takes x0-x30, sp, pc and pstate from it, then
+``valid_user_regs`` in arch/arm64/kernel/ptrace.c changes pstate): the
+pstate rules are :data:`A64_PSTATE_RULES`, each named, and the FP/SIMD
+registers are compared with the frame's fpsimd record
+(:func:`compare_restored_fp`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sigdbg.abi.abis import Abi
+from sigdbg.abi import aarch64
+from sigdbg.abi.abis import Abi, abi_by_name
 from sigdbg.decode.sigframe import SigFrame
+from sigdbg.errors import DecodeError
+
+if TYPE_CHECKING:
+    from sigdbg.decode.a64frame import A64Frame
 
 #: Restorers are a handful of instructions; anything longer is not one.
 MAX_RESTORER_STEPS = 64
@@ -24,7 +36,7 @@ FIX_EFLAGS = 0x40DD5 | (1 << 16)
 _SEGMENTS = ("cs", "ss", "ds", "es", "fs", "gs")
 
 
-_PLAIN, _FLAGS, _SEGMENT, _RPL3 = range(4)
+_PLAIN, _FLAGS, _SEGMENT, _RPL3, _PSTATE = range(5)
 _Rule = tuple[str, str, int]
 
 
@@ -46,8 +58,9 @@ def _rules(abi: Abi) -> _Rules:
     """How sigreturn restores each register, per ABI (looked up once)."""
     rules = _RULES.get(abi.name)
     if rules is None:
+        flags = _PSTATE if abi.name == "aarch64" else _FLAGS
         every = tuple(
-            (mc, reg, _FLAGS if mc in ("eflags", "flags") else
+            (mc, reg, flags if reg == abi.flags else
              _RPL3 if mc in ("cs", "ss") else _SEGMENT if mc in _SEGMENTS else _PLAIN)
             for mc, reg in abi.mcontext_regs)
         plain = [r for r in every if r[2] == _PLAIN]
@@ -61,20 +74,81 @@ def _rules(abi: Abi) -> _Rules:
 
 
 def frame_at_sigreturn(abi_name: str, kind: str, sp: int) -> int:
-    """Where the kernel looks for the frame when the sigreturn syscall runs."""
-    if abi_name == "x86_64" or kind == "sigframe_ia32":
-        return sp - 8
-    return sp - 4
+    """Where the kernel looks for the frame when the sigreturn syscall runs
+    (``Abi.sigreturn_frame_below_sp``)."""
+    for k, below in abi_by_name(abi_name).sigreturn_frame_below_sp:
+        if k == kind:
+            return sp - below
+    raise DecodeError(f"{abi_name}: no sigreturn rule for a {kind} frame")
+
+
+class PstateRule(NamedTuple):
+    """One way AArch64 ``rt_sigreturn`` changes pstate from the frame's."""
+
+    name: str
+    mask: int  #: the pstate bits it is about
+    source: str  #: where the kernel does it
+    what: str
+
+
+def _genmask(hi: int, lo: int) -> int:
+    """GENMASK_ULL(hi, lo): bits hi..lo set."""
+    return ((1 << (hi - lo + 1)) - 1) << lo
+
+
+PSTATE_SS = 1 << 21  #: DBG_SPSR_SS
+PSTATE_BTYPE = 3 << 10  #: PSR_BTYPE_MASK
+PSTATE_NZCV = 0xF000_0000
+#: PSR_D/A/I/F_BIT, PSR_MODE32_BIT and PSR_MODE_MASK: must be 0 (EL0t, AArch64)
+PSTATE_EL0T_ZERO = 0x3C0 | 0x10 | 0xF
+#: SPSR_EL1_AARCH64_RES0_BITS (v6.1; bits 25/24, TCO and DIT, are the program's)
+PSTATE_RES0 = (_genmask(63, 32) | _genmask(27, 26) | _genmask(23, 22) | _genmask(20, 13)
+               | _genmask(5, 5))
+
+A64_PSTATE_RULES: tuple[PstateRule, ...] = (
+    PstateRule("RES0", PSTATE_RES0, "arch/arm64/kernel/ptrace.c valid_native_regs",
+               "cleared (SPSR_EL1_AARCH64_RES0_BITS)"),
+    PstateRule("SS", PSTATE_SS, "arch/arm64/kernel/ptrace.c user_regs_reset_single_step",
+               "from the tracer's single step (TIF_SINGLESTEP), not the frame"),
+    PstateRule("BTYPE", PSTATE_BTYPE, "arch/arm64/kernel/signal.c setup_return",
+               "the frame's (BTYPE=C is set only at handler entry)"),
+    PstateRule("EL0t", PSTATE_EL0T_ZERO, "arch/arm64/kernel/ptrace.c valid_native_regs",
+               "D/A/I/F set or not EL0t: forced to NZCV and the sigreturn fails (SIGSEGV)"),
+)
+
+
+def a64_restored_pstate(saved: int, single_step: bool | None) -> tuple[int, int]:
+    """(pstate the kernel restores from ``saved``, the bits that are known).
+
+    ``single_step``: whether the sigreturn ran under PTRACE_SINGLESTEP
+    (TIF_SINGLESTEP); None: unknown, SS is not compared."""
+    want = saved & ~PSTATE_RES0
+    known = (1 << 64) - 1
+    if single_step is None:
+        known &= ~PSTATE_SS
+    elif single_step:
+        want |= PSTATE_SS
+    else:
+        want &= ~PSTATE_SS
+    if want & PSTATE_EL0T_ZERO:
+        want &= PSTATE_NZCV  # invalid: the sigreturn fails after forcing it
+    return want, known
 
 
 def compare_restored(
-    abi: Abi, frame: SigFrame, regs: Mapping[str, int]
+    abi: Abi, frame: SigFrame | A64Frame, regs: Mapping[str, int], *,
+    single_step: bool | None = None, syscall_stop: bool = False,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Registers after sigreturn against the frame it restored from.
 
     Returns (differences, not compared): one line per register that differs
-    in what sigreturn restores, and what sigreturn does not restore at all.
+    in what sigreturn restores, and what sigreturn does not restore at all
+    (or restores by a rule other than equality, named).  ``single_step``:
+    whether the sigreturn ran under PTRACE_SINGLESTEP (AArch64's PSTATE.SS).
+    ``syscall_stop``: ``regs`` were read at the sigreturn's syscall-exit
+    stop, where ``Abi.syscall_stop_scratch`` holds the kernel's value.
     """
+    scratch = abi.syscall_stop_scratch if syscall_stop else ""
     diffs: list[str] = []
     mc = frame.mcontext
     rules = _rules(abi)
@@ -90,6 +164,15 @@ def compare_restored(
         got = regs.get(reg_name)
         if saved is None or got is None or (rule == _PLAIN and saved == got):
             continue  # the common case: restored exactly
+        if reg_name == scratch:
+            continue  # the syscall-stop's own value, named below
+        if rule == _PSTATE:
+            want, known = a64_restored_pstate(saved, single_step)
+            bits = (want ^ got) & known
+            if bits:
+                diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x}, the kernel's "
+                             f"rules give {want:#x} (differs in {bits:#x})")
+            continue
         if rule == _FLAGS:
             bits = (saved ^ got) & FIX_EFLAGS
             if bits:
@@ -102,6 +185,111 @@ def compare_restored(
                 saved |= 3  # sigreturn forces RPL 3 on cs and ss
         if saved != got:
             diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x}")
+    if any(r[2] == _PSTATE for r in rules.special):
+        # compared by rule, not equality: each rule named
+        not_compared = [f"{abi.flags}.{r.name}: {r.what}"
+                        for r in A64_PSTATE_RULES
+                        if r.name != "SS" or single_step is None]
+        if single_step is not None:
+            not_compared.append(f"{abi.flags}.SS: "
+                                f"{'set' if single_step else 'clear'} under the tracer's "
+                                f"{'single step' if single_step else 'PTRACE_SYSCALL'}")
+        if scratch:
+            not_compared.append(f"{scratch}: read at the syscall-exit stop, where it holds "
+                                "the stop's direction (report_syscall)")
+        return tuple(diffs), tuple(not_compared)
     not_compared = ["fs", "gs"] if abi.name == "x86_64" else []
     not_compared.append(f"{abi.flags} bits outside FIX_EFLAGS")
     return tuple(diffs), tuple(not_compared)
+
+
+def compare_restored_mask(frame_mask: int, blocked: int) -> tuple[str, ...]:
+    """The blocked mask after sigreturn against the frame's uc_sigmask
+    (kernel/signal.c ``set_current_blocked``: SIGKILL and SIGSTOP are never
+    blocked, so they are dropped from the frame's value first)."""
+    want = frame_mask & ~_UNBLOCKABLE
+    if blocked == want:
+        return ()
+    return (f"sigmask: frame {frame_mask:#x} restored {blocked:#x}",)
+
+
+#: SIGKILL (9) and SIGSTOP (19): bits n-1 of a mask
+_UNBLOCKABLE = (1 << 8) | (1 << 18)
+
+
+def restored_fp_regsets(frame: SigFrame | A64Frame) -> tuple[int, ...]:
+    """The regsets :func:`compare_restored_fp` needs after this frame's
+    sigreturn: AArch64 NT_PRFPREG for its fpsimd record, and NT_ARM_SVE when
+    its sve record carries registers; none for other frames."""
+    record = getattr(frame, "record", None)
+    if record is None or record("fpsimd") is None:
+        return ()
+    sve = record("sve")
+    if sve is not None and sve.zregs:
+        return (aarch64.NT_PRFPREG, aarch64.NT_ARM_SVE)
+    return (aarch64.NT_PRFPREG,)
+
+
+def compare_restored_fp(frame: SigFrame | A64Frame, regsets: Mapping[int, bytes | None]
+                        ) -> tuple[str, ...]:
+    """The FP/SIMD (and SVE) registers after sigreturn against the frame's
+    records.  One line per difference.
+
+    fpsimd: ``restore_fpsimd_context`` loads V0-V31, FPSR and FPCR from the
+    record; NT_PRFPREG is ``struct user_fpsimd_state`` (vregs[32], fpsr,
+    fpcr).  sve with registers (``restore_sve_fpsimd_context``, v6.1): Z0-Z31,
+    P0-P15 and FFR come from the sve record, then the fpsimd record is loaded
+    too and ``fpsimd_update_current_state`` copies V0-V31 into bits 127:0 of
+    Z0-Z31 (``fpsimd_to_sve``): rule :data:`SVE_LOW_FROM_FPSIMD`.
+    """
+    record = getattr(frame, "record", None)
+    rec = record("fpsimd") if record is not None else None
+    fpregs = regsets.get(aarch64.NT_PRFPREG)
+    if rec is None or fpregs is None or len(fpregs) < 520:
+        return ()
+    diffs: list[str] = []
+    for n, want in enumerate(rec.vregs):
+        got = int.from_bytes(fpregs[16 * n : 16 * n + 16], "little")
+        if got != int(want, 16):
+            diffs.append(f"v{n}: frame {want} restored {got:#034x}")
+    for i, name in enumerate(("fpsr", "fpcr")):
+        got = int.from_bytes(fpregs[512 + 4 * i : 516 + 4 * i], "little")
+        if got != rec.fields.get(name):
+            diffs.append(f"{name}: frame {rec.fields.get(name, 0):#x} restored {got:#x}")
+    sve = record("sve") if record is not None else None
+    if sve is not None and sve.zregs:
+        diffs.extend(_compare_sve(sve.fields.get("vl", 0), sve.zregs, sve.pregs, rec.vregs,
+                                  regsets.get(aarch64.NT_ARM_SVE)))
+    return tuple(diffs)
+
+
+#: the rule by which the restored Z registers differ from the sve record
+SVE_LOW_FROM_FPSIMD = ("sve: bits 127:0 of Z0-Z31 come from the fpsimd record's V0-V31 "
+                       "(arch/arm64/kernel/fpsimd.c fpsimd_update_current_state)")
+_V_MASK = (1 << 128) - 1
+
+
+def _compare_sve(vl: int, zregs: tuple[str, ...], pregs: tuple[str, ...],
+                 vregs: tuple[str, ...], raw: bytes | None) -> list[str]:
+    if raw is None or len(raw) < aarch64.SVE_PT_HEADER.size:
+        return ["sve: NT_ARM_SVE unreadable after sigreturn"]
+    head = aarch64.SVE_PT_HEADER.decode(raw)
+    got_vl, flags = head["vl"], head["flags"]
+    assert isinstance(got_vl, int) and isinstance(flags, int)
+    if got_vl != vl or not flags & aarch64.SVE_PT_REGS_SVE:
+        return [f"sve: frame vl {vl} with registers, restored vl {got_vl} "
+                f"flags {flags:#x} (SVE registers not live)"]
+    vq = vl // aarch64.SVE_VQ_BYTES
+    diffs: list[str] = []
+    for n, z in enumerate(zregs):
+        off = aarch64.sve_zreg_offset(vq, n)
+        got = int.from_bytes(raw[off : off + 16 * vq], "little")
+        want = int(z, 16) & ~_V_MASK | int(vregs[n], 16)  # SVE_LOW_FROM_FPSIMD
+        if got != want:
+            diffs.append(f"z{n}: frame {want:#x} restored {got:#x}")
+    for n, p in enumerate(pregs):
+        off = aarch64.sve_preg_offset(vq, n)
+        got = int.from_bytes(raw[off : off + 2 * vq], "little")
+        if got != int(p, 16):
+            diffs.append(f"{'ffr' if n == 16 else f'p{n}'}: frame {p} restored {got:#x}")
+    return diffs

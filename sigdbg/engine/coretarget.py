@@ -23,10 +23,11 @@ import dataclasses
 import struct
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Protocol
 
-from sigdbg.backends.core import CoreMemory, CoreTask
+from sigdbg.backends.base import Task
 from sigdbg.decode.auxv import AuxvReport
-from sigdbg.decode.corefile import CoreFile, read_core
+from sigdbg.decode.corefile import CoreFile
 from sigdbg.decode.memmap import Mapping
 from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import Restorer, SymbolRef, match_pattern
@@ -89,23 +90,69 @@ class CoreReport(Model):
     frames_thread: int  #: tid whose stack was searched
 
 
+class CoreThread(Task, Protocol):
+    """One thread of a core, as the core backend gives it (``backends/core.py``
+    ``CoreTask``): a :class:`~sigdbg.backends.base.Task` plus its notes."""
+
+    def siginfo_raw(self) -> bytes | None:
+        """NT_SIGINFO (None when the core has none)."""
+        ...
+
+    def xstate_raw(self) -> bytes | None:
+        """The FP/vector register note (None when the core has none)."""
+        ...
+
+    def xstate_source(self) -> str:
+        """Which note :meth:`xstate_raw` came from ("" when none)."""
+        ...
+
+
+class CoreSource(Protocol):
+    """A core file opened by a backend (``backends/core.py`` ``CoreBackend``,
+    constructed by the code that chooses the backend)."""
+
+    path: str
+    exe: str | None
+    core: CoreFile
+
+    @property
+    def exe_mapping_path(self) -> str:
+        """The executable's path in NT_FILE ("" when it cannot be told)."""
+        ...
+
+    def thread(self, index: int) -> CoreThread:
+        """Thread ``index`` (0-based, the core's order); TargetError if none."""
+        ...
+
+    def usable_path(self, nt_path: str) -> str:
+        """The file to read for the NT_FILE path ("" when it is not the process's)."""
+        ...
+
+    def check_files(self) -> dict[str, str]:
+        """NT_FILE path -> why its file was not used (stale files)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class CoreTarget(Inspector):
     """Reports over a core file (``--core FILE [--exe PROG]``, the shell's ``core FILE``)."""
 
     auxv_source = "the core file's NT_AUXV note"
 
-    def __init__(self, path: str, exe: str | None = None) -> None:
+    def __init__(self, source: CoreSource) -> None:
         super().__init__()
-        self.path = path
-        self.core: CoreFile = read_core(path)
-        self.exe = exe
-        self.memory = CoreMemory(self.core, exe)
-        self.symbols.file_path = self.memory.usable_path
+        self.memory = source
+        self.path = source.path
+        self.core: CoreFile = source.core
+        self.exe = source.exe
+        self.symbols.file_path = source.usable_path
+        path = source.path
         self._threads = self.core.threads()
         if not self._threads:
             raise DecodeError(f"core file {path} has no NT_PRSTATUS note (no thread)")
         self._index = 0
-        self._tasks: dict[int, CoreTask] = {}
+        self._tasks: dict[int, CoreThread] = {}
         self._frames: dict[int, tuple[SigFrame, ...]] = {}
         #: pretcode -> Restorer (decode_sigframe's RestorerContext)
         self.restorers: dict[int, Restorer] = {}
@@ -123,10 +170,10 @@ class CoreTarget(Inspector):
         self.close()
 
     # -- Inspector ----------------------------------------------------------------------
-    def current_task(self) -> CoreTask:
+    def current_task(self) -> CoreThread:
         task = self._tasks.get(self._index)
         if task is None:
-            task = self._tasks[self._index] = CoreTask(self.core, self.memory, self._index)
+            task = self._tasks[self._index] = self.memory.thread(self._index)
         return task
 
     def select_thread(self, number: int) -> None:
@@ -202,7 +249,7 @@ class CoreTarget(Inspector):
             frames = self._frames[self._index] = self._find_frames(self.current_task())
         return frames
 
-    def _find_frames(self, task: CoreTask) -> tuple[SigFrame, ...]:
+    def _find_frames(self, task: CoreThread) -> tuple[SigFrame, ...]:
         abi = task.abi
         w = abi.word
         align = 8 if abi.name == "x86_64" else 12  # frame address mod 16
@@ -263,7 +310,7 @@ class CoreTarget(Inspector):
         self._restorer_kind[pretcode] = kind
         return kind
 
-    def _try_frame(self, task: CoreTask, address: int, kind: str,
+    def _try_frame(self, task: CoreThread, address: int, kind: str,
                    data: bytes) -> SigFrame | None:
         try:
             f = decode_sigframe(task, task.abi, address, kind=kind, data=data[:4096],
@@ -328,7 +375,7 @@ def core_report(target: CoreTarget) -> CoreReport:
             except SigdbgError:
                 ref = None
             threads.append(CoreThreadInfo(i + 1, task.tid, core.prstatus_cursig(
-                task.thread.prstatus), pc, sp, str(ref) if ref else None, siginfo, src,
+                target._threads[i].prstatus), pc, sp, str(ref) if ref else None, siginfo, src,
                 xcr0, xfeatures))
     finally:
         target.select_thread(keep)
@@ -341,17 +388,5 @@ def core_report(target: CoreTarget) -> CoreReport:
         tuple(sorted(stale)), tuple(threads), frames, target.current_task().tid)
 
 
-def open_core(path: str, exe: str | None = None) -> CoreTarget:
-    """Open ``path`` as a target; ``exe`` replaces the executable's NT_FILE path."""
-    if exe is not None:
-        try:
-            with open(exe, "rb") as fh:
-                if fh.read(4) != b"\x7fELF":
-                    raise UsageError(f"--exe {exe}: not an ELF file")
-        except OSError as exc:
-            raise UsageError(f"--exe {exe}: {exc.strerror}") from None
-    return CoreTarget(path, exe)
-
-
-__all__ = ["CoreTarget", "CoreReport", "CoreThreadInfo", "core_report", "open_core",
-           "frame_layout_problems"]
+__all__ = ["CoreTarget", "CoreReport", "CoreThreadInfo", "CoreSource", "CoreThread",
+           "core_report", "frame_layout_problems"]

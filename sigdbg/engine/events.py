@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sigdbg.decode.a32frame import A32Frame
 from sigdbg.decode.a64frame import A64Frame
 from sigdbg.decode.altstack import AltstackUse
 from sigdbg.decode.disasm_model import StepRecord
@@ -54,7 +55,7 @@ class SignalDelivered(Event):
 @dataclass(frozen=True)
 class HandlerEntered(Event):
     handler: int
-    frame: SigFrame | A64Frame
+    frame: SigFrame | A64Frame | A32Frame
     #: the frame is on an alternate signal stack: its headroom (else None)
     altstack: AltstackUse | None = None
 
@@ -89,7 +90,7 @@ class SigreturnEntered(Event):
     """The restorer reached the sigreturn syscall; the frame as it is now."""
 
     syscall: str
-    frame: SigFrame
+    frame: SigFrame | A64Frame
     changes: FrameDiff  #: what the handler changed since handler entry
 
 

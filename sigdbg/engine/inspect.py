@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sigdbg.abi.abis import Abi
 from sigdbg.backends.base import Task
+from sigdbg.decode.a32frame import A32Frame, decode_a32_frame
 from sigdbg.decode.auxv import (
     AT_SYSINFO,
     AT_SYSINFO_EHDR,
@@ -182,6 +183,21 @@ class Inspector(MapsSource):
         except SigdbgError as exc:
             raise UsageError(str(exc)) from None
 
+    def frame_at(self, address: int | None = None, *, signo: int | None = None,
+                 kind: str | None = None) -> SigFrame | A32Frame:
+        """:meth:`sigframe`, or the ABI's own frame model where it has one
+        (AArch32: sigdbg/decode/a32frame.py).  Without ``address`` the frame
+        is at sp and the registers are the handler's entry registers (lr:
+        the restorer); at an explicit address the restorer is not known."""
+        task = self.current_task()
+        if task.abi.name != "arm":
+            return self.sigframe(address, signo=signo, kind=kind)
+        regs = task.registers() if address is None else None
+        at = regs[task.abi.sp] if regs is not None else address
+        assert at is not None
+        return decode_a32_frame(task, at, entry_regs=regs, signo=signo, kind=kind,
+                                view=_RestorerView(self))
+
     def sigframe(self, address: int | None = None, *, signo: int | None = None,
                  kind: str | None = None) -> SigFrame:
         """Decode the frame at ``address`` (default: the stack pointer, i.e.
@@ -192,6 +208,16 @@ class Inspector(MapsSource):
         return decode_sigframe(task, task.abi, address, maps=self.maps(), lookup=self.lookup,
                                exe_path=self.exe_path(), kind=kind, signo=signo,
                                name_libc=self.lookup_names_libc)
+
+
+class _RestorerView:
+    """An inspector as the restorer classifier's context, with its own cache."""
+
+    def __init__(self, owner: Inspector) -> None:
+        self.restorers: dict[int, Restorer] = {}
+        self.maps = owner.maps
+        self.lookup = owner.lookup
+        self.exe_path = owner.exe_path
 
 
 #: auxv type of the kernel's minimum signal stack size (include/uapi/linux/auxvec.h)

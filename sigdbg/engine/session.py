@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from sigdbg.abi.abis import Abi, abi_for_elf_header
+from sigdbg.abi.elf import ELFMAG
 from sigdbg.backends.ptrace import (
     LOOP_FULL,
     LOOP_INTR,
     LOOP_MISS,
     LOOP_PASS_MISS,
     LOOP_STOP,
+    PtraceControl,
     PtraceTask,
     ResumeResult,
     TemplateStore,
@@ -41,6 +43,7 @@ from sigdbg.backends.stopcodes import (
     PTRACE_EVENT_SECCOMP,
     PTRACE_EVENT_VFORK,
 )
+from sigdbg.decode.a32frame import A32Frame, decode_a32_frame
 from sigdbg.decode.a64frame import A64Frame, decode_a64_frame
 from sigdbg.decode.altstack import AltstackUse, altstack_use
 from sigdbg.decode.sigframe import BULK_READ, SigFrame, decode_sigframe
@@ -70,6 +73,7 @@ from sigdbg.engine.stops import (
     TRAP_TRACE,
     Stop,
     classify,
+    siginfo_of,
 )
 from sigdbg.errors import ProcessGone, SigdbgError, TargetError, UsageError
 from sigdbg.names import signal_name
@@ -136,6 +140,8 @@ class Session(Inspector):
 
     def __init__(self, tracer: Tracer, task: PtraceTask, *, launched: bool, follow: bool) -> None:
         self.tracer = tracer
+        #: the backend's Control (what the sigreturn walk does to a thread)
+        self.control = PtraceControl(tracer, task.pid)
         self.task = task
         self.pid = task.pid
         self.launched = launched
@@ -285,7 +291,7 @@ class Session(Inspector):
         we attached, while that delivery is still to be handled (it is,
         with its signal, at the next resume)."""
         stop = self._attach_stops.get(self.task.tid)
-        return stop.siginfo if stop is not None and stop.kind == "signal" else None
+        return siginfo_of(stop) if stop is not None and stop.kind == "signal" else None
 
     def __enter__(self) -> Session:
         return self
@@ -666,13 +672,13 @@ class Session(Inspector):
                         yield ev.SigreturnAbandoned(event.pid, event.tid, NOT_FOLLOWED,
                                                     event.frame.pretcode)
                         continue
-                    if not isinstance(event.frame, SigFrame):
-                        # the sigreturn walk has x86 rules only (issue 14: not yet)
-                        yield ev.SigreturnAbandoned(event.pid, event.tid, NO_A64_WALK,
+                    if isinstance(event.frame, A32Frame):
+                        # the sigreturn walk has x86 and AArch64 rules (issue 14: AArch32 not yet)
+                        yield ev.SigreturnAbandoned(event.pid, event.tid, NO_A32_WALK,
                                                     event.frame.pretcode)
                         continue
-                    yield from step_through_sigreturn(self, self.tracer.task(event.tid),
-                                                      event.frame)
+                    yield from step_through_sigreturn(self, self.control,
+                                                      self.tracer.task(event.tid), event.frame)
 
     # -- the C trace loop (engine/fastpath.py) ------------------------------------------
     def _fast_ready(self) -> bool:
@@ -955,7 +961,7 @@ class Session(Inspector):
         if self._new_tids and tid in self._new_tids and sig == _SIGSTOP:
             self._new_tids.discard(tid)  # an auto-attached child's first stop (non-SEIZE mode)
             return out
-        info = stop.siginfo
+        info = siginfo_of(stop)
         assert info is not None
         if sig == _SIGTRAP:
             # Ours only if we caused it: an int3 we planted, a single-step we
@@ -1156,6 +1162,14 @@ class Session(Inspector):
             return [ev.SignalDelivered(pid, tid, info, "handler", pending.pc),
                     ev.HandlerEntered(pid, tid, pc, a64,
                                       _altstack(a64, view) if a64.on_altstack else None)]
+        if task.abi.name == "arm":
+            # AArch32 (sigdbg/decode/a32frame.py): two frame kinds, lr is the
+            # restorer, bit 0 of pc/lr says Thumb
+            a32 = decode_a32_frame(task, sp, entry_regs=task.registers(),
+                                   signo=info.si_signo, view=view)
+            return [ev.SignalDelivered(pid, tid, info, "handler", pending.pc),
+                    ev.HandlerEntered(pid, tid, pc, a32,
+                                      _altstack(a32, view) if a32.on_altstack else None)]
         frame = decode_sigframe(task, task.abi, sp, view=view, signo=info.si_signo,
                                 data=read[1] if read and read[0] == sp else None)
         if self.srop is not None:
@@ -1261,17 +1275,31 @@ class Session(Inspector):
         self.invalidate()
 
     def step_instruction(self) -> Stop:
-        """Single-step the current task one instruction (the shell's stepi)."""
+        """Single-step the current task one instruction (the shell's stepi).
+
+        An int3 of ours at the pc is lifted for the step and put back after
+        it, so the program's own instruction runs (as gdb's stepi does)."""
         task = self.require_stopped()
         sig = self._stopped.get(task.tid, 0)
-        self._resume(task.tid, sig, step=True)  # (_LISTEN: a step restarts a stopped task)
+        pc = task.pc()
+        orig = self.breakpoints.get(pc)
+        if orig is not None:
+            self._at_breakpoint.pop(task.tid, None)  # lifted here, not by _resume
+            task.write(pc, orig)
         try:
+            self._resume(task.tid, sig, step=True)  # (_LISTEN: a step restarts a stopped task)
             return self._wait(task.tid)
         finally:
             self._stepping.discard(task.tid)  # the caller takes the stop
+            if orig is not None and pc in self.breakpoints and self.alive \
+                    and task.tid in self.tracer.tasks:
+                try:
+                    task.write(pc, task.abi.breakpoint_insn)
+                except SigdbgError:
+                    pass
 
 
-NO_A64_WALK = "not followed: --step-sigreturn has no AArch64 rules yet"
+NO_A32_WALK = "not followed: --step-sigreturn has no AArch32 rules yet"
 
 
 class _Touched(Exception):
@@ -1294,7 +1322,7 @@ def _program_tf(task: PtraceTask) -> bool:
         return False
 
 
-def _altstack(frame: SigFrame | A64Frame, view: TaskView) -> AltstackUse:
+def _altstack(frame: SigFrame | A64Frame | A32Frame, view: TaskView) -> AltstackUse:
     """Headroom of a frame the kernel put on the alternate stack (its uc_stack)."""
     st = frame.uc_stack or {}
     return altstack_use(st.get("ss_sp", 0), st.get("ss_size", 0), frame.address,
@@ -1339,7 +1367,8 @@ def check_program(path: str) -> str:
         try:
             abi_for_elf_header(head)
         except UsageError as exc:
-            reason = "not an ELF file or a #! script" if head[:4] != b"\x7fELF" else str(exc)
+            reason = ("not an ELF file or a #! script" if not head.startswith(ELFMAG)
+                      else str(exc))
             raise TargetError(f"{path}: {reason}") from None
     if not os.access(resolved, os.X_OK):
         raise TargetError(f"{path}: not executable (permission denied)")

@@ -1,16 +1,16 @@
 """Run a handler to its trampoline, single-step through it, check the result.
 
 From handler entry the task runs (a hardware execute breakpoint on the
-restorer address = the frame's pretcode: a perf_event that dies with sigdbg,
-else DR0; both are per thread and leave the shared text untouched, see
-PtraceTask.arm_breakpoint) until *this* handler returns to its restorer with
-``sp == frame + word``.  Every restorer
+restorer address = the frame's pretcode, x30 on AArch64: per thread, leaving
+the shared text untouched; which kind the tracer's kernel offers is an Abi
+fact, see PtraceTask.arm_breakpoint) until *this* handler returns to its
+restorer with ``sp == frame + Abi.sp_at_restorer``.  Every restorer
 instruction is then single-stepped and recorded.  Just before the
 ``rt_sigreturn`` / ``sigreturn`` system call the frame is re-read where the
-kernel will read it (arch/x86/kernel/signal_64.c / signal_32.c: ``sp - 8``,
-``sp - 4`` or ``sp - 8``) and compared with the snapshot from handler entry;
-after the syscall the registers the kernel restored are compared with that
-frame.
+kernel will read it (``Abi.sigreturn_frame_below_sp``: x86 ``sp - 8`` or
+``sp - 4``, AArch64 ``sp``) and compared with the snapshot from handler
+entry; after the syscall the registers the kernel restored are compared with
+that frame (decode/sigreturn_rules.py, FP/SIMD too where the frame has them).
 
 The walk is a loop over a stack of the frames being followed (innermost
 last), not a recursion: a signal delivered while a handler runs pushes its
@@ -46,10 +46,10 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Generator, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sigdbg.abi.abis import Abi, abi_by_name, abi_of_frame_kind
-from sigdbg.backends.base import Task
+from sigdbg.backends.base import Control, How, Target
 from sigdbg.backends.stopcodes import (
     PERF_SIG_DATA,
     PTRACE_EVENT_EXEC,
@@ -57,11 +57,15 @@ from sigdbg.backends.stopcodes import (
     PTRACE_EVENT_SECCOMP,
 )
 from sigdbg.decode.disasm_model import StepRecord
-from sigdbg.decode.sigframe import SigFrame, decode_sigframe, diff_frames
+from sigdbg.decode.frames import AnyFrame, decode_frame, diff_any
+from sigdbg.decode.sigframe import RestorerContext, SigFrame
 from sigdbg.decode.sigreturn_rules import (
     MAX_RESTORER_STEPS,
     compare_restored,
+    compare_restored_fp,
+    compare_restored_mask,
     frame_at_sigreturn,
+    restored_fp_regsets,
 )
 from sigdbg.engine import events as ev
 from sigdbg.engine.srop import SropGuard
@@ -73,45 +77,10 @@ from sigdbg.engine.stops import (
     TRAP_PERF,
     TRAP_TRACE,
     Stop,
+    siginfo_of,
 )
 from sigdbg.errors import FeatureUnavailable, ProcessGone, SigdbgError
-from sigdbg.names import signal_name, syscall_name
-
-if TYPE_CHECKING:
-    from sigdbg.engine.inspect import TaskView
-
-
-class SteppedTask(Task, Protocol):
-    """What the walk reads and drives of the one stopped thread it follows
-    (``PtraceTask`` implements it; the part of issue 13's ``Control``
-    Protocol that stepping through sigreturn needs).  Every method raises
-    :class:`~sigdbg.errors.ProcessGone` when the task vanished and another
-    :class:`~sigdbg.errors.SigdbgError` when the request failed."""
-
-    def registers_as(self, abi: Abi) -> dict[str, int]: ...
-
-    def pc(self) -> int: ...
-
-    def pc_sp(self) -> tuple[int, int]: ...
-
-    def sigmask(self) -> int:
-        """The blocked-signal mask (bit n-1 = signal n)."""
-        ...
-
-    def pending_signals(self) -> int:
-        """The queued signals, blocked or not (bit n-1 = signal n)."""
-        ...
-
-    def event_msg(self) -> int:
-        """PTRACE_GETEVENTMSG of the last PTRACE_EVENT stop."""
-        ...
-
-    def arm_breakpoint(self, address: int) -> None:
-        """An execute breakpoint for this thread only (leaves the text alone);
-        raises :class:`~sigdbg.errors.SigdbgError` where none can be set."""
-        ...
-
-    def disarm_breakpoint(self) -> None: ...
+from sigdbg.names import UnknownNameError, signal_name, syscall_name
 
 
 class _Policy(Protocol):
@@ -119,9 +88,15 @@ class _Policy(Protocol):
 
 
 class WalkHost(Protocol):
-    """What the walk needs of the session that runs it (``Session``
-    implements it).  A Protocol rather than an import of the session, so
-    that ``engine/session.py`` (which calls the walk) and this module do not
+    """What the walk needs of the session that runs it, beyond the backend's
+    :class:`~sigdbg.backends.base.Target` (the thread it reads) and
+    :class:`~sigdbg.backends.base.Control` (what it does to the thread:
+    watch the restorer, read the signal masks).  ``Session`` implements it
+    for the ptrace front ends (its ``_resume_wait`` keeps the other threads'
+    stops and steps over the shell's breakpoints); :class:`ControlHost` for
+    a backend driven by nothing else (gdb, the fake backend of the unit
+    tests).  A Protocol rather than an import of the session, so that
+    ``engine/session.py`` (which calls the walk) and this module do not
     import each other."""
 
     #: tid -> sigreturns in a row that left a signal deliverable (kept
@@ -131,7 +106,7 @@ class WalkHost(Protocol):
     @property
     def policy(self) -> _Policy: ...
 
-    def view(self, task: Any) -> TaskView:
+    def view(self, task: Any) -> RestorerContext:
         """The decoder caches of ``task``'s address space (``Any``: the
         session's own task type, which a Protocol parameter cannot narrow to)."""
         ...
@@ -141,7 +116,11 @@ class WalkHost(Protocol):
         ...
 
     def _resume_wait(self, tid: int, sig: int = 0, step: bool = False,
-                     wait_tid: int = -1, syscall: bool = False) -> Stop: ...
+                     wait_tid: int = -1, syscall: bool = False) -> Stop:
+        """:meth:`Control.resume_wait <sigdbg.backends.base.Control.resume_wait>`
+        (PTRACE_SINGLESTEP if ``step``, PTRACE_SYSCALL if ``syscall``) plus
+        the host's bookkeeping of the stops it sees."""
+        ...
 
     def _handle(self, stop: Stop) -> list[ev.Event]:
         """The session's own events for a stop (fork, clone, ...)."""
@@ -217,10 +196,11 @@ def _decode_insn(dis, abi: Abi, code: bytes, address: int) -> tuple[int, str]:  
     return 1, f"(.byte {code[:1].hex()})"
 
 
-def _is_our_step(stop: Stop) -> bool:
+def _is_our_step(stop: Stop, codes: tuple[int, ...] = (TRAP_TRACE, TRAP_BRKPT)) -> bool:
+    """A single step's SIGTRAP (``codes``: ``Abi.step_trap_codes``)."""
     # si_code straight from the raw siginfo (None without one): no full decode
     return (stop.kind == "signal" and stop.sig == _SIGTRAP
-            and stop.si_code in (TRAP_TRACE, TRAP_BRKPT))
+            and stop.si_code in codes)
 
 
 def _is_our_breakpoint(stop: Stop) -> bool:
@@ -244,9 +224,9 @@ class _Followed:
 
     __slots__ = ("frame", "target_sp", "trap_free", "at_restorer", "steps", "code_at", "code")
 
-    def __init__(self, frame: SigFrame, word: int, trap_free: bool) -> None:
+    def __init__(self, frame: AnyFrame, sp_at_restorer: int, trap_free: bool) -> None:
         self.frame = frame
-        self.target_sp = frame.address + word  #: sp once the handler returned
+        self.target_sp = frame.address + sp_at_restorer  #: sp once the handler returned
         #: SIGTRAP blocked in the handler: no trap may be caused (PTRACE_SYSCALL)
         self.trap_free = trap_free
         self.at_restorer = False  #: the handler returned: stepping the restorer
@@ -258,10 +238,12 @@ class _Followed:
 class _Walk:
     """The state machine of one walk (see the module docstring)."""
 
-    def __init__(self, session: WalkHost, task: SteppedTask) -> None:
+    def __init__(self, session: WalkHost, control: Control, task: Target) -> None:
         self.s = session
+        self.control = control
         self.task = task
         self.abi = task.abi
+        self.step_codes = self.abi.step_trap_codes
         self.pid, self.tid = task.pid, task.tid
         self.stack: list[_Followed] = []
         self.sig = 0  #: signal to resume with at the next run
@@ -275,9 +257,12 @@ class _Walk:
         self.restored_any = False  #: a sigreturn of this walk left nothing deliverable
 
     # -- the loop ------------------------------------------------------------------
-    def run(self, entry: SigFrame) -> Iterator[ev.Event]:
+    def run(self, entry: AnyFrame, at_entry: bool) -> Iterator[ev.Event]:
         try:
             self._push(entry)
+            if not at_entry and self.task.pc_sp() == (entry.pretcode,
+                                                      self.stack[-1].target_sp):
+                self.stack[-1].at_restorer = True  # the handler returned already
             while self.stack:
                 top = self.stack[-1]
                 if top.at_restorer:
@@ -293,12 +278,12 @@ class _Walk:
         elif self.restored_any:
             self.s._progressed(self.tid)
 
-    def _push(self, frame: SigFrame) -> None:
+    def _push(self, frame: AnyFrame) -> None:
         try:
-            blocked = self.task.sigmask()
+            blocked = self.control.sigmask(self.tid)
         except SigdbgError:
             blocked = SIGTRAP_BIT  # unknown: cause no trap
-        self.stack.append(_Followed(frame, self.abi.word, bool(blocked & SIGTRAP_BIT)))
+        self.stack.append(_Followed(frame, self.abi.sp_at_restorer, bool(blocked & SIGTRAP_BIT)))
         self.in_syscall = False  # at a handler's first instruction
 
     def _abandon(self, n: int, reason: str) -> Iterator[ev.Event]:
@@ -317,7 +302,7 @@ class _Walk:
 
     def _arm(self, address: int) -> bool:
         try:
-            self.task.arm_breakpoint(address)  # a perf_event, else DR0/DR7
+            self.control.watch_execute(self.tid, address)  # a perf_event, else DR0/DR7
         except SigdbgError:
             return False
         self.armed = True
@@ -327,7 +312,7 @@ class _Walk:
         if self.armed:
             self.armed = False
             try:
-                self.task.disarm_breakpoint()
+                self.control.unwatch(self.tid)
             except SigdbgError:
                 pass
 
@@ -426,7 +411,7 @@ class _Walk:
         except SigdbgError:
             pc = sp = 0
         try:
-            status = self.task.event_msg()  # the wait status it will exit with
+            status = self.control.event_msg(self.tid)  # the wait status it will exit with
             how = (f"exit status {status >> 8 & 0xFF}" if status & 0x7F == 0
                    else f"killed by {signal_name(status & 0x7F)}")
         except SigdbgError:
@@ -451,7 +436,7 @@ class _Walk:
         frame built, innermost."""
         s, task, pid, tid = self.s, self.task, self.pid, self.tid
         while True:
-            info = stop.siginfo
+            info = siginfo_of(stop)
             assert info is not None
             pc = self._pc()
             if not s.policy.passes(stop.sig):
@@ -462,14 +447,14 @@ class _Walk:
                 yield ev.SignalDelivered(pid, tid, info, "handler", pc)
                 regs = task.registers()
                 inner_abi = task.abi  # the inner handler's (mixed-mode code)
-                inner = decode_sigframe(task, inner_abi, regs[inner_abi.sp], view=s.view(task),
-                                        signo=info.si_signo)
-                if s.srop is not None:
+                inner = decode_frame(task, inner_abi, regs[inner_abi.sp], view=s.view(task),
+                                     signo=info.si_signo, entry_regs=regs)
+                if s.srop is not None and isinstance(inner, SigFrame):
                     s.srop.delivered(tid, inner)  # a frame --srop must know
                 yield ev.HandlerEntered(pid, tid, regs[inner_abi.pc], inner)
                 yield from self._entered(inner)
                 return
-            if _is_our_step(nxt):
+            if _is_our_step(nxt, self.step_codes):
                 # no handler: ignored, one instruction ran under our step
                 yield ev.SignalDelivered(pid, tid, info, "ignored", pc)
                 if nxt.si_code == TRAP_TRACE \
@@ -488,7 +473,7 @@ class _Walk:
             yield from self._end(nxt, f"interrupted by {nxt.kind} {signal_name(nxt.sig)}", pc)
             return
 
-    def _entered(self, inner: SigFrame) -> Iterator[ev.Event]:
+    def _entered(self, inner: AnyFrame) -> Iterator[ev.Event]:
         """A handler was entered while following: pop the frames it shows
         were left, then follow it (unless it makes no progress possible)."""
         stack = self.stack
@@ -529,9 +514,9 @@ class _Walk:
             return
         top.steps += 1
         size, text = _insn_text(_disassembler(abi.disasm_mode), abi, code, pc)
-        sysname = syscall_name(abi.name, regs[abi.syscall_nr]) if at_syscall else None
+        sysname = _syscall_text(abi, regs[abi.syscall_nr]) if at_syscall else None
         stop = self.s._resume_wait(tid, 0, True, tid)
-        if _is_our_step(stop):
+        if _is_our_step(stop, self.step_codes):
             if self.expect_delivery:  # an instruction ran where a delivery was due
                 self.expect_delivery = False
                 self.streak = 0
@@ -555,16 +540,17 @@ class _Walk:
         entry = top.frame
         pc = regs[abi.pc]
         nr = regs[abi.syscall_nr if code is not None else abi.orig_syscall_nr]
-        sysname = syscall_name(abi.name, nr) or "rt_sigreturn"
+        sysname = _syscall_text(abi, nr) or "rt_sigreturn"
         frame_addr = frame_at_sigreturn(abi.name, entry.kind, regs[abi.sp])
-        now = decode_sigframe(task, abi, frame_addr, view=s.view(task), kind=entry.kind,
-                              signo=entry.sig, previous=entry)
-        yield ev.SigreturnEntered(self.pid, tid, sysname, now, diff_frames(entry, now))
+        now = decode_frame(task, abi, frame_addr, view=s.view(task), kind=entry.kind,
+                           signo=entry.sig, previous=entry)
+        yield ev.SigreturnEntered(self.pid, tid, sysname, now, diff_any(entry, now))
         if code is not None and s.srop is not None:
             yield from s.srop_before_syscall(task, regs, code)
         # the frame's own ABI names its flags (an ia32 frame in a 64-bit task)
-        fabi = abi_of_frame_kind(now.kind)
+        fabi = _frame_abi(now)
         flags = now.mcontext.get(fabi.mcontext_name(fabi.flags), 0)
+        stepped = False
         if code is None:
             stop = s._resume_wait(tid, 0, False, tid, syscall=True)  # to its exit
             stop = yield from self._past_seccomp(stop, False)
@@ -580,15 +566,17 @@ class _Walk:
                 yield from self._signal(stop)  # came before the call: again later
                 return
         else:
+            stepped = True
             stop = s._resume_wait(tid, 0, True, tid)
             stop = yield from self._past_seccomp(stop, True)
-            if stop.kind == "signal" and not _is_our_step(stop) and self._pc() == pc:
+            if stop.kind == "signal" and not _is_our_step(stop, self.step_codes) \
+                    and self._pc() == pc:
                 yield from self._signal(stop)  # came before the call: again later
                 return
         if code is not None:
             size, text = _insn_text(_disassembler(abi.disasm_mode), abi, code, pc)
             yield ev.SigreturnStep(self.pid, tid, StepRecord(pc, code[:size], text, {}, sysname))
-        yield from self._restored(top, now, stop)
+        yield from self._restored(top, now, stop, stepped)
 
     def _past_seccomp(self, stop: Stop, step: bool) -> Generator[ev.Event, None, Stop]:
         """The sigreturn filter's seccomp stop comes between the call's entry
@@ -602,7 +590,8 @@ class _Walk:
             stop = self.s._resume_wait(self.tid, 0, step, self.tid, syscall=not step)
         return stop
 
-    def _restored(self, top: _Followed, frame: SigFrame, stop: Stop) -> Iterator[ev.Event]:
+    def _restored(self, top: _Followed, frame: AnyFrame, stop: Stop,
+                  stepped: bool) -> Iterator[ev.Event]:
         task, tid = self.task, self.tid
         if stop.kind in ("exited", "killed") or (stop.kind == "event"
                                                  and stop.event == PTRACE_EVENT_EXIT):
@@ -616,10 +605,18 @@ class _Walk:
             regs = task.registers_as(abi)
         else:
             regs = task.registers()
-        diffs, not_compared = compare_restored(abi, frame, regs)
+        diffs, not_compared = compare_restored(abi, frame, regs, single_step=stepped,
+                                               syscall_stop=stop.kind == "syscall")
+        try:
+            diffs += compare_restored_mask(frame.sigmask, self.control.sigmask(tid))
+        except SigdbgError:
+            not_compared += ("sigmask (PTRACE_GETSIGMASK refused)",)
+        notes = restored_fp_regsets(frame)
+        if notes:
+            diffs += compare_restored_fp(frame, {n: task.regset_raw(n) for n in notes})
         self.stack.remove(top)
         yield ev.ContextRestored(self.pid, tid, not diffs, regs, diffs, not_compared)
-        if stop.kind == "signal" and not _is_our_step(stop):
+        if stop.kind == "signal" and not _is_our_step(stop, self.step_codes):
             # a signal became deliverable when the mask was restored: it is
             # delivered at the restored context, so the comparison still holds
             if self.stack:
@@ -631,7 +628,7 @@ class _Walk:
         # delivered before the program runs one instruction; the next
         # handler then starts at this very context.
         try:
-            pending = task.pending_signals()
+            pending = self.control.pending_signals(tid)
         except SigdbgError:
             pending = 0
         if pending & ~frame.sigmask & ~_UNBLOCKABLE & ~SIGTRAP_BIT:
@@ -655,6 +652,28 @@ NOT_FOLLOWED = ("not followed: delivered at the context the last sigreturn resto
                 "sigdbg steps them; this handler runs unstepped so the program progresses)")
 
 
+def _syscall_text(abi: Abi, nr: int) -> str:
+    """The name of system call ``nr``: the sigreturns from the Abi, the rest
+    from sigdbg.names where it has the ABI's table (``syscall_N`` else)."""
+    if nr == abi.rt_sigreturn_nr:
+        return "rt_sigreturn"
+    if nr == abi.sigreturn_nr:
+        return "sigreturn"
+    try:
+        return syscall_name(abi.name, nr)
+    except UnknownNameError:
+        return f"syscall_{nr}"
+
+
+def _frame_abi(frame: AnyFrame) -> Abi:
+    """The ABI whose sigcontext ``frame`` holds (an ia32 frame of a 64-bit
+    task holds i386's, named by its kind)."""
+    abi = abi_by_name(frame.abi)
+    if not abi.frame_kinds or frame.kind in abi.frame_kinds:
+        return abi
+    return abi_of_frame_kind(frame.kind)
+
+
 def _ended_reason(stop: Stop) -> str:
     if stop.kind == "killed":
         return f"the process was killed by {signal_name(stop.sig)} before the handler returned"
@@ -662,9 +681,79 @@ def _ended_reason(stop: Stop) -> str:
 
 
 def step_through_sigreturn(
-    session: WalkHost, task: SteppedTask, entry_frame: SigFrame
+    session: WalkHost, control: Control, task: Target, entry_frame: AnyFrame,
+    *, at_entry: bool = True,
 ) -> Iterator[ev.Event]:
     """Events from handler entry to the restored context (or the reason
     the handler never got there), for this handler and every handler
-    entered while it runs."""
-    return _Walk(session, task).run(entry_frame)
+    entered while it runs.  ``at_entry``: the task stands at the handler's
+    first instruction (the session's case); else it is somewhere inside the
+    handler, or at the restorer already (gdb's ``step-sigreturn`` after a
+    breakpoint in the handler)."""
+    return _Walk(session, control, task).run(entry_frame, at_entry)
+
+
+class _PassAll:
+    def passes(self, sig: int) -> bool:
+        return True
+
+
+class ControlHost:
+    """A :class:`WalkHost` over a :class:`~sigdbg.backends.base.Control`
+    alone: every signal passed, no --srop, and the stops the walk hands back
+    (an exit, a group-stop...) kept in :attr:`leftover` for the caller.
+    The GDB backend's ``step-sigreturn`` and the fake-backend unit tests
+    run the walk on it."""
+
+    srop: SropGuard | None = None
+
+    def __init__(self, control: Control, view: RestorerContext,
+                 policy: _Policy | None = None) -> None:
+        self.control = control
+        self._view = view
+        self._policy = policy or _PassAll()
+        self._no_progress: dict[int, int] = {}
+        #: stops the walk did not own, in order (handed back by ``requeue``)
+        self.leftover: list[Stop] = []
+
+    @property
+    def policy(self) -> _Policy:
+        return self._policy
+
+    def view(self, task: Any) -> RestorerContext:
+        return self._view
+
+    def requeue(self, stop: Stop) -> None:
+        self.leftover.append(stop)
+
+    def _resume_wait(self, tid: int, sig: int = 0, step: bool = False,
+                     wait_tid: int = -1, syscall: bool = False) -> Stop:
+        how: How = "syscall" if syscall else "step" if step else "cont"
+        return self.control.resume_wait(tid, sig, how, wait_tid)
+
+    def _handle(self, stop: Stop) -> list[ev.Event]:
+        return []  # no forks, clones or seccomp stops to keep books on
+
+    def _progressed(self, tid: int) -> None:
+        self._no_progress.pop(tid, None)
+
+    def srop_stop(self, stop: Stop, task: Any) -> list[ev.Event]:
+        return []
+
+    def srop_before_syscall(self, task: Any, regs: dict[str, int],
+                            code: bytes) -> list[ev.Event]:
+        return []
+
+
+def leftover_events(host: ControlHost) -> list[ev.Event]:
+    """What the stops a walk handed back mean to a caller that has no event
+    loop of its own: the process's end (exit, kill).  Other stops (a
+    group-stop, an interrupt) leave the thread stopped where it is."""
+    out: list[ev.Event] = []
+    for stop in host.leftover:
+        if stop.kind == "exited":
+            out.append(ev.Exited(stop.pid or stop.tid, stop.tid, stop.status))
+        elif stop.kind == "killed":
+            out.append(ev.Killed(stop.pid or stop.tid, stop.tid, stop.sig,
+                                 bool(stop.status & 0x80)))
+    return out

@@ -57,7 +57,7 @@ from sigdbg.decode.cfi import (
 from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import SymbolRef, match_pattern
-from sigdbg.errors import SigdbgError
+from sigdbg.errors import SigdbgError, UsageError
 
 if TYPE_CHECKING:
     from sigdbg.engine.inspect import Inspector
@@ -161,6 +161,9 @@ class Unwinder:
         abi = src.abi
         word = abi.word
         names = abi.dwarf_regs
+        if abi.pc not in names or abi.sp not in names:
+            # no DWARF register numbering for this ABI yet (AArch64, ARM: issue 14)
+            raise UsageError(f"-k: no stack unwinding rules for {abi} processes yet")
         pc_no, sp_no = names.index(abi.pc), names.index(abi.sp)
         try:
             maps: MemoryMap | None = src.maps()

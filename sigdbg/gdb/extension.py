@@ -4,7 +4,7 @@ Registers the ``sigdbg`` prefix command (``sigdbg auxv``, ``maps``, ``vdso``,
 ``vsyscall``, ``frame``, ``siginfo``, ``step-sigreturn``, ``catch``) and the
 ``set/show sigdbg color|json|debug`` parameters when first imported.  The
 inspection commands share their argparse definitions and renderers with the
-``sigdbg`` command line (sigdbg.cli.commands), so options and output are the
+``sigdbg`` command line (sigdbg.commands), so options and output are the
 same.
 
 ``plugin.py`` has put the installation's site-packages on GDB Python's path
@@ -21,13 +21,14 @@ import traceback
 
 import gdb
 
-from sigdbg.abi.abis import all_frame_kinds
-from sigdbg.backends.gdb import GdbInspector, GdbRunner
-from sigdbg.cli.commands import (
-    INSPECT_COMMANDS,
+from sigdbg.backends.gdb import GdbInspector, GdbRunner, gdb_step_sigreturn
+from sigdbg.commands.inspect import INSPECT_COMMANDS
+from sigdbg.commands.parser import (
     ArgumentError,
     Command,
     HelpShown,
+    add_frame_kind_arg,
+    add_picture_arg,
     dump_json,
     parse_int,
 )
@@ -57,7 +58,7 @@ def _siginfo(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
 def _frame_address_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("address", nargs="?", type=parse_int,
                    help="frame address (default: the signal frame of the selected handler)")
-    p.add_argument("--kind", choices=all_frame_kinds())
+    add_frame_kind_arg(p)
 
 
 def _events_out(events: list[ev.Event], a: argparse.Namespace, st: rt.Style,
@@ -78,7 +79,7 @@ def _events_out(events: list[ev.Event], a: argparse.Namespace, st: rt.Style,
 
 def _step_sigreturn(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
     entry = ctx.sigframe(a.address, kind=a.kind)
-    events = list(GdbRunner(_gdb(ctx)).step_sigreturn(entry))
+    events = gdb_step_sigreturn(_gdb(ctx), entry)
     if a.json:
         return _events_out(events, a, st, {"frame": entry.to_json()})
     head = (f"{entry.kind} at {entry.address:#x} (signal {entry.sig}): the handler returns to "
@@ -89,7 +90,7 @@ def _step_sigreturn(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
 def _catch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("signals", nargs="*", metavar="SIGNAL",
                    help="signals to catch (default: all but SIGTRAP and SIGINT)")
-    p.add_argument("--no-picture", action="store_true", help="omit the stack picture")
+    add_picture_arg(p)
 
 
 def _catch(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:

@@ -48,8 +48,8 @@ def render_compact(e: ev.Event, delivered: ev.SignalDelivered | None,
                 f"{restorer_short(e.frame.restorer, st)}")
         if e.altstack is not None:
             line += " " + altstack_text(e.altstack, st)
-        if not e.frame.siginfo_valid and e.frame.kind == "rt_sigframe":
-            line += " (no SA_SIGINFO)"
+        if not e.frame.siginfo_valid and e.frame.kind in ("rt_sigframe", "compat_sigframe"):
+            line += " (no SA_SIGINFO)"  # (AArch32: the non-rt frame has no info)
         # a handler without SA_SIGINFO has stale info bytes: noted above, not a problem
         problems = [x for x in e.frame.problems if not x.startswith("info.si_signo")]
         if problems:

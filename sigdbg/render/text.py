@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 from sigdbg.abi.abis import abi_by_name
+from sigdbg.decode.a32frame import A32Frame, A32Record
 from sigdbg.decode.a64frame import A64Frame, A64Record
 from sigdbg.decode.altstack import AltstackUse
 from sigdbg.decode.auxv import AuxvReport
@@ -250,9 +251,12 @@ def altstack_text(a: AltstackUse, st: Style = PLAIN) -> str:
     return out
 
 
-def render_frame(f: SigFrame | A64Frame, st: Style = PLAIN, picture: bool = True) -> str:
+def render_frame(f: SigFrame | A64Frame | A32Frame, st: Style = PLAIN,
+                 picture: bool = True) -> str:
     if isinstance(f, A64Frame):
         return render_a64_frame(f, st)
+    if isinstance(f, A32Frame):
+        return render_a32_frame(f, st)
     w = 2 * abi_by_name(f.abi).word
     out = [st.head(f"{f.kind} at {f.address:#x} ({f.abi}, {f.size} bytes): "
                    f"signal {signal_name(f.sig)} ({f.sig})")]
@@ -342,6 +346,56 @@ def render_a64_frame(f: A64Frame, st: Style = PLAIN) -> str:
     for p in f.problems:
         out.append(st.warn(f"  ! {p}"))
     return "\n".join(out)
+
+
+def render_a32_frame(f: A32Frame, st: Style = PLAIN) -> str:
+    """An AArch32 compat_rt_sigframe / compat_sigframe: the model the JSON comes from."""
+    out = [st.head(f"{f.kind} at {f.address:#x} ({f.abi}, {f.size} bytes): "
+                   f"signal {signal_name(f.sig)} ({f.sig})")]
+    mode = {None: "", True: " (Thumb handler)", False: " (ARM handler)"}[f.handler_thumb]
+    out.append(f"  lr (restorer)  {st.addr(hx(f.pretcode))} -> "
+               f"{f.restorer.describe(st.text)}{mode}")
+    if f.siginfo is not None:
+        out.append(f"  siginfo   {siginfo_text(f.siginfo)}")
+    else:
+        out.append("  siginfo   (none: non-rt frame, handler without SA_SIGINFO)")
+    out.append(f"  uc_flags  {f.uc_flags:#x} {' | '.join(f.uc_flags_names)}   uc_link "
+               f"{hx(f.uc_link)}")
+    from sigdbg.decode.sigframe import ss_flags_text
+
+    out.append(f"  uc_stack  ss_sp={hx(f.uc_stack['ss_sp'])} "
+               f"ss_flags={ss_flags_text(f.uc_stack['ss_flags'])} "
+               f"ss_size={f.uc_stack['ss_size']:#x}"
+               + ("   (frame is ON the alternate signal stack)" if f.on_altstack else ""))
+    names = " ".join(f.sigmask_names) or "(empty)"
+    out.append(f"  sigmask   {f.sigmask:#x} [{names}]")
+    out.append(st.head("  sigcontext (the interrupted registers):"))
+    items = list(f.mcontext.items())
+    for i in range(0, len(items), 4):
+        out.append("    " + "  ".join(f"{k:>13}={v:#010x}" for k, v in items[i:i + 4]))
+    out.append(f"    cpsr [{' '.join(f.cpsr_names)}]   interrupted "
+               f"{'Thumb' if f.thumb else 'ARM'} code at {hx(f.pc)}")
+    out.append(st.head("  uc_regspace records:"))
+    for r in f.records:
+        out.append("    " + _a32_record_text(r))
+    rc = " ".join(f"{w:#010x}" for w in f.retcode)
+    out.append(f"  retcode   {rc} " + (f"({f.retcode_code})" if f.retcode_code
+                                       else "(not written: stale stack)"))
+    for p in f.problems:
+        out.append(st.warn(f"  ! {p}"))
+    return "\n".join(out)
+
+
+def _a32_record_text(r: A32Record) -> str:
+    where = f"{r.address:#x} (frame{r.offset:+d})"
+    if r.name == "end":
+        return f"end       {where}"
+    detail = " ".join(f"{k}={v:#x}" for k, v in r.fields.items())
+    if not r.fields and r.payload_size:
+        detail = f"(+{r.payload_size} payload bytes)"
+    lines = [f"{r.name:<9} {where} magic={r.magic:#010x} size={r.size} {detail}".rstrip()]
+    lines += [f"      d{n:<2} {v:016x}" for n, v in enumerate(r.dregs) if v]
+    return "\n    ".join(lines)
 
 
 def _a64_record_text(r: A64Record) -> str:

@@ -26,9 +26,11 @@ from prompt_toolkit.input import Input
 from prompt_toolkit.output import ColorDepth, Output
 
 from sigdbg.render.text import Style
+from sigdbg.shell.commands import TABLE
 from sigdbg.shell.completer import ShellCompleter
 from sigdbg.shell.core import Shell
 from sigdbg.shell.keys import load_run_bindings
+from sigdbg.shell.run import RunControl
 from sigdbg.shell.toolbar import PT_STYLE, make_toolbar
 from sigdbg.textsafe import safe
 
@@ -70,16 +72,13 @@ def _exit_on_term_signals() -> Iterator[None]:
 
 
 def open_target(shell: Shell, args: argparse.Namespace) -> None:
-    from sigdbg.cli.commands import target_argv
+    from sigdbg.commands.target import target_choice
     from sigdbg.engine.session import check_program
     from sigdbg.errors import SigdbgError
 
-    argv = target_argv(args)
-    pid = getattr(args, "pid", None)
     try:
-        if pid is not None and argv:
-            shell.error("give either -p PID or -- PROG ARGS, not both")
-        elif pid is not None:
+        pid, argv = target_choice(args)
+        if pid is not None:
             shell.attach(pid)
         elif argv:
             shell.program = check_program(argv[0])
@@ -96,7 +95,7 @@ def make_prompt(shell: Shell, *, input: Input | None = None, output: Output | No
         input=input,
         output=output,
         history=history if history is not None else open_history(shell),
-        completer=ShellCompleter(shell),
+        completer=ShellCompleter(shell, table=shell.commands),
         complete_while_typing=False,
         auto_suggest=AutoSuggestFromHistory(),
         bottom_toolbar=make_toolbar(shell),
@@ -132,8 +131,9 @@ def run_shell(args: argparse.Namespace, *, input: Input | None = None,
               history: History | None = None) -> int:
     out = out if out is not None else sys.stdout
     force = {"always": True, "never": False}.get(getattr(args, "color", "auto"))
+    # the shell from its parts: the command table and the run control
     shell = Shell(out, style=Style.for_stream(out, force), tracee_stdio=tracee_stdio,
-                  debug=getattr(args, "debug", False))
+                  debug=getattr(args, "debug", False), commands=TABLE, run_control=RunControl)
     interactive = input is not None or (sys.stdin.isatty() and sys.stdout.isatty())
     with _exit_on_term_signals():
         try:

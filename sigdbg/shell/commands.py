@@ -1,7 +1,7 @@
 """The shell's commands: one argparse definition each, gdb-like names and aliases.
 
 The data commands the CLI also has (auxv, maps, vdso, vsyscall, frame) reuse
-:data:`sigdbg.cli.commands.INSPECT_COMMANDS` -- the same parsers, the same
+:data:`sigdbg.commands.inspect.INSPECT_COMMANDS` -- the same parsers, the same
 renderers.  ``complete`` tells the completer what a command's positional
 arguments are.
 """
@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sigdbg.cli.commands import INSPECT_COMMANDS, Command, Parser, dump_json, parse_int
+from sigdbg.commands.inspect import INSPECT_COMMANDS
+from sigdbg.commands.parser import Command, Parser, add_json_arg, dump_json, parse_int
 from sigdbg.engine.session import check_program
 from sigdbg.errors import UsageError
 from sigdbg.names import signal_name, signal_number
@@ -46,10 +47,6 @@ class ShellCommand:
         p = Parser(prog=self.name, description=self.help, add_help=False)
         self.configure(p)
         return p
-
-
-def _json(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def _signal_arg(text: str) -> int:
@@ -281,26 +278,26 @@ def _p_words(name: str, nargs: str | None = "*") -> Callable[[argparse.ArgumentP
 
 def _p_json_words(name: str) -> Callable[[argparse.ArgumentParser], None]:
     def conf(p: argparse.ArgumentParser) -> None:
-        _json(p)
+        add_json_arg(p)
         p.add_argument(name, nargs="*")
     return conf
 
 
 def _p_regs(p: argparse.ArgumentParser) -> None:
-    _json(p)
+    add_json_arg(p)
     p.add_argument("--fp", action="store_true", help="xmm/ymm registers")
     p.add_argument("--frame", action="store_true",
                    help="the interrupted context saved in the current signal frame")
 
 
 def _p_disas(p: argparse.ArgumentParser) -> None:
-    _json(p)
+    add_json_arg(p)
     p.add_argument("-n", "--count", type=parse_int, default=0, help="instructions")
     p.add_argument("where", nargs="*", help="ADDR or SYMBOL (default: pc)")
 
 
 def _p_bt(p: argparse.ArgumentParser) -> None:
-    _json(p)
+    add_json_arg(p)
     p.add_argument("limit", nargs="?", type=parse_int, default=64)
 
 
@@ -376,8 +373,8 @@ COMMANDS: tuple[ShellCommand, ...] = (
                  _p_info, aliases=("i",), complete="info"),
     ShellCommand("info-signals", "the signal table", _info_signals, _p_json_words("signals"),
                  complete="signals"),
-    ShellCommand("info-breaks", "the breakpoints", data.info_breaks, _json),
-    ShellCommand("siginfo", "the siginfo of the last signal delivery", data.siginfo, _json),
+    ShellCommand("info-breaks", "the breakpoints", data.info_breaks, add_json_arg),
+    ShellCommand("siginfo", "the siginfo of the last signal delivery", data.siginfo, add_json_arg),
     *(_from_inspect(c) for c in INSPECT_COMMANDS),
     ShellCommand("regs", "general registers; --fp: xmm/ymm; --frame: the interrupted ones",
                  data.regs, _p_regs),
@@ -399,35 +396,49 @@ COMMANDS: tuple[ShellCommand, ...] = (
 )
 
 
+class Table:
+    """A command table (:class:`~sigdbg.shell.context.CommandTable`): the shell
+    and its completer are given one.  :data:`TABLE` is the shell's own: without
+    rows of its own a table reads :data:`COMMANDS` at each lookup."""
+
+    def __init__(self, commands: tuple[ShellCommand, ...] | None = None) -> None:
+        self._commands = commands
+
+    @property
+    def commands(self) -> tuple[ShellCommand, ...]:
+        return COMMANDS if self._commands is None else self._commands
+
+    def names(self) -> list[str]:
+        out = []
+        for c in self.commands:
+            if not c.name.startswith("info-"):
+                out.append(c.name)
+                out.extend(c.aliases)
+        return out
+
+    def find(self, name: str) -> ShellCommand:
+        for c in self.commands:
+            if name == c.name or name in c.aliases:
+                return c
+        visible = [c for c in self.commands if not c.name.startswith("info-")]
+        hits = [c for c in visible if c.name.startswith(name)] if name else []
+        if len(hits) == 1:
+            return hits[0]
+        if hits:
+            raise UsageError(f"ambiguous command {name!r}: {', '.join(c.name for c in hits)}")
+        raise UsageError(f"unknown command {name!r} (try: help)")
+
+
+TABLE = Table()
+
+
 def command_names() -> list[str]:
     """Every name a user can type (hidden helpers excluded)."""
-    out = []
-    for c in COMMANDS:
-        if not c.name.startswith("info-"):
-            out.append(c.name)
-            out.extend(c.aliases)
-    return out
+    return TABLE.names()
 
 
 def find_command(name: str) -> ShellCommand:
-    for c in COMMANDS:
-        if name == c.name or name in c.aliases:
-            return c
-    visible = [c for c in COMMANDS if not c.name.startswith("info-")]
-    hits = [c for c in visible if c.name.startswith(name)] if name else []
-    if len(hits) == 1:
-        return hits[0]
-    if hits:
-        raise UsageError(f"ambiguous command {name!r}: {', '.join(c.name for c in hits)}")
-    raise UsageError(f"unknown command {name!r} (try: help)")
+    return TABLE.find(name)
 
 
-def split_command(words: list[str]) -> tuple[str, str, list[str]]:
-    """``x/16xb $sp`` -> ("x", "16xb", ["$sp"])."""
-    if not words:
-        raise UsageError("empty command")
-    head, _, suffix = words[0].partition("/")
-    return head, suffix, words[1:]
-
-
-__all__ = ["COMMANDS", "ShellCommand", "command_names", "find_command", "split_command"]
+__all__ = ["COMMANDS", "TABLE", "ShellCommand", "Table", "command_names", "find_command"]

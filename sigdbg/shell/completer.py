@@ -7,20 +7,27 @@ The first word completes command names; after it, the command's declared
 ``$registers`` in address positions, ``info``/``set``/``help`` subjects and
 file paths.  Model: prompt_toolkit ``completion/nested.py`` and ptpython's
 ``completer.py`` (completers built from callables).
+
+Built from injected parts: the command table (the shell's own unless given)
+and one callable per completion kind (``sources``: kind -> function of the
+positional words already typed), so a table with new kinds brings its own.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
 from sigdbg.abi.abis import native_abi
 from sigdbg.names import all_auxv_names, all_signal_names
-from sigdbg.shell.commands import COMMANDS, ShellCommand, command_names, find_command
+from sigdbg.shell.context import CommandTable, ShellCommandSpec
 from sigdbg.shell.core import Shell
+
+#: a completion source: the positional words already typed -> candidates
+Source = Callable[[list[str]], list[str]]
 
 _INFO = ("signals", "breakpoints", "registers", "auxv", "frame", "siginfo", "proc")
 _HANDLE_ACTIONS = ("stop", "nostop", "print", "noprint", "pass", "nopass")
@@ -35,10 +42,42 @@ def _safe(fn: Callable[[], Iterable[str]]) -> list[str]:
 
 
 class ShellCompleter(Completer):
-    def __init__(self, shell: Shell) -> None:
+    def __init__(self, shell: Shell, *, table: CommandTable | None = None,
+                 sources: Mapping[str, Source] | None = None) -> None:
         self.shell = shell
+        self.table = table if table is not None else shell.commands
         self.paths = PathCompleter(expanduser=True)
         self._vdso: tuple[int, list[str]] | None = None
+        self.sources: dict[str, Source] = {**self.default_sources(), **(sources or {})}
+
+    def default_sources(self) -> dict[str, Source]:
+        """The kinds of the shell's own table, each a callable."""
+        def signals(pos: list[str]) -> list[str]:
+            return self.signal_names() + ["all"]
+
+        def handle(pos: list[str]) -> list[str]:
+            return (list(_HANDLE_ACTIONS) if pos else []) + signals(pos)
+
+        def catch(pos: list[str]) -> list[str]:
+            return self.signal_names() if pos else ["signal"]
+
+        def info(pos: list[str]) -> list[str]:
+            if not pos:
+                return list(_INFO)
+            if pos[0].startswith("sig") and "signals".startswith(pos[0]):
+                return self.signal_names()
+            return []
+
+        return {
+            "signals": signals,
+            "handle": handle,
+            "catch": catch,
+            "address": lambda pos: self.addresses(),
+            "vdso_symbol": lambda pos: self.vdso_symbols(),
+            "info": info,
+            "set": lambda pos: ["on-exit"] if not pos else ["kill", "detach"],
+            "command": lambda pos: [] if pos else self.table.names(),
+        }
 
     # -- sources ----------------------------------------------------------------------
     def signal_names(self) -> list[str]:
@@ -75,12 +114,12 @@ class ShellCompleter(Completer):
         words = text.split()
         if not words or (len(words) == 1 and not text.endswith(" ")):
             prefix = words[0] if words else ""
-            for name in command_names():
+            for name in self.table.names():
                 if name.startswith(prefix):
-                    yield Completion(name, -len(prefix), display_meta=_meta(name))
+                    yield Completion(name, -len(prefix), display_meta=self._meta(name))
             return
         try:
-            cmd = find_command(words[0].partition("/")[0])
+            cmd = self.table.find(words[0].partition("/")[0])
         except Exception:
             return
         current = "" if text.endswith(" ") else words[-1]
@@ -93,7 +132,7 @@ class ShellCompleter(Completer):
             if cand.lower().startswith(current.lower()):
                 yield Completion(cand, -len(current))
 
-    def candidates(self, cmd: ShellCommand, before: list[str], current: str) -> list[str]:
+    def candidates(self, cmd: ShellCommandSpec, before: list[str], current: str) -> list[str]:
         parser = cmd.make_parser()
         options = _options(parser)
         if before and before[-1] in options:  # an option's value
@@ -111,34 +150,17 @@ class ShellCompleter(Completer):
         return self.kind(cmd.complete, positional, current)
 
     def kind(self, kind: str, positional: list[str], current: str) -> list[str]:
-        if kind == "signals":
-            return self.signal_names() + ["all"]
-        if kind == "handle":
-            out = self.signal_names() + ["all"]
-            return (list(_HANDLE_ACTIONS) + out) if positional else out
-        if kind == "catch":
-            return self.signal_names() if positional else ["signal"]
-        if kind in ("address", "vdso_symbol"):
-            return self.vdso_symbols() if kind == "vdso_symbol" else self.addresses()
-        if kind == "info":
-            if not positional:
-                return list(_INFO)
-            if positional[0].startswith("sig") and "signals".startswith(positional[0]):
-                return self.signal_names()
-            return []
-        if kind == "set":
-            return ["on-exit"] if not positional else ["kill", "detach"]
-        if kind == "command":
-            return [] if positional else command_names()
-        return []
+        source = self.sources.get(kind)
+        return source(positional) if source is not None else []
+
+    def _meta(self, name: str) -> str:
+        try:
+            text = self.table.find(name).help
+        except Exception:
+            return ""
+        return text if len(text) < 60 else text[:57] + "..."
 
 
 def _options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     return {s: a for a in parser._actions for s in a.option_strings}
 
-
-def _meta(name: str) -> str:
-    for c in COMMANDS:
-        if name == c.name or name in c.aliases:
-            return c.help if len(c.help) < 60 else c.help[:57] + "..."
-    return ""

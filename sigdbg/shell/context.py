@@ -19,9 +19,12 @@ passes, and fails when a member here and ``Shell`` disagree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    import argparse
+
     from sigdbg.decode.disasm import Instruction
     from sigdbg.decode.siginfo import SigInfo
     from sigdbg.engine import events as ev
@@ -35,6 +38,11 @@ class ShellRunner(Protocol):
     """The resuming commands (``RunControl``): each returns when the tracee
     stopped again or is gone, and raises :class:`~sigdbg.errors.UsageError`
     when there is nothing to run."""
+
+    #: Ctrl-C arrived while the tracee ran (the shell reports it at the next stop)
+    interrupt_pending: bool
+
+    def clear_interrupt(self) -> None: ...
 
     def cont(self) -> None: ...
 
@@ -117,3 +125,57 @@ class ShellContext(Protocol):
     def instruction_at(self, address: int) -> Instruction | None: ...
 
     def symbol_at(self, address: int) -> str | None: ...
+
+
+class ShellCommandSpec(Protocol):
+    """One row of a shell's command table, as the shell and the completer use it
+    (:class:`~sigdbg.shell.commands.ShellCommand` is the real one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def help(self) -> str: ...
+
+    @property
+    def aliases(self) -> tuple[str, ...]: ...
+
+    @property
+    def repeat(self) -> bool:
+        """An empty line repeats the command."""
+        ...
+
+    @property
+    def complete(self) -> str:
+        """What its positional arguments are, for the completer."""
+        ...
+
+    @property
+    def option_values(self) -> dict[str, str]:
+        """Option -> completer kind of its value."""
+        ...
+
+    @property
+    def run(self) -> Callable[[ShellContext, argparse.Namespace], None]: ...
+
+    @property
+    def prepare(self) -> Callable[[ShellContext, list[str]], list[str]] | None: ...
+
+    def make_parser(self) -> argparse.ArgumentParser: ...
+
+
+class CommandTable(Protocol):
+    """The commands a shell runs, injected into it (``Shell(commands=...)``)."""
+
+    def find(self, name: str) -> ShellCommandSpec:
+        """The command called ``name`` (or an alias, or an unambiguous prefix);
+        :class:`~sigdbg.errors.UsageError` otherwise."""
+        ...
+
+    def names(self) -> list[str]:
+        """Every name a user can type, aliases included (hidden helpers not)."""
+        ...
+
+
+#: builds a shell's run control from the shell (``Shell(run_control=...)``)
+RunControlFactory = Callable[[ShellContext], ShellRunner]

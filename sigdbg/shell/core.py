@@ -2,8 +2,13 @@
 
 :class:`Shell` owns at most one :class:`~sigdbg.engine.session.Session` and
 writes everything to one text stream.  :meth:`Shell.execute` runs one command
-line and never raises: errors are one ``error: ...`` line.  What resumes the
-tracee lives in :class:`~sigdbg.shell.run.RunControl` (``shell.run``).
+line and never raises: errors are one ``error: ...`` line.
+
+A shell is built from injected parts: its command table (``commands``, a
+:class:`~sigdbg.shell.context.CommandTable`) and its run control
+(``run_control``, a factory of a :class:`~sigdbg.shell.context.ShellRunner`).
+Without them it takes the shell's own (:data:`sigdbg.shell.commands.TABLE`,
+:class:`~sigdbg.shell.run.RunControl`); tests give fakes.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
-from sigdbg.cli.commands import HelpShown
+from sigdbg.commands.parser import HelpShown
 from sigdbg.decode.disasm import Instruction
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.engine import events as ev
@@ -27,11 +32,11 @@ from sigdbg.render.text import Style
 from sigdbg.shell import views
 from sigdbg.shell.expr import ExamineFormat, Resolver
 from sigdbg.shell.reaper import Reaper
-from sigdbg.shell.run import RunControl
 from sigdbg.textsafe import safe_error
 
 if TYPE_CHECKING:
     from sigdbg.engine.coretarget import CoreTarget
+    from sigdbg.shell.context import CommandTable, RunControlFactory, ShellRunner
 
 
 def shell_policy() -> SignalPolicy:
@@ -61,11 +66,21 @@ class Status:
     on_exit: str
 
 
+def split_command(words: list[str]) -> tuple[str, str, list[str]]:
+    """``x/16xb $sp`` -> ("x", "16xb", ["$sp"]): the shell's command-line syntax."""
+    if not words:
+        raise UsageError("empty command")
+    head, _, suffix = words[0].partition("/")
+    return head, suffix, words[1:]
+
+
 class Shell:
     prompt = "(sigdbg) "
 
     def __init__(self, out: TextIO, *, style: Style | None = None,
-                 tracee_stdio: dict[str, int] | None = None, debug: bool = False) -> None:
+                 tracee_stdio: dict[str, int] | None = None, debug: bool = False,
+                 commands: CommandTable | None = None,
+                 run_control: RunControlFactory | None = None) -> None:
         self.out = out
         self.style = style if style is not None else Style.for_stream(out)
         self.tracee_stdio = dict(tracee_stdio or {})
@@ -92,7 +107,15 @@ class Shell:
         self.exited = ""
         self.last_format: ExamineFormat | None = None  #: the last x/FMT, for x without one
         self._repeat = ""
-        self.run = RunControl(self)
+        if commands is None or run_control is None:
+            # the shell's own parts, imported here: the table's modules take the
+            # shell as a ShellContext and never import this one
+            from sigdbg.shell.commands import TABLE
+            from sigdbg.shell.run import RunControl
+            commands = TABLE if commands is None else commands
+            run_control = RunControl if run_control is None else run_control
+        self.commands: CommandTable = commands
+        self.run: ShellRunner = run_control(self)
         #: waits for the programs launched here and then detached
         self.reaper = Reaper()
 
@@ -111,8 +134,6 @@ class Shell:
 
     # -- one command line -----------------------------------------------------------------
     def execute(self, line: str) -> None:
-        from sigdbg.shell.commands import find_command, split_command
-
         text = line.strip()
         if not text:
             text = self._repeat
@@ -127,7 +148,7 @@ class Shell:
             return
         try:
             name, suffix, argv = split_command(words)
-            cmd = find_command(name)
+            cmd = self.commands.find(name)
             self._repeat = text if cmd.repeat else ""
             if cmd.prepare is not None:
                 argv = cmd.prepare(self, argv)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from sigdbg.cli.commands import dump_json, parse_int
-from sigdbg.engine.coretarget import core_report, open_core
+from sigdbg.commands.parser import dump_json, parse_int
+from sigdbg.commands.target import open_core
+from sigdbg.engine.coretarget import core_report
 from sigdbg.errors import UsageError
 from sigdbg.render.core import render_core_report
 from sigdbg.shell import views

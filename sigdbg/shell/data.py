@@ -1,7 +1,7 @@
 """The data commands: registers, memory, disassembly, backtrace, frames, siginfo.
 
 Each takes ``--json``.  The ones the CLI also has (auxv, maps, vdso,
-vsyscall, frame) run the shared :data:`sigdbg.cli.commands.INSPECT_COMMANDS`.
+vsyscall, frame) run the shared :data:`sigdbg.commands.inspect.INSPECT_COMMANDS`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import argparse
 import struct
 from typing import TYPE_CHECKING
 
-from sigdbg.cli.commands import INSPECT_COMMANDS, Command, dump_json
+from sigdbg.commands.inspect import INSPECT_COMMANDS
+from sigdbg.commands.parser import Command, dump_json
 from sigdbg.decode.sigframe import SigFrame
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render.text import render_frame, siginfo_text
@@ -55,7 +56,7 @@ def _frame(sh: Shell, a: argparse.Namespace, cmd: Command) -> str:
     signo = sh.signal_of_frame(a.address)
     if signo is None:
         return cmd.run(s, a, sh.style)
-    f = s.sigframe(a.address, kind=a.kind, signo=signo)
+    f = s.frame_at(a.address, kind=a.kind, signo=signo)
     if a.json:
         return dump_json(f.to_json())
     return render_frame(f, sh.style, picture=not a.no_picture)

@@ -26,10 +26,9 @@ from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING
 
-from sigdbg.decode.sigframe import SigFrame
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.engine import events as ev
-from sigdbg.engine.stops import SIGTRAP_HANDLER_ENTRY, TRAP_BRKPT, TRAP_TRACE, Stop
+from sigdbg.engine.stops import SIGTRAP_HANDLER_ENTRY, TRAP_BRKPT, TRAP_TRACE, Stop, siginfo_of
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.names import signal_name
 
@@ -204,7 +203,7 @@ class RunControl:
 
     # -- stepping ---------------------------------------------------------------------------
     def _raw_step(self) -> Stop | None:
-        """Single-step the current task over a breakpoint if there is one.
+        """Single-step the current task (the engine steps over our int3 there).
 
         None when it simply stepped; otherwise the stop that came instead
         (not yet handled).  Stale interrupt SIGSTOPs are swallowed.
@@ -213,15 +212,8 @@ class RunControl:
         retried = False
         while True:
             pc = s.registers()[s.abi.pc]
-            lifted = pc in s.breakpoints
-            if lifted:
-                s.remove_breakpoint(pc)
             s.invalidate()
-            try:
-                stop = s.step_instruction()
-            finally:
-                if lifted and s.alive and s.is_stopped():
-                    s.insert_breakpoint(pc)
+            stop = s.step_instruction()
             if _is_step_trap(stop):
                 if not retried and _in_syscall_report(stop) and s.is_stopped() \
                         and s.registers()[s.abi.pc] == pc:
@@ -232,7 +224,8 @@ class RunControl:
                     retried = True
                     continue
                 return None
-            if stop.kind == "signal" and self._is_our_sigstop(stop.siginfo) and not self._ctrl_c:
+            if stop.kind == "signal" and self._is_our_sigstop(siginfo_of(stop)) \
+                    and not self._ctrl_c:
                 self.clear_interrupt()  # stale: drop it (we hold the stop) and step again
                 continue
             return stop
@@ -262,7 +255,7 @@ class RunControl:
         """A step ended with something other than the step trap."""
         s = self.shell.session
         assert s is not None
-        if stop.kind == "signal" and self._is_our_sigstop(stop.siginfo):
+        if stop.kind == "signal" and self._is_our_sigstop(siginfo_of(stop)):
             self.clear_interrupt()
             self.shell.reason = "interrupted"
             self.shell.write(f"[pid {s.pid}] interrupted")
@@ -330,8 +323,6 @@ class RunControl:
         h = self.shell.active_handler()
         if h is None:
             raise UsageError("not stopped in a signal handler (continue to a handler entry first)")
-        if not isinstance(h.frame, SigFrame):
-            raise UsageError(f"stepping through sigreturn is not supported for {h.frame.abi} yet")
         task = s.tracer.task(h.tid)
         s.invalidate()
         with self.resuming():
@@ -339,7 +330,7 @@ class RunControl:
             for a in lifted:
                 s.remove_breakpoint(a)
             try:
-                for e in step_through_sigreturn(s, task, h.frame):
+                for e in step_through_sigreturn(s, s.control, task, h.frame):
                     self.shell.show_event(e)
                     match e:
                         case ev.SignalDelivered():
@@ -377,9 +368,11 @@ class RunControl:
 
 
 def _is_step_trap(stop: Stop) -> bool:
-    return (stop.kind == "signal" and stop.sig == signal.SIGTRAP and stop.siginfo is not None
-            and stop.siginfo.si_code in (TRAP_TRACE, TRAP_BRKPT)
-            and stop.siginfo.get("si_pid") is None)
+    if stop.kind != "signal" or stop.sig != signal.SIGTRAP:
+        return False
+    info = siginfo_of(stop)
+    return info is not None and info.si_code in (TRAP_TRACE, TRAP_BRKPT) \
+        and info.get("si_pid") is None
 
 
 def _in_syscall_report(stop: Stop) -> bool:
@@ -388,9 +381,9 @@ def _in_syscall_report(stop: Stop) -> bool:
     user_single_step_report() (arch/x86/kernel/ptrace.c, called by
     syscall_exit_work in kernel/entry/common.c), where a trap after an executed
     instruction is TRAP_TRACE (DR6.BS, arch/x86/kernel/traps.c get_si_code)."""
-    return stop.siginfo is not None and stop.siginfo.si_code == TRAP_BRKPT
+    return stop.si_code == TRAP_BRKPT
 
 
 def _is_handler_entry(stop: Stop) -> bool:
-    return (stop.kind == "signal" and stop.sig == signal.SIGTRAP and stop.siginfo is not None
-            and stop.siginfo.si_code == SIGTRAP_HANDLER_ENTRY)
+    return (stop.kind == "signal" and stop.sig == signal.SIGTRAP
+            and stop.si_code == SIGTRAP_HANDLER_ENTRY)

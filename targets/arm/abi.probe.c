@@ -272,10 +272,55 @@ struct rt_sigframe {
 	struct siginfo info;
 	struct sigframe sig;
 };
-/* arch/arm64/kernel/signal32.c: 32-bit task on an arm64 kernel */
+/*
+ * The arm64 kernel's own definitions for a 32-bit task (v6.1:
+ * arch/arm64/include/asm/signal32.h struct compat_sigcontext,
+ * arch/arm64/kernel/signal32.c compat_ucontext, compat_vfp_sigframe,
+ * compat_aux_sigframe, compat_sigframe, compat_rt_sigframe), with the
+ * compat types as include/linux/compat.h and arch/arm64/include/asm/compat.h
+ * give them.
+ */
+typedef unsigned int compat_ulong_t;
+typedef unsigned int compat_uptr_t;
+typedef unsigned int compat_size_t;
+typedef unsigned long long compat_u64;
+typedef struct { compat_uptr_t ss_sp; int ss_flags; compat_size_t ss_size; } compat_stack_t;
+typedef struct { compat_ulong_t sig[2]; } compat_sigset_t;
+struct compat_sigcontext {
+	compat_ulong_t trap_no, error_code, oldmask;
+	compat_ulong_t arm_r0, arm_r1, arm_r2, arm_r3, arm_r4, arm_r5, arm_r6, arm_r7;
+	compat_ulong_t arm_r8, arm_r9, arm_r10, arm_fp, arm_ip, arm_sp, arm_lr, arm_pc;
+	compat_ulong_t arm_cpsr, fault_address;
+};
+struct compat_ucontext {
+	compat_ulong_t			uc_flags;
+	compat_uptr_t			uc_link;
+	compat_stack_t			uc_stack;
+	struct compat_sigcontext	uc_mcontext;
+	compat_sigset_t			uc_sigmask;
+	int __unused[32 - (sizeof(compat_sigset_t) / sizeof(int))];
+	compat_ulong_t uc_regspace[128] __attribute__((__aligned__(8)));
+};
+struct compat_vfp_sigframe {
+	compat_ulong_t magic;
+	compat_ulong_t size;
+	struct compat_user_vfp {
+		compat_u64 fpregs[32];
+		compat_ulong_t fpscr;
+	} ufp;
+	struct compat_user_vfp_exc {
+		compat_ulong_t fpexc;
+		compat_ulong_t fpinst;
+		compat_ulong_t fpinst2;
+	} ufp_exc;
+} __attribute__((__aligned__(8)));
+struct compat_aux_sigframe {
+	struct compat_vfp_sigframe vfp;
+	unsigned long end_magic;
+} __attribute__((__aligned__(8)));
 struct compat_sigframe {
-	struct ucontext uc;
-	unsigned long retcode[2];
+	struct compat_ucontext uc;
+	compat_ulong_t retcode[2];
 };
 struct compat_rt_sigframe {
 	struct siginfo info;
@@ -291,6 +336,15 @@ typedef struct rt_sigframe       P_rt_sigframe;
 typedef struct compat_sigframe   P_compat_sigframe;
 typedef struct compat_rt_sigframe P_compat_rt_sigframe;
 typedef struct pt_regs           P_pt_regs;
+typedef struct compat_sigcontext P_compat_sigcontext;
+typedef struct compat_ucontext   P_compat_ucontext;
+typedef struct compat_vfp_sigframe P_compat_vfp_sigframe;
+typedef struct compat_aux_sigframe P_compat_aux_sigframe;
+
+/* a nested member path: where the decoder finds the parts of each frame */
+#define PATH(S, F) printf("PATH %s %s %lu %lu\n", #S, #F, \
+			  (unsigned long)__builtin_offsetof(P_##S, F), \
+			  (unsigned long)sizeof(((P_##S *)0)->F))
 
 int main(void)
 {
@@ -352,6 +406,54 @@ int main(void)
 	OFF(compat_rt_sigframe, sig);
 	SIZE(pt_regs); SRC(pt_regs, "uapi");
 	OFF(pt_regs, uregs);
+	SIZE(compat_sigcontext); SRC(compat_sigcontext, "replica");
+	OFF(compat_sigcontext, trap_no);
+	OFF(compat_sigcontext, error_code);
+	OFF(compat_sigcontext, oldmask);
+	OFF(compat_sigcontext, arm_r0);
+	OFF(compat_sigcontext, arm_r1);
+	OFF(compat_sigcontext, arm_r2);
+	OFF(compat_sigcontext, arm_r3);
+	OFF(compat_sigcontext, arm_r4);
+	OFF(compat_sigcontext, arm_r5);
+	OFF(compat_sigcontext, arm_r6);
+	OFF(compat_sigcontext, arm_r7);
+	OFF(compat_sigcontext, arm_r8);
+	OFF(compat_sigcontext, arm_r9);
+	OFF(compat_sigcontext, arm_r10);
+	OFF(compat_sigcontext, arm_fp);
+	OFF(compat_sigcontext, arm_ip);
+	OFF(compat_sigcontext, arm_sp);
+	OFF(compat_sigcontext, arm_lr);
+	OFF(compat_sigcontext, arm_pc);
+	OFF(compat_sigcontext, arm_cpsr);
+	OFF(compat_sigcontext, fault_address);
+	SIZE(compat_ucontext); SRC(compat_ucontext, "replica");
+	OFF(compat_ucontext, uc_flags);
+	OFF(compat_ucontext, uc_link);
+	OFF(compat_ucontext, uc_stack);
+	OFF(compat_ucontext, uc_mcontext);
+	OFF(compat_ucontext, uc_sigmask);
+	OFF(compat_ucontext, __unused);
+	OFF(compat_ucontext, uc_regspace);
+	SIZE(compat_vfp_sigframe); SRC(compat_vfp_sigframe, "replica");
+	OFF(compat_vfp_sigframe, magic);
+	OFF(compat_vfp_sigframe, size);
+	OFF(compat_vfp_sigframe, ufp);
+	OFF(compat_vfp_sigframe, ufp_exc);
+	SIZE(compat_aux_sigframe); SRC(compat_aux_sigframe, "replica");
+	OFF(compat_aux_sigframe, vfp);
+	OFF(compat_aux_sigframe, end_magic);
+	PATH(compat_rt_sigframe, sig.uc);
+	PATH(compat_rt_sigframe, sig.uc.uc_mcontext);
+	PATH(compat_rt_sigframe, sig.uc.uc_sigmask);
+	PATH(compat_rt_sigframe, sig.uc.uc_regspace);
+	PATH(compat_rt_sigframe, sig.retcode);
+	PATH(compat_sigframe, uc);
+	PATH(compat_sigframe, uc.uc_mcontext);
+	PATH(compat_sigframe, uc.uc_sigmask);
+	PATH(compat_sigframe, uc.uc_regspace);
+	PATH(compat_sigframe, retcode);
 	return 0;
 }
 

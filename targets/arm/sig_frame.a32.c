@@ -17,10 +17,18 @@
  * 0xdead000, handler skips it: pc += 4 in ARM, += 2 in Thumb), nosi (SIGUSR2
  * without SA_SIGINFO: the non-rt sigframe), alt (SA_ONSTACK), sigpage and
  * sigpage_nosi (rt_sigaction called directly, without SA_RESTORER: lr points
- * into the kernel's [sigpage]).  Then tag=kuser (__kuser_helper_version at
+ * into the kernel's [sigpage]), raise (glibc raise: tgkill, SI_TKILL),
+ * queue (sigqueue: SI_QUEUE with si_value 0x5151), nest (the SIGUSR1
+ * handler sends itself SIGUSR2 by the same inline svc: the inner frame,
+ * tag nest_in, lies below the outer handler's stack with SIGUSR1 blocked),
+ * own (SA_RESTORER with the program's own restorer: ARM `mov r7, #173;
+ * svc #0` in the ARM build, Thumb `movs r7, #173; svc #0` in the Thumb one).
+ * Then tag=kuser (__kuser_helper_version at
  * 0xffff0ffc), a hex dump of /proc/self/maps (tag=maps), tag=auxv
  * and a hex dump of /proc/self/auxv (32-bit entries).  Each handler also
- * dumps the 8 bytes at its lr (tag=<scenario>.lrcode: the restorer's code).
+ * dumps the 16 bytes at its lr (tag=<scenario>.lrcode: the restorer's code).
+ * With an argument only that scenario runs (its frame is the process's
+ * first: what ``sigdbg frame -- sig_frame.arm segv`` decodes).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -39,6 +47,7 @@ uint32_t entry_regs[6];
 void handler_entry(int, siginfo_t *, void *);
 void trigger_kill(long pid, long sig);
 void trigger_fault(long addr);
+void own_restorer(void);
 extern char after_svc[], fault_insn[];
 
 #ifdef __thumb__
@@ -46,11 +55,13 @@ extern char after_svc[], fault_insn[];
 #define FUNC(n) ".globl " #n "\n.type " #n ",%function\n.thumb_func\n" #n ":\n"
 #define INSN_SKIP 2
 #define LOAD "	ldr.n r0, [r1]\n"
+#define OWN_RESTORER "	movs r7, #173\n	svc #0\n"
 #else
 #define MODE ".arm\n.syntax unified\n"
 #define FUNC(n) ".globl " #n "\n.type " #n ",%function\n" #n ":\n"
 #define INSN_SKIP 4
 #define LOAD "	ldr r0, [r1]\n"
+#define OWN_RESTORER "	mov r7, #173\n	svc #0\n"
 #endif
 
 /*
@@ -108,9 +119,18 @@ __asm__(
 	"fault_insn:\n"
 	LOAD
 	"	bx lr\n"
-	".size trigger_fault, .-trigger_fault\n");
+	".size trigger_fault, .-trigger_fault\n"
 
-static const char *cur_tag;
+	/* the program's own SA_RESTORER (in the build's instruction set) */
+	".align 2\n"
+	FUNC(own_restorer)
+	OWN_RESTORER
+	".size own_restorer, .-own_restorer\n");
+
+/* volatile: glibc marks sigaction, raise and sigqueue __THROW (leaf), so the
+ * compiler may otherwise sink the store past them and the handler would
+ * report under the previous scenario's tag */
+static const char *volatile cur_tag;
 
 #define VFP_MAGIC 0x56465001
 #define UC_REGSPACE_OFF 232  /* offsetof(struct ucontext, uc_regspace), kernel and glibc */
@@ -126,10 +146,14 @@ static void tagged(char *out, const char *tag, const char *suffix)
 		;
 }
 
+static int depth;
+
 void c_handler(int sig, siginfo_t *si, void *ucv)
 {
-	const char *tag = cur_tag;
-	unsigned char *sp = (unsigned char *)(uintptr_t)entry_regs[0];
+	uint32_t e[6];
+	memcpy(e, entry_regs, sizeof e); /* before a nested signal overwrites it */
+	const char *tag = depth ? "nest_in" : cur_tag;
+	unsigned char *sp = (unsigned char *)(uintptr_t)e[0];
 	/* rt frame: sp = &info, uc at +128; non-rt: sp = &uc */
 	int rt = si == (siginfo_t *)sp;
 	ucontext_t *uc = (ucontext_t *)(rt ? sp + 128 : sp);
@@ -143,12 +167,13 @@ void c_handler(int sig, siginfo_t *si, void *ucv)
 	rep_begin(tag);
 	rep_hex("sig", (unsigned)sig);
 	rep_hex("rt", rt);
-	rep_hex("entry_sp", entry_regs[0]);
-	rep_hex("entry_lr", entry_regs[1]);
-	rep_hex("entry_r0", entry_regs[2]);
-	rep_hex("entry_r1", entry_regs[3]);
-	rep_hex("entry_r2", entry_regs[4]);
+	rep_hex("entry_sp", e[0]);
+	rep_hex("entry_lr", e[1]);
+	rep_hex("entry_r0", e[2]);
+	rep_hex("entry_r1", e[3]);
+	rep_hex("entry_r2", e[4]);
 	rep_hex("handler", (uintptr_t)handler_entry);
+	rep_hex("own_restorer", (uintptr_t)own_restorer);
 	rep_hex("after_svc", (uintptr_t)after_svc);
 	rep_hex("fault_insn", (uintptr_t)fault_insn);
 	if (rt) {
@@ -161,6 +186,8 @@ void c_handler(int sig, siginfo_t *si, void *ucv)
 			rep_hex("si_pid", (unsigned)si->si_pid);
 			rep_hex("si_uid", (unsigned)si->si_uid);
 		}
+		if (si->si_code == SI_QUEUE)
+			rep_hex("si_value", (unsigned)si->si_value.sival_int);
 	}
 	rep_end();
 
@@ -226,7 +253,23 @@ void c_handler(int sig, siginfo_t *si, void *ucv)
 	tagged(t2, tag, ".frame");
 	rep_dump(t2, sp, frame_len);
 	tagged(t2, tag, ".lrcode");
-	rep_dump(t2, (void *)(uintptr_t)(entry_regs[1] & ~1u), 8);
+	rep_dump(t2, (void *)(uintptr_t)(e[1] & ~1u), 16);
+	if (!depth && tag[0] == 'n' && tag[1] == 'e') { /* "nest": a signal inside the handler */
+		/* edits of its own frame first, seen by a debugger stopped in the
+		 * nested handler (arm_r5: trigger_kill pops r5 after the return,
+		 * so harmless) and after sigreturn (SIGWINCH stays blocked: the
+		 * "own" frame's uc_sigmask shows it) */
+		mc->arm_r5 = 0x55aa55aa;
+		mask |= 1ull << (SIGWINCH - 1);
+		memcpy(&uc->uc_sigmask, &mask, 8);
+		rep_begin("nest.edit");
+		rep_hex("arm_r5", mc->arm_r5);
+		rep_hex("mask", mask);
+		rep_end();
+		depth++;
+		trigger_kill(getpid(), SIGUSR2);
+		depth--;
+	}
 	if (sig == SIGSEGV)
 		mc->arm_pc += INSN_SKIP; /* skip the faulting load */
 	(void)ucv;
@@ -267,12 +310,12 @@ static void report_auxv(void)
  * struct sigaction as the kernel reads it (include/linux/signal_types.h,
  * compat_sigaction on arm64): handler, flags, restorer, 64-bit mask.
  */
-static void install_raw(int sig, unsigned long flags)
+static void install_raw(int sig, unsigned long flags, void (*restorer)(void))
 {
 	struct {
 		void *handler;
 		unsigned long flags, restorer, mask[2];
-	} ksa = { (void *)handler_entry, flags, 0, { 0, 0 } };
+	} ksa = { (void *)handler_entry, flags, (unsigned long)(uintptr_t)restorer, { 0, 0 } };
 	syscall(__NR_rt_sigaction, sig, &ksa, 0, 8);
 }
 
@@ -290,23 +333,36 @@ static void dump_file(const char *tag, const char *path)
 
 static char altstack[65536] __attribute__((aligned(16)));
 
-int main(void)
+static int only(int argc, char **argv, const char *tag)
+{
+	return argc < 2 || strcmp(argv[1], tag) == 0;
+}
+
+int main(int argc, char **argv)
 {
 	stack_t ss;
 
-	cur_tag = "usr1";
-	install(SIGUSR1, SA_SIGINFO);
-	trigger_kill(getpid(), SIGUSR1);
-
-	cur_tag = "segv";
-	install(SIGSEGV, SA_SIGINFO);
-	trigger_fault(0xdead000);
-	rep_begin("segv.resumed");
-	rep_end();
-
-	cur_tag = "nosi";
-	install(SIGUSR2, 0);
-	trigger_kill(getpid(), SIGUSR2);
+	if (only(argc, argv, "usr1")) {
+		cur_tag = "usr1";
+		install(SIGUSR1, SA_SIGINFO);
+		trigger_kill(getpid(), SIGUSR1);
+	}
+	if (only(argc, argv, "segv")) {
+		cur_tag = "segv";
+		install(SIGSEGV, SA_SIGINFO);
+		trigger_fault(0xdead000);
+		rep_begin("segv.resumed");
+		rep_end();
+	}
+	if (only(argc, argv, "nosi")) {
+		cur_tag = "nosi";
+		install(SIGUSR2, 0);
+		trigger_kill(getpid(), SIGUSR2);
+	}
+	if (argc > 1) {
+		done();
+		return 0;
+	}
 
 	cur_tag = "alt";
 	ss.ss_sp = altstack;
@@ -321,11 +377,26 @@ int main(void)
 	trigger_kill(getpid(), SIGUSR1);
 
 	cur_tag = "sigpage";
-	install_raw(SIGUSR1, SA_SIGINFO);
+	install_raw(SIGUSR1, SA_SIGINFO, 0);
 	trigger_kill(getpid(), SIGUSR1);
 	cur_tag = "sigpage_nosi";
-	install_raw(SIGUSR2, 0);
+	install_raw(SIGUSR2, 0, 0);
 	trigger_kill(getpid(), SIGUSR2);
+
+	cur_tag = "raise";
+	install(SIGUSR1, SA_SIGINFO);
+	raise(SIGUSR1);
+
+	cur_tag = "queue";
+	sigqueue(getpid(), SIGUSR1, (union sigval){ .sival_int = 0x5151 });
+
+	cur_tag = "nest";
+	install(SIGUSR2, SA_SIGINFO);
+	trigger_kill(getpid(), SIGUSR1);
+
+	cur_tag = "own";
+	install_raw(SIGUSR1, SA_SIGINFO | 0x04000000 /* SA_RESTORER */, own_restorer);
+	trigger_kill(getpid(), SIGUSR1);
 
 	rep_begin("kuser");
 	rep_hex("version", *(volatile unsigned *)0xffff0ffc); /* __kuser_helper_version */

@@ -27,6 +27,7 @@ PROGRAMS = (
     ("frame_a64", "sig_frame.a64"),
     ("frame_arm", "sig_frame.arm"),
     ("frame_thumb", "sig_frame.thumb"),
+    ("step_a64", "sig_step.a64"),
 )
 
 _batch: Batch | None = None
@@ -55,7 +56,8 @@ def guest() -> Batch:
     commands.append(("ld_show_auxv", "LD_SHOW_AUXV=1 python3 -S -c pass"))
     # sigdbg itself on the three builds, one python start (tests/arm/test_sigdbg_inspect.py)
     commands.append(("py_sigdbg", "PYTHONPATH=/job python3 /job/guest_sigdbg.py "
-                     + " ".join(f"/job/sig_frame.{b}" for b in ("a64", "arm", "thumb"))))
+                     + " ".join(f"/job/sig_frame.{b}" for b in ("a64", "arm", "thumb"))
+                     + " --step /job/sig_step.a64"))
     for build in ("a64", "arm", "thumb"):
         prog = "sig_frame." + build
         commands.append((f"ptrace_{build}",
@@ -97,7 +99,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 + ", ".join(f"{k} {v['inspect_s']} s" for k, v in doc["targets"].items())
                 + ", CLI runs " + ", ".join(f"{c['s']} s" for c in doc["cli"])
                 + ", frame/trace runs " + ", ".join(f"{k} {c['s']} s"
-                                                    for k, c in doc["frames"].items()) + ")")
+                                                    for k, c in doc["frames"].items())
+                + ", --step-sigreturn runs " + ", ".join(f"{k} {c['s']} s"
+                                                         for k, c in doc.get("steps", {}).items())
+                + ")")
 
 
 @dataclass

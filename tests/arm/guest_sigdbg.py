@@ -28,8 +28,8 @@ import os  # noqa: E402
 import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
-from sigdbg.cli.commands import run_command  # noqa: E402
 from sigdbg.cli.main import main as cli_main  # noqa: E402
+from sigdbg.commands.inspect import run_command  # noqa: E402
 from sigdbg.engine.session import Session  # noqa: E402
 from sigdbg.render.text import PLAIN  # noqa: E402
 
@@ -114,8 +114,67 @@ def cli_with_output(argv: list[str]) -> dict[str, Any]:
     return res
 
 
+def frame_commands(argv: list[str]) -> dict[str, Any]:
+    """The ``frame`` command (the one the shell shares) at the first handler
+    entry of ``argv``, at sp (the entry registers known: the restorer too)
+    and at the frame's address (lr is not known there), beside the frame
+    of the engine's HandlerEntered event; then the program is killed."""
+    from sigdbg.engine import events as ev
+
+    fd = os.open("/tmp/sigdbg.framecmd.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    s = Session.launch(argv, stdout=fd)
+    os.close(fd)
+    out: dict[str, Any] = {}
+    t0 = time.monotonic()
+    try:
+        for e in s.events():
+            if isinstance(e, ev.HandlerEntered):
+                out["event"] = e.frame.to_json()
+                out["at_sp"] = json.loads(run_command(s, "frame", ["--json"], PLAIN))
+                out["at_address"] = json.loads(run_command(
+                    s, "frame", ["--json", hex(e.frame.address)], PLAIN))
+                out["text"] = run_command(s, "frame", [], PLAIN)
+                break
+    finally:
+        s.close()
+    out["s"] = round(time.monotonic() - t0, 2)
+    return out
+
+
+def handler_edits(prog: str) -> dict[str, Any]:
+    """The full run of ``prog`` under the engine up to the nested handler's
+    entry (the 10th: nest_in); there the outer frame, which the outer handler
+    has edited, is decoded again by the ``frame`` command at its address.
+    Then the program is killed; its reports so far are in ``program``."""
+    from sigdbg.engine import events as ev
+
+    path = "/tmp/sigdbg.edits.out"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    s = Session.launch([prog], stdout=fd)
+    os.close(fd)
+    out: dict[str, Any] = {"entered": []}
+    try:
+        for e in s.events():
+            if isinstance(e, ev.HandlerEntered):
+                out["entered"].append(e.frame.to_json())
+                if len(out["entered"]) == 10:
+                    outer = out["entered"][8]["address"]
+                    out["outer_now"] = json.loads(run_command(
+                        s, "frame", ["--json", hex(outer)], PLAIN))
+                    break
+    finally:
+        s.close()
+    out["program"] = _read(path).decode(errors="replace")
+    return out
+
+
 def main() -> None:
     progs = sys.argv[1:]
+    step = ""
+    if "--step" in progs:  # --step PROG: the --step-sigreturn target (test_a64_step.py)
+        i = progs.index("--step")
+        step = progs[i + 1]
+        del progs[i : i + 2]
     doc: dict[str, Any] = {"targets": {}, "cli": [], "import_s": round(IMPORT_S, 2)}
     for prog in progs:
         doc["targets"][os.path.basename(prog)] = one_target(prog)
@@ -138,13 +197,45 @@ def main() -> None:
         "usr1_text": cli_with_output(["frame", "--", progs[0]]),
         # every scenario's handler entry, the engine's path for AArch64 frames
         "trace_json": cli_with_output(["trace", "--json", "--", progs[0]]),
+        # AArch32 (tests/arm/test_a32_frame.py): ARM and Thumb builds, the
+        # rt frame, the fault, the non-rt frame, text, every scenario traced
+        "a32_usr1_json": cli_with_output(["frame", "--json", "--", progs[1]]),
+        "a32_segv_json": cli_with_output(["frame", "--json", "--", progs[2], "segv"]),
+        "a32_nosi_json": cli_with_output(["frame", "--json", "--", progs[2], "nosi"]),
+        "a32_usr1_text": cli_with_output(["frame", "--", progs[2], "usr1"]),
+        "a32_trace_arm": cli_with_output(["trace", "--json", "--", progs[1]]),
+        "a32_trace_thumb": cli_with_output(["trace", "--json", "--", progs[2]]),
+        # --step-sigreturn has no AArch32 rules yet: said per handler, the run goes on
+        "a32_step": cli_with_output(["trace", "--json", "--step-sigreturn", "--", progs[1],
+                                     "usr1"]),
     }
-    # what sigdbg cannot do on ARM yet ends in one line too, with nothing left
-    # behind (the engine steps into the handler; AArch32 frames have no model yet)
-    doc["cli"].append(cli(["trace", "--", progs[2]]))
+    # --step-sigreturn on AArch64 (tests/arm/test_a64_step.py): every handler
+    # of sig_step.a64 followed through its restorer and rt_sigreturn; the
+    # program reports each frame it leaves and what it got back after it
+    if step:
+        doc["steps"] = {
+            "json": cli_with_output(["trace", "--json", "--step-sigreturn", "--", step]),
+            "text": cli_with_output(["trace", "--step-sigreturn", "--", step]),
+            # a handler that never returns (_exit in it): the walk ends, one
+            # line says why, nothing is left stopped
+            "exit": cli_with_output(["trace", "--json", "--step-sigreturn", "--", step, "exit"]),
+            # bad input with --step-sigreturn: one line
+            "clash": cli_with_output(["trace", "--no-frame", "--step-sigreturn", "--", step]),
+        }
+    doc["frame_commands"] = frame_commands([progs[2], "segv"])
+    doc["handler_edits"] = handler_edits(progs[2])
+    # the text trace of an AArch32 program (Thumb handlers)
+    doc["cli"].append(cli_with_output(["trace", "--", progs[2]]))
     # bad input: one line, no traceback
     doc["cli"].append(cli(["auxv", "--", "/nonexistent"]))
     doc["cli"].append(cli(["vdso", "--disas", "no_such_symbol", "--", progs[0]]))
+    # ... on AArch32 too: an unreadable frame address, another ABI's frame kind
+    doc["cli"].append(cli(["frame", "--address", "0x10", "--", progs[1]]))
+    doc["cli"].append(cli(["frame", "--kind", "rt_sigframe", "--address", "0x10", "--",
+                           progs[2]]))
+    # ... and -k, which has no unwinding rules for ARM yet (the program is stopped
+    # at its first handler when that is found out: it must not be left behind)
+    doc["cli"].append(cli_with_output(["trace", "-k", "--", progs[1]]))
     # nothing of ours may be left behind
     doc["children_left"] = [p for p in os.listdir("/proc") if p.isdigit()
                             and _ppid(int(p)) == os.getpid()]

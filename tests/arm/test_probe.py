@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from sigdbg.abi import aarch64, arm
+from sigdbg.abi import aarch64, arm, arm_frames
 from sigdbg.abi.layout import Layout
 from tests.arm.guest import Batch
 
@@ -79,6 +79,11 @@ A32_TABLES = [
     (arm.COMPAT_SIGFRAME, "compat_sigframe"),
     (arm.COMPAT_RT_SIGFRAME, "compat_rt_sigframe"),
     (arm.PT_REGS, "pt_regs"),
+    # the arm64 kernel's own compat definitions: the same tables
+    (arm.SIGCONTEXT, "compat_sigcontext"),
+    (arm.UCONTEXT, "compat_ucontext"),
+    (arm.VFP_SIGFRAME, "compat_vfp_sigframe"),
+    (arm.COMPAT_AUX_SIGFRAME, "compat_aux_sigframe"),
 ]
 
 
@@ -130,3 +135,25 @@ def test_siginfo(guest: Batch, name: str, abi: str, header: Layout,
     named = {f.name for layout in (header, *members.values()) for f in layout.fields}
     assert probed <= named
     assert seen >= len(probed)
+
+
+def test_arm_frame_kinds_paths(guest: Batch) -> None:
+    """Where sigdbg/abi/arm_frames.py finds each part of the two compat frames
+    (the decoder's offsets) equals offsetof of the member path in the probe."""
+    res = guest.results["probe_a32"]
+    paths = {(p[1], p[2]): (int(p[3]), int(p[4])) for p in
+             (line.split() for line in res.text.splitlines()) if p[0] == "PATH"}
+    assert len(paths) == 10
+    for kind in arm_frames.FRAME_KINDS:
+        uc = kind.uc_path
+        base = uc.rsplit(".", 1)[0] + "." if "." in uc else ""
+        want = {
+            uc: (kind.uc_offset, arm.UCONTEXT.size),
+            uc + ".uc_mcontext": (kind.mcontext_offset, arm.SIGCONTEXT.size),
+            uc + ".uc_sigmask": (kind.uc_offset + arm.UCONTEXT.offset_of("uc_sigmask"), 8),
+            uc + ".uc_regspace": (kind.regspace_offset, arm.REGSPACE_SIZE),
+            base + "retcode": (kind.retcode_offset, 8),
+        }
+        got = {path: v for (s, path), v in paths.items() if s == kind.name}
+        assert got == want, kind.name
+    assert arm_frames.COMPAT_RT_SIGFRAME.info_offset == 0

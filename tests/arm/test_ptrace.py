@@ -74,7 +74,8 @@ def test_aarch64_handler_entry(guest: Batch) -> None:
 def test_arm_handler_entry(guest: Batch, build: str) -> None:
     out, rep = traced(guest, build)
     untraced = parse(guest.results[f"frame_{build}"])
-    assert out["stops"] == [SIGTRAP, 10, 11, 12, 10, 10, 12]
+    # usr1 segv nosi alt sigpage sigpage_nosi raise queue nest nest_in own
+    assert out["stops"] == [SIGTRAP, 10, 11, 12, 10, 10, 12, 10, 10, 10, 12, 10]
     head = rep["usr1"]
     regset = bytes.fromhex(str(out["regset"]))
     assert len(regset) == arm.PT_REGS.size == 72  # compat NT_PRSTATUS, from a 64-bit tracer

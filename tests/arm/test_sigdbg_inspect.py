@@ -336,17 +336,42 @@ def test_cli_on_arm(guest: Batch) -> None:
 def test_cli_bad_input_on_arm(guest: Batch) -> None:
     doc = _doc(guest.results["py_sigdbg"])
     bad = [r for r in doc["cli"] if r["rc"] != 0]
-    # (`frame -- sig_frame.a64` works now: tests/arm/test_a64_frame.py)
+    # (`frame -- sig_frame.a64` works now: tests/arm/test_a64_frame.py; AArch32
+    # frames too: tests/arm/test_a32_frame.py)
     assert [r["argv"][-1] for r in bad] == [
-        "/usr/bin/python3", "/job/sig_frame.thumb", "/nonexistent", "/job/sig_frame.a64"]
+        "/usr/bin/python3", "/nonexistent", "/job/sig_frame.a64", "/job/sig_frame.arm",
+        "/job/sig_frame.thumb", "/job/sig_frame.arm"]
     for r in bad:
         assert r["stderr"].count("\n") == 1
         assert r["stderr"].startswith("sigdbg: error: ") and "Traceback" not in r["stderr"]
     assert "breakpoints are not supported in aarch64 processes yet" in bad[0]["stderr"]
-    # today's limit, said in one line: AArch32 signal frames are not decoded yet
-    assert bad[1]["stderr"] == "sigdbg: error: no signal frame tables for ABI arm\n"
-    assert bad[1]["stdout"].startswith("[pid ") and "exec /job/sig_frame.thumb (arm)" in \
-        bad[1]["stdout"]
-    assert [r["stdout"] for r in bad if r is not bad[1]] == [""] * 3
-    assert "no symbol 'no_such_symbol' in the vDSO" in bad[3]["stderr"]
+    assert [r["stdout"] for r in bad[:5]] == [""] * 5
+    assert "no symbol 'no_such_symbol' in the vDSO" in bad[2]["stderr"]
+    # AArch32 frames: an unreadable address, another ABI's frame kind
+    assert bad[3]["stderr"] == "sigdbg: error: signal frame at 0x10 is not readable: " \
+        + bad[3]["stderr"].split("is not readable: ", 1)[1]
+    assert bad[4]["stderr"] == ("sigdbg: error: rt_sigframe is not an AArch32 frame kind "
+                                "(compat_rt_sigframe, compat_sigframe)\n")
+    # trace -k: the exec line, then one line at the first handler entry
+    assert bad[5]["stderr"] == ("sigdbg: error: -k: no stack unwinding rules for arm "
+                                "processes yet\n")
+    assert bad[5]["stdout"].startswith("[pid ") and bad[5]["program"] == ""
     assert doc["children_left"] == []  # nothing left stopped (or at all) in the guest
+
+
+def test_cli_trace_text_on_thumb(guest: Batch) -> None:
+    """``sigdbg trace -- sig_frame.thumb``: one line per handler entry, each
+    naming the restorer lr points at (glibc's, the [sigpage] entry for a
+    Thumb handler, the program's own)."""
+    run = next(r for r in cli_runs(guest) if r["argv"] == ["trace", "--",
+                                                            "/job/sig_frame.thumb"])
+    assert run["rc"] == 0 and run["stderr"] == ""
+    lines = [ln for ln in run["stdout"].splitlines() if " handler 0x" in ln]
+    assert len(lines) == 11
+    assert all(" ! " not in ln for ln in lines), lines
+    assert sum("__default_rt_sa_restorer" in ln for ln in lines) == 7
+    assert sum("__default_sa_restorer" in ln for ln in lines) == 1
+    assert sum("[sigpage] rt_sigreturn (Thumb)" in ln for ln in lines) == 1
+    assert sum("[sigpage] sigreturn (Thumb)" in ln for ln in lines) == 1
+    assert sum("own_restorer" in ln for ln in lines) == 1
+    assert sum("(no SA_SIGINFO)" in ln for ln in lines) == 2  # the two non-rt frames

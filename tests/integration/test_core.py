@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 import sigdbg as sigdbg_api
-from sigdbg.engine.coretarget import core_report, open_core
+from sigdbg.api import open_core
+from sigdbg.engine.coretarget import core_report
 from tests.conftest import parse_reports, target
 from tests.coredump import gcore, kernel_core
 

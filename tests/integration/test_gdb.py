@@ -324,6 +324,70 @@ def test_step_sigreturn(prog: str, scenario: str, handler: str, syscall: str) ->
     assert "SIGDBG-DONE" in g.stdout
 
 
+def test_step_sigreturn_with_sigtrap_blocked_causes_no_trap() -> None:
+    """A handler whose sa_mask blocks SIGTRAP (sig_traps fillmask), entered
+    by ``catch`` (a stepi into the handler: a ptrace notification, not a
+    forced SIGTRAP): the engine's walk follows it over gdb with ``catch
+    syscall`` rather than a breakpoint or steps, since a trap forced while
+    SIGTRAP is blocked would reset the program's SIGTRAP handler to SIG_DFL.
+    The program proves it: its SIGTRAP handler still sees its 20 int3s."""
+    g = gdb_run([
+        "starti", "sigdbg catch SIGUSR1 --json", mark("step"), "sigdbg step-sigreturn --json",
+        "handle SIGUSR1 nostop noprint pass", "handle SIGTRAP nostop noprint pass",
+        "continue",
+    ], target("sig_traps"), ("fillmask",))
+    g.no_traceback()
+    events = g.json("step")["events"]
+    names = [e["event"] for e in events]
+    assert names == ["sigreturn_entered", "context_restored"], names  # nothing stepped
+    assert events[0]["syscall"] == "rt_sigreturn" and events[1]["matches"]
+    back = next(r for r in g.reports() if r["tag"] == "fillmask_back")
+    assert back["traps"] == 20
+    assert "SIGDBG-DONE" in g.stdout
+
+
+# the handler each ptrace recording of tests/data/walk/ starts in (tests/walkrec.py)
+WALK_HANDLERS = {"plain": "h_plain", "nested": "outer", "longjmp": "h_plain",
+                 "fatal": "handler", "stop": "handler", "exec": "handler",
+                 "i386_nonrt": "h_nonrt"}
+
+
+@pytest.mark.parametrize("name", sorted(WALK_HANDLERS))
+def test_step_sigreturn_walks_as_under_ptrace(name: str) -> None:
+    """One state machine: gdb's step-sigreturn from the handler's first
+    instruction emits the events the engine's walk emits under the ptrace
+    backend on the same program (recorded now by tests/walkrec.py, as the
+    tapes of tests/data/walk/ were): the
+    same deliveries and dispositions, the same frames entered, the same
+    instructions stepped and sigreturns, the same reasons a walk ended.
+    (Addresses and pids differ between the runs, and the instruction text
+    comes from gdb's disassembler here, capstone there; the process's end,
+    which gdb reports and the ptrace walk hands to the session's loop, is
+    left out.)"""
+    from tests.walkrec import record
+
+    tape = record(name)
+    prog, args = tape["argv"][0].rsplit("/", 1)[1], tape["argv"][1:]
+    g = gdb_run(["handle SIGUSR1 nostop noprint pass", "handle SIGUSR2 nostop noprint pass",
+                 "handle SIGSEGV nostop noprint pass", f"break *{WALK_HANDLERS[name]}", "run",
+                 mark("step"), "sigdbg step-sigreturn --json"], target(prog), tuple(args))
+    g.no_traceback()
+
+    def shape(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = []
+        for e in events:
+            if e["event"] in ("exited", "killed"):
+                continue
+            reason = re.sub(r"0x[0-9a-f]+", "ADDR", e.get("reason", ""))
+            out.append((e["event"], e.get("disposition"), reason,
+                        e.get("siginfo", {}).get("signal"), e.get("syscall"),
+                        e.get("matches"), (e.get("step") or {}).get("bytes"),
+                        (e.get("step") or {}).get("syscall")))
+        return out
+
+    assert shape(g.json("step")["events"]) == shape(tape["events"])
+
+
 # -- catch ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("prog,scenario", [("sig_basic", "raise"), ("sig_basic.i386", "nonrt")])
 def test_catch_stops_at_handler_entry(prog: str, scenario: str) -> None:

@@ -27,8 +27,8 @@ FUNC = BASE + 0x400
 
 def _image() -> bytearray:
     img = bytearray(0x500)
-    # ELF header: class 64, e_phoff 64, e_phentsize 56, e_phnum 2
-    img[0:5] = b"\x7fELF\x02"
+    # ELF header: class 64, little endian, e_phoff 64, e_phentsize 56, e_phnum 2
+    img[0:6] = b"\x7fELF\x02\x01"
     struct.pack_into("<Q", img, 0x20, 64)
     struct.pack_into("<HH", img, 0x36, 56, 2)
     struct.pack_into("<IIQQQQQQ", img, 64, 1, 5, 0, 0, 0, 0x500, 0x500, 0x1000)  # PT_LOAD

@@ -16,8 +16,9 @@ import struct
 
 import pytest
 
+from sigdbg.api import open_core
 from sigdbg.decode.corefile import CoreFile, read_core
-from sigdbg.engine.coretarget import core_report, open_core
+from sigdbg.engine.coretarget import core_report
 from sigdbg.errors import DecodeError, SigdbgError
 from tests.conftest import target
 from tests.coredump import kernel_core

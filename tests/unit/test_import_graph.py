@@ -57,8 +57,8 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("engine", 4, ("sigdbg.engine.*",)),
     # models -> text
     ("render", 5, ("sigdbg.render.*",)),
-    # the command definitions every front end shares (issue 13: sigdbg/commands/)
-    ("commands", 6, ("sigdbg.cli.commands", "sigdbg.commands.*")),
+    # the command definitions every front end shares (sigdbg/commands/)
+    ("commands", 6, ("sigdbg.commands.*",)),
     # front ends
     ("cli", 7, ("sigdbg.cli.*",)),
     ("shell", 7, ("sigdbg.shell.*",)),
@@ -87,8 +87,6 @@ KNOWN_LAYER_DEBT: dict[tuple[str, str], str] = {
         "Session.launch/attach construct the ptrace Tracer and type tasks as "
         "PtraceTask; goes when the front ends pass a Control in "
         "(docs/architecture.md, plan step 4)",
-    ("sigdbg.engine.coretarget", "sigdbg.backends.core"):
-        "open_core builds CoreMemory/CoreTask itself; goes with the same step",
 }
 
 
