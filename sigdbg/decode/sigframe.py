@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Protocol
 
 from sigdbg.abi import i386 as i386_tables
 from sigdbg.abi import x86_64 as x86_64_tables
-from sigdbg.abi.abis import Abi
+from sigdbg.abi.abis import Abi, abi_of_frame_kind
 from sigdbg.abi.layout import Decoded, Layout
 from sigdbg.backends.base import Memory
 from sigdbg.decode.memmap import MemoryMap
@@ -35,7 +35,12 @@ from sigdbg.decode.restorer import (
     match_pattern,
 )
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
-from sigdbg.decode.xsave import FpState, decode_fpstate_in, try_decode_fpstate
+from sigdbg.decode.xsave import (
+    FpState,
+    decode_fpstate_in,
+    fpstate_value_fields,
+    try_decode_fpstate,
+)
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.names import sigset_names, ss_flags_names, uc_flags_names
 
@@ -404,6 +409,50 @@ def _fpstate(mem: Memory, abi: Abi, frame: int, data: bytes,
     if fpstate is not None:
         return fpstate, None
     return try_decode_fpstate(BufferedMemory(mem, frame, data), abi, fp_ptr)
+
+
+def _sigcontext(kind: str) -> Layout:
+    layout = FRAME_LAYOUTS[kind]
+    for part in _MCONTEXT_PATH[kind].split("."):
+        sub = layout[part].sub
+        assert sub is not None
+        layout = sub
+    return layout
+
+
+def regset_value_fields(abi: Abi) -> list[tuple[int, int]]:
+    """(offset, size) in ``abi``'s NT_PRSTATUS regset of the registers a frame
+    decode only copies: those sigreturn restores from the sigcontext, word
+    sized, but the stack pointer (the handler-entry pc among them)."""
+    sc = _sigcontext(abi.frame_kinds[0])
+    word = abi.bits // 8
+    return [(abi.user_regs[ur].offset, abi.user_regs[ur].size)
+            for name, ur in abi.mcontext_regs if ur != abi.sp and sc[name].size == word]
+
+
+def frame_value_fields(frame: SigFrame) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(values, reads) of a decoded frame, as (offset, size) from its address:
+    ``reads`` is every byte :func:`decode_sigframe` looked at (the frame
+    struct, the FP area's parts); ``values`` the fields among them that it
+    copies to its output and tests for nothing -- the saved general
+    registers but the stack pointer (checked against the frame), the FP and
+    vector registers.  The C trace loop's template holes (engine/fastpath.py)."""
+    kind = frame.kind
+    abi = abi_of_frame_kind(kind)
+    layout = FRAME_LAYOUTS[kind]
+    sc = _sigcontext(kind)
+    mc = layout.offset_of(_MCONTEXT_PATH[kind])
+    word = abi.bits // 8
+    sp_name = next((n for n, ur in abi.mcontext_regs if ur == abi.sp), "")
+    values = [(mc + sc[name].offset, word) for name, _ in abi.mcontext_regs
+              if name != sp_name and sc[name].size == word]
+    reads = [(0, layout.size)]
+    fp = frame.fpstate
+    if fp is not None:
+        fv, fr = fpstate_value_fields(fp, abi, fp.address - frame.address)
+        values += fv
+        reads += fr
+    return values, reads
 
 
 def frame_regions(f: SigFrame) -> tuple[Region, ...]:
