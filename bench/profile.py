@@ -18,6 +18,10 @@ figures are close to the real ones; nested timers overlap: Session._signal_stop
 includes the step into the handler, Tracer.resume_wait includes the tracee's
 run up to its next stop), plus the tracer's own CPU time per signal.
 
+Plain deliveries are served by the C trace loop (Tracer.trace_loop, one call
+for many deliveries; engine/fastpath.py); SIGDBG_NO_FASTPATH=1 profiles the
+Python path instead.
+
 --no-memo turns off the siginfo and FP-state memos: what a target whose FP
 registers change between signals costs (the storm's never do).  --storm fp
 profiles targets/sig_storm_fp instead, whose FP registers really change
@@ -154,6 +158,7 @@ def install_timers() -> tuple[collections.Counter[str], collections.Counter[str]
 
     wrap(backend.Tracer, "wait", "Tracer.wait")
     wrap(backend.Tracer, "resume_wait", "Tracer.resume_wait")
+    wrap(backend.Tracer, "trace_loop", "Tracer.trace_loop (C loop)")
     wrap(session.Session, "_signal_stop", "Session._signal_stop")
     wrap(session.Session, "_handler_entered", "Session._handler_entered")
     for name in ("siginfo_raw", "registers", "pc_sp", "pc", "read_upto", "step", "cont",

@@ -294,6 +294,10 @@ class Abi:
     #: (syscall, symbol): the C library's restorer, named by its bytes where
     #: the library has no symbol table (Debian's libc.so.6)
     libc_restorer_names: tuple[tuple[str, str], ...] = (("rt_sigreturn", "__restore_rt"),)
+    #: the C trace loop (sigdbg/backends/_fastptrace.c, engine/fastpath.py)
+    #: serves tasks of this ABI: its regset and frame templates are this
+    #: ABI's; False: the Python path only
+    native_trace_loop: bool = False
 
     def __str__(self) -> str:
         return self.name

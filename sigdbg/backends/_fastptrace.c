@@ -41,6 +41,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <string.h>
 #include <unistd.h>
 
 #ifndef NT_PRSTATUS
@@ -262,6 +263,714 @@ static PyObject *fast_resume_wait(PyObject *self, PyObject *const *args, Py_ssiz
 	return result9(0, wait_errno, (int)got, status, info, info_errno, pc, regs, mem);
 }
 
+
+/*
+ * The trace loop: plain deliveries served without Python, each written with a
+ * delivery template.
+ *
+ * A template is made by sigdbg/engine/fastpath.py from the Python decoder and
+ * writer themselves (never from offsets written here): the output of one
+ * delivery of one "shape" as literal bytes and holes, each hole a field of
+ * the layout tables (source buffer, offset, size) spelled in one of three
+ * formats; and the key, the byte ranges of the same buffers the decoder's
+ * output depends on besides the holes, which must be equal for the template
+ * to apply.  The module only compares bytes and spells integers.
+ */
+enum { SRC_FRAME, SRC_REGS, SRC_PC, SRC_INFO, N_SRC };
+enum { FMT_UDEC, FMT_HEXLE, FMT_HEXVAR };
+
+struct piece {
+	int src, off, size, fmt;   /* src < 0: literal */
+	char *lit;
+	Py_ssize_t len;
+};
+
+struct tmpl {
+	long tid;
+	Py_ssize_t regs_len, frame_len;  /* the exact regset and frame read sizes */
+	int nkey, nops;
+	struct piece *key, *ops;
+	unsigned long hits;
+};
+
+#define MAX_TMPL 32
+
+struct store {
+	int n;
+	struct tmpl t[MAX_TMPL];
+};
+
+static void tmpl_free(struct tmpl *t)
+{
+	for (int i = 0; i < t->nkey; i++)
+		PyMem_Free(t->key[i].lit);
+	for (int i = 0; i < t->nops; i++)
+		PyMem_Free(t->ops[i].lit);
+	PyMem_Free(t->key);
+	PyMem_Free(t->ops);
+	memset(t, 0, sizeof *t);
+}
+
+static void store_destroy(PyObject *cap)
+{
+	struct store *s = PyCapsule_GetPointer(cap, "sigdbg.fastptrace.store");
+
+	if (s == NULL)
+		return;
+	for (int i = 0; i < s->n; i++)
+		tmpl_free(&s->t[i]);
+	PyMem_Free(s);
+}
+
+static PyObject *fast_store_new(PyObject *self, PyObject *unused)
+{
+	struct store *s = PyMem_Calloc(1, sizeof *s);
+
+	if (s == NULL)
+		return PyErr_NoMemory();
+	return PyCapsule_New(s, "sigdbg.fastptrace.store", store_destroy);
+}
+
+static struct store *get_store(PyObject *cap)
+{
+	return PyCapsule_GetPointer(cap, "sigdbg.fastptrace.store");
+}
+
+static PyObject *fast_store_clear(PyObject *self, PyObject *cap)
+{
+	struct store *s = get_store(cap);
+
+	if (s == NULL)
+		return NULL;
+	for (int i = 0; i < s->n; i++)
+		tmpl_free(&s->t[i]);
+	s->n = 0;
+	Py_RETURN_NONE;
+}
+
+/* a piece from bytes (a literal) or a tuple (src, off, size, fmt[, bytes]) */
+static int piece_of(PyObject *o, struct piece *p, int with_bytes)
+{
+	char *buf;
+	Py_ssize_t len;
+	PyObject *b = o;
+
+	memset(p, 0, sizeof *p);
+	p->src = -1;
+	if (PyTuple_Check(o)) {
+		Py_ssize_t n = PyTuple_GET_SIZE(o);
+
+		if (n != (with_bytes ? 3 : 4)) {
+			PyErr_SetString(PyExc_ValueError, "bad template piece");
+			return -1;
+		}
+		p->src = (int)PyLong_AsLong(PyTuple_GET_ITEM(o, 0));
+		p->off = (int)PyLong_AsLong(PyTuple_GET_ITEM(o, 1));
+		if (with_bytes) {
+			b = PyTuple_GET_ITEM(o, 2);
+		} else {
+			p->size = (int)PyLong_AsLong(PyTuple_GET_ITEM(o, 2));
+			p->fmt = (int)PyLong_AsLong(PyTuple_GET_ITEM(o, 3));
+		}
+		if (PyErr_Occurred())
+			return -1;
+		if (p->src < 0 || p->src >= N_SRC || p->off < 0 || p->size < 0 ||
+		    (!with_bytes && (p->size < 1 || p->fmt < FMT_UDEC || p->fmt > FMT_HEXVAR ||
+				     (p->fmt != FMT_HEXLE && p->size > 8)))) {
+			PyErr_SetString(PyExc_ValueError, "bad template piece");
+			return -1;
+		}
+		if (!with_bytes)
+			return 0;
+	}
+	if (PyBytes_AsStringAndSize(b, &buf, &len) < 0)
+		return -1;
+	p->lit = PyMem_Malloc(len ? (size_t)len : 1);
+	if (p->lit == NULL) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	memcpy(p->lit, buf, (size_t)len);
+	p->len = len;
+	if (with_bytes)
+		p->size = (int)len;
+	return 0;
+}
+
+static int pieces_of(PyObject *list, struct piece **out, int *n, int with_bytes)
+{
+	Py_ssize_t len;
+
+	if (!PyList_Check(list)) {
+		PyErr_SetString(PyExc_TypeError, "a list of template pieces");
+		return -1;
+	}
+	len = PyList_GET_SIZE(list);
+	*out = PyMem_Calloc(len ? (size_t)len : 1, sizeof **out);
+	*n = 0;
+	if (*out == NULL) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	for (Py_ssize_t i = 0; i < len; i++) {
+		if (piece_of(PyList_GET_ITEM(list, i), &(*out)[i], with_bytes) < 0)
+			return -1;
+		*n = (int)i + 1;
+	}
+	return 0;
+}
+
+/* store_add(store, tid, regs_len, frame_len, key, ops) -> bool: key is
+ * [(src, off, bytes)], ops [bytes | (src, off, size, fmt)]; False when the
+ * store is full */
+static PyObject *fast_store_add(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	struct store *s;
+	struct tmpl t;
+
+	if (nargs != 6) {
+		PyErr_SetString(PyExc_TypeError,
+				"store_add(store, tid, regs_len, frame_len, key, ops)");
+		return NULL;
+	}
+	s = get_store(args[0]);
+	if (s == NULL)
+		return NULL;
+	if (s->n >= MAX_TMPL)
+		Py_RETURN_FALSE;
+	memset(&t, 0, sizeof t);
+	t.tid = PyLong_AsLong(args[1]);
+	t.regs_len = PyLong_AsSsize_t(args[2]);
+	t.frame_len = PyLong_AsSsize_t(args[3]);
+	if (PyErr_Occurred() ||
+	    pieces_of(args[4], &t.key, &t.nkey, 1) < 0 ||
+	    pieces_of(args[5], &t.ops, &t.nops, 0) < 0) {
+		tmpl_free(&t);
+		return NULL;
+	}
+	s->t[s->n++] = t;
+	Py_RETURN_TRUE;
+}
+
+struct srcs {
+	const unsigned char *p[N_SRC];
+	Py_ssize_t len[N_SRC];
+};
+
+static int key_matches(const struct tmpl *t, const struct srcs *in)
+{
+	if (in->len[SRC_REGS] != t->regs_len || in->len[SRC_FRAME] != t->frame_len)
+		return 0;
+	for (int i = 0; i < t->nkey; i++) {
+		const struct piece *k = &t->key[i];
+
+		if (k->off + k->len > in->len[k->src] ||
+		    memcmp(in->p[k->src] + k->off, k->lit, (size_t)k->len) != 0)
+			return 0;
+	}
+	for (int i = 0; i < t->nops; i++) {
+		const struct piece *o = &t->ops[i];
+
+		if (o->src >= 0 && o->off + o->size > in->len[o->src])
+			return 0;
+	}
+	return 1;
+}
+
+struct outbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static int out_reserve(struct outbuf *b, size_t more)
+{
+	if (b->len + more <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 1 << 16;
+
+	while (cap < b->len + more)
+		cap *= 2;
+	char *p = PyMem_Realloc(b->p, cap);
+
+	if (p == NULL) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+static const char HEX[] = "0123456789abcdef";
+/* the two lowercase hex digits of each byte value (filled at import) */
+static char HEX2[256][2];
+
+/* append one template's output for these sources */
+static int render(const struct tmpl *t, const struct srcs *in, struct outbuf *b)
+{
+	for (int i = 0; i < t->nops; i++) {
+		const struct piece *o = &t->ops[i];
+
+		if (o->src < 0) {
+			if (out_reserve(b, (size_t)o->len) < 0)
+				return -1;
+			memcpy(b->p + b->len, o->lit, (size_t)o->len);
+			b->len += (size_t)o->len;
+			continue;
+		}
+		const unsigned char *v = in->p[o->src] + o->off;
+
+		if (out_reserve(b, 2 * (size_t)o->size + 24) < 0)
+			return -1;
+		char *w = b->p + b->len;
+
+		if (o->fmt == FMT_HEXLE) {
+			/* the little-endian bytes as one number, most significant first */
+			for (int j = o->size - 1; j >= 0; j--) {
+				memcpy(w, HEX2[v[j]], 2);
+				w += 2;
+			}
+		} else {
+			unsigned long long x = 0;
+			char tmp[24];
+			int n = 0;
+
+			for (int j = o->size - 1; j >= 0; j--)
+				x = (x << 8) | v[j];
+			if (o->fmt == FMT_UDEC) {
+				do {
+					tmp[n++] = (char)('0' + x % 10);
+					x /= 10;
+				} while (x);
+			} else {
+				do {
+					tmp[n++] = HEX[x & 15];
+					x >>= 4;
+				} while (x);
+				*w++ = '0';
+				*w++ = 'x';
+			}
+			while (n)
+				*w++ = tmp[--n];
+		}
+		b->len = (size_t)(w - b->p);
+	}
+	return 0;
+}
+
+/* render(store, index, frame, regs, pc, siginfo) -> bytes or None when the
+ * key does not match: the template applied outside the loop (tests) */
+static PyObject *fast_render(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	struct store *s;
+	struct srcs in;
+	struct outbuf b = { NULL, 0, 0 };
+	unsigned char pcb[8];
+	long idx;
+	unsigned long long pc;
+	PyObject *r;
+
+	if (nargs != 6) {
+		PyErr_SetString(PyExc_TypeError, "render(store, index, frame, regs, pc, siginfo)");
+		return NULL;
+	}
+	s = get_store(args[0]);
+	if (s == NULL)
+		return NULL;
+	idx = PyLong_AsLong(args[1]);
+	pc = PyLong_AsUnsignedLongLongMask(args[4]);
+	if (PyErr_Occurred())
+		return NULL;
+	if (idx < 0 || idx >= s->n) {
+		PyErr_SetString(PyExc_IndexError, "no such template");
+		return NULL;
+	}
+	for (int i = 0; i < 8; i++)
+		pcb[i] = (unsigned char)(pc >> (8 * i));
+	memset(&in, 0, sizeof in);
+	for (int i = 0; i < 3; i++) {
+		PyObject *o = args[i == 0 ? 2 : i == 1 ? 3 : 5];
+		int src = i == 0 ? SRC_FRAME : i == 1 ? SRC_REGS : SRC_INFO;
+		char *p;
+
+		if (PyBytes_AsStringAndSize(o, &p, &in.len[src]) < 0)
+			return NULL;
+		in.p[src] = (const unsigned char *)p;
+	}
+	in.p[SRC_PC] = pcb;
+	in.len[SRC_PC] = 8;
+	if (!key_matches(&s->t[idx], &in))
+		Py_RETURN_NONE;
+	if (render(&s->t[idx], &in, &b) < 0) {
+		PyMem_Free(b.p);
+		return NULL;
+	}
+	r = PyBytes_FromStringAndSize(b.p ? b.p : "", (Py_ssize_t)b.len);
+	PyMem_Free(b.p);
+	return r;
+}
+
+static int wait_for(pid_t pid, pid_t *got, int *status)
+{
+	for (;;) {
+		pid_t g;
+
+		Py_BEGIN_ALLOW_THREADS
+		g = waitpid(pid, status, __WALL);
+		Py_END_ALLOW_THREADS
+		if (g >= 0) {
+			*got = g;
+			return 0;
+		}
+		if (errno != EINTR)
+			return errno;
+		if (PyErr_CheckSignals() < 0)
+			return -1;
+	}
+}
+
+static PyObject *bytes_or_none(const void *p, Py_ssize_t n, int ok)
+{
+	if (!ok)
+		Py_RETURN_NONE;
+	return PyBytes_FromStringAndSize(p, n);
+}
+
+enum { LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR, LOOP_PASS_MISS };
+
+/*
+ * trace_loop(store, tid, sig, fds, served, handler_code, pc_offset, regs_size,
+ *            read_size, max_count, max_bytes)
+ *   -> (kind, out, count, stid, dinfo, dpc, rerr, werr, got, status, info,
+ *       ierr, regs, data)
+ *
+ * Resume ``tid`` (stopped) with PTRACE_CONT and ``sig``; then, for every stop:
+ * a signal-delivery-stop of a task in ``fds`` ({tid: (mem fd, sp offset, sp
+ * size)}) whose signal is in ``served`` (bit n-1 = signal n) is stepped into
+ * its handler (PEEKUSER pc, PTRACE_SINGLESTEP with the signal, wait,
+ * GETSIGINFO, GETREGSET, pread of the frame; the wait is for that task
+ * alone: another task's stop stays queued in the kernel for the next wait,
+ * where the Python path would take it first -- the order of two tasks'
+ * stops is the scheduler's either way) and, when a template's key
+ * matches, written to ``out`` and resumed: no Python.  Returns when
+ *   LOOP_STOP   the stop is not such a delivery: (rerr, werr, got, status,
+ *               info, ierr) as resume_wait gives them;
+ *   LOOP_MISS   the step reached the handler but no template matched: stid
+ *               is the task, dinfo/dpc the delivery's siginfo and pc, the
+ *               rest the handler-entry stop with regs and frame bytes;
+ *   LOOP_OTHER  the step ended otherwise (or failed: rerr): as LOOP_MISS,
+ *               for a stop of any task;
+ *   LOOP_FULL   max_count deliveries or max_bytes written: stid (= got) is
+ *               stopped at its handler's entry, regs its registers (in pass
+ *               mode: at its delivery, owed the signal in status);
+ *   LOOP_INTR   a signal for the tracer interrupted a wait and its Python
+ *               handler raised: the exception is the last item, to be raised
+ *               once ``out`` is written (nothing rendered is lost).
+ * The last item is None unless LOOP_INTR.
+ *
+ * ``handler_code`` < 0 is pass mode (trace --no-frame): such a delivery is
+ * not stepped into but written with a template of its siginfo and pc (read
+ * with PEEKUSER) and resumed with its signal;
+ *   LOOP_PASS_MISS  no template matched: the stop (got, status, info) is the
+ *                   delivery's, still to be handled; dpc its pc.
+ * A task stopped by the loop with a signal owed is resumed with it (cursig).
+ */
+static PyObject *fast_trace_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	struct store *s;
+	long cur, cursig, handler_code, pc_offset, regs_size, read_size, max_count, max_bytes;
+	unsigned long long served;
+	PyObject *fds;
+	struct outbuf b = { NULL, 0, 0 };
+	long count = 0;
+	int kind = LOOP_STOP, rerr = 0, werr = 0, status = 0, ierr = 0, status2 = 0;
+	pid_t got = 0;
+	unsigned char info[SIGINFO_SIZE], dinfo[SIGINFO_SIZE], pcb[8];
+	int have_info = 0, have_dinfo = 0, have_pc = 0, have_regs = 0, have_data = 0;
+	static char regbuf[4096];
+	char *data = NULL;
+	Py_ssize_t regs_len = 0, data_len = 0;
+	long stid = 0;
+	PyObject *res = NULL, *exc = NULL;
+
+	if (nargs != 11) {
+		PyErr_SetString(PyExc_TypeError, "trace_loop(store, tid, sig, fds, served, "
+				"handler_code, pc_offset, regs_size, read_size, max_count, max_bytes)");
+		return NULL;
+	}
+	s = get_store(args[0]);
+	if (s == NULL)
+		return NULL;
+	cur = PyLong_AsLong(args[1]);
+	cursig = PyLong_AsLong(args[2]);
+	fds = args[3];
+	served = PyLong_AsUnsignedLongLongMask(args[4]);
+	handler_code = PyLong_AsLong(args[5]);
+	pc_offset = PyLong_AsLong(args[6]);
+	regs_size = PyLong_AsLong(args[7]);
+	read_size = PyLong_AsLong(args[8]);
+	max_count = PyLong_AsLong(args[9]);
+	max_bytes = PyLong_AsLong(args[10]);
+	if (PyErr_Occurred())
+		return NULL;
+	if (!PyDict_Check(fds) || regs_size <= 0 || regs_size > (long)sizeof regbuf ||
+	    read_size <= 0) {
+		PyErr_SetString(PyExc_ValueError, "trace_loop: bad arguments");
+		return NULL;
+	}
+	data = PyMem_Malloc((size_t)read_size);
+	if (data == NULL)
+		return PyErr_NoMemory();
+
+	for (;;) {
+		long fd, sp_off, sp_size;
+		PyObject *entry, *key;
+		int sig, e;
+		unsigned long long sp = 0;
+
+		have_info = have_dinfo = have_pc = have_regs = have_data = 0;
+		ierr = 0;
+		if (count > 0 && (count >= max_count || b.len >= (size_t)max_bytes)) {
+			kind = LOOP_FULL;
+			stid = cur;
+			got = (pid_t)cur;
+			status = (int)cursig;  /* the signal it is owed (pass mode) */
+			have_regs = handler_code >= 0;  /* of cur, read at its handler entry */
+			break;
+		}
+		if (ptrace(PTRACE_CONT, (pid_t)cur, NULL, (void *)cursig) == -1) {
+			rerr = errno;
+			kind = LOOP_STOP;
+			got = 0;
+			break;
+		}
+		if (PyErr_CheckSignals() < 0)
+			goto intr;
+		e = wait_for(-1, &got, &status);
+		if (e < 0)
+			goto intr;
+		if (e > 0) {
+			werr = e;
+			got = 0;
+			kind = LOOP_STOP;
+			break;
+		}
+		kind = LOOP_STOP;
+		if (!WIFSTOPPED(status) || (status >> 16) || WSTOPSIG(status) == (SIGTRAP | 0x80))
+			break;
+		if (ptrace(PTRACE_GETSIGINFO, got, NULL, info) == -1) {
+			ierr = errno;
+			break;
+		}
+		have_info = 1;
+		sig = WSTOPSIG(status);
+		{
+			int code;
+
+			memcpy(&code, info + 8, sizeof code);
+			if (sig == SIGTRAP || sig < 1 || sig > 64 || !(served >> (sig - 1) & 1) ||
+			    code == (0x8000 | sig))
+				break;
+		}
+		key = PyLong_FromLong(got);
+		if (key == NULL)
+			goto fail;
+		entry = PyDict_GetItemWithError(fds, key);
+		Py_DECREF(key);
+		if (entry == NULL) {
+			if (PyErr_Occurred())
+				goto fail;
+			break;  /* a task the session does not know yet */
+		}
+		if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3) {
+			PyErr_SetString(PyExc_TypeError, "fds: {tid: (fd, sp_offset, sp_size)}");
+			goto fail;
+		}
+		fd = PyLong_AsLong(PyTuple_GET_ITEM(entry, 0));
+		sp_off = PyLong_AsLong(PyTuple_GET_ITEM(entry, 1));
+		sp_size = PyLong_AsLong(PyTuple_GET_ITEM(entry, 2));
+		if (PyErr_Occurred())
+			goto fail;
+
+		/* a plain delivery: step into its handler */
+		stid = got;
+		memcpy(dinfo, info, sizeof dinfo);
+		have_dinfo = 1;
+		have_info = 0;
+		kind = LOOP_OTHER;
+		memset(pcb, 0, sizeof pcb);
+		if (pc_offset >= 0) {
+			long word;
+
+			errno = 0;
+			word = ptrace(PTRACE_PEEKUSER, (pid_t)stid, (void *)pc_offset, NULL);
+			if (!(word == -1 && errno)) {
+				for (int i = 0; i < 8; i++)
+					pcb[i] = (unsigned char)((unsigned long)word >> (8 * i));
+				have_pc = 1;
+			}
+		}
+		if (handler_code < 0) {
+			/* pass mode: written as passed on, resumed with its signal */
+			struct srcs in;
+			int hit = -1;
+
+			memset(&in, 0, sizeof in);
+			in.p[SRC_FRAME] = in.p[SRC_REGS] = pcb;  /* (empty) */
+			in.p[SRC_PC] = pcb;
+			in.len[SRC_PC] = have_pc ? 8 : 0;
+			in.p[SRC_INFO] = dinfo;
+			in.len[SRC_INFO] = SIGINFO_SIZE;
+			for (int i = 0; i < s->n; i++) {
+				if (s->t[i].tid == stid && key_matches(&s->t[i], &in)) {
+					hit = i;
+					break;
+				}
+			}
+			if (hit < 0) {
+				kind = LOOP_PASS_MISS;
+				have_info = 1;  /* the stop is the delivery's */
+				break;
+			}
+			if (render(&s->t[hit], &in, &b) < 0)
+				goto fail;
+			s->t[hit].hits++;
+			count++;
+			cur = stid;
+			cursig = sig;
+			continue;
+		}
+		if (ptrace(PTRACE_SINGLESTEP, (pid_t)stid, NULL, (void *)(long)sig) == -1) {
+			rerr = errno;
+			got = 0;
+			break;
+		}
+		e = wait_for((pid_t)stid, &got, &status2);
+		if (e < 0)
+			goto intr;
+		status = status2;
+		if (e > 0) {
+			werr = e;
+			got = 0;
+			break;
+		}
+		if (!WIFSTOPPED(status) || (status >> 16) || WSTOPSIG(status) == (SIGTRAP | 0x80))
+			break;
+		if (ptrace(PTRACE_GETSIGINFO, got, NULL, info) == -1) {
+			ierr = errno;
+			break;
+		}
+		have_info = 1;
+		if (WSTOPSIG(status) != SIGTRAP)
+			break;
+		{
+			struct iovec iov = { regbuf, (size_t)regs_size };
+
+			if (ptrace(PTRACE_GETREGSET, got, (void *)NT_PRSTATUS, &iov) != 0)
+				break;
+			have_regs = 1;
+			regs_len = (Py_ssize_t)iov.iov_len;
+		}
+		if (got != (pid_t)stid)
+			break;
+		if (fd >= 0 && (sp_size == 4 || sp_size == 8) && sp_off >= 0 &&
+		    sp_off + sp_size <= regs_len) {
+			for (int i = (int)sp_size - 1; i >= 0; i--)
+				sp = (sp << 8) | (unsigned char)regbuf[sp_off + i];
+			if (sp < (1ULL << 63)) {
+				ssize_t n;
+
+				Py_BEGIN_ALLOW_THREADS
+				n = pread((int)fd, data, (size_t)read_size, (off_t)sp);
+				Py_END_ALLOW_THREADS
+				if (n > 0) {
+					have_data = 1;
+					data_len = n;
+				}
+			}
+		}
+		{
+			int code;
+
+			memcpy(&code, info + 8, sizeof code);
+			if (status != ((SIGTRAP << 8) | 0x7f) || code != handler_code || !have_data)
+				break;
+		}
+		kind = LOOP_MISS;
+		{
+			struct srcs in;
+			int hit = -1;
+
+			in.p[SRC_FRAME] = (const unsigned char *)data;
+			in.len[SRC_FRAME] = data_len;
+			in.p[SRC_REGS] = (const unsigned char *)regbuf;
+			in.len[SRC_REGS] = regs_len;
+			in.p[SRC_PC] = pcb;
+			in.len[SRC_PC] = have_pc ? 8 : 0;
+			in.p[SRC_INFO] = dinfo;
+			in.len[SRC_INFO] = SIGINFO_SIZE;
+			for (int i = 0; i < s->n; i++) {
+				if (s->t[i].tid == stid && key_matches(&s->t[i], &in)) {
+					hit = i;
+					break;
+				}
+			}
+			if (hit < 0)
+				break;
+			if (render(&s->t[hit], &in, &b) < 0)
+				goto fail;
+			s->t[hit].hits++;
+		}
+		count++;
+		cur = stid;
+		cursig = 0;
+	}
+	if (0) {
+		PyObject *et, *ev, *tb;
+intr:
+		PyErr_Fetch(&et, &ev, &tb);
+		PyErr_NormalizeException(&et, &ev, &tb);
+		if (ev == NULL) {
+			Py_XDECREF(et);
+			Py_XDECREF(tb);
+			goto fail;
+		}
+		if (tb != NULL)
+			PyException_SetTraceback(ev, tb);
+		Py_XDECREF(et);
+		Py_XDECREF(tb);
+		exc = ev;
+		kind = LOOP_INTR;
+		got = 0;
+		have_info = have_regs = have_data = 0;
+	}
+	if (exc == NULL) {
+		exc = Py_None;
+		Py_INCREF(exc);
+	}
+	res = Py_BuildValue("(iy#lkNNiiiiNiNNN)", kind, b.p ? b.p : "", (Py_ssize_t)b.len, count,
+			    (unsigned long)stid,
+			    have_dinfo ? PyBytes_FromStringAndSize((char *)dinfo, SIGINFO_SIZE)
+				       : (Py_INCREF(Py_None), Py_None),
+			    have_pc ? PyLong_FromUnsignedLongLong(
+					      (unsigned long long)pcb[0] | (unsigned long long)pcb[1] << 8 |
+					      (unsigned long long)pcb[2] << 16 | (unsigned long long)pcb[3] << 24 |
+					      (unsigned long long)pcb[4] << 32 | (unsigned long long)pcb[5] << 40 |
+					      (unsigned long long)pcb[6] << 48 | (unsigned long long)pcb[7] << 56)
+				    : (Py_INCREF(Py_None), Py_None),
+			    rerr, werr, (int)got, status,
+			    bytes_or_none(info, SIGINFO_SIZE, have_info), ierr,
+			    bytes_or_none(regbuf, regs_len, have_regs),
+			    bytes_or_none(data, data_len, have_data), exc);
+	PyMem_Free(b.p);
+	PyMem_Free(data);
+	return res;
+fail:
+	PyMem_Free(b.p);
+	PyMem_Free(data);
+	return NULL;
+}
+
 static PyMethodDef methods[] = {
 	{"ptrace", (PyCFunction)(void (*)(void))fast_ptrace, METH_FASTCALL,
 	 "ptrace(request, pid, addr, data) -> unsigned word"},
@@ -270,6 +979,15 @@ static PyMethodDef methods[] = {
 	 "resume_wait(tid, request, sig, wait_tid, pc_offset, regs_size, mem_fd, sp_offset, "
 	 "sp_size, read_size) -> (resume_errno, wait_errno, tid, status, siginfo, "
 	 "siginfo_errno, pc, regs, read)"},
+	{"store_new", fast_store_new, METH_NOARGS, "store_new() -> a template store"},
+	{"store_clear", fast_store_clear, METH_O, "store_clear(store): forget every template"},
+	{"store_add", (PyCFunction)(void (*)(void))fast_store_add, METH_FASTCALL,
+	 "store_add(store, tid, regs_len, frame_len, key, ops) -> False when full"},
+	{"render", (PyCFunction)(void (*)(void))fast_render, METH_FASTCALL,
+	 "render(store, index, frame, regs, pc, siginfo) -> bytes or None"},
+	{"trace_loop", (PyCFunction)(void (*)(void))fast_trace_loop, METH_FASTCALL,
+	 "trace_loop(store, tid, sig, fds, served, handler_code, pc_offset, regs_size, "
+	 "read_size, max_count, max_bytes) -> tuple (see the source)"},
 	{NULL, NULL, 0, NULL},
 };
 
@@ -280,5 +998,9 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__fastptrace(void)
 {
+	for (int i = 0; i < 256; i++) {
+		HEX2[i][0] = HEX[i >> 4];
+		HEX2[i][1] = HEX[i & 15];
+	}
 	return PyModule_Create(&module);
 }

@@ -231,6 +231,62 @@ def native_in_use() -> bool:
     return _NATIVE is not None
 
 
+def trace_loop_available() -> bool:
+    """Whether the C module's trace loop (``Tracer.trace_loop``) can run: it
+    reads the pc at a delivery with PEEKUSER, as on x86-64 hosts only."""
+    return _NATIVE is not None and hasattr(_NATIVE, "trace_loop") and _PEEK_PC
+
+
+#: Tracer.trace_loop outcomes (_fastptrace.c ``trace_loop``)
+LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR, LOOP_PASS_MISS = range(6)
+
+
+class LoopResult(NamedTuple):
+    """What ``Tracer.trace_loop`` returned (see _fastptrace.c ``trace_loop``)."""
+
+    kind: int  #: LOOP_*
+    out: bytes  #: the deliveries written with templates, in order
+    served: int  #: how many
+    stid: int  #: the task stepped into a handler last (LOOP_MISS/OTHER/FULL)
+    dinfo: bytes | None  #: that delivery's siginfo (LOOP_MISS/OTHER)
+    dpc: int | None  #: its pc before the step
+    rerr: int  #: errno of a failed resume (0: none)
+    werr: int  #: errno of a failed wait (0: none)
+    got: int  #: the task that stopped
+    status: int
+    info: bytes | None  #: its siginfo
+    ierr: int
+    regs: bytes | None  #: its registers (SIGTRAP stops)
+    data: bytes | None  #: bytes read at its sp (handler entry)
+    exc: BaseException | None  #: LOOP_INTR: raise it once ``out`` is written
+
+
+class TemplateStore:
+    """Delivery templates of the C trace loop: each one delivery's output as
+    literal bytes and holes (engine/fastpath.py makes them), with the key
+    bytes under which it applies.  ``key``: [(source, offset, bytes)];
+    ``ops``: [bytes | (source, offset, size, format)]."""
+
+    def __init__(self) -> None:
+        self._store = _NATIVE.store_new()
+        self.size = 0
+
+    def add(self, tid: int, regs_len: int, frame_len: int, key: list[tuple[int, int, bytes]],
+            ops: list[bytes | tuple[int, int, int, int]]) -> bool:
+        ok = bool(_NATIVE.store_add(self._store, tid, regs_len, frame_len, key, ops))
+        self.size += ok
+        return ok
+
+    def clear(self) -> None:
+        _NATIVE.store_clear(self._store)
+        self.size = 0
+
+    def render(self, index: int, frame: bytes, regs: bytes, pc: int, info: bytes) -> bytes | None:
+        """Template ``index`` applied to these bytes (None: its key does not match)."""
+        out: bytes | None = _NATIVE.render(self._store, index, frame, regs, pc, info)
+        return out
+
+
 #: abi name -> reader of (pc, sp) from a raw user_regs_struct (derived from the tables)
 _PC_SP: dict[str, Callable[[bytes], tuple[int, int]]] = {}
 
@@ -1267,6 +1323,55 @@ class Tracer:
         except ProcessGone:
             pass
         return ResumeResult(*self.wait_siginfo(wait_tid), pc, None)
+
+    def trace_loop(self, store: TemplateStore, task: PtraceTask, sig: int, served: int,
+                   handler_code: int, read_size: int, max_count: int,
+                   max_bytes: int) -> LoopResult:
+        """Resume ``task`` and serve plain deliveries in C until something
+        else happens (see _fastptrace.c ``trace_loop``): a signal in
+        ``served`` (bit n-1 = signal n) delivered to a task with a handler is
+        stepped into it, its frame read, and written with the first template
+        of ``store`` whose key matches (``handler_code`` < 0: passed on with
+        its signal instead, written with a template of its siginfo and pc).
+        The tasks' memory fds are opened first.  Nothing is raised for a
+        failed resume or wait: the caller writes ``out`` first
+        (:meth:`loop_stop`)."""
+        fds: dict[int, tuple[int, int, int]] = {}
+        for tid, t in self.tasks.items():
+            try:
+                fds[tid] = t.sp_read_args()
+            except SigdbgError:
+                pass
+        task._raw_regs = task._regs = None
+        r = LoopResult(*_NATIVE.trace_loop(store._store, task._tid, sig, fds, served,
+                                           handler_code, _RIP_OFFSET, _MAX_REGSET, read_size,
+                                           max_count, max_bytes))
+        if r.kind == LOOP_FULL:
+            stopped = self.tasks.get(r.stid)
+            if stopped is not None:
+                stopped._raw_regs = stopped._regs = None
+                stopped._raw_regs = r.regs
+        return r
+
+    def loop_stop(self, r: LoopResult) -> tuple[WaitResult, bytes | None]:
+        """The stop a trace loop ended on, as ``resume_wait`` reports one:
+        the tracer's bookkeeping done, errors raised."""
+        if r.rerr or r.werr:
+            if r.rerr and r.rerr != errno.ESRCH:
+                raise TargetError(f"ptrace resume of a traced task failed: {os.strerror(r.rerr)}")
+            if r.werr == errno.ECHILD:
+                raise ProcessGone("no traced process left")
+            if r.werr:
+                raise TargetError(f"waitpid failed: {os.strerror(r.werr)}")
+            return self.wait_siginfo(-1)  # ESRCH: its exit is what the wait reports
+        if r.info is None and r.ierr not in (0, errno.EINVAL, errno.ESRCH):
+            raise TargetError(f"PTRACE_GETSIGINFO failed: {os.strerror(r.ierr)}")
+        res = self._waited(r.got, r.status)
+        if r.regs is not None:
+            stopped = self.tasks.get(r.got)
+            if stopped is not None:
+                stopped._raw_regs = r.regs  # valid until it runs again
+        return res, r.info
 
     def wait_siginfo(self, wait_tid: int = -1) -> tuple[WaitResult, bytes | None]:
         """``wait``, then the siginfo of a stop that has one (see resume_wait)."""

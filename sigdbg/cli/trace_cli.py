@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from sigdbg.engine.session import Session
 
 SCHEMA_VERSION = 1
+#: deliveries the C trace loop writes in one go to a file or pipe (on a
+#: terminal each one is written as it happens)
+FAST_BATCH = 4096
 
 _EPILOG = """\
 examples:
@@ -243,16 +246,28 @@ def _json_writer(out: IO[str], extra: Extra | None = None) -> Callable[[Event], 
     def encode(value: Any) -> Any:
         return fragment(dumps(value))
 
-    def write(e: Event) -> object:
+    def line_of(e: Event) -> bytes:
         try:
             d = e.json_wire(encode)
             d["schema"] = SCHEMA_VERSION
-            line = dumps(d, option=opt)
+            line: bytes = dumps(d, option=opt)
         except orjson.JSONEncodeError:  # rare: a string that is not UTF-8
             line = escaped(e).encode("ascii")
-        return bwrite(line)
+        return line
+
+    rendered = _rendered_class()
+
+    def write(e: Event) -> object:
+        if e.__class__ is rendered:  # deliveries the C loop wrote with pair()
+            return bwrite(e.data)  # type: ignore[attr-defined]
+        return bwrite(line_of(e))
 
     if extra is None:
+        def pair(d: Event, h: Event) -> bytes:
+            return line_of(d) + line_of(h)
+
+        write.pair = pair  # type: ignore[attr-defined]
+        write.passed = line_of  # type: ignore[attr-defined]
         return write
 
     def write_extra(e: Event) -> object:
@@ -266,6 +281,12 @@ def _json_writer(out: IO[str], extra: Extra | None = None) -> Callable[[Event], 
         return bwrite(line)
 
     return write_extra
+
+
+def _rendered_class() -> type:
+    from sigdbg.engine.events import Rendered
+
+    return Rendered
 
 
 # -- timestamps -----------------------------------------------------------------------------------
@@ -676,18 +697,25 @@ def run(a: argparse.Namespace, st: Style) -> int:
                 if a.output and _isatty(sys.stderr):
                     live = StatusLine(sys.stderr, a.output)
                     inner = write
-                    delivered = ev.SignalDelivered
+                    delivered, rendered = ev.SignalDelivered, ev.Rendered
 
                     def write(e: Event) -> object:
                         if e.__class__ is delivered:
                             live.count += 1  # type: ignore[union-attr]
+                        elif e.__class__ is rendered:
+                            live.count += e.count  # type: ignore[attr-defined, union-attr]
                         return inner(e)
 
                     live.begin()
                 session.policy.frames = a.frame
                 session.policy.only = only
                 session.policy.nostop.clear()
-            for e in session.events(step_sigreturn=a.step_sigreturn and a.frame):
+            # the writer's own encoding of a delivery, when it has one: the
+            # C trace loop writes plain deliveries with templates of it
+            for e in session.events(step_sigreturn=a.step_sigreturn and a.frame,
+                                    encoder=getattr(base, "pair", None),
+                                    passed_encoder=getattr(base, "passed", None),
+                                    batch=1 if _isatty(out) else FAST_BATCH):
                 try:
                     write(e)
                 except BrokenPipeError:
@@ -792,7 +820,11 @@ def _writer(a: argparse.Namespace, out: IO[str], st: Style,
     verbose = a.verbose
     pending: dict[int, ev.SignalDelivered] = {}
 
+    rendered = ev.Rendered
+
     def text(e: Event) -> object:
+        if e.__class__ is rendered:  # deliveries the C loop wrote with pair()
+            return w(e.data.decode("utf-8", "surrogateescape"))  # type: ignore[attr-defined]
         if e.__class__ is ev.SigreturnChecked and not verbose \
                 and not e.verdict.alert:  # type: ignore[attr-defined]
             return None  # an honest sigreturn: only -v shows it
@@ -815,4 +847,16 @@ def _writer(a: argparse.Namespace, out: IO[str], st: Style,
         w(line)
         return w("\n")
 
+    if not verbose and clock is None and stacks is None:
+        def pair(d: Event, h: Event) -> bytes:
+            # what text() writes for a delivery and its handler's entry
+            line = render_compact(h, d, st)  # type: ignore[arg-type]
+            return (line + "\n").encode("utf-8", "surrogateescape")
+
+        def passed(d: Event) -> bytes:
+            # what text() writes for a delivery passed on (--no-frame)
+            return (render_compact(d, None, st) + "\n").encode("utf-8", "surrogateescape")
+
+        text.pair = pair  # type: ignore[attr-defined]
+        text.passed = passed  # type: ignore[attr-defined]
     return text

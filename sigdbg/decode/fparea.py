@@ -21,10 +21,13 @@ decode_fpstate_in = _x86.decode_fpstate_in
 try_decode_fpstate = _x86.try_decode_fpstate
 fp_changes = _x86.fp_changes
 fp_value_json = _x86.fp_value_json
+#: the C trace loop's template holes of a decoded area (engine/fastpath.py)
+fpstate_value_fields = _x86.fpstate_value_fields
 #: the vector registers ``regs --fp`` shows: from the regset or a frame's area
 VectorRegisters = _x86_vector.VectorRegisters
 vectors_from_regset = _x86_vector.from_regset
 vectors_from_fpstate = _x86_vector.from_fpstate
 
 __all__ = ["FpState", "VectorRegisters", "decode_fpstate_in", "fp_changes", "fp_value_json",
-           "try_decode_fpstate", "vectors_from_fpstate", "vectors_from_regset"]
+           "fpstate_value_fields", "try_decode_fpstate", "vectors_from_fpstate",
+           "vectors_from_regset"]

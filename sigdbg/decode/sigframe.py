@@ -32,6 +32,7 @@ from sigdbg.decode.fparea import (
     decode_fpstate_in,
     fp_changes,
     fp_value_json,
+    fpstate_value_fields,
     try_decode_fpstate,
 )
 from sigdbg.decode.memmap import MemoryMap
@@ -498,6 +499,52 @@ def _fpstate(mem: Memory, abi: Abi, frame: int, data: bytes,
     if fpstate is not None:
         return fpstate, None
     return try_decode_fpstate(BufferedMemory(mem, frame, data), abi, fp_ptr)
+
+
+def _sigcontext(row: FrameKind) -> Layout:
+    """The sigcontext layout of a frame kind (its ``mcontext`` member)."""
+    layout = row.layout
+    for part in row.mcontext.split("."):
+        sub = layout[part].sub
+        assert sub is not None
+        layout = sub
+    return layout
+
+
+def regset_value_fields(abi: Abi) -> list[tuple[int, int]]:
+    """(offset, size) in ``abi``'s NT_PRSTATUS regset of the registers a frame
+    decode only copies: those sigreturn restores from the sigcontext, word
+    sized, but the stack pointer (the handler-entry pc among them)."""
+    sc = _sigcontext(abi.frame_kinds[0])
+    word = abi.bits // 8
+    return [(abi.user_regs[ur].offset, abi.user_regs[ur].size)
+            for name, ur in abi.mcontext_regs if ur != abi.sp and sc[name].size == word]
+
+
+def frame_value_fields(frame: SigFrame) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(values, reads) of a decoded frame, as (offset, size) from its address:
+    ``reads`` is every byte :func:`decode_sigframe` looked at (the frame
+    struct, the FP area's parts); ``values`` the fields among them that it
+    copies to its output and tests for nothing -- the saved general
+    registers but the stack pointer (checked against the frame), the FP and
+    vector registers.  The C trace loop's template holes (engine/fastpath.py)."""
+    kind = frame.kind
+    abi = abi_of_frame_kind(kind)
+    row = kind_row(abi.name, kind)
+    layout = row.layout
+    sc = _sigcontext(row)
+    mc = layout.offset_of(row.mcontext)
+    word = abi.bits // 8
+    sp_name = next((n for n, ur in abi.mcontext_regs if ur == abi.sp), "")
+    values = [(mc + sc[name].offset, word) for name, _ in abi.mcontext_regs
+              if name != sp_name and sc[name].size == word]
+    reads = [(0, layout.size)]
+    fp = frame.fpstate
+    if fp is not None:
+        fv, fr = fpstate_value_fields(fp, abi, fp.address - frame.address)
+        values += fv
+        reads += fr
+    return values, reads
 
 
 def frame_regions(f: SigFrame) -> tuple[Region, ...]:

@@ -122,6 +122,23 @@ class SigreturnChecked(Event):
 
 
 @dataclass(frozen=True)
+class Rendered(Event):
+    """Deliveries the trace loop's fast path served (engine/fastpath.py):
+    ``count`` signal_delivered + handler_entered pairs, already written in
+    the front end's own format by the encoder it gave ``Session.events``
+    (never produced without one).  ``tid`` is the last one's task."""
+
+    count: int
+    data: bytes
+
+    @property
+    def name(self) -> str:
+        # not a JSON event of its own (its data is the lines): not in _NAMES,
+        # which docs/trace-schema.json lists
+        return "rendered"
+
+
+@dataclass(frozen=True)
 class Exited(Event):
     status: int
 

@@ -20,7 +20,20 @@ from typing import NamedTuple
 
 from sigdbg.abi import Abi, abi_for_elf_header, by_name
 from sigdbg.abi.elf import ELFMAG
-from sigdbg.backends.ptrace import PtraceControl, PtraceTask, ResumeResult, Tracer, WaitResult
+from sigdbg.backends.ptrace import (
+    LOOP_FULL,
+    LOOP_INTR,
+    LOOP_MISS,
+    LOOP_PASS_MISS,
+    LOOP_STOP,
+    PtraceControl,
+    PtraceTask,
+    ResumeResult,
+    TemplateStore,
+    Tracer,
+    WaitResult,
+    trace_loop_available,
+)
 from sigdbg.backends.stopcodes import (
     PERF_SIG_DATA,
     PTRACE_EVENT_CLONE,
@@ -34,8 +47,19 @@ from sigdbg.decode.a32frame import A32Frame, decode_a32_frame
 from sigdbg.decode.a64frame import A64Frame, decode_a64_frame
 from sigdbg.decode.altstack import AltstackUse, altstack_use
 from sigdbg.decode.sigframe import BULK_READ, SigFrame, decode_sigframe
-from sigdbg.decode.siginfo import SigInfo
+from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.engine import events as ev
+from sigdbg.engine.fastpath import (
+    SRC_FRAME,
+    SRC_INFO,
+    SRC_PC,
+    SRC_REGS,
+    EventMaker,
+    FastPath,
+    PairEncoder,
+    PassEncoder,
+)
+from sigdbg.engine.fastpath import pc_bytes as _pc_bytes
 from sigdbg.engine.inspect import Inspector, TaskView
 from sigdbg.engine.srop import SropGuard
 from sigdbg.engine.stops import (
@@ -43,6 +67,7 @@ from sigdbg.engine.stops import (
     SI_KERNEL,
     SI_PERF_DATA,
     SIGTRAP_HANDLER_ENTRY,
+    TRACER_SIGINFO_ABI,
     TRAP_BRKPT,
     TRAP_PERF,
     TRAP_TRACE,
@@ -160,6 +185,8 @@ class Session(Inspector):
         self._attach_stops: dict[int, Stop] = {}
         #: tasks whose PTRACE_INTERRUPT of the attach may still report a stop
         self._attach_interrupts: set[int] = set()
+        #: the C trace loop's templates (events(encoder=...)), else None
+        self._fast: FastPath | None = None
 
     # -- construction ------------------------------------------------------------
     @classmethod
@@ -423,6 +450,8 @@ class Session(Inspector):
     def invalidate(self) -> None:
         super().invalidate()
         self._views.clear()
+        if self._fast is not None:
+            self._fast.forget()  # (the restorers they were made with are gone)
 
     def view(self, task: PtraceTask) -> TaskView:
         """Decoder caches for the address space ``task`` lives in, bound to it."""
@@ -572,11 +601,25 @@ class Session(Inspector):
         for tid, sig in list(stopped.items()):
             self._resume(tid, sig)
 
-    def events(self, *, step_sigreturn: bool = False) -> Iterator[ev.Event]:
+    def events(self, *, step_sigreturn: bool = False, encoder: PairEncoder | None = None,
+               passed_encoder: PassEncoder | None = None,
+               batch: int = FastPath.MAX_COUNT) -> Iterator[ev.Event]:
         """Run the target, yielding events until no traced task is left.
 
         The tracee is stopped while the consumer holds an event; the next
         ``next()`` resumes it.
+
+        ``encoder``: the front end's writer of one delivery to a handler (its
+        ``SignalDelivered`` and ``HandlerEntered``), pure and stateless.  With
+        it, plain deliveries may come as :class:`~sigdbg.engine.events.Rendered`
+        events instead: served by the C trace loop and written with templates
+        of exactly that encoder's output (engine/fastpath.py).  Not with
+        ``step_sigreturn``, nor when the C module is not built
+        (SIGDBG_NO_NATIVE) or SIGDBG_NO_FASTPATH is set.  ``passed_encoder``
+        does the same for a delivery passed on without a frame
+        (``policy.frames`` False: its ``SignalDelivered`` alone).  ``batch``:
+        the most deliveries in one ``Rendered`` (1 for a reader watching
+        live, a terminal: each is then written as it happens).
         """
         from sigdbg.engine.sigreturn import (
             NO_PROGRESS_LIMIT,
@@ -592,8 +635,19 @@ class Session(Inspector):
                 self.requeue(stop)
             self._attach_stops.clear()
         stopped, tasks = self._stopped, self.tracer.tasks
+        fast = self._fast = None
+        if encoder is not None and not step_sigreturn and trace_loop_available() \
+                and os.environ.get("SIGDBG_NO_FASTPATH", "") in ("", "0") \
+                and self.task.process_abi.native_trace_loop:
+            fast = self._fast = FastPath(TemplateStore, encoder, passed_encoder,
+                                         max_count=max(batch, 1))
         while tasks or self._requeued:  # (self.alive)
             try:
+                if fast is not None and len(stopped) == 1 and self._fast_ready():
+                    ((tid, sig),) = stopped.items()
+                    if sig >= 0:
+                        yield from self._fast_run(fast, tid, sig)
+                        continue
                 if len(stopped) == 1 and not self._requeued:
                     ((tid, sig),) = stopped.items()  # the usual case: one task
                     stop = self._resume_wait(tid, sig)
@@ -625,6 +679,156 @@ class Session(Inspector):
                         continue
                     yield from step_through_sigreturn(self, self.control,
                                                       self.tracer.task(event.tid), event.frame)
+
+    # -- the C trace loop (engine/fastpath.py) ------------------------------------------
+    def _fast_ready(self) -> bool:
+        """Nothing in the session's state that only the Python path handles."""
+        return not (self._requeued or self.srop is not None or self.breakpoints
+                    or self._stepping or self._quiet or self._pending or self._unstepped
+                    or self._attach_stops or self._at_breakpoint or self._inline
+                    or self._cont_syscall) \
+            and (self.policy.frames or self._fast is not None
+                 and self._fast.encode_passed is not None)
+
+    def _served(self) -> int:
+        """Signals the C loop may serve (bit n-1 = signal n): those the policy
+        reports and passes; never SIGTRAP (ours to judge) or SIGSTOP (a new
+        task's first stop)."""
+        policy = self.policy
+        mask = 0
+        for sig in range(1, 65):
+            if sig not in (_SIGTRAP, _SIGSTOP) and policy.passes(sig) and policy.prints(sig):
+                mask |= 1 << (sig - 1)
+        return mask
+
+    def _fast_run(self, fast: FastPath, tid: int, sig: int) -> Iterator[ev.Event]:
+        """One trip through the C loop from the stopped ``tid``: what it
+        wrote, then the stop it ended on, handled as the Python path does."""
+        task = self.tracer.tasks[tid]
+        self._stopped.pop(tid, None)
+        self._maps = None  # the program may map and unmap while it runs
+        frames = self.policy.frames
+        store = fast.store
+        assert isinstance(store, TemplateStore)  # (FastPath was given that class)
+        r = self.tracer.trace_loop(store, task, sig, self._served(),
+                                   SIGTRAP_HANDLER_ENTRY if frames else -1, BULK_READ,
+                                   fast.max_count, FastPath.MAX_BYTES)
+        if r.served:
+            yield ev.Rendered(task.pid, r.stid, r.served, r.out)
+        kind = r.kind
+        if kind == LOOP_FULL:
+            # at its handler's entry; passed on (--no-frame): at its delivery
+            self._stopped[r.stid] = 0 if frames else r.status
+            return
+        if kind == LOOP_PASS_MISS:
+            stop = self._stop_of(*self.tracer.loop_stop(r))
+            events = self._handle(stop)
+            stask = self.tracer.tasks.get(stop.tid)
+            if r.dpc is not None and r.info is not None and stask is not None \
+                    and len(events) == 1 and isinstance(events[0], ev.SignalDelivered) \
+                    and events[0].disposition == "passed" and fast.encode_passed is not None:
+                self._fast_learn_passed(fast, stask, events[0],
+                                        {SRC_FRAME: b"", SRC_REGS: b"",
+                                         SRC_PC: _pc_bytes(r.dpc), SRC_INFO: r.info})
+            yield from events
+            return
+        if kind == LOOP_INTR:
+            assert r.exc is not None
+            raise r.exc
+        if kind == LOOP_STOP:
+            yield from self._handle(self._stop_of(*self.tracer.loop_stop(r)))
+            return
+        # the step into a handler ended: at its entry with no template
+        # (LOOP_MISS), or otherwise -- _signal_stop's inline step, from here on
+        stid = r.stid
+        assert r.dinfo is not None
+        info = decode_siginfo(r.dinfo, TRACER_SIGINFO_ABI)
+        if r.rerr or r.werr:
+            self._pending[stid] = _Pending(info, 0)
+            self.tracer.loop_stop(r)  # raises unless the task is gone
+            return
+        res, raw = self.tracer.loop_stop(r)
+        stask = self.tracer.tasks.get(stid)
+        read = None
+        if r.data is not None and r.regs is not None and stask is not None:
+            _, sp_off, sp_size = stask.sp_read_args()
+            read = (int.from_bytes(r.regs[sp_off : sp_off + sp_size], "little"), r.data)
+        pending = _Pending(info, 0 if r.dpc is None else r.dpc, read)
+        if kind == LOOP_MISS and stask is not None:
+            self._stopped[stid] = 0
+            events = self._handler_entered(stask, pending)
+            if r.dpc is not None and r.regs is not None and r.data is not None:
+                self._fast_learn(fast, stask, events,
+                                 {SRC_FRAME: r.data, SRC_REGS: r.regs,
+                                  SRC_PC: _pc_bytes(r.dpc), SRC_INFO: r.dinfo})
+            yield from events
+            return
+        self._pending[stid] = pending
+        yield from self._handle(self._stop_of(res, raw))
+
+    def _fast_learn(self, fast: FastPath, task: PtraceTask, events: list[ev.Event],
+                    inputs: dict[int, bytes]) -> None:
+        """A template from a delivery the Python path just served."""
+        if len(events) != 2 or not isinstance(events[1], ev.HandlerEntered) \
+                or not isinstance(events[1].frame, SigFrame) \
+                or not isinstance(events[0], ev.SignalDelivered):
+            return
+        actual = fast.encode(events[0], events[1])
+        regs = task._raw_regs
+        try:
+            fast.learn(task.tid, inputs, events[1].frame, actual, self.fast_maker(task))
+        finally:
+            task._raw_regs = regs
+            task._regs = None
+
+    def _fast_learn_passed(self, fast: FastPath, task: PtraceTask, event: ev.SignalDelivered,
+                           inputs: dict[int, bytes]) -> None:
+        """A template from a delivery passed on by the Python path (--no-frame)."""
+        assert fast.encode_passed is not None
+        fast.learn(task.tid, inputs, None, fast.encode_passed(event),
+                   self.fast_passed_maker(task))
+
+    def fast_passed_maker(self, task: PtraceTask) -> EventMaker:
+        """The Python path of a delivery passed on (``_signal_stop`` without
+        frames) as a function of its siginfo and pc."""
+        def make(inp: dict[int, bytes]) -> tuple[ev.Event, ...]:
+            info = decode_siginfo(inp[SRC_INFO], TRACER_SIGINFO_ABI)
+            return (self._passed(task, info, int.from_bytes(inp[SRC_PC], "little")),)
+
+        return make
+
+    def fast_maker(self, task: PtraceTask) -> EventMaker:
+        """The Python path of one delivery to a handler of ``task``, as a
+        function of its inputs (engine/fastpath.py): ``_handler_entered``
+        with these registers, frame bytes, pc and siginfo.  None when it
+        read the target's memory (its output then depends on more than the
+        inputs).  It leaves the task's registers set to the inputs'."""
+        def forbidden(address: int, size: int) -> bytes:
+            raise _Touched(address)
+
+        def make(inp: dict[int, bytes]) -> tuple[ev.Event, ...] | None:
+            task._raw_regs = inp[SRC_REGS]
+            task._regs = None
+            sp = task.pc_sp()[1]
+            pending = _Pending(decode_siginfo(inp[SRC_INFO], TRACER_SIGINFO_ABI),
+                               int.from_bytes(inp[SRC_PC], "little"), (sp, inp[SRC_FRAME]))
+            touched = False
+            task.read = task.read_upto = forbidden  # type: ignore[method-assign]
+            try:
+                out = self._handler_entered(task, pending)
+            except _Touched:
+                touched = True
+                out = []
+            finally:
+                del task.read, task.read_upto
+            if touched or len(out) != 2:
+                return None
+            d, h = out
+            if not isinstance(d, ev.SignalDelivered) or not isinstance(h, ev.HandlerEntered):
+                return None
+            return d, h
+
+        return make
 
     def _starving(self, tid: int) -> None:
         """The progress guard tripped for ``tid``: this handler and the next
@@ -695,6 +899,8 @@ class Session(Inspector):
                 # (GETEVENTMSG would give the former tid: only differs when a
                 # non-leader thread execs, which the kernel makes the leader)
                 task.forget_abi()
+                if self._fast is not None:
+                    self._fast.forget()  # a new address space
                 self._views.pop(pid, None)
                 if self.srop is not None:
                     self.srop.forget(tid)  # a new address space: no frame survives
@@ -792,7 +998,7 @@ class Session(Inspector):
             if self.srop is not None:
                 self._quiet.add(tid)  # stepped all the same: --srop needs its frame
             if prints:
-                out.append(ev.SignalDelivered(pid, tid, info, "passed", self._pc(task)))
+                out.append(self._passed(task, info, self._pc(task)))
             return out
         # Step with the signal: the kernel builds the frame and stops at the
         # handler's first instruction (or executes one instruction if the
@@ -833,6 +1039,11 @@ class Session(Inspector):
             self._pending[tid] = _Pending(info, self._pc(task))
             self._resume(tid, sig, step=True)
         return out
+
+    @staticmethod
+    def _passed(task: PtraceTask, info: SigInfo, pc: int) -> ev.SignalDelivered:
+        """A delivery passed on to the program (not stepped into)."""
+        return ev.SignalDelivered(task._pid, task.tid, info, "passed", pc)
 
     # -- forged sigreturn detection (engine/srop.py) ------------------------------------
     def enable_srop(self) -> SropGuard:
@@ -1084,6 +1295,11 @@ class Session(Inspector):
 
 
 NO_A32_WALK = "not followed: --step-sigreturn has no AArch32 rules yet"
+
+
+class _Touched(Exception):
+    """A template probe's decode read the target's memory: the output would
+    depend on more than the template's key (engine/fastpath.py)."""
 
 
 def _program_tf(task: PtraceTask) -> bool:

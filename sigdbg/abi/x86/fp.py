@@ -59,6 +59,13 @@ FPSTATE_64 = Layout(
     source="arch/x86/include/uapi/asm/sigcontext.h struct _fpstate_64",
 )
 
+#: st_space holds ST0..ST7 in 16-byte slots, each an 80-bit (10-byte) x87
+#: register (``struct _fpreg``/``_fpxreg``: significand[4] + exponent);
+#: xmm_space holds the 16-byte XMM registers (``struct _xmmreg``)
+ST_SLOT = 16
+ST_REG_SIZE = 10
+XMM_REG_SIZE = 16
+
 #: ``struct _header``: the XSAVE header that follows the FXSAVE image
 XSTATE_HEADER = Layout(
     "_header",

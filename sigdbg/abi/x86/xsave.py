@@ -24,6 +24,9 @@ from sigdbg.abi.x86.fp import (
     FP_XSTATE_MAGIC1,
     FP_XSTATE_MAGIC2,
     FPSTATE_64,
+    ST_REG_SIZE,
+    ST_SLOT,
+    XMM_REG_SIZE,
     XSAVE_EXTENDED_OFFSET,
     XSAVE_HEADER_OFFSET,
     XSTATE_HEADER,
@@ -153,6 +156,8 @@ class _Blob:
         return self.data[off : off + size] if off >= 0 else b""
 
 
+_XMM_OFF = FPSTATE_64["xmm_space"].offset
+_ST_OFFS = tuple(range(FPSTATE_64["st_space"].offset, FPSTATE_64["st_space"].end, ST_SLOT))
 _SW_BYTES = struct.Struct("<IIQI")  # magic1, extended_size, xfeatures, xstate_size
 _SW_OFFSET = FPSTATE_64.offset_of("sw_reserved")
 
@@ -255,9 +260,9 @@ def _decode(mem: Memory, abi: Abi, fpstate: int) -> FpState:
     xfeat = sw["xfeatures"]
     xsize = sw["xstate_size"]
     nxmm = 16 if abi.bits == 64 else 8
-    xmm_raw = base[160 : 160 + 16 * nxmm]
+    xmm_raw = base[_XMM_OFF : _XMM_OFF + XMM_REG_SIZE * nxmm]
     xmm = _regs128(xmm_raw, 0, nxmm)
-    st = tuple([base[32 + 16 * i : 42 + 16 * i][::-1].hex() for i in range(8)])
+    st = tuple([base[o : o + ST_REG_SIZE][::-1].hex() for o in _ST_OFFS])
     magic2 = xstate_bv = xcomp_bv = None
     comps: tuple[str, ...] = ()
     ymm_hi = None
@@ -291,7 +296,7 @@ def _decode(mem: Memory, abi: Abi, fpstate: int) -> FpState:
             ymm_off = ymm_offset()
             if xfeat & (1 << XFEATURE_YMM) and xsize >= ymm_off + 256:
                 if xstate_bv & (1 << XFEATURE_YMM):
-                    hi = mem.read(fx + ymm_off, 16 * nxmm)
+                    hi = mem.read(fx + ymm_off, XMM_REG_SIZE * nxmm)
                     ymm_hi = _regs128(hi, 0, nxmm)
                 else:
                     ymm_hi = (0,) * nxmm  # init state: architecturally zero
@@ -326,6 +331,36 @@ def _decode(mem: Memory, abi: Abi, fpstate: int) -> FpState:
         xmm_raw=xmm_raw,
         ymm_hi_raw=hi,
     )
+
+
+def fpstate_value_fields(fp: FpState, abi: Abi, base: int
+                         ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(values, reads) of a decoded FP area, as (offset, size) from ``base``
+    (where ``fp.address`` lies in the caller's buffer): ``reads`` is every
+    byte :func:`_decode` looks at; ``values`` the registers among them that it
+    only copies to its output (ST0..7, every XMM slot, the YMM upper halves),
+    never tests -- the C trace loop's template holes (engine/fastpath.py)."""
+    values: list[tuple[int, int]] = []
+    reads: list[tuple[int, int]] = []
+    if fp.format == "fsave" or abi.name == "i386":
+        reads.append((base, i386_tables.FPSTATE_32_HEADER.size))
+    if fp.format == "fsave":
+        return values, reads
+    fx = base + fp.fxsave_address - fp.address
+    reads.append((fx, XSAVE_EXTENDED_OFFSET))
+    st = FPSTATE_64["st_space"]
+    values += [(fx + o, ST_REG_SIZE) for o in range(st.offset, st.end, ST_SLOT)]
+    xmm = FPSTATE_64["xmm_space"]
+    values += [(fx + o, XMM_REG_SIZE) for o in range(xmm.offset, xmm.end, XMM_REG_SIZE)]
+    if fp.format == "xsave":
+        if fp.magic2 is not None:
+            reads.append((fx + fp.xstate_size, 4))
+        if fp.ymm_hi_raw:
+            at = fx + ymm_offset()
+            reads.append((at, len(fp.ymm_hi_raw)))
+            values += [(at + o, XMM_REG_SIZE)
+                       for o in range(0, len(fp.ymm_hi_raw), XMM_REG_SIZE)]
+    return values, reads
 
 
 def try_decode_fpstate(mem: Memory, abi: Abi, fpstate: int) -> tuple[FpState | None, str | None]:
