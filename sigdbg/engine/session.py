@@ -615,11 +615,6 @@ class Session(Inspector):
                         yield ev.SigreturnAbandoned(event.pid, event.tid, NOT_FOLLOWED,
                                                     event.frame.pretcode)
                         continue
-                    if isinstance(event.frame, A32Frame):
-                        # the sigreturn walk has x86 and AArch64 rules (issue 14: AArch32 not yet)
-                        yield ev.SigreturnAbandoned(event.pid, event.tid, NO_A32_WALK,
-                                                    event.frame.pretcode)
-                        continue
                     yield from step_through_sigreturn(self, self.tracer.task(event.tid),
                                                       event.frame)
 
@@ -1069,9 +1064,6 @@ class Session(Inspector):
             return self._wait(task.tid)
         finally:
             self._stepping.discard(task.tid)  # the caller takes the stop
-
-
-NO_A32_WALK = "not followed: --step-sigreturn has no AArch32 rules yet"
 
 
 def _program_tf(task: PtraceTask) -> bool:

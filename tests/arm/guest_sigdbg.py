@@ -175,6 +175,11 @@ def main() -> None:
         i = progs.index("--step")
         step = progs[i + 1]
         del progs[i : i + 2]
+    step32: list[str] = []
+    if "--step-a32" in progs:  # --step-a32 ARM THUMB: test_a32_step.py's targets
+        i = progs.index("--step-a32")
+        step32 = progs[i + 1 : i + 3]
+        del progs[i : i + 3]
     doc: dict[str, Any] = {"targets": {}, "cli": [], "import_s": round(IMPORT_S, 2)}
     for prog in progs:
         doc["targets"][os.path.basename(prog)] = one_target(prog)
@@ -205,7 +210,7 @@ def main() -> None:
         "a32_usr1_text": cli_with_output(["frame", "--", progs[2], "usr1"]),
         "a32_trace_arm": cli_with_output(["trace", "--json", "--", progs[1]]),
         "a32_trace_thumb": cli_with_output(["trace", "--json", "--", progs[2]]),
-        # --step-sigreturn has no AArch32 rules yet: said per handler, the run goes on
+        # --step-sigreturn on the first handler of sig_frame.arm
         "a32_step": cli_with_output(["trace", "--json", "--step-sigreturn", "--", progs[1],
                                      "usr1"]),
     }
@@ -221,6 +226,14 @@ def main() -> None:
             "exit": cli_with_output(["trace", "--json", "--step-sigreturn", "--", step, "exit"]),
             # bad input with --step-sigreturn: one line
             "clash": cli_with_output(["trace", "--no-frame", "--step-sigreturn", "--", step]),
+        }
+    # --step-sigreturn on AArch32 (tests/arm/test_a32_step.py): ARM and Thumb
+    # builds of sig_step.a32, every handler followed through its restorer
+    if step32:
+        doc["steps_a32"] = {
+            "arm": cli_with_output(["trace", "--json", "--step-sigreturn", "--", step32[0]]),
+            "thumb": cli_with_output(["trace", "--json", "--step-sigreturn", "--", step32[1]]),
+            "thumb_text": cli_with_output(["trace", "--step-sigreturn", "--", step32[1]]),
         }
     doc["frame_commands"] = frame_commands([progs[2], "segv"])
     doc["handler_edits"] = handler_edits(progs[2])
