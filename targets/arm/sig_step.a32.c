@@ -24,7 +24,8 @@
  *            the kernel's [sigpage] rt entry (ARM +0xc, Thumb +0x15)
  *   glibc    SIGUSR1 by glibc's sigaction: its Thumb-2 __default_rt_sa_restorer
  *   own      SIGUSR1, SA_RESTORER = the program's own restorer in the
- *            build's instruction set (nop; mov r7, #173; svc #0)
+ *            build's instruction set (nop; mov r7, #173; svc #0); the
+ *            Thumb one at a halfword address (address & 3 == 2)
  *   nosi     SIGUSR2 without SA_SIGINFO nor SA_RESTORER: the non-rt
  *            compat_sigframe and the [sigpage] sigreturn entry (+0x0 / +0x9)
  *   segv     load from 0xdead000: the handler skips it (pc += 4 ARM, 2 Thumb)
@@ -59,12 +60,16 @@ extern char after_svc[], fault_insn[];
 #define INSN_SKIP 2
 #define LOAD "	ldr.n r0, [r1]\n"
 #define OWN_RESTORER "	nop\n	movs r7, #173\n	svc #0\n"
+/* the Thumb restorer starts at a halfword (address & 3 == 2): the
+ * breakpoint's byte-address-select is then the word's upper half */
+#define OWN_PAD "	nop\n"
 #else
 #define MODE ".arm\n.syntax unified\n"
 #define FUNC(n) ".globl " #n "\n.type " #n ",%function\n" #n ":\n"
 #define INSN_SKIP 4
 #define LOAD "	ldr r0, [r1]\n"
 #define OWN_RESTORER "	nop\n	mov r7, #173\n	svc #0\n"
+#define OWN_PAD ""
 #endif
 
 __asm__(
@@ -126,6 +131,7 @@ __asm__(
 	".size trigger_fault, .-trigger_fault\n"
 
 	".align 2\n"
+	OWN_PAD
 	FUNC(own_restorer)
 	OWN_RESTORER
 	".size own_restorer, .-own_restorer\n");
