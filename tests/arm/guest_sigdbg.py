@@ -168,6 +168,39 @@ def handler_edits(prog: str) -> dict[str, Any]:
     return out
 
 
+def trap_codes(prog: str) -> dict[str, Any]:
+    """The SIGTRAPs the walk relies on, measured on ``prog``'s first handler
+    (an AArch32 compat task): the NT_ARM_HW_BREAK breakpoint at lr, then two
+    single steps (the restorer's ``mov r7`` and its ``svc``).  si_code,
+    si_errno and pc of each stop; then the program is killed."""
+    from sigdbg.engine import events as ev
+
+    fd = os.open("/tmp/sigdbg.traps.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    s = Session.launch([prog], stdout=fd)
+    os.close(fd)
+    out: dict[str, Any] = {"stops": []}
+    try:
+        for e in s.events():
+            if isinstance(e, ev.HandlerEntered):
+                tid = e.tid
+                task = s.tracer.task(tid)
+                out["lr"] = e.frame.pretcode
+                task.arm_breakpoint(e.frame.pretcode)
+                for step in (False, True, True):
+                    st = s._resume_wait(tid, 0, step, tid)
+                    if not step:
+                        task.disarm_breakpoint()
+                    raw = st.siginfo_raw or b"\0" * 12
+                    out["stops"].append({"kind": st.kind, "sig": st.sig, "si_code": st.si_code,
+                                         "si_errno": int.from_bytes(raw[4:8], "little",
+                                                                    signed=True),
+                                         "pc": task.pc()})
+                break
+    finally:
+        s.close()
+    return out
+
+
 def main() -> None:
     progs = sys.argv[1:]
     step = ""
@@ -235,6 +268,7 @@ def main() -> None:
             "thumb": cli_with_output(["trace", "--json", "--step-sigreturn", "--", step32[1]]),
             "thumb_text": cli_with_output(["trace", "--step-sigreturn", "--", step32[1]]),
         }
+        doc["traps_a32"] = {"arm": trap_codes(step32[0]), "thumb": trap_codes(step32[1])}
     doc["frame_commands"] = frame_commands([progs[2], "segv"])
     doc["handler_edits"] = handler_edits(progs[2])
     # the text trace of an AArch32 program (Thumb handlers)

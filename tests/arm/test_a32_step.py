@@ -223,6 +223,27 @@ def test_vfp_changed_by_the_handler_is_restored(guest: Batch, build: str) -> Non
         assert _of(events, "sigreturn_entered")[j]["changes"]["changes"] == []
 
 
+@pytest.mark.parametrize("build", BUILDS)
+def test_trap_codes_measured(guest: Batch, build: str) -> None:
+    """What ``Abi.step_trap_codes`` and the breakpoint check rely on, measured
+    on the first handler's [sigpage] restorer of each build: the
+    NT_ARM_HW_BREAK stop is SIGTRAP TRAP_HWBKPT (4) with si_errno 1 (slot 0:
+    compat ``ptrace_hbptriggered``) at lr with bit 0 cleared; a stepped
+    instruction TRAP_TRACE (2); the stepped svc SI_USER (0, the generic
+    ``user_single_step_report``), after the sigreturn (pc = the interrupted
+    after_svc)."""
+    got = _doc(guest)["traps_a32"][build]
+    _, rep = _run(guest, build)
+    lr = got["lr"]
+    assert lr == rep["sigpage"]["restorer"]
+    bp, mov, svc = got["stops"]
+    assert (bp["kind"], bp["sig"], bp["si_code"], bp["si_errno"]) == ("signal", 5, 4, 1)
+    assert bp["pc"] == lr & ~1
+    assert (mov["sig"], mov["si_code"]) == (5, 2) and mov["pc"] == bp["pc"] + (
+        2 if build == "thumb" else 4)
+    assert (svc["sig"], svc["si_code"]) == (5, 0) and svc["pc"] == rep["sigpage"]["after_svc"]
+
+
 def test_trace_json_lines_follow_the_schema(guest: Batch) -> None:
     schema = json.loads((ROOT / "docs" / "trace-schema.json").read_text())
     validator = jsonschema.Draft202012Validator(schema)
