@@ -172,7 +172,8 @@ def trap_codes(prog: str) -> dict[str, Any]:
     """The SIGTRAPs the walk relies on, measured on ``prog``'s first handler
     (an AArch32 compat task): the NT_ARM_HW_BREAK breakpoint at lr, then two
     single steps (the restorer's ``mov r7`` and its ``svc``).  si_code,
-    si_errno and pc of each stop; then the program is killed."""
+    si_errno and pc of each stop; then the program is killed.  ``program``:
+    its output (the handler's report of that frame and its lr)."""
     from sigdbg.engine import events as ev
 
     fd = os.open("/tmp/sigdbg.traps.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -198,6 +199,7 @@ def trap_codes(prog: str) -> dict[str, Any]:
                 break
     finally:
         s.close()
+    out["program"] = _read("/tmp/sigdbg.traps.out").decode(errors="replace")
     return out
 
 
