@@ -33,6 +33,8 @@
  *            reports blocked
  *   vfp      SIGUSR1: the handler writes d16 = 0x5a.. and fpscr = 0x03000000
  *            (DN and FZ; RMode and IXC cleared) into the VFP record
+ *   trapfree SIGUSR1 with SIGTRAP in sa_mask: a handler sigdbg must not
+ *            trap in, so it follows it to rt_sigreturn with PTRACE_SYSCALL
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -293,6 +295,18 @@ int main(void)
 	install(SIGUSR1, SA_SIGINFO);
 	trigger_kill(getpid(), SIGUSR1);
 	report_after("vfp");
+
+	cur_tag = "trapfree";
+	{
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_sigaction = handler_entry;
+		sa.sa_flags = SA_SIGINFO;
+		sigaddset(&sa.sa_mask, SIGTRAP);
+		sigaction(SIGUSR1, &sa, 0);
+	}
+	trigger_kill(getpid(), SIGUSR1);
+	report_after("trapfree");
 
 	done();
 	return 0;

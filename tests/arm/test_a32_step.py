@@ -32,8 +32,10 @@ pytestmark = pytest.mark.timeout(900)
 
 SIGUSR1, SIGUSR2, SIGSEGV = 10, 12, 11
 #: handlers in the order they run (none nested)
-ORDER = ("sigpage", "glibc", "own", "nosi", "segv", "vfp")
-SIGS = [SIGUSR1, SIGUSR1, SIGUSR1, SIGUSR2, SIGSEGV, SIGUSR1]
+ORDER = ("sigpage", "glibc", "own", "nosi", "segv", "vfp", "trapfree")
+SIGS = [SIGUSR1, SIGUSR1, SIGUSR1, SIGUSR2, SIGSEGV, SIGUSR1, SIGUSR1]
+#: the handlers whose restorer is single-stepped (trapfree: syscall-stops)
+STEPPED = ORDER[:-1]
 #: sigcontext name -> register name (arch/arm/include/uapi/asm/sigcontext.h)
 MC = {**{f"arm_r{i}": f"r{i}" for i in range(11)}, "arm_fp": "r11", "arm_ip": "r12",
       "arm_sp": "sp", "arm_lr": "lr", "arm_pc": "pc"}
@@ -86,10 +88,10 @@ def test_every_handler_is_followed_to_its_restored_context(guest: Batch, build: 
     assert _of(events, "sigreturn_abandoned") == []
     entered = _of(events, "handler_entered")
     restored = _of(events, "context_restored")
-    assert len(entered) == len(restored) == len(_of(events, "sigreturn_entered")) == 6
+    assert len(entered) == len(restored) == len(_of(events, "sigreturn_entered")) == 7
     assert [e["frame"]["sig"] for e in entered] == SIGS
     assert [e["frame"]["kind"] for e in entered] == ["compat_rt_sigframe"] * 3 + [
-        "compat_sigframe"] + ["compat_rt_sigframe"] * 2
+        "compat_sigframe"] + ["compat_rt_sigframe"] * 3
     for r in restored:
         assert r["matches"] is True and r["differences"] == [], r
     # the kernel's cpsr rules are named, not hidden
@@ -118,6 +120,8 @@ def test_restored_registers_equal_the_frame_the_handler_left(guest: Batch, build
         assert frame["sigmask"] == want["mask"], tag
         for mc, reg in MC.items():
             assert frame["mcontext"][mc] == want[reg], (tag, mc)
+            if tag == "trapfree" and reg == "r12":
+                continue  # the syscall-exit stop's direction: its own test
             assert done["registers"][reg] == want[reg], (tag, reg)
         assert frame["mcontext"]["arm_cpsr"] == want["cpsr"], tag
         # measured: the saved psr has SS (bit 21) when the delivery was
@@ -129,7 +133,7 @@ def test_restored_registers_equal_the_frame_the_handler_left(guest: Batch, build
         vfp = next(r for r in frame["records"] if r["name"] == "vfp")
         assert vfp["dregs"][16] == want["d16"] and vfp["fields"]["fpscr"] == want["fpscr"], tag
     # what the interrupted code found: the patterns it set, kept
-    for tag in ("sigpage", "glibc", "own", "nosi", "vfp"):
+    for tag in ("sigpage", "glibc", "own", "nosi", "vfp", "trapfree"):
         after = rep[tag + ".after"]
         for n in (4, 5, 6, 8, 9, 10):
             want = 0x10101010 if n == 10 else int(f"{n:02d}" * 4, 16)
@@ -147,7 +151,7 @@ def test_restorers_stepped(guest: Batch, build: str) -> None:
     thumb = build == "thumb"
     entered = [e["frame"] for e in _of(events, "handler_entered")]
     walks = _walks(events)
-    for tag, frame, steps in zip(ORDER, entered, walks):
+    for tag, frame, steps in zip(STEPPED, entered, walks):
         lr = rep[tag]["restorer"]
         assert frame["pretcode"] == lr, tag
         assert steps[0]["address"] == lr & ~1, tag
@@ -245,6 +249,34 @@ def test_trap_codes_measured(guest: Batch, build: str) -> None:
     assert (svc["sig"], svc["si_code"]) == (5, 0) and svc["pc"] == rep["sigpage"]["after_svc"]
 
 
+@pytest.mark.parametrize("build", BUILDS)
+def test_handler_with_sigtrap_blocked_followed_by_syscall_stops(guest: Batch,
+                                                                build: str) -> None:
+    """SIGTRAP in the handler's sa_mask: the walk follows it with
+    PTRACE_SYSCALL (no restorer steps) and reads the registers at the
+    sigreturn's syscall-exit stop, where r12 holds the stop's direction
+    (arm64 report_syscall clobbers ip for a compat task) and PSTATE.SS is
+    clear; the frame's bit 21 (SS of the stepped delivery) still reads back
+    at bit 21 through PSTATE.DIT (compat_psr_to_pstate), so the cpsr equals
+    the frame's."""
+    events, rep = _events(guest, build)
+    i = ORDER.index("trapfree")
+    want = rep["trapfree"]
+    entered = _of(events, "handler_entered")[i]
+    assert entered["frame"]["address"] == want["frame"]
+    start = events.index(entered)
+    walk = events[start : start + events[start:].index(_of(events, "context_restored")[i]) + 1]
+    assert _of(walk, "sigreturn_step") == []
+    done = walk[-1]
+    assert done["matches"] is True, done
+    assert "cpsr.SS: clear under the tracer's PTRACE_SYSCALL" in done["not_compared"]
+    assert any(n.startswith("r12: read at the syscall-exit stop") for n in done["not_compared"])
+    regs = done["registers"]
+    assert regs["r12"] == 1 != want["r12"]
+    assert want["cpsr"] & CPSR_SS and regs["cpsr"] == want["cpsr"]
+    assert rep["trapfree.after"] == parse(guest.results[f"step_{build}"])["trapfree.after"]
+
+
 def test_trace_json_lines_follow_the_schema(guest: Batch) -> None:
     schema = json.loads((ROOT / "docs" / "trace-schema.json").read_text())
     validator = jsonschema.Draft202012Validator(schema)
@@ -257,7 +289,7 @@ def test_trace_json_lines_follow_the_schema(guest: Batch) -> None:
 def test_text_output(guest: Batch) -> None:
     run, rep = _run(guest, "thumb_text")
     out = run["stdout"]
-    assert out.count("context restored: every register equals the frame's") == 6
+    assert out.count("context restored: every register equals the frame's") == 7
     fault = rep["segv"]["fault_insn"] & ~1
     assert f"handler changed mcontext.arm_pc: {fault:#x} -> {fault + 2:#x}" in out
     assert "handler changed vfp.d16: 0x1616161616161616 -> 0x5a5a5a5a5a5a5a5a" in out
