@@ -122,16 +122,44 @@ class Abi:
     #: (syscall, symbol): the C library's restorer, named by its bytes where
     #: the library has no symbol table (Debian's libc.so.6)
     libc_restorer_names: tuple[tuple[str, str], ...] = (("rt_sigreturn", "__restore_rt"),)
+    #: the flags-register bit that says the stopped code runs in the
+    #: instruction set ``isa_bit`` selects (ARM CPSR.T: Thumb); 0: one set
+    isa_flag: int = 0
+    #: ``disasm_mode`` and ``syscall_insns`` of that instruction set (Thumb)
+    thumb_disasm_mode: str = ""
+    thumb_syscall_insns: tuple[tuple[bytes, str], ...] = ()
+    #: (size, mask, value, mnemonic): system-call instructions with an
+    #: immediate the kernel ignores (ARM ``svc #imm24``, Thumb ``svc #imm8``):
+    #: the little-endian word of ``size`` bytes & mask == value.  Per
+    #: instruction set: the plain set's, then the ``isa_bit`` set's
+    syscall_insn_words: tuple[tuple[int, int, int, str], ...] = ()
+    thumb_syscall_insn_words: tuple[tuple[int, int, int, str], ...] = ()
+    #: bytes of the instruction at an execute breakpoint's address, for an
+    #: address without and with ``isa_bit`` (ARM: 4, Thumb: 2; the arm64
+    #: kernel checks the length against the address for a compat task,
+    #: arch/arm64/kernel/hw_breakpoint.c ``hw_breakpoint_arch_parse``)
+    hw_break_sizes: tuple[int, int] = (4, 4)
 
     def __str__(self) -> str:
         return self.name
 
-    def syscall_insn(self, code: bytes) -> tuple[int, str] | None:
-        """(size, text) of the system-call instruction ``code`` starts with, or None."""
-        for insn, text in self.syscall_insns:
+    def syscall_insn(self, code: bytes, thumb: bool = False) -> tuple[int, str] | None:
+        """(size, text) of the system-call instruction ``code`` starts with, or
+        None.  ``thumb``: the code runs in the ``isa_bit`` instruction set."""
+        for insn, text in (self.thumb_syscall_insns if thumb else self.syscall_insns):
             if code.startswith(insn):
                 return len(insn), text
+        for size, mask, value, mnemonic in (self.thumb_syscall_insn_words if thumb
+                                            else self.syscall_insn_words):
+            if len(code) >= size:
+                word = int.from_bytes(code[:size], "little")
+                if word & mask == value:
+                    return size, f"{mnemonic} #{word & ~mask & ((1 << 8 * size) - 1):#x}"
         return None
+
+    def in_isa(self, flags: int) -> bool:
+        """Whether code stopped with ``flags`` runs in the ``isa_bit`` set (Thumb)."""
+        return bool(flags & self.isa_flag)
 
     def mcontext_name(self, user_reg: str) -> str:
         """The sigcontext field sigreturn restores ``user_reg`` from."""
@@ -352,9 +380,23 @@ ARM = Abi(
     restorer_patterns=arm_frames.ARM_RESTORER_PATTERNS,
     thumb_restorer_patterns=arm_frames.THUMB_RESTORER_PATTERNS,
     libc_restorer_names=arm_frames.LIBC_RESTORER_NAMES,
-    # arch/arm64/kernel/signal32.c compat_sys_{rt_,}sigreturn: the frame at
-    # compat_sp itself (the handler returned through lr with sp at the frame)
+    # --step-sigreturn (arch/arm64/kernel/signal32.c compat_sys_sigreturn and
+    # compat_sys_rt_sigreturn read the frame at compat_sp; the handler
+    # returns through lr with sp back at the frame)
+    sp_at_restorer=0,
     sigreturn_frame_below_sp=tuple((k.name, 0) for k in arm_frames.FRAME_KINDS),
+    # single steps report TRAP_TRACE; a stepped svc the generic
+    # user_single_step_report's SI_USER (0), as for AArch64
+    step_trap_codes=(2, 1, 0),
+    # arm64 report_syscall clobbers ip (r12) of a compat task at a syscall-stop
+    syscall_stop_scratch="r12",
+    isa_flag=arm_frames.CPSR_T,
+    thumb_disasm_mode="thumb",
+    # svc #imm24 (cond AL) / svc #imm8: EABI takes the number from r7 and
+    # ignores the immediate (the [sigpage] entries use #119 and #173)
+    syscall_insn_words=((4, 0xFF00_0000, 0xEF00_0000, "svc"),),
+    thumb_syscall_insn_words=((2, 0xFF00, 0xDF00, "svc"),),
+    hw_break_sizes=(4, 2),
 )
 
 #: Every ABI sigdbg knows.  Lookups below go through this table only.
