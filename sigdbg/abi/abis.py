@@ -124,9 +124,11 @@ class SigreturnRules:
     #: (sigcontext field, mask, value, 0 allowed, what it must be): what a
     #: context the kernel saved from user mode always satisfies
     user_mode: tuple[tuple[str, int, int, bool, str], ...] = ()
-    #: the flags register is restored by named rules, not a fixup mask
-    #: (AArch64 pstate: ``A64_PSTATE_RULES`` in sigdbg/decode/sigreturn_rules.py)
-    flags_by_rules: bool = False
+    #: the named rules the flags register is restored by instead of a fixup
+    #: mask (sigdbg/decode/sigreturn_rules.py): "a64_pstate" (AArch64 pstate,
+    #: ``A64_PSTATE_RULES``), "a32_cpsr" (a compat task's cpsr,
+    #: ``A32_CPSR_RULES``); empty: none
+    flags_rules: str = ""
 
 
 #: a target's memory as the checks read it: the readable prefix of (address, size)
@@ -298,6 +300,23 @@ class Abi:
     #: serves tasks of this ABI: its regset and frame templates are this
     #: ABI's; False: the Python path only
     native_trace_loop: bool = False
+    #: the flags-register bit that says the stopped code runs in the
+    #: instruction set ``isa_bit`` selects (ARM CPSR.T: Thumb); 0: one set
+    isa_flag: int = 0
+    #: ``disasm_mode`` and ``syscall_insns`` of that instruction set (Thumb)
+    thumb_disasm_mode: str = ""
+    thumb_syscall_insns: tuple[tuple[bytes, str], ...] = ()
+    #: (size, mask, value, mnemonic): system-call instructions with an
+    #: immediate the kernel ignores (ARM ``svc #imm24``, Thumb ``svc #imm8``):
+    #: the little-endian word of ``size`` bytes & mask == value.  Per
+    #: instruction set: the plain set's, then the ``isa_bit`` set's
+    syscall_insn_words: tuple[tuple[int, int, int, str], ...] = ()
+    thumb_syscall_insn_words: tuple[tuple[int, int, int, str], ...] = ()
+    #: bytes of the instruction at an execute breakpoint's address, for an
+    #: address without and with ``isa_bit`` (ARM: 4, Thumb: 2; the arm64
+    #: kernel checks the length against the address for a compat task,
+    #: arch/arm64/kernel/hw_breakpoint.c ``hw_breakpoint_arch_parse``)
+    hw_break_sizes: tuple[int, int] = (4, 4)
 
     def __str__(self) -> str:
         return self.name
@@ -305,11 +324,18 @@ class Abi:
     def __repr__(self) -> str:
         return f"<Abi {self.name}>"
 
-    def syscall_insn(self, code: bytes) -> tuple[int, str] | None:
-        """(size, text) of the system-call instruction ``code`` starts with, or None."""
-        for insn, text in self.syscall_insns:
+    def syscall_insn(self, code: bytes, thumb: bool = False) -> tuple[int, str] | None:
+        """(size, text) of the system-call instruction ``code`` starts with, or
+        None.  ``thumb``: the code runs in the ``isa_bit`` instruction set."""
+        for insn, text in (self.thumb_syscall_insns if thumb else self.syscall_insns):
             if code.startswith(insn):
                 return len(insn), text
+        for size, mask, value, mnemonic in (self.thumb_syscall_insn_words if thumb
+                                            else self.syscall_insn_words):
+            if len(code) >= size:
+                word = int.from_bytes(code[:size], "little")
+                if word & mask == value:
+                    return size, f"{mnemonic} #{word & ~mask & ((1 << 8 * size) - 1):#x}"
         return None
 
     def frame_kind(self, name: str) -> FrameKind | None:
@@ -325,6 +351,10 @@ class Abi:
             if code.startswith(insn):
                 return name
         return self.name
+
+    def in_isa(self, flags: int) -> bool:
+        """Whether code stopped with ``flags`` runs in the ``isa_bit`` set (Thumb)."""
+        return bool(flags & self.isa_flag)
 
     def mcontext_name(self, user_reg: str) -> str:
         """The sigcontext field sigreturn restores ``user_reg`` from."""

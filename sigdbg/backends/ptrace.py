@@ -448,6 +448,25 @@ class _PeekBuffers:
         self.out_ptr = _word(ctypes.addressof(self.out))
 
 
+def _hw_break_slot(abi: Abi, address: int, ctrl: int) -> tuple[int, int]:
+    """(address, control word) of an execute breakpoint slot for code at
+    ``address`` of a tracee of ``abi``.  The control word's byte-address-select
+    field (BAS, bits 12:5; arch/arm64/include/asm/hw_breakpoint.h) says which
+    bytes of the aligned word: a Thumb instruction (``Abi.isa_bit`` set in
+    the address, ``Abi.hw_break_sizes``) is 2 bytes, BAS 0x3 at a word, 0xc
+    at a halfword.  The slot gets the word address: the kernel turns the BAS
+    offset into the address (hw_breakpoint.c ``arch_bp_generic_fields``), and
+    an address at +2 written first would be refused while the slot still has
+    the length of an earlier 4-byte breakpoint (``ptrace_hbp_set_addr``
+    checks it against the old length: EINVAL, measured on 6.1)."""
+    thumb = bool(address & abi.isa_bit) if abi.isa_bit else False
+    code = address & ~abi.isa_bit if abi.isa_bit else address
+    size = abi.hw_break_sizes[1 if thumb else 0]
+    word = code & ~3
+    bas = ((1 << size) - 1) << (code - word)
+    return word, (ctrl & ~(0xFF << 5)) | (bas & 0xFF) << 5
+
+
 class PtraceTask:
     """One traced thread: registers, siginfo and memory through its tid."""
 
@@ -830,7 +849,8 @@ class PtraceTask:
         if self._hw_break == address:
             return
         note, ctrl = _HW_BREAK_REGSET
-        data = struct.pack("<8xQI4x", address, ctrl if address else 0)
+        slot, ctrl = _hw_break_slot(self.abi, address, ctrl)
+        data = struct.pack("<8xQI4x", slot, ctrl if address else 0)
         buf = ctypes.create_string_buffer(data, len(data))
         iov = _Iovec(ctypes.addressof(buf), len(data))
         self._hw_break = -1  # unknown if the write fails

@@ -27,7 +27,12 @@ from sigdbg.backends.base import Memory
 from sigdbg.decode.arm_regspace import RegspaceRecord, walk_regspace
 from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import Restorer, classify_restorer
-from sigdbg.decode.sigframe import RestorerContext, frame_on_altstack, view_restorer
+from sigdbg.decode.sigframe import (
+    FrameDiff,
+    RestorerContext,
+    frame_on_altstack,
+    view_restorer,
+)
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.names import sigset_names
@@ -176,6 +181,7 @@ def decode_a32_frame(
     view: RestorerContext | None = None,
     kind: str | None = None,
     data: bytes | None = None,
+    previous: A32Frame | None = None,
 ) -> A32Frame:
     """Decode the AArch32 frame at ``frame``.
 
@@ -183,6 +189,9 @@ def decode_a32_frame(
     the restorer, r0 the signal, r1/r2 point at info/uc in an rt frame, pc
     bit 0 or CPSR.T says Thumb).  ``kind``: the struct name, else told by
     the first word.  ``view`` classifies the restorer (maps, symbols).
+    ``previous``: the decode of the same frame at handler entry (re-reading
+    it at sigreturn): lr, the restorer and the handler's instruction set
+    are taken from it, the frame does not keep them.
     """
     if kind is not None and kind not in arm_frames.BY_NAME:
         raise DecodeError(f"{kind} is not an AArch32 frame kind "
@@ -278,6 +287,9 @@ def decode_a32_frame(
         elif restorer.syscall != want:
             problems.append(f"lr {pretcode:#x} makes {restorer.syscall}, but a {fk.name} "
                             f"needs {want}")
+    elif previous is not None:
+        pretcode, restorer = previous.pretcode, previous.restorer
+        handler_thumb = previous.handler_thumb
     else:
         # not at handler entry: lr is the handler's, the frame does not keep it
         restorer = Restorer(0, "unknown", None, None, None, None, b"")
@@ -288,4 +300,30 @@ def decode_a32_frame(
         cpsr_names(cpsr), thumb, records, words, _retcode_code(words), tuple(problems))
 
 
-__all__ = ["A32Frame", "A32Record", "cpsr_names", "decode_a32_frame", "detect_a32_kind"]
+def diff_a32_frames(before: A32Frame, after: A32Frame) -> FrameDiff:
+    """What the handler changed in its frame (handler entry -> sigreturn):
+    the sigcontext (``mcontext.arm_*``), the mask, the altstack, and the VFP
+    record (``vfp.dN`` as 64-bit values, ``vfp.fpscr``): what
+    compat_restore_sigframe and compat_restore_vfp_context load."""
+    changes: list[tuple[str, int, int]] = []
+    for k, v in before.mcontext.items():
+        w = after.mcontext.get(k)
+        if w is not None and w != v:
+            changes.append((f"mcontext.{k}", v, w))
+    if before.sigmask != after.sigmask:
+        changes.append(("sigmask", before.sigmask, after.sigmask))
+    for k, v in before.uc_stack.items():
+        if after.uc_stack.get(k, v) != v:
+            changes.append((f"uc_stack.{k}", v, after.uc_stack[k]))
+    bv, av = before.record("vfp"), after.record("vfp")
+    if bv is not None and av is not None:
+        for n, (x, y) in enumerate(zip(bv.dregs, av.dregs)):
+            if x != y:
+                changes.append((f"vfp.d{n}", x, y))
+        if bv.fields.get("fpscr") != av.fields.get("fpscr"):
+            changes.append(("vfp.fpscr", bv.fields.get("fpscr", 0), av.fields.get("fpscr", 0)))
+    return FrameDiff(tuple(changes))
+
+
+__all__ = ["A32Frame", "A32Record", "cpsr_names", "decode_a32_frame", "detect_a32_kind",
+           "diff_a32_frames"]

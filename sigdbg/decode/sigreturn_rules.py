@@ -14,6 +14,13 @@ at sp; ``restore_sigframe`` takes x0-x30, sp, pc and pstate from it, then
 pstate rules are :data:`A64_PSTATE_RULES`, each named, and the FP/SIMD
 registers are compared with the frame's fpsimd record
 (:func:`compare_restored_fp`).
+
+AArch32 compat tasks (arch/arm64/kernel/signal32.c ``compat_sys_rt_sigreturn``
+and ``compat_sys_sigreturn``: the frame is read at sp; ``compat_restore_sigframe``
+takes r0-r12, sp, lr, pc and the cpsr through ``compat_psr_to_pstate``, then
+``valid_user_regs``; ``compat_restore_vfp_context`` d0-d31 and fpscr): the
+cpsr rules are :data:`A32_CPSR_RULES`, the VFP record is compared with
+NT_ARM_VFP.
 """
 
 from __future__ import annotations
@@ -22,18 +29,19 @@ from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sigdbg.abi import Abi, aarch64, by_name
+from sigdbg.abi import Abi, aarch64, arm, by_name
 from sigdbg.decode.sigframe import SigFrame
 from sigdbg.errors import DecodeError
 
 if TYPE_CHECKING:
+    from sigdbg.decode.a32frame import A32Frame
     from sigdbg.decode.a64frame import A64Frame
 
 #: Restorers are a handful of instructions; anything longer is not one.
 MAX_RESTORER_STEPS = 64
 
 
-_PLAIN, _FLAGS, _SEGMENT, _RPL3, _PSTATE = range(5)
+_PLAIN, _FLAGS, _SEGMENT, _RPL3, _PSTATE, _CPSR = range(6)
 _Rule = tuple[str, str, int]
 
 
@@ -51,14 +59,18 @@ def _nothing(_: Mapping[str, int]) -> tuple[()]:
     return ()
 
 
+#: ``SigreturnRules.flags_rules`` -> how the flags register is compared
+_FLAG_RULES = {"": _FLAGS, "a64_pstate": _PSTATE, "a32_cpsr": _CPSR}
+
+
 def _rules(abi: Abi) -> _Rules:
     """How sigreturn restores each register, per ABI (looked up once)."""
     rules = _RULES.get(abi.name)
     if rules is None:
         fix = abi.sigreturn_rules
-        flags = (abi.mcontext_name(abi.flags) if fix.flags_fixup or fix.flags_by_rules
+        flags = (abi.mcontext_name(abi.flags) if fix.flags_fixup or fix.flags_rules
                  else None)
-        flag_rule = _PSTATE if fix.flags_by_rules else _FLAGS
+        flag_rule = _FLAG_RULES[fix.flags_rules]
         every = tuple(
             (mc, reg, flag_rule if mc == flags else
              _RPL3 if mc in fix.user_rpl else _SEGMENT if mc in fix.segments else _PLAIN)
@@ -83,6 +95,7 @@ def frame_at_sigreturn(abi_name: str, kind: str, sp: int) -> int:
     if row is None:
         raise DecodeError(f"{abi_name}: no sigreturn rule for a {kind} frame")
     return sp - row.sp_at_sigreturn
+
 
 class PstateRule(NamedTuple):
     """One way AArch64 ``rt_sigreturn`` changes pstate from the frame's."""
@@ -137,8 +150,63 @@ def a64_restored_pstate(saved: int, single_step: bool | None) -> tuple[int, int]
     return want, known
 
 
+#: AArch32 psr bits (arch/arm64/include/uapi/asm/ptrace.h PSR_AA32_*, and
+#: COMPAT_PSR_DIT_BIT in asm/ptrace.h: the compat psr keeps DIT at bit 21,
+#: the pstate at bit 24, which is also where AArch32 SS is)
+CPSR_SS = 1 << 21  #: DBG_SPSR_SS (pstate) = COMPAT_PSR_DIT_BIT (psr)
+PSTATE_AA32_DIT = 1 << 24  #: PSR_AA32_DIT_BIT
+CPSR_E = 1 << 9  #: PSR_AA32_E_BIT
+CPSR_AIF = 0x1C0  #: PSR_AA32_A/I/F_BIT
+CPSR_MODE = 0x1F  #: PSR_MODE32_BIT | PSR_MODE_MASK: 0x10 = user (EL0t, AArch32)
+CPSR_USR = 0x10
+#: SPSR_EL1_AARCH32_RES0_BITS (v6.1) within 32 bits: bits 22 and 20
+CPSR_RES0 = (1 << 22) | (1 << 20)
+#: what valid_compat_regs keeps of an invalid psr: N Z C V Q, IT, GE, E, T
+CPSR_KEPT_WHEN_FORCED = 0xF800_0000 | 0x0600_FC00 | 0x000F_0000 | CPSR_E | arm.CPSR_T
+_U32 = 0xFFFF_FFFF
+
+A32_CPSR_RULES: tuple[PstateRule, ...] = (
+    PstateRule("DIT", CPSR_SS, "arch/arm64/include/asm/ptrace.h compat_psr_to_pstate",
+               "the frame's bit 21 becomes PSTATE.DIT (bit 24), read back at bit 21 "
+               "(pstate_to_compat_psr), where PSTATE.SS shows too"),
+    PstateRule("SS", CPSR_SS, "arch/arm64/kernel/ptrace.c user_regs_reset_single_step",
+               "from the tracer's single step (TIF_SINGLESTEP), not the frame"),
+    PstateRule("RES0", CPSR_RES0, "arch/arm64/kernel/ptrace.c valid_compat_regs",
+               "bits 22 and 20 cleared (SPSR_EL1_AARCH32_RES0_BITS)"),
+    PstateRule("E", CPSR_E, "arch/arm64/kernel/ptrace.c valid_compat_regs",
+               "cleared unless the CPU has mixed-endian EL0 (not compared when set)"),
+    PstateRule("USR", CPSR_MODE | CPSR_AIF, "arch/arm64/kernel/ptrace.c valid_compat_regs",
+               "not user mode or A/I/F set: forced to NZCVQ/IT/GE/E/T + USR and the "
+               "sigreturn fails (SIGSEGV)"),
+)
+
+
+def a32_restored_cpsr(saved: int, single_step: bool | None) -> tuple[int, int]:
+    """(cpsr NT_PRSTATUS shows after a compat sigreturn restored ``saved``,
+    the bits that are known).  ``single_step`` as for :func:`a64_restored_pstate`."""
+    pstate = saved & ~CPSR_SS & _U32
+    if saved & CPSR_SS:
+        pstate |= PSTATE_AA32_DIT  # compat_psr_to_pstate
+    known = _U32
+    if single_step is None:
+        known &= ~CPSR_SS
+    elif single_step:
+        pstate |= CPSR_SS
+    else:
+        pstate &= ~CPSR_SS
+    pstate &= ~CPSR_RES0
+    if saved & CPSR_E:
+        known &= ~CPSR_E  # kept or cleared: system_supports_mixed_endian_el0
+    if pstate & CPSR_MODE != CPSR_USR or pstate & CPSR_AIF:
+        pstate = pstate & CPSR_KEPT_WHEN_FORCED | CPSR_USR  # and the sigreturn fails
+    psr = pstate & ~PSTATE_AA32_DIT  # pstate_to_compat_psr: NT_PRSTATUS's view
+    if pstate & PSTATE_AA32_DIT:
+        psr |= CPSR_SS
+    return psr, known
+
+
 def compare_restored(
-    abi: Abi, frame: SigFrame | A64Frame, regs: Mapping[str, int], *,
+    abi: Abi, frame: SigFrame | A64Frame | A32Frame, regs: Mapping[str, int], *,
     single_step: bool | None = None, syscall_stop: bool = False,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Registers after sigreturn against the frame it restored from.
@@ -169,8 +237,9 @@ def compare_restored(
             continue  # the common case: restored exactly
         if reg_name == scratch:
             continue  # the syscall-stop's own value, named below
-        if rule == _PSTATE:
-            want, known = a64_restored_pstate(saved, single_step)
+        if rule in (_PSTATE, _CPSR):
+            want, known = (a64_restored_pstate if rule == _PSTATE
+                           else a32_restored_cpsr)(saved, single_step)
             bits = (want ^ got) & known
             if bits:
                 diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x}, the kernel's "
@@ -188,10 +257,11 @@ def compare_restored(
                 saved |= 3  # sigreturn forces RPL 3 on cs and ss
         if saved != got:
             diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x}")
-    if fix.flags_by_rules:
+    if fix.flags_rules:
         # compared by rule, not equality: each rule named
+        named = A64_PSTATE_RULES if fix.flags_rules == "a64_pstate" else A32_CPSR_RULES
         not_compared = [f"{abi.flags}.{r.name}: {r.what}"
-                        for r in A64_PSTATE_RULES
+                        for r in named
                         if r.name != "SS" or single_step is None]
         if single_step is not None:
             not_compared.append(f"{abi.flags}.SS: "
@@ -221,11 +291,14 @@ def compare_restored_mask(frame_mask: int, blocked: int) -> tuple[str, ...]:
 _UNBLOCKABLE = (1 << 8) | (1 << 18)
 
 
-def restored_fp_regsets(frame: SigFrame | A64Frame) -> tuple[int, ...]:
+def restored_fp_regsets(frame: SigFrame | A64Frame | A32Frame) -> tuple[int, ...]:
     """The regsets :func:`compare_restored_fp` needs after this frame's
     sigreturn: AArch64 NT_PRFPREG for its fpsimd record, and NT_ARM_SVE when
-    its sve record carries registers; none for other frames."""
+    its sve record carries registers; NT_ARM_VFP for an AArch32 frame's VFP
+    record; none for other frames."""
     record = getattr(frame, "record", None)
+    if record is not None and record("vfp") is not None:
+        return (arm.NT_ARM_VFP,)
     if record is None or record("fpsimd") is None:
         return ()
     sve = record("sve")
@@ -234,8 +307,8 @@ def restored_fp_regsets(frame: SigFrame | A64Frame) -> tuple[int, ...]:
     return (aarch64.NT_PRFPREG,)
 
 
-def compare_restored_fp(frame: SigFrame | A64Frame, regsets: Mapping[int, bytes | None]
-                        ) -> tuple[str, ...]:
+def compare_restored_fp(frame: SigFrame | A64Frame | A32Frame,
+                        regsets: Mapping[int, bytes | None]) -> tuple[str, ...]:
     """The FP/SIMD (and SVE) registers after sigreturn against the frame's
     records.  One line per difference.
 
@@ -247,6 +320,10 @@ def compare_restored_fp(frame: SigFrame | A64Frame, regsets: Mapping[int, bytes 
     Z0-Z31 (``fpsimd_to_sve``): rule :data:`SVE_LOW_FROM_FPSIMD`.
     """
     record = getattr(frame, "record", None)
+    vfp = record("vfp") if record is not None else None
+    if vfp is not None:
+        return compare_restored_vfp(vfp.dregs, vfp.fields.get("fpscr", 0),
+                                    regsets.get(arm.NT_ARM_VFP))
     rec = record("fpsimd") if record is not None else None
     fpregs = regsets.get(aarch64.NT_PRFPREG)
     if rec is None or fpregs is None or len(fpregs) < 520:
@@ -297,3 +374,31 @@ def _compare_sve(vl: int, zregs: tuple[str, ...], pregs: tuple[str, ...],
         if got != int(p, 16):
             diffs.append(f"{'ffr' if n == 16 else f'p{n}'}: frame {p} restored {got:#x}")
     return diffs
+
+
+#: the fpscr bits a compat sigreturn keeps: it splits the record's fpscr into
+#: FPSR (VFP_FPSCR_STAT_MASK) and FPCR (VFP_FPSCR_CTRL_MASK), and NT_ARM_VFP
+#: joins them the same way (arch/arm64/include/asm/fpsimd.h,
+#: arch/arm64/kernel/signal32.c compat_restore_vfp_context, ptrace.c compat_vfp_get)
+VFP_FPSCR_STAT_MASK = 0xF800_009F
+VFP_FPSCR_CTRL_MASK = 0x07F7_9F00
+VFP_FPSCR_KEPT = VFP_FPSCR_STAT_MASK | VFP_FPSCR_CTRL_MASK
+
+
+def compare_restored_vfp(dregs: tuple[int, ...], fpscr: int, raw: bytes | None
+                         ) -> tuple[str, ...]:
+    """d0-d31 and fpscr after a compat sigreturn (NT_ARM_VFP: ``struct
+    user_vfp``, 32 x u64 then fpscr, 260 bytes) against the frame's VFP record."""
+    if raw is None or len(raw) < 260:
+        return ("vfp: NT_ARM_VFP unreadable after sigreturn",)
+    diffs: list[str] = []
+    for n, want in enumerate(dregs):
+        got = int.from_bytes(raw[8 * n : 8 * n + 8], "little")
+        if got != want:
+            diffs.append(f"d{n}: frame {want:#x} restored {got:#x}")
+    got = int.from_bytes(raw[256:260], "little")
+    want = fpscr & VFP_FPSCR_KEPT
+    if got != want:
+        diffs.append(f"fpscr: frame {fpscr:#x} restored {got:#x}, the kernel keeps "
+                     f"{want:#x} (VFP_FPSCR_STAT_MASK | VFP_FPSCR_CTRL_MASK)")
+    return tuple(diffs)

@@ -90,7 +90,7 @@ class SigreturnEntered(Event):
     """The restorer reached the sigreturn syscall; the frame as it is now."""
 
     syscall: str
-    frame: SigFrame | A64Frame
+    frame: SigFrame | A64Frame | A32Frame
     changes: FrameDiff  #: what the handler changed since handler entry
 
 

@@ -672,11 +672,6 @@ class Session(Inspector):
                         yield ev.SigreturnAbandoned(event.pid, event.tid, NOT_FOLLOWED,
                                                     event.frame.pretcode)
                         continue
-                    if isinstance(event.frame, A32Frame):
-                        # the sigreturn walk has x86 and AArch64 rules (issue 14: AArch32 not yet)
-                        yield ev.SigreturnAbandoned(event.pid, event.tid, NO_A32_WALK,
-                                                    event.frame.pretcode)
-                        continue
                     yield from step_through_sigreturn(self, self.control,
                                                       self.tracer.task(event.tid), event.frame)
 
@@ -1292,9 +1287,6 @@ class Session(Inspector):
                     task.write(pc, task.abi.breakpoint_insn)
                 except SigdbgError:
                     pass
-
-
-NO_A32_WALK = "not followed: --step-sigreturn has no AArch32 rules yet"
 
 
 class _Touched(Exception):

@@ -167,30 +167,33 @@ def _disassembler(mode: str):  # type: ignore[no-untyped-def]
         return None
 
 
-#: (disassembler, abi, code bytes, address) -> (size, text).  The same restorer
-#: instructions are stepped at every signal: decode each one once.  A pure
-#: function of its key (the disassembler object is held, so it stays itself).
-_INSN_MEMO: dict[tuple[object, Abi, bytes, int], tuple[int, str]] = {}
+#: (abi, alternate instruction set, code bytes, address) -> (size, text).  The
+#: same restorer instructions are stepped at every signal: decode each one
+#: once.  A pure function of its key.
+_INSN_MEMO: dict[tuple[Abi, bool, bytes, int], tuple[int, str]] = {}
 _INSN_MEMO_MAX = 4096
 
 
-def _insn_text(dis, abi: Abi, code: bytes, address: int) -> tuple[int, str]:  # type: ignore[no-untyped-def]
-    key = (dis, abi, code, address)
+def _insn_text(abi: Abi, isa: bool, code: bytes, address: int) -> tuple[int, str]:
+    """Size and text of the instruction ``code`` starts with; ``isa``: the
+    code runs in the instruction set ``Abi.isa_bit`` selects (Thumb)."""
+    key = (abi, isa, code, address)
     hit = _INSN_MEMO.get(key)
     if hit is None:
-        hit = _decode_insn(dis, abi, code, address)
+        dis = _disassembler(abi.thumb_disasm_mode if isa else abi.disasm_mode)
+        hit = _decode_insn(dis, abi, isa, code, address)
         if len(_INSN_MEMO) >= _INSN_MEMO_MAX:
             _INSN_MEMO.clear()
         _INSN_MEMO[key] = hit
     return hit
 
 
-def _decode_insn(dis, abi: Abi, code: bytes, address: int) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+def _decode_insn(dis, abi: Abi, isa: bool, code: bytes, address: int) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     if dis is not None:
         insn = dis.one(code, address)
         if insn is not None:
             return insn.size, insn.text
-    syscall = abi.syscall_insn(code)
+    syscall = abi.syscall_insn(code, isa)
     if syscall is not None:
         return syscall
     return 1, f"(.byte {code[:1].hex()})"
@@ -353,7 +356,9 @@ class _Walk:
         while i >= 0 and stack[i].target_sp < sp:
             i -= 1
         yield from self._abandon(len(stack) - 1 - i, _LEFT_RESTORER)
-        if i >= 0 and stack[i].target_sp == sp and stack[i].frame.pretcode == pc:
+        # (pretcode may carry Abi.isa_bit, the instruction set; pc does not)
+        if i >= 0 and stack[i].target_sp == sp \
+                and stack[i].frame.pretcode & ~self.abi.isa_bit == pc & ~self.abi.isa_bit:
             self._disarm()
             stack[i].at_restorer = True
         # else: a handler we do not follow returned through the same restorer
@@ -497,14 +502,15 @@ class _Walk:
         """One instruction of the restorer (or the sigreturn at its end)."""
         task, abi, tid = self.task, self.abi, self.tid
         regs = task.registers()
-        pc = regs[abi.pc]
+        pc = regs[abi.pc] & ~abi.isa_bit
+        isa = abi.in_isa(regs[abi.flags])
         if not top.code or not top.code_at <= pc < top.code_at + len(top.code) - 16:
             top.code_at, top.code = pc, task.read_upto(pc, _RESTORER_READ)
         off = pc - top.code_at
         code = top.code[off : off + 16]
         if len(code) < 16:
             code = task.read_upto(pc, 16)
-        at_syscall = abi.syscall_insn(code) is not None
+        at_syscall = abi.syscall_insn(code, isa) is not None
         if at_syscall and regs[abi.syscall_nr] in (abi.rt_sigreturn_nr, abi.sigreturn_nr):
             yield from self._sigreturn(top, regs, code)
             return
@@ -514,7 +520,7 @@ class _Walk:
                                         f"{MAX_RESTORER_STEPS} instructions of the restorer", pc)
             return
         top.steps += 1
-        size, text = _insn_text(_disassembler(abi.disasm_mode), abi, code, pc)
+        size, text = _insn_text(abi, isa, code, pc)
         sysname = _syscall_text(abi, regs[abi.syscall_nr]) if at_syscall else None
         stop = self.s._resume_wait(tid, 0, True, tid)
         if _is_our_step(stop, self.step_codes):
@@ -575,7 +581,7 @@ class _Walk:
                 yield from self._signal(stop)  # came before the call: again later
                 return
         if code is not None:
-            size, text = _insn_text(_disassembler(abi.disasm_mode), abi, code, pc)
+            size, text = _insn_text(abi, abi.in_isa(regs[abi.flags]), code, pc & ~abi.isa_bit)
             yield ev.SigreturnStep(self.pid, tid, StepRecord(pc, code[:size], text, {}, sysname))
         yield from self._restored(top, now, stop, stepped)
 

@@ -28,6 +28,8 @@ PROGRAMS = (
     ("frame_arm", "sig_frame.arm"),
     ("frame_thumb", "sig_frame.thumb"),
     ("step_a64", "sig_step.a64"),
+    ("step_arm", "sig_step.arm"),
+    ("step_thumb", "sig_step.thumb"),
 )
 
 _batch: Batch | None = None
@@ -57,7 +59,8 @@ def guest() -> Batch:
     # sigdbg itself on the three builds, one python start (tests/arm/test_sigdbg_inspect.py)
     commands.append(("py_sigdbg", "PYTHONPATH=/job python3 /job/guest_sigdbg.py "
                      + " ".join(f"/job/sig_frame.{b}" for b in ("a64", "arm", "thumb"))
-                     + " --step /job/sig_step.a64"))
+                     + " --step /job/sig_step.a64"
+                     + " --step-a32 /job/sig_step.arm /job/sig_step.thumb"))
     for build in ("a64", "arm", "thumb"):
         prog = "sig_frame." + build
         commands.append((f"ptrace_{build}",
@@ -102,6 +105,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                                                     for k, c in doc["frames"].items())
                 + ", --step-sigreturn runs " + ", ".join(f"{k} {c['s']} s"
                                                          for k, c in doc.get("steps", {}).items())
+                + ", AArch32 --step-sigreturn runs "
+                + ", ".join(f"{k} {c['s']} s" for k, c in doc.get("steps_a32", {}).items())
                 + ")")
 
 

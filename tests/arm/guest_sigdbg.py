@@ -168,6 +168,41 @@ def handler_edits(prog: str) -> dict[str, Any]:
     return out
 
 
+def trap_codes(prog: str) -> dict[str, Any]:
+    """The SIGTRAPs the walk relies on, measured on ``prog``'s first handler
+    (an AArch32 compat task): the NT_ARM_HW_BREAK breakpoint at lr, then two
+    single steps (the restorer's ``mov r7`` and its ``svc``).  si_code,
+    si_errno and pc of each stop; then the program is killed.  ``program``:
+    its output (the handler's report of that frame and its lr)."""
+    from sigdbg.engine import events as ev
+
+    fd = os.open("/tmp/sigdbg.traps.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    s = Session.launch([prog], stdout=fd)
+    os.close(fd)
+    out: dict[str, Any] = {"stops": []}
+    try:
+        for e in s.events():
+            if isinstance(e, ev.HandlerEntered):
+                tid = e.tid
+                task = s.tracer.task(tid)
+                out["lr"] = e.frame.pretcode
+                task.arm_breakpoint(e.frame.pretcode)
+                for step in (False, True, True):
+                    st = s._resume_wait(tid, 0, step, tid)
+                    if not step:
+                        task.disarm_breakpoint()
+                    raw = st.siginfo_raw or b"\0" * 12
+                    out["stops"].append({"kind": st.kind, "sig": st.sig, "si_code": st.si_code,
+                                         "si_errno": int.from_bytes(raw[4:8], "little",
+                                                                    signed=True),
+                                         "pc": task.pc()})
+                break
+    finally:
+        s.close()
+    out["program"] = _read("/tmp/sigdbg.traps.out").decode(errors="replace")
+    return out
+
+
 def main() -> None:
     progs = sys.argv[1:]
     step = ""
@@ -175,6 +210,11 @@ def main() -> None:
         i = progs.index("--step")
         step = progs[i + 1]
         del progs[i : i + 2]
+    step32: list[str] = []
+    if "--step-a32" in progs:  # --step-a32 ARM THUMB: test_a32_step.py's targets
+        i = progs.index("--step-a32")
+        step32 = progs[i + 1 : i + 3]
+        del progs[i : i + 3]
     doc: dict[str, Any] = {"targets": {}, "cli": [], "import_s": round(IMPORT_S, 2)}
     for prog in progs:
         doc["targets"][os.path.basename(prog)] = one_target(prog)
@@ -205,7 +245,7 @@ def main() -> None:
         "a32_usr1_text": cli_with_output(["frame", "--", progs[2], "usr1"]),
         "a32_trace_arm": cli_with_output(["trace", "--json", "--", progs[1]]),
         "a32_trace_thumb": cli_with_output(["trace", "--json", "--", progs[2]]),
-        # --step-sigreturn has no AArch32 rules yet: said per handler, the run goes on
+        # --step-sigreturn on the first handler of sig_frame.arm
         "a32_step": cli_with_output(["trace", "--json", "--step-sigreturn", "--", progs[1],
                                      "usr1"]),
     }
@@ -222,6 +262,15 @@ def main() -> None:
             # bad input with --step-sigreturn: one line
             "clash": cli_with_output(["trace", "--no-frame", "--step-sigreturn", "--", step]),
         }
+    # --step-sigreturn on AArch32 (tests/arm/test_a32_step.py): ARM and Thumb
+    # builds of sig_step.a32, every handler followed through its restorer
+    if step32:
+        doc["steps_a32"] = {
+            "arm": cli_with_output(["trace", "--json", "--step-sigreturn", "--", step32[0]]),
+            "thumb": cli_with_output(["trace", "--json", "--step-sigreturn", "--", step32[1]]),
+            "thumb_text": cli_with_output(["trace", "--step-sigreturn", "--", step32[1]]),
+        }
+        doc["traps_a32"] = {"arm": trap_codes(step32[0]), "thumb": trap_codes(step32[1])}
     doc["frame_commands"] = frame_commands([progs[2], "segv"])
     doc["handler_edits"] = handler_edits(progs[2])
     # the text trace of an AArch32 program (Thumb handlers)

@@ -296,10 +296,12 @@ def test_frame_command_at_sp_and_at_address(guest: Batch) -> None:
     assert f"si_addr={FAULT_ADDR:#x}" in fc["text"] and "!" not in fc["text"]
 
 
-def test_step_sigreturn_says_not_yet(guest: Batch) -> None:
+def test_step_sigreturn_walks_the_a32_handler(guest: Batch) -> None:
     """``trace --step-sigreturn`` on an AArch32 program: the handler entry is
-    decoded, the walk through sigreturn is declined in a schema-valid event
-    naming lr, and the program runs to its end."""
+    decoded, the walk runs it to glibc's Thumb-2 restorer (lr), steps it to
+    rt_sigreturn and the restored registers equal the frame the handler
+    reported; schema-valid events, and the program runs to its end.
+    (tests/arm/test_a32_step.py covers every restorer and edit.)"""
     run, rep = _run(guest, "a32_step")
     events = [json.loads(line) for line in run["stdout"].splitlines()]
     schema = json.loads((ROOT / "docs" / "trace-schema.json").read_text())
@@ -309,9 +311,19 @@ def test_step_sigreturn_says_not_yet(guest: Batch) -> None:
     entered = [e for e in events if e["event"] == "handler_entered"]
     assert len(entered) == 1
     check_frame(entered[0]["frame"], rep, "usr1", "arm")
-    gave_up = [e for e in events if e["event"] == "sigreturn_abandoned"]
-    assert [(e["reason"], e["pc"]) for e in gave_up] == [
-        ("not followed: --step-sigreturn has no AArch32 rules yet", rep["usr1"]["entry_lr"])]
+    assert [e for e in events if e["event"] == "sigreturn_abandoned"] == []
+    steps = [e["step"] for e in events if e["event"] == "sigreturn_step"]
+    assert steps[0]["address"] == rep["usr1"]["entry_lr"] & ~1
+    assert [s["syscall"] for s in steps] == [None] * (len(steps) - 1) + ["rt_sigreturn"]
+    (sigret,) = [e for e in events if e["event"] == "sigreturn_entered"]
+    assert sigret["frame"]["address"] == rep["usr1"]["entry_sp"]
+    assert sigret["changes"]["changes"] == []
+    (restored,) = [e for e in events if e["event"] == "context_restored"]
+    assert restored["matches"] is True and restored["differences"] == []
+    mc = rep["usr1.mc"]
+    for reg, name in (("pc", "arm_pc"), ("sp", "arm_sp"), ("lr", "arm_lr"),
+                      ("r4", "arm_r4"), ("r10", "arm_r10")):
+        assert restored["registers"][reg] == mc[name], reg
     assert events[-1]["event"] == "exited" and events[-1]["status"] == 0
 
 

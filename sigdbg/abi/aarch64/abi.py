@@ -74,7 +74,7 @@ AARCH64 = Abi(
     frame_kinds=(RT_SIGFRAME,),
     syscall_insns=((aarch64.SVC_0, "svc #0"),),
     # pstate by the named rules of decode/sigreturn_rules.py (A64_PSTATE_RULES)
-    sigreturn_rules=SigreturnRules(flags_by_rules=True),
+    sigreturn_rules=SigreturnRules(flags_rules="a64_pstate"),
     step_trap_codes=(2, 1, 0),
     hw_breakpoint=HW_BREAK,
     syscall_stop_scratch="x7",  # arch/arm64/kernel/ptrace.c report_syscall

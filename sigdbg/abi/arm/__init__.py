@@ -162,5 +162,9 @@ SIGFRAME_UC_FLAGS = 0x5AC3C35A
 #: CPSR.T: the interrupted code (or the handler) runs in Thumb state.
 CPSR_T = 0x20
 
+#: PTRACE_GETREGSET note of the VFP registers (include/uapi/linux/elf.h
+#: NT_ARM_VFP): ``struct user_vfp``, 260 bytes from a 64-bit tracer
+NT_ARM_VFP = 0x400
+
 SIGRETURN_NR = 119
 RT_SIGRETURN_NR = 173

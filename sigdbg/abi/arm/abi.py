@@ -4,7 +4,7 @@ pages :mod:`sigdbg.abi.arm.pages`."""
 from __future__ import annotations
 
 from sigdbg.abi import arm
-from sigdbg.abi.abis import Abi
+from sigdbg.abi.abis import Abi, SigreturnRules
 from sigdbg.abi.arm import frames as arm_frames
 from sigdbg.abi.arm import pages as arm_pages
 
@@ -54,6 +54,21 @@ ARM = Abi(
     restorer_patterns=arm_frames.ARM_RESTORER_PATTERNS,
     thumb_restorer_patterns=arm_frames.THUMB_RESTORER_PATTERNS,
     libc_restorer_names=arm_frames.LIBC_RESTORER_NAMES,
+    # --step-sigreturn: single steps report TRAP_TRACE; a stepped svc the
+    # generic user_single_step_report's SI_USER (0), as for AArch64
+    step_trap_codes=(2, 1, 0),
+    # cpsr by the named rules of decode/sigreturn_rules.py (A32_CPSR_RULES)
+    sigreturn_rules=SigreturnRules(flags_rules="a32_cpsr"),
+    # arm64 report_syscall clobbers ip (r12) of a compat task at a syscall-stop
+    syscall_stop_scratch="r12",
+    isa_flag=arm_frames.CPSR_T,
+    thumb_disasm_mode="thumb",
+    # svc #imm24 (cond AL) / svc #imm8: EABI takes the number from r7 and
+    # ignores the immediate (the [sigpage] entries use #119 and #173)
+    syscall_insn_words=((4, 0xFF00_0000, 0xEF00_0000, "svc"),),
+    thumb_syscall_insn_words=((2, 0xFF00, 0xDF00, "svc"),),
+    # an execute breakpoint covers 4 bytes of ARM code, 2 of Thumb code
+    hw_break_sizes=(4, 2),
 )
 
 #: the 32-bit ARM ABIs, in registry order
