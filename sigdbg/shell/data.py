@@ -63,7 +63,9 @@ def _frame(sh: Shell, a: argparse.Namespace, cmd: Command) -> str:
 
 
 def regs(sh: Shell, a: argparse.Namespace) -> None:
-    from sigdbg.shell.xstate import VectorRegisters, from_fpstate, from_regset
+    from sigdbg.decode.fparea import VectorRegisters
+    from sigdbg.decode.fparea import vectors_from_fpstate as from_fpstate
+    from sigdbg.decode.fparea import vectors_from_regset as from_regset
 
     if sh.core is not None and (sh.session is None or not sh.session.alive):
         from sigdbg.shell import corecmd
@@ -86,7 +88,8 @@ def regs(sh: Shell, a: argparse.Namespace) -> None:
             else:
                 h = sh.active_handler()
                 if h is None or not isinstance(h.frame, SigFrame) or h.frame.fpstate is None:
-                    raise SigdbgError("the kernel refused NT_X86_XSTATE and there is no frame")
+                    raise SigdbgError(f"the kernel refused {abi.fp_regset_name} and there "
+                                      "is no frame")
                 vec = from_fpstate(h.frame.fpstate)
         sh.write(dump_json(vec.to_json()) if a.json else views.vectors(vec, sh.style))
         return
