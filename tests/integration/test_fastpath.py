@@ -128,7 +128,13 @@ def test_fast_threads_trace_has_the_python_traces_lines(tmp_path: Path) -> None:
     for fast in (True, False):
         text, served, _ = _trace(["-f", "--json", "--", target("sig_storm_threads"), str(n)],
                                  fast, tmp_path / f"{fast}.out")
-        assert (served >= n * 3 // 4) if fast else served == 0, served  # (first ones: Python)
+        # How many deliveries the C loop serves here is the scheduler's: it
+        # starts only when no other thread's stop is queued (Session._fast_ready),
+        # so under CPU contention more of them take the Python path (measured:
+        # 9-16 of 400 at load 5, 118 at load 10 beside the whole suite).  What
+        # must hold everywhere: it served some, and every line equals the
+        # Python path's (below).  The single-thread storms above pin the count.
+        assert served > 0 if fast else served == 0, served
         ids = set(re.findall(rb'"(?:pid|tid)":(\d+)', text))
         # every pid and tid one name, wherever it stands (siginfo, registers)
         rows = [re.sub(rb"\b(" + b"|".join(ids) + rb")\b", b"ID", line)
