@@ -35,6 +35,11 @@ class VectorRegisters(Model):
     ymm: tuple[int, ...] | None  #: full 256-bit values when the image has YMM state
 
 
+#: the ABI families whose FP/vector state is the XSAVE layout this module reads
+#: (``Abi.arch``); ``regs --fp`` refuses the others in one line
+FP_VIEW_ARCHES = frozenset({"x86"})
+
+
 def _u128(data: bytes, off: int) -> int:
     lo, hi = struct.unpack_from("<QQ", data, off)
     return int(lo | (hi << 64))

@@ -203,6 +203,90 @@ def trap_codes(prog: str) -> dict[str, Any]:
     return out
 
 
+#: the shell session run on each target (tests/arm/test_shell_arm.py): to the
+#: first handler entry, the data commands there, the sigreturn walk, the data
+#: commands in the restored context, the refusals, then detach or kill
+SHELL_LINES = (
+    "continue",
+    "frame --json",
+    "frame --no-picture",
+    "siginfo --json",
+    "siginfo",
+    "regs --json",
+    "regs",
+    "regs --frame --json",
+    "x/16xw $sp --json",
+    "x/16xw $sp",
+    "disassemble -n 4 --json",
+    "disassemble -n 4",
+    "x/2i $pc",
+    "stepi",
+    "regs --json",
+    "step-sigreturn",
+    "regs --json",
+    # what the shell cannot do on ARM yet: one line each
+    "regs --fp",
+    "break $pc",
+    "bt",
+)
+
+
+def shell_session(argv: list[str], end: str) -> dict[str, Any]:
+    """The shell's core (sigdbg/shell/core.py ``Shell``, no terminal) on
+    ``argv``: ``file``, ``run``, then :data:`SHELL_LINES`, then ``end``
+    (``detach``: the program runs to its end untraced; ``kill``).  Each
+    command's output is kept; the program's own reports (its stdout) are in
+    ``program``; ``left``: what /proc says of the pid afterwards."""
+    from sigdbg.shell.core import Shell
+
+    path = f"/tmp/sigdbg.shell.{os.path.basename(argv[0])}.out"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    out = io.StringIO()
+    sh = Shell(out, style=PLAIN, tracee_stdio={"stdout": fd})  # fd: open until the end
+    cmds: list[dict[str, str]] = []
+    t0 = time.monotonic()
+
+    def run(line: str) -> str:
+        start = out.tell()
+        sh.execute(line)
+        out.seek(start)
+        text = out.read()
+        out.seek(0, io.SEEK_END)
+        cmds.append({"line": line, "out": text})
+        return text
+
+    pid = 0
+    try:
+        run(f"file {argv[0]}")
+        run(" ".join(["run", *argv[1:]]))
+        pid = sh.session.pid if sh.session is not None else 0
+        for line in SHELL_LINES:
+            run(line)
+        run(end)
+    finally:
+        sh.close()
+        os.close(fd)
+    if end == "detach" and pid:
+        try:  # the shell's reaper waits for it; here it must have ended
+            for _ in range(600):
+                if not os.path.exists(f"/proc/{pid}") or _state(pid) == "Z":
+                    break
+                time.sleep(0.1)
+        except OSError:
+            pass
+    return {"argv": argv, "pid": pid, "commands": cmds, "left": _state(pid) if pid else None,
+            "program": _read(path).decode(errors="replace"),
+            "s": round(time.monotonic() - t0, 2)}
+
+
+def _state(pid: int) -> str | None:
+    try:
+        stat = _read(f"/proc/{pid}/stat")
+    except OSError:
+        return None
+    return stat[stat.rindex(b")") + 2 :].split()[0].decode()
+
+
 def main() -> None:
     progs = sys.argv[1:]
     step = ""
