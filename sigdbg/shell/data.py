@@ -171,7 +171,7 @@ def disas(sh: Shell, a: argparse.Namespace) -> None:
     where = " ".join(a.where)
     size = 0
     if not where:
-        addr = pc
+        addr = s.registers()[s.abi.pc]  # (with ARM's ISA bit: a Thumb symbol's value has it)
     else:
         hit = res.symbol(where) if where.isidentifier() or "@" in where else None
         addr, size = hit if hit is not None else (res.evaluate(where), 0)

@@ -214,7 +214,7 @@ class RunControl:
             pc = s.registers()[s.abi.pc]
             s.invalidate()
             stop = s.step_instruction()
-            if _is_step_trap(stop):
+            if _is_step_trap(stop, s.abi.step_trap_codes):
                 if not retried and _in_syscall_report(stop) and s.is_stopped() \
                         and s.registers()[s.abi.pc] == pc:
                     # Stopped inside a system call (the exec stop right after
@@ -367,12 +367,15 @@ class RunControl:
                              "delivered when the program resumes")
 
 
-def _is_step_trap(stop: Stop) -> bool:
+def _is_step_trap(stop: Stop, codes: tuple[int, ...] = (TRAP_TRACE, TRAP_BRKPT)) -> bool:
+    """The SIGTRAP of a PTRACE_SINGLESTEP: si_code one of the ABI's
+    ``step_trap_codes``.  AArch64 and compat tasks report a stepped ``svc``
+    with the generic ``user_single_step_report``'s SI_USER (0) and si_pid 0
+    (kernel/ptrace.c); a SIGTRAP another process sent names its pid."""
     if stop.kind != "signal" or stop.sig != signal.SIGTRAP:
         return False
     info = siginfo_of(stop)
-    return info is not None and info.si_code in (TRAP_TRACE, TRAP_BRKPT) \
-        and info.get("si_pid") is None
+    return info is not None and info.si_code in codes and not info.get("si_pid")
 
 
 def _in_syscall_report(stop: Stop) -> bool:

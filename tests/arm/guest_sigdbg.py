@@ -224,10 +224,14 @@ SHELL_LINES = (
     "regs --json",
     "step-sigreturn",
     "regs --json",
-    # what the shell cannot do on ARM yet: one line each
+    "regs",
+    "x/2i $pc",
+    # what the shell cannot do on ARM yet, and bad input: one line each
     "regs --fp",
     "break $pc",
     "bt",
+    "frame 0x10",
+    "x/4xw 0",
 )
 
 
@@ -369,6 +373,12 @@ def main() -> None:
     # ... and -k, which has no unwinding rules for ARM yet (the program is stopped
     # at its first handler when that is found out: it must not be left behind)
     doc["cli"].append(cli_with_output(["trace", "-k", "--", progs[1]]))
+    # the shell's core on AArch64 and on AArch32 Thumb (tests/arm/test_shell_arm.py):
+    # the first SIGUSR1 of sig_frame.a64 (detached after the sigreturn: the
+    # program runs to its end and reports every scenario), the SIGSEGV of
+    # sig_frame.thumb (killed after the sigreturn)
+    doc["shell"] = {"a64": shell_session([progs[0]], "detach"),
+                    "thumb": shell_session([progs[2], "segv"], "kill")}
     # nothing of ours may be left behind
     doc["children_left"] = [p for p in os.listdir("/proc") if p.isdigit()
                             and _ppid(int(p)) == os.getpid()]
