@@ -260,6 +260,7 @@ def shell_session(argv: list[str], end: str) -> dict[str, Any]:
         return text
 
     pid = 0
+    status: int | None = None
     try:
         run(f"file {argv[0]}")
         run(" ".join(["run", *argv[1:]]))
@@ -267,18 +268,23 @@ def shell_session(argv: list[str], end: str) -> dict[str, Any]:
         for line in SHELL_LINES:
             run(line)
         run(end)
+        if end == "detach" and pid:
+            # the shell's reaper would reap it; here its exit status is the truth
+            sh.reaper.forget(pid)
+            for _ in range(600):
+                got, st = os.waitpid(pid, os.WNOHANG)
+                if got:
+                    status = st
+                    break
+                time.sleep(0.1)
+            else:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
     finally:
         sh.close()
         os.close(fd)
-    if end == "detach" and pid:
-        try:  # the shell's reaper waits for it; here it must have ended
-            for _ in range(600):
-                if not os.path.exists(f"/proc/{pid}") or _state(pid) == "Z":
-                    break
-                time.sleep(0.1)
-        except OSError:
-            pass
-    return {"argv": argv, "pid": pid, "commands": cmds, "left": _state(pid) if pid else None,
+    return {"argv": argv, "pid": pid, "commands": cmds, "status": status,
+            "left": _state(pid) if pid else None,
             "program": _read(path).decode(errors="replace"),
             "s": round(time.monotonic() - t0, 2)}
 
