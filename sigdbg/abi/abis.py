@@ -101,6 +101,12 @@ class Abi:
     #: system call); AArch64 has no ``user_single_step_report`` of its own, so
     #: a stepped ``svc`` reports the generic one's SI_USER (0, measured on 6.1)
     step_trap_codes: tuple[int, ...] = (2, 1)
+    #: the si_code of the step trap reported at a system call's exit when the
+    #: task was single-stepped from inside it (the exec stop): no instruction
+    #: ran.  x86's ``user_single_step_report`` says TRAP_BRKPT (1); arm64 has
+    #: none of its own, the generic one in include/linux/ptrace.h says SI_USER
+    #: (0; measured on 6.1 for AArch64 and compat tasks)
+    syscall_step_trap_code: int = 1
     #: perf_event_open's system call number for a *tracer* of this ABI when
     #: perf_event execute breakpoints serve the sigreturn walk; 0: not used
     perf_event_open_nr: int = 0
@@ -321,6 +327,7 @@ AARCH64 = Abi(
     sp_at_restorer=0,
     sigreturn_frame_below_sp=(("rt_sigframe", 0),),
     step_trap_codes=(2, 1, 0),
+    syscall_step_trap_code=0,
     # perf_event breakpoints are not used: for a perf_event the arm64 kernel
     # steps over the breakpoint itself (hw_breakpoint.c breakpoint_handler,
     # default overflow handler) and that step swallows the tracer's next
@@ -388,6 +395,7 @@ ARM = Abi(
     # single steps report TRAP_TRACE; a stepped svc the generic
     # user_single_step_report's SI_USER (0), as for AArch64
     step_trap_codes=(2, 1, 0),
+    syscall_step_trap_code=0,
     # arm64 report_syscall clobbers ip (r12) of a compat task at a syscall-stop
     syscall_stop_scratch="r12",
     isa_flag=arm_frames.CPSR_T,

@@ -207,6 +207,7 @@ def trap_codes(prog: str) -> dict[str, Any]:
 #: first handler entry, the data commands there, the sigreturn walk, the data
 #: commands in the restored context, the refusals, then detach or kill
 SHELL_LINES = (
+    "stepi 1",  # at the exec stop: one instruction of _start
     "continue",
     "frame --json",
     "frame --no-picture",

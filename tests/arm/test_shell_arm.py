@@ -147,6 +147,23 @@ def _names(key: str) -> list[str]:
 
 # -- the tests --------------------------------------------------------------------------------
 @pytest.mark.parametrize("key", SESSIONS)
+def test_first_stepi_after_run_executes_one_instruction(guest: Batch, key: str) -> None:
+    """At the exec stop the task is inside execve: the kernel reports the
+    first step at the syscall's exit (arm64: SI_USER), before any
+    instruction ran; the shell steps once more (Abi.syscall_step_trap_code)."""
+    import io
+
+    sess = _session(guest, key)
+    prog, _ = SESSIONS[key]
+    entry = ELFFile(io.BytesIO(_elf(prog))).header.e_entry
+    first, second = _host_disasm(prog, entry, 2)
+    run = sess["commands"][1]
+    assert run["line"].startswith("run") and f"\n=> {first[0]:#x}: {first[1].hex()}" in run["out"]
+    out = _one(sess, "stepi 1")
+    assert out.startswith(f"=> {second[0]:#x}: {second[1].hex()}"), out
+
+
+@pytest.mark.parametrize("key", SESSIONS)
 def test_continue_stops_at_the_handler_entry(guest: Batch, key: str) -> None:
     sess = _session(guest, key)
     prog, tag = SESSIONS[key]
