@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     from sigdbg.cli.main import main as sigdbg_main
 
     if a.no_memo:
+        import sigdbg.abi.x86.xsave as xsave
         import sigdbg.decode.siginfo as siginfo
-        import sigdbg.decode.xsave as xsave
 
         class _Forgetful(dict):  # type: ignore[type-arg]
             def __setitem__(self, key: object, value: object) -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""List the x86-specific names and opcodes in code outside ``sigdbg/abi/``.
+"""List the x86-specific names and opcodes in code outside ``sigdbg/abi/x86/``.
 
 The raw material of the inventory in docs/architecture.md (section 5).  The
 scanner is ``tests/archscan.py``, the same one the architecture-boundary test
@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
                 by_line.setdefault(h.line, []).append(h.key)
             for n, keys in sorted(by_line.items()):
                 print(f"{rel}:{n}: {' '.join(sorted(set(keys)))}  | {lines[n - 1].strip()[:100]}")
-    print(f"{len(tree)} modules outside sigdbg/abi/, "
+    print(f"{len(tree)} modules outside sigdbg/abi/x86/, "
           f"{sum(len(k) for k in keys_by_file(tree).values())} (module, key) pairs",
           file=sys.stderr)
     return 0

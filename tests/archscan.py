@@ -164,10 +164,16 @@ def scan_source(src: str) -> list[Hit]:
     return sorted(hits)
 
 
+#: the package x86 facts live in (its modules are the only ones that may name them)
+ARCH_PACKAGE = ("sigdbg", "abi", "x86")
+
+
 def in_scope(rel: Path) -> bool:
-    """The modules the boundary holds for: all of sigdbg/ and plugins/ but sigdbg/abi/."""
+    """The modules the boundary holds for: all of sigdbg/ and plugins/ but the
+    x86 package sigdbg/abi/x86/ (the rest of sigdbg/abi/ included: the
+    registry, the value types, the other arches' packages)."""
     return rel.suffix == ".py" and rel.parts[0] in ("sigdbg", "plugins") \
-        and rel.parts[:2] != ("sigdbg", "abi")
+        and rel.parts[:3] != ARCH_PACKAGE
 
 
 def scan_tree(root: Path = ROOT) -> dict[str, list[Hit]]:

@@ -27,7 +27,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sigdbg.abi.abis import Abi, abi_by_name
+from sigdbg.abi import Abi, abi_by_name
 from sigdbg.backends.base import Control, How, Target
 from sigdbg.backends.stopcodes import Stop
 from sigdbg.decode.memmap import MemoryMap, parse_maps

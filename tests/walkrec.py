@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sigdbg.abi.abis import Abi
+from sigdbg.abi import Abi
 from sigdbg.api import launch
 from sigdbg.backends.base import Control, How, Target
 from sigdbg.backends.stopcodes import Stop

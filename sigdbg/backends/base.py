@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
-from sigdbg.abi.abis import Abi
+from sigdbg.abi import Abi
 from sigdbg.backends.stopcodes import Stop
 
 #: how :meth:`Control.resume` lets a thread run: to its next stop, one

@@ -22,7 +22,7 @@ import bisect
 import os
 from typing import TYPE_CHECKING
 
-from sigdbg.abi.abis import Abi
+from sigdbg.abi import Abi
 from sigdbg.abi.elf import ELFMAG
 from sigdbg.backends.base import Target
 from sigdbg.decode.corefile import CoreFile, core_maps_text, core_start_stack, read_core
@@ -281,16 +281,16 @@ class CoreTask:
         return self._regset(note)
 
     def xstate_raw(self) -> bytes | None:
-        """NT_X86_XSTATE, else an FXSAVE image (NT_PRXFPREG, or 64-bit NT_PRFPREG)."""
-        raw = self._regset(CoreFile.NT_X86_XSTATE) or self._regset(CoreFile.NT_PRXFPREG)
-        if raw is None and self._abi.bits == 64:
-            raw = self._regset(CoreFile.NT_PRFPREG)
-        return raw
+        """The ABI's FP/vector notes, best first (``Abi.fp_regset_notes``: x86
+        NT_X86_XSTATE, then NT_PRXFPREG), else a 64-bit NT_PRFPREG."""
+        for ntype, _ in self._abi.fp_regset_notes:
+            raw = self._regset(ntype)
+            if raw:
+                return raw
+        return self._regset(CoreFile.NT_PRFPREG) if self._abi.bits == 64 else None
 
     def xstate_source(self) -> str:
-        for ntype, name in ((CoreFile.NT_X86_XSTATE, "NT_X86_XSTATE"),
-                            (CoreFile.NT_PRXFPREG, "NT_PRXFPREG"),
-                            (CoreFile.NT_PRFPREG, "NT_PRFPREG")):
+        for ntype, name in (*self._abi.fp_regset_notes, (CoreFile.NT_PRFPREG, "NT_PRFPREG")):
             if self._regset(ntype) is not None:
                 return name
         return ""

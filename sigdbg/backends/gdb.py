@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Literal
 
 import gdb
 
-from sigdbg.abi.abis import Abi, abi_by_gdb_arch
+from sigdbg.abi import Abi, abi_by_gdb_arch
 from sigdbg.abi.elf import ET_CORE, IDENT_SIZE, ElfError, read_ident
 from sigdbg.backends.base import Control, How, Target
 from sigdbg.backends.stopcodes import PTRACE_EVENT_EXEC, Stop

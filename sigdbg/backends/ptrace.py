@@ -33,7 +33,6 @@ import ctypes
 import errno
 import fcntl
 import os
-import platform
 import signal
 import struct
 from collections.abc import Callable
@@ -42,7 +41,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 from ptrace import PtraceError
 from ptrace.binding.func import ptrace as _ptrace
 
-from sigdbg.abi.abis import X86_64, Abi, abi_for_elf_header, abi_for_regset_size, native_abi
+from sigdbg.abi import (
+    Abi,
+    abi_for_elf_header,
+    abi_for_regset_size,
+    by_name,
+    native_abi,
+    sigreturn_calls,
+)
 from sigdbg.backends.base import Control, How, Target
 from sigdbg.backends.stopcodes import PERF_SIG_DATA, PTRACE_EVENT_EXEC, Stop, classify
 from sigdbg.errors import (
@@ -53,6 +59,7 @@ from sigdbg.errors import (
     TargetError,
     UsageError,
 )
+from sigdbg.names.syscalls import syscall_number
 
 PTRACE_TRACEME = 0
 PTRACE_PEEKDATA = 2
@@ -97,12 +104,11 @@ _WALL = 0x40000000
 #: WSTOPSIG of a syscall-stop with PTRACE_O_TRACESYSGOOD
 _SYSCALL_TRAP = signal.SIGTRAP | 0x80
 _WIFSTOPPED = os.WIFSTOPPED
-#: offsetof(struct user, u_debugreg) for an x86_64 tracer (arch/x86/include/asm/user_64.h)
-_DEBUGREG_OFFSET = 848
-_RIP_OFFSET = 128
-#: those offsets are x86_64's; an arm64 kernel has no PTRACE_PEEKUSR at all
+#: the pc's offset in the tracer's struct user (its ABI's ``user_area_pc``)
+#: for PTRACE_PEEKUSER; an arm64 kernel has no PTRACE_PEEKUSR at all
 #: (arch/arm64/kernel/ptrace.c arch_ptrace: regsets only): read the regset there
-_PEEK_PC = platform.machine() in ("x86_64", "amd64")
+_PEEK_PC = native_abi().user_area_pc is not None
+_RIP_OFFSET = native_abi().user_area_pc or 0
 
 #: Options always set: a dying tracer must never leave a stopped tracee.
 #: TRACEEXIT gives a stop before a task dies, so a fatal signal is reported
@@ -111,12 +117,40 @@ BASE_OPTIONS = (PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC
                 | PTRACE_O_TRACEEXIT)
 FOLLOW_OPTIONS = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE
 
+
+
+def _perf_event_open_nr() -> int:
+    """perf_event_open's number in the tracer's own system-call table; 0 where
+    the tracer's ABI prefers its ptrace breakpoint or has no table."""
+    abi = native_abi()
+    if abi.hw_breakpoint is not None and not abi.hw_breakpoint.perf_first:
+        return 0
+    try:
+        return syscall_number(abi.name, "perf_event_open")
+    except UsageError:
+        return 0
+
+
 #: perf_event_open(2) for an execute breakpoint that dies with our file
-#: descriptor (include/uapi/linux/perf_event.h, hw_breakpoint.h); the
-#: system call number is the tracer's (0: the tracer's ABI does not use them)
-_NR_PERF_EVENT_OPEN = native_abi().perf_event_open_nr
-#: (regset, control word) of the tracer's ptrace execute breakpoint, if any
-_HW_BREAK_REGSET = native_abi().hw_break_regset
+#: descriptor (include/uapi/linux/perf_event.h, hw_breakpoint.h), by the
+#: tracer's own system call table; 0: not used (the tracer's ABI prefers its
+#: ptrace breakpoint, ``HwBreakpoint.perf_first``, or has no table)
+_NR_PERF_EVENT_OPEN = _perf_event_open_nr()
+#: the tracer's ptrace execute breakpoint (also for a tracee of another ABI):
+#: debug registers poked through its own struct user, or slot 0 of a regset
+_HW_ANY = native_abi().hw_breakpoint
+#: the debug-register form of it (None: none)
+_HW_BREAKPOINT = _HW_ANY if _HW_ANY is not None and not _HW_ANY.regset_note else None
+#: (regset note, control word) of the regset form of it (empty: none)
+_HW_BREAK_REGSET: tuple[int, ...] = (
+    (_HW_ANY.regset_note, _HW_ANY.execute_enable) if _HW_ANY is not None and _HW_ANY.regset_note
+    else ())
+
+
+def _hw_reg_offset(n: int) -> int:
+    """PTRACE_POKEUSER offset of debug register ``n`` in the tracer's struct user."""
+    assert _HW_BREAKPOINT is not None
+    return _HW_BREAKPOINT.offset + native_abi().word * n
 _PERF_TYPE_BREAKPOINT = 5
 _HW_BREAKPOINT_X = 4
 _PERF_FLAG_FD_CLOEXEC = 8
@@ -269,13 +303,6 @@ def _pc_sp_reader(abi: Abi) -> Callable[[bytes], tuple[int, int]]:
     return lambda raw: st.unpack_from(raw)[::-1]
 
 
-#: i386 user_regs_struct name -> x86_64 name (arch/x86/kernel/ptrace.c getreg32)
-_I386_FROM_X86_64 = (
-    ("ebx", "rbx"), ("ecx", "rcx"), ("edx", "rdx"), ("esi", "rsi"), ("edi", "rdi"),
-    ("ebp", "rbp"), ("eax", "rax"), ("xds", "ds"), ("xes", "es"), ("xfs", "fs"),
-    ("xgs", "gs"), ("orig_eax", "orig_rax"), ("eip", "rip"), ("xcs", "cs"),
-    ("eflags", "eflags"), ("esp", "rsp"), ("xss", "ss"),
-)
 
 
 #: seccomp (include/uapi/linux/seccomp.h, filter.h, bpf_common.h, audit.h)
@@ -287,11 +314,10 @@ _SECCOMP_RET_TRACE = 0x7FF00000
 _BPF_LD_W_ABS = 0x20  #: BPF_LD | BPF_W | BPF_ABS
 _BPF_JEQ_K = 0x15  #: BPF_JMP | BPF_JEQ | BPF_K
 _BPF_RET_K = 0x06  #: BPF_RET | BPF_K
-_AUDIT_ARCH_X86_64 = 0xC000003E
-_AUDIT_ARCH_I386 = 0x40000003
-#: ret data of SECCOMP_RET_TRACE -> which call (engine/srop.py SECCOMP_CALLS)
-SIGRETURN_FILTER_CALLS = ((_AUDIT_ARCH_X86_64, 15, 1), (_AUDIT_ARCH_I386, 173, 2),
-                          (_AUDIT_ARCH_I386, 119, 3))
+#: (audit arch, syscall nr, ret data of SECCOMP_RET_TRACE) per sigreturn
+#: (the ret data says which: sigdbg.abi.sigreturn_calls, engine/srop.py)
+SIGRETURN_FILTER_CALLS = tuple((abi.audit_arch, kind.sigreturn_nr, i)
+                               for i, (abi, kind) in enumerate(sigreturn_calls(), 1))
 
 
 def sigreturn_filter() -> bytes:
@@ -594,13 +620,16 @@ class PtraceTask:
         own = self.abi
         if own is abi:
             return self.registers()
-        if abi is X86_64:
-            buf = ctypes.create_string_buffer(X86_64.user_regs.size)
+        if abi is native_abi():  # PTRACE_GETREGS: the tracer's own view
+            buf = ctypes.create_string_buffer(abi.user_regs.size)
             self._req(PTRACE_GETREGS, 0, ctypes.addressof(buf))
-            return dict(X86_64.user_regs.decode(buf.raw))  # type: ignore[arg-type]
-        regs = self.registers_as(X86_64)
-        names = dict(_I386_FROM_X86_64)
-        return {f.name: regs[names[f.name]] & 0xFFFFFFFF for f in abi.user_regs.fields}
+            return dict(abi.user_regs.decode(buf.raw))  # type: ignore[arg-type]
+        wide, pairs = abi.narrow_view
+        if not wide:
+            raise TargetError(f"no view of a {own} task's registers as {abi}'s")
+        regs = self.registers_as(by_name(wide))
+        names = dict(pairs)
+        return {f.name: regs[names[f.name]] & abi.mask for f in abi.user_regs.fields}
 
     def pc_sp(self) -> tuple[int, int]:
         """The program counter and stack pointer only, without decoding the rest."""
@@ -746,8 +775,9 @@ class PtraceTask:
                 )
         return int(result)
 
-    def set_debugreg(self, n: int, value: int) -> None:
-        """Write DRn through PTRACE_POKEUSER (offsetof(struct user, u_debugreg)).
+    def _set_hw_reg(self, n: int, value: int) -> None:
+        """Write debug register n through PTRACE_POKEUSER (the tracer's ABI's
+        ``hw_breakpoint``: x86 ``offsetof(struct user, u_debugreg)``).
 
         The offset is that of the *tracer's* struct user (64-bit here), also
         for a 32-bit tracee (arch/x86/kernel/ptrace.c ``ptrace_set_debugreg``).
@@ -757,7 +787,7 @@ class PtraceTask:
         dr = self._dr
         if dr.get(n) == value:
             return
-        if _sys_ptrace(PTRACE_POKEUSER, self._tid, _DEBUGREG_OFFSET + 8 * n,
+        if _sys_ptrace(PTRACE_POKEUSER, self._tid, _hw_reg_offset(n),
                        _word(value)) == _FAILED:
             dr.clear()  # a refused DR7 write may have applied part of it
             self._dr_unknown = True
@@ -803,8 +833,12 @@ class PtraceTask:
                 return
             if ctypes.get_errno() != errno.ESRCH:
                 _perf_usable = False  # refused here: debug registers from now on
-        self.set_debugreg(0, address)
-        self.set_debugreg(7, 1)  # L0, execute, length 1
+        hw = _HW_BREAKPOINT
+        if hw is None:
+            raise FeatureUnavailable("no execute breakpoint: perf_event_open was refused "
+                                     "and this architecture has no debug registers here")
+        self._set_hw_reg(hw.address_index, address)
+        self._set_hw_reg(hw.control_index, hw.execute_enable)
 
     def _set_hw_break(self, address: int) -> None:
         """Slot 0 of the ptrace breakpoint regset (AArch64: NT_ARM_HW_BREAK,
@@ -844,8 +878,9 @@ class PtraceTask:
                 fcntl.ioctl(self._perf_fd, _PERF_EVENT_IOC_DISABLE, 0)
             except OSError:
                 pass
-        if self._dr.get(7) or self._dr_unknown:
-            self.set_debugreg(7, 0)
+        hw = _HW_BREAKPOINT
+        if hw is not None and (self._dr.get(hw.control_index) or self._dr_unknown):
+            self._set_hw_reg(hw.control_index, 0)
 
     def _close_perf(self) -> None:
         if self._perf_fd is not None:
@@ -870,12 +905,15 @@ class PtraceTask:
                 pass  # not stopped (or gone)
         if not self._dr_unknown and not any(self._dr.values()):
             return
-        if _sys_ptrace(PTRACE_POKEUSER, self._tid, _DEBUGREG_OFFSET + 8 * 7,
+        hw = _HW_BREAKPOINT
+        if hw is None:
+            return
+        if _sys_ptrace(PTRACE_POKEUSER, self._tid, _hw_reg_offset(hw.control_index),
                        _word(0)) == _FAILED:
             return  # not stopped (or gone): what we know is kept for a retry
-        for n in (0, 1, 2, 3):
+        for n in hw.addresses:
             if self._dr_unknown or self._dr.get(n):
-                _sys_ptrace(PTRACE_POKEUSER, self._tid, _DEBUGREG_OFFSET + 8 * n, _word(0))
+                _sys_ptrace(PTRACE_POKEUSER, self._tid, _hw_reg_offset(n), _word(0))
         self._dr.clear()
         self._dr_unknown = False
 

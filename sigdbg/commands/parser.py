@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sigdbg.abi.abis import all_frame_kinds
+from sigdbg.abi import all_frame_kinds
 from sigdbg.engine.inspect import Inspector
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render import text as rt

@@ -9,7 +9,7 @@ every code address carries the instruction set in bit 0 (Thumb).
 Kernel sources (v6.1): arch/arm64/kernel/signal32.c (``compat_setup_frame``,
 ``compat_setup_rt_frame``, ``compat_setup_sigframe``, ``compat_setup_return``,
 ``compat_get_sigframe``), arch/arm64/kernel/sigreturn32.S.  The facts are
-sigdbg/abi/arm.py (layouts) and sigdbg/abi/arm_frames.py (kinds, CPSR bits,
+sigdbg/abi/arm/__init__.py (layouts) and sigdbg/abi/arm/frames.py (kinds, CPSR bits,
 restorer codes); the record walk is sigdbg/decode/arm_regspace.py.
 Inconsistencies are lines in ``problems``, never exceptions.
 """
@@ -19,9 +19,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from sigdbg.abi import arm, arm_frames
-from sigdbg.abi.abis import ARM
-from sigdbg.abi.arm_frames import A32FrameKind
+from sigdbg.abi import ARM, arm
+from sigdbg.abi.arm import frames as arm_frames
+from sigdbg.abi.arm.frames import A32FrameKind
 from sigdbg.abi.layout import Decoded
 from sigdbg.backends.base import Memory
 from sigdbg.decode.arm_regspace import RegspaceRecord, walk_regspace

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sigdbg.abi import aarch64
-from sigdbg.abi.abis import AARCH64
+from sigdbg.abi import AARCH64, aarch64
 from sigdbg.abi.layout import Decoded
 from sigdbg.backends.base import Memory
 from sigdbg.decode.arm64_records import Record, walk_reserved
@@ -127,6 +126,11 @@ class A64Frame(Model):
     @property
     def mcontext_address(self) -> int:
         return self.address + _MC_OFF
+
+    @property
+    def sig_from_info(self) -> bool:
+        """The frame keeps the signal number only in ``info`` (no slot of its own)."""
+        return True
 
     def record(self, name: str) -> A64Record | None:
         return next((r for r in self.records if r.name == name), None)

@@ -17,7 +17,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sigdbg.abi.abis import Abi
+from sigdbg.abi import Abi
 from sigdbg.backends.base import Memory
 from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.model import Model

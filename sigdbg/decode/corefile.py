@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sigdbg.abi.abis import I386, X86_64, Abi
+from sigdbg.abi import I386, X86_64, Abi
 from sigdbg.abi.elf import (
     ET_CORE,
     PN_XNUM,

@@ -19,6 +19,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any, Final
 
+from sigdbg.abi import ABIS
 from sigdbg.errors import DecodeError, FeatureUnavailable
 
 __all__ = [
@@ -30,31 +31,27 @@ __all__ = [
     "get_disassembler",
 ]
 
-#: mode -> (capstone architecture constant names, capstone mode constant name).
-#: Several architecture names cover capstone 5 (ARM64) and 6 (AARCH64).
+#: mode -> (capstone architecture constant names, capstone mode constant name),
+#: from every ABI's ``capstone_modes``
 _MODE_TABLE: Final = MappingProxyType({
-    "x86_64": (("CS_ARCH_X86",), "CS_MODE_64"),
-    "i386": (("CS_ARCH_X86",), "CS_MODE_32"),
-    "arm": (("CS_ARCH_ARM",), "CS_MODE_ARM"),
-    "thumb": (("CS_ARCH_ARM",), "CS_MODE_THUMB"),
-    "aarch64": (("CS_ARCH_ARM64", "CS_ARCH_AARCH64"), "CS_MODE_ARM"),
+    mode: (arch_names, mode_name)
+    for abi in ABIS for mode, arch_names, mode_name in abi.capstone_modes
 })
+#: another name of an ABI's instruction set -> its mode
 _ALIASES: Final = MappingProxyType({
-    "amd64": "x86_64",
-    "x86-64": "x86_64",
-    "x86": "i386",
-    "ia32": "i386",
-    "i686": "i386",
-    "arm64": "aarch64",
+    alias: abi.disasm_mode for abi in ABIS for alias in abi.aliases
 })
-_X86_MODES: Final = frozenset({"x86_64", "i386"})
+#: mode -> the syntaxes capstone offers for it, beyond its default
+_SYNTAX_CHOICE: Final = MappingProxyType({
+    mode: abi.syntaxes for abi in ABIS if abi.syntaxes for mode, _, _ in abi.capstone_modes
+})
 
 #: The modes :class:`Disassembler` accepts (aliases aside).
 MODES: Final = tuple(_MODE_TABLE)
-#: The syntaxes :class:`Disassembler` accepts; only x86 has a choice.
-SYNTAXES: Final = ("att", "intel")
+#: The syntaxes :class:`Disassembler` accepts (for the modes that have a choice).
+SYNTAXES: Final = tuple(dict.fromkeys(s for abi in ABIS for s in abi.syntaxes))
 
-_SYSCALL_MNEMONICS: Final = frozenset({"syscall", "sysenter", "svc", "swi"})
+_SYSCALL_MNEMONICS: Final = frozenset(m for abi in ABIS for m in abi.syscall_mnemonics)
 
 
 @dataclass(frozen=True)
@@ -131,7 +128,7 @@ def _capstone_handle(mode: str, syntax: str) -> Any:
         )
     try:
         handle = capstone.Cs(arch, cs_mode)
-        if mode in _X86_MODES and syntax == "att":
+        if syntax == "att" and "att" in _SYNTAX_CHOICE.get(mode, ()):
             handle.syntax = capstone.CS_OPT_SYNTAX_ATT
     except capstone.CsError as err:
         raise FeatureUnavailable(

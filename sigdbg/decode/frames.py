@@ -9,7 +9,7 @@ through these two functions and never names an architecture.
 
 from __future__ import annotations
 
-from sigdbg.abi.abis import AARCH64, ARM, Abi
+from sigdbg.abi import AARCH64, ARM, Abi
 from sigdbg.backends.base import Memory
 from sigdbg.decode.a32frame import A32Frame, decode_a32_frame, diff_a32_frames
 from sigdbg.decode.a64frame import A64Frame, decode_a64_frame, diff_a64_frames

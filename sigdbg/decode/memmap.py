@@ -175,7 +175,7 @@ class MemoryMap(Model):
 
 def special_table(rows: Iterable[Any]) -> dict[str, SpecialMapping] | None:
     """The maps explanation of an ABI from its rows (``Abi.special_mappings``,
-    :class:`sigdbg.abi.arm_pages.SpecialMappingRow`); None when it has none
+    :class:`sigdbg.abi.arm.pages.SpecialMappingRow`); None when it has none
     (x86: the table above)."""
     table = {r.name: SpecialMapping(r.name, r.created_by, r.purpose, r.readable_by_tracer)
              for r in rows}

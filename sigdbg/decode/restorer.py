@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sigdbg.abi.abis import Abi
+from sigdbg.abi import Abi
 from sigdbg.backends.base import Memory
 from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.model import Model, SharedModel

@@ -2,10 +2,14 @@
 
 The frame starts where the stack pointer points at the handler's first
 instruction.  One bulk read covers the frame and (normally) its FP area; the
-per-ABI tables say where everything is (sigdbg.abi.x86_64 / sigdbg.abi.i386),
-this module only walks them and checks what the kernel guarantees:
-arch/x86/kernel/signal.c (``get_sigframe``), signal_64.c (``x64_setup_rt_frame``),
-signal_32.c (``ia32_setup_frame``, ``ia32_setup_rt_frame``).
+ABI's frame kinds (:class:`~sigdbg.abi.abis.FrameKind` rows, one per struct the
+kernel builds) say where everything is; this module is one path over those
+rows and checks what the kernel guarantees of every frame: the argument
+slots point into the frame, the retcode is the kernel's, the interrupted sp
+lies above the frame unless it is on the alternate stack, the FP area lies
+just above it (x86: arch/x86/kernel/signal.c ``get_sigframe``, signal_64.c
+``x64_setup_rt_frame``, signal_32.c ``ia32_setup_frame`` and
+``ia32_setup_rt_frame``).
 
 A frame that does not look like one the kernel built (forged, scribbled over,
 truncated) still decodes as far as the bytes allow; every inconsistency is a
@@ -20,11 +24,17 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
-from sigdbg.abi import i386 as i386_tables
-from sigdbg.abi import x86_64 as x86_64_tables
-from sigdbg.abi.abis import Abi, abi_of_frame_kind
-from sigdbg.abi.layout import Decoded, Layout
+from sigdbg.abi import Abi, FrameKind, abi_of_frame_kind, by_name, frame_kind
+from sigdbg.abi.layout import Decoded, Field, Layout
 from sigdbg.backends.base import Memory
+from sigdbg.decode.fparea import (
+    FpState,
+    decode_fpstate_in,
+    fp_changes,
+    fp_value_json,
+    fpstate_value_fields,
+    try_decode_fpstate,
+)
 from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.model import Model, SharedModel, compiled_wire, internal, one_store_init
 from sigdbg.decode.restorer import (
@@ -35,12 +45,6 @@ from sigdbg.decode.restorer import (
     match_pattern,
 )
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
-from sigdbg.decode.xsave import (
-    FpState,
-    decode_fpstate_in,
-    fpstate_value_fields,
-    try_decode_fpstate,
-)
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.names import sigset_names, ss_flags_names, uc_flags_names
 
@@ -48,21 +52,28 @@ from sigdbg.names import sigset_names, ss_flags_names, uc_flags_names
 _uc_flags_names = lru_cache(maxsize=64)(uc_flags_names)
 _sigset_names = lru_cache(maxsize=256)(sigset_names)
 
-RED_ZONE = 128  # x86_64 only; ia32 frames skip it
 #: bytes read in one go at the frame address: frame + FP area of a normal task
 BULK_READ = 4096
 SS_DISABLE = 2
 
-FRAME_LAYOUTS: dict[str, Layout] = {
-    "rt_sigframe": x86_64_tables.RT_SIGFRAME,
-    "rt_sigframe_ia32": i386_tables.RT_SIGFRAME,
-    "sigframe_ia32": i386_tables.SIGFRAME,
-}
+_KINDS: dict[tuple[str, str], FrameKind] = {}
 
 
-#: where each frame kind keeps the interrupted context
-_MCONTEXT_PATH = {"rt_sigframe": "uc.uc_mcontext", "rt_sigframe_ia32": "uc.uc_mcontext",
-                  "sigframe_ia32": "sc"}
+def kind_row(abi_name: str, kind: str) -> FrameKind:
+    """The row of frame kind ``kind`` decoded with ABI ``abi_name``: that ABI's
+    own kind of that name, else the registry's (a kind given explicitly: an
+    ia32 frame of a 64-bit task).  DecodeError for another architecture's
+    kind (``--kind`` takes every ABI's)."""
+    row = _KINDS.get((abi_name, kind))
+    if row is None:
+        abi = by_name(abi_name)
+        row = abi.frame_kind(kind)
+        if row is None:
+            row = frame_kind(kind)
+            if abi_of_frame_kind(kind).arch != abi.arch:
+                raise DecodeError(f"{kind} frames are not decoded here (another ABI's kind)")
+        _KINDS[(abi_name, kind)] = row
+    return row
 
 
 class BufferedMemory:
@@ -100,7 +111,7 @@ class Region(Model):
 @dataclass(frozen=True)
 class SigFrame(SharedModel):
     abi: str
-    kind: str  #: rt_sigframe, rt_sigframe_ia32 or sigframe_ia32
+    kind: str  #: the frame kind's name (its ABI's ``FrameKind`` row)
     address: int  #: the frame start (sp at handler entry)
     size: int  #: sizeof the frame struct
     sig: int  #: the signal number (ia32: the frame's sig slot; x86_64: info.si_signo)
@@ -134,16 +145,25 @@ class SigFrame(SharedModel):
 
     @property
     def pc(self) -> int:
-        return self.mcontext.get("rip", self.mcontext.get("ip", 0))
+        # (the row lookup inlined: this runs for every event of a trace)
+        row = _KINDS.get((self.abi, self.kind)) or kind_row(self.abi, self.kind)
+        return self.mcontext.get(row.pc, 0)
 
     @property
     def sp(self) -> int:
-        return self.mcontext.get("rsp", self.mcontext.get("sp", 0))
+        row = _KINDS.get((self.abi, self.kind)) or kind_row(self.abi, self.kind)
+        return self.mcontext.get(row.sp, 0)
+
+    @property
+    def sig_from_info(self) -> bool:
+        """The frame keeps the signal number only in ``info`` (which the kernel
+        leaves unwritten for a handler without SA_SIGINFO)."""
+        return kind_row(self.abi, self.kind).signal_slot is None
 
     @property
     def mcontext_address(self) -> int:
-        layout = FRAME_LAYOUTS[self.kind]
-        return self.address + layout.offset_of(_MCONTEXT_PATH[self.kind])
+        row = kind_row(self.abi, self.kind)
+        return self.address + row.offset_of(row.mcontext)
 
     def _build_json(self) -> dict[str, Any]:
         # built once: a frame the handler left alone is reported twice in
@@ -169,43 +189,104 @@ def frame_on_altstack(frame: int, uc_stack: Mapping[str, int] | None) -> bool:
     return ss_sp <= frame < ss_sp + uc_stack["ss_size"] and not uc_stack["ss_flags"] & SS_DISABLE
 
 
-def detect_kind(mem: Memory, abi: Abi, frame: int) -> str:
-    """Which frame struct lies at ``frame``.
+_Reader = tuple[Callable[[bytes], tuple[int, ...]], int]
 
-    x86_64 has only ``rt_sigframe``.  On ia32 the rt frame carries
-    ``pinfo == frame+16`` and ``puc == frame+144`` (signal_32.c stores them
-    unconditionally); the non-RT frame has the sigcontext there instead.
+
+class _Detection(NamedTuple):
+    """How :func:`detect_kind` tells one ABI's frame kinds apart, worked out
+    once per ABI from its rows."""
+
+    size: int  #: bytes read at the frame: the largest kind
+    #: (kind, (unpack_from of its argument slots, bytes it needs), the frame
+    #: offsets they must hold)
+    slots: tuple[tuple[str, _Reader, tuple[int, ...]], ...]
+    retcodes: tuple[tuple[str, int, bytes], ...]  #: (kind, offset, the kernel's bytes)
+    pretcode: _Reader  #: of the first kind's pretcode
+    by_sigreturn: dict[str, str]  #: sigreturn -> the first kind it returns from
+    last: str  #: the kind when nothing tells
+
+
+def _reader(abi: Abi, fields: list[Field]) -> _Reader:
+    """(unpack_from of the given integer fields in offset order, bytes it needs)."""
+    fmt, pos = abi.endian, 0
+    for f in sorted(fields, key=lambda f: f.offset):
+        fmt += f"{f.offset - pos}x{_INT_CODES[f.size]}"
+        pos = f.end
+    return struct.Struct(fmt).unpack_from, pos
+
+
+_INT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_DETECTION: dict[Abi, _Detection] = {}
+
+
+def _detection(abi: Abi) -> _Detection:
+    d = _DETECTION.get(abi)
+    if d is None:
+        kinds = abi.frame_kinds
+        if not kinds or "pretcode" not in kinds[0].layout.by_name:
+            raise DecodeError(f"{abi.name} frames are not decoded here (no pretcode: "
+                              "their own decoder, sigdbg/decode/frames.py)")
+        slots = tuple((k.name, _reader(abi, [k.layout[s] for s, _ in k.arg_slots]),
+                       tuple(k.offset_of(m) for _, m in sorted(
+                           k.arg_slots, key=lambda sm: k.layout[sm[0]].offset)))
+                      for k in kinds if k.arg_slots)
+        retcodes = tuple((k.name, k.layout["retcode"].offset, k.retcode)
+                         for k in kinds if k.retcode is not None)
+        by_sigreturn: dict[str, str] = {}
+        for k in kinds:
+            by_sigreturn.setdefault(k.sigreturn, k.name)
+        d = _DETECTION[abi] = _Detection(
+            max(k.layout.size for k in kinds), slots, retcodes,
+            _reader(abi, [kinds[0].layout["pretcode"]]), by_sigreturn, kinds[-1].name)
+    return d
+
+
+def detect_kind(mem: Memory, abi: Abi, frame: int) -> str:
+    """Which of ``abi``'s frame structs lies at ``frame``.
+
+    One kind: that one.  Else, in the ABI's order: the kind whose argument
+    slots point at its own members (i386: ``pinfo == frame+16`` and
+    ``puc == frame+144``, which signal_32.c stores unconditionally); the
+    kind whose retcode signature is in place; the kind whose sigreturn the
+    code at pretcode makes; the last kind.  The argument slots are the
+    handler's own and may have been reused (a sibling call writes them); the
+    retcode signatures and what pretcode points at are not touched by it.
     """
-    if abi.name == "x86_64":
-        return "rt_sigframe"
-    if abi.name == "i386":
-        # pinfo/puc are the handler's own argument slots and may have been
-        # reused (a sibling call writes them); the retcode signatures and what
-        # pretcode points at are not touched by the handler.
-        head = mem.read_upto(frame, i386_tables.SIGFRAME.size)
-        pretcode, _, pinfo, puc = struct.unpack_from("<4I", head)
-        if (pinfo, puc) == (frame + 16, frame + 144):
-            return "rt_sigframe_ia32"
-        if head[260:268] == i386_tables.RT_SIGFRAME_RETCODE:
-            return "rt_sigframe_ia32"
-        if head[724:732] == i386_tables.SIGFRAME_RETCODE:
-            return "sigframe_ia32"
-        pat = match_pattern(abi, mem.read_upto(pretcode, 16))
-        if pat is not None and pat[0] == "rt_sigreturn":
-            return "rt_sigframe_ia32"
-        return "sigframe_ia32"
-    raise DecodeError(f"no signal frame tables for ABI {abi.name}")
+    kinds = abi.frame_kinds
+    if not kinds:
+        raise DecodeError(f"no signal frame tables for ABI {abi.name}")
+    if len(kinds) == 1:
+        return kinds[0].name
+    d = _DETECTION.get(abi) or _detection(abi)
+    head = mem.read_upto(frame, d.size)
+    for name, (read, need), offsets in d.slots:
+        if len(head) >= need:
+            for value, off in zip(read(head), offsets):
+                if value != frame + off:
+                    break
+            else:
+                return name
+    for name, off, code in d.retcodes:
+        if head[off : off + len(code)] == code:
+            return name
+    read, need = d.pretcode
+    if len(head) >= need:
+        pat = match_pattern(abi, mem.read_upto(read(head)[0], 16))
+        if pat is not None and pat[0] in d.by_sigreturn:
+            return d.by_sigreturn[pat[0]]
+    return d.last
 
 
 class _KindFacts(NamedTuple):
     """What the decoder needs of one frame kind's table, looked up once."""
 
+    row: FrameKind
     layout: Layout
-    reader: Any  #: int_members reader: (top, uc, uc_stack, mcontext) or (top, sc)
-    info_off: int
-    uc_off: int
-    mcontext_off: int
-    sp_name: str  #: the stack pointer's name in the sigcontext
+    reader: Any  #: int_members reader: (top, uc, uc_stack, mcontext) or (top, mcontext)
+    info_off: int  #: -1: no siginfo
+    arg_offs: tuple[tuple[str, str, int], ...]  #: (slot, member, member offset)
+    retcode: tuple[int, int] | None  #: (start, end) of the retcode member
+    extramask: tuple[str, int] | None  #: (member, bits per word)
 
 
 class RestorerContext(Protocol):
@@ -230,25 +311,30 @@ def view_restorer(view: RestorerContext, mem: Memory, abi: Abi, pretcode: int) -
     return restorer
 
 
-_KIND_FACTS: dict[str, _KindFacts] = {}
+_KIND_FACTS: dict[FrameKind, _KindFacts] = {}
 
 
-def _kind_facts(kind: str) -> _KindFacts:
-    facts = _KIND_FACTS.get(kind)
+def _kind_facts(row: FrameKind) -> _KindFacts:
+    facts = _KIND_FACTS.get(row)
     if facts is None:
-        layout = FRAME_LAYOUTS.get(kind)
-        if layout is None:  # another ABI's kind (--kind takes every ABI's)
-            raise DecodeError(f"{kind} frames are not decoded here (another ABI's kind)")
-        sp_name = "rsp" if kind == "rt_sigframe" else "sp"
-        if kind == "sigframe_ia32":
-            facts = _KindFacts(layout, layout.int_members("", "sc"), -1, -1,
-                               layout.offset_of("sc"), sp_name)
+        layout = row.layout
+        if "pretcode" not in layout.by_name:
+            # AArch64 and AArch32 frames (no pretcode: the handler returns
+            # through x30/lr) have their own decoders (sigdbg/decode/frames.py)
+            raise DecodeError(f"{row.name} frames are not decoded here (their own decoder)")
+        if row.uc is None:
+            reader = layout.int_members("", row.mcontext)
         else:
-            facts = _KindFacts(
-                layout, layout.int_members("", "uc", "uc.uc_stack", "uc.uc_mcontext"),
-                layout.by_name["info"].offset, layout.by_name["uc"].offset,
-                layout.offset_of("uc.uc_mcontext"), sp_name)
-        _KIND_FACTS[kind] = facts
+            reader = layout.int_members("", row.uc, f"{row.uc}.uc_stack", row.mcontext)
+        rc = layout["retcode"] if row.retcode is not None else None
+        extra = None
+        if row.extramask is not None:
+            f = layout[row.extramask]
+            extra = (row.extramask, 8 * f.size // max(f.count, 1))
+        facts = _KIND_FACTS[row] = _KindFacts(
+            row, layout, reader, layout.offset_of(row.info) if row.info else -1,
+            tuple((s, m, layout.offset_of(m)) for s, m in row.arg_slots),
+            (rc.offset, rc.end) if rc is not None else None, extra)
     return facts
 
 
@@ -289,9 +375,11 @@ def decode_sigframe(
     if not data:
         raise MemoryReadError(frame, 1, "signal frame address is not readable")
     if kind is None:
-        kind = "rt_sigframe" if abi.name == "x86_64" else detect_kind(
+        kinds = abi.frame_kinds
+        kind = kinds[0].name if len(kinds) == 1 else detect_kind(
             BufferedMemory(mem, frame, data), abi, frame)
-    facts = _KIND_FACTS.get(kind) or _kind_facts(kind)
+    row = _KINDS.get((abi.name, kind)) or kind_row(abi.name, kind)
+    facts = _KIND_FACTS.get(row) or _kind_facts(row)
     layout = facts.layout
     size = layout.size
     raw = data[:size]
@@ -305,7 +393,9 @@ def decode_sigframe(
         if _fpstate(mem, abi, frame, data, fp_ptr)[0] is previous.fpstate:
             return previous
     problems: list[str] = []
-    if kind == "sigframe_ia32":
+    uc: dict[str, int] | None = None
+    uc_stack: dict[str, int] | None = None
+    if row.uc is None:
         top, mcontext = facts.reader(raw, 0)
     else:
         top, uc, uc_stack, mcontext = facts.reader(raw, 0)
@@ -313,49 +403,49 @@ def decode_sigframe(
     fpstate, fp_problem = _fpstate(mem, abi, frame, data, fp_ptr)
     siginfo: SigInfo | None = None
     siginfo_valid = False
-    pinfo = puc = uc_flags = uc_link = retcode_ok = None
+    uc_flags = uc_link = retcode_ok = None
     retcode = None
     pretcode = top["pretcode"]
-    if kind == "sigframe_ia32":
-        uc_stack = None
-        sig = top["sig"]
-        d = layout.decode(raw)
-        extramask = d["extramask"]
-        assert isinstance(extramask, tuple)
-        sigmask = mcontext["oldmask"] | (int(extramask[0]) << 32)
-        retcode = bytes(d["retcode"])  # type: ignore[arg-type]
-        retcode_ok = retcode == i386_tables.SIGFRAME_RETCODE
+    sig = top[row.signal_slot] if row.signal_slot is not None else signo or 0
+    slots: dict[str, int] = {}
+    for slot, member, off in facts.arg_offs:
+        value = slots[slot] = top[slot]
+        if value != frame + off:
+            problems.append(f"{slot} {value:#x} does not point at the frame's {member}")
+    if facts.retcode is not None:
+        retcode = raw[facts.retcode[0] : facts.retcode[1]]
+        retcode_ok = retcode == row.retcode
+    if uc is None:
+        # a non-RT frame: the mask is the sigcontext's oldmask, the words
+        # above it in the extramask array
+        sigmask = mcontext["oldmask"]
+        if facts.extramask is not None:
+            member, bits = facts.extramask
+            words = layout.decode(raw)[member]
+            assert isinstance(words, tuple)
+            for i, word in enumerate(words):
+                sigmask |= int(word) << (bits * (i + 1))
     else:
         uc_flags = uc["uc_flags"]
         uc_link = uc["uc_link"]
         sigmask = uc["uc_sigmask"]
-        if kind == "rt_sigframe_ia32":
-            sig = top["sig"]
-            pinfo = top["pinfo"]
-            puc = top["puc"]
-            if pinfo != frame + facts.info_off:
-                problems.append(f"pinfo {pinfo:#x} does not point at the frame's info")
-            if puc != frame + facts.uc_off:
-                problems.append(f"puc {puc:#x} does not point at the frame's uc")
-            rc = layout["retcode"]
-            retcode = raw[rc.offset : rc.end]
-            retcode_ok = retcode == i386_tables.RT_SIGFRAME_RETCODE
-        else:
-            sig = signo or 0
+    if facts.info_off >= 0:
         try:
             siginfo = decode_siginfo(raw, abi, facts.info_off)
         except DecodeError as exc:
             problems.append(str(exc))
         else:
-            if not sig and kind == "rt_sigframe":  # no delivery signal given: the info's
+            if not sig and row.signal_slot is None:  # no delivery signal given: the info's
                 sig = siginfo.si_signo
             siginfo_valid = siginfo.si_signo == sig
             if not siginfo_valid:
                 problems.append(
                     "info.si_signo does not match the signal: handler installed without "
                     "SA_SIGINFO (the kernel leaves these 128 bytes unwritten)"
-                    if kind == "rt_sigframe" else
+                    if row.signal_slot is None else
                     f"info.si_signo {siginfo.si_signo} != frame sig {sig}")
+    pinfo = slots.get("pinfo")
+    puc = slots.get("puc")
     if signo is not None and sig and sig != signo:
         problems.append(f"frame says signal {sig}, the delivery was signal {signo}")
     if retcode_ok is False:
@@ -371,7 +461,7 @@ def decode_sigframe(
             problems.append(f"fpstate {fp_ptr:#x} points inside or below the frame"
                             if fp_ptr < frame + size else
                             f"fpstate {fp_ptr:#x} is far above the frame")
-    sp = mcontext.get(facts.sp_name, 0)
+    sp = mcontext.get(row.sp, 0)
     on_alt = frame_on_altstack(frame, uc_stack)
     if not on_alt and sp and sp <= frame:
         problems.append(f"interrupted sp {sp:#x} is not above the frame")
@@ -411,9 +501,10 @@ def _fpstate(mem: Memory, abi: Abi, frame: int, data: bytes,
     return try_decode_fpstate(BufferedMemory(mem, frame, data), abi, fp_ptr)
 
 
-def _sigcontext(kind: str) -> Layout:
-    layout = FRAME_LAYOUTS[kind]
-    for part in _MCONTEXT_PATH[kind].split("."):
+def _sigcontext(row: FrameKind) -> Layout:
+    """The sigcontext layout of a frame kind (its ``mcontext`` member)."""
+    layout = row.layout
+    for part in row.mcontext.split("."):
         sub = layout[part].sub
         assert sub is not None
         layout = sub
@@ -439,9 +530,10 @@ def frame_value_fields(frame: SigFrame) -> tuple[list[tuple[int, int]], list[tup
     vector registers.  The C trace loop's template holes (engine/fastpath.py)."""
     kind = frame.kind
     abi = abi_of_frame_kind(kind)
-    layout = FRAME_LAYOUTS[kind]
-    sc = _sigcontext(kind)
-    mc = layout.offset_of(_MCONTEXT_PATH[kind])
+    row = kind_row(abi.name, kind)
+    layout = row.layout
+    sc = _sigcontext(row)
+    mc = layout.offset_of(row.mcontext)
     word = abi.bits // 8
     sp_name = next((n for n, ur in abi.mcontext_regs if ur == abi.sp), "")
     values = [(mc + sc[name].offset, word) for name, _ in abi.mcontext_regs
@@ -456,62 +548,51 @@ def frame_value_fields(frame: SigFrame) -> tuple[list[tuple[int, int]], list[tup
 
 
 def frame_regions(f: SigFrame) -> tuple[Region, ...]:
-    """Labelled byte ranges of a decoded frame, for the stack picture."""
-    layout = FRAME_LAYOUTS[f.kind]
+    """Labelled byte ranges of a decoded frame, for the stack picture: the
+    frame kind's fixed rows, then the FP area, the area below sp the ABI
+    skips and the interrupted stack above it."""
+    row = kind_row(f.abi, f.kind)
+    abi = by_name(f.abi)
     a = f.address
-    out: list[Region] = []
+    values = {"pretcode": f.pretcode, "sig": f.sig, "pinfo": f.pinfo or 0, "puc": f.puc or 0,
+              "stale": "" if f.siginfo_valid else " (stale)"}
+    out = [Region(a + off, size, label, detail.format(**values))
+           for off, size, label, detail in row.picture]
 
     def region(off: int, size: int, label: str, detail: str = "") -> None:
         out.append(Region(a + off, size, label, detail))
 
-    if f.kind == "sigframe_ia32":
-        region(0, 4, "pretcode", f"{f.pretcode:#x}")
-        region(4, 4, "sig", str(f.sig))
-        region(8, 88, "sc", "struct sigcontext_32")
-        region(96, 624, "fpstate_unused", "legacy slot, not written")
-        region(720, 4, "extramask", "blocked mask, signals 33..64")
-        region(724, 8, "retcode", "pop %eax; mov $119,%eax; int $0x80")
-    else:
-        uc_off = layout["uc"].offset
-        info_off = layout["info"].offset
-        mc_off = layout.offset_of("uc.uc_mcontext")
-        mc_size = layout["uc"].sub["uc_mcontext"].size  # type: ignore[index]
-        ucname = "ucontext_ia32" if f.abi == "i386" else "ucontext"
-        if f.kind == "rt_sigframe_ia32":
-            region(0, 4, "pretcode", f"{f.pretcode:#x}")
-            region(4, 4, "sig", str(f.sig))
-            region(8, 4, "pinfo", f"-> info {f.pinfo or 0:#x}")
-            region(12, 4, "puc", f"-> uc {f.puc or 0:#x}")
-            region(260, 8, "retcode", "mov $173,%eax; int $0x80")
-        else:
-            region(0, 8, "pretcode", f"{f.pretcode:#x}")
-        region(uc_off, mc_off - uc_off, "uc", f"{ucname}: uc_flags, uc_link, uc_stack")
-        region(mc_off, mc_size, "uc.uc_mcontext", "struct sigcontext" +
-               ("_32" if f.abi == "i386" else ""))
-        region(mc_off + mc_size, 8, "uc.uc_sigmask", "")
-        region(info_off, 128, "info", "siginfo_t" if f.siginfo_valid else "siginfo_t (stale)")
-    top = a + layout.size
+    top = a + row.layout.size
     fp = f.fpstate
     if fp is not None:
         if fp.address > top:
-            region(layout.size, fp.address - top, "padding", "alignment")
-        region(fp.address - a, fp.size, "fpstate",
-               f"{fp.format}, {fp.xstate_size or 512} bytes + magic2")
+            region(row.layout.size, fp.address - top, "padding", "alignment")
+        region(fp.address - a, fp.size, "fpstate", fp.picture_detail)
         top = fp.address + fp.size
     if not f.on_altstack and f.sp > a:
-        red = RED_ZONE if f.abi == "x86_64" else 0
-        if f.sp - red > top:
-            region(top - a, f.sp - red - top, "padding", "alignment")
-        if red:
-            region(f.sp - red - a, red, "red zone", "128 bytes the kernel skips (x86_64 ABI)")
-        region(f.sp - a, 8 if f.abi == "x86_64" else 4, "interrupted stack",
-               f"sp {f.sp:#x} when the signal came")
+        skip = abi.stack_skip
+        if f.sp - skip > top:
+            region(top - a, f.sp - skip - top, "padding", "alignment")
+        if skip:
+            region(f.sp - skip - a, skip, *abi.stack_skip_region)
+        region(f.sp - a, abi.word, "interrupted stack", f"sp {f.sp:#x} when the signal came")
     return tuple(sorted(out, key=lambda r: r.start))
 
 
 def ss_flags_text(flags: int) -> str:
     names = ss_flags_names(flags)
     return "|".join(names) if names else "0"
+
+
+def _change_json(name: str, value: int) -> int | str:
+    """A changed value as JSON: vector registers exceed every JSON integer
+    (x86 xmm: :func:`fp_value_json`; AArch64 V0-V31 the same 128-bit hex
+    form, SVE Z/P registers up to 2048 bits as plain hex)."""
+    if name.startswith("fpsimd.v"):
+        return f"{value:#034x}"
+    if name.startswith("sve."):
+        return hex(value)
+    return fp_value_json(name, value)
 
 
 @dataclass(frozen=True)
@@ -528,10 +609,7 @@ class FrameDiff(Model):
         # a 128-bit vector register exceeds every JSON integer: it is the
         # fixed-width hex string the fpstate object uses ("0x" + 32 digits)
         return {"changes": [
-            [name, f"{old:#034x}", f"{new:#034x}"]
-            if name.startswith(("fpstate.xmm", "fpsimd.v"))
-            else [name, hex(old), hex(new)] if name.startswith("sve.")
-            else [name, old, new]
+            [name, _change_json(name, old), _change_json(name, new)]
             for name, old, new in self.changes]}
 
 
@@ -552,13 +630,7 @@ def diff_frames(before: SigFrame, after: SigFrame) -> FrameDiff:
                 changes.append((f"uc_stack.{k}", v, after.uc_stack[k]))
     bf, af = before.fpstate, after.fpstate
     if bf is not None and af is not None:
-        for i, (x, y) in enumerate(zip(bf.xmm, af.xmm)):
-            if x != y:
-                changes.append((f"fpstate.xmm{i}", x, y))
-        if bf.mxcsr != af.mxcsr:
-            changes.append(("fpstate.mxcsr", bf.mxcsr, af.mxcsr))
-        if bf.cwd != af.cwd:
-            changes.append(("fpstate.cwd", bf.cwd, af.cwd))
+        changes.extend((f"fpstate.{name}", x, y) for name, x, y in fp_changes(bf, af))
     return FrameDiff(tuple(changes))
 
 

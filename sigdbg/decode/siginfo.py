@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sigdbg.abi.abis import Abi
+from sigdbg.abi import Abi
 from sigdbg.decode.model import SharedModel, internal, one_store_init
 from sigdbg.errors import DecodeError
 from sigdbg.names import si_code_name, sigfault_extra, siginfo_layout, signal_name

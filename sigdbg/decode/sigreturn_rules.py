@@ -1,11 +1,12 @@
 """What sigreturn does, as pure functions shared by every backend.
 
-Sources: arch/x86/kernel/signal_64.c and signal_32.c (where the frame is read:
-``sp - 8`` for x86_64 and the non-RT ia32 frame, ``sp - 4`` for the RT ia32
-frame, since the restorer's ``ret``/``pop`` consumed pretcode and sig),
-arch/x86/include/asm/sighandling.h (``FIX_EFLAGS``: the eflags bits taken from
-the frame), ``restore_sigcontext`` (cs/ss get RPL 3; on x86_64 fs/gs are not
-restored from sigcontext).
+The facts are the ABI's: where the kernel reads the frame is the frame
+kind's ``sp_at_sigreturn`` (x86: arch/x86/kernel/signal_64.c and
+signal_32.c, ``sp - 8`` or ``sp - 4`` since the restorer's ``ret``/``pop``
+consumed pretcode and sig), and how registers are restored beyond plain
+copies is ``Abi.sigreturn_rules`` (x86: arch/x86/include/asm/sighandling.h
+``FIX_EFLAGS``, ``restore_sigcontext``: segment selectors with RPL 3,
+registers not restored at all).
 
 AArch64 (arch/arm64/kernel/signal.c ``sys_rt_sigreturn``: the frame is read
 at sp; ``restore_sigframe`` takes x0-x30, sp, pc and pstate from it, then
@@ -28,8 +29,7 @@ from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sigdbg.abi import aarch64, arm
-from sigdbg.abi.abis import Abi, abi_by_name
+from sigdbg.abi import Abi, aarch64, arm, by_name
 from sigdbg.decode.sigframe import SigFrame
 from sigdbg.errors import DecodeError
 
@@ -39,9 +39,6 @@ if TYPE_CHECKING:
 
 #: Restorers are a handful of instructions; anything longer is not one.
 MAX_RESTORER_STEPS = 64
-#: eflags bits sigreturn takes from the frame: AC OF DF TF SF ZF AF PF CF, RF
-FIX_EFLAGS = 0x40DD5 | (1 << 16)
-_SEGMENTS = ("cs", "ss", "ds", "es", "fs", "gs")
 
 
 _PLAIN, _FLAGS, _SEGMENT, _RPL3, _PSTATE, _CPSR = range(6)
@@ -62,14 +59,21 @@ def _nothing(_: Mapping[str, int]) -> tuple[()]:
     return ()
 
 
+#: ``SigreturnRules.flags_rules`` -> how the flags register is compared
+_FLAG_RULES = {"": _FLAGS, "a64_pstate": _PSTATE, "a32_cpsr": _CPSR}
+
+
 def _rules(abi: Abi) -> _Rules:
     """How sigreturn restores each register, per ABI (looked up once)."""
     rules = _RULES.get(abi.name)
     if rules is None:
-        flags = {"aarch64": _PSTATE, "arm": _CPSR}.get(abi.name, _FLAGS)
+        fix = abi.sigreturn_rules
+        flags = (abi.mcontext_name(abi.flags) if fix.flags_fixup or fix.flags_rules
+                 else None)
+        flag_rule = _FLAG_RULES[fix.flags_rules]
         every = tuple(
-            (mc, reg, flags if reg == abi.flags else
-             _RPL3 if mc in ("cs", "ss") else _SEGMENT if mc in _SEGMENTS else _PLAIN)
+            (mc, reg, flag_rule if mc == flags else
+             _RPL3 if mc in fix.user_rpl else _SEGMENT if mc in fix.segments else _PLAIN)
             for mc, reg in abi.mcontext_regs)
         plain = [r for r in every if r[2] == _PLAIN]
         # (one name makes itemgetter return the value, not a 1-tuple: the
@@ -82,12 +86,15 @@ def _rules(abi: Abi) -> _Rules:
 
 
 def frame_at_sigreturn(abi_name: str, kind: str, sp: int) -> int:
-    """Where the kernel looks for the frame when the sigreturn syscall runs
-    (``Abi.sigreturn_frame_below_sp``)."""
-    for k, below in abi_by_name(abi_name).sigreturn_frame_below_sp:
-        if k == kind:
-            return sp - below
-    raise DecodeError(f"{abi_name}: no sigreturn rule for a {kind} frame")
+    """Where the kernel looks for the frame when the sigreturn syscall runs:
+    ``sp`` minus the frame kind's ``sp_at_sigreturn`` (x86_64 and the ia32
+    non-RT frame ``sp - 8``, the ia32 RT frame ``sp - 4``, AArch64 and the
+    AArch32 compat frames ``sp`` itself).  DecodeError for a kind the ABI
+    does not build."""
+    row = by_name(abi_name).frame_kind(kind)
+    if row is None:
+        raise DecodeError(f"{abi_name}: no sigreturn rule for a {kind} frame")
+    return sp - row.sp_at_sigreturn
 
 
 class PstateRule(NamedTuple):
@@ -215,6 +222,7 @@ def compare_restored(
     diffs: list[str] = []
     mc = frame.mcontext
     rules = _rules(abi)
+    fix = abi.sigreturn_rules
     try:
         # the usual case, checked at C speed: every plain register restored
         # exactly (a missing one raises and takes the full walk)
@@ -238,7 +246,7 @@ def compare_restored(
                              f"rules give {want:#x} (differs in {bits:#x})")
             continue
         if rule == _FLAGS:
-            bits = (saved ^ got) & FIX_EFLAGS
+            bits = (saved ^ got) & fix.flags_fixup
             if bits:
                 diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x} "
                              f"(differs in sigreturn-restored bits {bits:#x})")
@@ -249,10 +257,9 @@ def compare_restored(
                 saved |= 3  # sigreturn forces RPL 3 on cs and ss
         if saved != got:
             diffs.append(f"{reg_name}: frame {saved:#x} restored {got:#x}")
-    if any(r[2] in (_PSTATE, _CPSR) for r in rules.special):
+    if fix.flags_rules:
         # compared by rule, not equality: each rule named
-        named = A64_PSTATE_RULES if any(r[2] == _PSTATE for r in rules.special) \
-            else A32_CPSR_RULES
+        named = A64_PSTATE_RULES if fix.flags_rules == "a64_pstate" else A32_CPSR_RULES
         not_compared = [f"{abi.flags}.{r.name}: {r.what}"
                         for r in named
                         if r.name != "SS" or single_step is None]
@@ -264,8 +271,9 @@ def compare_restored(
             not_compared.append(f"{scratch}: read at the syscall-exit stop, where it holds "
                                 "the stop's direction (report_syscall)")
         return tuple(diffs), tuple(not_compared)
-    not_compared = ["fs", "gs"] if abi.name == "x86_64" else []
-    not_compared.append(f"{abi.flags} bits outside FIX_EFLAGS")
+    not_compared = list(fix.not_restored)
+    if fix.flags_fixup:
+        not_compared.append(f"{abi.flags} bits outside {fix.flags_fixup_name}")
     return tuple(diffs), tuple(not_compared)
 
 

@@ -2,7 +2,7 @@
 sigreturn trampolines, read from target memory.
 
 The facts (addresses, byte patterns, entry offsets) are the ABI's data
-(``Abi.special_pages``, sigdbg/abi/arm_pages.py); this module only reads and
+(``Abi.special_pages``, sigdbg/abi/arm/pages.py); this module only reads and
 matches.  The kuser helper version word is read from memory, never assumed;
 a trampoline block is found by searching the page for its bytes (offset 0 on
 an arm64 kernel, a random offset chosen at boot on an ARM kernel:
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sigdbg.abi.arm_pages import PageRule
+from sigdbg.abi.arm.pages import PageRule
 from sigdbg.backends.base import Memory
 from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.model import Model

@@ -3,14 +3,16 @@ frames still on the stack and the crash.
 
 The frames are found the way an unwinder would have to without debug info:
 walking up from the thread's stack pointer, at the addresses where the
-kernel can have put a frame (arch/x86/kernel/signal.c ``get_sigframe`` /
+kernel can have put a frame (the frame kind's ``address_mod``; x86:
+arch/x86/kernel/signal.c ``get_sigframe`` /
 ``align_sigframe``: x86_64 frames start 8 bytes below a 16-byte boundary,
 ia32 frames 4 bytes below one), a word that points at a known restorer (the
 vDSO's ``__kernel_rt_sigreturn``/``__kernel_sigreturn``, read from the vDSO
 image in the core; libc's ``__restore_rt`` or a program's own trampoline,
 recognised by the instruction sequence the kernel's unwinders match, read
 from the mapped file) is a candidate pretcode.  A candidate is a frame only
-if the rest of its layout holds: user-mode cs/ss, known uc_flags bits, no
+if the rest of its layout holds: a user-mode context (the ABI's
+``sigreturn_rules.user_mode``: x86 cs/ss with RPL 3), known uc_flags bits, no
 SIGKILL/SIGSTOP in the saved mask (the kernel never blocks them), an FP area
 that decodes, and an interrupted sp above the frame unless it is on the
 alternate stack.  When the interrupted sp lies in another mapping (the
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
+from sigdbg.abi import by_name
 from sigdbg.backends.base import Task
 from sigdbg.decode.auxv import AuxvReport
 from sigdbg.decode.corefile import CoreFile
@@ -252,7 +255,8 @@ class CoreTarget(Inspector):
     def _find_frames(self, task: CoreThread) -> tuple[SigFrame, ...]:
         abi = task.abi
         w = abi.word
-        align = 8 if abi.name == "x86_64" else 12  # frame address mod 16
+        # where the kernel puts a frame (every kind of one ABI alike)
+        modulus, align = abi.frame_kinds[0].address_mod if abi.frame_kinds else (w, 0)
         maps = self.maps()
         cur: int | None = task.registers()[abi.sp]
         frames: list[SigFrame] = []
@@ -267,19 +271,19 @@ class CoreTarget(Inspector):
             data = task.read_upto(cur, end - cur)
             budget -= max(len(data), 1)
             nxt: int | None = None
-            a = cur + ((align - cur) % 16)
+            a = cur + ((align - cur) % modulus)
             while a + w <= cur + len(data) and len(frames) < MAX_FRAMES:
                 (value,) = struct.unpack_from(abi.word_fmt, data, a - cur)
                 kind = self._frame_kind(value)
                 f = self._try_frame(task, a, kind, data[a - cur:]) if kind else None
                 if f is None:
-                    a += 16
+                    a += modulus
                     continue
                 frames.append(f)
                 if f.sp and not m.start <= f.sp < m.end:
                     nxt = f.sp  # the handler ran on an alternate stack: go where it came from
                     break
-                a += (f.size + 15) // 16 * 16
+                a += (f.size + modulus - 1) // modulus * modulus
             cur = nxt
         return tuple(frames)
 
@@ -302,11 +306,10 @@ class CoreTarget(Inspector):
                                         not ref.name.startswith(_VDSO_RESTORERS)):
                     pat = None
             if pat is not None:
-                rt = pat[0] == "rt_sigreturn"
-                kind = ("rt_sigframe" if task.abi.name == "x86_64" else
-                        "rt_sigframe_ia32" if rt else "sigframe_ia32")
-                if task.abi.name == "x86_64" and not rt:
-                    kind = None
+                # the kind this restorer's sigreturn returns from (None: a
+                # sigreturn this ABI builds no frame for)
+                kind = next((k.name for k in task.abi.frame_kinds if k.sigreturn == pat[0]),
+                            None)
         self._restorer_kind[pretcode] = kind
         return kind
 
@@ -319,7 +322,7 @@ class CoreTarget(Inspector):
             return None
         if frame_layout_problems(f):
             return None
-        if f.kind == "rt_sigframe" and f.siginfo is not None and not 0 < f.sig <= _NSIG:
+        if f.sig_from_info and f.siginfo is not None and not 0 < f.sig <= _NSIG:
             # x64_setup_rt_frame writes info only for SA_SIGINFO handlers: no signal number
             # anywhere else in the frame, so the core does not say which signal this was
             f = dataclasses.replace(f, sig=0, siginfo_valid=False, problems=(
@@ -333,11 +336,10 @@ def frame_layout_problems(f: SigFrame) -> list[str]:
     """Why ``f`` is not a frame the kernel built (empty if it may be one)."""
     out = [p for p in f.problems if not p.startswith(_TOLERATED)]
     mc = f.mcontext
-    cs, ss = mc.get("cs", 0), mc.get("ss", 0)
-    if not cs or cs & 3 != 3:
-        out.append(f"saved cs {cs:#x} is not a user code segment")
-    if ss & 3 != 3:
-        out.append(f"saved ss {ss:#x} is not a user stack segment")
+    for name, mask, value, zero_ok, what in by_name(f.abi).sigreturn_rules.user_mode:
+        saved = mc.get(name, 0)
+        if (not saved and not zero_ok) or saved & mask != value:
+            out.append(f"saved {name} {saved:#x} is not {what}")
     if f.uc_flags is not None and f.uc_flags & ~_UC_FLAGS:
         out.append(f"uc_flags {f.uc_flags:#x} has bits the kernel never sets")
     if f.sigmask & _UNBLOCKABLE:
@@ -367,7 +369,7 @@ def core_report(target: CoreTarget) -> CoreReport:
             xs = task.xstate_raw()
             src = task.xstate_source()
             xcr0 = xfeatures = None
-            if src == "NT_X86_XSTATE" and xs is not None and len(xs) >= 520:
+            if src and src == task.abi.fp_regset_name and xs is not None and len(xs) >= 520:
                 xcr0 = int(struct.unpack_from("<Q", xs, 464)[0])
                 xfeatures = int(struct.unpack_from("<Q", xs, 512)[0])
             try:

@@ -13,10 +13,10 @@ semantics and one writer:
   the stack pointer, which the decoder checks against the frame), the x87
   and vector registers of the FP area, the pc at the delivery and at the
   handler's entry.  Their offsets come from the layout tables
-  (sigdbg/abi/x86_64.py, i386.py, x86_fp.py, the ABI's ``mcontext_regs``;
+  (sigdbg/abi/x86/x86_64.py, i386.py, fp.py, the ABI's ``mcontext_regs``;
   the YMM area from CPUID via decode/xstate_layout.py), never from here;
 - the **key** is every other byte the decoder reads: the frame struct, the
-  FP area's legacy image, XSAVE header and MAGIC2 (what decode/xsave.py
+  FP area's legacy image, XSAVE header and MAGIC2 (what abi/x86/xsave.py
   reads), the registers at the handler's entry, the delivery's siginfo, the
   task; plus the exact sizes of the register set and of the frame read.  A
   template applies only where all of it is equal;
@@ -41,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from sigdbg.abi.abis import abi_for_regset_size
+from sigdbg.abi import abi_for_regset_size
 from sigdbg.decode.sigframe import SigFrame, frame_value_fields, regset_value_fields
 from sigdbg.engine import events as ev
 from sigdbg.errors import UsageError

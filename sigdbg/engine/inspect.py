@@ -6,7 +6,7 @@ so the ptrace Session and the GDB extension share every report here.
 
 from __future__ import annotations
 
-from sigdbg.abi.abis import Abi
+from sigdbg.abi import Abi
 from sigdbg.backends.base import Task
 from sigdbg.decode.auxv import (
     AT_SYSINFO,

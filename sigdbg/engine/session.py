@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sigdbg.abi.abis import Abi, abi_for_elf_header
+from sigdbg.abi import Abi, abi_for_elf_header, by_name
 from sigdbg.abi.elf import ELFMAG
 from sigdbg.backends.ptrace import (
     LOOP_FULL,
@@ -82,7 +82,6 @@ _SIGTRAP, _SIGSTOP = int(signal.SIGTRAP), int(signal.SIGSTOP)
 #: the "signal" to resume a task with that is held in a group-stop: not a
 #: restart but PTRACE_LISTEN (kernel/ptrace.c), so it stays stopped until SIGCONT
 _LISTEN = -1
-_TF = 0x100  #: EFLAGS.TF
 #: the most deliveries the progress guard lets pass unstepped in one run
 _MAX_UNSTEPPED = 64
 #: waitpid status of a SIGTRAP signal stop (no PTRACE_EVENT bits)
@@ -401,9 +400,10 @@ class Session(Inspector):
                 return 0  # a syscall-stop
             if code == SI_KERNEL:
                 pc = t.registers()[t.abi.pc]
-                if pc - 1 in self.breakpoints and t.tid not in self._at_breakpoint:
+                hit = pc - t.abi.breakpoint_pc_adjust
+                if hit in self.breakpoints and t.tid not in self._at_breakpoint:
                     regs = t.registers()
-                    regs[t.abi.pc] = pc - 1  # our int3: back onto the original instruction
+                    regs[t.abi.pc] = hit  # our breakpoint: back onto the original instruction
                     t.set_registers(regs)
                     return 0
                 if pc in self.breakpoints:
@@ -531,7 +531,7 @@ class Session(Inspector):
         finally:
             if self.alive and t.tid in self.tracer.tasks:
                 try:
-                    t.write(address, b"\xcc")
+                    t.write(address, t.abi.breakpoint_insn)
                 except SigdbgError:
                     pass
         if stop.kind == "signal" and stop.sig == signal.SIGTRAP \
@@ -644,7 +644,7 @@ class Session(Inspector):
         fast = self._fast = None
         if encoder is not None and not step_sigreturn and trace_loop_available() \
                 and os.environ.get("SIGDBG_NO_FASTPATH", "") in ("", "0") \
-                and self.task.process_abi.name in ("x86_64", "i386"):
+                and self.task.process_abi.native_trace_loop:
             fast = self._fast = FastPath(TemplateStore, encoder, passed_encoder,
                                          max_count=max(batch, 1))
         while tasks or self._requeued:  # (self.alive)
@@ -971,7 +971,7 @@ class Session(Inspector):
             code = info.si_code
             if code == SI_KERNEL and self.breakpoints:
                 regs = task.registers()
-                pc = regs[task.abi.pc] - 1
+                pc = regs[task.abi.pc] - task.abi.breakpoint_pc_adjust
                 if pc in self.breakpoints:
                     regs[task.abi.pc] = pc
                     task.set_registers(regs)
@@ -1053,14 +1053,10 @@ class Session(Inspector):
         otherwise every run uses PTRACE_SYSCALL (two stops per system call).
         Each delivery is stepped into, also when not reported, since its
         frame must be known."""
-        from sigdbg.engine.srop import SropGuard, machine_facts
+        from sigdbg.engine.srop import SropGuard, task_machine_facts
 
         if self.srop is None:
-            try:
-                xstate = self.task.xstate_raw()
-            except SigdbgError:
-                xstate = None
-            self.srop = SropGuard(machine_facts(xstate))
+            self.srop = SropGuard(task_machine_facts(self.task))
             if not self.launched:  # frames above the sp of now may predate us
                 for tid, t in self.tracer.tasks.items():
                     try:
@@ -1128,13 +1124,12 @@ class Session(Inspector):
                             code: bytes) -> list[ev.Event]:
         """The verdict for a sigreturn about to be stepped over (without the
         filter no stop of its own comes): ``code`` is the instruction."""
-        from sigdbg.engine.srop import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, SYSCALL_CALLS
+        from sigdbg.engine.srop import SYSCALL_CALLS
 
         if self.srop is None or self.srop_by_seccomp:
             return []
         abi = task.abi
-        arch = AUDIT_ARCH_X86_64 if abi.name == "x86_64" and code[:2] != b"\xcd\x80" \
-            else AUDIT_ARCH_I386
+        arch = by_name(abi.syscall_abi_name(code)).audit_arch
         call = SYSCALL_CALLS.get((arch, regs[abi.syscall_nr] & 0xFFFFFFFF))
         if call is None:
             return []
@@ -1315,7 +1310,7 @@ def _program_tf(task: PtraceTask) -> bool:
     already, by the same backend call.)
     """
     try:
-        return bool(task.registers()[task.abi.flags] & _TF)
+        return bool(task.registers()[task.abi.flags] & task.abi.trace_flag)
     except (SigdbgError, KeyError):
         return False
 

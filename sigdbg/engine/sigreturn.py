@@ -4,11 +4,11 @@ From handler entry the task runs (a hardware execute breakpoint on the
 restorer address = the frame's pretcode, x30 on AArch64: per thread, leaving
 the shared text untouched; which kind the tracer's kernel offers is an Abi
 fact, see PtraceTask.arm_breakpoint) until *this* handler returns to its
-restorer with ``sp == frame + Abi.sp_at_restorer``.  Every restorer
+restorer with ``sp == frame + sp_at_restorer`` (the frame kind's row).  Every restorer
 instruction is then single-stepped and recorded.  Just before the
 ``rt_sigreturn`` / ``sigreturn`` system call the frame is re-read where the
-kernel will read it (``Abi.sigreturn_frame_below_sp``: x86 ``sp - 8`` or
-``sp - 4``, AArch64 ``sp``) and compared with the snapshot from handler
+kernel will read it (the frame kind's ``sp_at_sigreturn``: x86 ``sp - 8``
+or ``sp - 4``, AArch64 ``sp``) and compared with the snapshot from handler
 entry; after the syscall the registers the kernel restored are compared with
 that frame (decode/sigreturn_rules.py, FP/SIMD too where the frame has them).
 
@@ -48,7 +48,7 @@ import signal
 from collections.abc import Generator, Iterator
 from typing import Any, Protocol
 
-from sigdbg.abi.abis import Abi, abi_by_name, abi_of_frame_kind
+from sigdbg.abi import Abi, abi_by_name, abi_of_frame_kind
 from sigdbg.backends.base import Control, How, Target
 from sigdbg.backends.stopcodes import (
     PERF_SIG_DATA,
@@ -58,7 +58,7 @@ from sigdbg.backends.stopcodes import (
 )
 from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.frames import AnyFrame, decode_frame, diff_any
-from sigdbg.decode.sigframe import RestorerContext, SigFrame
+from sigdbg.decode.sigframe import RestorerContext, SigFrame, kind_row
 from sigdbg.decode.sigreturn_rules import (
     MAX_RESTORER_STEPS,
     compare_restored,
@@ -286,7 +286,8 @@ class _Walk:
             blocked = self.control.sigmask(self.tid)
         except SigdbgError:
             blocked = SIGTRAP_BIT  # unknown: cause no trap
-        self.stack.append(_Followed(frame, self.abi.sp_at_restorer, bool(blocked & SIGTRAP_BIT)))
+        below = kind_row(self.abi.name, frame.kind).sp_at_restorer
+        self.stack.append(_Followed(frame, below, bool(blocked & SIGTRAP_BIT)))
         self.in_syscall = False  # at a handler's first instruction
 
     def _abandon(self, n: int, reason: str) -> Iterator[ev.Event]:
@@ -675,7 +676,7 @@ def _frame_abi(frame: AnyFrame) -> Abi:
     """The ABI whose sigcontext ``frame`` holds (an ia32 frame of a 64-bit
     task holds i386's, named by its kind)."""
     abi = abi_by_name(frame.abi)
-    if not abi.frame_kinds or frame.kind in abi.frame_kinds:
+    if not abi.frame_kinds or abi.frame_kind(frame.kind) is not None:
         return abi
     return abi_of_frame_kind(frame.kind)
 

@@ -8,7 +8,7 @@ here: :func:`siginfo_of`.
 
 from __future__ import annotations
 
-from sigdbg.abi.abis import Abi, abi_by_name, native_abi
+from sigdbg.abi import Abi, abi_by_name, native_abi
 from sigdbg.backends.stopcodes import (
     SI_CODE_FIELD,
     SI_KERNEL,

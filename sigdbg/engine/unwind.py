@@ -44,7 +44,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from sigdbg.abi.abis import Abi
+from sigdbg.abi import Abi
 from sigdbg.decode import memmap
 from sigdbg.decode.cfi import (
     OUTERMOST,

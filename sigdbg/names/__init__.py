@@ -12,6 +12,16 @@ Look-ups that turn a user's text into a number (``signal_number``,
 
 from __future__ import annotations
 
+from sigdbg.abi.x86.names import (
+    XFeature,
+    eflags_names,
+    page_fault_err_names,
+    ss_flags_names,
+    trapno_description,
+    trapno_name,
+    uc_flags_names,
+    xfeature_names,
+)
 from sigdbg.names._common import ARCH_FAMILIES, UnknownNameError, arch_family
 from sigdbg.names.auxv import (
     AuxvType,
@@ -47,16 +57,6 @@ from sigdbg.names.syscalls import (
     audit_arch_value,
     syscall_name,
     syscall_number,
-)
-from sigdbg.names.x86 import (
-    XFeature,
-    eflags_names,
-    page_fault_err_names,
-    ss_flags_names,
-    trapno_description,
-    trapno_name,
-    uc_flags_names,
-    xfeature_names,
 )
 
 __all__ = [

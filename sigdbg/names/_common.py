@@ -1,4 +1,5 @@
-"""Small helpers shared by the name tables: the lookup error, arch families, bit naming.
+"""Small helpers shared by the name tables: the lookup error, arch families, bit naming
+(``bit_names`` lives in :mod:`sigdbg.abi.bits`, which the arch packages' tables use too).
 
 Nothing here holds state; every helper is a pure function of its arguments.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from sigdbg.abi.bits import bit_names
 from sigdbg.errors import UsageError
 
 
@@ -58,19 +60,4 @@ def arch_family(arch: str) -> str:
     return family
 
 
-def bit_names(value: int, table: Mapping[int, str], what: str = "value") -> tuple[str, ...]:
-    """Names of the set bits of ``value``, lowest bit first.
-
-    ``table`` maps a bit *number* to its name.  A set bit that the table does
-    not name is reported as ``bitN``: nothing is ever dropped.  Raises
-    ``ValueError`` for a negative ``value`` (callers decode registers as unsigned).
-    """
-    if value < 0:
-        raise ValueError(f"{what} must be non-negative, got {value}")
-    names: list[str] = []
-    bit = 0
-    while value >> bit:
-        if (value >> bit) & 1:
-            names.append(table.get(bit, f"bit{bit}"))
-        bit += 1
-    return tuple(names)
+__all__ = ["ARCH_FAMILIES", "UnknownNameError", "arch_family", "bit_names"]

@@ -2,9 +2,10 @@
 
 Sources: ``arch/x86/entry/syscalls/syscall_64.tbl`` and
 ``arch/x86/entry/syscalls/syscall_32.tbl`` (transcribed in
-:mod:`sigdbg.names._syscall_tables`); ``include/uapi/linux/audit.h`` and
-``include/uapi/linux/elf-em.h`` for the AUDIT_ARCH_* values (``si_arch`` of a
-seccomp SIGSYS, ``arch`` of ``PTRACE_GET_SYSCALL_INFO``).
+:mod:`sigdbg.abi.x86.syscall_tables`, each ABI's ``syscall_table``);
+``include/uapi/linux/audit.h`` and ``include/uapi/linux/elf-em.h`` for the
+AUDIT_ARCH_* values (``si_arch`` of a seccomp SIGSYS, ``arch`` of
+``PTRACE_GET_SYSCALL_INFO``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from sigdbg.abi import ABIS
 from sigdbg.names._common import UnknownNameError
-from sigdbg.names._syscall_tables import I386_TABLE, X86_64_TABLE
 
 
 def _parse_table(text: str) -> Mapping[int, str]:
@@ -38,7 +39,7 @@ def _parse_table(text: str) -> Mapping[int, str]:
 
 #: ABI → (syscall number → name).  ABIs: "x86_64" (native 64-bit, no x32) and "i386".
 SYSCALL_TABLES: Mapping[str, Mapping[int, str]] = MappingProxyType(
-    {"x86_64": _parse_table(X86_64_TABLE), "i386": _parse_table(I386_TABLE)}
+    {abi.name: _parse_table(abi.syscall_table) for abi in ABIS if abi.syscall_table}
 )
 
 _NUMBERS: Mapping[str, Mapping[str, int]] = MappingProxyType(

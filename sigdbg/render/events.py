@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sigdbg.abi.abis import abi_by_name
+from sigdbg.abi import abi_by_name
+from sigdbg.decode.sigframe import kind_row
 from sigdbg.engine import events as ev
 from sigdbg.engine.unwind import StackFrame
 from sigdbg.names.signals import glibc_signal_name
@@ -48,8 +49,10 @@ def render_compact(e: ev.Event, delivered: ev.SignalDelivered | None,
                 f"{restorer_short(e.frame.restorer, st)}")
         if e.altstack is not None:
             line += " " + altstack_text(e.altstack, st)
-        if not e.frame.siginfo_valid and e.frame.kind in ("rt_sigframe", "compat_sigframe"):
-            line += " (no SA_SIGINFO)"  # (AArch32: the non-rt frame has no info)
+        # a kind that keeps the number only in info (x86_64, AArch64, the AArch32
+        # frames): unwritten info means a handler without SA_SIGINFO
+        if not e.frame.siginfo_valid and kind_row(e.frame.abi, e.frame.kind).signal_slot is None:
+            line += " (no SA_SIGINFO)"
         # a handler without SA_SIGINFO has stale info bytes: noted above, not a problem
         problems = [x for x in e.frame.problems if not x.startswith("info.si_signo")]
         if problems:

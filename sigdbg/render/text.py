@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from sigdbg.abi.abis import abi_by_name
+from sigdbg.abi import abi_by_name
 from sigdbg.decode.a32frame import A32Frame, A32Record
 from sigdbg.decode.a64frame import A64Frame, A64Record
 from sigdbg.decode.altstack import AltstackUse

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
-from sigdbg.abi.abis import native_abi
+from sigdbg.abi import native_abi
 from sigdbg.names import all_auxv_names, all_signal_names
 from sigdbg.shell.context import CommandTable, ShellCommandSpec
 from sigdbg.shell.core import Shell

@@ -54,7 +54,8 @@ def run(sh: Shell, a: argparse.Namespace) -> None:
 
 def regs(sh: Shell, a: argparse.Namespace) -> None:
     """``regs [--fp] [--frame]`` on the loaded core (NT_PRSTATUS, NT_X86_XSTATE, the frame)."""
-    from sigdbg.shell.xstate import from_fpstate, from_regset
+    from sigdbg.decode.fparea import vectors_from_fpstate as from_fpstate
+    from sigdbg.decode.fparea import vectors_from_regset as from_regset
 
     target = sh.core
     assert target is not None

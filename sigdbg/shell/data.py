@@ -74,7 +74,9 @@ def _frame(sh: Shell, a: argparse.Namespace, cmd: Command) -> str:
 
 
 def regs(sh: Shell, a: argparse.Namespace) -> None:
-    from sigdbg.shell.xstate import FP_VIEW_ARCHES, VectorRegisters, from_fpstate, from_regset
+    from sigdbg.decode.fparea import VectorRegisters
+    from sigdbg.decode.fparea import vectors_from_fpstate as from_fpstate
+    from sigdbg.decode.fparea import vectors_from_regset as from_regset
 
     if sh.core is not None and (sh.session is None or not sh.session.alive):
         from sigdbg.shell import corecmd
@@ -84,9 +86,9 @@ def regs(sh: Shell, a: argparse.Namespace) -> None:
     s = sh.require_stopped()
     abi = s.abi
     if a.fp:
-        if abi.arch not in FP_VIEW_ARCHES:
+        if not abi.fp_regset_name:  # (the vector view reads the ABI's FP regset)
             raise UsageError(f"regs --fp: the FP/SIMD registers of {abi.name} processes are "
-                             "not shown yet (only the vector state of x86 processes is)")
+                             "not shown yet (no FP regset view for this ABI)")
         vec: VectorRegisters | None = None
         h = sh.active_handler() if a.frame else None
         if a.frame:
@@ -100,7 +102,8 @@ def regs(sh: Shell, a: argparse.Namespace) -> None:
             else:
                 h = sh.active_handler()
                 if h is None or not isinstance(h.frame, SigFrame) or h.frame.fpstate is None:
-                    raise SigdbgError("the kernel refused NT_X86_XSTATE and there is no frame")
+                    raise SigdbgError(f"the kernel refused {abi.fp_regset_name} and there "
+                                      "is no frame")
                 vec = from_fpstate(h.frame.fpstate)
         sh.write(dump_json(vec.to_json()) if a.json else views.vectors(vec, sh.style))
         return

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from sigdbg.decode.fparea import VectorRegisters
 from sigdbg.engine.session import SignalPolicy
 from sigdbg.engine.unwind import StackFrame
 from sigdbg.names import eflags_names, signal_description, signal_name
 from sigdbg.render.text import PLAIN, Style
 from sigdbg.shell.expr import MemoryRows
-from sigdbg.shell.xstate import VectorRegisters
 from sigdbg.textsafe import safe
 
 

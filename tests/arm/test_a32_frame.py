@@ -24,7 +24,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from sigdbg.abi import arm, arm_frames
+from sigdbg.abi import arm
+from sigdbg.abi.arm import frames as arm_frames
 from sigdbg.decode.a32frame import decode_a32_frame
 from tests.arm.conftest import Report, parse
 from tests.arm.guest import Batch, Result

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sigdbg.abi.abis import AARCH64, ARM, abi_for_elf_header
+from sigdbg.abi import AARCH64, ARM, abi_for_elf_header
 from tests.conftest import TARGETS
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from sigdbg.abi import aarch64, arm, arm_frames
+from sigdbg.abi import aarch64, arm
+from sigdbg.abi.arm import frames as arm_frames
 from sigdbg.abi.layout import Layout
 from tests.arm.guest import Batch
 
@@ -138,7 +139,7 @@ def test_siginfo(guest: Batch, name: str, abi: str, header: Layout,
 
 
 def test_arm_frame_kinds_paths(guest: Batch) -> None:
-    """Where sigdbg/abi/arm_frames.py finds each part of the two compat frames
+    """Where sigdbg/abi/arm/frames.py finds each part of the two compat frames
     (the decoder's offsets) equals offsetof of the member path in the probe."""
     res = guest.results["probe_a32"]
     paths = {(p[1], p[2]): (int(p[3]), int(p[4])) for p in

@@ -36,9 +36,9 @@ from pathlib import Path
 
 import pytest
 
-from sigdbg.abi.x86_fp import FPSTATE_64, XSAVE_HEADER_OFFSET
+from sigdbg.abi.x86.fp import FPSTATE_64, XSAVE_HEADER_OFFSET
 from sigdbg.backends import ptrace as backend
-from sigdbg.decode.sigframe import FRAME_LAYOUTS, SigFrame
+from sigdbg.decode.sigframe import SigFrame, kind_row
 from sigdbg.engine import events as ev
 from sigdbg.engine import fastpath as fp
 from sigdbg.engine.session import Session
@@ -175,7 +175,7 @@ def _forgeries(frame: SigFrame, inputs: fp.Inputs,
     for code in (0, 1, -1, -4, 0x80, 5, 0x12345, -0x7FFFFFFF):
         out.append((f"si_code {code}", info_with(8, code)))
     out.append(("si_errno", info_with(4, rng.randrange(1, 200))))
-    layout = FRAME_LAYOUTS[frame.kind]
+    layout = kind_row(frame.abi, frame.kind).layout
     if "uc" in layout.by_name:
         out.append(("uc_flags", frame_with(layout.offset_of("uc.uc_flags"), "<I",
                                            rng.randrange(1 << 16))))

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import sigdbg
-from sigdbg.abi.abis import I386, X86_64
+from sigdbg.abi import I386, X86_64
 from sigdbg.engine import events as ev
 from tests.conftest import parse_reports, target
 

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 import sigdbg
-from sigdbg.abi.abis import X86_64
-from sigdbg.abi.x86_fp import XSAVE_EXTENDED_OFFSET
-from sigdbg.decode import xsave
-from sigdbg.decode.sigframe import FRAME_LAYOUTS, SigFrame, decode_sigframe
+from sigdbg.abi import X86_64
+from sigdbg.abi.x86 import xsave
+from sigdbg.abi.x86.fp import XSAVE_EXTENDED_OFFSET
+from sigdbg.decode.sigframe import SigFrame, decode_sigframe, kind_row
 from sigdbg.engine import events as ev
 from sigdbg.engine.session import Session
 from sigdbg.errors import MemoryReadError, SigdbgError
@@ -81,7 +81,7 @@ def assert_entered_at_handler(run: Run, frame: SigFrame, rep: Report) -> None:
     report of its address) with sp at the frame the handler's info points into."""
     (entered,) = [e for e in run.of(ev.HandlerEntered) if e.frame is frame]
     assert entered.handler == rep["handler"]
-    assert frame.address + FRAME_LAYOUTS[frame.kind]["info"].offset == rep["infop"]
+    assert frame.address + kind_row(frame.abi, frame.kind).layout["info"].offset == rep["infop"]
 
 
 def assert_libc_restorer(frame: SigFrame) -> None:
@@ -508,7 +508,7 @@ def test_xsave_layout_agrees_with_the_kernel() -> None:
     for user space (arch/x86/kernel/fpu/xstate.c), and the components are
     those /proc/cpuinfo announces.  Holds on Intel and AMD, with or without
     AVX-512 and PKU: nothing here is a vendor's constant."""
-    from sigdbg.decode.xstate_layout import xstate_offsets
+    from sigdbg.abi.x86.xstate_layout import xstate_offsets
 
     run = run_target("sig_basic", "raise")
     _, frame = only_one(run)

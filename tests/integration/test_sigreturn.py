@@ -16,8 +16,8 @@ import tempfile
 import pytest
 
 import sigdbg
-from sigdbg.abi.abis import I386, X86_64
-from sigdbg.decode.sigreturn_rules import FIX_EFLAGS
+from sigdbg.abi import I386, X86_64
+from sigdbg.abi.x86.abi import FIX_EFLAGS
 from sigdbg.engine import events as ev
 from sigdbg.names import signal_number
 from tests.conftest import parse_reports, target

@@ -2,7 +2,7 @@
 
 Forged FP areas (tests/unit/test_forged_frames.py ``forge_fp_area``) keep
 YMM_Hi128 where this table says; the decoder takes XSAVE offsets from CPUID
-(sigdbg.decode.xstate_layout), so without the pin the unit tests would depend
+(sigdbg.abi.x86.xstate_layout), so without the pin the unit tests would depend
 on the CPU they run on.  The FP-area memos are emptied around each test: a
 decode is a function of the bytes *and* of the CPU's layout.
 """
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sigdbg.decode import xsave, xstate_layout
+from sigdbg.abi.x86 import xsave, xstate_layout
 
 #: component -> (standard-format offset, size) of the forged CPU: x87, SSE, AVX
 FORGED_CPU = {0: (0, 160), 1: (160, 256), 2: (576, 256)}

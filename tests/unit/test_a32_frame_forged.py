@@ -1,7 +1,7 @@
 """The AArch32 frame decoder (sigdbg/decode/a32frame.py) on forged frames.
 
 Host-side, no guest: frames built here byte by byte at the kernel's offsets
-(sigdbg/abi/arm.py, checked against offsetof in the guest by
+(sigdbg/abi/arm/__init__.py, checked against offsetof in the guest by
 tests/arm/test_probe.py), with what a newer kernel could add (an unknown
 uc_regspace record: shown, not dropped) and what a corrupt or hostile stack
 gives (problems, never exceptions).  The real frames, compared with the
@@ -14,8 +14,8 @@ import struct
 
 import pytest
 
-from sigdbg.abi import arm, arm_frames
-from sigdbg.abi.abis import ARM
+from sigdbg.abi import ARM, arm
+from sigdbg.abi.arm import frames as arm_frames
 from sigdbg.decode.a32frame import cpsr_names, decode_a32_frame, detect_a32_kind
 from sigdbg.decode.restorer import classify_restorer
 from sigdbg.errors import DecodeError, MemoryReadError

@@ -15,8 +15,7 @@ import struct
 from types import SimpleNamespace
 from typing import Any
 
-from sigdbg.abi import arm
-from sigdbg.abi.abis import AARCH64, ARM, X86_64
+from sigdbg.abi import AARCH64, ARM, X86_64, arm
 from sigdbg.backends.ptrace import _hw_break_slot
 from sigdbg.decode.sigreturn_rules import (
     VFP_FPSCR_KEPT,
@@ -138,7 +137,9 @@ def test_svc_recognised_per_instruction_set() -> None:
 
 
 def test_hw_break_control_word_per_instruction_set() -> None:
-    ctrl = AARCH64.hw_break_regset[1]
+    hw = AARCH64.hw_breakpoint
+    assert hw is not None and hw.regset_note == 0x402  # NT_ARM_HW_BREAK
+    ctrl = hw.execute_enable
     assert ctrl == 0x1E5  # enable, EL0, execute, BAS 0xf
     # ARM code: the word, 4 bytes
     assert _hw_break_slot(ARM, 0xF7FAA00C, ctrl) == (0xF7FAA00C, 0x1E5)

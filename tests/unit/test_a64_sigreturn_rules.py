@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from sigdbg.abi import aarch64
-from sigdbg.abi.abis import AARCH64, ABIS
+from sigdbg.abi import AARCH64, ABIS, ARM, aarch64
 from sigdbg.decode.sigreturn_rules import (
     PSTATE_SS,
     a64_restored_pstate,
@@ -36,14 +35,20 @@ D_BIT = 1 << 9
 def test_frame_at_sigreturn_per_abi() -> None:
     sp = 0x7FFF_0000
     want = {("x86_64", "rt_sigframe"): sp - 8, ("i386", "rt_sigframe_ia32"): sp - 4,
-            ("i386", "sigframe_ia32"): sp - 8, ("aarch64", "rt_sigframe"): sp}
+            ("i386", "sigframe_ia32"): sp - 8, ("aarch64", "rt_sigframe"): sp,
+            # compat_sys_{rt_,}sigreturn read the frame at compat_sp itself
+            ("arm", "compat_rt_sigframe"): sp, ("arm", "compat_sigframe"): sp}
     for (abi, kind), addr in want.items():
         assert frame_at_sigreturn(abi, kind, sp) == addr
     with pytest.raises(DecodeError):
         frame_at_sigreturn("aarch64", "sigframe_ia32", sp)
-    # every ABI with frame kinds says where each is read
+    # every ABI with frame kinds says where each is read (its own rows, each
+    # found by name)
     for abi in ABIS:
-        assert {k for k, _ in abi.sigreturn_frame_below_sp} >= set(abi.frame_kinds)
+        for kind in abi.frame_kinds:
+            assert abi.frame_kind(kind.name) is kind
+            assert frame_at_sigreturn(abi.name, kind.name, sp) == sp - kind.sp_at_sigreturn
+    assert {k.name for k in ARM.frame_kinds} == {"compat_rt_sigframe", "compat_sigframe"}
 
 
 @pytest.mark.parametrize(("saved", "step", "want", "known_ss"), [

@@ -11,9 +11,9 @@ import subprocess
 
 import pytest
 
-from sigdbg.abi import i386, x86_64
 from sigdbg.abi.layout import Layout
-from sigdbg.abi.x86_fp import FPSTATE_64, FPX_SW_BYTES, XSTATE_HEADER
+from sigdbg.abi.x86 import i386, x86_64
+from sigdbg.abi.x86.fp import FPSTATE_64, FPX_SW_BYTES, XSTATE_HEADER
 from tests.conftest import target
 
 

@@ -9,17 +9,18 @@ import struct
 
 import pytest
 
-from sigdbg.abi import aarch64, arm
-from sigdbg.abi.abis import (
+from sigdbg.abi import (
     AARCH64,
     ARM,
     I386,
     X86_64,
+    aarch64,
     abi_by_name,
     abi_for_elf_header,
     abi_for_regset_size,
+    arm,
 )
-from sigdbg.abi.arm_pages import ARM_COMPAT_PAGES, ARM_SIGRETURN_CODES, COMPAT_SIGRETURN_CODE
+from sigdbg.abi.arm.pages import ARM_COMPAT_PAGES, ARM_SIGRETURN_CODES, COMPAT_SIGRETURN_CODE
 from sigdbg.decode.auxv import parse_auxv_bytes
 from sigdbg.decode.disasm import get_disassembler
 from sigdbg.decode.memmap import parse_maps, special_table

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from sigdbg.abi import i386 as T32
-from sigdbg.abi import x86_64 as T64
-from sigdbg.abi import x86_fp
-from sigdbg.abi.abis import I386, X86_64
+from sigdbg.abi import I386, X86_64
 from sigdbg.abi.layout import Layout
-from sigdbg.decode import xsave
+from sigdbg.abi.x86 import fp as x86_fp
+from sigdbg.abi.x86 import i386 as T32
+from sigdbg.abi.x86 import x86_64 as T64
+from sigdbg.abi.x86 import xsave
 from sigdbg.decode.model import Model, SharedModel
 from sigdbg.decode.sigframe import decode_sigframe
 from sigdbg.decode.siginfo import decode_siginfo
@@ -287,7 +287,8 @@ def test_compiled_to_json_of_step_records_and_diffs() -> None:
 
 def test_compare_restored_rules() -> None:
     """sigreturn's restore rules (FIX_EFLAGS, RPL 3 on cs/ss, 16-bit segments)."""
-    from sigdbg.decode.sigreturn_rules import FIX_EFLAGS, compare_restored
+    from sigdbg.abi.x86.abi import FIX_EFLAGS
+    from sigdbg.decode.sigreturn_rules import compare_restored
     from tests.unit.test_forged_frames import REGS64
 
     frame = decode64(forge64(regs=dict(REGS64, cs=0x30, ss=0x28)))  # RPL 0 in the frame
@@ -315,10 +316,10 @@ def test_compare_restored_rules() -> None:
 
 
 def test_one_store_init_matches_the_dataclass_init() -> None:
+    from sigdbg.abi.x86.xsave import FpState
     from sigdbg.decode.model import one_store_init
     from sigdbg.decode.sigframe import SigFrame
     from sigdbg.decode.siginfo import SigInfo
-    from sigdbg.decode.xsave import FpState
     from sigdbg.engine import events as ev
 
     classes = [SigFrame, FpState, SigInfo, *ev._NAMES]

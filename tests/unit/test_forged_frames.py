@@ -20,10 +20,10 @@ import struct
 
 import pytest
 
-from sigdbg.abi import i386 as T32
-from sigdbg.abi import x86_64 as T64
-from sigdbg.abi.abis import I386, X86_64, Abi
-from sigdbg.abi.x86_fp import (
+from sigdbg.abi import I386, X86_64, Abi
+from sigdbg.abi.x86 import i386 as T32
+from sigdbg.abi.x86 import x86_64 as T64
+from sigdbg.abi.x86.fp import (
     FP_XSTATE_MAGIC1,
     FP_XSTATE_MAGIC2,
     FPSTATE_64,
@@ -485,7 +485,7 @@ def test_ymm_is_read_where_the_cpu_says(forged_cpu: dict[int, tuple[int, int]],
     """The XSAVE standard format puts each component at CPUID.(0xD,i).EBX,
     which differs between CPUs (sigframe-x86.md section 7): YMM_Hi128 is read
     at the offset the CPU reports, not at a constant."""
-    from sigdbg.decode import xsave
+    from sigdbg.abi.x86 import xsave
 
     forged_cpu[2] = (ymm_at, 256)
     base = 0x7000_0040
@@ -498,7 +498,7 @@ def test_ymm_is_read_where_the_cpu_says(forged_cpu: dict[int, tuple[int, int]],
 
 def test_ymm_offset_without_cpuid_is_the_architectural_one(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from sigdbg.decode import xsave, xstate_layout
+    from sigdbg.abi.x86 import xsave, xstate_layout
 
     monkeypatch.setattr(xstate_layout, "xstate_offsets", lambda: None)
     assert xsave.ymm_offset() == xstate_layout.YMM_OFFSET_FALLBACK == 576

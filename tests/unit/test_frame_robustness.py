@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from sigdbg.abi.abis import I386, X86_64, Abi
-from sigdbg.abi.x86_fp import FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2
+from sigdbg.abi import I386, X86_64, Abi
+from sigdbg.abi.x86.fp import FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2
 from sigdbg.decode.sigframe import decode_sigframe
 from sigdbg.errors import MemoryReadError, SigdbgError
 
@@ -38,7 +38,7 @@ FRAME = BASE + 0xF8  # frame = fpstate - 456 with fpstate 64-byte aligned
 
 def valid_x86_64_frame() -> bytearray:
     """An rt_sigframe as the kernel lays it out, with an XSAVE area after it."""
-    from sigdbg.abi.x86_64 import RT_SIGFRAME
+    from sigdbg.abi.x86.x86_64 import RT_SIGFRAME
 
     buf = bytearray(8192)
     fp = FRAME + 456
@@ -83,7 +83,7 @@ def test_wrong_magics_are_reported() -> None:
 
 def test_fpstate_pointer_outside_memory_or_frame() -> None:
     buf = valid_x86_64_frame()
-    from sigdbg.abi.x86_64 import RT_SIGFRAME
+    from sigdbg.abi.x86.x86_64 import RT_SIGFRAME
 
     off = FRAME - BASE + RT_SIGFRAME.offset_of("uc.uc_mcontext.fpstate")
     buf[off : off + 8] = (0xDEAD0000).to_bytes(8, "little")

@@ -45,11 +45,13 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("foundation", 0, ("sigdbg.errors", "sigdbg.textsafe")),
     # arch facts as data, and number -> name tables
     ("abi", 1, ("sigdbg.abi.*",)),
-    ("names", 1, ("sigdbg.names.*",)),
+    # (names asks the ABI registry for the per-arch tables: one rank up)
+    ("names", 2, ("sigdbg.names.*",)),
     # the Protocols backends implement, and the kernel numbers stops are told by
     ("protocols", 2, ("sigdbg.backends", "sigdbg.backends.base", "sigdbg.backends.stopcodes")),
-    # bytes -> frozen models, from a Memory and an Abi
-    ("decode", 3, ("sigdbg.decode.*",)),
+    # bytes -> frozen models, from a Memory and an Abi; an arch package's
+    # decoders (they make models) are of this layer too, listed one by one
+    ("decode", 3, ("sigdbg.decode.*", "sigdbg.abi.x86.xsave", "sigdbg.abi.x86.vector_regs")),
     # concrete backends (each listed: a new backend module must be placed)
     ("backends", 4, ("sigdbg.backends.ptrace", "sigdbg.backends._fastptrace",
                      "sigdbg.backends.core")),

@@ -39,8 +39,9 @@ from types import MappingProxyType
 import pytest
 
 import sigdbg.names as names
-from sigdbg.names import _syscall_tables as raw_tables
-from sigdbg.names import auxv, hwcap, sicodes, signals, syscalls, x86
+from sigdbg.abi.x86 import names as x86
+from sigdbg.abi.x86 import syscall_tables as raw_tables
+from sigdbg.names import auxv, hwcap, sicodes, signals, syscalls
 
 ROOT = Path(__file__).resolve().parents[2]
 INCLUDE = Path("/usr/include")
@@ -884,7 +885,7 @@ def test_xfeature_names_match_boot_log() -> None:
 
 def _xcr0_user_bits() -> list[int]:
     """Bits of the xstate the kernel puts in signal frames on this CPU (CPUID leaf 0xD)."""
-    from sigdbg.decode import xstate_layout
+    from sigdbg.abi.x86 import xstate_layout
 
     offsets = xstate_layout.xstate_offsets()
     assert offsets is not None, "CPUID leaf 0xD could not be asked on this x86_64 host"

@@ -9,9 +9,10 @@ import struct
 
 import pytest
 
-from sigdbg.abi.abis import X86_64
+from sigdbg.abi import X86_64
+from sigdbg.abi.x86.srop import MachineFacts
 from sigdbg.decode.sigframe import decode_sigframe
-from sigdbg.engine.srop import MachineFacts, SropGuard, Verdict
+from sigdbg.engine.srop import SropGuard, Verdict
 from tests.unit.test_forged_frames import FakeMemory
 
 #: the host's user XCR0 (x87 SSE AVX opmask ZMM_Hi256 Hi16_ZMM), XSAVE size, MXCSR mask

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 
-from sigdbg.abi.abis import I386, X86_64, Abi
+from sigdbg.abi import I386, X86_64, Abi
 from sigdbg.decode.memmap import Mapping, MemoryMap, parse_maps
 from sigdbg.decode.restorer import SymbolRef
 from sigdbg.engine.unwind import SigframeContext, StackFrame, Unwinder

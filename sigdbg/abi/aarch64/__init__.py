@@ -9,16 +9,16 @@ arch/arm64/include/uapi/asm/ucontext.h (``struct ucontext``),
 arch/arm64/include/uapi/asm/ptrace.h (``struct user_pt_regs``, NT_PRSTATUS),
 arch/arm64/include/uapi/asm/sve_context.h (SVE register offsets),
 include/uapi/asm-generic/siginfo.h (``siginfo_t``: the generic 64-bit
-layout, the same as x86_64's), arch/arm64/kernel/vdso/sigreturn.S.
+layout, sigdbg/abi/generic.py), arch/arm64/kernel/vdso/sigreturn.S.
 
 Checked against ``offsetof`` from targets/arm/abi.probe.c built with
 aarch64-linux-gnu-gcc and run on the real arm64 kernel in the QEMU guest
-(tests/arm/test_probe.py).  Registered as ``AARCH64`` in sigdbg/abi/abis.py.
+(tests/arm/test_probe.py).  Its ``Abi`` value is ``AARCH64`` in sigdbg/abi/aarch64/abi.py.
 """
 
 from __future__ import annotations
 
-from sigdbg.abi import x86_64
+from sigdbg.abi import generic
 from sigdbg.abi.layout import Field, Layout, fields, nested
 
 #: NT_PRSTATUS of an AArch64 task.
@@ -45,10 +45,10 @@ REGISTERS = Layout(
 )
 
 #: stack_t and siginfo_t are the generic 64-bit ones (asm-generic).
-STACK_T = x86_64.STACK_T
-SIGINFO_HEADER = x86_64.SIGINFO_HEADER
-SIGINFO_MEMBERS = x86_64.SIGINFO_MEMBERS
-SIGINFO_SIZE = x86_64.SIGINFO_SIZE
+STACK_T = generic.STACK_T_64
+SIGINFO_HEADER = generic.SIGINFO64_HEADER
+SIGINFO_MEMBERS = generic.SIGINFO64_MEMBERS
+SIGINFO_SIZE = generic.SIGINFO_SIZE
 
 #: Size of ``sigcontext.__reserved``, where the records live.
 RESERVED_SIZE = 4096

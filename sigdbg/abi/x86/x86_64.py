@@ -11,6 +11,7 @@ Offsets checked against ``targets/abi.probe.c`` by tests/unit/test_abi_probe.py.
 
 from __future__ import annotations
 
+from sigdbg.abi import generic
 from sigdbg.abi.layout import Field, Layout, fields, nested
 
 USER_REGS = Layout(
@@ -28,12 +29,7 @@ USER_REGS = Layout(
     source="arch/x86/include/asm/user_64.h struct user_regs_struct",
 )
 
-STACK_T = Layout(
-    "stack_t",
-    24,
-    fields(("ss_sp", 0, 8, "ptr"), ("ss_flags", 8, 4, "i"), ("ss_size", 16, 8)),
-    source="include/uapi/asm-generic/signal.h stack_t",
-)
+STACK_T = generic.STACK_T_64
 
 SIGCONTEXT = Layout(
     "sigcontext",
@@ -73,56 +69,9 @@ UCONTEXT = Layout(
     "arch/x86/kernel/signal_64.c (uc_sigmask is the kernel's 64-bit sigset_t)",
 )
 
-#: siginfo_t header; the union starts at 16 on 64-bit ABIs.
-SIGINFO_HEADER = Layout(
-    "siginfo",
-    16,
-    fields(("si_signo", 0, 4, "i"), ("si_errno", 4, 4, "i"), ("si_code", 8, 4, "i")),
-    source="include/uapi/asm-generic/siginfo.h",
-)
-SIGINFO_SIZE = 128
-
-#: One layout per union member of ``_sifields`` (absolute offsets in siginfo_t).
-SIGINFO_MEMBERS: dict[str, Layout] = {
-    "kill": Layout("_kill", 24, fields(("si_pid", 16, 4, "i"), ("si_uid", 20, 4))),
-    "timer": Layout(
-        "_timer",
-        36,
-        fields(("si_tid", 16, 4, "i"), ("si_overrun", 20, 4, "i"), ("si_value", 24, 8, "ptr"),
-               ("si_sys_private", 32, 4, "i")),
-    ),
-    "rt": Layout(
-        "_rt", 32, fields(("si_pid", 16, 4, "i"), ("si_uid", 20, 4), ("si_value", 24, 8, "ptr"))
-    ),
-    "sigchld": Layout(
-        "_sigchld",
-        48,
-        fields(("si_pid", 16, 4, "i"), ("si_uid", 20, 4), ("si_status", 24, 4, "i"),
-               ("si_utime", 32, 8, "i"), ("si_stime", 40, 8, "i")),
-    ),
-    "sigfault": Layout("_sigfault", 24, fields(("si_addr", 16, 8, "ptr"))),
-    "addr_lsb": Layout("_sigfault", 26, fields(("si_addr", 16, 8, "ptr"), ("si_addr_lsb", 24, 2))),
-    "addr_bnd": Layout(
-        "_sigfault",
-        48,
-        fields(("si_addr", 16, 8, "ptr"), ("si_lower", 32, 8, "ptr"), ("si_upper", 40, 8, "ptr")),
-    ),
-    "addr_pkey": Layout(
-        "_sigfault", 36, fields(("si_addr", 16, 8, "ptr"), ("si_pkey", 32, 4))
-    ),
-    "perf": Layout(
-        "_sigfault",
-        40,
-        fields(("si_addr", 16, 8, "ptr"), ("si_perf_data", 24, 8), ("si_perf_type", 32, 4),
-               ("si_perf_flags", 36, 4)),
-    ),
-    "sigpoll": Layout("_sigpoll", 28, fields(("si_band", 16, 8, "i"), ("si_fd", 24, 4, "i"))),
-    "sigsys": Layout(
-        "_sigsys",
-        32,
-        fields(("si_call_addr", 16, 8, "ptr"), ("si_syscall", 24, 4, "i"), ("si_arch", 28, 4)),
-    ),
-}
+SIGINFO_HEADER = generic.SIGINFO64_HEADER
+SIGINFO_SIZE = generic.SIGINFO_SIZE
+SIGINFO_MEMBERS = generic.SIGINFO64_MEMBERS
 
 RT_SIGFRAME = Layout(
     "rt_sigframe",

@@ -13,16 +13,16 @@ Sources (Linux v6.1): arch/arm/include/uapi/asm/sigcontext.h
 (``struct pt_regs``, NT_PRSTATUS: 72 bytes also from a 64-bit tracer),
 arch/arm/kernel/signal.c, arch/arm64/kernel/signal32.c,
 arch/arm/kernel/sigreturn_codes.S, arch/arm64/kernel/sigreturn32.S,
-include/uapi/asm-generic/siginfo.h (32-bit layout, as i386's).
+include/uapi/asm-generic/siginfo.h (32-bit layout, sigdbg/abi/generic.py).
 
 Checked against ``offsetof`` from targets/arm/abi.probe.c built with
 arm-linux-gnueabihf-gcc and run in the QEMU guest (tests/arm/test_probe.py).
-Registered as ``ARM`` in sigdbg/abi/abis.py.
+Its ``Abi`` value is ``ARM`` in sigdbg/abi/arm/abi.py.
 """
 
 from __future__ import annotations
 
-from sigdbg.abi import i386
+from sigdbg.abi import generic
 from sigdbg.abi.layout import Field, Layout, fields, nested
 
 #: NT_PRSTATUS: uregs[18] = r0-r15, cpsr, orig_r0 (arch/arm/include/uapi/asm/ptrace.h ARM_*).
@@ -53,9 +53,9 @@ STACK_T = Layout(
 )
 
 #: siginfo_t is the generic 32-bit one (the union starts at 12).
-SIGINFO_HEADER = i386.SIGINFO_HEADER
-SIGINFO_MEMBERS = i386.SIGINFO_MEMBERS
-SIGINFO_SIZE = i386.SIGINFO_SIZE
+SIGINFO_HEADER = generic.SIGINFO32_HEADER
+SIGINFO_MEMBERS = generic.SIGINFO32_MEMBERS
+SIGINFO_SIZE = generic.SIGINFO_SIZE
 
 SIGCONTEXT = Layout(
     "sigcontext",

@@ -22,9 +22,10 @@ arch/arm/kernel/signal.c (native ARM: the same ucontext, retcode[4]),
 glibc sysdeps/unix/sysv/linux/arm/sigrestorer.S (``__default_sa_restorer`` /
 ``__default_rt_sa_restorer``, Thumb-2 in glibc 2.36 armhf).
 
-The layouts are sigdbg/abi/arm.py (checked against ``offsetof`` from
-targets/arm/abi.probe.c in the guest); the decoder is
-sigdbg/decode/a32frame.py.
+The layouts are sigdbg/abi/arm/__init__.py (checked against ``offsetof`` from
+targets/arm/abi.probe.c in the guest); the kinds are :class:`FrameKind` rows
+of the ARM ABI (sigdbg/abi/arm/abi.py), which :class:`A32FrameKind` views the
+way the AArch32 decoder (sigdbg/decode/a32frame.py) reads them.
 """
 
 from __future__ import annotations
@@ -32,18 +33,56 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sigdbg.abi import arm
+from sigdbg.abi.abis import FrameKind
 from sigdbg.abi.layout import Layout
+
+#: compat_rt_sigframe { info, sig { uc, retcode[2] } }: for SA_SIGINFO
+#: handlers (r1 = &info, r2 = &uc); compat_sys_rt_sigreturn reads it at
+#: compat_sp itself (the handler returned through lr with sp at the frame)
+COMPAT_RT_SIGFRAME_ROW = FrameKind(
+    name="compat_rt_sigframe", layout=arm.COMPAT_RT_SIGFRAME, mcontext="sig.uc.uc_mcontext",
+    uc="sig.uc", info="info", pc="arm_pc", sp="arm_sp", signal_slot=None, arg_slots=(),
+    retcode=None, extramask=None, sigreturn="rt_sigreturn", sigreturn_nr=arm.RT_SIGRETURN_NR,
+    sp_at_sigreturn=0, sp_at_restorer=0,
+    # compat_get_sigframe: & ~7 (ATPCS)
+    address_mod=(8, 0),
+)
+#: compat_sigframe { uc, retcode[2] }: no siginfo; its ucontext still holds
+#: the mask (compat_sys_sigreturn, read at compat_sp)
+COMPAT_SIGFRAME_ROW = FrameKind(
+    name="compat_sigframe", layout=arm.COMPAT_SIGFRAME, mcontext="uc.uc_mcontext", uc="uc",
+    info=None, pc="arm_pc", sp="arm_sp", signal_slot=None, arg_slots=(), retcode=None,
+    extramask=None, sigreturn="sigreturn", sigreturn_nr=arm.SIGRETURN_NR,
+    sp_at_sigreturn=0, sp_at_restorer=0, address_mod=(8, 0),
+)
 
 
 @dataclass(frozen=True)
 class A32FrameKind:
-    """One frame struct: its layout and where its members are."""
+    """One frame kind as the AArch32 decoder reads it: its :class:`FrameKind`
+    row (the one fact of where its parts are) and the kernel that builds it."""
 
-    name: str  #: the kernel's struct name
-    layout: Layout
-    rt: bool  #: built for an SA_SIGINFO handler (siginfo, r1/r2 set)
-    uc_path: str  #: dotted path of the ucontext in the layout
+    row: FrameKind
     kernel: str
+
+    @property
+    def name(self) -> str:  #: the kernel's struct name
+        return self.row.name
+
+    @property
+    def layout(self) -> Layout:
+        return self.row.layout
+
+    @property
+    def rt(self) -> bool:
+        """Built for an SA_SIGINFO handler (siginfo, r1/r2 set)."""
+        return self.row.info is not None
+
+    @property
+    def uc_path(self) -> str:
+        """Dotted path of the ucontext in the layout."""
+        assert self.row.uc is not None
+        return self.row.uc
 
     @property
     def uc_offset(self) -> int:
@@ -51,7 +90,7 @@ class A32FrameKind:
 
     @property
     def mcontext_offset(self) -> int:
-        return self.layout.offset_of(self.uc_path + ".uc_mcontext")
+        return self.layout.offset_of(self.row.mcontext)
 
     @property
     def regspace_offset(self) -> int:
@@ -64,14 +103,14 @@ class A32FrameKind:
 
     @property
     def info_offset(self) -> int | None:
-        return self.layout.offset_of("info") if self.rt else None
+        return self.layout.offset_of(self.row.info) if self.row.info else None
 
 
 COMPAT_RT_SIGFRAME = A32FrameKind(
-    "compat_rt_sigframe", arm.COMPAT_RT_SIGFRAME, True, "sig.uc",
+    COMPAT_RT_SIGFRAME_ROW,
     "arm64 kernel (compat task), arch/arm64/kernel/signal32.c compat_setup_rt_frame")
 COMPAT_SIGFRAME = A32FrameKind(
-    "compat_sigframe", arm.COMPAT_SIGFRAME, False, "uc",
+    COMPAT_SIGFRAME_ROW,
     "arm64 kernel (compat task), arch/arm64/kernel/signal32.c compat_setup_frame")
 
 #: the two kinds by role (the decoder outside abi/ names no frame struct)

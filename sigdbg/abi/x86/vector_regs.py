@@ -4,7 +4,7 @@ The regset is a standard-format XSAVE image like the one in a signal frame,
 except that bytes 464..471 hold XCR0 instead of ``_fpx_sw_bytes``
 (shared/reference/ptrace-notes.md section 5), so :func:`decode_fpstate` (which
 insists on FP_XSTATE_MAGIC1 there) does not apply.  The bytes are decoded
-through the same tables (:mod:`sigdbg.abi.x86_fp`).
+through the same tables (:mod:`sigdbg.abi.x86.fp`).
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import struct
 from dataclasses import dataclass
 
 from sigdbg.abi.abis import Abi
-from sigdbg.abi.x86_fp import (
+from sigdbg.abi.x86.fp import (
     FPSTATE_64,
     XSAVE_EXTENDED_OFFSET,
     XSAVE_HEADER_OFFSET,
     XSTATE_HEADER,
 )
+from sigdbg.abi.x86.xsave import XFEATURE_YMM, FpState, ymm_offset
 from sigdbg.decode.model import Model
-from sigdbg.decode.xsave import XFEATURE_YMM, FpState, ymm_offset
 from sigdbg.errors import DecodeError
 
 #: where the regset keeps XCR0 (the frame keeps _fpx_sw_bytes there)
@@ -33,11 +33,6 @@ class VectorRegisters(Model):
     mxcsr: int
     xmm: tuple[int, ...]
     ymm: tuple[int, ...] | None  #: full 256-bit values when the image has YMM state
-
-
-#: the ABI families whose FP/vector state is the XSAVE layout this module reads
-#: (``Abi.arch``); ``regs --fp`` refuses the others in one line
-FP_VIEW_ARCHES = frozenset({"x86"})
 
 
 def _u128(data: bytes, off: int) -> int:

@@ -16,6 +16,7 @@ Offsets checked against ``targets/abi.probe.c`` built with -m32.
 
 from __future__ import annotations
 
+from sigdbg.abi import generic
 from sigdbg.abi.layout import Field, Layout, fields, nested
 
 USER_REGS = Layout(
@@ -84,52 +85,9 @@ FPSTATE_32_HEADER = Layout(
 FXSAVE_OFFSET = 112
 X86_FXSR_MAGIC = 0x0000
 
-SIGINFO_HEADER = Layout(
-    "siginfo",
-    12,
-    fields(("si_signo", 0, 4, "i"), ("si_errno", 4, 4, "i"), ("si_code", 8, 4, "i")),
-    source="include/uapi/asm-generic/siginfo.h (32-bit: union at 12)",
-)
-SIGINFO_SIZE = 128
-
-SIGINFO_MEMBERS: dict[str, Layout] = {
-    "kill": Layout("_kill", 20, fields(("si_pid", 12, 4, "i"), ("si_uid", 16, 4))),
-    "timer": Layout(
-        "_timer",
-        28,
-        fields(("si_tid", 12, 4, "i"), ("si_overrun", 16, 4, "i"), ("si_value", 20, 4, "ptr"),
-               ("si_sys_private", 24, 4, "i")),
-    ),
-    "rt": Layout(
-        "_rt", 24, fields(("si_pid", 12, 4, "i"), ("si_uid", 16, 4), ("si_value", 20, 4, "ptr"))
-    ),
-    "sigchld": Layout(
-        "_sigchld",
-        32,
-        fields(("si_pid", 12, 4, "i"), ("si_uid", 16, 4), ("si_status", 20, 4, "i"),
-               ("si_utime", 24, 4, "i"), ("si_stime", 28, 4, "i")),
-    ),
-    "sigfault": Layout("_sigfault", 16, fields(("si_addr", 12, 4, "ptr"))),
-    "addr_lsb": Layout("_sigfault", 18, fields(("si_addr", 12, 4, "ptr"), ("si_addr_lsb", 16, 2))),
-    "addr_bnd": Layout(
-        "_sigfault",
-        28,
-        fields(("si_addr", 12, 4, "ptr"), ("si_lower", 20, 4, "ptr"), ("si_upper", 24, 4, "ptr")),
-    ),
-    "addr_pkey": Layout("_sigfault", 24, fields(("si_addr", 12, 4, "ptr"), ("si_pkey", 20, 4))),
-    "perf": Layout(
-        "_sigfault",
-        28,
-        fields(("si_addr", 12, 4, "ptr"), ("si_perf_data", 16, 4), ("si_perf_type", 20, 4),
-               ("si_perf_flags", 24, 4)),
-    ),
-    "sigpoll": Layout("_sigpoll", 20, fields(("si_band", 12, 4, "i"), ("si_fd", 16, 4, "i"))),
-    "sigsys": Layout(
-        "_sigsys",
-        24,
-        fields(("si_call_addr", 12, 4, "ptr"), ("si_syscall", 16, 4, "i"), ("si_arch", 20, 4)),
-    ),
-}
+SIGINFO_HEADER = generic.SIGINFO32_HEADER
+SIGINFO_SIZE = generic.SIGINFO_SIZE
+SIGINFO_MEMBERS = generic.SIGINFO32_MEMBERS
 
 RT_SIGFRAME = Layout(
     "rt_sigframe_ia32",

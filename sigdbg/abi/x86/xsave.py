@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sigdbg.abi import i386 as i386_tables
 from sigdbg.abi.abis import Abi
-from sigdbg.abi.x86_fp import (
+from sigdbg.abi.x86 import i386 as i386_tables
+from sigdbg.abi.x86 import xstate_layout
+from sigdbg.abi.x86.fp import (
     FP_XSTATE_MAGIC1,
     FP_XSTATE_MAGIC2,
     FPSTATE_64,
@@ -31,7 +32,6 @@ from sigdbg.abi.x86_fp import (
     XSTATE_HEADER,
 )
 from sigdbg.backends.base import Memory
-from sigdbg.decode import xstate_layout
 from sigdbg.decode.model import SharedModel, internal, one_store_init
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.names import xfeature_names
@@ -43,7 +43,7 @@ XFEATURE_YMM = 2
 
 def ymm_offset() -> int:
     """Where YMM_Hi128 starts in the standard-format image: CPUID.(0xD,2).EBX
-    of this CPU (see :mod:`sigdbg.decode.xstate_layout`), never a vendor's
+    of this CPU (see :mod:`sigdbg.abi.x86.xstate_layout`), never a vendor's
     constant."""
     return xstate_layout.component_offset(XFEATURE_YMM, xstate_layout.YMM_OFFSET_FALLBACK)
 
@@ -82,6 +82,11 @@ class FpState(SharedModel):
     #: instead of a format per register; empty when not known
     xmm_raw: bytes = internal(b"")
     ymm_hi_raw: bytes = internal(b"")
+
+    @property
+    def picture_detail(self) -> str:
+        """What the stack picture says of the area."""
+        return f"{self.format}, {self.xstate_size or 512} bytes + magic2"
 
     def _build_json(self) -> dict[str, Any]:
         out = self._fields_json(("xmm", "ymm_hi"))
@@ -366,3 +371,21 @@ def try_decode_fpstate(mem: Memory, abi: Abi, fpstate: int) -> tuple[FpState | N
         return decode_fpstate(mem, abi, fpstate), None
     except (MemoryReadError, DecodeError) as exc:
         return None, f"fpstate at {fpstate:#x} could not be decoded: {exc}"
+
+
+def fp_changes(before: FpState, after: FpState) -> list[tuple[str, int, int]]:
+    """(name, old, new) of what a handler changed in the FP area: the XMM
+    registers, MXCSR and the x87 control word (what sigreturn restores)."""
+    out = [(f"xmm{i}", x, y) for i, (x, y) in enumerate(zip(before.xmm, after.xmm)) if x != y]
+    if before.mxcsr != after.mxcsr:
+        out.append(("mxcsr", before.mxcsr, after.mxcsr))
+    if before.cwd != after.cwd:
+        out.append(("cwd", before.cwd, after.cwd))
+    return out
+
+
+def fp_value_json(name: str, value: int) -> int | str:
+    """A changed value as JSON: a 128-bit vector register exceeds every JSON
+    integer, so it is the fixed-width hex string the fpstate object uses
+    ("0x" + 32 digits)."""
+    return f"{value:#034x}" if name.startswith("fpstate.xmm") else value

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from sigdbg.names._common import bit_names
+from sigdbg.abi.bits import bit_names
 
 
 @dataclass(frozen=True)

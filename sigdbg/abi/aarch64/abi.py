@@ -1,0 +1,92 @@
+"""The AArch64 ABI value (arch/arm64); its layouts are :mod:`sigdbg.abi.aarch64`."""
+
+from __future__ import annotations
+
+from sigdbg.abi import aarch64
+from sigdbg.abi.abis import Abi, FrameKind, HwBreakpoint, SigreturnRules
+from sigdbg.abi.arm import pages as arm_pages
+
+#: struct rt_sigframe { info, uc } (arch/arm64/kernel/signal.c); the
+#: records in uc_mcontext.__reserved are decoded by sigdbg/decode/a64frame.py
+#: (which names x0-x30 like the registers).  The handler returns through x30
+#: with sp back at the frame, and ``sys_rt_sigreturn`` reads it at sp itself.
+RT_SIGFRAME = FrameKind(
+    name="rt_sigframe", layout=aarch64.RT_SIGFRAME, mcontext="uc.uc_mcontext", uc="uc",
+    info="info", pc="pc", sp="sp", signal_slot=None, arg_slots=(), retcode=None,
+    extramask=None, sigreturn="rt_sigreturn", sigreturn_nr=aarch64.RT_SIGRETURN_NR,
+    sp_at_sigreturn=0, sp_at_restorer=0,
+    # get_sigframe: sp = round_down(sp - size, 16)
+    address_mod=(16, 0),
+)
+
+#: a ptrace execute breakpoint, slot 0 of NT_ARM_HW_BREAK (0x402, include/
+#: uapi/linux/elf.h).  Control word (arch/arm64/include/asm/hw_breakpoint.h):
+#: enable (bit 0), EL0 (privilege 2 << 1), execute (type 0), 4 bytes (BAS
+#: 0xf << 5).  perf_event breakpoints are not tried first: for a perf_event
+#: the arm64 kernel steps over the breakpoint itself (hw_breakpoint.c
+#: breakpoint_handler, default overflow handler) and that step swallows the
+#: tracer's next PTRACE_SINGLESTEP (measured on 6.1: the task ran on to its
+#: next signal).  A ptrace breakpoint is not stepped over by the kernel: its
+#: SIGTRAP is TRAP_HWBKPT at the address.
+HW_BREAK = HwBreakpoint(regset_note=0x402, execute_enable=0x1E5, perf_first=False)
+
+#: AArch64 (arch/arm64).  Not filled in yet: the DWARF numbering (x0-x30 =
+#: 0-30, sp = 31, the return address in x30, not pc) does not fit
+#: ``dwarf_regs``' "last one is the return column" rule.
+AARCH64 = Abi(
+    name="aarch64",
+    arch="arm64",
+    bits=64,
+    word=8,
+    endian="<",
+    elf_class=64,
+    elf_machine="EM_AARCH64",
+    user_regs=aarch64.REGISTERS,
+    pc="pc",
+    sp="sp",
+    # the syscall number is in x8 (arch/arm64/kernel/syscall.c el0_svc_common);
+    # the kernel keeps the original in pt_regs->syscallno, which NT_PRSTATUS
+    # does not carry (NT_ARM_SYSTEM_CALL does): x8 is what user space set
+    syscall_nr="x8",
+    orig_syscall_nr="x8",
+    flags="pstate",
+    siginfo_header=aarch64.SIGINFO_HEADER,
+    siginfo_members=aarch64.SIGINFO_MEMBERS,
+    siginfo_size=aarch64.SIGINFO_SIZE,
+    rt_sigreturn_nr=aarch64.RT_SIGRETURN_NR,
+    sigreturn_nr=None,
+    disasm_mode="aarch64",
+    # capstone 5 calls it ARM64, capstone 6 AARCH64
+    capstone_modes=(("aarch64", ("CS_ARCH_ARM64", "CS_ARCH_AARCH64"), "CS_MODE_ARM"),),
+    aliases=("arm64",),
+    syscall_mnemonics=("svc",),
+    audit_arch=0xC00000B7,  # AUDIT_ARCH_AARCH64: EM_AARCH64 | 64BIT | LE
+    # restore_sigframe (arch/arm64/kernel/signal.c): regs[], sp, pc, pstate
+    mcontext_regs=tuple((f"x{i}", f"x{i}") for i in range(31))
+    + (("sp", "sp"), ("pc", "pc"), ("pstate", "pstate")),
+    fp="x29",
+    e_machine=183,  # EM_AARCH64
+    special_mappings=arm_pages.AARCH64_MAPPINGS,
+    # sigdbg writes no software breakpoint into AArch64 code yet (the
+    # session's pc rule is x86's); brk #0 would be d4200000, reported at its
+    # own address (measured on 6.1: SIGTRAP TRAP_BRKPT, pc = the brk)
+    breakpoint_insn=b"",
+    frame_kinds=(RT_SIGFRAME,),
+    syscall_insns=((aarch64.SVC_0, "svc #0"),),
+    # pstate by the named rules of decode/sigreturn_rules.py (A64_PSTATE_RULES)
+    sigreturn_rules=SigreturnRules(flags_rules="a64_pstate"),
+    step_trap_codes=(2, 1, 0),
+    syscall_step_trap_code=0,
+    hw_breakpoint=HW_BREAK,
+    syscall_stop_scratch="x7",  # arch/arm64/kernel/ptrace.c report_syscall
+    # arch/arm64/kernel/vdso/sigreturn.S __kernel_rt_sigreturn (the name, not
+    # the bytes, says it is the vDSO's: see decode/restorer.py classify_restorer)
+    restorer_patterns=(
+        (bytes.fromhex("681180d2010000d4"), "rt_sigreturn", "mov x8, #0x8b; svc #0"),
+    ),
+    # glibc's aarch64 sigaction sets no SA_RESTORER: no restorer of its own
+    libc_restorer_names=(),
+)
+
+#: the AArch64 ABIs, in registry order
+ABIS: tuple[Abi, ...] = (AARCH64,)
