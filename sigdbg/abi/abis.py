@@ -282,6 +282,12 @@ class Abi:
     #: system call); AArch64 has no ``user_single_step_report`` of its own, so
     #: a stepped ``svc`` reports the generic one's SI_USER (0, measured on 6.1)
     step_trap_codes: tuple[int, ...] = (2, 1)
+    #: the si_code of the step trap reported at a system call's exit when the
+    #: task was single-stepped from inside it (the exec stop): no instruction
+    #: ran.  x86's ``user_single_step_report`` says TRAP_BRKPT (1); arm64 has
+    #: none of its own, the generic one in include/linux/ptrace.h says SI_USER
+    #: (0; measured on 6.1 for AArch64 and compat tasks)
+    syscall_step_trap_code: int = 1
     #: the register the kernel overwrites while a task is in a syscall-stop
     #: (arm64 ``report_syscall``: x7 = 0 at entry, 1 at exit, put back when
     #: the task resumes); empty: none

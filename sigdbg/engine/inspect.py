@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from sigdbg.abi import Abi
 from sigdbg.backends.base import Task
-from sigdbg.decode.a32frame import A32Frame, decode_a32_frame
 from sigdbg.decode.auxv import (
     AT_SYSINFO,
     AT_SYSINFO_EHDR,
@@ -16,6 +15,7 @@ from sigdbg.decode.auxv import (
     decode_auxv,
     parse_auxv_bytes,
 )
+from sigdbg.decode.frames import AnyFrame, decode_frame
 from sigdbg.decode.memmap import Mapping, MemoryMap, parse_maps, special_table
 from sigdbg.decode.restorer import Restorer, SymbolRef
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe
@@ -184,19 +184,20 @@ class Inspector(MapsSource):
             raise UsageError(str(exc)) from None
 
     def frame_at(self, address: int | None = None, *, signo: int | None = None,
-                 kind: str | None = None) -> SigFrame | A32Frame:
+                 kind: str | None = None) -> AnyFrame:
         """:meth:`sigframe`, or the ABI's own frame model where it has one
-        (AArch32: sigdbg/decode/a32frame.py).  Without ``address`` the frame
-        is at sp and the registers are the handler's entry registers (lr:
+        (AArch64: sigdbg/decode/a64frame.py, AArch32: sigdbg/decode/a32frame.py,
+        both through sigdbg/decode/frames.py).  Without ``address`` the frame
+        is at sp and the registers are the handler's entry registers (x30/lr:
         the restorer); at an explicit address the restorer is not known."""
         task = self.current_task()
-        if task.abi.name != "arm":
+        if task.abi.name not in ("arm", "aarch64"):
             return self.sigframe(address, signo=signo, kind=kind)
         regs = task.registers() if address is None else None
         at = regs[task.abi.sp] if regs is not None else address
         assert at is not None
-        return decode_a32_frame(task, at, entry_regs=regs, signo=signo, kind=kind,
-                                view=_RestorerView(self))
+        return decode_frame(task, task.abi, at, entry_regs=regs, signo=signo, kind=kind,
+                            view=_RestorerView(self))
 
     def sigframe(self, address: int | None = None, *, signo: int | None = None,
                  kind: str | None = None) -> SigFrame:

@@ -408,10 +408,16 @@ class Session(Inspector):
                     return 0
                 if pc in self.breakpoints:
                     return 0
-            elif code > 0 and (code != TRAP_PERF
-                               or SI_PERF_DATA.unpack_from(raw)[0] == PERF_SIG_DATA):
+            elif (code > 0 or (code in t.abi.step_trap_codes
+                               and int.from_bytes(raw[16:20], "little") == 0)) \
+                    and (code != TRAP_PERF
+                         or SI_PERF_DATA.unpack_from(raw)[0] == PERF_SIG_DATA):
                 # a step, handler-entry or breakpoint trap: ours, unless
-                # the session decided to hand it to the program
+                # the session decided to hand it to the program.  A stepped
+                # svc on arm64 (AArch64 and compat) reports the generic
+                # user_single_step_report's SI_USER with si_pid 0
+                # (kernel/ptrace.c; Abi.step_trap_codes): ours too, where a
+                # SIGTRAP some process sent names its pid
                 return max(self._stopped.get(t.tid, 0), 0)
         if not self.policy.passes(signo):
             return 0

@@ -124,6 +124,16 @@ class ShellContext(Protocol):
 
     def instruction_at(self, address: int) -> Instruction | None: ...
 
+    def code_at(self, address: int) -> tuple[int, str]:
+        """(instruction address, disassembler mode): ARM's ISA bit and CPSR.T."""
+        ...
+
+    def disassemble(self, address: int, size: int, count: int = 0) -> list[str]: ...
+
+    def pc_here(self) -> int:
+        """The pc as an instruction address (ISA bit cleared)."""
+        ...
+
     def symbol_at(self, address: int) -> str | None: ...
 
 

@@ -372,12 +372,37 @@ class Shell:
                 data[a - address] = orig[0]
         return bytes(data)
 
+    def code_at(self, address: int) -> tuple[int, str]:
+        """(where the instruction at ``address`` starts, the disassembler mode
+        for it).  ARM interworking (``Abi.isa_bit``): an address with bit 0
+        set is Thumb code at the address without it, and any other is in the
+        instruction set the task runs now (CPSR.T, ``Abi.isa_flag``): the
+        kernel enters a Thumb handler with bit 0 set in pc
+        (arch/arm64/kernel/signal32.c ``compat_setup_return``)."""
+        s = self.require_stopped()
+        abi = s.abi
+        if abi.isa_bit and (address & abi.isa_bit
+                            or abi.in_isa(s.registers()[abi.flags])):
+            return address & ~abi.isa_bit, abi.thumb_disasm_mode
+        return address, abi.disasm_mode
+
+    def disassemble(self, address: int, size: int, count: int = 0) -> list[str]:
+        """``Inspector.disassemble`` of our view of the code at ``address``
+        (breakpoints hidden), in the instruction set :meth:`code_at` says."""
+        s = self.require_stopped()
+        at, mode = self.code_at(address)
+        return s.disassemble(self.read_code(at, size), at, count=count, mode=mode)
+
+    def pc_here(self) -> int:
+        """The pc as an instruction address (the ISA bit cleared)."""
+        s = self.require_stopped()
+        return self.code_at(s.registers()[s.abi.pc])[0]
+
     def instruction_at(self, address: int) -> Instruction | None:
         from sigdbg.decode.disasm import get_disassembler
 
-        s = self.require_stopped()
-        return get_disassembler(s.abi.disasm_mode, "att").one(self.read_code(address, 16),
-                                                               address)
+        at, mode = self.code_at(address)
+        return get_disassembler(mode, "att").one(self.read_code(at, 16), at)
 
     def symbol_at(self, address: int) -> str | None:
         s = self.session
@@ -395,7 +420,7 @@ class Shell:
             return
         try:
             pc = s.registers()[s.abi.pc]
-            lines = s.disassemble(self.read_code(pc, 16), pc, count=1)
+            lines = self.disassemble(pc, 16, count=1)
         except SigdbgError:
             return
         if lines:

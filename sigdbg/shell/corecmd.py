@@ -84,4 +84,4 @@ def regs(sh: Shell, a: argparse.Namespace) -> None:
         return
     ref = target.lookup(values[abi.pc])
     sh.write(views.registers(values, abi.pc, abi.flags, abi.bits, str(ref) if ref else None,
-                             sh.style))
+                             sh.style, views.flag_namer(abi.arch)))

@@ -52,6 +52,17 @@ def _frame(sh: Shell, a: argparse.Namespace, cmd: Command) -> str:
         if h is None:
             raise UsageError("not in a signal handler: no signal frame here "
                              "(continue to a handler entry, or give the frame's ADDRESS)")
+        if not isinstance(h.frame, SigFrame):
+            # the ABI's own model (AArch64, AArch32): read again now (the handler
+            # may have edited it), keeping what only the entry registers told:
+            # the restorer in x30/lr and the frame record (decode/frames.py)
+            from sigdbg.decode.frames import decode_frame
+
+            task = s.tracer.task(h.tid)
+            f = decode_frame(task, task.abi, h.frame.address, view=s.view(task),
+                             signo=h.frame.sig, kind=a.kind, previous=h.frame)
+            return dump_json(f.to_json()) if a.json else render_frame(
+                f, sh.style, picture=not a.no_picture)
         a.address = h.frame.address
     signo = sh.signal_of_frame(a.address)
     if signo is None:
@@ -75,6 +86,9 @@ def regs(sh: Shell, a: argparse.Namespace) -> None:
     s = sh.require_stopped()
     abi = s.abi
     if a.fp:
+        if not abi.fp_regset_name:  # (the vector view reads the ABI's FP regset)
+            raise UsageError(f"regs --fp: the FP/SIMD registers of {abi.name} processes are "
+                             "not shown yet (no FP regset view for this ABI)")
         vec: VectorRegisters | None = None
         h = sh.active_handler() if a.frame else None
         if a.frame:
@@ -105,7 +119,7 @@ def regs(sh: Shell, a: argparse.Namespace) -> None:
         sh.write(dump_json(regs))
         return
     sh.write(views.registers(regs, abi.pc, abi.flags, abi.bits, sh.symbol_at(regs[abi.pc]),
-                             sh.style))
+                             sh.style, views.flag_namer(abi.arch)))
 
 
 def examine(sh: Shell, a: argparse.Namespace) -> None:
@@ -128,11 +142,10 @@ def examine(sh: Shell, a: argparse.Namespace) -> None:
         nxt = at
     elif fmt.letter == "i":
         task.read(addr, 1)
-        code = sh.read_code(addr, 16 * fmt.count)
         marked = []
-        pc = s.registers()[s.abi.pc]
+        pc = sh.pc_here()
         nxt = addr
-        for line in s.disassemble(code, addr, count=fmt.count):
+        for line in sh.disassemble(addr, 16 * fmt.count, count=fmt.count):
             where, _, rest = line.partition(":")
             marked.append(("=> " if int(where, 16) == pc else "   ") + line)
             nxt = int(where, 16) + len(bytes.fromhex(rest.split()[0]))  # its end
@@ -157,24 +170,23 @@ def examine(sh: Shell, a: argparse.Namespace) -> None:
 def disas(sh: Shell, a: argparse.Namespace) -> None:
     s = sh.require_stopped()
     res = sh.require_resolver()
-    pc = s.registers()[s.abi.pc]
+    pc = sh.pc_here()
     where = " ".join(a.where)
     size = 0
     if not where:
-        addr = pc
+        addr = s.registers()[s.abi.pc]  # (with ARM's ISA bit: a Thumb symbol's value has it)
     else:
         hit = res.symbol(where) if where.isidentifier() or "@" in where else None
         addr, size = hit if hit is not None else (res.evaluate(where), 0)
     count = a.count if a.count else (0 if size else 12)
     s.current_task().read(addr, 1)
-    code = sh.read_code(addr, size if size and not a.count else 16 * count)
-    lines = s.disassemble(code, addr, count=count)
+    lines = sh.disassemble(addr, size if size and not a.count else 16 * count, count=count)
+    sym = sh.symbol_at(addr)  # (a Thumb symbol's value has the ISA bit)
+    addr = sh.code_at(addr)[0]
     if a.json:
-        sh.write(dump_json({"address": addr, "symbol": sh.symbol_at(addr),
-                            "instructions": lines}))
+        sh.write(dump_json({"address": addr, "symbol": sym, "instructions": lines}))
         return
     out = []
-    sym = sh.symbol_at(addr)
     if sym:
         out.append(sh.style.head(f"{addr:#x} <{safe(sym)}>:"))
     for line in lines:
@@ -196,6 +208,9 @@ def bt(sh: Shell, a: argparse.Namespace) -> None:
         source, bits = InspectorSource(core), core.abi.bits
     else:
         s = sh.require_stopped()
+        if s.abi.pc not in s.abi.dwarf_regs or s.abi.sp not in s.abi.dwarf_regs:
+            # the unwinder reads .eh_frame by DWARF register numbers (none for ARM yet)
+            raise UsageError(f"bt: no stack unwinding rules for {s.abi.name} processes yet")
         restorers = (frozenset({sh.handler.frame.pretcode}) if sh.handler is not None
                      else frozenset())
         source, bits = InspectorSource(s, sh.signal_of_frame, s.breakpoints), s.abi.bits

@@ -214,8 +214,9 @@ class RunControl:
             pc = s.registers()[s.abi.pc]
             s.invalidate()
             stop = s.step_instruction()
-            if _is_step_trap(stop):
-                if not retried and _in_syscall_report(stop) and s.is_stopped() \
+            if _is_step_trap(stop, s.abi.step_trap_codes):
+                if not retried and _in_syscall_report(stop, s.abi.syscall_step_trap_code) \
+                        and s.is_stopped() \
                         and s.registers()[s.abi.pc] == pc:
                     # Stopped inside a system call (the exec stop right after
                     # launch, a fork/clone event): the kernel reports the step
@@ -367,21 +368,26 @@ class RunControl:
                              "delivered when the program resumes")
 
 
-def _is_step_trap(stop: Stop) -> bool:
+def _is_step_trap(stop: Stop, codes: tuple[int, ...] = (TRAP_TRACE, TRAP_BRKPT)) -> bool:
+    """The SIGTRAP of a PTRACE_SINGLESTEP: si_code one of the ABI's
+    ``step_trap_codes``.  AArch64 and compat tasks report a stepped ``svc``
+    with the generic ``user_single_step_report``'s SI_USER (0) and si_pid 0
+    (kernel/ptrace.c); a SIGTRAP another process sent names its pid."""
     if stop.kind != "signal" or stop.sig != signal.SIGTRAP:
         return False
     info = siginfo_of(stop)
-    return info is not None and info.si_code in (TRAP_TRACE, TRAP_BRKPT) \
-        and info.get("si_pid") is None
+    return info is not None and info.si_code in codes and not info.get("si_pid")
 
 
-def _in_syscall_report(stop: Stop) -> bool:
+def _in_syscall_report(stop: Stop, code: int = TRAP_BRKPT) -> bool:
     """The step trap the kernel sends at a system call's exit when the task was
-    resumed with PTRACE_SINGLESTEP from inside it: TRAP_BRKPT from
-    user_single_step_report() (arch/x86/kernel/ptrace.c, called by
-    syscall_exit_work in kernel/entry/common.c), where a trap after an executed
-    instruction is TRAP_TRACE (DR6.BS, arch/x86/kernel/traps.c get_si_code)."""
-    return stop.si_code == TRAP_BRKPT
+    resumed with PTRACE_SINGLESTEP from inside it (``Abi.syscall_step_trap_code``):
+    x86 TRAP_BRKPT from user_single_step_report() (arch/x86/kernel/ptrace.c,
+    called by syscall_exit_work in kernel/entry/common.c), where a trap after
+    an executed instruction is TRAP_TRACE (DR6.BS, arch/x86/kernel/traps.c
+    get_si_code); arm64 SI_USER from the generic one (include/linux/ptrace.h),
+    where a stepped instruction is TRAP_TRACE too."""
+    return stop.si_code == code
 
 
 def _is_handler_entry(stop: Stop) -> bool:

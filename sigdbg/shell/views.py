@@ -9,7 +9,7 @@ backtrace, the signal table, breakpoints, the stop location.  (Candidates for
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sigdbg.decode.fparea import VectorRegisters
 from sigdbg.engine.session import SignalPolicy
@@ -26,8 +26,18 @@ def location(line: str, symbol: str | None, st: Style = PLAIN) -> str:
     return f"=> {line}{st.dim(sym)}"
 
 
+def flag_namer(arch: str) -> Callable[[int], tuple[str, ...]]:
+    """The bit names of the flags register of an ABI family: x86 EFLAGS,
+    arm64 PSTATE (arch/arm64/include/uapi/asm/ptrace.h), AArch32 CPSR."""
+    from sigdbg.decode.a32frame import cpsr_names
+    from sigdbg.decode.a64frame import pstate_names
+
+    return {"arm64": pstate_names, "arm": cpsr_names}.get(arch, eflags_names)
+
+
 def registers(regs: dict[str, int], pc_name: str, flags_name: str, width: int,
-              symbol: str | None = None, st: Style = PLAIN) -> str:
+              symbol: str | None = None, st: Style = PLAIN,
+              flag_names: Callable[[int], tuple[str, ...]] = eflags_names) -> str:
     out = []
     digits = width // 4
     for name, value in regs.items():
@@ -35,7 +45,7 @@ def registers(regs: dict[str, int], pc_name: str, flags_name: str, width: int,
         if name == pc_name and symbol:
             extra = f"<{safe(symbol)}>"
         elif name == flags_name:
-            extra = "[ " + " ".join(eflags_names(value)) + " ]"
+            extra = "[ " + " ".join(flag_names(value)) + " ]"
         signed = value - (1 << width) if value >> (width - 1) else value
         out.append(f"{st.name(f'{name:<9}')} {st.addr(f'{value:#0{digits + 2}x}')}  "
                    f"{signed:<20} {extra}".rstrip())

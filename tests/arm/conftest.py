@@ -105,6 +105,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                                                     for k, c in doc["frames"].items())
                 + ", --step-sigreturn runs " + ", ".join(f"{k} {c['s']} s"
                                                          for k, c in doc.get("steps", {}).items())
+                + ", shell sessions "
+                + ", ".join(f"{k} {c['s']} s" for k, c in doc.get("shell", {}).items())
                 + ", AArch32 --step-sigreturn runs "
                 + ", ".join(f"{k} {c['s']} s" for k, c in doc.get("steps_a32", {}).items())
                 + ")")

@@ -203,6 +203,101 @@ def trap_codes(prog: str) -> dict[str, Any]:
     return out
 
 
+#: the shell session run on each target (tests/arm/test_shell_arm.py): to the
+#: first handler entry, the data commands there, the sigreturn walk, the data
+#: commands in the restored context, the refusals, then detach or kill
+SHELL_LINES = (
+    "stepi 1",  # at the exec stop: one instruction of _start
+    "continue",
+    "frame --json",
+    "frame --no-picture",
+    "siginfo --json",
+    "siginfo",
+    "regs --json",
+    "regs",
+    "regs --frame --json",
+    "x/16xw $sp --json",
+    "x/16xw $sp",
+    "disassemble -n 4 --json",
+    "disassemble -n 4",
+    "x/2i $pc",
+    "stepi",
+    "regs --json",
+    "step-sigreturn",
+    "regs --json",
+    "regs",
+    "x/2i $pc",
+    # what the shell cannot do on ARM yet, and bad input: one line each
+    "regs --fp",
+    "break $pc",
+    "bt",
+    "frame 0x10",
+    "x/4xw 0",
+)
+
+
+def shell_session(argv: list[str], end: str) -> dict[str, Any]:
+    """The shell's core (sigdbg/shell/core.py ``Shell``, no terminal) on
+    ``argv``: ``file``, ``run``, then :data:`SHELL_LINES`, then ``end``
+    (``detach``: the program runs to its end untraced; ``kill``).  Each
+    command's output is kept; the program's own reports (its stdout) are in
+    ``program``; ``left``: what /proc says of the pid afterwards."""
+    from sigdbg.shell.core import Shell
+
+    path = f"/tmp/sigdbg.shell.{os.path.basename(argv[0])}.out"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    out = io.StringIO()
+    sh = Shell(out, style=PLAIN, tracee_stdio={"stdout": fd})  # fd: open until the end
+    cmds: list[dict[str, str]] = []
+    t0 = time.monotonic()
+
+    def run(line: str) -> str:
+        start = out.tell()
+        sh.execute(line)
+        out.seek(start)
+        text = out.read()
+        out.seek(0, io.SEEK_END)
+        cmds.append({"line": line, "out": text})
+        return text
+
+    pid = 0
+    status: int | None = None
+    try:
+        run(f"file {argv[0]}")
+        run(" ".join(["run", *argv[1:]]))
+        pid = sh.session.pid if sh.session is not None else 0
+        for line in SHELL_LINES:
+            run(line)
+        run(end)
+        if end == "detach" and pid:
+            # the shell's reaper would reap it; here its exit status is the truth
+            sh.reaper.forget(pid)
+            for _ in range(600):
+                got, st = os.waitpid(pid, os.WNOHANG)
+                if got:
+                    status = st
+                    break
+                time.sleep(0.1)
+            else:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+    finally:
+        sh.close()
+        os.close(fd)
+    return {"argv": argv, "pid": pid, "commands": cmds, "status": status,
+            "left": _state(pid) if pid else None,
+            "program": _read(path).decode(errors="replace"),
+            "s": round(time.monotonic() - t0, 2)}
+
+
+def _state(pid: int) -> str | None:
+    try:
+        stat = _read(f"/proc/{pid}/stat")
+    except OSError:
+        return None
+    return stat[stat.rindex(b")") + 2 :].split()[0].decode()
+
+
 def main() -> None:
     progs = sys.argv[1:]
     step = ""
@@ -285,6 +380,12 @@ def main() -> None:
     # ... and -k, which has no unwinding rules for ARM yet (the program is stopped
     # at its first handler when that is found out: it must not be left behind)
     doc["cli"].append(cli_with_output(["trace", "-k", "--", progs[1]]))
+    # the shell's core on AArch64 and on AArch32 Thumb (tests/arm/test_shell_arm.py):
+    # the first SIGUSR1 of sig_frame.a64 (detached after the sigreturn: the
+    # program runs to its end and reports every scenario), the SIGSEGV of
+    # sig_frame.thumb (killed after the sigreturn)
+    doc["shell"] = {"a64": shell_session([progs[0]], "detach"),
+                    "thumb": shell_session([progs[2], "segv"], "kill")}
     # nothing of ours may be left behind
     doc["children_left"] = [p for p in os.listdir("/proc") if p.isdigit()
                             and _ppid(int(p)) == os.getpid()]

@@ -76,6 +76,7 @@ AARCH64 = Abi(
     # pstate by the named rules of decode/sigreturn_rules.py (A64_PSTATE_RULES)
     sigreturn_rules=SigreturnRules(flags_rules="a64_pstate"),
     step_trap_codes=(2, 1, 0),
+    syscall_step_trap_code=0,
     hw_breakpoint=HW_BREAK,
     syscall_stop_scratch="x7",  # arch/arm64/kernel/ptrace.c report_syscall
     # arch/arm64/kernel/vdso/sigreturn.S __kernel_rt_sigreturn (the name, not

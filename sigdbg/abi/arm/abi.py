@@ -57,6 +57,7 @@ ARM = Abi(
     # --step-sigreturn: single steps report TRAP_TRACE; a stepped svc the
     # generic user_single_step_report's SI_USER (0), as for AArch64
     step_trap_codes=(2, 1, 0),
+    syscall_step_trap_code=0,
     # cpsr by the named rules of decode/sigreturn_rules.py (A32_CPSR_RULES)
     sigreturn_rules=SigreturnRules(flags_rules="a32_cpsr"),
     # arm64 report_syscall clobbers ip (r12) of a compat task at a syscall-stop
