@@ -21,7 +21,7 @@ import traceback
 
 import gdb
 
-from sigdbg.backends.gdb import GdbInspector, GdbRunner, gdb_step_sigreturn
+from sigdbg.backends.gdb.control import GdbInspector, GdbRunner, gdb_step_sigreturn
 from sigdbg.commands.inspect import INSPECT_COMMANDS
 from sigdbg.commands.parser import (
     ArgumentError,

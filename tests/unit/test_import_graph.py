@@ -64,7 +64,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     # front ends
     ("cli", 7, ("sigdbg.cli.*",)),
     ("shell", 7, ("sigdbg.shell.*",)),
-    ("gdb", 7, ("sigdbg.backends.gdb", "sigdbg.gdb.*")),
+    ("gdb", 7, ("sigdbg.backends.gdb.*", "sigdbg.gdb.*")),
     ("api", 7, ("sigdbg.api",)),
     # entry points: the package root (sigdbg.launch...), `python -m sigdbg`,
     # the `sigdbg` command, the GDB extension file
@@ -74,7 +74,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
 #: third-party modules and the modules allowed to import them (same patterns)
 THIRD_PARTY_OWNERS: dict[str, tuple[str, ...]] = {
     "ptrace": ("sigdbg.backends.*",),
-    "gdb": ("sigdbg.backends.gdb", "sigdbg.gdb.*", "plugins.*"),
+    "gdb": ("sigdbg.backends.gdb.*", "sigdbg.gdb.*", "plugins.*"),
     "prompt_toolkit": ("sigdbg.shell.*",),
 }
 
