@@ -5,7 +5,7 @@ value); reports (``engine/inspect.py``) a :class:`Task`; the engine's run
 control a :class:`Target` (one thread of a process: what can be read) and a
 :class:`Control` (what can be done to a running process).  The ptrace backend
 (live processes; ``backends/ptrace.py`` + ``backends/ptrace_control.py``), the
-GDB backend (``backends/gdb.py``), core files (``backends/core.py``, a
+GDB backend (``backends/gdb/``), core files (``backends/core.py``, a
 ``Task``/``Target`` without ``Control``) and the fake backend of the unit tests
 (``tests/fakebackend.py``) implement them; nothing above this layer imports a
 backend module except the code that chooses one.

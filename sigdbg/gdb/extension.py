@@ -21,7 +21,6 @@ import traceback
 
 import gdb
 
-from sigdbg.backends.gdb import GdbInspector, GdbRunner, gdb_step_sigreturn
 from sigdbg.commands.inspect import INSPECT_COMMANDS
 from sigdbg.commands.parser import (
     ArgumentError,
@@ -35,6 +34,8 @@ from sigdbg.commands.parser import (
 from sigdbg.engine import events as ev
 from sigdbg.engine.inspect import Inspector
 from sigdbg.errors import SigdbgError, UsageError
+from sigdbg.gdb.inspector import GdbInspector
+from sigdbg.gdb.runner import GdbRunner, gdb_step_sigreturn
 from sigdbg.names import all_signal_names
 from sigdbg.render import text as rt
 from sigdbg.render.events import render_event

@@ -13,14 +13,16 @@ What is proved (docs/architecture.md explains the picture):
 1. no import cycle between modules (the cycle is printed with file:line of
    each edge when there is one);
 2. only ``sigdbg/backends/*`` imports ``ptrace`` (python-ptrace); only the GDB
-   side (``sigdbg/backends/gdb.py``, a future ``sigdbg/gdb/``, ``plugins/``)
-   imports ``gdb``; only ``sigdbg/shell`` imports ``prompt_toolkit``;
+   side (the backend ``sigdbg/backends/gdb/``, the front end's modules that
+   run in gdb -- ``sigdbg/gdb/extension.py``, ``inspector.py``,
+   ``runner.py`` -- and ``plugins/``) imports ``gdb``; only ``sigdbg/shell``
+   imports ``prompt_toolkit``;
 3. every module has a layer in :data:`LAYERS` (a new package fails until it
    is placed there), and a module imports only from lower layers or its own;
    layers of equal rank do not import each other (the engine and the
    concrete backends; the front ends);
-4. what GDB's own Python loads (abi, names, decode) reaches none of
-   ``ptrace`` and ``prompt_toolkit``.
+4. what GDB's own Python loads (abi, names, decode, the GDB backend and
+   front end) reaches none of ``ptrace`` and ``prompt_toolkit``.
 
 The checker is itself tested on small trees written to a temporary
 directory, so that "no violation" on the real tree means something.
@@ -54,7 +56,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("decode", 3, ("sigdbg.decode.*", "sigdbg.abi.x86.xsave", "sigdbg.abi.x86.vector_regs")),
     # concrete backends (each listed: a new backend module must be placed)
     ("backends", 4, ("sigdbg.backends.ptrace", "sigdbg.backends._fastptrace",
-                     "sigdbg.backends.core")),
+                     "sigdbg.backends.core", "sigdbg.backends.gdb.*")),
     # stops, deliveries, the sigreturn walk, inspectors
     ("engine", 4, ("sigdbg.engine.*",)),
     # models -> text
@@ -64,7 +66,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     # front ends
     ("cli", 7, ("sigdbg.cli.*",)),
     ("shell", 7, ("sigdbg.shell.*",)),
-    ("gdb", 7, ("sigdbg.backends.gdb", "sigdbg.gdb.*")),
+    ("gdb", 7, ("sigdbg.gdb.*",)),
     ("api", 7, ("sigdbg.api",)),
     # entry points: the package root (sigdbg.launch...), `python -m sigdbg`,
     # the `sigdbg` command, the GDB extension file
@@ -74,12 +76,17 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
 #: third-party modules and the modules allowed to import them (same patterns)
 THIRD_PARTY_OWNERS: dict[str, tuple[str, ...]] = {
     "ptrace": ("sigdbg.backends.*",),
-    "gdb": ("sigdbg.backends.gdb", "sigdbg.gdb.*", "plugins.*"),
+    # (not the rest of sigdbg/gdb/: plugin.py, locate.py, launch.py run on any Python)
+    "gdb": ("sigdbg.backends.gdb.*", "sigdbg.gdb.extension", "sigdbg.gdb.inspector",
+            "sigdbg.gdb.runner", "plugins.*"),
     "prompt_toolkit": ("sigdbg.shell.*",),
 }
 
 #: layers whose modules GDB's own Python imports (it has none of our dependencies)
 GDB_PYTHON_LAYERS = ("foundation", "abi", "names", "protocols", "decode")
+#: and the modules of other layers it imports: the GDB backend (of the backends
+#: layer) and the GDB front end (the extension and what it runs)
+GDB_PYTHON_MODULES = ("sigdbg.backends.gdb.*", "sigdbg.gdb.*")
 
 #: layer violations that exist and are scheduled to go, each with its reason.
 #: Exact: a new violation fails, and so does an entry that no longer occurs
@@ -411,6 +418,15 @@ def test_what_gdbs_python_loads_needs_no_ptrace_or_prompt_toolkit(graph: Graph) 
             continue
         for name, chain in reachable_foreign(graph, m).items():
             problems.append(f"{m} reaches {name} via {' -> '.join(chain)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_gdb_side_needs_no_ptrace_or_prompt_toolkit(graph: Graph) -> None:
+    mods = [m for m in sorted(graph.modules) if owned_by(m, GDB_PYTHON_MODULES)]
+    assert {"sigdbg.backends.gdb.control", "sigdbg.gdb.extension"} <= set(mods)
+    problems = [f"{m} reaches {name} via {' -> '.join(chain)}" for m in mods
+                for name, chain in reachable_foreign(graph, m).items()
+                if name in ("ptrace", "prompt_toolkit")]
     assert not problems, "\n".join(problems)
 
 
