@@ -551,7 +551,12 @@ def caller_registers(fde: Fde, pc: int, regs: Regs, read_word: Callable[[int], i
     its pc, and every saved register is read back (DWARF 5 section 6.4.1: the
     register rules).  Registers with no rule keep their value (the psABI's
     callee-saved convention as gdb applies it).  :data:`OUTERMOST` (empty):
-    the return address is undefined, this is the outermost frame.  Raises
+    the return address is undefined, this is the outermost frame.  A
+    return-address column that is not the pc (AArch64: x30, the link
+    register) with no rule has not been saved yet (a prologue not run, a
+    leaf): its current value is the return address, as libgcc's
+    ``uw_update_context`` reads an unsaved column; only an explicit
+    ``DW_CFA_undefined`` (glibc's ``_start``) ends the walk there.  Raises
     :class:`CfiError` (or the reader's SigdbgError) when the row cannot be
     used."""
     row = row_at(fde, pc)
@@ -561,7 +566,9 @@ def caller_registers(fde: Fde, pc: int, regs: Regs, read_word: Callable[[int], i
             cfa = evaluate(row.cfa_expr, regs, read_word, word)
         else:
             cfa = (regs[row.cfa_reg] + row.cfa_off) & mask
-        if row.rules.get(fde.ra_reg, ("undefined", None))[0] == "undefined":
+        ra_rule = row.rules.get(fde.ra_reg)
+        if (ra_rule[0] if ra_rule is not None else
+                "undefined" if fde.ra_reg == pc_no else "same") == "undefined":
             return OUTERMOST
         new = dict(regs)
         new[sp_no] = cfa
