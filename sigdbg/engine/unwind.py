@@ -59,6 +59,7 @@ from sigdbg.decode.cfi import (
     caller_registers,
     debug_frame_of,
 )
+from sigdbg.decode.frames import decode_frame, own_model
 from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import SymbolRef, match_pattern
@@ -404,5 +405,12 @@ class InspectorSource:
         return self.inspector.mapped_file(m)
 
     def sigframe(self, address: int) -> SigframeContext | None:
-        f = self.inspector.sigframe(address, signo=self.signals(address))
+        task = self.inspector.current_task()
+        signo = self.signals(address)
+        if own_model(task.abi):
+            # (AArch64: the A64Frame model names the sigcontext's regs[] x0-x30,
+            # as mcontext_regs expects; the generic rows keep them an array)
+            a = decode_frame(task, task.abi, address, signo=signo)
+            return SigframeContext(a.sig, context_regs(task.abi, a.mcontext))
+        f = self.inspector.sigframe(address, signo=signo)
         return SigframeContext(f.sig, context_regs(self.abi, f.mcontext))
