@@ -95,9 +95,10 @@ def test_trace_k_json_equals_handlers_walk(guest: Batch) -> None:
             assert sf["symbol"].startswith("__kernel_rt_sigreturn@@LINUX_")
         else:
             assert all(f["how"] != "sigframe" for f in stack), tag
-    # at each delivery stop sigdbg stands on the same context: the same stack
+    # (a caught signal's stack is shown once, at its handler entry; the
+    # delivery stop before it is at the same interrupted pc)
     delivered = [e for e in events if e["event"] == "signal_delivered"]
-    assert [e["stack"] for e in delivered] == [e["stack"] for e in entered]
+    assert [e["pc"] for e in delivered] == [e["stack"][0]["pc"] for e in entered]
 
 
 def test_trace_k_untraced_run_walks_the_same(guest: Batch) -> None:
