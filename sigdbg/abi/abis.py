@@ -194,8 +194,14 @@ class Abi:
     #: frame pointer in user_regs (the chain an unwinder falls back to)
     fp: str = ""
     #: user_regs names by DWARF register number (the psABI's numbering, which
-    #: .eh_frame uses); the last one is the return-address column
+    #: .eh_frame uses); must name ``pc`` and ``sp``.  The return-address
+    #: column is each CIE's own (x86: the pc's number, the last one here;
+    #: AArch64: x30, the link register)
     dwarf_regs: tuple[str, ...] = ()
+    #: the register a call leaves the return address in (AArch64 x30); empty:
+    #: the call pushes it at [sp] (x86).  Where the CFI has no rule for it, a
+    #: callee has not saved it yet: the caller's pc is its current value
+    link_register: str = ""
     #: ELF header e_machine (EM_*, include/uapi/linux/elf-em.h) and EI_CLASS
     #: of executables of this ABI: how a program file or /proc/PID/exe is
     #: recognised (:func:`abi_for_elf_header`)

@@ -351,9 +351,53 @@ class DebugFrame(_Entries):
         return self._parse_fde(self.index[i][2])
 
 
-def debug_frame_of(path: str, inode: int | None, read: Read, base: int) -> DebugFrame | None:
+class EhFrame(_Entries):
+    """A loaded ``.eh_frame`` with no ``.eh_frame_hdr`` to search it (static
+    programs: the aarch64 toolchain links them without ``--eh-frame-hdr``, and
+    libgcc finds their FDEs through crtbegin's ``__register_frame_info``),
+    indexed by one linear pass like :class:`DebugFrame`.  Its bytes are read
+    from target memory at the section's run-time address, so the pc-relative
+    pointers decode as they do for :class:`Module`."""
+
+    @_checked
+    def __init__(self, read: Read, address: int, size: int, word: int) -> None:
+        data = read(address, size)
+
+        def local(addr: int, n: int) -> bytes:
+            if addr < address or addr + n > address + len(data):
+                raise CfiError(f".eh_frame ends before {addr + n:#x}")
+            return data[addr - address:addr - address + n]
+
+        super().__init__(local, word)
+        self.index: list[tuple[int, int, int]] = []  #: (begin, end, entry address)
+        pos = 0
+        while pos + 8 <= len(data):
+            length, cie_id = struct.unpack_from("<II", data, pos)
+            if length == 0:  # the terminator crtend.o appends
+                break
+            if length == 0xFFFFFFFF or length > _MAX_ENTRY:
+                raise CfiError(f"an .eh_frame entry of {length} bytes")
+            if cie_id != 0:
+                fde = self._parse_fde(address + pos)
+                if fde.pc_end > fde.pc_begin:
+                    self.index.append((fde.pc_begin, fde.pc_end, address + pos))
+            pos += 4 + length
+        self.index.sort()
+
+    @_checked
+    def fde_for(self, pc: int) -> Fde | None:
+        i = bisect.bisect_right(self.index, (pc, 1 << 64, 0)) - 1
+        if i < 0 or not self.index[i][0] <= pc < self.index[i][1]:
+            return None
+        return self._parse_fde(self.index[i][2])
+
+
+def debug_frame_of(path: str, inode: int | None, read: Read,
+                   base: int) -> DebugFrame | EhFrame | None:
     """The ``.debug_frame`` of the mapped file ``path``, if it is still the file
-    that was mapped (same ``inode``; None: the caller has checked) and has one."""
+    that was mapped (same ``inode``; None: the caller has checked) and has one;
+    else its loaded ``.eh_frame`` (found by the file's section headers: no
+    ``.eh_frame_hdr`` points at it), read from memory."""
     import os
 
     try:
@@ -368,8 +412,14 @@ def debug_frame_of(path: str, inode: int | None, read: Read, base: int) -> Debug
         with open(path, "rb") as fh:
             if inode is not None and os.fstat(fh.fileno()).st_ino != inode:
                 return None
-            sec = ELFFile(fh).get_section_by_name(".debug_frame")
-            if sec is None or sec["sh_size"] > _MAX_DEBUG_FRAME:
+            elf = ELFFile(fh)
+            sec = elf.get_section_by_name(".debug_frame")
+            if sec is None:
+                eh = elf.get_section_by_name(".eh_frame")
+                if eh is None or not eh["sh_addr"] or eh["sh_size"] > _MAX_DEBUG_FRAME:
+                    return None
+                return EhFrame(read, bias + eh["sh_addr"], eh["sh_size"], word)
+            if sec["sh_size"] > _MAX_DEBUG_FRAME:
                 return None
             return DebugFrame(sec.data(), word, bias)
     except (OSError, SigdbgError, ELFError, ConstructError, ValueError, struct.error,
@@ -551,7 +601,12 @@ def caller_registers(fde: Fde, pc: int, regs: Regs, read_word: Callable[[int], i
     its pc, and every saved register is read back (DWARF 5 section 6.4.1: the
     register rules).  Registers with no rule keep their value (the psABI's
     callee-saved convention as gdb applies it).  :data:`OUTERMOST` (empty):
-    the return address is undefined, this is the outermost frame.  Raises
+    the return address is undefined, this is the outermost frame.  A
+    return-address column that is not the pc (AArch64: x30, the link
+    register) with no rule has not been saved yet (a prologue not run, a
+    leaf): its current value is the return address, as libgcc's
+    ``uw_update_context`` reads an unsaved column; only an explicit
+    ``DW_CFA_undefined`` (glibc's ``_start``) ends the walk there.  Raises
     :class:`CfiError` (or the reader's SigdbgError) when the row cannot be
     used."""
     row = row_at(fde, pc)
@@ -561,7 +616,9 @@ def caller_registers(fde: Fde, pc: int, regs: Regs, read_word: Callable[[int], i
             cfa = evaluate(row.cfa_expr, regs, read_word, word)
         else:
             cfa = (regs[row.cfa_reg] + row.cfa_off) & mask
-        if row.rules.get(fde.ra_reg, ("undefined", None))[0] == "undefined":
+        ra_rule = row.rules.get(fde.ra_reg)
+        if (ra_rule[0] if ra_rule is not None else
+                "undefined" if fde.ra_reg == pc_no else "same") == "undefined":
             return OUTERMOST
         new = dict(regs)
         new[sp_no] = cfa

@@ -24,6 +24,12 @@ from sigdbg.decode.sigframe import (
 AnyFrame = SigFrame | A64Frame | A32Frame
 
 
+def own_model(abi: Abi) -> bool:
+    """Whether ``abi``'s frames have their own model (AArch64, AArch32) rather
+    than the x86 :class:`SigFrame` the generic row decoder builds."""
+    return abi is AARCH64 or abi is ARM
+
+
 def decode_frame(
     mem: Memory,
     abi: Abi,
@@ -62,4 +68,4 @@ def diff_any(before: AnyFrame, after: AnyFrame) -> FrameDiff:
     return FrameDiff(())
 
 
-__all__ = ["AnyFrame", "decode_frame", "diff_any"]
+__all__ = ["AnyFrame", "decode_frame", "diff_any", "own_model"]

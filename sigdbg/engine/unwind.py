@@ -15,14 +15,19 @@ not skipped.  Code without CFI falls back to the frame-pointer chain
 (``[fp]`` = caller's fp, ``[fp + word]`` = return address), and a pc at a
 function's first instruction with no CFI (a symbol starts there, or ``[sp]``
 is a restorer: a handler just entered) returns to ``[sp]``, as gdb's
-prologue analysis concludes.
+prologue analysis concludes -- or, where a call leaves the return address in a
+link register (``Abi.link_register``: AArch64 x30), to that register.
+AArch64 frame records ({x29, x30}, AAPCS64) have the x86 chain's shape.
 
 A pc that is a sigreturn restorer (:func:`sigdbg.decode.restorer.match_pattern`,
 or a pretcode the caller knows) is gdb's ``<signal handler called>`` frame:
-the handler returned there with ``ret``, which popped the frame's pretcode,
-so the signal frame starts one word below that frame's sp
+on x86 the handler returned there with ``ret``, which popped the frame's
+pretcode, so the signal frame starts one word below that frame's sp
 (arch/x86/kernel/signal_64.c: rt_sigframe begins with pretcode; the same for
-both ia32 frames in arch/x86/kernel/signal_32.c).  The current pc may also
+both ia32 frames in arch/x86/kernel/signal_32.c); on AArch64 ``ret`` took
+x30 (the vDSO's ``__kernel_rt_sigreturn``) and sp is the frame itself
+(arch/arm64/kernel/signal.c ``setup_return``): the frame kind's
+``sp_at_restorer``.  The current pc may also
 be further inside the restorer (stepping through it); past the i386 non-rt
 restorer's ``pop %eax`` the frame is one more word down.  The walk decodes
 the frame and continues from the interrupted context in its ``uc_mcontext``
@@ -54,6 +59,7 @@ from sigdbg.decode.cfi import (
     caller_registers,
     debug_frame_of,
 )
+from sigdbg.decode.frames import decode_frame, own_model
 from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import SymbolRef, match_pattern
@@ -159,7 +165,6 @@ class Unwinder:
         kernel's or libc's)."""
         src = self.source
         abi = src.abi
-        word = abi.word
         names = abi.dwarf_regs
         if abi.pc not in names or abi.sp not in names:
             # no DWARF register numbering for this ABI yet (AArch64, ARM: issue 14)
@@ -182,8 +187,9 @@ class Unwinder:
             pc, sp = r[pc_no], r[sp_no]
             into = self._restorer_at(maps, pc, exact, restorers)
             if into is not None:
-                # the handler's ret popped pretcode (and the non-rt restorer's pop the signal)
-                address = sp - word - (word if into < 0 else 0)
+                # x86: the handler's ret popped pretcode (and the non-rt
+                # restorer's pop the signal); AArch64: ret took x30, sp is the frame
+                address = sp - _below_sp(abi, into < 0)
                 ctx = self._sigframe(address)
                 if ctx is None:
                     break
@@ -239,13 +245,22 @@ class Unwinder:
         sp, fp = r[sp_no], r.get(fp_no, 0)
         try:
             if first:
-                ret = self._word(sp)
+                if abi.link_register:  # (AArch64: bl left it in x30, sp unchanged)
+                    ret = r.get(abi.dwarf_regs.index(abi.link_register), 0)
+                    caller = {**r, pc_no: ret}
+                else:  # (x86: call pushed it)
+                    ret = self._word(sp)
+                    caller = {**r, pc_no: ret, sp_no: sp + word}
                 ref = self._symbol(r[pc_no])
-                if ((ref is not None and ref.offset == 0 and _executable(maps, ret))
-                        or self._restorer_at(maps, ret, False, restorers) is not None):
-                    return {**r, pc_no: ret, sp_no: sp + word}, "entry"
+                if ret and ((ref is not None and ref.offset == 0 and _executable(maps, ret))
+                            or self._restorer_at(maps, ret, False, restorers) is not None):
+                    return caller, "entry"
             if not fp or fp < sp:
                 return None, "fp"
+            # the caller's sp: exact on x86 (push %rbp right below the return
+            # address); on AArch64 the record sits at the bottom of the frame
+            # (stp x29, x30, [sp, #-N]!), so fp + 16 is only a lower bound --
+            # enough for the outwards check, and frames with CFI never get here
             ret = self._word(fp + word)
             if not _executable(maps, ret):
                 return None, "fp"  # fp was not a frame pointer: no made-up frame
@@ -331,6 +346,19 @@ class Unwinder:
                           sigframe, signal)
 
 
+def _below_sp(abi: Abi, popped: bool) -> int:
+    """How far below the sp at a restorer the signal frame starts: the frame
+    kinds' ``sp_at_restorer`` (x86: the popped pretcode; AArch64 and ARM: 0,
+    the handler returned through the link register, arch/arm64/kernel/
+    signal.c ``setup_return``), or, ``popped``, past the i386 non-rt
+    restorer's ``pop %eax``, that kind's ``sp_at_sigreturn``."""
+    kinds = abi.frame_kinds
+    if popped:
+        return next((k.sp_at_sigreturn for k in kinds if k.sigreturn_nr != abi.rt_sigreturn_nr),
+                    2 * abi.word)
+    return kinds[0].sp_at_restorer if kinds else abi.word
+
+
 def _executable(maps: MemoryMap | None, address: int) -> bool:
     m = maps.find(address) if maps is not None else None
     return m is not None and m.executable
@@ -377,5 +405,12 @@ class InspectorSource:
         return self.inspector.mapped_file(m)
 
     def sigframe(self, address: int) -> SigframeContext | None:
-        f = self.inspector.sigframe(address, signo=self.signals(address))
+        task = self.inspector.current_task()
+        signo = self.signals(address)
+        if own_model(task.abi):
+            # (AArch64: the A64Frame model names the sigcontext's regs[] x0-x30,
+            # as mcontext_regs expects; the generic rows keep them an array)
+            a = decode_frame(task, task.abi, address, signo=signo)
+            return SigframeContext(a.sig, context_regs(task.abi, a.mcontext))
+        f = self.inspector.sigframe(address, signo=signo)
         return SigframeContext(f.sig, context_regs(self.abi, f.mcontext))

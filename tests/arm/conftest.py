@@ -30,6 +30,7 @@ PROGRAMS = (
     ("step_a64", "sig_step.a64"),
     ("step_arm", "sig_step.arm"),
     ("step_thumb", "sig_step.thumb"),
+    ("bt_a64", "sig_bt.a64"),
 )
 
 _batch: Batch | None = None
@@ -60,7 +61,8 @@ def guest() -> Batch:
     commands.append(("py_sigdbg", "PYTHONPATH=/job python3 /job/guest_sigdbg.py "
                      + " ".join(f"/job/sig_frame.{b}" for b in ("a64", "arm", "thumb"))
                      + " --step /job/sig_step.a64"
-                     + " --step-a32 /job/sig_step.arm /job/sig_step.thumb"))
+                     + " --step-a32 /job/sig_step.arm /job/sig_step.thumb"
+                     + " --stack /job/sig_bt.a64"))
     for build in ("a64", "arm", "thumb"):
         prog = "sig_frame." + build
         commands.append((f"ptrace_{build}",

@@ -298,8 +298,21 @@ def _state(pid: int) -> str | None:
     return stat[stat.rindex(b")") + 2 :].split()[0].decode()
 
 
+def stacks(prog: str) -> dict[str, Any]:
+    """``sigdbg trace -k`` on ``prog`` (tests/arm/test_a64_stack.py): JSON and
+    text, each with the program's own reports (its handlers walk their
+    stacks themselves)."""
+    return {"json": cli_with_output(["trace", "--json", "-k", "--", prog]),
+            "text": cli_with_output(["trace", "-k", "--", prog])}
+
+
 def main() -> None:
     progs = sys.argv[1:]
+    stack = ""
+    if "--stack" in progs:  # --stack PROG: the trace -k target (test_a64_stack.py)
+        i = progs.index("--stack")
+        stack = progs[i + 1]
+        del progs[i : i + 2]
     step = ""
     if "--step" in progs:  # --step PROG: the --step-sigreturn target (test_a64_step.py)
         i = progs.index("--step")
@@ -366,6 +379,8 @@ def main() -> None:
             "thumb_text": cli_with_output(["trace", "--step-sigreturn", "--", step32[1]]),
         }
         doc["traps_a32"] = {"arm": trap_codes(step32[0]), "thumb": trap_codes(step32[1])}
+    if stack:
+        doc["stacks"] = stacks(stack)
     doc["frame_commands"] = frame_commands([progs[2], "segv"])
     doc["handler_edits"] = handler_edits(progs[2])
     # the text trace of an AArch32 program (Thumb handlers)

@@ -188,3 +188,42 @@ def test_debug_frame_of_the_mapped_file_only(tmp_path: Path) -> None:
     junk = tmp_path / "junk"
     junk.write_bytes(data[:64] + bytes(range(256)) * 8)  # an ELF header, then nonsense
     assert debug_frame_of(str(junk), os.stat(junk).st_ino, read, base) is None
+
+
+def _a64_frame(r30_rule: bytes = b"") -> object:
+    """An AArch64 .debug_frame: the CIE names x30 (30) as the return-address
+    column with no rule for it (what GCC emits: ``DW_CFA_def_cfa: r31 ofs
+    0``), the FDE ``stp x29, x30, [sp, #-32]!`` then saves both."""
+    from sigdbg.decode.cfi import DebugFrame
+
+    cie = struct.pack("<I", 0xFFFFFFFF) + b"\x01\x00\x04\x78\x1e" + b"\x0c\x1f\x00" + r30_rule
+    cie += b"\x00" * (-len(cie) % 4)
+    fde = struct.pack("<IQQ", 0, 0x400, 0x40) + b"\x41\x0e\x20\x9d\x04\x9e\x03"
+    fde += b"\x00" * (-len(fde) % 4)
+    data = struct.pack("<I", len(cie)) + cie + struct.pack("<I", len(fde)) + fde
+    return DebugFrame(data, 8, BASE)
+
+
+def test_a64_unsaved_link_register_is_the_return_address() -> None:
+    """AADWARF64: return column 30.  Before the prologue (no rule for x30)
+    the caller's pc is x30's current value and sp the CFA; after it, both
+    come from the frame record the stp wrote."""
+    from sigdbg.decode.cfi import caller_registers
+
+    table = _a64_frame()
+    fde = table.fde_for(FUNC)  # type: ignore[attr-defined]
+    regs = {29: 0x7000, 30: 0x401234, 31: 0x8000, 32: FUNC}
+    mem = {0x8000 - 32: 0x7100, 0x8000 - 24: 0x405678}
+    got = caller_registers(fde, FUNC, regs, mem.__getitem__, 8, 32, 31)
+    assert (got[32], got[31], got[29]) == (0x401234, 0x8000, 0x7000)
+    got = caller_registers(fde, FUNC + 8, {**regs, 31: 0x8000 - 32}, mem.__getitem__, 8, 32, 31)
+    assert (got[32], got[31], got[29]) == (0x405678, 0x8000, 0x7100)
+
+
+def test_a64_explicit_undefined_link_register_is_outermost() -> None:
+    from sigdbg.decode.cfi import OUTERMOST, caller_registers
+
+    table = _a64_frame(b"\x07\x1e")  # DW_CFA_undefined x30 (glibc's _start)
+    fde = table.fde_for(FUNC)  # type: ignore[attr-defined]
+    regs = {29: 0, 30: 0, 31: 0x8000, 32: FUNC}
+    assert caller_registers(fde, FUNC, regs, lambda a: 0, 8, 32, 31) == OUTERMOST

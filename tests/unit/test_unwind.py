@@ -188,3 +188,22 @@ def test_i386_inside_the_nonrt_restorer_after_its_pop() -> None:
     src.mem[RESTORER][:len(SIGRETURN_32)] = SIGRETURN_32
     assert _walk(src) == [(RESTORER + 1, s, "sigframe"), (ANON + 0x20, STACK + 0x900, "context")]
     assert src.asked == [s - 8]
+
+
+def test_a64_entry_returns_to_x30_then_the_frame_at_sp() -> None:
+    """AArch64: a handler at its first instruction without CFI returns to x30
+    (bl left it there; sp unchanged), the restorer; the rt_sigframe is at that
+    sp itself (``sp_at_restorer`` 0: no pretcode was popped); its context
+    goes on by the {x29, x30} frame records."""
+    from sigdbg.abi import AARCH64
+
+    s = STACK + 0x200
+    outer_fp = STACK + 0x1000
+    src = FakeSource(AARCH64, {"pc": ANON + 0x100, "sp": s, "x29": 0, "x30": RESTORER},
+                     {s: SigframeContext(10, {"pc": ANON + 0x10, "sp": STACK + 0xF00,
+                                              "x29": outer_fp, "x30": 0})})
+    src.put(outer_fp, 0, ANON + 0x40)  # the outer record: last fp, return address
+    assert _walk(src, restorers=frozenset({RESTORER})) == [
+        (ANON + 0x100, s, "context"), (RESTORER, s, "sigframe"),
+        (ANON + 0x10, STACK + 0xF00, "context"), (ANON + 0x40, outer_fp + 16, "fp")]
+    assert src.asked == [s]

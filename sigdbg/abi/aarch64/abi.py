@@ -30,9 +30,7 @@ RT_SIGFRAME = FrameKind(
 #: SIGTRAP is TRAP_HWBKPT at the address.
 HW_BREAK = HwBreakpoint(regset_note=0x402, execute_enable=0x1E5, perf_first=False)
 
-#: AArch64 (arch/arm64).  Not filled in yet: the DWARF numbering (x0-x30 =
-#: 0-30, sp = 31, the return address in x30, not pc) does not fit
-#: ``dwarf_regs``' "last one is the return column" rule.
+#: AArch64 (arch/arm64).
 AARCH64 = Abi(
     name="aarch64",
     arch="arm64",
@@ -64,7 +62,19 @@ AARCH64 = Abi(
     # restore_sigframe (arch/arm64/kernel/signal.c): regs[], sp, pc, pstate
     mcontext_regs=tuple((f"x{i}", f"x{i}") for i in range(31))
     + (("sp", "sp"), ("pc", "pc"), ("pstate", "pstate")),
+    # the frame record {x29, x30} (AAPCS64 6.4.6 "The Frame Pointer"): x29
+    # points at the caller's x29, the return address one word above it --
+    # the same shape as x86's [rbp], [rbp + 8], so one frame-pointer fallback
     fp="x29",
+    # DWARF for the Arm 64-bit Architecture (AADWARF64) 4.1: x0-x30 = 0-30,
+    # sp = 31, pc = 32 (added in the 2020 edition; LLDB's arm64_dwarf::pc).  No
+    # CFI uses 32: every CIE names x30 as its return-address column, and a
+    # signal frame's pc comes from its sigcontext, not from a column
+    dwarf_regs=tuple(f"x{i}" for i in range(31)) + ("sp", "pc"),
+    # bl/blr leave the return address in x30 (the link register); a function
+    # saves it (with x29) in its prologue, so before that -- and in a leaf that
+    # never saves it -- the CFI has no rule for 30 and x30 still holds it
+    link_register="x30",
     e_machine=183,  # EM_AARCH64
     special_mappings=arm_pages.AARCH64_MAPPINGS,
     # sigdbg writes no software breakpoint into AArch64 code yet (the
