@@ -247,8 +247,10 @@ def measure_rss(n: int, pin: list[str], timeout: float) -> Result:
 
 
 CALLGRIND_RE = re.compile(rb"Collected : (\d+)")
-#: the rows measured in instructions with --instructions
-INSN_MODES = ("no-frame", "json", "text", "json-f", "json-fp")
+#: the rows measured in instructions with --instructions (those of them
+#: --modes selects; the floors for reference, step because it is the slowest)
+INSN_MODES = ("floor", "floor-sigreturn", "no-frame", "json", "text", "step", "json-f",
+              "json-fp")
 
 
 def instructions(mode: Mode, n: int, timeout: float) -> tuple[float | None, str | None]:
@@ -426,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.instructions > 0:
         if shutil.which("valgrind") is None:
             insns.append("  (valgrind not installed)")
-        for key in INSN_MODES if shutil.which("valgrind") else ():
+        chosen = {m.key for m in modes}
+        for key in [k for k in INSN_MODES if k in chosen] if shutil.which("valgrind") else ():
             count, err = instructions(BY_KEY[key], a.instructions, a.timeout)
             shown = f"{count:,.0f}" if count is not None else f"FAILED: {err}"
             insns.append(f"  {BY_KEY[key].name:<28} {shown}")
