@@ -168,13 +168,13 @@ def install_timers() -> tuple[collections.Counter[str], collections.Counter[str]
     wrap(session.Session, "_signal_stop", "Session._signal_stop")
     wrap(session.Session, "_handler_entered", "Session._handler_entered")
     for name in ("siginfo_raw", "registers", "pc_sp", "pc", "read_upto", "step", "cont",
-                 "set_debugreg"):
+                 "arm_breakpoint", "disarm_breakpoint", "sigmask", "pending_signals"):
         wrap(backend.PtraceTask, name, f"PtraceTask.{name}")
     wrap(session.Session, "_wait", "Session._wait")
     wrap(session.Session, "resume_all", "Session.resume_all")
     wrap(session, "classify", "classify")
     wrap(session, "decode_sigframe", "decode_sigframe (entry)")
-    wrap(sigreturn, "decode_sigframe", "decode_sigframe (sigreturn)")
+    wrap(sigreturn, "decode_frame", "decode_frame (sigreturn)")
     wrap(sigreturn, "compare_restored", "compare_restored")
     wrap(events.Event, "json_view", "Event.json_view")
     wrap(events.Event, "json_wire", "Event.json_wire")
