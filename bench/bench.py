@@ -48,6 +48,9 @@ runs with this interpreter (sys.executable).
 --instructions N adds a fourth, deterministic figure for the main sigdbg rows:
 the tracer's user-space instructions per signal, counted by valgrind's
 callgrind over N signals (the tracee runs natively; the kernel is not counted).
+--instructions-from K counts (I(N) - I(K)) / (N - K) instead of (I(N) - I(0)) / N:
+the one-off work of the first deliveries (code generation, templates, capstone)
+then is not spread over the N signals, which matters for a small N.
 
 The memory row runs ``sigdbg trace --json`` over --long signals (10^6 by
 default) and samples the tracer's VmRSS from /proc every half second: the
@@ -247,16 +250,23 @@ def measure_rss(n: int, pin: list[str], timeout: float) -> Result:
 
 
 CALLGRIND_RE = re.compile(rb"Collected : (\d+)")
-#: the rows measured in instructions with --instructions
-INSN_MODES = ("no-frame", "json", "text", "json-f", "json-fp")
+#: the rows measured in instructions with --instructions (those of them
+#: --modes selects; the floors for reference, step because it is the slowest)
+INSN_MODES = ("floor", "floor-sigreturn", "no-frame", "json", "text", "step", "json-f",
+              "json-fp")
 
 
-def instructions(mode: Mode, n: int, timeout: float) -> tuple[float | None, str | None]:
-    """User-space instructions per signal of the tracer alone, (I(n) - I(0)) / n,
-    counted by valgrind's callgrind (deterministic: what the machine's load
-    does not change; the kernel's work and the tracee are not counted)."""
+def instructions(mode: Mode, n: int, timeout: float,
+                 base: int = 0) -> tuple[float | None, str | None]:
+    """User-space instructions per signal of the tracer alone, (I(n) - I(base)) /
+    (n - base), counted by valgrind's callgrind (deterministic: what the
+    machine's load does not change; the kernel's work and the tracee are not
+    counted).  With ``base`` 0 the one-off work of the first deliveries
+    (generating and compiling the layout readers and encoders, templates,
+    importing capstone) is spread over the n signals; a ``base`` > 0 leaves
+    it out (it is in both counts)."""
     counts = []
-    for k in (0, n):
+    for k in (base, n):
         cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + os.devnull,
                *storm_argv(mode, k)]
         env = dict(os.environ)
@@ -272,7 +282,7 @@ def instructions(mode: Mode, n: int, timeout: float) -> tuple[float | None, str 
         if p.returncode != 0 or m is None or got is None or int(got.group(1), 16) != k:
             return None, f"exit {p.returncode} under valgrind"
         counts.append(int(m.group(1)))
-    return (counts[1] - counts[0]) / n, None
+    return (counts[1] - counts[0]) / (n - base), None
 
 
 def machine_line(pin: list[str]) -> str:
@@ -390,12 +400,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="also count the tracer's user-space instructions per signal "
                     "under valgrind over N signals for the main sigdbg rows (slow: "
                     "~1 min per row at N=1000; default 0 = off)")
+    ap.add_argument("--instructions-from", type=int, default=0, metavar="K",
+                    help="count --instructions as (I(N) - I(K)) / (N - K): leaves the one-off "
+                         "cost of the first deliveries out (default 0)")
     ap.add_argument("--cpu", type=int, default=0, help="the CPU to pin to (default 0)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds allowed per run")
     a = ap.parse_args(argv)
     if a.n <= 0:
         ap.error("--n must be positive")
+    if a.instructions and not 0 <= a.instructions_from < a.instructions:
+        ap.error("--instructions-from must be below --instructions")
 
     subprocess.run(["make", "-s", "-C", str(ROOT / "targets")], check=True)
     # Byte-compile sigdbg first, as installing a package does: with
@@ -426,8 +441,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.instructions > 0:
         if shutil.which("valgrind") is None:
             insns.append("  (valgrind not installed)")
-        for key in INSN_MODES if shutil.which("valgrind") else ():
-            count, err = instructions(BY_KEY[key], a.instructions, a.timeout)
+        chosen = {m.key for m in modes}
+        for key in [k for k in INSN_MODES if k in chosen] if shutil.which("valgrind") else ():
+            count, err = instructions(BY_KEY[key], a.instructions, a.timeout,
+                                      a.instructions_from)
             shown = f"{count:,.0f}" if count is not None else f"FAILED: {err}"
             insns.append(f"  {BY_KEY[key].name:<28} {shown}")
             print(f"  {BY_KEY[key].name}: {shown} instructions/signal", file=sys.stderr,
@@ -441,8 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     if fixed:
         print(f"(start-up, t(0), not counted above: {', '.join(fixed)})")
     if insns:
+        since = f", from N={a.instructions_from}" if a.instructions_from else ""
         print(f"\nuser-space instructions of the tracer per signal (callgrind, "
-              f"N={a.instructions}):")
+              f"N={a.instructions}{since}):")
         print("\n".join(insns))
     print("\n" + targets(results, rss))
     return 0 if all(r.error is None for r in results) and (rss is None or rss.error is None) \
