@@ -30,6 +30,7 @@ from sigdbg.decode.restorer import Restorer, classify_restorer
 from sigdbg.decode.sigframe import (
     FrameDiff,
     RestorerContext,
+    context_changes,
     frame_on_altstack,
     view_restorer,
 )
@@ -305,16 +306,7 @@ def diff_a32_frames(before: A32Frame, after: A32Frame) -> FrameDiff:
     the sigcontext (``mcontext.arm_*``), the mask, the altstack, and the VFP
     record (``vfp.dN`` as 64-bit values, ``vfp.fpscr``): what
     compat_restore_sigframe and compat_restore_vfp_context load."""
-    changes: list[tuple[str, int, int]] = []
-    for k, v in before.mcontext.items():
-        w = after.mcontext.get(k)
-        if w is not None and w != v:
-            changes.append((f"mcontext.{k}", v, w))
-    if before.sigmask != after.sigmask:
-        changes.append(("sigmask", before.sigmask, after.sigmask))
-    for k, v in before.uc_stack.items():
-        if after.uc_stack.get(k, v) != v:
-            changes.append((f"uc_stack.{k}", v, after.uc_stack[k]))
+    changes = context_changes(before, after)
     bv, av = before.record("vfp"), after.record("vfp")
     if bv is not None and av is not None:
         for n, (x, y) in enumerate(zip(bv.dregs, av.dregs)):

@@ -32,6 +32,7 @@ from sigdbg.decode.sigframe import (
     BufferedMemory,
     FrameDiff,
     RestorerContext,
+    context_changes,
     frame_on_altstack,
     view_restorer,
 )
@@ -283,16 +284,7 @@ def diff_a64_frames(before: A64Frame, after: A64Frame) -> FrameDiff:
     the registers sigreturn restores, the mask, the altstack, the fpsimd
     record (``fpsimd.vN`` as 128-bit values, fpsr, fpcr) and the registers of
     an sve record (``sve.zN``, ``sve.pN``, ``sve.ffr``)."""
-    changes: list[tuple[str, int, int]] = []
-    for k, v in before.mcontext.items():
-        w = after.mcontext.get(k)
-        if w is not None and w != v:
-            changes.append((f"mcontext.{k}", v, w))
-    if before.sigmask != after.sigmask:
-        changes.append(("sigmask", before.sigmask, after.sigmask))
-    for k, v in before.uc_stack.items():
-        if after.uc_stack.get(k, v) != v:
-            changes.append((f"uc_stack.{k}", v, after.uc_stack[k]))
+    changes = context_changes(before, after)
     bf, af = before.record("fpsimd"), after.record("fpsimd")
     if bf is not None and af is not None:
         for n, (x, y) in enumerate(zip(bf.vregs, af.vregs)):

@@ -613,26 +613,45 @@ class FrameDiff(Model):
             for name, old, new in self.changes]}
 
 
+class _Context(Protocol):
+    """What every frame model (x86, AArch64, AArch32) has of the context
+    sigreturn restores: the saved registers, the mask, the altstack."""
+
+    @property
+    def mcontext(self) -> Mapping[str, int]: ...
+
+    @property
+    def sigmask(self) -> int: ...
+
+    @property
+    def uc_stack(self) -> Mapping[str, int] | None: ...  # (no ucontext: i386 sigframe)
+
+
+def context_changes(before: _Context, after: _Context) -> list[tuple[str, int, int]]:
+    """The changes every frame diff starts with: ``mcontext.*``, ``sigmask``,
+    ``uc_stack.*`` (a register or altstack field the other read lacks is not
+    a change)."""
+    changes: list[tuple[str, int, int]] = []
+    for part, b, a in (("mcontext", before.mcontext, after.mcontext),
+                       ("sigmask", {"": before.sigmask}, {"": after.sigmask}),
+                       ("uc_stack", before.uc_stack or {}, after.uc_stack or {})):
+        for k, v in b.items():
+            w = a.get(k)
+            if w is not None and w != v:
+                changes.append((f"{part}.{k}" if k else part, v, w))
+    return changes
+
+
 def diff_frames(before: SigFrame, after: SigFrame) -> FrameDiff:
     """Field-by-field differences of the restorable context."""
     if before is after:  # decode_sigframe(previous=...) found nothing changed
         return FrameDiff(())
-    changes: list[tuple[str, int, int]] = []
-    for k, v in before.mcontext.items():
-        w = after.mcontext.get(k)
-        if w is not None and w != v:
-            changes.append((f"mcontext.{k}", v, w))
-    if before.sigmask != after.sigmask:
-        changes.append(("sigmask", before.sigmask, after.sigmask))
-    if before.uc_stack and after.uc_stack:
-        for k, v in before.uc_stack.items():
-            if after.uc_stack.get(k) != v:
-                changes.append((f"uc_stack.{k}", v, after.uc_stack[k]))
+    changes = context_changes(before, after)
     bf, af = before.fpstate, after.fpstate
     if bf is not None and af is not None:
         changes.extend((f"fpstate.{name}", x, y) for name, x, y in fp_changes(bf, af))
     return FrameDiff(tuple(changes))
 
 
-__all__ = ["SigFrame", "Region", "decode_sigframe", "detect_kind", "diff_frames", "FrameDiff",
-           "Decoded"]
+__all__ = ["SigFrame", "Region", "decode_sigframe", "detect_kind", "diff_frames",
+           "context_changes", "FrameDiff", "Decoded"]
