@@ -49,7 +49,14 @@ from sigdbg.abi import (
     native_abi,
     sigreturn_calls,
 )
-from sigdbg.backends.base import Control, How, Target
+from sigdbg.backends.base import (
+    Control,
+    How,
+    ResumeResult,
+    SessionBackend,
+    Target,
+    WaitResult,
+)
 from sigdbg.backends.stopcodes import PERF_SIG_DATA, PTRACE_EVENT_EXEC, Stop, classify
 from sigdbg.errors import (
     FeatureUnavailable,
@@ -379,56 +386,6 @@ class _Regset:
         if _sys_ptrace(PTRACE_GETREGSET, task._tid, note, self.iov_ptr) == _FAILED:
             task._fail(PTRACE_GETREGSET)
         return self.view[: iov.len].tobytes()
-
-
-class ResumeResult(NamedTuple):
-    """What ``Tracer.resume_wait`` saw: the wait, and what was read at it."""
-
-    wait: WaitResult
-    siginfo: bytes | None
-    pc: int | None  #: the resumed task's pc before resuming (peek_pc)
-    read: tuple[int, bytes] | None  #: (sp, bytes read there) at the stop (read_at_sp)
-
-
-class WaitResult(NamedTuple):
-    """One ``waitpid`` result, before classification (a NamedTuple: two are
-    made per traced signal, and a frozen dataclass costs several times more)."""
-
-    tid: int
-    status: int
-    pid: int = 0  #: thread-group id of the task, when known
-
-    @property
-    def stopped(self) -> bool:
-        return os.WIFSTOPPED(self.status)
-
-    @property
-    def exited(self) -> bool:
-        return os.WIFEXITED(self.status)
-
-    @property
-    def signaled(self) -> bool:
-        return os.WIFSIGNALED(self.status)
-
-    @property
-    def stopsig(self) -> int:
-        return os.WSTOPSIG(self.status)
-
-    @property
-    def event(self) -> int:
-        return (self.status >> 16) & 0xFF
-
-    @property
-    def exit_code(self) -> int:
-        return os.WEXITSTATUS(self.status)
-
-    @property
-    def termsig(self) -> int:
-        return os.WTERMSIG(self.status)
-
-    @property
-    def core_dumped(self) -> bool:
-        return os.WCOREDUMP(self.status)
 
 
 _PEEK_MAX = 16
@@ -1075,6 +1032,18 @@ def _seccomp_mode(pid: int) -> int:
     return 0
 
 
+def _status_field(tid: int, key: str) -> int:
+    """A numeric field of /proc/TID/status (0 when unknown)."""
+    try:
+        with open(f"/proc/{tid}/status") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _seek_high(fd: int, address: int) -> None:
     """lseek to a kernel-half address: the result is a negative off_t, which
     os.lseek would take for an error (fs/proc/base.c mem_lseek allows it)."""
@@ -1425,6 +1394,55 @@ class Tracer:
             self.tasks[tid] = t
         return t
 
+    def release(self, tid: int) -> None:
+        t = self.tasks.pop(tid, None)
+        if t is not None:
+            t.close_mem()
+
+    def release_all(self) -> None:
+        for tid in list(self.tasks):
+            self.release(tid)
+        self.attached.clear()
+        self.launched.clear()
+
+    def control(self, pid: int) -> Control:
+        return PtraceControl(self, pid)
+
+    def trace_loop_available(self) -> bool:
+        return trace_loop_available()
+
+    def new_template_store(self) -> TemplateStore:
+        return TemplateStore()
+
+    # -- /proc facts about threads (fs/proc/array.c ``task_sig``, ``task_state``)
+    def threads_of(self, pid: int) -> list[int]:
+        try:
+            return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            return []
+
+    def tgid_of(self, tid: int) -> int:
+        return _status_field(tid, "Tgid")
+
+    def ppid_of(self, tid: int) -> int:
+        return _status_field(tid, "PPid")
+
+    def is_thread(self, tid: int, pid: int) -> bool:
+        return os.path.exists(f"/proc/{pid}/task/{tid}")
+
+    def sigtrap_pending(self, tid: int) -> bool:
+        bit = 1 << (int(signal.SIGTRAP) - 1)
+        masks: dict[str, int] = {}
+        try:
+            with open(f"/proc/{tid}/status") as fh:
+                for line in fh:
+                    key, _, value = line.partition(":")
+                    if key in ("SigPnd", "SigBlk"):
+                        masks[key] = int(value, 16)
+        except (OSError, ValueError):
+            return False
+        return bool(masks.get("SigPnd", 0) & bit) and not masks.get("SigBlk", 0) & bit
+
     # -- cleanup -------------------------------------------------------------------
     def _reap(self, tid: int) -> None:
         """Wait for a SIGKILLed task to be gone, letting ptrace-stops on its
@@ -1615,4 +1633,13 @@ class PtraceControl:
 
 if TYPE_CHECKING:
     _CONTROL: type[Control] = PtraceControl  # mypy --strict proves the Protocol
+    _BACKEND: type[SessionBackend] = Tracer  # ... and the session's
+
+from sigdbg.backends import base as _base  # noqa: E402
+
+# the loop's outcome kinds are defined twice (here, beside the C module's
+# wrapper, and in base.py for the engine): they must agree
+assert (LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR, LOOP_PASS_MISS) == (
+    _base.LOOP_STOP, _base.LOOP_MISS, _base.LOOP_OTHER, _base.LOOP_FULL, _base.LOOP_INTR,
+    _base.LOOP_PASS_MISS)
 

@@ -78,7 +78,7 @@ class _FpRegsets(Protocol):
     @property
     def abi(self) -> Abi: ...
 
-    def xstate_raw(self) -> bytes | None: ...
+    def fp_regs_raw(self) -> bytes | None: ...
 
 
 def task_machine_facts(task: _FpRegsets) -> object:
@@ -89,7 +89,7 @@ def task_machine_facts(task: _FpRegsets) -> object:
     if checks is None:
         return None
     try:
-        xstate = task.xstate_raw()
+        xstate = task.fp_regs_raw()
     except SigdbgError:
         xstate = None
     return checks.machine_facts(xstate)

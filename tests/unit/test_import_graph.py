@@ -92,10 +92,6 @@ GDB_PYTHON_MODULES = ("sigdbg.backends.gdb.*", "sigdbg.gdb.*")
 #: Exact: a new violation fails, and so does an entry that no longer occurs
 #: (delete it).  Cycles have no such list.
 KNOWN_LAYER_DEBT: dict[tuple[str, str], str] = {
-    ("sigdbg.engine.session", "sigdbg.backends.ptrace"):
-        "Session.launch/attach construct the ptrace Tracer and type tasks as "
-        "PtraceTask; goes when the front ends pass a Control in "
-        "(docs/architecture.md, plan step 4)",
 }
 
 
