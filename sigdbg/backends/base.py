@@ -342,6 +342,24 @@ class TracedTask(Target, Protocol):
         """Release the memory handle (no request may follow but detach)."""
         ...
 
+    def arm_breakpoint(self, address: int) -> None:
+        """An execute breakpoint at ``address`` for this thread only (perf_event
+        or debug registers); :class:`~sigdbg.errors.FeatureUnavailable` when
+        neither can be set.  Hit: a SIGTRAP with TRAP_HWBKPT or TRAP_PERF."""
+        ...
+
+    def disarm_breakpoint(self) -> None:
+        """Remove :meth:`arm_breakpoint`'s (no-op when none is set)."""
+        ...
+
+    def sigmask(self) -> int:
+        """The blocked-signal mask (bit n-1 = signal n)."""
+        ...
+
+    def pending_signals(self) -> int:
+        """Signals queued for the thread or its process, blocked or not."""
+        ...
+
     def sp_read_args(self) -> tuple[int, int, int]:
         """(memory fd, sp offset, sp size in the raw registers): what the
         C loop needs to read at sp (FastLoop only)."""
@@ -409,6 +427,11 @@ class TracerBackend(Protocol):
         ...
 
     def kill(self, pid: int) -> None: ...
+
+    def detach_all(self, pid: int) -> None:
+        """Detach every thread of ``pid`` (stopping running ones first), each
+        with the signal of its delivery-stop, and forget them."""
+        ...
 
     def close(self) -> None: ...
 

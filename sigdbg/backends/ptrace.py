@@ -51,13 +51,12 @@ from sigdbg.abi import (
 )
 from sigdbg.backends.base import (
     Control,
-    How,
     ResumeResult,
     SessionBackend,
-    Target,
     WaitResult,
 )
-from sigdbg.backends.stopcodes import PERF_SIG_DATA, PTRACE_EVENT_EXEC, Stop, classify
+from sigdbg.backends.stopcodes import PERF_SIG_DATA, PTRACE_EVENT_EXEC
+from sigdbg.backends.tracercontrol import TracerControl
 from sigdbg.errors import (
     FeatureUnavailable,
     MemoryReadError,
@@ -1406,7 +1405,7 @@ class Tracer:
         self.launched.clear()
 
     def control(self, pid: int) -> Control:
-        return PtraceControl(self, pid)
+        return TracerControl(self, pid)
 
     def trace_loop_available(self) -> bool:
         return trace_loop_available()
@@ -1547,88 +1546,8 @@ class Tracer:
         self.tasks.clear()
 
 
-class PtraceControl:
-    """:class:`~sigdbg.backends.base.Control` over a :class:`Tracer` and one
-    traced process: an adapter, the stops classified as the session
-    classifies them (every tracee is SEIZEd).  ``Session`` drives the
-    tracer's hot path itself and hands this to the engine's sigreturn walk
-    for what the walk does to a thread (watch the restorer, read masks)."""
-
-    def __init__(self, tracer: Tracer, pid: int) -> None:
-        self.tracer = tracer
-        self.pid = pid
-        #: software breakpoints: address -> the original bytes
-        self.breakpoints: dict[int, bytes] = {}
-
-    def _task(self, tid: int) -> PtraceTask:
-        t = self.tracer.tasks.get(tid)
-        if t is None:
-            raise ProcessGone(f"thread {tid} is not traced")
-        return t
-
-    def task(self, tid: int) -> Target:
-        return self._task(tid)
-
-    def resume(self, tid: int, sig: int = 0, how: How = "cont") -> None:
-        t = self._task(tid)
-        if how == "step":
-            t.step(sig)
-        elif how == "syscall":
-            t.syscall(sig)
-        else:
-            t.cont(sig)
-
-    def wait(self, tid: int = -1) -> Stop:
-        res, raw = self.tracer.wait_siginfo(tid)
-        return classify(res.tid, res.status, raw, True, res.pid)
-
-    def resume_wait(self, tid: int, sig: int = 0, how: How = "cont",
-                    wait_tid: int = -1) -> Stop:
-        r = self.tracer.resume_wait(self._task(tid), sig, how == "step", wait_tid,
-                                    syscall=how == "syscall")
-        return classify(r.wait.tid, r.wait.status, r.siginfo, True, r.wait.pid)
-
-    def insert_breakpoint(self, address: int) -> None:
-        if address in self.breakpoints:
-            return
-        t = self._task(self.pid)
-        code = t.abi.breakpoint_insn
-        if not code:
-            raise FeatureUnavailable(f"no software breakpoint instruction for {t.abi}")
-        orig = t.read(address, len(code))
-        t.write(address, code)
-        self.breakpoints[address] = orig
-
-    def remove_breakpoint(self, address: int) -> None:
-        orig = self.breakpoints.pop(address, None)
-        if orig is not None:
-            self._task(self.pid).write(address, orig)
-
-    def watch_execute(self, tid: int, address: int) -> None:
-        self._task(tid).arm_breakpoint(address)
-
-    def unwatch(self, tid: int) -> None:
-        self._task(tid).disarm_breakpoint()
-
-    def interrupt(self, tid: int) -> None:
-        self._task(tid).interrupt()
-
-    def sigmask(self, tid: int) -> int:
-        return self._task(tid).sigmask()
-
-    def pending_signals(self, tid: int) -> int:
-        return self._task(tid).pending_signals()
-
-    def event_msg(self, tid: int) -> int:
-        return self._task(tid).event_msg()
-
-    def detach(self) -> None:
-        for address in list(self.breakpoints):
-            try:
-                self.remove_breakpoint(address)
-            except SigdbgError:
-                pass
-        self.tracer.detach_all(self.pid)
+#: the Control of a traced process (the name the ptrace backend had for it)
+PtraceControl = TracerControl
 
 
 if TYPE_CHECKING:

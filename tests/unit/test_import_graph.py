@@ -50,7 +50,8 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     # (names asks the ABI registry for the per-arch tables: one rank up)
     ("names", 2, ("sigdbg.names.*",)),
     # the Protocols backends implement, and the kernel numbers stops are told by
-    ("protocols", 2, ("sigdbg.backends", "sigdbg.backends.base", "sigdbg.backends.stopcodes")),
+    ("protocols", 2, ("sigdbg.backends", "sigdbg.backends.base", "sigdbg.backends.stopcodes",
+                   "sigdbg.backends.tracercontrol")),
     # bytes -> frozen models, from a Memory and an Abi; an arch package's
     # decoders (they make models) are of this layer too, listed one by one
     ("decode", 3, ("sigdbg.decode.*", "sigdbg.abi.x86.xsave", "sigdbg.abi.x86.vector_regs")),
