@@ -16,10 +16,8 @@ import os
 import signal
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import NamedTuple
 
-from sigdbg.abi import Abi, by_name
+from sigdbg.abi import Abi
 from sigdbg.backends.base import (
     LOOP_FULL,
     LOOP_INTR,
@@ -32,7 +30,6 @@ from sigdbg.backends.base import (
     WaitResult,
 )
 from sigdbg.backends.stopcodes import (
-    PERF_SIG_DATA,
     PTRACE_EVENT_CLONE,
     PTRACE_EVENT_EXEC,
     PTRACE_EVENT_EXIT,
@@ -58,15 +55,16 @@ from sigdbg.engine.fastpath import (
 )
 from sigdbg.engine.fastpath import pc_bytes as _pc_bytes
 from sigdbg.engine.inspect import Inspector, TaskView
+from sigdbg.engine.leave import Leaving
+from sigdbg.engine.policy import Pending, SignalPolicy
 from sigdbg.engine.srop import SropGuard
+from sigdbg.engine.srophooks import SropHooks
 from sigdbg.engine.stops import (
     SI_CODE_FIELD,
     SI_KERNEL,
-    SI_PERF_DATA,
     SIGTRAP_HANDLER_ENTRY,
     TRACER_SIGINFO_ABI,
     TRAP_BRKPT,
-    TRAP_PERF,
     TRAP_TRACE,
     Stop,
     classify,
@@ -87,51 +85,11 @@ _SIGTRAP_STOP = (_SIGTRAP << 8) | 0x7F
 _NEW_TASK_EVENTS = {PTRACE_EVENT_FORK: "fork", PTRACE_EVENT_VFORK: "vfork",
                     PTRACE_EVENT_CLONE: "clone"}
 
-#: Signals gdb does not stop for by default (they are part of normal operation).
-_NOSTOP_DEFAULT = frozenset(
-    {signal.SIGWINCH, signal.SIGURG, signal.SIGPROF, signal.SIGVTALRM, signal.SIGCHLD}
-)
+#: (the name the event loop and the fast path know it by)
+_Pending = Pending
 
 
-@dataclass
-class SignalPolicy:
-    """gdb's ``handle`` table plus ``catch signal``: per signal stop/print/pass."""
-
-    nostop: set[int] = field(default_factory=lambda: set(_NOSTOP_DEFAULT))
-    noprint: set[int] = field(default_factory=set)
-    nopass: set[int] = field(default_factory=set)
-    #: decode the frame at handler entry (False = delivery-only tracing)
-    frames: bool = True
-    #: when not None, only these signals are reported (trace -e signal=SET)
-    only: set[int] | None = None
-    #: a group-stop (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) keeps the program
-    #: stopped until SIGCONT, as without a tracer (PTRACE_LISTEN; strace does
-    #: the same).  False: resuming after a group-stop restarts the program
-    #: (what gdb's `continue` does there).
-    job_control: bool = True
-
-    def stops(self, sig: int) -> bool:
-        return sig not in self.nostop
-
-    def prints(self, sig: int) -> bool:
-        return sig not in self.noprint and (self.only is None or sig in self.only)
-
-    def passes(self, sig: int) -> bool:
-        return sig not in self.nopass
-
-
-class _Pending(NamedTuple):
-    """A delivery we stepped into; its outcome is known at the next stop."""
-
-    siginfo: SigInfo
-    pc: int
-    #: (sp, bytes) read at the next stop by the same backend call, if any
-    read: tuple[int, bytes] | None = None
-    #: stepped only so that --srop learns the frame: no events of its own
-    quiet: bool = False
-
-
-class Session(Inspector):
+class Session(Leaving, SropHooks, Inspector):
     """One target: launched (``Session.launch``) or attached (``Session.attach``)."""
 
     def __init__(self, tracer: SessionBackend, task: TracedTask, *, launched: bool,
@@ -278,137 +236,6 @@ class Session(Inspector):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def close(self) -> None:
-        """Kill a launched target, detach an attached one: nothing left stopped."""
-        if not self.launched:
-            self.detach()
-        self.tracer.close()
-
-    def detach(self) -> None:
-        """Let every task we trace go on exactly as it would have without us.
-
-        Each task leaves through a ptrace-stop, so a running one is stopped
-        first (PTRACE_INTERRUPT; the stop it reports may be a signal's).  A
-        task in a signal-delivery-stop is detached *with* that signal unless
-        the policy suppresses it: PTRACE_DETACH's data is the signal the
-        task resumes with (kernel/ptrace.c ``ptrace_detach``), so 0 there
-        would lose it.  Our int3s are written back and every debug register
-        we set is cleared (the kernel keeps them after a detach: they are
-        only flushed at exec and exit, ``flush_ptrace_hw_breakpoint``).  A
-        task in a group-stop stays stopped after the detach, as it would
-        untraced (``__ptrace_unlink`` re-arms the stop).
-
-        Which stop a task is in is asked from the kernel (PTRACE_GETSIGINFO),
-        not taken from the session's tables: a Ctrl-C may land between a
-        stop and its bookkeeping.  Not for the hot path: a few requests per
-        task, once.
-        """
-        tracer = self.tracer
-        if tracer.seccomp_filtered and tracer.tasks:
-            # the filter stays with the program: untraced, its sigreturns
-            # would fail with ENOSYS (backends/ptrace.py Tracer.spawn)
-            raise UsageError("this program runs under sigdbg's sigreturn seccomp filter "
-                             "(--srop with -f): it cannot be detached, only killed")
-        owed: dict[int, int] = {}
-        for tid, t in list(tracer.tasks.items()):
-            sig = self._stop_for_detach(t)
-            if sig is not None:
-                owed[tid] = sig
-        self.remove_breakpoints()
-        for tid, t in list(tracer.tasks.items()):
-            sig = owed.get(tid)
-            if sig is not None:
-                t.disarm_debugregs()
-                try:
-                    t.detach(sig)
-                except SigdbgError:
-                    pass  # gone meanwhile
-            tracer.release(tid)
-        tracer.release_all()
-        self._stopped.clear()
-        self._listening.clear()
-        self._attach_stops.clear()
-
-    def _stop_for_detach(self, t: TracedTask) -> int | None:
-        """Bring ``t`` into a ptrace-stop; the signal it is owed there, or
-        None when it is gone."""
-        for _ in range(64):  # each pass is a stop the task really made
-            try:
-                raw = t.siginfo_raw()
-            except ProcessGone:  # running, or held by PTRACE_LISTEN: stop it
-                try:
-                    t.interrupt()
-                    res = self.tracer.wait(t.tid)
-                except SigdbgError:
-                    return None
-                if not res.stopped:
-                    return None
-                continue
-            except SigdbgError:
-                return 0
-            if (raw is None or SI_CODE_FIELD.unpack_from(raw, 8)[0] >= 0x100) \
-                    and self.tracer.sigtrap_pending(t.tid):
-                # A stop that is no signal's (our PTRACE_INTERRUPT, a group-
-                # or event stop) is reported before a pending signal is
-                # dequeued (kernel/signal.c get_signal), and the SIGTRAP of a
-                # step or debug-register trap of ours is queued as a signal:
-                # detached now, the program would get it.  Let the task take
-                # it: its delivery-stop comes next and is judged like any.
-                try:
-                    t.cont(0)
-                    res = self.tracer.wait(t.tid)
-                except SigdbgError:
-                    return None
-                if not res.stopped:
-                    return None
-                continue
-            return self._signal_owed(t, raw)
-        return 0
-
-    def _signal_owed(self, t: TracedTask, raw: bytes | None) -> int:
-        """The signal a task stopped with siginfo ``raw`` must be detached with."""
-        if raw is None:
-            return 0  # a group-stop of a non-SEIZEd tracee (GETSIGINFO: EINVAL)
-        signo = int.from_bytes(raw[0:4], "little", signed=True)
-        code = SI_CODE_FIELD.unpack_from(raw, 8)[0]
-        if code >= 0x100:
-            return 0  # a PTRACE_EVENT stop, group-stop or LISTEN/INTERRUPT stop: no signal
-        if signo == _SIGTRAP:
-            if code == (_SIGTRAP | 0x80):
-                return 0  # a syscall-stop
-            if code == SI_KERNEL:
-                pc = t.registers()[t.abi.pc]
-                hit = pc - t.abi.breakpoint_pc_adjust
-                if hit in self.breakpoints and t.tid not in self._at_breakpoint:
-                    regs = t.registers()
-                    regs[t.abi.pc] = hit  # our breakpoint: back onto the original instruction
-                    t.set_registers(regs)
-                    return 0
-                if pc in self.breakpoints:
-                    return 0
-            elif (code > 0 or (code in t.abi.step_trap_codes
-                               and int.from_bytes(raw[16:20], "little") == 0)) \
-                    and (code != TRAP_PERF
-                         or SI_PERF_DATA.unpack_from(raw)[0] == PERF_SIG_DATA):
-                # a step, handler-entry or breakpoint trap: ours, unless
-                # the session decided to hand it to the program.  A stepped
-                # svc on arm64 (AArch64 and compat) reports the generic
-                # user_single_step_report's SI_USER with si_pid 0
-                # (kernel/ptrace.c; Abi.step_trap_codes): ours too, where a
-                # SIGTRAP some process sent names its pid
-                return max(self._stopped.get(t.tid, 0), 0)
-        if not self.policy.passes(signo):
-            return 0
-        if signo == _SIGSTOP and code <= 0 and \
-                int.from_bytes(raw[16:20], "little", signed=True) == os.getpid():
-            return 0  # our own SIGSTOP (the shell's Ctrl-C), never the program's
-        return signo
-
-    def kill(self) -> None:
-        self.tracer.kill(self.pid)
-        self._stopped.clear()
-        self._listening.clear()
 
     # -- state ---------------------------------------------------------------------
     @property
@@ -1024,96 +851,6 @@ class Session(Inspector):
         """A delivery passed on to the program (not stepped into)."""
         return ev.SignalDelivered(task.pid, task.tid, info, "passed", pc)
 
-    # -- forged sigreturn detection (engine/srop.py) ------------------------------------
-    def enable_srop(self) -> SropGuard:
-        """Judge every sigreturn from now on (a ``SigreturnChecked`` event
-        each).  With the seccomp filter the sigreturns stop by themselves;
-        otherwise every run uses PTRACE_SYSCALL (two stops per system call).
-        Each delivery is stepped into, also when not reported, since its
-        frame must be known."""
-        from sigdbg.engine.srop import SropGuard, task_machine_facts
-
-        if self.srop is None:
-            self.srop = SropGuard(task_machine_facts(self.task))
-            if not self.launched:  # frames above the sp of now may predate us
-                for tid, t in self.tracer.tasks.items():
-                    try:
-                        self.srop.attach_sp[tid] = t.pc_sp()[1]
-                    except SigdbgError:
-                        pass
-        self._cont_syscall = not self.tracer.seccomp_filtered
-        return self.srop
-
-    @property
-    def srop_by_seccomp(self) -> bool:
-        """The sigreturns stop through the seccomp filter (not PTRACE_SYSCALL)."""
-        return self.srop is not None and not self._cont_syscall
-
-    def _srop_inherit_early(self, child: int) -> None:
-        """A new process stopped before its parent's fork event said which
-        thread forked it: it may return through the frames of any thread of
-        its parent process (/proc/CHILD/status PPid)."""
-        assert self.srop is not None
-        ppid = self.tracer.ppid_of(child)
-        if ppid and ppid != child and self.tracer.tgid_of(child) == child:
-            for tid, t in list(self.tracer.tasks.items()):
-                if t.pid == ppid:
-                    self.srop.inherit(child, tid)
-
-    def _quiet_step(self, tid: int, sig: int) -> bool:
-        """Resuming ``tid`` with a delivery --srop must see: step into it."""
-        self._quiet.discard(tid)
-        if sig <= 0 or tid not in self.tracer.tasks:
-            return False
-        self._pending[tid] = _Pending(self._pending_info(tid), 0, quiet=True)
-        return True
-
-    def _pending_info(self, tid: int) -> SigInfo:
-        from sigdbg.decode.siginfo import decode_siginfo
-        from sigdbg.engine.stops import TRACER_SIGINFO_ABI
-
-        raw = self.tracer.tasks[tid].siginfo_raw() or bytes(128)
-        return decode_siginfo(raw, TRACER_SIGINFO_ABI)
-
-    def srop_stop(self, stop: Stop, task: TracedTask) -> list[ev.Event]:
-        """A seccomp stop of the sigreturn filter or a syscall-entry stop:
-        the verdict on the sigreturn about to run (none for other calls)."""
-        from sigdbg.engine.srop import SECCOMP_CALLS, SYSCALL_CALLS
-
-        assert self.srop is not None
-        try:
-            if stop.kind == "event":
-                call = SECCOMP_CALLS.get(task.event_msg() & 0xFFFF)
-                sp = task.pc_sp()[1]
-            else:
-                info = task.syscall_info()
-                if info is None or info[0] != 1:
-                    return []  # an exit
-                call = SYSCALL_CALLS.get((info[1], info[2]))
-                sp = info[3]
-        except SigdbgError:
-            return []
-        if call is None:
-            return []
-        verdict = self.srop.check(task, task.tid, call[0], call[1], call[2], sp)
-        return [ev.SigreturnChecked(task.pid, task.tid, verdict)]
-
-    def srop_before_syscall(self, task: TracedTask, regs: dict[str, int],
-                            code: bytes) -> list[ev.Event]:
-        """The verdict for a sigreturn about to be stepped over (without the
-        filter no stop of its own comes): ``code`` is the instruction."""
-        from sigdbg.engine.srop import SYSCALL_CALLS
-
-        if self.srop is None or self.srop_by_seccomp:
-            return []
-        abi = task.abi
-        arch = by_name(abi.syscall_abi_name(code)).audit_arch
-        call = SYSCALL_CALLS.get((arch, regs[abi.syscall_nr] & 0xFFFFFFFF))
-        if call is None:
-            return []
-        verdict = self.srop.check(task, task.tid, call[0], call[1], call[2], regs[abi.sp])
-        return [ev.SigreturnChecked(task.pid, task.tid, verdict)]
-
     def _pc(self, task: TracedTask) -> int:
         try:
             return task.pc()
@@ -1298,3 +1035,7 @@ def _altstack(frame: SigFrame | A64Frame | A32Frame, view: TaskView) -> Altstack
     st = frame.uc_stack or {}
     return altstack_use(st.get("ss_sp", 0), st.get("ss_size", 0), frame.address,
                         view.at_minsigstksz())
+
+
+#: (SignalPolicy lives in engine/policy.py; the front ends import it from here too)
+__all__ = ["Session", "SignalPolicy"]
