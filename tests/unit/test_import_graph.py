@@ -56,7 +56,8 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     # decoders (they make models) are of this layer too, listed one by one
     ("decode", 3, ("sigdbg.decode.*", "sigdbg.abi.x86.xsave", "sigdbg.abi.x86.vector_regs")),
     # concrete backends (each listed: a new backend module must be placed)
-    ("backends", 4, ("sigdbg.backends.ptrace", "sigdbg.backends._fastptrace",
+    ("backends", 4, ("sigdbg.backends.ptrace", "sigdbg.backends.ptrace_sys",
+                     "sigdbg.backends.ptrace_task", "sigdbg.backends._fastptrace",
                      "sigdbg.backends.core", "sigdbg.backends.gdb.*")),
     # stops, deliveries, the sigreturn walk, inspectors
     ("engine", 4, ("sigdbg.engine.*",)),
@@ -373,7 +374,7 @@ def test_the_graph_is_read(graph: Graph) -> None:
     pairs = {(e.source, e.target) for e in graph.edges}
     assert ("sigdbg.engine.session", "sigdbg.engine.sigreturn") in pairs  # a deferred import
     assert ("sigdbg.shell.commands", "sigdbg.shell.context") in pairs  # under TYPE_CHECKING
-    assert ("sigdbg.backends.ptrace", "sigdbg.backends._fastptrace") in pairs
+    assert ("sigdbg.backends.ptrace_sys", "sigdbg.backends._fastptrace") in pairs
     assert ("sigdbg.backends.ptrace", "ptrace") in {(e.source, e.target) for e in graph.external}
 
 
