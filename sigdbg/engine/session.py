@@ -90,7 +90,8 @@ _Pending = Pending
 
 
 class Session(Leaving, SropHooks, Inspector):
-    """One target: launched (``Session.launch``) or attached (``Session.attach``)."""
+    """One target on a backend passed in: launched (``launched_on``, from
+    ``commands/backend.py`` ``launch_session``) or attached (``attached_to``)."""
 
     def __init__(self, tracer: SessionBackend, task: TracedTask, *, launched: bool,
                  follow: bool) -> None:
