@@ -51,11 +51,6 @@ KNOWN_X86_DEBT: dict[str, set[str]] = {
     'sigdbg/engine/srop.py': {'rip', 'xstate'},
     'sigdbg/gdb/inspector.py': {'vsyscall'},
     'sigdbg/gdb/launch.py': {'i386', 'rt_sigframe_ia32'},
-    'sigdbg/names/__init__.py': {'eflags'},
-    'sigdbg/names/_common.py': {'amd64', 'i386', 'ia32', 'x86', 'x86_64'},
-    'sigdbg/names/auxv.py': {'i386', 'vsyscall', 'x86'},
-    'sigdbg/names/hwcap.py': {'cpuid', 'x86'},
-    'sigdbg/names/syscalls.py': {'amd64', 'i386', 'ia32', 'x86', 'x86_64'},
     'sigdbg/render/core.py': {'xcr0', 'xstate'},
     'sigdbg/render/events.py': {'rip'},
     'sigdbg/render/text.py': {'mxcsr', 'vsyscall', 'xmm', 'xsave', 'xstate', 'ymm'},
@@ -103,6 +98,8 @@ NOT_X86: tuple[tuple[str, str, str, str], ...] = (
     ("sigdbg/decode/fparea.py", "xsave", "from sigdbg.abi.x86 import xsave as _x86",
      "the same (the walker's module name)"),
     ("sigdbg/decode/fparea.py", "x86", "= _x86.", "the same"),
+    ("sigdbg/abi/aarch64/names.py", "cpuid", "asimdhp cpuid asimdrdm",
+     "AArch64's HWCAP_CPUID (EL0 reads of the ID registers), not the x86 instruction"),
     ("sigdbg/decode/fparea.py", "x86", "= _x86_vector.", "the same"),
 )
 
