@@ -276,10 +276,10 @@ class Abi:
     #: (note type, name) of the core-file notes that hold that state, best first
     #: (the generic NT_PRFPREG is the last resort of every 64-bit ABI)
     fp_regset_notes: tuple[tuple[int, str], ...] = ()
-    #: names of the values a crash summary reads from that regset (x86: XCR0
-    #: and the XSAVE header's XSTATE_BV) and the function reading them (None:
-    #: the regset is too short to hold them)
-    fp_regset_summary: tuple[str, ...] = ()
+    #: (JSON key, text label) of the values a crash summary reads from that
+    #: regset (x86: XCR0 and the XSAVE header's XSTATE_BV) and the function
+    #: reading them, in that order (None: the regset is too short to hold them)
+    fp_regset_summary: tuple[tuple[str, str], ...] = ()
     fp_regset_values: Callable[[bytes], tuple[int, ...] | None] | None = None
     #: the rules a context must satisfy for sigreturn to accept it; None: not described
     sigreturn_checks: SigreturnChecks | None = None

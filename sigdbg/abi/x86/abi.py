@@ -37,7 +37,7 @@ _FP_NOTES = ((0x202, "NT_X86_XSTATE"), (0x46E62B7F, "NT_PRXFPREG"))
 #: software-reserved bytes of the FXSAVE area (arch/x86/include/asm/user.h
 #: ``xstate_fx_sw``/``xcr0``, arch/x86/kernel/fpu/xstate.c); 512..519: the XSAVE
 #: header's XSTATE_BV (the components the image holds)
-_XSTATE_SUMMARY = ("xcr0", "xfeatures")
+_XSTATE_SUMMARY = (("xcr0", "xcr0"), ("xfeatures", "xstate_bv"))
 
 
 def _xstate_values(raw: bytes) -> tuple[int, ...] | None:
