@@ -6,8 +6,9 @@ name functions are ``sigdbg.names.<name>`` by :func:`__getattr__` below.
 
 Every table is immutable (tuples, ``types.MappingProxyType``, frozen
 dataclasses) and cites the kernel source it was taken from.  Nothing here
-imports anything outside the standard library and :mod:`sigdbg.errors`, so
-the package imports inside GDB's own Python.
+imports anything outside the standard library, :mod:`sigdbg.errors` and the
+ABI registry (:mod:`sigdbg.abi`, pure data too), so the package imports
+inside GDB's own Python.
 
 Look-ups that turn a user's text into a number (``signal_number``,
 ``auxv_number``, ``syscall_number``, ...) raise :class:`UnknownNameError`, a
