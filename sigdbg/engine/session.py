@@ -153,7 +153,7 @@ class Session(Leaving, SropHooks, Inspector):
                     follow: bool = False, srop: bool = False) -> Session:
         """The session of a program the backend just started, stopped at its
         exec event (``Tracer.spawn``; the caller chose the backend:
-        ``sigdbg/commands/target.py`` ``launch_session``).  Runs it to its
+        ``sigdbg/commands/backend.py`` ``launch_session``).  Runs it to its
         entry with ``at="entry"``.  ``srop``: detect forged sigreturns
         (:meth:`enable_srop`).  On failure the caller closes the backend."""
         s = cls(tracer, task, launched=True, follow=follow)
