@@ -190,7 +190,7 @@ class FakeControl:
         self.target = FakeTarget(self.tape)
         self.resumes = 0
         #: the software breakpoints inserted (the real run's, from the tape's start)
-        self.breakpoints: set[int] = set(doc.get("breakpoints", ()))
+        self.breakpoints: set[int] = {int(a) for a, _ in doc.get("breakpoints", ())}
 
     @property
     def calls(self) -> list[tuple[Any, ...]]:

@@ -301,7 +301,7 @@ class RunControl:
             if stop is None:
                 return Halt("step", "step")
             if stop.kind == "signal" and self.interrupter.ours(siginfo_of(stop)):
-                self.clear_interrupt()
+                self.clear_interrupt()  # (asked during this run: run_to ran on past a stale one)
                 return Halt("interrupted", "interrupted")
             # anything else (a signal, a thread's event): the host's event
             # loop takes it, and runs on to the return as the policy allows
@@ -342,12 +342,17 @@ class RunControl:
         """Run ``tid`` (the others the host holds go too) until it hits our
         breakpoint at ``address`` with sp at or above ``sp0``; None then,
         else the first other stop (not handled).  A hit with sp below
-        ``sp0`` (a recursive call returning) is stepped off and run on."""
+        ``sp0`` (a recursive call returning) is stepped off and run on, and
+        so is a stale interrupt's SIGSTOP (one not asked during this run)."""
         self.host.resume_others(tid)
         while True:
             self.host.invalidate()
             stop = self.host._resume_wait(tid, self.host.owed_signal(tid))
             if stop.tid != tid or self.control.breakpoint_hit(stop) != address:
+                if stop.kind == "signal" and not self.interrupter.asked \
+                        and self.interrupter.ours(siginfo_of(stop)):
+                    self.clear_interrupt()  # stale: suppressed (nothing owed), run on
+                    continue
                 return stop
             if self._returned(tid, sp0):
                 return None
@@ -523,8 +528,7 @@ class ControlRunHost(ControlHost):
         return None
 
     def events(self) -> Iterator[ev.Event]:
-        yield from leftover_events(self)
-        self.leftover.clear()
+        yield from leftover_events(self)  # (the stops stay in leftover for the caller)
 
     def invalidate(self) -> None:
         return None
