@@ -297,12 +297,19 @@ class RunControl:
         if self.control.task(tid).pc() == ret:
             return Halt("step", "step")  # not a call that went anywhere
         with self.temporary_breakpoint(ret):
-            stop = self.run_to(tid, ret, sp0)
-            if stop is None:
+            got = self.run_to(tid, ret, sp0)
+            if got is None:
                 return Halt("step", "step")
+            if isinstance(got, int):  # another breakpoint of ours, inside the call
+                e = ev.Breakpoint(self.host.pid, tid, got)
+                yield e
+                return Halt("breakpoint", "breakpoint", e)
+            stop = got
             if stop.kind == "signal" and self.interrupter.ours(siginfo_of(stop)):
                 self.clear_interrupt()  # (asked during this run: run_to ran on past a stale one)
                 return Halt("interrupted", "interrupted")
+            if is_handler_entry(stop):
+                return (yield from self._entered_by_step(tid))
             # anything else (a signal, a thread's event): the host's event
             # loop takes it, and runs on to the return as the policy allows
             self.host.requeue(stop)
@@ -338,22 +345,31 @@ class RunControl:
         call of the same function (sp below the one of the call)."""
         return self.control.task(tid).pc_sp()[1] >= sp0
 
-    def run_to(self, tid: int, address: int, sp0: int) -> Stop | None:
+    def run_to(self, tid: int, address: int, sp0: int) -> Stop | int | None:
         """Run ``tid`` (the others the host holds go too) until it hits our
-        breakpoint at ``address`` with sp at or above ``sp0``; None then,
-        else the first other stop (not handled).  A hit with sp below
-        ``sp0`` (a recursive call returning) is stepped off and run on, and
-        so is a stale interrupt's SIGSTOP (one not asked during this run)."""
+        breakpoint at ``address`` with sp at or above ``sp0``: None then.
+        Another breakpoint of ours hit first: its address (the pc on it).
+        Else the first other stop (not handled).  A hit at ``address`` with
+        sp below ``sp0`` (a recursive call returning) is stepped off and run
+        on, and so is a stale interrupt's SIGSTOP (one not asked during this
+        run).  Standing on one of our breakpoints (the callee's first
+        instruction), it is stepped off first, as every run does."""
+        stop = self.leave_breakpoint(tid)
+        if stop is not None:
+            return stop
         self.host.resume_others(tid)
         while True:
             self.host.invalidate()
             stop = self.host._resume_wait(tid, self.host.owed_signal(tid))
-            if stop.tid != tid or self.control.breakpoint_hit(stop) != address:
+            hit = self.control.breakpoint_hit(stop) if stop.tid == tid else None
+            if hit is None:
                 if stop.kind == "signal" and not self.interrupter.asked \
                         and self.interrupter.ours(siginfo_of(stop)):
                     self.clear_interrupt()  # stale: suppressed (nothing owed), run on
                     continue
                 return stop
+            if hit != address:
+                return hit
             if self._returned(tid, sp0):
                 return None
             stop2 = self.step(tid)
