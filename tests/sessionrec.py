@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from sigdbg.abi import Abi
-from sigdbg.backends.base import Control, TracedTask
+from sigdbg.backends.base import TracedTask
 from sigdbg.backends.ptrace import PtraceTask, Tracer
-from sigdbg.backends.tracercontrol import TracerControl
 from sigdbg.engine import events as ev
 from sigdbg.engine.inspect import TaskView
 from sigdbg.engine.session import Session
@@ -226,9 +225,6 @@ class RecTracer:
             return self.wrap(t)
         return self.wrap(self.tape.act(None, "task", (tid, pid),
                                        lambda: self.inner.task(tid, pid)))
-
-    def control(self, pid: int) -> Control:
-        return TracerControl(self, pid)
 
     def trace_loop_available(self) -> bool:
         return False

@@ -35,7 +35,7 @@ is the caller's (``sigdbg/commands/target.py``), never the engine's.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal, NamedTuple, Protocol
 
 from sigdbg.abi import Abi
@@ -180,6 +180,27 @@ class Control(Protocol):
 
     def remove_breakpoint(self, address: int) -> None:
         """Undo :meth:`insert_breakpoint` (no-op when none is there)."""
+        ...
+
+    def breakpoint_addresses(self) -> Collection[int]:
+        """The addresses of the software breakpoints :meth:`insert_breakpoint`
+        set and :meth:`remove_breakpoint` has not removed (never raises)."""
+        ...
+
+    def breakpoint_hit(self, stop: Stop) -> int | None:
+        """The address of our software breakpoint that ``stop`` (a stop of
+        :meth:`wait`) is the hit of, with the thread's pc put back on it
+        (the Abi's ``breakpoint_pc_adjust`` undone, so that resuming runs
+        the original instruction once the breakpoint is lifted); None for
+        any other stop.  A program's own breakpoint instruction at an
+        address where we set none is not ours."""
+        ...
+
+    def send_signal(self, tid: int, sig: int) -> None:
+        """Queue ``sig`` for thread ``tid`` as if this process sent it
+        (``tgkill``: its siginfo's si_pid is this process's pid).  Works while
+        the thread runs, unlike every other request here; the signal arrives
+        as a signal-delivery stop like any other."""
         ...
 
     def watch_execute(self, tid: int, address: int) -> None:
@@ -435,9 +456,9 @@ class TracerBackend(Protocol):
 
     def close(self) -> None: ...
 
-    def control(self, pid: int) -> Control:
-        """The :class:`Control` of process ``pid`` over this backend (what
-        the sigreturn walk does to a thread)."""
+    def tgkill(self, pid: int, tid: int, sig: int) -> None:
+        """Send ``sig`` to thread ``tid`` of process ``pid`` (tgkill(2));
+        ProcessGone when it is gone."""
         ...
 
     # -- /proc facts the session asks about threads (any backend of a live

@@ -30,6 +30,7 @@ kernel/ptrace.c, fs/proc/base.c (``mem_rw``).
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import signal
@@ -65,6 +66,7 @@ from sigdbg.backends.ptrace_sys import (
     _seccomp_mode,
     _status_field,
     _sys_ptrace,
+    _tgkill,
     _word,
     install_sigreturn_filter,
 )
@@ -488,8 +490,12 @@ class Tracer:
         self.attached.clear()
         self.launched.clear()
 
-    def control(self, pid: int) -> Control:
-        return TracerControl(self, pid)
+    def tgkill(self, pid: int, tid: int, sig: int) -> None:
+        if _tgkill(pid, tid, sig) != 0:
+            err = ctypes.get_errno()
+            if err == errno.ESRCH:
+                raise ProcessGone(f"thread {tid} is gone")
+            raise TargetError(os.strerror(err))
 
     def trace_loop_available(self) -> bool:
         return trace_loop_available()

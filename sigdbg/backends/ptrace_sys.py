@@ -144,6 +144,9 @@ class _Iovec(ctypes.Structure):
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.lseek64.restype = ctypes.c_int64
 _libc.lseek64.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int)
+#: tgkill(2): a signal to one thread, named by its thread group too (glibc >= 2.30)
+_tgkill = _libc["tgkill"]
+_tgkill.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int)
 
 #: The lean path: libc's ptrace(request, pid, addr, data), a private function
 #: object (``_libc[...]`` makes a new one).  The result is unsigned like

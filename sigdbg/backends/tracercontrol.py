@@ -6,6 +6,8 @@ Protocols only, so it sits beside them."""
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from sigdbg.backends.base import Control, How, Target, TracedTask, TracerBackend
@@ -70,6 +72,30 @@ class TracerControl:
         orig = self.breakpoints.pop(address, None)
         if orig is not None:
             self._task(self.pid).write(address, orig)
+
+    def breakpoint_addresses(self) -> Collection[int]:
+        return self.breakpoints.keys()
+
+    def breakpoint_hit(self, stop: Stop) -> int | None:
+        if stop.kind != "signal" or stop.sig != signal.SIGTRAP or not self.breakpoints:
+            return None
+        t = self.tracer.tasks.get(stop.tid)
+        if t is None:
+            return None
+        abi = t.abi
+        if not abi.breakpoint_insn or stop.si_code != abi.breakpoint_si_code:
+            return None
+        regs = t.registers()
+        address = regs[abi.pc] - abi.breakpoint_pc_adjust
+        if address not in self.breakpoints:
+            return None  # the program's own breakpoint instruction
+        if abi.breakpoint_pc_adjust:
+            regs[abi.pc] = address
+            t.set_registers(regs)
+        return address
+
+    def send_signal(self, tid: int, sig: int) -> None:
+        self.tracer.tgkill(self.pid, tid, sig)
 
     def watch_execute(self, tid: int, address: int) -> None:
         self._task(tid).arm_breakpoint(address)
