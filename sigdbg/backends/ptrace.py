@@ -1404,6 +1404,11 @@ class Tracer:
                 stopped._raw_regs = r.regs
         return r
 
+    def perf_args(self, task: PtraceTask) -> tuple[int, int]:
+        """(fd, address) of the task's restorer breakpoint the C walk may
+        enable and disable, or (-1, 0) (see ``_perf_args``)."""
+        return _perf_args(task)
+
     def loop_stop(self, r: LoopResult) -> tuple[WaitResult, bytes | None]:
         """The stop a trace loop ended on, as ``resume_wait`` reports one:
         the tracer's bookkeeping done, errors raised."""
