@@ -287,6 +287,13 @@ class WalkRecorder:
             self.servable = False
         self._record(OP_DISABLE, address, 0, bytes(4))
 
+    def __getattr__(self, name: str) -> Any:
+        # the rest of Control (event_msg, interrupt...): made live, never served
+        if name.startswith("__"):
+            raise AttributeError(name)
+        self._unservable(name)
+        return getattr(self.s.control, name)
+
     # -- Target (through _Target) -------------------------------------------------------
     def registers_raw(self) -> bytes:
         raw = self.regs_raw

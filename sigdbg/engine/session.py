@@ -664,10 +664,7 @@ class Session(Inspector):
                 if fast is not None and len(stopped) == 1 and self._fast_ready():
                     ((tid, sig),) = stopped.items()
                     if sig >= 0:
-                        if step_sigreturn:
-                            yield from self._walked(self._fast_run(fast, tid, sig))
-                        else:
-                            yield from self._fast_run(fast, tid, sig)
+                        yield from self._fast_run(fast, tid, sig)
                         continue
                 if len(stopped) == 1 and not self._requeued:
                     ((tid, sig),) = stopped.items()  # the usual case: one task
@@ -767,8 +764,9 @@ class Session(Inspector):
         if kind == LOOP_INTR:
             assert r.exc is not None
             raise r.exc
+        walked = self._walked if self._fast_step is not None else iter
         if kind == LOOP_STOP:
-            yield from self._handle(self._stop_of(*self.tracer.loop_stop(r)))
+            yield from walked(self._handle(self._stop_of(*self.tracer.loop_stop(r))))
             return
         # the step into a handler ended: at its entry with no template
         # (LOOP_MISS), or otherwise -- _signal_stop's inline step, from here on
@@ -793,10 +791,10 @@ class Session(Inspector):
                 self._fast_learn(fast, stask, events,
                                  {SRC_FRAME: r.data, SRC_REGS: r.regs,
                                   SRC_PC: _pc_bytes(r.dpc), SRC_INFO: r.dinfo})
-            yield from events
+            yield from walked(events)
             return
         self._pending[stid] = pending
-        yield from self._handle(self._stop_of(res, raw))
+        yield from walked(self._handle(self._stop_of(res, raw)))
 
     def _fast_walk(self, fast: FastPath, r: LoopResult) -> Iterator[ev.Event]:
         """A delivery the C loop wrote whose walk no template served: the
