@@ -10,9 +10,10 @@
  *
  * Sends itself N SIGUSR1 with the raw tgkill syscall, one at a time.  The
  * handler of the i-th (from 0):
- *   i % 7 == 3    edits the saved context: r11 (which the syscall
- *                 instruction clobbers anyway) = 0x5eed0000 + i, so the
- *                 frame at sigreturn differs from the frame at entry;
+ *   i % 7 == 3    edits the saved context (unless it leaves by siglongjmp,
+ *                 below): r11 (which the syscall instruction clobbers
+ *                 anyway) = 0x5eed0000 + i, so the frame at sigreturn
+ *                 differs from the frame at entry;
  *   i % 11 == 5   sends itself SIGUSR2 (a nested delivery while the handler
  *                 runs; the SIGUSR2 handler counts);
  *   i % 13 == 8   leaves with siglongjmp (no sigreturn);
@@ -55,7 +56,7 @@ static void handler(int sig, siginfo_t *si, void *ucv)
 		_exit(0);
 	if (i + 1 == g_n && g_end == 2)
 		*(volatile int *)0 = 1;
-	if (i % 7 == 3) {
+	if (i % 7 == 3 && i % 13 != 8) {
 		uc->uc_mcontext.gregs[REG_R11] = (greg_t)(0x5eed0000UL + i);
 		g_edited++;
 	}
