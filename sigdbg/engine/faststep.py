@@ -60,7 +60,10 @@ from sigdbg.engine.fastpath import (
     _matches,
     _sentinel,
 )
-from sigdbg.errors import MemoryReadError, SigdbgError, TargetError
+from sigdbg.engine.fastpath import (
+    Hole as FHole,
+)
+from sigdbg.errors import MemoryReadError, TargetError
 
 if TYPE_CHECKING:
     from sigdbg.engine.sigreturn import _Policy
@@ -393,8 +396,8 @@ class _Target:
 Hole = tuple[int, int, int]  #: (source, offset, size)
 
 
-def _holes(plan: list[PlanOp], sources: Inputs, entry: SigFrame, now: SigFrame | None,
-           abi: Abi) -> tuple[list[Hole], list[Hole]] | None:
+def _holes(plan: list[PlanOp], sources: Inputs, entry: SigFrame,
+           now: SigFrame | None) -> tuple[list[Hole], list[Hole]] | None:
     """The hole fields of a walk (see the module docstring), and every
     field the walk may compare with one of them (the same registers read at
     other stops: the holes and the key bytes among them), or None."""
@@ -415,7 +418,7 @@ def _holes(plan: list[PlanOp], sources: Inputs, entry: SigFrame, now: SigFrame |
         src = W0 + i
         if op == OP_REGS:
             regs_abi = abi_for_regset_size(len(sources[src]))
-            skip = (regs_abi.flags,)
+            skip: tuple[str, ...] = (regs_abi.flags,)
             if i < last_step:  # in the restorer: where it is, is tested
                 skip += (regs_abi.pc,)
             if i == at_syscall:
@@ -434,7 +437,8 @@ def _holes(plan: list[PlanOp], sources: Inputs, entry: SigFrame, now: SigFrame |
     return inside(holes), inside(fields)
 
 
-def _free_ranges(plan: list[PlanOp], sources: Inputs, now: SigFrame | None) -> dict[int, list[tuple[int, int]]]:
+def _free_ranges(plan: list[PlanOp], sources: Inputs,
+                 now: SigFrame | None) -> dict[int, list[tuple[int, int]]]:
     """Per source, the ranges the walk reads (the rest of a frame read is
     not looked at); sources not listed are read whole."""
     out: dict[int, list[tuple[int, int]]] = {}
@@ -449,13 +453,13 @@ Maker = Callable[[Inputs], "list[ev.Event] | None"]
 
 
 def make_walk_template(tid: int, dt: int, plan: list[PlanOp], inputs: Inputs,
-                       entry: SigFrame, now: SigFrame | None, abi: Abi, actual: bytes,
+                       entry: SigFrame, now: SigFrame | None, actual: bytes,
                        make: Maker, encode: WalkEncoder,
                        check: Callable[[tuple[Any, ...], Inputs], bytes | None],
                        rng: random.Random) -> tuple[Any, ...] | None:
     """The arguments of ``TemplateStore.add_walk`` for this walk, or None
     when a template cannot be shown to reproduce it."""
-    got_holes = _holes(plan, inputs, entry, now, abi)
+    got_holes = _holes(plan, inputs, entry, now)
     if got_holes is None:
         return None
     holes, fields = got_holes
@@ -536,7 +540,6 @@ def make_walk_template(tid: int, dt: int, plan: list[PlanOp], inputs: Inputs,
         text = encode(events)
         if text is None:
             return None
-        from sigdbg.engine.fastpath import Hole as FHole
         fholes = tuple(FHole(src, off, size) for src, off, size, _c in free_members)
         ops: list[Op] = []
         pos = 0
@@ -612,16 +615,11 @@ class FastStep:
             s.add_walk(t[0], 0, *t[2:])
             return s.walk_render(0, [inp[i] for i in range(W0 + len(t[2]))])
 
-        t = make_walk_template(tid, dt, plan, sources, entry, now, entry_abi(entry), actual,
+        t = make_walk_template(tid, dt, plan, sources, entry, now, actual,
                                maker(plan), self.encode, check, self.rng)
         if t is None:
             return False
         return store.add_walk(*t)
-
-
-def entry_abi(frame: SigFrame) -> Abi:
-    from sigdbg.abi import abi_by_name
-    return abi_by_name(frame.abi)
 
 
 def walk_inputs(inputs: Inputs) -> Inputs:
@@ -636,4 +634,5 @@ def run_walk(rec: WalkRecorder, entry: Any) -> Iterator[ev.Event]:
     return step_through_sigreturn(rec, rec, rec.target, entry)  # type: ignore[arg-type]
 
 
-__all__ = ["Diverged", "FastStep", "WalkRecorder", "run_walk", "SigdbgError"]
+__all__ = ["Diverged", "FastStep", "WalkRecorder", "make_walk_template", "run_walk",
+           "walk_inputs"]

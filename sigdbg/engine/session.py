@@ -819,8 +819,10 @@ class Session(Inspector):
         for e in run_walk(rec, entry.frame):
             events.append(e)
             yield e
-        if rec.servable and rec.done and isinstance(entry.frame, SigFrame):
-            self._fast_step.learn(fast.store, TemplateStore, stid, dt, rec, inputs,
+        store = fast.store
+        if rec.servable and rec.done and isinstance(entry.frame, SigFrame) \
+                and isinstance(store, TemplateStore):
+            self._fast_step.learn(store, TemplateStore, stid, dt, rec, inputs,
                                   entry.frame, events,
                                   lambda plan: self.fast_step_maker(task, plan))
 
