@@ -42,6 +42,7 @@
 #include <sys/uio.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -330,6 +331,7 @@ struct wtmpl {
 	Py_ssize_t len[MAX_WOPS];  /* each result's exact length */
 	int nkey, nmem, nout;
 	struct piece *key, *mem, *out;  /* mem: fmt holds the class */
+	int kbeg[MAX_WSRC + 1];  /* the key pieces of source i: kbeg[i] .. kbeg[i + 1] */
 	unsigned long hits;
 };
 
@@ -733,6 +735,25 @@ static PyObject *fast_store_add_walk(PyObject *self, PyObject *const *args, Py_s
 	if (pieces_of(args[5], &t.key, &t.nkey, 1, N_SRC + t.nops) < 0 ||
 	    pieces_of(args[7], &t.out, &t.nout, 0, N_SRC + t.nops) < 0)
 		goto bad;
+	/* the key by source (a stable sort: a piece's order within its source kept) */
+	{
+		struct piece *sorted = PyMem_Calloc(t.nkey ? (size_t)t.nkey : 1, sizeof *sorted);
+		int k = 0;
+
+		if (sorted == NULL) {
+			PyErr_NoMemory();
+			goto bad;
+		}
+		for (int src = 0; src < MAX_WSRC; src++) {
+			t.kbeg[src] = k;
+			for (int i = 0; i < t.nkey; i++)
+				if (t.key[i].src == src)
+					sorted[k++] = t.key[i];
+		}
+		t.kbeg[MAX_WSRC] = k;
+		PyMem_Free(t.key);
+		t.key = sorted;
+	}
 	n = PyList_GET_SIZE(mem);
 	t.mem = PyMem_Calloc(n ? (size_t)n : 1, sizeof *t.mem);
 	if (t.mem == NULL) {
@@ -772,11 +793,9 @@ static int wkey_matches(const struct wtmpl *t, const struct srcs *in, int src)
 {
 	if (src >= N_SRC && in->len[src] != t->len[src - N_SRC])
 		return 0;
-	for (int i = 0; i < t->nkey; i++) {
+	for (int i = t->kbeg[src]; i < t->kbeg[src + 1]; i++) {
 		const struct piece *k = &t->key[i];
 
-		if (k->src != src)
-			continue;
 		if (k->off + k->len > in->len[src] ||
 		    memcmp(in->p[src] + k->off, k->lit, (size_t)k->len) != 0)
 			return 0;
@@ -784,12 +803,27 @@ static int wkey_matches(const struct wtmpl *t, const struct srcs *in, int src)
 	return 1;
 }
 
+struct rep {
+	int size;
+	const unsigned char *p;
+};
+
+static int rep_cmp(const void *a, const void *b)
+{
+	const struct rep *x = a, *y = b;
+
+	if (x->size != y->size)
+		return x->size < y->size ? -1 : 1;
+	return memcmp(x->p, y->p, (size_t)x->size);
+}
+
 /* every source read: the classes hold (equal within, different between
  * classes of one size) and every hole is inside its source */
 static int wfinal_matches(const struct wtmpl *t, const struct srcs *in)
 {
 	int first[256];
-	int nc = 0;
+	int nc = 0, nr = 0;
+	struct rep reps[256];
 
 	for (int i = 0; i < t->nmem; i++) {
 		const struct piece *m = &t->mem[i];
@@ -811,22 +845,20 @@ static int wfinal_matches(const struct wtmpl *t, const struct srcs *in)
 		    memcmp(in->p[r->src] + r->off, in->p[m->src] + m->off, (size_t)m->size) != 0)
 			return 0;
 	}
-	for (int a = 0; a < nc; a++) {
-		if (first[a] < 0)
+	/* the classes' values, sorted: two classes of one value are neighbours */
+	for (int c = 0; c < nc; c++) {
+		if (first[c] < 0)
 			continue;
-		const struct piece *ra = &t->mem[first[a]];
+		const struct piece *r = &t->mem[first[c]];
 
-		for (int c = a + 1; c < nc; c++) {
-			if (first[c] < 0)
-				continue;
-			const struct piece *rc = &t->mem[first[c]];
-
-			if (ra->size == rc->size &&
-			    memcmp(in->p[ra->src] + ra->off, in->p[rc->src] + rc->off,
-				   (size_t)ra->size) == 0)
-				return 0;
-		}
+		reps[nr].size = r->size;
+		reps[nr].p = in->p[r->src] + r->off;
+		nr++;
 	}
+	qsort(reps, (size_t)nr, sizeof reps[0], rep_cmp);
+	for (int i = 1; i < nr; i++)
+		if (rep_cmp(&reps[i - 1], &reps[i]) == 0)
+			return 0;
 	for (int i = 0; i < t->nout; i++) {
 		const struct piece *o = &t->out[i];
 

@@ -281,10 +281,11 @@ class WalkRecorder:
         self._record(OP_ENABLE, address, 0, bytes(4))
 
     def unwatch(self, tid: int) -> None:
-        fd, address = self._perf()
-        result = self._next(OP_DISABLE, address)
-        if result is not None:
+        if self.at < len(self.tape) and self.tape[self.at][0] == OP_DISABLE:
+            self._next(OP_DISABLE, self.tape[self.at][1])  # (the breakpoint of then)
             return
+        fd, address = self._perf()
+        self._next(OP_DISABLE, address)  # (None: past the tape)
         self.s.control.unwatch(tid)
         if fd < 0:
             self.servable = False

@@ -21,17 +21,22 @@ No timing is asserted.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sigdbg.backends import ptrace as backend
+from sigdbg.engine import faststep as fs
+from sigdbg.engine.session import Session
 from tests.conftest import ROOT, parse_reports, target
 
 #: sigdbg trace in this interpreter; reports on stderr how many deliveries
@@ -154,3 +159,96 @@ def _agrees_with_report(text: bytes, report: dict[str, int], n: int) -> None:
     restored = [e for e in events if e["event"] == "context_restored"]
     assert len(restored) == n - report["jumped"] + report["nested"]
     assert all(e["matches"] for e in restored)
+
+
+# -- real walks, varied -----------------------------------------------------------------------
+def _json_walk_encoder() -> Any:
+    from sigdbg.cli.trace_cli import _json_writer
+
+    write = _json_writer(io.TextIOWrapper(io.BytesIO()))
+    return write.pair, write.walk  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("storm", ["sig_storm", "sig_storm_fp", "sig_storm.i386"])
+def test_walk_templates_of_real_walks_equal_the_python_walk(monkeypatch: pytest.MonkeyPatch,
+                                                           storm: str) -> None:
+    """The first walk template made from a real storm, applied by the C
+    module to the walk's real sources with other register values (every
+    class of equal values given another random value) must give the Python
+    walk's bytes for the same sources; sources whose key bytes are forged
+    (the restorer's code, the breakpoint trap's siginfo, the saved signal
+    mask at sigreturn, the pending signals) must not match it."""
+    assert backend.trace_loop_available(), "the C module's trace loop is not built"
+    monkeypatch.delenv("SIGDBG_NO_FASTPATH", raising=False)
+    made: list[tuple[Any, ...]] = []
+    real_make = fs.make_walk_template
+
+    def make(*args: Any) -> Any:
+        t = real_make(*args)
+        if t is not None and not made:
+            made.append((t, *args))
+        return t
+
+    monkeypatch.setattr(fs, "make_walk_template", make)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    session = Session.launch([target(storm), "30"], stdout=devnull)
+    pair, walk = _json_walk_encoder()
+    try:
+        for _ in session.events(step_sigreturn=True, encoder=pair, walk_encoder=walk):
+            pass
+    finally:
+        session.close()
+        os.close(devnull)
+    assert made, "no walk template was made"
+    t, _tid, _dt, plan, inputs, _entry, _now, actual, python, encode, _check, _rng = made[0]
+    members = t[5]
+    store = backend.TemplateStore()
+    assert store.add_walk(t[0], 0, *t[2:])
+
+    def render(inp: dict[int, bytes]) -> bytes | None:
+        return store.walk_render(0, [inp[i] for i in range(fs.W0 + len(plan))])
+
+    assert render(inputs) == actual
+    rng = random.Random(0x5EED)
+    checked = 0
+    for _ in range(20):
+        values: dict[int, bytes] = {}
+        out = {k: bytearray(v) for k, v in inputs.items()}
+        key_classes = _key_classes(t, inputs)
+        for src, off, size, c in members:
+            if c in key_classes:
+                continue
+            v = values.setdefault(c, rng.randbytes(size))
+            out[src][off : off + size] = v
+        varied = {k: bytes(v) for k, v in out.items()}
+        events = python(varied)
+        assert events is not None
+        want = encode(events)
+        got = render(varied)
+        if got is None:  # (two random values alike: the classes differ)
+            continue
+        assert got == want
+        checked += 1
+    assert checked >= 18
+    # forged key bytes: the template must not apply
+    for i, (op, _a, size) in enumerate(plan):
+        src = fs.W0 + i
+        data = bytearray(inputs[src])
+        if op == fs.OP_READ and size == len(data) and len(data) < 100:
+            data[0] ^= 0xFF  # the restorer's first instruction
+        elif op in (fs.OP_CONT, fs.OP_STEP):
+            data[fs.STOP_HEAD.size + 8] ^= 0x01  # the trap's si_code
+        elif op in (fs.OP_PENDING, fs.OP_SIGMASK):
+            data[1] ^= 0x02  # SIGUSR2 (bit 11)
+        else:
+            continue
+        assert render({**inputs, src: bytes(data)}) is None, (i, op)
+
+
+def _key_classes(t: tuple[Any, ...], inputs: dict[int, bytes]) -> set[int]:
+    """The classes holding a key field (their values are the template's)."""
+    key = t[4]
+    covered: set[tuple[int, int]] = set()
+    for src, off, data in key:
+        covered.update((src, off + j) for j in range(len(data)))
+    return {c for src, off, _size, c in t[5] if (src, off) in covered}
