@@ -252,3 +252,4 @@ def _key_classes(t: tuple[Any, ...], inputs: dict[int, bytes]) -> set[int]:
     for src, off, data in key:
         covered.update((src, off + j) for j in range(len(data)))
     return {c for src, off, _size, c in t[5] if (src, off) in covered}
+
