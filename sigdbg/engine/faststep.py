@@ -479,6 +479,11 @@ def make_walk_template(tid: int, dt: int, plan: list[PlanOp], inputs: Inputs,
     if len(classes) > 255:
         return None
     free_members = [m for m in members if m[3] not in fixed and m[:3] in hole_set]
+    # one field per class stands for it in the output (its members are equal)
+    spoken: dict[int, tuple[int, int, int, int]] = {}
+    for m in free_members:
+        spoken.setdefault(m[3], m)
+    speakers = list(spoken.values())
     n_src = W0 + len(plan)
     reads = _free_ranges(plan, inputs, now)
     cut: dict[int, set[int]] = {}
@@ -528,7 +533,7 @@ def make_walk_template(tid: int, dt: int, plan: list[PlanOp], inputs: Inputs,
                 out[src] = data
         for src, off, size, c in free_members:
             out[src][off : off + size] = values[c]
-        return {k: bytes(v) for k, v in out.items()}, [values[c] for *_, c in free_members]
+        return {k: bytes(v) for k, v in out.items()}, [values[c] for *_, c in speakers]
 
     for _ in range(3):
         got = probe(True, False)
@@ -541,7 +546,7 @@ def make_walk_template(tid: int, dt: int, plan: list[PlanOp], inputs: Inputs,
         text = encode(events)
         if text is None:
             return None
-        fholes = tuple(FHole(src, off, size) for src, off, size, _c in free_members)
+        fholes = tuple(FHole(src, off, size) for src, off, size, _c in speakers)
         ops: list[Op] = []
         pos = 0
         for start, end, i, fmt in _matches(text, fholes, sentinels):
