@@ -42,15 +42,8 @@ from sigdbg.names import sigset_names
 _MAX_SIZE = max(k.layout.size for k in arm_frames.FRAME_KINDS)
 
 
-def cpsr_names(cpsr: int) -> tuple[str, ...]:
-    """Named CPSR bits, IT state when non-zero, and the mode (USR for a user task)."""
-    names = [n for bit, n in arm_frames.CPSR_BITS if cpsr & bit]
-    if cpsr & arm_frames.CPSR_IT_MASK:
-        it = ((cpsr >> 25) & 3) | ((cpsr >> 8) & 0xFC)
-        names.append(f"IT={it:#x}")
-    mode = cpsr & arm_frames.CPSR_MODE_MASK
-    names.append(arm_frames.CPSR_MODES.get(mode, f"mode={mode:#x}"))
-    return tuple(names)
+#: (the ABI's CPSR bit names, sigdbg/abi/arm/frames.py)
+cpsr_names = arm_frames.cpsr_names
 
 
 @dataclass(frozen=True)

@@ -48,23 +48,9 @@ _UC_OFF = _FRAME.by_name["uc"].offset
 _MC_OFF = _FRAME.offset_of("uc.uc_mcontext")
 _READER = _FRAME.int_members("", "uc", "uc.uc_stack", "uc.uc_mcontext")
 
-#: pstate bits worth a name in a frame (arch/arm64/include/uapi/asm/ptrace.h)
-PSTATE_BITS: tuple[tuple[int, str], ...] = (
-    (1 << 31, "N"), (1 << 30, "Z"), (1 << 29, "C"), (1 << 28, "V"),
-    (1 << 21, "SS"), (1 << 12, "SSBS"), (1 << 9, "D"), (1 << 8, "A"),
-    (1 << 7, "I"), (1 << 6, "F"),
-)
-
-
-def pstate_names(pstate: int) -> tuple[str, ...]:
-    """Named PSTATE bits, plus BTYPE when non-zero (bits 11:10) and the mode
-    (bits 3:0, EL0t = 0 for a user task)."""
-    names = [n for bit, n in PSTATE_BITS if pstate & bit]
-    btype = (pstate >> 10) & 3
-    if btype:
-        names.append(f"BTYPE={btype}")
-    names.append("EL0t" if pstate & 0xF == 0 else f"mode={pstate & 0xF:#x}")
-    return tuple(names)
+#: (pstate bit names: the ABI's, sigdbg/abi/aarch64)
+PSTATE_BITS = aarch64.PSTATE_BITS
+pstate_names = aarch64.pstate_names
 
 
 @dataclass(frozen=True)

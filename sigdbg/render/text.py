@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 from sigdbg.abi import abi_by_name
+from sigdbg.abi.fpview import RegGroup
 from sigdbg.decode.a32frame import A32Frame, A32Record
 from sigdbg.decode.a64frame import A64Frame, A64Record
 from sigdbg.decode.altstack import AltstackUse
@@ -290,23 +291,14 @@ def render_frame(f: SigFrame | A64Frame | A32Frame, st: Style = PLAIN,
         out.append(f"  retcode   {f.retcode.hex()} "
                    + ("(kernel signature ok)" if f.retcode_ok else st.warn("(NOT the kernel's)")))
     fp = f.fpstate
-    if fp is not None:
-        out.append(st.head(f"  fpstate at {fp.address:#x}: {fp.format}") +
-                   f"  cwd={fp.cwd:#x} swd={fp.swd:#x} mxcsr={fp.mxcsr:#x}")
-        if fp.format == "xsave":
-            out.append(f"    sw_reserved: magic1={fp.magic1:#x} extended_size={fp.extended_size} "
-                       f"xfeatures={fp.xfeatures:#x} xstate_size={fp.xstate_size}  "
-                       f"magic2={hx(fp.magic2)}")
-            out.append(f"    xsave header: xstate_bv={hx(fp.xstate_bv)} "
-                       f"[{' '.join(fp.xstate_components)}] xcomp_bv={hx(fp.xcomp_bv)}")
-        regs = fp.ymm if fp.ymm is not None else fp.xmm
-        rname = "ymm" if fp.ymm is not None else "xmm"
-        digits = 64 if fp.ymm is not None else 32
-        for n, v in enumerate(regs):
-            if v:
-                out.append(f"    {rname}{n:<2} {v:0{digits}x}")
-        if not any(regs):
-            out.append(f"    {rname}0..{len(regs) - 1} all zero")
+    if fp is not None:  # the FP area the sigcontext points at, as its decoder describes it
+        view = fp.fp_view()
+        out.append(st.head(f"  fpstate at {fp.address:#x}: {view.format}") + view.words_text())
+        out.extend(f"    {label}: {text}" for label, text in view.notes)
+        for g in view.groups:
+            out.extend(nonzero_registers(g, "    "))
+            if not any(g.values):
+                out.append(f"    {g.name}0..{len(g.values) - 1} all zero")
     for p in f.problems:
         out.append(st.warn(f"  ! {p}"))
     if picture:
@@ -415,6 +407,11 @@ def _a64_record_text(r: A64Record) -> str:
         lines += [f"      {'ffr' if n == 16 else f'p{n}':<3} ...{v[-4:]}"
                   for n, v in enumerate(r.pregs) if int(v, 16)]
     return "\n    ".join(lines)
+
+
+def nonzero_registers(g: RegGroup, indent: str) -> list[str]:
+    """``{indent}{name}{n} {value}`` for each register of ``g`` that is not zero."""
+    return [f"{indent}{g.name}{n:<2} {v:0{g.digits}x}" for n, v in enumerate(g.values) if v]
 
 
 def render_picture(f: SigFrame, st: Style = PLAIN) -> str:

@@ -68,7 +68,7 @@ def regs(sh: Shell, a: argparse.Namespace) -> None:
                 raise UsageError("the innermost signal frame has no fpstate")
             vec = from_fpstate(fp)
         else:
-            raw = task.xstate_raw()
+            raw = task.fp_regs_raw()
             if raw is None:
                 raise UsageError("the core has no FP/vector regset for this thread")
             vec = from_regset(raw, abi)
@@ -84,4 +84,4 @@ def regs(sh: Shell, a: argparse.Namespace) -> None:
         return
     ref = target.lookup(values[abi.pc])
     sh.write(views.registers(values, abi.pc, abi.flags, abi.bits, str(ref) if ref else None,
-                             sh.style, views.flag_namer(abi.arch)))
+                             sh.style, abi.flag_names))

@@ -15,6 +15,7 @@ from __future__ import annotations
 from sigdbg.abi.abis import Abi, FrameKind, HwBreakpoint, SigreturnRules
 from sigdbg.abi.layout import Layout
 from sigdbg.abi.x86 import i386, srop, syscall_tables, x86_64
+from sigdbg.abi.x86.names import eflags_names
 
 #: eflags bits sigreturn takes from the frame: AC OF DF TF SF ZF AF PF CF, RF
 FIX_EFLAGS = 0x40DD5 | (1 << 16)
@@ -32,6 +33,14 @@ SIGRETURN_RULES_32 = SigreturnRules(
 #: the XSAVE image (include/uapi/linux/elf.h NT_X86_XSTATE), else the FXSAVE
 #: one a 32-bit core carries (NT_PRXFPREG)
 _FP_NOTES = ((0x202, "NT_X86_XSTATE"), (0x46E62B7F, "NT_PRXFPREG"))
+
+#: what the core summary shows of a thread's XSAVE regset: XCR0 (the enabled
+#: components, bytes 464..471 of the regset) and the image's XSTATE_BV
+_CORE_FP_SUMMARY = (("xcr0", "xcr0"), ("xstate_bv", "xfeatures"))
+
+#: the trace schema's JSON keys that are x86_64 names, kept for every ABI
+#: (sigdbg.abi.SCHEMA_KEYS): the SROP verdict's resume pc
+SCHEMA_KEYS = {"verdict_pc": "rip"}
 
 #: u_debugreg in struct user (offsetof(struct user, u_debugreg) on x86_64;
 #: a 32-bit tracee is poked through the tracer's 64-bit struct user, see
@@ -145,6 +154,8 @@ X86_64 = Abi(
     sigreturn_checks=srop.CHECKS,
     fp_regset_name="NT_X86_XSTATE",
     fp_regset_notes=_FP_NOTES,
+    fp_regs_summary="xmm/ymm",
+    core_fp_summary=_CORE_FP_SUMMARY,
     max_insn=15,
     # x86-64 psABI figure 3.36 (16: the return address, which .eh_frame gives for rip)
     dwarf_regs=tuple("rax rdx rcx rbx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip"
@@ -167,6 +178,7 @@ X86_64 = Abi(
         (bytes.fromhex("48c7c00f0000000f05"), "rt_sigreturn", "mov $15,%rax; syscall"),
         (bytes.fromhex("b80f0000000f05"), "rt_sigreturn", "mov $15,%eax; syscall"),
     ),
+    flag_names=eflags_names,
 )
 
 I386 = Abi(
@@ -218,6 +230,8 @@ I386 = Abi(
     sigreturn_checks=srop.CHECKS,
     fp_regset_name="NT_X86_XSTATE",
     fp_regset_notes=_FP_NOTES,
+    fp_regs_summary="xmm/ymm",
+    core_fp_summary=_CORE_FP_SUMMARY,
     max_insn=15,
     # i386 psABI table 2.14 (8: the return address column, eip)
     dwarf_regs=("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip"),
@@ -233,6 +247,7 @@ I386 = Abi(
         (bytes.fromhex("b8ad000000cd80"), "rt_sigreturn", "mov $173,%eax; int $0x80"),
         (bytes.fromhex("58b877000000cd80"), "sigreturn", "pop %eax; mov $119,%eax; int $0x80"),
     ),
+    flag_names=eflags_names,
 )
 
 #: the x86 ABIs, in registry order
