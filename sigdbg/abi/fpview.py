@@ -20,10 +20,32 @@ class RegGroup:
     name: str
     bits: int  #: width of each register (the text shows ``bits // 4`` hex digits)
     values: tuple[int, ...]
+    #: the text shows only the low ``shown`` bits, after "..." (0: all of them)
+    shown: int = 0
+    #: the registers' own names where they are not ``name`` + number (AArch64
+    #: P0-P15 then FFR)
+    labels: tuple[str, ...] = ()
 
     @property
     def digits(self) -> int:
         return self.bits // 4
+
+    def label(self, n: int) -> str:
+        """The name of register ``n``."""
+        return self.labels[n] if self.labels else f"{self.name}{n}"
+
+    def text(self, value: int) -> str:
+        """A value as fixed-width hex (no "0x"), or its low ``shown`` bits."""
+        if self.shown:
+            return f"...{value & ((1 << self.shown) - 1):0{self.shown // 4}x}"
+        return f"{value:0{self.digits}x}"
+
+    def nonzero_rows(self, indent: str) -> list[str]:
+        """``{indent}{label} {value}`` for each register that is not zero, the
+        labels in a column two wider than ``name``."""
+        width = len(self.name) + 2
+        return [f"{indent}{self.label(n):<{width}} {self.text(v)}"
+                for n, v in enumerate(self.values) if v]
 
 
 @dataclass(frozen=True)
@@ -34,10 +56,15 @@ class FpView:
     format: str = ""
     #: (name, value): control and status words, shown as ``name=0x...``
     words: tuple[tuple[str, int], ...] = ()
-    #: (label, text): the area's headers as its decoder describes them
+    #: (label, text): the area's headers as its decoder describes them (a
+    #: label "": the text alone)
     notes: tuple[tuple[str, str], ...] = ()
     #: the register groups shown, each the widest view of its registers
     groups: tuple[RegGroup, ...] = ()
+
+    def note_rows(self, indent: str) -> list[str]:
+        return [f"{indent}{label}: {text}" if label else f"{indent}{text}"
+                for label, text in self.notes]
 
     def words_text(self) -> str:
         """``  name=0x.. name=0x..`` (two spaces first), "" when there are none."""

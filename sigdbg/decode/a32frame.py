@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from sigdbg.abi import ARM, arm
 from sigdbg.abi.arm import frames as arm_frames
 from sigdbg.abi.arm.frames import A32FrameKind
+from sigdbg.abi.fpview import FpView, RegGroup
 from sigdbg.abi.layout import Decoded
 from sigdbg.backends.base import Memory
 from sigdbg.decode.arm_regspace import RegspaceRecord, walk_regspace
@@ -60,6 +61,11 @@ class A32Record(Model):
     #: vfp: d0-d31 (ufp.fpregs, 64-bit each)
     dregs: tuple[int, ...]
     payload_size: int  #: bytes after the 8-byte header
+
+    def fp_view(self) -> FpView:
+        """What the text shows of the record's registers (sigdbg/abi/fpview.py):
+        vfp's D0-D31."""
+        return FpView(groups=(RegGroup("d", 64, self.dregs),) if self.dregs else ())
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 from sigdbg.abi import abi_by_name
-from sigdbg.abi.fpview import RegGroup
+from sigdbg.abi.fpview import FpView
 from sigdbg.decode.a32frame import A32Frame, A32Record
 from sigdbg.decode.a64frame import A64Frame, A64Record
 from sigdbg.decode.altstack import AltstackUse
@@ -294,9 +294,9 @@ def render_frame(f: SigFrame | A64Frame | A32Frame, st: Style = PLAIN,
     if fp is not None:  # the FP area the sigcontext points at, as its decoder describes it
         view = fp.fp_view()
         out.append(st.head(f"  fpstate at {fp.address:#x}: {view.format}") + view.words_text())
-        out.extend(f"    {label}: {text}" for label, text in view.notes)
+        out.extend(view.note_rows("    "))
         for g in view.groups:
-            out.extend(nonzero_registers(g, "    "))
+            out.extend(g.nonzero_rows("    "))
             if not any(g.values):
                 out.append(f"    {g.name}0..{len(g.values) - 1} all zero")
     for p in f.problems:
@@ -386,8 +386,7 @@ def _a32_record_text(r: A32Record) -> str:
     if not r.fields and r.payload_size:
         detail = f"(+{r.payload_size} payload bytes)"
     lines = [f"{r.name:<9} {where} magic={r.magic:#010x} size={r.size} {detail}".rstrip()]
-    lines += [f"      d{n:<2} {v:016x}" for n, v in enumerate(r.dregs) if v]
-    return "\n    ".join(lines)
+    return "\n    ".join(lines + _record_fp_rows(r.fp_view()))
 
 
 def _a64_record_text(r: A64Record) -> str:
@@ -399,19 +398,16 @@ def _a64_record_text(r: A64Record) -> str:
     if r.payload_size:
         detail += f" (+{r.payload_size} payload bytes)"
     lines = [f"{head} {detail}".rstrip()]
-    lines += [f"      v{n:<2} {v[2:]}" for n, v in enumerate(r.vregs) if int(v, 16)]
-    if r.zregs:  # SVE: the low 128 bits of the non-zero registers (the JSON has them whole)
-        bits = (len(r.zregs[0]) - 2) * 4
-        lines.append(f"      vector length {bits} bits; non-zero Z/P shown low 128/16 bits:")
-        lines += [f"      z{n:<2} ...{v[-32:]}" for n, v in enumerate(r.zregs) if int(v, 16)]
-        lines += [f"      {'ffr' if n == 16 else f'p{n}':<3} ...{v[-4:]}"
-                  for n, v in enumerate(r.pregs) if int(v, 16)]
-    return "\n    ".join(lines)
+    return "\n    ".join(lines + _record_fp_rows(r.fp_view()))
 
 
-def nonzero_registers(g: RegGroup, indent: str) -> list[str]:
-    """``{indent}{name}{n} {value}`` for each register of ``g`` that is not zero."""
-    return [f"{indent}{g.name}{n:<2} {v:0{g.digits}x}" for n, v in enumerate(g.values) if v]
+def _record_fp_rows(view: FpView) -> list[str]:
+    """The FP/vector registers a frame record holds, under its line: its
+    decoder's notes, then the non-zero registers of each group."""
+    rows = view.note_rows("      ")
+    for g in view.groups:
+        rows += g.nonzero_rows("      ")
+    return rows
 
 
 def render_picture(f: SigFrame, st: Style = PLAIN) -> str:

@@ -56,7 +56,7 @@ def vectors(v: VectorRegisters, st: Style = PLAIN) -> str:
     out = [st.head(f"vector registers from {v.source}") + view.words_text()]
     for g in view.groups:
         for n, value in enumerate(g.values):
-            out.append(f"  {st.name(f'{g.name}{n:<3}')} {value:0{g.digits}x}")
+            out.append(f"  {st.name(f'{g.label(n):<{len(g.name) + 3}}')} {g.text(value)}")
     return "\n".join(out)
 
 
