@@ -239,10 +239,10 @@ class Abi:
     #: the registers ``regs --fp`` shows, in a few words for its help
     #: ("xmm/ymm"); empty: no FP view (the help says "FP/vector")
     fp_regs_summary: str = ""
-    #: (label, field of the core summary's thread, ``CoreThreadInfo``): the
-    #: words its text shows of the thread's FP regset (x86: XCR0 and
-    #: XSTATE_BV), all or none (none when a field is None)
-    core_fp_summary: tuple[tuple[str, str], ...] = ()
+    #: (JSON key, text label) of the values a crash summary reads from that
+    #: regset (x86: XCR0 and the XSAVE header's XSTATE_BV; ``CoreThreadInfo``
+    #: has them by their keys); the text shows all or none
+    fp_regset_summary: tuple[tuple[str, str], ...] = ()
     #: the rules a context must satisfy for sigreturn to accept it; None: not described
     sigreturn_checks: SigreturnChecks | None = None
     #: the longest instruction (reads of code to decode one are this long)

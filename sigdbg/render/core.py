@@ -28,7 +28,7 @@ def render_core_report(r: CoreReport, st: Style = PLAIN) -> str:
         if t.siginfo is not None:
             out.append(f"    siginfo {siginfo_text(t.siginfo)}")
         if t.fp_regset:
-            words = [(label, getattr(t, name)) for label, name in abi.core_fp_summary]
+            words = [(label, getattr(t, key)) for key, label in abi.fp_regset_summary]
             extra = ("".join(f" {label}={v:#x}" for label, v in words)
                      if all(v is not None for _, v in words) else "")
             out.append(f"    FP/vector state: {t.fp_regset}{extra}")

@@ -34,9 +34,11 @@ SIGRETURN_RULES_32 = SigreturnRules(
 #: one a 32-bit core carries (NT_PRXFPREG)
 _FP_NOTES = ((0x202, "NT_X86_XSTATE"), (0x46E62B7F, "NT_PRXFPREG"))
 
-#: what the core summary shows of a thread's XSAVE regset: XCR0 (the enabled
-#: components, bytes 464..471 of the regset) and the image's XSTATE_BV
-_CORE_FP_SUMMARY = (("xcr0", "xcr0"), ("xstate_bv", "xfeatures"))
+#: NT_X86_XSTATE bytes 464..471: XCR0, which the kernel puts in the
+#: software-reserved bytes of the FXSAVE area (arch/x86/include/asm/user.h
+#: ``xstate_fx_sw``/``xcr0``, arch/x86/kernel/fpu/xstate.c); 512..519: the XSAVE
+#: header's XSTATE_BV (the components the image holds)
+_XSTATE_SUMMARY = (("xcr0", "xcr0"), ("xfeatures", "xstate_bv"))
 
 #: the trace schema's JSON keys that are x86_64 names, kept for every ABI
 #: (sigdbg.abi.SCHEMA_KEYS): the SROP verdict's resume pc
@@ -155,7 +157,7 @@ X86_64 = Abi(
     fp_regset_name="NT_X86_XSTATE",
     fp_regset_notes=_FP_NOTES,
     fp_regs_summary="xmm/ymm",
-    core_fp_summary=_CORE_FP_SUMMARY,
+    fp_regset_summary=_XSTATE_SUMMARY,
     max_insn=15,
     # x86-64 psABI figure 3.36 (16: the return address, which .eh_frame gives for rip)
     dwarf_regs=tuple("rax rdx rcx rbx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip"
@@ -231,7 +233,7 @@ I386 = Abi(
     fp_regset_name="NT_X86_XSTATE",
     fp_regset_notes=_FP_NOTES,
     fp_regs_summary="xmm/ymm",
-    core_fp_summary=_CORE_FP_SUMMARY,
+    fp_regset_summary=_XSTATE_SUMMARY,
     max_insn=15,
     # i386 psABI table 2.14 (8: the return address column, eip)
     dwarf_regs=("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip"),
