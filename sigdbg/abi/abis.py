@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sigdbg.abi.arm import pages as arm_pages
+from sigdbg.abi.generic import SpecialMappingRow
 from sigdbg.abi.layout import Layout
 
 
@@ -104,6 +105,42 @@ class HwBreakpoint:
     #: tracer's descriptor) is tried first; False where the kernel's handling
     #: of one disturbs the tracer's stepping (AArch64, see its ABI)
     perf_first: bool = True
+
+
+@dataclass(frozen=True)
+class NameTables:
+    """An arch family's rows in the name tables of :mod:`sigdbg.names`, which
+    are keyed by ``Abi.arch`` (the first ABI of a family in the registry gives
+    them; the family's ABIs share one value)."""
+
+    #: more spellings of the family in look-ups, beyond ``Abi.arch`` and its
+    #: ABIs' names and ``aliases`` ("armhf" for "arm")
+    aliases: tuple[str, ...] = ()
+    #: (a_type, AT_ name, value kind, meaning) of the auxv entries the arch
+    #: adds to the arch-neutral ones (arch/<arch>/include/uapi/asm/auxvec.h)
+    auxv: tuple[tuple[int, str, str, str], ...] = ()
+    #: bit number -> name of AT_HWCAP .. AT_HWCAP4 (missing words: no names)
+    hwcaps: tuple[Mapping[int, str], ...] = ()
+    #: (name, function) of the arch's own name functions, ``sigdbg.names.<name>``
+    #: (x86: eflags_names)
+    functions: tuple[tuple[str, Callable[..., Any]], ...] = ()
+
+
+@dataclass(frozen=True)
+class FixedPage:
+    """A page the kernel keeps at one address in every process of an ABI,
+    outside the process's own mappings (x86_64's legacy vsyscall page): a
+    report of its own, named ``name`` (the command, the JSON key)."""
+
+    name: str
+    mapping: str  #: its /proc/PID/maps name
+    address: int
+    size: int
+    entries: tuple[tuple[str, int], ...]  #: (name, offset) of its entry points
+    help: str  #: one line: what the report shows
+    #: (mode, evidence) from the mapping's perms (None: no maps line) and the
+    #: kernel command line
+    mode: Callable[[str | None, str], tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -211,9 +248,16 @@ class Abi:
     #: recognised (:func:`abi_for_elf_header`)
     e_machine: int = 0
     #: the kernel's special mappings of a process of this ABI, explained
-    #: (rows of :class:`~sigdbg.abi.arm_pages.SpecialMappingRow`; empty: the
-    #: x86 table of sigdbg/decode/memmap.py)
-    special_mappings: tuple[arm_pages.SpecialMappingRow, ...] = ()
+    #: (rows of :class:`~sigdbg.abi.generic.SpecialMappingRow`)
+    special_mappings: tuple[SpecialMappingRow, ...] = ()
+    #: the pages at fixed addresses each with a report of its own (FixedPage)
+    fixed_pages: tuple[FixedPage, ...] = ()
+    #: the arch's rows of the name tables (auxv, hwcaps, flags)
+    names: NameTables = NameTables()
+    #: user_regs names gdb calls differently (gdb's register name second)
+    gdb_reg_names: tuple[tuple[str, str], ...] = ()
+    #: sigdbg reads core files of this ABI (NT_PRSTATUS is decoded as ``user_regs``)
+    reads_cores: bool = False
     #: what the kernel puts in those mappings that a debugger can decode
     #: (kuser helpers, sigreturn trampolines); empty for x86
     special_pages: tuple[arm_pages.PageRule, ...] = ()
@@ -240,9 +284,10 @@ class Abi:
     #: ("xmm/ymm"); empty: no FP view (the help says "FP/vector")
     fp_regs_summary: str = ""
     #: (JSON key, text label) of the values a crash summary reads from that
-    #: regset (x86: XCR0 and the XSAVE header's XSTATE_BV; ``CoreThreadInfo``
-    #: has them by their keys); the text shows all or none
+    #: regset (x86: XCR0 and the XSAVE header's XSTATE_BV) and the function
+    #: reading them, in that order (None: the regset is too short to hold them)
     fp_regset_summary: tuple[tuple[str, str], ...] = ()
+    fp_regset_values: Callable[[bytes], tuple[int, ...] | None] | None = None
     #: the rules a context must satisfy for sigreturn to accept it; None: not described
     sigreturn_checks: SigreturnChecks | None = None
     #: the longest instruction (reads of code to decode one are this long)

@@ -5,6 +5,7 @@ A pure function; nothing here holds state."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
 
 def bit_names(value: int, table: Mapping[int, str], what: str = "value") -> tuple[str, ...]:
@@ -23,3 +24,9 @@ def bit_names(value: int, table: Mapping[int, str], what: str = "value") -> tupl
             names.append(table.get(bit, f"bit{bit}"))
         bit += 1
     return tuple(names)
+
+
+def bit_table(names: str) -> Mapping[int, str]:
+    """Bit number -> name from a space-separated list, bit 0 first; ``-``
+    marks a reserved bit (left out)."""
+    return MappingProxyType({bit: n for bit, n in enumerate(names.split()) if n != "-"})

@@ -10,6 +10,8 @@ signal.h (``stack_t``).  Checked against ``offsetof`` probes per ABI
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sigdbg.abi.layout import Layout, fields
 
 #: every siginfo_t is 128 bytes (SI_MAX_SIZE)
@@ -118,3 +120,27 @@ SIGINFO32_MEMBERS: dict[str, Layout] = {
         fields(("si_call_addr", 12, 4, "ptr"), ("si_syscall", 16, 4, "i"), ("si_arch", 20, 4)),
     ),
 }
+
+
+# -- the special mappings every process has, whatever its arch ------------------------
+
+
+@dataclass(frozen=True)
+class SpecialMappingRow:
+    """One named mapping of /proc/PID/maps, explained (rows of ``Abi.special_mappings``)."""
+
+    name: str
+    created_by: str
+    purpose: str
+    readable_by_tracer: str
+
+
+STACK_MAPPING = SpecialMappingRow(
+    "[stack]", "fs/exec.c setup_arg_pages() at execve",
+    "the main thread's stack; argc, argv, envp, auxv and the strings at its top", "yes")
+HEAP_MAPPING = SpecialMappingRow(
+    "[heap]", "mm/mmap.c brk area (named by fs/proc/task_mmu.c)",
+    "the brk() heap after the program's data segment", "yes")
+UPROBES_MAPPING = SpecialMappingRow(
+    "[uprobes]", "kernel/events/uprobes.c xol_add_vma() on the first uprobe hit",
+    "execute-out-of-line slots for uprobes", "yes")

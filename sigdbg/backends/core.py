@@ -272,24 +272,21 @@ class CoreTask:
     def exe_path(self) -> str:
         return self.memory.exe_mapping_path or self.memory._exe or ""
 
-    def fp_regs_raw(self) -> bytes | None:
-        """Target.fp_regs_raw: the FP note of the thread."""
-        return self.xstate_raw()
-
     def regset_raw(self, note: int) -> bytes | None:
         """Target.regset_raw: the thread's note of that type, if the core has it."""
         return self._regset(note)
 
-    def xstate_raw(self) -> bytes | None:
-        """The ABI's FP/vector notes, best first (``Abi.fp_regset_notes``: x86
-        NT_X86_XSTATE, then NT_PRXFPREG), else a 64-bit NT_PRFPREG."""
+    def fp_regs_raw(self) -> bytes | None:
+        """Target.fp_regs_raw: the ABI's FP/vector notes, best first
+        (``Abi.fp_regset_notes``), else a 64-bit NT_PRFPREG."""
         for ntype, _ in self._abi.fp_regset_notes:
             raw = self._regset(ntype)
             if raw:
                 return raw
         return self._regset(CoreFile.NT_PRFPREG) if self._abi.bits == 64 else None
 
-    def xstate_source(self) -> str:
+    def fp_regs_source(self) -> str:
+        """Which note :meth:`fp_regs_raw` came from ("" when none)."""
         for ntype, name in (*self._abi.fp_regset_notes, (CoreFile.NT_PRFPREG, "NT_PRFPREG")):
             if self._regset(ntype) is not None:
                 return name

@@ -29,6 +29,7 @@ from sigdbg.commands.parser import (
     parse_int,
 )
 from sigdbg.commands.target import add_global_args, add_target_args, open_session, target_argv
+from sigdbg.decode.vdso import fixed_pages
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render.text import Style
 from sigdbg.textsafe import safe_error
@@ -70,7 +71,9 @@ def build_parser() -> Parser:
         add_target_args(sp)
         if cmd.name in CORE_COMMANDS:
             add_core_args(sp)
-    rp = sub.add_parser("report", help="auxv, maps, vDSO and vsyscall of a target (the main job)")
+    parts = ("auxv", "maps", "vDSO", *(page.name for page in fixed_pages()))
+    rp = sub.add_parser("report", help=f"{', '.join(parts[:-1])} and {parts[-1]} of a target "
+                        "(the main job)")
     rp.add_argument("--json", action="store_true")
     add_global_args(rp)
     add_target_args(rp)
@@ -96,7 +99,7 @@ gdb's own tables.
 _GDB_INIT_EPILOG = """\
 example:
   sigdbg gdb-init >> ~/.gdbinit        (the same as: python -m sigdbg.gdb)
-  gdb -q -ex 'break *h_rt' -ex run --args ./sig_basic.i386 rt
+  gdb -q -ex 'break handler' -ex run --args ./sig_basic raise
   (gdb) sigdbg frame
 """
 
@@ -183,13 +186,15 @@ def run(a: argparse.Namespace) -> int:
                 out = dump_json({"auxv": s.auxv().to_json(),
                                  "maps": [m.to_json() for m in s.maps().mappings],
                                  "vdso": s.vdso_report().to_json(),
-                                 "vsyscall": s.vsyscall_report().to_json()})
+                                 **{page.name: s.fixed_page_report(page.name).to_json()
+                                    for page in fixed_pages()}})
             else:
                 from sigdbg.render import text as rt
 
                 out = "\n\n".join((rt.render_auxv(s.auxv(), st), rt.render_maps(s.maps(), st),
                                    rt.render_vdso(s.vdso_report(), st),
-                                   rt.render_vsyscall(s.vsyscall_report(), st)))
+                                   *(rt.render_fixed_page(s.fixed_page_report(page.name), st)
+                                     for page in fixed_pages())))
         else:
             cmd = find_command(a.command)
             out = cmd.run(s, a, st)
@@ -204,7 +209,7 @@ def _run_on_core(a: argparse.Namespace, st: Style) -> int:
     if a.pid is not None or target_argv(a):
         raise UsageError("give either --core FILE or a process (-p PID, -- PROG ARGS), not both")
     with open_core(a.core, a.exe) as core:
-        if a.command == "report":  # the vsyscall part needs a live process: the crash instead
+        if a.command == "report":  # the fixed pages need a live process: the crash instead
             out = _core_report(core, a, st)
         elif a.command == "frame" and a.address is None:
             # every signal frame still on the crashing thread's stack, innermost first

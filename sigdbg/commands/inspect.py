@@ -1,5 +1,6 @@
-"""The inspect commands (auxv, maps, vdso, vsyscall, frame): shared by the CLI,
-the shell and the GDB extension.
+"""The inspect commands (auxv, maps, vdso, one per fixed page of the registered
+ABIs -- ``Abi.fixed_pages`` --, frame): shared by the CLI, the shell and the GDB
+extension.
 
 Each command declares its arguments once (argparse) and produces its output
 through the same renderers; front ends only decide where the text goes.
@@ -8,6 +9,7 @@ through the same renderers; front ends only decide where the text goes.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from sigdbg.commands.parser import (
@@ -18,6 +20,7 @@ from sigdbg.commands.parser import (
     dump_json,
     parse_int,
 )
+from sigdbg.decode.vdso import fixed_pages
 from sigdbg.engine.inspect import Inspector
 from sigdbg.errors import SigdbgError, UsageError
 from sigdbg.render import text as rt
@@ -71,9 +74,12 @@ def _vdso(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
     return "\n".join(parts)
 
 
-def _vsyscall(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
-    r = ctx.vsyscall_report()
-    return dump_json(r.to_json()) if a.json else rt.render_vsyscall(r, st)
+def _fixed_page(name: str) -> Callable[[Inspector, argparse.Namespace, rt.Style], str]:
+    """The command of the fixed page called ``name``."""
+    def run(ctx: Inspector, a: argparse.Namespace, st: rt.Style) -> str:
+        r = ctx.fixed_page_report(name)
+        return dump_json(r.to_json()) if a.json else rt.render_fixed_page(r, st)
+    return run
 
 
 def _frame_args(p: argparse.ArgumentParser) -> None:
@@ -100,8 +106,7 @@ INSPECT_COMMANDS: tuple[Command, ...] = (
     Command("maps", "the memory map with the kernel's special mappings explained", _none, _maps),
     Command("vdso", "the vDSO read from target memory: symbols, versions, disassembly",
             _vdso_args, _vdso),
-    Command("vsyscall", "the legacy x86_64 vsyscall page and the kernel's vsyscall mode",
-            _none, _vsyscall),
+    *(Command(p.name, p.help, _none, _fixed_page(p.name)) for p in fixed_pages()),
     Command("frame", "decode the signal frame at the stack pointer (or ADDRESS)",
             _frame_args, _frame, aliases=("sigframe",)),
 )

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from sigdbg.abi import I386, X86_64, Abi
+from sigdbg.abi import ABIS, Abi, by_elf
 from sigdbg.abi.elf import (
     ET_CORE,
     PN_XNUM,
@@ -40,16 +40,26 @@ from sigdbg.abi.elf import (
     read_section_headers,
 )
 from sigdbg.decode.auxv import AT_EXECFN, AT_RANDOM, AT_SYSINFO_EHDR, parse_auxv_bytes
-from sigdbg.decode.vdso import VSYSCALL_ADDR as VSYSCALL_START
 from sigdbg.errors import DecodeError, MemoryReadError, TargetError
 
-EM_386 = 3
-EM_X86_64 = 62
 #: more note bytes than any real core holds (threads x regsets): refuse, do not allocate
 MAX_NOTES = 64 << 20
 #: how far below AT_EXECFN the auxv may lie on the initial stack (argv+envp strings)
 MAX_INITIAL_STACK = 8 << 20
 PAGE = 4096
+
+
+def _core_abis() -> tuple[Abi, ...]:
+    """The ABIs whose cores sigdbg reads (``Abi.reads_cores``), in registry order."""
+    return tuple(a for a in ABIS if a.reads_cores)
+
+
+def core_abi(machine: int, bits: int) -> Abi:
+    """The ABI of a core with e_machine ``machine`` (0: not known, the first
+    ABI with ``bits`` whose cores sigdbg reads) and ELF class ``bits``."""
+    if machine:
+        return by_elf(machine, bits)
+    return next(a for a in _core_abis() if a.elf_class == bits)
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,7 @@ class CoreFile:
     bits: int
     notes: tuple[tuple[str, int, bytes], ...]  #: (owner, type, desc)
     loads: tuple[tuple[int, int, int], ...]  #: (p_vaddr, p_memsz, p_flags)
-    machine: int = EM_X86_64
+    machine: int = 0  #: e_machine; 0: the first ABI of the registry whose cores sigdbg reads
     segments: tuple[Segment, ...] = ()
     size: int = 0  #: bytes in the file
     truncated: bool = False  #: some PT_LOAD data lies beyond the end of the file
@@ -88,14 +98,12 @@ class CoreFile:
     NT_PRFPREG = 2
     NT_PRPSINFO = 3
     NT_AUXV = 6
-    NT_X86_XSTATE = 0x202
-    NT_PRXFPREG = 0x46E62B7F
     NT_SIGINFO = 0x53494749
     NT_FILE = 0x46494C45
 
     @property
     def abi(self) -> Abi:
-        return X86_64 if self.bits == 64 else I386
+        return core_abi(self.machine, self.bits)
 
     def note(self, ntype: int, owner: str = "CORE") -> bytes | None:
         for o, t, desc in self.notes:
@@ -109,13 +117,14 @@ class CoreFile:
         out: list[CoreThread] = []
         cur: bytes | None = None
         regsets: list[tuple[str, int, bytes]] = []
+        fp_notes = {ntype for ntype, _ in self.abi.fp_regset_notes}
         for owner, ntype, desc in self.notes:
             if owner == "CORE" and ntype == self.NT_PRSTATUS:
                 if cur is not None:
                     out.append(CoreThread(cur, tuple(regsets)))
                 cur, regsets = desc, []
-            elif cur is not None and ntype in (self.NT_PRFPREG, self.NT_X86_XSTATE,
-                                               self.NT_PRXFPREG, self.NT_SIGINFO):
+            elif cur is not None and (ntype in (self.NT_PRFPREG, self.NT_SIGINFO)
+                                      or ntype in fp_notes):
                 regsets.append((owner, ntype, desc))
         if cur is not None:
             out.append(CoreThread(cur, tuple(regsets)))
@@ -239,10 +248,10 @@ def _read_core(path: str, fh: BinaryIO) -> CoreFile:
     bits = hdr.bits
     if hdr.e_type != ET_CORE:
         raise DecodeError(f"{path} is not a core file (e_type {hdr.e_type}, not ET_CORE)")
-    want = EM_X86_64 if bits == 64 else EM_386
-    if hdr.e_machine != want:
+    if not any(a.e_machine == hdr.e_machine and a.elf_class == bits for a in _core_abis()):
+        known = " and ".join(f"{a.name} ({a.elf_machine})" for a in _core_abis())
         raise DecodeError(f"{path} is a core file for machine {hdr.e_machine} with {bits}-bit "
-                          "ELF class: sigdbg reads x86_64 (EM_X86_64) and i386 (EM_386) cores")
+                          f"ELF class: sigdbg reads {known} cores")
     phnum = hdr.e_phnum
     if phnum == PN_XNUM:  # more segments than e_phnum holds: the count is in shdr 0's sh_info
         if hdr.e_shentsize < hdr.shdr_size:
@@ -346,8 +355,8 @@ def core_maps_text(core: CoreFile, abi: Abi, auxv: dict[int, int]) -> str:
 
     Mappings that gdb's ``gcore`` left out of PT_LOAD but NT_FILE names get
     perms ``????``.  The kernel's names are inferred: ``[vdso]`` at
-    AT_SYSINFO_EHDR, ``[stack]`` around AT_EXECFN, ``[vsyscall]`` at its fixed
-    address (x86_64).
+    AT_SYSINFO_EHDR, ``[stack]`` around AT_EXECFN, the ABI's fixed pages
+    (``Abi.fixed_pages``) at their addresses.
     """
     files = core.files()
     rows: list[tuple[int, int, str, int, str]] = []
@@ -369,8 +378,8 @@ def core_maps_text(core: CoreFile, abi: Abi, auxv: dict[int, int]) -> str:
         if pos < end:
             rows.append((pos, end, "????", off + pos - start, name))
     specials = {auxv.get(AT_SYSINFO_EHDR): "[vdso]"}
-    if abi.name == "x86_64":
-        specials[VSYSCALL_START] = "[vsyscall]"
+    for page in abi.fixed_pages:
+        specials[page.address] = page.mapping
     execfn = auxv.get(AT_EXECFN) or auxv.get(AT_RANDOM)
     lines = []
     for lo, hi, perms, offset, path in sorted(rows):

@@ -1,11 +1,9 @@
 """The memory map (/proc/PID/maps) with the kernel's special mappings explained.
 
 Sources: fs/proc/task_mmu.c (``show_map_vma``: the maps line format and the
-``[heap]``/``[stack]`` names), arch/x86/entry/vdso/vma.c (``[vdso]``,
-``[vvar]``, ``[vvar_vclock]``), arch/x86/entry/vsyscall/vsyscall_64.c
-(``[vsyscall]`` gate area), kernel/events/uprobes.c (``[uprobes]`` XOL area),
-arch/arm/kernel/process.c (``[sigpage]``, ``[vectors]``),
-mm/mmap.c (``[heap]`` is the brk area).
+``[heap]``/``[stack]`` names); what each special mapping is, with its kernel
+source, is data of the ABI (``Abi.special_mappings``, from the arch packages:
+``sigdbg/abi/<arch>/pages.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sigdbg.abi import ABIS
 from sigdbg.decode.model import Model
 from sigdbg.errors import DecodeError
 
@@ -26,69 +25,20 @@ class SpecialMapping(Model):
     readable_by_tracer: str
 
 
-SPECIAL_MAPPINGS: dict[str, SpecialMapping] = {
-    m.name: m
-    for m in (
-        SpecialMapping(
-            "[vdso]",
-            "arch/x86/entry/vdso/vma.c map_vdso() at execve (arch_setup_additional_pages)",
-            "the vDSO: a small ELF shared object with fast clock_gettime/getcpu/... and, on "
-            "i386, __kernel_vsyscall and the sigreturn trampolines; AT_SYSINFO_EHDR points here",
-            "yes",
-        ),
-        SpecialMapping(
-            "[vvar]",
-            "arch/x86/entry/vdso/vma.c / lib/vdso/datastore.c (vdso data store) at execve",
-            "read-only kernel data the vDSO code reads: timekeeping, time namespace, "
-            "getrandom state",
-            "no: VM_IO/PFN pages, /proc/PID/mem and ptrace give EIO",
-        ),
-        SpecialMapping(
-            "[vvar_vclock]",
-            "arch/x86/entry/vdso/vma.c (split from [vvar] after v6.12)",
-            "paravirtual clock pages (KVM pvclock, Hyper-V TSC page), faulted in on use",
-            "no: EIO like [vvar]",
-        ),
-        SpecialMapping(
-            "[vsyscall]",
-            "arch/x86/entry/vsyscall/vsyscall_64.c (a gate area, not a VMA; 64-bit tasks only)",
-            "legacy fixed-address entries gettimeofday/time/getcpu at 0xffffffffff600000/+0x400/"
-            "+0x800, emulated by the kernel on the instruction-fetch fault",
-            "only in vsyscall=emulate mode (r-xp); execute-only (--xp, xonly) pages give EIO",
-        ),
-        SpecialMapping(
-            "[stack]",
-            "fs/exec.c setup_arg_pages() at execve",
-            "the main thread's stack; argc, argv, envp, auxv and the strings at its top",
-            "yes",
-        ),
-        SpecialMapping(
-            "[heap]",
-            "mm/mmap.c brk area (named by fs/proc/task_mmu.c)",
-            "the brk() heap after the program's data segment",
-            "yes",
-        ),
-        SpecialMapping(
-            "[uprobes]",
-            "kernel/events/uprobes.c xol_add_vma() on the first uprobe hit",
-            "execute-out-of-line slots for uprobes",
-            "yes",
-        ),
-        SpecialMapping(
-            "[sigpage]",
-            "arch/arm/kernel/process.c arch_setup_additional_pages() (ARM only)",
-            "ARM signal return trampolines at a random offset; handlers without SA_RESTORER "
-            "return here",
-            "yes",
-        ),
-        SpecialMapping(
-            "[vectors]",
-            "arch/arm/kernel/process.c gate VMA (CONFIG_KUSER_HELPERS, ARM only)",
-            "the ARM vector page with the kuser helpers at its top (0xffff0fa0..0xffff0ffc)",
-            "yes (registered as a gate VMA for ptrace)",
-        ),
-    )
-}
+def special_table(rows: Iterable[Any]) -> dict[str, SpecialMapping] | None:
+    """The maps explanation of an ABI from its rows (``Abi.special_mappings``,
+    :class:`sigdbg.abi.generic.SpecialMappingRow`); None when it has none."""
+    table: dict[str, SpecialMapping] = {}
+    for r in rows:  # the first row of a name wins
+        table.setdefault(r.name, SpecialMapping(r.name, r.created_by, r.purpose,
+                                                r.readable_by_tracer))
+    return table or None
+
+
+#: the explanation when the process's ABI is not known: every registered
+#: ABI's rows, the first ABI's row of a name first
+SPECIAL_MAPPINGS: dict[str, SpecialMapping] = special_table(
+    row for abi in ABIS for row in abi.special_mappings) or {}
 
 
 @dataclass(frozen=True)
@@ -103,7 +53,7 @@ class Mapping(Model):
     inode: int
     path: str
     #: the explanation from the process's ABI (``special_table``); None: the
-    #: x86 table above (what parse_maps without a table gives)
+    #: table of every ABI above (what parse_maps without a table gives)
     explained: SpecialMapping | None = field(default=None, compare=False,
                                              metadata={"json": False})
 
@@ -171,15 +121,6 @@ class MemoryMap(Model):
             if m.path == path and m.offset == 0:
                 return m.start
         return None
-
-
-def special_table(rows: Iterable[Any]) -> dict[str, SpecialMapping] | None:
-    """The maps explanation of an ABI from its rows (``Abi.special_mappings``,
-    :class:`sigdbg.abi.arm.pages.SpecialMappingRow`); None when it has none
-    (x86: the table above)."""
-    table = {r.name: SpecialMapping(r.name, r.created_by, r.purpose, r.readable_by_tracer)
-             for r in rows}
-    return table or None
 
 
 def parse_maps(text: str, specials: dict[str, SpecialMapping] | None = None) -> MemoryMap:

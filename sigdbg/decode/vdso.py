@@ -1,22 +1,20 @@
-"""The vDSO and the legacy vsyscall page as reports.
+"""The vDSO and the pages at fixed addresses (``Abi.fixed_pages``) as reports.
 
 Sources: arch/x86/entry/vdso/vma.c (mapping, AT_SYSINFO_EHDR),
 arch/x86/entry/vdso/vdso.lds.S and vdso32/vdso32.lds.S (exported symbols and
-versions), arch/x86/entry/vsyscall/vsyscall_64.c (vsyscall modes: emulate maps
-the page r-x and readable, xonly leaves it execute-only -- no page table entry
--- and none removes it).
+versions); a fixed page's address, entries and modes are its ABI's data (the
+arch package's ``pages.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from sigdbg.abi import ABIS
+from sigdbg.abi.abis import Abi, FixedPage
 from sigdbg.decode.elfimage import ElfImage, ElfSymbol
 from sigdbg.decode.memmap import Mapping, MemoryMap
 from sigdbg.decode.model import Model
-
-VSYSCALL_ADDR = 0xFFFFFFFFFF600000
-VSYSCALL_ENTRIES = (("gettimeofday", 0x000), ("time", 0x400), ("getcpu", 0x800))
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ def vdso_report(
 
 
 @dataclass(frozen=True)
-class VsyscallEntry(Model):
+class FixedPageEntry(Model):
     name: str
     address: int
     code: bytes | None
@@ -101,26 +99,46 @@ class VsyscallEntry(Model):
 
 
 @dataclass(frozen=True)
-class VsyscallReport(Model):
+class FixedPageReport(Model):
+    """A fixed page (``Abi.fixed_pages``) of a process: mapped or not, its mode."""
+
     abi: str
     present: bool
     perms: str | None
-    mode: str  #: emulate, xonly, none, or not-applicable (32-bit task)
+    mode: str  #: the page's modes (its ABI's ``FixedPage.mode``), or not-applicable
     mode_evidence: str
     readable: bool
     read_error: str | None
-    entries: tuple[VsyscallEntry, ...]
+    entries: tuple[FixedPageEntry, ...]
+    #: which page (``FixedPage.name``): the report's heading, not a JSON field
+    page: str = field(default="", metadata={"json": False}, compare=False)
 
 
-def vsyscall_mode(abi: str, m: Mapping | None, cmdline: str) -> tuple[str, str]:
-    if abi != "x86_64":
-        return "not-applicable", f"{abi} tasks have no vsyscall page (only x86_64 has one)"
-    param = next((w.split("=", 1)[1] for w in cmdline.split() if w.startswith("vsyscall=")), None)
-    if m is None:
-        return "none", "no [vsyscall] line in /proc/PID/maps" + (
-            f" (kernel command line vsyscall={param})" if param else "")
-    if m.perms.startswith("r"):
-        return "emulate", f"[vsyscall] mapped {m.perms}: readable page (vsyscall=emulate)"
-    return "xonly", f"[vsyscall] mapped {m.perms}: execute-only, reads fault" + (
-        f" (kernel command line vsyscall={param})" if param
-        else " (CONFIG_LEGACY_VSYSCALL_XONLY, the kernel default)")
+def fixed_pages() -> tuple[FixedPage, ...]:
+    """Every ABI's fixed pages, each name once, in registry order (the
+    commands and the report's keys)."""
+    out: dict[str, FixedPage] = {}
+    for abi in ABIS:
+        for p in abi.fixed_pages:
+            out.setdefault(p.name, p)
+    return tuple(out.values())
+
+
+def fixed_page(name: str) -> FixedPage:
+    """The fixed page called ``name`` (of the first ABI that has one)."""
+    for abi in ABIS:
+        for p in abi.fixed_pages:
+            if p.name == name:
+                return p
+    raise KeyError(name)
+
+
+def fixed_page_mode(page: FixedPage, abi: Abi, perms: str | None,
+                    cmdline: str) -> tuple[str, str]:
+    """(mode, evidence) of ``page`` in a process of ``abi``: not-applicable
+    when the ABI has no such page, else the page's own rule."""
+    if page not in abi.fixed_pages:
+        owners = " and ".join(a.name for a in ABIS if page in a.fixed_pages)
+        return ("not-applicable",
+                f"{abi.name} tasks have no {page.name} page (only {owners} has one)")
+    return page.mode(perms, cmdline)

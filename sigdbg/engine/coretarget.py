@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from sigdbg.abi import by_name
 from sigdbg.backends.base import Task
@@ -36,7 +36,7 @@ from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import Restorer, SymbolRef, match_pattern
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
-from sigdbg.decode.vdso import VsyscallReport
+from sigdbg.decode.vdso import FixedPageReport
 from sigdbg.engine.inspect import Inspector
 from sigdbg.engine.symbols import VdsoImage
 from sigdbg.errors import (
@@ -72,9 +72,24 @@ class CoreThreadInfo(Model):
     sp: int
     symbol: str | None  #: symbol at pc, when known
     siginfo: SigInfo | None  #: NT_SIGINFO
-    fp_regset: str  #: NT_X86_XSTATE, NT_PRXFPREG, NT_PRFPREG or ""
-    xcr0: int | None  #: from NT_X86_XSTATE (bytes 464..471 of the regset)
-    xfeatures: int | None  #: XSTATE_BV of the saved image
+    fp_regset: str  #: the note's name (``Abi.fp_regset_notes``, NT_PRFPREG) or ""
+    #: (JSON key, value) of what the summary reads from the ABI's own FP note
+    #: (``Abi.fp_regset_summary``), None where it is unreadable: JSON fields of
+    #: their own after ``fp_regset``, and attributes by their keys
+    fp_summary: tuple[tuple[str, int | None], ...] = field(
+        default=(), metadata={"json": False}, compare=False)
+
+    def __getattr__(self, name: str) -> int | None:
+        summary: tuple[tuple[str, int | None], ...] = self.__dict__.get("fp_summary", ())
+        for key, value in summary:
+            if key == name:
+                return value
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _json(self, view: bool) -> dict[str, Any]:
+        out = self._fields_json((), view)
+        out.update(self.fp_summary)
+        return out
 
 
 @dataclass(frozen=True)
@@ -101,12 +116,12 @@ class CoreThread(Task, Protocol):
         """NT_SIGINFO (None when the core has none)."""
         ...
 
-    def xstate_raw(self) -> bytes | None:
+    def fp_regs_raw(self) -> bytes | None:
         """The FP/vector register note (None when the core has none)."""
         ...
 
-    def xstate_source(self) -> str:
-        """Which note :meth:`xstate_raw` came from ("" when none)."""
+    def fp_regs_source(self) -> str:
+        """Which note :meth:`fp_regs_raw` came from ("" when none)."""
         ...
 
 
@@ -222,8 +237,8 @@ class CoreTarget(Inspector):
         # a core never changes: an unmapped address is no reason to re-read the maps
         return self.symbols.lookup(address)
 
-    def vsyscall_report(self) -> VsyscallReport:
-        raise UsageError("the vsyscall report needs a live process: a core keeps neither the "
+    def fixed_page_report(self, name: str) -> FixedPageReport:
+        raise UsageError(f"the {name} report needs a live process: a core keeps neither the "
                          "page's protection reliably nor the kernel command line")
 
     def siginfo(self) -> SigInfo | None:
@@ -366,19 +381,22 @@ def core_report(target: CoreTarget) -> CoreReport:
                 siginfo = target.siginfo()
             except DecodeError:
                 siginfo = None
-            xs = task.xstate_raw()
-            src = task.xstate_source()
-            xcr0 = xfeatures = None
-            if src and src == task.abi.fp_regset_name and xs is not None and len(xs) >= 520:
-                xcr0 = int(struct.unpack_from("<Q", xs, 464)[0])
-                xfeatures = int(struct.unpack_from("<Q", xs, 512)[0])
+            raw = task.fp_regs_raw()
+            src = task.fp_regs_source()
+            abi = task.abi
+            values: tuple[int | None, ...] = (None,) * len(abi.fp_regset_summary)
+            if src and src == abi.fp_regset_name and raw is not None \
+                    and abi.fp_regset_values is not None:
+                values = abi.fp_regset_values(raw) or values
+            summary = tuple((key, v) for (key, _), v in zip(abi.fp_regset_summary, values,
+                                                             strict=True))
             try:
                 ref = target.lookup(pc)
             except SigdbgError:
                 ref = None
             threads.append(CoreThreadInfo(i + 1, task.tid, core.prstatus_cursig(
                 target._threads[i].prstatus), pc, sp, str(ref) if ref else None, siginfo, src,
-                xcr0, xfeatures))
+                summary))
     finally:
         target.select_thread(keep)
     info = core.psinfo()

@@ -21,13 +21,12 @@ from sigdbg.decode.restorer import Restorer, SymbolRef
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe
 from sigdbg.decode.specialpages import SpecialPage, decode_special_pages
 from sigdbg.decode.vdso import (
-    VSYSCALL_ADDR,
-    VSYSCALL_ENTRIES,
+    FixedPageEntry,
+    FixedPageReport,
     VdsoReport,
-    VsyscallEntry,
-    VsyscallReport,
+    fixed_page,
+    fixed_page_mode,
     vdso_report,
-    vsyscall_mode,
 )
 from sigdbg.engine.symbols import MapsSource, Symbolizer, VdsoImage
 from sigdbg.errors import FeatureUnavailable, MemoryReadError, SigdbgError, UsageError
@@ -128,34 +127,37 @@ class Inspector(MapsSource):
                            len(v.data), self.maps(), self.auxv_value(AT_SYSINFO_EHDR),
                            self.auxv_value(AT_SYSINFO))
 
-    def vsyscall_report(self) -> VsyscallReport:
+    def fixed_page_report(self, name: str) -> FixedPageReport:
+        """The fixed page called ``name`` (``Abi.fixed_pages``): is it mapped,
+        in which mode, and its entries disassembled when it can be read."""
         task = self.current_task()
-        m = self.maps().by_name("[vsyscall]")
+        page = fixed_page(name)
+        m = self.maps().by_name(page.mapping)
         try:
             with open("/proc/cmdline") as fh:
                 cmdline = fh.read()
         except OSError:
             cmdline = ""
-        mode, evidence = vsyscall_mode(task.process_abi.name, m, cmdline)
+        mode, evidence = fixed_page_mode(page, task.process_abi, m.perms if m else None, cmdline)
         readable = False
         error = None
         entries = []
         if m is not None:
             try:
-                page = task.read(VSYSCALL_ADDR, 4096)
+                data = task.read(page.address, page.size)
                 readable = True
             except MemoryReadError as exc:
-                page = None
+                data = None
                 error = exc.reason
-            for name, off in VSYSCALL_ENTRIES:
-                code = page[off : off + 16] if page is not None else None
+            for entry, off in page.entries:
+                code = data[off : off + 16] if data is not None else None
                 dis: tuple[str, ...] = ()
                 if code is not None:
-                    dis = tuple(self.disassemble(code, VSYSCALL_ADDR + off, count=3,
+                    dis = tuple(self.disassemble(code, page.address + off, count=3,
                                                  mode=task.process_abi.disasm_mode))
-                entries.append(VsyscallEntry(name, VSYSCALL_ADDR + off, code, dis))
-        return VsyscallReport(task.process_abi.name, m is not None, m.perms if m else None, mode,
-                              evidence, readable, error, tuple(entries))
+                entries.append(FixedPageEntry(entry, page.address + off, code, dis))
+        return FixedPageReport(task.process_abi.name, m is not None, m.perms if m else None,
+                               mode, evidence, readable, error, tuple(entries), page=page.name)
 
     def disassemble(self, code: bytes, address: int, count: int = 0,
                     mode: str | None = None) -> list[str]:

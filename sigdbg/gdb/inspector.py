@@ -24,7 +24,7 @@ from sigdbg.backends.gdb.values import gdb_disassemble, gdb_symbol, value_bytes
 from sigdbg.decode.restorer import Restorer, SymbolRef, match_pattern
 from sigdbg.decode.sigframe import SigFrame
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo
-from sigdbg.decode.vdso import VsyscallReport
+from sigdbg.decode.vdso import FixedPageReport
 from sigdbg.engine.inspect import Inspector
 from sigdbg.errors import FeatureUnavailable, UsageError
 
@@ -75,11 +75,11 @@ class GdbInspector(Inspector):
             return [f"{a:#x}: {b.hex():<20} {t}" for a, b, t in gdb_disassemble(code, address,
                                                                                 count)]
 
-    def vsyscall_report(self) -> VsyscallReport:
+    def fixed_page_report(self, name: str) -> FixedPageReport:
         if self.current_task().core is not None:
-            raise UsageError("the vsyscall report needs a live process: a core keeps neither "
+            raise UsageError(f"the {name} report needs a live process: a core keeps neither "
                              "the page's protection reliably nor the kernel command line")
-        return super().vsyscall_report()
+        return super().fixed_page_report(name)
 
     # signal frames -------------------------------------------------------------------
     def find_frame(self) -> int:

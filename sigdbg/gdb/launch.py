@@ -25,12 +25,12 @@ arguments (gdb's --args).  gdb replaces this process.
 EPILOG = """\
 example:
   $ sigdbg gdb -q -ex 'handle SIGUSR1 nostop noprint' \\
-      -ex 'break *h_rt' -- ./sig_basic.i386 rt
+      -ex 'break handler' -- ./sig_basic raise
   (gdb) run
-  Breakpoint 1, h_rt (sig=10, si=0xffffcd0c, ucv=0xffffcd8c) at sig_basic.i386.c:98
+  Breakpoint 1, handler (sig=10, si=0x7fffffffdb30, uc=0x7fffffffda00) at sig_basic.c:52
   (gdb) sigdbg frame
-  rt_sigframe_ia32 at 0xffffccfc (i386, 268 bytes): signal SIGUSR1 (10)
-    pretcode  0xf7ffc610 -> vdso __kernel_rt_sigreturn@@LINUX_2.5 in [vdso]
+  <kind> at 0x7fffffffd9f8 (<abi>, 440 bytes): signal SIGUSR1 (10)
+    pretcode  0x7ffff7e10050 -> libc __restore_rt in .../libc.so.6
     ...
 
 gdb's own options: gdb --help.  Without "--", all arguments go to gdb

@@ -1,9 +1,14 @@
 """Pure-data name tables for sigdbg: signals, si_codes, auxv, hwcaps, x86 bits, syscalls.
 
+The per-arch rows (auxv entries, hwcap bits, the flags register's bits) are
+data of the arch packages, reached through the ABI registry: an arch's own
+name functions are ``sigdbg.names.<name>`` by :func:`__getattr__` below.
+
 Every table is immutable (tuples, ``types.MappingProxyType``, frozen
 dataclasses) and cites the kernel source it was taken from.  Nothing here
-imports anything outside the standard library and :mod:`sigdbg.errors`, so
-the package imports inside GDB's own Python.
+imports anything outside the standard library, :mod:`sigdbg.errors` and the
+ABI registry (:mod:`sigdbg.abi`, pure data too), so the package imports
+inside GDB's own Python.
 
 Look-ups that turn a user's text into a number (``signal_number``,
 ``auxv_number``, ``syscall_number``, ...) raise :class:`UnknownNameError`, a
@@ -12,9 +17,11 @@ Look-ups that turn a user's text into a number (``signal_number``,
 
 from __future__ import annotations
 
+from typing import Any
+
+from sigdbg.abi import ABIS
 from sigdbg.abi.x86.names import (
     XFeature,
-    eflags_names,
     page_fault_err_names,
     ss_flags_names,
     trapno_description,
@@ -59,6 +66,17 @@ from sigdbg.names.syscalls import (
     syscall_number,
 )
 
+
+def __getattr__(name: str) -> Any:
+    """``sigdbg.names.<name>``: a name function an arch package registers in its
+    ABI's name tables (``Abi.names.functions``: x86's names of the flags register)."""
+    for abi in ABIS:
+        for fname, fn in abi.names.functions:
+            if fname == name:
+                return fn
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "ARCH_FAMILIES",
     "STOP_SIGNALS",
@@ -77,7 +95,6 @@ __all__ = [
     "auxv_number",
     "auxv_type",
     "default_action",
-    "eflags_names",
     "hwcap_bit",
     "hwcap_names",
     "is_realtime",

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from sigdbg.abi import ABIS
+from sigdbg.abi.abis import NameTables
 from sigdbg.abi.bits import bit_names
 from sigdbg.errors import UsageError
 
@@ -21,29 +23,30 @@ class UnknownNameError(UsageError, ValueError):
     """
 
 
-#: The arch families the tables are keyed by.  "x86" covers x86_64 and i386
-#: (their auxv/hwcap numbering is shared), "arm" is 32-bit ARM (also a 32-bit
-#: task on an arm64 kernel), "arm64" is AArch64, and "generic" means "not known":
-#: the union of the arch-neutral meanings.
-ARCH_FAMILIES: tuple[str, ...] = ("x86", "arm", "arm64", "generic")
+#: The arch families the tables are keyed by: ``Abi.arch`` of every registered
+#: ABI (the ABIs of a family share its auxv/hwcap numbering: x86_64 and i386),
+#: in registry order, and "generic", which means "not known": the union of the
+#: arch-neutral meanings.
+ARCH_FAMILIES: tuple[str, ...] = (*dict.fromkeys(abi.arch for abi in ABIS), "generic")
 
-_ARCH_ALIASES: Mapping[str, str] = MappingProxyType(
-    {
-        "x86": "x86",
-        "x86_64": "x86",
-        "x86-64": "x86",
-        "amd64": "x86",
-        "i386": "x86",
-        "i686": "x86",
-        "ia32": "x86",
-        "arm": "arm",
-        "armhf": "arm",
-        "armel": "arm",
-        "arm64": "arm64",
-        "aarch64": "arm64",
-        "generic": "generic",
-    }
-)
+
+def _aliases() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for abi in ABIS:  # the family's own name, its ABIs' names and aliases, more spellings
+        for name in (abi.arch, abi.name, *abi.aliases, *abi.names.aliases):
+            out.setdefault(name, abi.arch)
+    return out | {"generic": "generic"}
+
+
+_ARCH_ALIASES: Mapping[str, str] = MappingProxyType(_aliases())
+
+
+def family_tables() -> dict[str, NameTables]:
+    """Arch family -> its rows of the name tables (the family's first ABI's)."""
+    out: dict[str, NameTables] = {}
+    for abi in ABIS:
+        out.setdefault(abi.arch, abi.names)
+    return out
 
 
 def arch_family(arch: str) -> str:
@@ -55,9 +58,9 @@ def arch_family(arch: str) -> str:
     if family is None:
         raise UnknownNameError(
             f"unknown architecture {arch!r}: expected one of {', '.join(ARCH_FAMILIES)}"
-            " (or x86_64, i386, aarch64)"
+            f" (or {', '.join(a.name for a in ABIS if a.name != a.arch)})"
         )
     return family
 
 
-__all__ = ["ARCH_FAMILIES", "UnknownNameError", "arch_family", "bit_names"]
+__all__ = ["ARCH_FAMILIES", "UnknownNameError", "arch_family", "bit_names", "family_tables"]

@@ -12,8 +12,10 @@ AT_MINSIGSTKSZ), ``arch/powerpc/include/uapi/asm/auxvec.h`` (19–22, 40–47),
 ``fs/binfmt_elf.c`` (``create_elf_tables``).
 
 Numbers 18–22 and 32–37 mean different things on different arches, so every
-table is per arch family: "x86", "arm", "arm64", or "generic" (arch unknown:
-every meaning glibc's ``<elf.h>`` gives, as ``LD_SHOW_AUXV`` prints them).
+table is per arch family: the arch-neutral entries below plus the family's own
+rows (``Abi.names.auxv``, from the arch package: ``sigdbg/abi/<arch>/names.py``),
+or "generic" (arch unknown: every meaning glibc's ``<elf.h>`` gives, as
+``LD_SHOW_AUXV`` prints them).
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from sigdbg.names._common import ARCH_FAMILIES, UnknownNameError, arch_family, bit_names
+from sigdbg.names._common import (
+    ARCH_FAMILIES,
+    UnknownNameError,
+    arch_family,
+    bit_names,
+    family_tables,
+)
 
 #: What ``a_val`` holds, by kind: a plain integer, an address, a pointer to a
 #: NUL-terminated string, a pointer to 16 random bytes (AT_RANDOM), a boolean,
@@ -106,8 +114,10 @@ _COMMON: tuple[AuxvType, ...] = (
     _t(51, "AT_MINSIGSTKSZ", "int", "minimal stack size for signal delivery"),
 )
 
-_SYSINFO = _t(32, "AT_SYSINFO", "addr", "vDSO system-call entry (__kernel_vsyscall, i386)")
-_SYSINFO_EHDR = _t(33, "AT_SYSINFO_EHDR", "addr", "vDSO ELF header")
+#: the arch families' own entries (their packages' rows)
+_ARCH_ROWS: dict[str, tuple[AuxvType, ...]] = {
+    family: tuple(_t(*row) for row in tables.auxv) for family, tables in family_tables().items()
+}
 
 # Only in the "generic" family: meanings that belong to arches sigdbg does not
 # decode (sh, powerpc, alpha), named as glibc's <elf.h> names them.
@@ -117,8 +127,6 @@ _OTHER_ARCHES: tuple[AuxvType, ...] = (
     _t(20, "AT_ICACHEBSIZE", "int", "instruction cache block size (powerpc)"),
     _t(21, "AT_UCACHEBSIZE", "int", "unified cache block size (powerpc)"),
     _t(22, "AT_IGNOREPPC", "ignore", "entry should be ignored (powerpc)"),
-    _SYSINFO,
-    _SYSINFO_EHDR,
     _t(34, "AT_L1I_CACHESHAPE", "int", "L1 instruction cache shape (alpha, sh)"),
     _t(35, "AT_L1D_CACHESHAPE", "int", "L1 data cache shape (alpha, sh)"),
     _t(36, "AT_L2_CACHESHAPE", "int", "L2 cache shape (alpha, sh)"),
@@ -128,16 +136,17 @@ _OTHER_ARCHES: tuple[AuxvType, ...] = (
 
 def _table(*groups: tuple[AuxvType, ...]) -> Mapping[int, AuxvType]:
     entries = sorted((t for group in groups for t in group), key=lambda t: t.value)
-    return MappingProxyType({t.value: t for t in entries})
+    out: dict[int, AuxvType] = {}
+    for t in entries:  # the first meaning of a number wins (generic: the first family's)
+        out.setdefault(t.value, t)
+    return MappingProxyType(out)
 
 
 #: arch family → (``a_type`` → :class:`AuxvType`).
 AUXV_TYPES: Mapping[str, Mapping[int, AuxvType]] = MappingProxyType(
     {
-        "x86": _table(_COMMON, (_SYSINFO, _SYSINFO_EHDR)),
-        "arm": _table(_COMMON, (_SYSINFO_EHDR,)),
-        "arm64": _table(_COMMON, (_SYSINFO_EHDR,)),
-        "generic": _table(_COMMON, _OTHER_ARCHES),
+        **{family: _table(_COMMON, rows) for family, rows in _ARCH_ROWS.items()},
+        "generic": _table(_COMMON, _OTHER_ARCHES, *_ARCH_ROWS.values()),
     }
 )
 assert tuple(AUXV_TYPES) == ARCH_FAMILIES
@@ -149,8 +158,8 @@ AT_FLAGS_BITS: Mapping[int, str] = MappingProxyType({0: "AT_FLAGS_PRESERVE_ARGV0
 def auxv_type(value: int, arch: str) -> AuxvType | None:
     """The :class:`AuxvType` for ``a_type`` ``value`` on ``arch``, or None if unknown there.
 
-    ``arch`` is a family ("x86", "arm", "arm64", "generic") or an alias such
-    as "x86_64", "i386", "aarch64"; anything else raises ``ValueError``.
+    ``arch`` is a family (:data:`ARCH_FAMILIES`) or an alias of one, such as
+    an ABI's name; anything else raises ``ValueError``.
     """
     return AUXV_TYPES[arch_family(arch)].get(value)
 

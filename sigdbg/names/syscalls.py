@@ -1,8 +1,7 @@
-"""System-call names for the x86_64 and i386 ABIs, and AUDIT_ARCH_* names.
+"""System-call names of the ABIs that carry a syscall table, and AUDIT_ARCH_* names.
 
-Sources: ``arch/x86/entry/syscalls/syscall_64.tbl`` and
-``arch/x86/entry/syscalls/syscall_32.tbl`` (transcribed in
-:mod:`sigdbg.abi.x86.syscall_tables`, each ABI's ``syscall_table``);
+Sources: each ABI's ``syscall_table``, transcribed in its arch package from the
+kernel's ``syscall_*.tbl`` (x86: ``sigdbg/abi/x86/syscall_tables.py``);
 ``include/uapi/linux/audit.h`` and ``include/uapi/linux/elf-em.h`` for the
 AUDIT_ARCH_* values (``si_arch`` of a seccomp SIGSYS, ``arch`` of
 ``PTRACE_GET_SYSCALL_INFO``).
@@ -37,7 +36,7 @@ def _parse_table(text: str) -> Mapping[int, str]:
     return MappingProxyType(table)
 
 
-#: ABI → (syscall number → name).  ABIs: "x86_64" (native 64-bit, no x32) and "i386".
+#: ABI name → (syscall number → name), for the ABIs with a ``syscall_table``.
 SYSCALL_TABLES: Mapping[str, Mapping[int, str]] = MappingProxyType(
     {abi.name: _parse_table(abi.syscall_table) for abi in ABIS if abi.syscall_table}
 )
@@ -49,23 +48,23 @@ _NUMBERS: Mapping[str, Mapping[str, int]] = MappingProxyType(
     }
 )
 
+#: an ABI's name and its aliases (not its family's name: "x86" is no one ABI) → the name
 _ABI_ALIASES: Mapping[str, str] = MappingProxyType(
     {
-        "x86_64": "x86_64",
-        "x86-64": "x86_64",
-        "amd64": "x86_64",
-        "i386": "i386",
-        "i686": "i386",
-        "ia32": "i386",
+        alias: abi.name
+        for abi in ABIS if abi.syscall_table
+        for alias in (abi.name, *abi.aliases) if alias != abi.arch
     }
 )
 
 
 def syscall_abi(abi: str) -> str:
-    """Canonical ABI name ("x86_64" or "i386") for ``abi`` or an alias; raises ``ValueError``."""
+    """Canonical ABI name (a key of :data:`SYSCALL_TABLES`) for ``abi`` or an alias;
+    raises ``ValueError``."""
     canonical = _ABI_ALIASES.get(abi.strip().lower())
     if canonical is None:
-        raise UnknownNameError(f"unknown syscall ABI {abi!r}: expected x86_64 or i386")
+        raise UnknownNameError(
+            f"unknown syscall ABI {abi!r}: expected {' or '.join(SYSCALL_TABLES)}")
     return canonical
 
 
@@ -118,7 +117,6 @@ _AUDIT_ROWS: tuple[tuple[str, int, int], ...] = (
     ("frv", 0x5441, 0),
     ("h8300", 46, 0),
     ("hexagon", 164, 0),
-    ("i386", 3, _AUDIT_LE),
     ("ia64", 50, _AUDIT_64BIT | _AUDIT_LE),
     ("m32r", 88, 0),
     ("m68k", 4, 0),
@@ -152,15 +150,16 @@ _AUDIT_ROWS: tuple[tuple[str, int, int], ...] = (
     ("tilegx32", 191, _AUDIT_LE),
     ("tilepro", 188, _AUDIT_LE),
     ("unicore", 110, _AUDIT_LE),
-    ("x86_64", 62, _AUDIT_64BIT | _AUDIT_LE),
     ("xtensa", 94, 0),
     ("loongarch32", 258, _AUDIT_LE),
     ("loongarch64", 258, _AUDIT_64BIT | _AUDIT_LE),
 )
 
-#: AUDIT_ARCH_* value → short lower-case name ("x86_64", "i386", "arm", "aarch64", ...).
+#: AUDIT_ARCH_* value → short lower-case name (an ABI's name for the registered
+#: ABIs, "arm", "aarch64", ...): the rows above and each ABI's ``audit_arch``.
 AUDIT_ARCH_NAMES: Mapping[int, str] = MappingProxyType(
     {em | flags: name for name, em, flags in _AUDIT_ROWS}
+    | {abi.audit_arch: abi.name for abi in ABIS if abi.audit_arch}
 )
 _AUDIT_BY_NAME: Mapping[str, int] = MappingProxyType(
     {name: value for value, name in AUDIT_ARCH_NAMES.items()}
@@ -168,17 +167,18 @@ _AUDIT_BY_NAME: Mapping[str, int] = MappingProxyType(
 
 #: AUDIT_ARCH value → the syscall ABI of :data:`SYSCALL_TABLES` it selects.
 AUDIT_ARCH_ABIS: Mapping[int, str] = MappingProxyType(
-    {_AUDIT_BY_NAME["x86_64"]: "x86_64", _AUDIT_BY_NAME["i386"]: "i386"}
+    {abi.audit_arch: abi.name for abi in ABIS if abi.audit_arch and abi.syscall_table}
 )
 
 
 def audit_arch_name(value: int) -> str:
-    """Short name of an AUDIT_ARCH_* value (0xc000003e → "x86_64"); unknown → ``"0x%08x"``."""
+    """Short name of an AUDIT_ARCH_* value (an ABI's ``audit_arch`` → its name); unknown →
+    ``"0x%08x"``."""
     return AUDIT_ARCH_NAMES.get(value, f"{value:#010x}")
 
 
 def audit_arch_value(name: str) -> int:
-    """AUDIT_ARCH_* value for ``"x86_64"`` or ``"AUDIT_ARCH_X86_64"``; raises ``ValueError``."""
+    """AUDIT_ARCH_* value for a short name or ``"AUDIT_ARCH_<NAME>"``; raises ``ValueError``."""
     text = name.strip().lower()
     if text.startswith("audit_arch_"):
         text = text[len("audit_arch_") :]
@@ -189,5 +189,5 @@ def audit_arch_value(name: str) -> int:
 
 
 def audit_arch_abi(value: int) -> str | None:
-    """The syscall ABI ("x86_64", "i386") an AUDIT_ARCH value selects, or None."""
+    """The syscall ABI (a key of :data:`SYSCALL_TABLES`) an AUDIT_ARCH value selects, or None."""
     return AUDIT_ARCH_ABIS.get(value)

@@ -21,7 +21,7 @@ from sigdbg.decode.restorer import Restorer
 from sigdbg.decode.sigframe import SigFrame
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.decode.specialpages import SpecialPage
-from sigdbg.decode.vdso import VdsoReport, VsyscallReport
+from sigdbg.decode.vdso import FixedPageReport, VdsoReport
 from sigdbg.names import signal_name
 from sigdbg.textsafe import safe
 
@@ -190,8 +190,8 @@ def render_vdso(r: VdsoReport, st: Style = PLAIN) -> str:
     return "\n".join(out)
 
 
-def render_vsyscall(r: VsyscallReport, st: Style = PLAIN) -> str:
-    out = [st.head(f"vsyscall page ({r.abi}): mode {r.mode}")]
+def render_fixed_page(r: FixedPageReport, st: Style = PLAIN) -> str:
+    out = [st.head(f"{r.page} page ({r.abi}): mode {r.mode}")]
     out.append(f"  {r.mode_evidence}")
     if r.present:
         if r.readable:
@@ -434,6 +434,6 @@ def render_picture(f: SigFrame, st: Style = PLAIN) -> str:
     return "\n".join(out)
 
 
-__all__ = ["safe", "Style", "render_auxv", "render_maps", "render_vdso", "render_vsyscall",
+__all__ = ["safe", "Style", "render_auxv", "render_maps", "render_vdso", "render_fixed_page",
            "render_frame", "render_picture", "siginfo_text", "hx", "restorer_short",
            "altstack_text"]

@@ -35,27 +35,9 @@ import pytest
 
 from tests.archscan import ROOT, Hit, in_scope, keys_by_file, scan_source, scan_tree
 
-#: module -> the x86 keys it still has (``scripts/arch_inventory.py`` shows the lines)
-KNOWN_X86_DEBT: dict[str, set[str]] = {
-    'sigdbg/backends/core.py': {'xstate'},
-    'sigdbg/backends/gdb/task.py': {'cs', 'ds', 'es', 'fs', 'gs', 'ss', 'xcs', 'xds', 'xes', 'xfs',
-        'xgs', 'xss'},
-    'sigdbg/commands/inspect.py': {'vsyscall', 'x86_64'},
-    'sigdbg/cli/main.py': {'i386', 'vsyscall'},
-    'sigdbg/decode/corefile.py': {'i386', 'vsyscall', 'x86', 'x86_64', 'xstate'},
-    'sigdbg/decode/memmap.py': {'i386', 'vsyscall', 'x86'},
-    'sigdbg/decode/vdso.py': {'vsyscall', 'x86_64'},
-    'sigdbg/engine/coretarget.py': {'vsyscall', 'xcr0', 'xstate'},
-    'sigdbg/engine/inspect.py': {'vsyscall'},
-    'sigdbg/gdb/inspector.py': {'vsyscall'},
-    'sigdbg/gdb/launch.py': {'i386', 'rt_sigframe_ia32'},
-    'sigdbg/names/__init__.py': {'eflags'},
-    'sigdbg/names/_common.py': {'amd64', 'i386', 'ia32', 'x86', 'x86_64'},
-    'sigdbg/names/auxv.py': {'i386', 'vsyscall', 'x86'},
-    'sigdbg/names/hwcap.py': {'cpuid', 'x86'},
-    'sigdbg/names/syscalls.py': {'amd64', 'i386', 'ia32', 'x86', 'x86_64'},
-    'sigdbg/render/text.py': {'vsyscall'},
-}
+#: module -> the x86 keys it still has (``scripts/arch_inventory.py`` shows the lines);
+#: empty since w6/debtnames and w6/debtrender: no module outside sigdbg/abi/x86/ names x86
+KNOWN_X86_DEBT: dict[str, set[str]] = {}
 
 #: (module, key, a fragment of the line, why it is not x86): scanner hits on
 #: code that only looks like x86
@@ -98,6 +80,8 @@ NOT_X86: tuple[tuple[str, str, str, str], ...] = (
     ("sigdbg/decode/fparea.py", "xsave", "from sigdbg.abi.x86 import xsave as _x86",
      "the same (the walker's module name)"),
     ("sigdbg/decode/fparea.py", "x86", "= _x86.", "the same"),
+    ("sigdbg/abi/aarch64/names.py", "cpuid", "asimdhp cpuid asimdrdm",
+     "AArch64's HWCAP_CPUID (EL0 reads of the ID registers), not the x86 instruction"),
     ("sigdbg/decode/fparea.py", "x86", "= _x86_vector.", "the same"),
 )
 

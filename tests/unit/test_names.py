@@ -741,9 +741,9 @@ def test_x86_hwcap_matches_cpuinfo() -> None:
     flags = _cpuinfo_flags()
     vector = _own_auxv()
     hwcap1, hwcap2 = vector[16], vector.get(26, 0)
-    for bit, name in hwcap.X86_HWCAP.items():
+    for bit, name in hwcap.hwcap_table("x86", 1).items():
         assert (name in flags) == bool(hwcap1 >> bit & 1), (bit, name)
-    for bit, name in hwcap.X86_HWCAP2.items():
+    for bit, name in hwcap.hwcap_table("x86", 2).items():
         assert (name in flags) == bool(hwcap2 >> bit & 1), (bit, name)
     decoded = names.hwcap_names(hwcap1, "x86_64", 1)
     assert set(decoded) <= flags | {"bit10", "bit20"}
@@ -767,7 +767,7 @@ def test_x86_hwcap_table_is_cpuid_1_edx() -> None:
     reference |= {16: "pat", 17: "pse36", 18: "pn", 19: "clflush", 21: "dts", 22: "acpi"}
     reference |= {23: "mmx", 24: "fxsr", 25: "sse", 26: "sse2", 27: "ss", 28: "ht", 29: "tm"}
     reference |= {30: "ia64", 31: "pbe"}
-    assert dict(hwcap.X86_HWCAP) == reference
+    assert dict(hwcap.hwcap_table("x86", 1)) == reference
 
 
 def test_x86_hwcap_names_and_reserved_bits() -> None:
@@ -797,8 +797,8 @@ def test_arm_and_arm64_hwcaps_from_reference() -> None:
     assert names.hwcap_bit("poe", "arm64", 2) == 63
     assert names.hwcap_bit("mte_far", "arm64", 3) == 0
     assert names.hwcap_bit("sve_lut6", "arm64", 3) == 11
-    assert len(hwcap.ARM64_HWCAP) == 48 and len(hwcap.ARM64_HWCAP2) == 64
-    assert len(hwcap.ARM_HWCAP) == 28 and len(hwcap.ARM_HWCAP2) == 7
+    assert len(hwcap.hwcap_table("arm64", 1)) == 48 and len(hwcap.hwcap_table("arm64", 2)) == 64
+    assert len(hwcap.hwcap_table("arm", 1)) == 28 and len(hwcap.hwcap_table("arm", 2)) == 7
     assert names.hwcap_names(0b101, "generic", 1) == ("bit0", "bit2")
     for (arch, which), table in hwcap.HWCAP_TABLES.items():
         assert len(set(table.values())) == len(table), (arch, which)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sigdbg.abi import aarch64
+from sigdbg.abi.aarch64 import names as aarch64_names
 from sigdbg.abi.abis import Abi, FrameKind, HwBreakpoint, SigreturnRules
 from sigdbg.abi.arm import pages as arm_pages
 
@@ -77,6 +78,7 @@ AARCH64 = Abi(
     link_register="x30",
     e_machine=183,  # EM_AARCH64
     special_mappings=arm_pages.AARCH64_MAPPINGS,
+    names=aarch64_names.NAME_TABLES,
     # sigdbg writes no software breakpoint into AArch64 code yet (the
     # session's pc rule is x86's); brk #0 would be d4200000, reported at its
     # own address (measured on 6.1: SIGTRAP TRAP_BRKPT, pc = the brk)

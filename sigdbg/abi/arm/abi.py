@@ -6,6 +6,7 @@ from __future__ import annotations
 from sigdbg.abi import arm
 from sigdbg.abi.abis import Abi, SigreturnRules
 from sigdbg.abi.arm import frames as arm_frames
+from sigdbg.abi.arm import names as arm_names
 from sigdbg.abi.arm import pages as arm_pages
 
 #: 32-bit ARM EABI, as a compat task on an arm64 kernel runs it (the layouts
@@ -45,6 +46,7 @@ ARM = Abi(
     fp="r11",
     e_machine=40,  # EM_ARM
     special_mappings=arm_pages.ARM_COMPAT_MAPPINGS,
+    names=arm_names.NAME_TABLES,
     special_pages=arm_pages.ARM_COMPAT_PAGES,
     breakpoint_insn=b"",
     # the compat frames (arch/arm64/kernel/signal32.c), rt first; each row

@@ -21,15 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class SpecialMappingRow:
-    """One named mapping of /proc/PID/maps, explained."""
-
-    name: str
-    created_by: str
-    purpose: str
-    readable_by_tracer: str
+from sigdbg.abi.generic import HEAP_MAPPING as _HEAP
+from sigdbg.abi.generic import STACK_MAPPING as _STACK
+from sigdbg.abi.generic import UPROBES_MAPPING as _UPROBES
+from sigdbg.abi.generic import SpecialMappingRow
 
 
 @dataclass(frozen=True)
@@ -82,15 +77,6 @@ class PageRule:
 
 # -- the maps explanation -------------------------------------------------------------
 
-_STACK = SpecialMappingRow(
-    "[stack]", "fs/exec.c setup_arg_pages() at execve",
-    "the main thread's stack; argc, argv, envp, auxv and the strings at its top", "yes")
-_HEAP = SpecialMappingRow(
-    "[heap]", "mm/mmap.c brk area (named by fs/proc/task_mmu.c)",
-    "the brk() heap after the program's data segment", "yes")
-_UPROBES = SpecialMappingRow(
-    "[uprobes]", "kernel/events/uprobes.c xol_add_vma() on the first uprobe hit",
-    "execute-out-of-line slots for uprobes", "yes")
 _VVAR = SpecialMappingRow(
     "[vvar]", "arch/arm64/kernel/vdso.c __setup_additional_pages() at execve",
     "the vDSO data pages (timekeeping, time namespace) the vDSO code reads, mapped just "

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from sigdbg.abi.abis import Abi, FrameKind, HwBreakpoint, SigreturnRules
 from sigdbg.abi.layout import Layout
-from sigdbg.abi.x86 import i386, srop, syscall_tables, x86_64
-from sigdbg.abi.x86.names import eflags_names
+from sigdbg.abi.x86 import i386, names, pages, srop, syscall_tables, x86_64
 
 #: eflags bits sigreturn takes from the frame: AC OF DF TF SF ZF AF PF CF, RF
 FIX_EFLAGS = 0x40DD5 | (1 << 16)
@@ -39,6 +38,16 @@ _FP_NOTES = ((0x202, "NT_X86_XSTATE"), (0x46E62B7F, "NT_PRXFPREG"))
 #: ``xstate_fx_sw``/``xcr0``, arch/x86/kernel/fpu/xstate.c); 512..519: the XSAVE
 #: header's XSTATE_BV (the components the image holds)
 _XSTATE_SUMMARY = (("xcr0", "xcr0"), ("xfeatures", "xstate_bv"))
+
+
+def _xstate_values(raw: bytes) -> tuple[int, ...] | None:
+    if len(raw) < 520:
+        return None
+    return int.from_bytes(raw[464:472], "little"), int.from_bytes(raw[512:520], "little")
+
+
+#: gdb's names of the i386 segment registers (user_regs_struct says xds, ...)
+_GDB_SEGMENTS = tuple((f"x{s}", s) for s in ("ds", "es", "fs", "gs", "cs", "ss"))
 
 #: the trace schema's JSON keys that are x86_64 names, kept for every ABI
 #: (sigdbg.abi.SCHEMA_KEYS): the SROP verdict's resume pc
@@ -158,6 +167,10 @@ X86_64 = Abi(
     fp_regset_notes=_FP_NOTES,
     fp_regs_summary="xmm/ymm",
     fp_regset_summary=_XSTATE_SUMMARY,
+    fp_regset_values=_xstate_values,
+    special_mappings=pages.X86_MAPPINGS,
+    names=names.NAME_TABLES,
+    reads_cores=True,
     max_insn=15,
     # x86-64 psABI figure 3.36 (16: the return address, which .eh_frame gives for rip)
     dwarf_regs=tuple("rax rdx rcx rbx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip"
@@ -168,6 +181,7 @@ X86_64 = Abi(
     frame_kinds=(RT_SIGFRAME,),
     syscall_insns=_X86_SYSCALL_INSNS,
     gdb_arch_names=("i386:x86-64", "i386:x86-64:intel"),  # not i386:x64-32 (x32)
+    fixed_pages=(pages.VSYSCALL_PAGE,),
     # struct user starts with user_regs_struct (arch/x86/include/asm/user_64.h)
     user_area_pc=x86_64.USER_REGS.offset_of("rip"),
     # int $0x80 from 64-bit code enters the ia32 table (entry_64_compat.S)
@@ -180,7 +194,7 @@ X86_64 = Abi(
         (bytes.fromhex("48c7c00f0000000f05"), "rt_sigreturn", "mov $15,%rax; syscall"),
         (bytes.fromhex("b80f0000000f05"), "rt_sigreturn", "mov $15,%eax; syscall"),
     ),
-    flag_names=eflags_names,
+    flag_names=names.eflags_names,
 )
 
 I386 = Abi(
@@ -234,6 +248,10 @@ I386 = Abi(
     fp_regset_notes=_FP_NOTES,
     fp_regs_summary="xmm/ymm",
     fp_regset_summary=_XSTATE_SUMMARY,
+    fp_regset_values=_xstate_values,
+    special_mappings=pages.X86_MAPPINGS,
+    names=names.NAME_TABLES,
+    reads_cores=True,
     max_insn=15,
     # i386 psABI table 2.14 (8: the return address column, eip)
     dwarf_regs=("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip"),
@@ -243,13 +261,14 @@ I386 = Abi(
     frame_kinds=(RT_SIGFRAME_IA32, SIGFRAME_IA32),
     syscall_insns=_X86_SYSCALL_INSNS,
     gdb_arch_names=("i386", "i386:intel"),
+    gdb_reg_names=_GDB_SEGMENTS,
     # the vDSO's __kernel_rt_sigreturn / __kernel_sigreturn
     # (arch/x86/entry/vdso/vdso32/sigreturn.S) and glibc's copies of them
     restorer_patterns=(
         (bytes.fromhex("b8ad000000cd80"), "rt_sigreturn", "mov $173,%eax; int $0x80"),
         (bytes.fromhex("58b877000000cd80"), "sigreturn", "pop %eax; mov $119,%eax; int $0x80"),
     ),
-    flag_names=eflags_names,
+    flag_names=names.eflags_names,
 )
 
 #: the x86 ABIs, in registry order

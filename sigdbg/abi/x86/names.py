@@ -1,11 +1,16 @@
-"""x86 names: XSAVE features, uc_flags, ss_flags, EFLAGS, exception vectors, #PF error bits.
+"""x86 names: XSAVE features, uc_flags, ss_flags, EFLAGS, exception vectors, #PF error bits,
+and the x86 rows of the name tables (AT_HWCAP bits, AT_SYSINFO, the family's spellings).
 
 Sources: ``arch/x86/kernel/fpu/xstate.c`` (``xfeature_names``) and
 ``arch/x86/include/asm/fpu/types.h`` (``enum xfeature``);
 ``arch/x86/include/uapi/asm/ucontext.h`` (UC_*); ``include/uapi/linux/signal.h``
 (SS_*); ``arch/x86/include/uapi/asm/processor-flags.h`` (X86_EFLAGS_*);
 ``arch/x86/include/asm/trapnr.h`` (X86_TRAP_*); ``arch/x86/include/asm/trap_pf.h``
-(``enum x86_pf_error_code``).
+(``enum x86_pf_error_code``).  AT_HWCAP is the kernel's copy of CPUID.(EAX=1):EDX
+(``arch/x86/include/asm/elf.h`` ``ELF_HWCAP``), named as ``/proc/cpuinfo`` spells
+word 0 of ``arch/x86/include/asm/cpufeatures.h`` (bits 10 and 20 are reserved);
+AT_HWCAP2: ``arch/x86/include/uapi/asm/hwcap2.h``; AT_SYSINFO and AT_SYSINFO_EHDR:
+``arch/x86/include/uapi/asm/auxvec.h``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from sigdbg.abi.bits import bit_names
+from sigdbg.abi.abis import NameTables
+from sigdbg.abi.bits import bit_names, bit_table
 
 
 @dataclass(frozen=True)
@@ -230,3 +236,22 @@ def page_fault_err_names(err: int) -> tuple[str, ...]:
     names.append("user" if err & 4 else "kernel")
     names.extend(bit_names(err & ~(1 | 2 | 4 | 16), PAGE_FAULT_ERR_BITS, "error code"))
     return tuple(names)
+
+
+# The x86 rows of sigdbg.names' tables. ------------------------------------------
+
+#: AT_HWCAP: CPUID.1:EDX, /proc/cpuinfo spelling; bits 10 and 20 reserved.
+HWCAP: Mapping[int, str] = bit_table(
+    "fpu vme de pse tsc msr pae mce cx8 apic - sep mtrr pge mca cmov "
+    "pat pse36 pn clflush - dts acpi mmx fxsr sse sse2 ss ht tm ia64 pbe"
+)
+
+#: AT_HWCAP2 (HWCAP2_RING3MWAIT, HWCAP2_FSGSBASE).
+HWCAP2: Mapping[int, str] = bit_table("ring3mwait fsgsbase")
+
+NAME_TABLES = NameTables(
+    auxv=((32, "AT_SYSINFO", "addr", "vDSO system-call entry (__kernel_vsyscall, i386)"),
+          (33, "AT_SYSINFO_EHDR", "addr", "vDSO ELF header")),
+    hwcaps=(HWCAP, HWCAP2),
+    functions=(("eflags_names", eflags_names),),
+)

@@ -28,8 +28,6 @@ from sigdbg.errors import (
 )
 
 PAGE = 4096
-#: user_regs_struct names that gdb calls differently (i386 segment registers)
-_GDB_REG_NAMES = {"xds": "ds", "xes": "es", "xfs": "fs", "xgs": "gs", "xcs": "cs", "xss": "ss"}
 
 
 def gdb_abi(frame: gdb.Frame) -> Abi:
@@ -111,9 +109,10 @@ class GdbTask:
             raise ProcessGone(f"no registers: {exc}") from None
         out: dict[str, int] = {}
         mask = self._abi.mask
+        gdb_names = dict(self._abi.gdb_reg_names)  # user_regs names gdb spells differently
         for name in (f.name for f in self._abi.user_regs.fields):
             try:
-                out[name] = int(frame.read_register(_GDB_REG_NAMES.get(name, name))) & mask
+                out[name] = int(frame.read_register(gdb_names.get(name, name))) & mask
             except (gdb.error, ValueError):
                 continue
         if self._abi.sp not in out or self._abi.pc not in out:
