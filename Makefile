@@ -29,7 +29,8 @@ test: lint
 	    tests/integration/test_mixed_mode.py \
 	    tests/integration/test_leave.py tests/integration/test_jobctl.py \
 	    tests/integration/test_program_traps.py tests/integration/test_unwind.py \
-	    tests/integration/test_srop.py tests/integration/test_storms.py
+	    tests/integration/test_srop.py tests/integration/test_storms.py \
+	    tests/integration/test_shell_runctl.py
 	$(MAKE) test-arm
 
 # The ARM/AArch64 tests on a real arm64 kernel under qemu-system-aarch64

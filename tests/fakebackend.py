@@ -24,6 +24,7 @@ and its data is test data.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,8 @@ class FakeControl:
         self.tape = _Tape(doc)
         self.target = FakeTarget(self.tape)
         self.resumes = 0
+        #: the software breakpoints inserted (the real run's, from the tape's start)
+        self.breakpoints: set[int] = {int(a) for a, _ in doc.get("breakpoints", ())}
 
     @property
     def calls(self) -> list[tuple[Any, ...]]:
@@ -223,9 +226,30 @@ class FakeControl:
 
     def insert_breakpoint(self, address: int) -> None:
         self.tape.calls.append(("insert_breakpoint", address))
+        self.breakpoints.add(address)
 
     def remove_breakpoint(self, address: int) -> None:
         self.tape.calls.append(("remove_breakpoint", address))
+        self.breakpoints.discard(address)
+
+    def breakpoint_addresses(self) -> Collection[int]:
+        return frozenset(self.breakpoints)
+
+    def breakpoint_hit(self, stop: Stop) -> int | None:
+        """The real run's answer at this point (the pc it rewound is in the
+        registers recorded after it); one of ours, or the replay diverged."""
+        self.tape.calls.append(("breakpoint_hit", stop.tid))
+        answers = self.tape.now("hits")
+        if not answers:
+            raise Divergence(f"breakpoint_hit asked once more than in the real run "
+                             f"(epoch {self.tape.epoch})")
+        got = answers.pop(0)
+        if got is not None and got not in self.breakpoints:
+            raise Divergence(f"the real run hit {got:#x}, not a breakpoint here")
+        return None if got is None else int(got)
+
+    def send_signal(self, tid: int, sig: int) -> None:
+        self.tape.calls.append(("send_signal", tid, sig))
 
     def watch_execute(self, tid: int, address: int) -> None:
         self.tape.calls.append(("watch_execute", tid, address))

@@ -22,6 +22,7 @@ import platform
 import signal
 import subprocess
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,17 @@ class RecControl:
 
     def remove_breakpoint(self, address: int) -> None:
         self.inner.remove_breakpoint(address)
+
+    def breakpoint_addresses(self) -> Collection[int]:
+        return self.inner.breakpoint_addresses()
+
+    def breakpoint_hit(self, stop: Stop) -> int | None:
+        got = self.inner.breakpoint_hit(stop)
+        self.rec.cur.setdefault("hits", []).append(got)
+        return got
+
+    def send_signal(self, tid: int, sig: int) -> None:
+        self.inner.send_signal(tid, sig)
 
     def watch_execute(self, tid: int, address: int) -> None:
         self.inner.watch_execute(tid, address)

@@ -266,6 +266,8 @@ class Abi:
     breakpoint_insn: bytes = b""
     #: how far past the breakpoint the pc is when its trap is reported
     breakpoint_pc_adjust: int = 0
+    #: the si_code of the SIGTRAP the breakpoint instruction raises
+    breakpoint_si_code: int = 0
     #: bytes below the interrupted sp the kernel leaves alone when it puts a
     #: signal frame on the same stack (the psABI's area leaf code may use)
     stack_skip: int = 0

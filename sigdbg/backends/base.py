@@ -22,6 +22,7 @@ translated at the backend boundary and never escape.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Literal, Protocol
 
 from sigdbg.abi import Abi
@@ -166,6 +167,27 @@ class Control(Protocol):
 
     def remove_breakpoint(self, address: int) -> None:
         """Undo :meth:`insert_breakpoint` (no-op when none is there)."""
+        ...
+
+    def breakpoint_addresses(self) -> Collection[int]:
+        """The addresses of the software breakpoints :meth:`insert_breakpoint`
+        set and :meth:`remove_breakpoint` has not removed (never raises)."""
+        ...
+
+    def breakpoint_hit(self, stop: Stop) -> int | None:
+        """The address of our software breakpoint that ``stop`` (a stop of
+        :meth:`wait`) is the hit of, with the thread's pc put back on it
+        (the Abi's ``breakpoint_pc_adjust`` undone, so that resuming runs
+        the original instruction once the breakpoint is lifted); None for
+        any other stop.  A program's own breakpoint instruction at an
+        address where we set none is not ours."""
+        ...
+
+    def send_signal(self, tid: int, sig: int) -> None:
+        """Queue ``sig`` for thread ``tid`` as if this process sent it
+        (``tgkill``: its siginfo's si_pid is this process's pid).  Works while
+        the thread runs, unlike every other request here; the signal arrives
+        as a signal-delivery stop like any other."""
         ...
 
     def watch_execute(self, tid: int, address: int) -> None:

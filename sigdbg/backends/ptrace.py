@@ -35,7 +35,7 @@ import fcntl
 import os
 import signal
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from ptrace import PtraceError
@@ -182,6 +182,9 @@ class _Iovec(ctypes.Structure):
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.lseek64.restype = ctypes.c_int64
 _libc.lseek64.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int)
+#: tgkill(2): a signal to one thread, named by its thread group too (glibc >= 2.30)
+_tgkill = _libc["tgkill"]
+_tgkill.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int)
 
 #: The lean path: libc's ptrace(request, pid, addr, data), a private function
 #: object (``_libc[...]`` makes a new one).  The result is unsigned like
@@ -1577,6 +1580,34 @@ class PtraceControl:
         orig = self.breakpoints.pop(address, None)
         if orig is not None:
             self._task(self.pid).write(address, orig)
+
+    def breakpoint_addresses(self) -> Collection[int]:
+        return self.breakpoints.keys()
+
+    def breakpoint_hit(self, stop: Stop) -> int | None:
+        if stop.kind != "signal" or stop.sig != signal.SIGTRAP or not self.breakpoints:
+            return None
+        t = self.tracer.tasks.get(stop.tid)
+        if t is None:
+            return None
+        abi = t.abi
+        if not abi.breakpoint_insn or stop.si_code != abi.breakpoint_si_code:
+            return None
+        regs = t.registers()
+        address = regs[abi.pc] - abi.breakpoint_pc_adjust
+        if address not in self.breakpoints:
+            return None  # the program's own breakpoint instruction
+        if abi.breakpoint_pc_adjust:
+            regs[abi.pc] = address
+            t.set_registers(regs)
+        return address
+
+    def send_signal(self, tid: int, sig: int) -> None:
+        if _tgkill(self.pid, tid, sig) != 0:
+            err = ctypes.get_errno()
+            if err == errno.ESRCH:
+                raise ProcessGone(f"thread {tid} is gone")
+            raise TargetError(os.strerror(err))
 
     def watch_execute(self, tid: int, address: int) -> None:
         self._task(tid).arm_breakpoint(address)

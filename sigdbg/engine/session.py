@@ -16,7 +16,7 @@ import stat
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sigdbg.abi import Abi, abi_for_elf_header, by_name
 from sigdbg.abi.elf import ELFMAG
@@ -159,7 +159,9 @@ class Session(Inspector):
         #: tasks held in a group-stop with PTRACE_LISTEN (their next stop ends it)
         self._listening: set[int] = set()
         self._exe = task.exe_path()
-        self.breakpoints: dict[int, bytes] = {}
+        #: our int3s: address -> the original bytes (the Control's own table:
+        #: run control inserts and lifts them through the Control)
+        self.breakpoints: dict[int, bytes] = self.control.breakpoints
         self.exit_status: int | None = None  #: shell-style: code, or 128+N
         self.first_events: list[ev.Event] = []
         self._inline = False  #: inside _handle's own wait for a step into a handler
@@ -1220,25 +1222,24 @@ class Session(Inspector):
         self._new_tids.discard(tid)
         self._listening.discard(tid)
 
-    # -- breakpoints and entry -------------------------------------------------------
+    # -- breakpoints, entry, and what run control needs (engine/runcontrol.py) -------
     def insert_breakpoint(self, address: int) -> None:
+        """Our breakpoint at ``address`` (the Control's, shared by every thread)."""
         task = self.require_stopped()
-        if address in self.breakpoints:
-            return
-        code = task.abi.breakpoint_insn
-        if not code:  # never write x86's int3 into another arch's code
+        if not task.abi.breakpoint_insn:  # never write x86's int3 into another arch's code
             raise UsageError(f"breakpoints are not supported in {task.abi} processes yet")
-        orig = task.read(address, len(code))
-        task.write(address, code)
-        self.breakpoints[address] = orig
+        self.control.insert_breakpoint(address)
 
     def remove_breakpoint(self, address: int) -> None:
-        orig = self.breakpoints.pop(address, None)
-        if orig is not None and self.alive:
-            try:
-                self.task.write(address, orig)
-            except SigdbgError:
-                pass
+        if address not in self.breakpoints:
+            return
+        if not self.alive:
+            self.breakpoints.pop(address, None)
+            return
+        try:
+            self.control.remove_breakpoint(address)
+        except SigdbgError:
+            self.breakpoints.pop(address, None)
 
     def remove_breakpoints(self) -> None:
         for a in list(self.breakpoints):
@@ -1270,29 +1271,27 @@ class Session(Inspector):
             self.remove_breakpoint(entry.value)
         self.invalidate()
 
-    def step_instruction(self) -> Stop:
-        """Single-step the current task one instruction (the shell's stepi).
+    def owed_signal(self, tid: int) -> int:
+        """The signal ``tid`` resumes with (run control's ``RunHost``)."""
+        return self._stopped.get(tid, 0)
 
-        An int3 of ours at the pc is lifted for the step and put back after
-        it, so the program's own instruction runs (as gdb's stepi does)."""
-        task = self.require_stopped()
-        sig = self._stopped.get(task.tid, 0)
-        pc = task.pc()
-        orig = self.breakpoints.get(pc)
-        if orig is not None:
-            self._at_breakpoint.pop(task.tid, None)  # lifted here, not by _resume
-            task.write(pc, orig)
+    def step_thread(self, tid: int) -> Stop:
+        """One PTRACE_SINGLESTEP of ``tid`` with the signal it is owed, its
+        stop taken by the caller (``RunHost``; breakpoints are the caller's
+        to lift: engine/runcontrol.py ``RunControl.step``)."""
+        sig = self._stopped.get(tid, 0)
+        self._at_breakpoint.pop(tid, None)  # lifted by the caller, not by _resume
         try:
-            self._resume(task.tid, sig, step=True)  # (_LISTEN: a step restarts a stopped task)
-            return self._wait(task.tid)
+            self._resume(tid, sig, step=True)  # (_LISTEN: a step restarts a stopped task)
+            return self._wait(tid)
         finally:
-            self._stepping.discard(task.tid)  # the caller takes the stop
-            if orig is not None and pc in self.breakpoints and self.alive \
-                    and task.tid in self.tracer.tasks:
-                try:
-                    task.write(pc, task.abi.breakpoint_insn)
-                except SigdbgError:
-                    pass
+            self._stepping.discard(tid)  # the caller takes the stop
+
+    def resume_others(self, tid: int) -> None:
+        """Resume every task held stopped but ``tid`` (``RunHost``)."""
+        for other, sig in list(self._stopped.items()):
+            if other != tid:
+                self._resume(other, sig)
 
 
 class _Touched(Exception):
@@ -1425,3 +1424,9 @@ def _ppid_of(tid: int) -> int:
 
 def _is_thread(tid: int, pid: int) -> bool:
     return os.path.exists(f"/proc/{pid}/task/{tid}")
+
+
+if TYPE_CHECKING:
+    from sigdbg.engine.runcontrol import RunHost
+
+    _HOST: type[RunHost] = Session  # mypy --strict proves run control's host

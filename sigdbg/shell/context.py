@@ -1,7 +1,8 @@
 """What a shell command and the run control see of the shell.
 
 :class:`~sigdbg.shell.core.Shell` runs command lines: it looks commands up in
-:mod:`sigdbg.shell.commands` and owns a :class:`~sigdbg.shell.run.RunControl`.
+:mod:`sigdbg.shell.commands` and owns a :class:`~sigdbg.shell.run.RunControl` (the
+terminal's side of the engine's :mod:`sigdbg.engine.runcontrol`).
 Those modules in turn take the shell as an argument.  Typed against the
 concrete ``Shell`` they would import ``shell.core`` back (even if only under
 ``TYPE_CHECKING``), a cycle issue 13 asks to remove; typed against
@@ -35,12 +36,15 @@ if TYPE_CHECKING:
 
 
 class ShellRunner(Protocol):
-    """The resuming commands (``RunControl``): each returns when the tracee
+    """The resuming commands (``shell/run.py`` ``RunControl``, over the
+    engine's ``engine/runcontrol.py``): each returns when the tracee
     stopped again or is gone, and raises :class:`~sigdbg.errors.UsageError`
     when there is nothing to run."""
 
-    #: Ctrl-C arrived while the tracee ran (the shell reports it at the next stop)
-    interrupt_pending: bool
+    @property
+    def interrupt_pending(self) -> bool:
+        """An interrupt (Ctrl-C) was sent and its stop has not come yet."""
+        ...
 
     def clear_interrupt(self) -> None: ...
 

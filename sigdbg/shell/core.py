@@ -8,7 +8,8 @@ A shell is built from injected parts: its command table (``commands``, a
 :class:`~sigdbg.shell.context.CommandTable`) and its run control
 (``run_control``, a factory of a :class:`~sigdbg.shell.context.ShellRunner`).
 Without them it takes the shell's own (:data:`sigdbg.shell.commands.TABLE`,
-:class:`~sigdbg.shell.run.RunControl`); tests give fakes.
+:class:`~sigdbg.shell.run.RunControl`, over the engine's
+:class:`~sigdbg.engine.runcontrol.RunControl`); tests give fakes.
 """
 
 from __future__ import annotations

@@ -159,6 +159,9 @@ X86_64 = Abi(
     stack_skip_region=("red zone", "128 bytes the kernel skips (x86_64 ABI)"),
     breakpoint_insn=b"\xcc",  # int3
     breakpoint_pc_adjust=1,  # the trap reports the address after int3
+    # SI_KERNEL: do_int3_user -> do_trap(X86_TRAP_BP, SIGTRAP, ...) with no
+    # si_code of its own, so force_sig's (arch/x86/kernel/traps.c)
+    breakpoint_si_code=0x80,
     hw_breakpoint=DEBUG_REGISTERS,
     native_trace_loop=True,  # backends/_fastptrace.c reads x86 regsets and frames
     sigreturn_rules=SIGRETURN_RULES_64,
@@ -240,6 +243,9 @@ I386 = Abi(
     user_area_pc=i386.USER_REGS.offset_of("eip"),
     breakpoint_insn=b"\xcc",  # int3
     breakpoint_pc_adjust=1,  # the trap reports the address after int3
+    # SI_KERNEL: do_int3_user -> do_trap(X86_TRAP_BP, SIGTRAP, ...) with no
+    # si_code of its own, so force_sig's (arch/x86/kernel/traps.c)
+    breakpoint_si_code=0x80,
     hw_breakpoint=DEBUG_REGISTERS,
     native_trace_loop=True,  # backends/_fastptrace.c reads x86 regsets and frames
     sigreturn_rules=SIGRETURN_RULES_32,

@@ -7,7 +7,9 @@ knows of its owner only a :class:`TaskSource`.
 
 from __future__ import annotations
 
+import os
 import signal
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Protocol
 
 import gdb
@@ -17,7 +19,7 @@ from sigdbg.backends.gdb.stops import Catchpoint, Stops, TempCatch, delete_break
 from sigdbg.backends.gdb.task import GdbTask
 from sigdbg.backends.gdb.values import value_bytes
 from sigdbg.backends.stopcodes import PTRACE_EVENT_EXEC, Stop
-from sigdbg.errors import FeatureUnavailable, ProcessGone, TargetError, UsageError
+from sigdbg.errors import FeatureUnavailable, ProcessGone, SigdbgError, TargetError, UsageError
 from sigdbg.names import signal_number
 
 
@@ -172,6 +174,30 @@ class GdbControl:
 
     def remove_breakpoint(self, address: int) -> None:
         delete_breakpoint(self._breakpoints.pop(address, None))
+
+    def breakpoint_addresses(self) -> Collection[int]:
+        return self._breakpoints.keys()
+
+    def breakpoint_hit(self, stop: Stop) -> int | None:
+        """gdb reports its breakpoints with the pc on them already (an
+        "interrupt" stop here): ours when the pc is one of our addresses."""
+        if stop.kind != "interrupt" or not self._breakpoints:
+            return None
+        try:
+            pc = self.task(stop.tid).pc()
+        except SigdbgError:
+            return None
+        return pc if pc in self._breakpoints else None
+
+    def send_signal(self, tid: int, sig: int) -> None:
+        """A process-directed ``kill`` (gdb's Python has no tgkill; gdb
+        picks the thread that takes it as the kernel does)."""
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            raise ProcessGone(f"process {self.pid} is gone") from None
+        except OSError as exc:
+            raise TargetError(f"cannot send signal {sig}: {exc.strerror}") from None
 
     def watch_execute(self, tid: int, address: int) -> None:
         self.unwatch(tid)
