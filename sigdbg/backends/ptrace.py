@@ -98,7 +98,6 @@ PTRACE_O_EXITKILL = 0x100000
 
 
 NT_PRSTATUS = 1
-NT_X86_XSTATE = 0x202
 
 _WALL = 0x40000000
 #: WSTOPSIG of a syscall-stop with PTRACE_O_TRACESYSGOOD
@@ -108,7 +107,7 @@ _WIFSTOPPED = os.WIFSTOPPED
 #: for PTRACE_PEEKUSER; an arm64 kernel has no PTRACE_PEEKUSR at all
 #: (arch/arm64/kernel/ptrace.c arch_ptrace: regsets only): read the regset there
 _PEEK_PC = native_abi().user_area_pc is not None
-_RIP_OFFSET = native_abi().user_area_pc or 0
+_PC_USER_OFFSET = native_abi().user_area_pc or 0
 
 #: Options always set: a dying tracer must never leave a stopped tracee.
 #: TRACEEXIT gives a stop before a task dies, so a fatal signal is reported
@@ -172,7 +171,7 @@ _SIGINFO_SIZE = 128
 #: flags), arch, instruction_pointer, stack_pointer, nr
 _SYSCALL_INFO = struct.Struct("<B3xIQQQ")
 _MAX_REGSET = 4096
-_XSTATE_MAX = 16384
+_BIG_REGSET_MAX = 16384
 _PREAD_LIMIT = 1 << 63
 
 
@@ -512,7 +511,7 @@ class PtraceTask:
         self._abi: Abi | None = None
         self._process_abi: Abi | None = None
         self._regset = _Regset(_MAX_REGSET)
-        self._xstate: _Regset | None = None
+        self._big_regset: _Regset | None = None
         self._siginfo_buf = ctypes.create_string_buffer(_SIGINFO_SIZE)
         self._siginfo_ptr = _word(ctypes.addressof(self._siginfo_buf))
         self._msg = ctypes.c_ulong(0)
@@ -681,18 +680,11 @@ class PtraceTask:
         self._req(PTRACE_SETREGSET, NT_PRSTATUS, ctypes.addressof(iov))
 
     def fp_regs_raw(self) -> bytes | None:
-        """Target.fp_regs_raw: the extended state regset."""
-        return self.xstate_raw()
-
-    def xstate_raw(self) -> bytes | None:
-        """The NT_X86_XSTATE regset (standard XSAVE format), None if refused."""
-        rs = self._xstate
-        if rs is None:
-            rs = self._xstate = _Regset(_XSTATE_MAX)
-        try:
-            return rs.get(self, NT_X86_XSTATE)
-        except TargetError:
-            return None
+        """Target.fp_regs_raw: the ABI's FP/vector regset (``Abi.fp_regset_notes``,
+        the first: x86's extended state in standard XSAVE format), None if
+        refused or the ABI names none."""
+        notes = self.abi.fp_regset_notes
+        return self.regset_raw(notes[0][0]) if notes else None
 
     def siginfo_raw(self) -> bytes | None:
         """PTRACE_GETSIGINFO; None when the kernel says EINVAL (a group-stop).
@@ -795,7 +787,7 @@ class PtraceTask:
         """
         if not _PEEK_PC:
             return self.pc_sp()[0]
-        result = _sys_ptrace(PTRACE_PEEKUSER, self._tid, _RIP_OFFSET, 0)
+        result = _sys_ptrace(PTRACE_PEEKUSER, self._tid, _PC_USER_OFFSET, 0)
         if result == _FAILED:
             code = _get_errno()
             if code:  # else the word really is all ones
@@ -804,7 +796,7 @@ class PtraceTask:
                 # the text python-ptrace's PtraceError had
                 raise TargetError(
                     f"PTRACE_PEEKUSER failed: ptrace(cmd={PTRACE_PEEKUSER}, pid={self._tid}, "
-                    f"{_RIP_OFFSET!r}, 0) error #{code}: {os.strerror(code)}"
+                    f"{_PC_USER_OFFSET!r}, 0) error #{code}: {os.strerror(code)}"
                 )
         return int(result)
 
@@ -893,9 +885,9 @@ class PtraceTask:
     def regset_raw(self, note: int) -> bytes | None:
         """PTRACE_GETREGSET ``note`` (up to 16 KiB: AArch64 NT_ARM_SVE is 8768
         bytes at VL 256), None if refused."""
-        rs = self._xstate
+        rs = self._big_regset
         if rs is None:
-            rs = self._xstate = _Regset(_XSTATE_MAX)
+            rs = self._big_regset = _Regset(_BIG_REGSET_MAX)
         try:
             return rs.get(self, note)
         except TargetError:
@@ -1341,7 +1333,7 @@ class Tracer:
             else:
                 fd = sp_offset = sp_size = -1
             rerr, werr, got, status, info, ierr, pc, regs, data = _NATIVE.resume_wait(
-                task._tid, request, sig, wait_tid, _RIP_OFFSET if peek_pc and _PEEK_PC else -1,
+                task._tid, request, sig, wait_tid, _PC_USER_OFFSET if peek_pc and _PEEK_PC else -1,
                 _MAX_REGSET if step else 0, fd, sp_offset, sp_size, read_at_sp)
             if rerr or werr:
                 if rerr and rerr != errno.ESRCH:
@@ -1398,7 +1390,7 @@ class Tracer:
                 pass
         task._raw_regs = task._regs = None
         r = LoopResult(*_NATIVE.trace_loop(store._store, task._tid, sig, fds, served,
-                                           handler_code, _RIP_OFFSET, _MAX_REGSET, read_size,
+                                           handler_code, _PC_USER_OFFSET, _MAX_REGSET, read_size,
                                            max_count, max_bytes, int(step)))
         if r.kind == LOOP_FULL:
             stopped = self.tasks.get(r.stid)
