@@ -16,7 +16,9 @@ and the tracer's own ABI.  The older names (``abi_by_name``,
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from functools import cache
+from types import MappingProxyType
 
 from sigdbg.abi.aarch64 import abi as _aarch64
 from sigdbg.abi.abis import Abi, FrameKind, HwBreakpoint, SigreturnRules
@@ -33,6 +35,12 @@ ABIS: tuple[Abi, ...] = (
     *_aarch64.ABIS,
     *_arm.ABIS,
 )
+
+#: JSON keys of the trace schema (docs/trace-schema.json) that are one
+#: architecture's names, kept for every ABI: the schema was first written for
+#: x86_64 (the SROP verdict's resume pc, ``"verdict_pc"``).  A model field
+#: takes its key from here (``field(metadata={"json_key": ...})``)
+SCHEMA_KEYS: Mapping[str, str] = MappingProxyType(dict(_x86.SCHEMA_KEYS))
 
 
 def __getattr__(name: str) -> Abi:
@@ -145,7 +153,7 @@ abi_for_regset_size = by_regset_size
 abi_by_gdb_arch = by_gdb_name
 
 __all__ = [
-    "ABIS", "Abi", "FrameKind", "HwBreakpoint", "SigreturnRules", "abi_by_gdb_arch",
+    "ABIS", "SCHEMA_KEYS", "Abi", "FrameKind", "HwBreakpoint", "SigreturnRules", "abi_by_gdb_arch",
     "abi_by_name", "abi_for_elf_header", "abi_for_regset_size", "abi_of_frame_kind",
     "all_frame_kinds", "by_elf", "by_elf_header", "by_gdb_name", "by_name", "by_regset_size",
     "frame_kind", "native_abi", "sigreturn_calls",

@@ -202,6 +202,10 @@ class SigreturnChecks:
     context: Callable[[SigreturnFrame, Any, ReadUpto, int | None], list[Violation]]
 
 
+def _no_flag_names(value: int) -> tuple[str, ...]:
+    return ()
+
+
 @dataclass(frozen=True, eq=False)  # one value per ABI: identity is equality
 class Abi:
     """Everything decoders need to know about one user-space ABI."""
@@ -278,6 +282,9 @@ class Abi:
     #: (note type, name) of the core-file notes that hold that state, best first
     #: (the generic NT_PRFPREG is the last resort of every 64-bit ABI)
     fp_regset_notes: tuple[tuple[int, str], ...] = ()
+    #: the registers ``regs --fp`` shows, in a few words for its help
+    #: ("xmm/ymm"); empty: no FP view (the help says "FP/vector")
+    fp_regs_summary: str = ""
     #: (JSON key, text label) of the values a crash summary reads from that
     #: regset (x86: XCR0 and the XSAVE header's XSTATE_BV) and the function
     #: reading them, in that order (None: the regset is too short to hold them)
@@ -375,6 +382,10 @@ class Abi:
     #: instruction set: the plain set's, then the ``isa_bit`` set's
     syscall_insn_words: tuple[tuple[int, int, int, str], ...] = ()
     thumb_syscall_insn_words: tuple[tuple[int, int, int, str], ...] = ()
+    #: the names of the bits set in a value of the ``flags`` register, lowest
+    #: first (x86 EFLAGS, AArch64 PSTATE, AArch32 CPSR: the arch package's
+    #: bit table, with its multi-bit fields such as a mode)
+    flag_names: Callable[[int], tuple[str, ...]] = _no_flag_names
     #: bytes of the instruction at an execute breakpoint's address, for an
     #: address without and with ``isa_bit`` (ARM: 4, Thumb: 2; the arm64
     #: kernel checks the length against the address for a compat task,

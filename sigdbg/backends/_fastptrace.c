@@ -40,7 +40,9 @@
 #include <sys/ptrace.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -295,9 +297,49 @@ struct tmpl {
 
 #define MAX_TMPL 32
 
+/*
+ * Walk templates (--step-sigreturn; made by sigdbg/engine/faststep.py from
+ * the Python walk itself).  A walk template is the *plan* of one plain walk
+ * (the system calls the Python walk made, in order, with their constant
+ * arguments: each op's result is one more source buffer), the key (bytes of
+ * any source, checked as soon as that source is read: the Python walk's
+ * next call depends on nothing else), the classes of the hole fields (the
+ * fields the walk only copies or compares for equality: equal within a
+ * class, different between classes of one size, as in the delivery that
+ * made it) and the output.  Nothing about a frame, a register or a
+ * restorer is known here.
+ */
+enum { OP_SIGMASK, OP_ENABLE, OP_CONT, OP_STEP, OP_REGS, OP_READ, OP_PENDING, OP_DISABLE,
+       N_OP };
+#define MAX_WOPS 24
+#define MAX_WSRC (N_SRC + MAX_WOPS)
+#define WBUF 4096  /* the largest op result (a regset, a frame read) */
+#define STOP_LEN (6 * 4 + SIGINFO_SIZE)  /* rerr werr got status has_info ierr, siginfo */
+#define MAX_WTMPL 32
+
+struct wop {
+	int op;
+	unsigned long long addr;
+	long size;
+};
+
+struct wtmpl {
+	long tid;
+	int dt;  /* the delivery template it follows */
+	int nops;
+	struct wop plan[MAX_WOPS];
+	Py_ssize_t len[MAX_WOPS];  /* each result's exact length */
+	int nkey, nmem, nout;
+	struct piece *key, *mem, *out;  /* mem: fmt holds the class */
+	int kbeg[MAX_WSRC + 1];  /* the key pieces of source i: kbeg[i] .. kbeg[i + 1] */
+	unsigned long hits;
+};
+
 struct store {
 	int n;
 	struct tmpl t[MAX_TMPL];
+	int nw;
+	struct wtmpl w[MAX_WTMPL];
 };
 
 static void tmpl_free(struct tmpl *t)
@@ -311,6 +353,18 @@ static void tmpl_free(struct tmpl *t)
 	memset(t, 0, sizeof *t);
 }
 
+static void wtmpl_free(struct wtmpl *t)
+{
+	for (int i = 0; i < t->nkey; i++)
+		PyMem_Free(t->key[i].lit);
+	for (int i = 0; i < t->nout; i++)
+		PyMem_Free(t->out[i].lit);
+	PyMem_Free(t->key);
+	PyMem_Free(t->mem);
+	PyMem_Free(t->out);
+	memset(t, 0, sizeof *t);
+}
+
 static void store_destroy(PyObject *cap)
 {
 	struct store *s = PyCapsule_GetPointer(cap, "sigdbg.fastptrace.store");
@@ -319,6 +373,8 @@ static void store_destroy(PyObject *cap)
 		return;
 	for (int i = 0; i < s->n; i++)
 		tmpl_free(&s->t[i]);
+	for (int i = 0; i < s->nw; i++)
+		wtmpl_free(&s->w[i]);
 	PyMem_Free(s);
 }
 
@@ -345,11 +401,14 @@ static PyObject *fast_store_clear(PyObject *self, PyObject *cap)
 	for (int i = 0; i < s->n; i++)
 		tmpl_free(&s->t[i]);
 	s->n = 0;
+	for (int i = 0; i < s->nw; i++)
+		wtmpl_free(&s->w[i]);
+	s->nw = 0;
 	Py_RETURN_NONE;
 }
 
 /* a piece from bytes (a literal) or a tuple (src, off, size, fmt[, bytes]) */
-static int piece_of(PyObject *o, struct piece *p, int with_bytes)
+static int piece_of(PyObject *o, struct piece *p, int with_bytes, int nsrc)
 {
 	char *buf;
 	Py_ssize_t len;
@@ -374,7 +433,7 @@ static int piece_of(PyObject *o, struct piece *p, int with_bytes)
 		}
 		if (PyErr_Occurred())
 			return -1;
-		if (p->src < 0 || p->src >= N_SRC || p->off < 0 || p->size < 0 ||
+		if (p->src < 0 || p->src >= nsrc || p->off < 0 || p->size < 0 ||
 		    (!with_bytes && (p->size < 1 || p->fmt < FMT_UDEC || p->fmt > FMT_HEXVAR ||
 				     (p->fmt != FMT_HEXLE && p->size > 8)))) {
 			PyErr_SetString(PyExc_ValueError, "bad template piece");
@@ -397,7 +456,7 @@ static int piece_of(PyObject *o, struct piece *p, int with_bytes)
 	return 0;
 }
 
-static int pieces_of(PyObject *list, struct piece **out, int *n, int with_bytes)
+static int pieces_of(PyObject *list, struct piece **out, int *n, int with_bytes, int nsrc)
 {
 	Py_ssize_t len;
 
@@ -413,7 +472,7 @@ static int pieces_of(PyObject *list, struct piece **out, int *n, int with_bytes)
 		return -1;
 	}
 	for (Py_ssize_t i = 0; i < len; i++) {
-		if (piece_of(PyList_GET_ITEM(list, i), &(*out)[i], with_bytes) < 0)
+		if (piece_of(PyList_GET_ITEM(list, i), &(*out)[i], with_bytes, nsrc) < 0)
 			return -1;
 		*n = (int)i + 1;
 	}
@@ -443,8 +502,8 @@ static PyObject *fast_store_add(PyObject *self, PyObject *const *args, Py_ssize_
 	t.regs_len = PyLong_AsSsize_t(args[2]);
 	t.frame_len = PyLong_AsSsize_t(args[3]);
 	if (PyErr_Occurred() ||
-	    pieces_of(args[4], &t.key, &t.nkey, 1) < 0 ||
-	    pieces_of(args[5], &t.ops, &t.nops, 0) < 0) {
+	    pieces_of(args[4], &t.key, &t.nkey, 1, N_SRC) < 0 ||
+	    pieces_of(args[5], &t.ops, &t.nops, 0, N_SRC) < 0) {
 		tmpl_free(&t);
 		return NULL;
 	}
@@ -453,8 +512,8 @@ static PyObject *fast_store_add(PyObject *self, PyObject *const *args, Py_ssize_
 }
 
 struct srcs {
-	const unsigned char *p[N_SRC];
-	Py_ssize_t len[N_SRC];
+	const unsigned char *p[MAX_WSRC];
+	Py_ssize_t len[MAX_WSRC];
 };
 
 static int key_matches(const struct tmpl *t, const struct srcs *in)
@@ -506,10 +565,10 @@ static const char HEX[] = "0123456789abcdef";
 static char HEX2[256][2];
 
 /* append one template's output for these sources */
-static int render(const struct tmpl *t, const struct srcs *in, struct outbuf *b)
+static int render_ops(const struct piece *ops, int nops, const struct srcs *in, struct outbuf *b)
 {
-	for (int i = 0; i < t->nops; i++) {
-		const struct piece *o = &t->ops[i];
+	for (int i = 0; i < nops; i++) {
+		const struct piece *o = &ops[i];
 
 		if (o->src < 0) {
 			if (out_reserve(b, (size_t)o->len) < 0)
@@ -560,6 +619,11 @@ static int render(const struct tmpl *t, const struct srcs *in, struct outbuf *b)
 
 /* render(store, index, frame, regs, pc, siginfo) -> bytes or None when the
  * key does not match: the template applied outside the loop (tests) */
+static int render(const struct tmpl *t, const struct srcs *in, struct outbuf *b)
+{
+	return render_ops(t->ops, t->nops, in, b);
+}
+
 static PyObject *fast_render(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
 	struct store *s;
@@ -610,6 +674,255 @@ static PyObject *fast_render(PyObject *self, PyObject *const *args, Py_ssize_t n
 	return r;
 }
 
+
+/* store_add_walk(store, tid, dt, plan, lens, key, members, out) -> bool:
+ * plan [(op, addr, size)], lens [int] (each op's result length), key
+ * [(src, off, bytes)], members [(src, off, size, class)], out as a delivery
+ * template's ops; sources N_SRC.. are the plan's results in order.  False
+ * when the store is full. */
+static PyObject *fast_store_add_walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	struct store *s;
+	struct wtmpl t;
+	PyObject *plan, *lens, *mem;
+	Py_ssize_t n;
+
+	if (nargs != 8) {
+		PyErr_SetString(PyExc_TypeError,
+				"store_add_walk(store, tid, dt, plan, lens, key, members, out)");
+		return NULL;
+	}
+	s = get_store(args[0]);
+	if (s == NULL)
+		return NULL;
+	if (s->nw >= MAX_WTMPL)
+		Py_RETURN_FALSE;
+	memset(&t, 0, sizeof t);
+	t.tid = PyLong_AsLong(args[1]);
+	t.dt = (int)PyLong_AsLong(args[2]);
+	plan = args[3];
+	lens = args[4];
+	mem = args[6];
+	if (PyErr_Occurred())
+		return NULL;
+	if (!PyList_Check(plan) || !PyList_Check(lens) || !PyList_Check(mem) ||
+	    PyList_GET_SIZE(plan) != PyList_GET_SIZE(lens) || PyList_GET_SIZE(plan) > MAX_WOPS ||
+	    PyList_GET_SIZE(plan) < 1 || t.dt < 0 || t.dt >= MAX_TMPL) {
+		PyErr_SetString(PyExc_ValueError, "bad walk template");
+		return NULL;
+	}
+	n = PyList_GET_SIZE(plan);
+	t.nops = (int)n;
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *o = PyList_GET_ITEM(plan, i);
+
+		if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != 3) {
+			PyErr_SetString(PyExc_ValueError, "bad walk plan");
+			return NULL;
+		}
+		t.plan[i].op = (int)PyLong_AsLong(PyTuple_GET_ITEM(o, 0));
+		t.plan[i].addr = PyLong_AsUnsignedLongLongMask(PyTuple_GET_ITEM(o, 1));
+		t.plan[i].size = PyLong_AsLong(PyTuple_GET_ITEM(o, 2));
+		t.len[i] = PyLong_AsSsize_t(PyList_GET_ITEM(lens, i));
+		if (PyErr_Occurred())
+			return NULL;
+		if (t.plan[i].op < 0 || t.plan[i].op >= N_OP || t.len[i] < 0 || t.len[i] > WBUF ||
+		    (t.plan[i].op == OP_READ && (t.plan[i].size < 1 || t.plan[i].size > WBUF))) {
+			PyErr_SetString(PyExc_ValueError, "bad walk plan");
+			return NULL;
+		}
+	}
+	if (pieces_of(args[5], &t.key, &t.nkey, 1, N_SRC + t.nops) < 0 ||
+	    pieces_of(args[7], &t.out, &t.nout, 0, N_SRC + t.nops) < 0)
+		goto bad;
+	/* the key by source (a stable sort: a piece's order within its source kept) */
+	{
+		struct piece *sorted = PyMem_Calloc(t.nkey ? (size_t)t.nkey : 1, sizeof *sorted);
+		int k = 0;
+
+		if (sorted == NULL) {
+			PyErr_NoMemory();
+			goto bad;
+		}
+		for (int src = 0; src < MAX_WSRC; src++) {
+			t.kbeg[src] = k;
+			for (int i = 0; i < t.nkey; i++)
+				if (t.key[i].src == src)
+					sorted[k++] = t.key[i];
+		}
+		t.kbeg[MAX_WSRC] = k;
+		PyMem_Free(t.key);
+		t.key = sorted;
+	}
+	n = PyList_GET_SIZE(mem);
+	t.mem = PyMem_Calloc(n ? (size_t)n : 1, sizeof *t.mem);
+	if (t.mem == NULL) {
+		PyErr_NoMemory();
+		goto bad;
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		PyObject *o = PyList_GET_ITEM(mem, i);
+		struct piece *m = &t.mem[i];
+
+		if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != 4) {
+			PyErr_SetString(PyExc_ValueError, "bad walk member");
+			goto bad;
+		}
+		m->src = (int)PyLong_AsLong(PyTuple_GET_ITEM(o, 0));
+		m->off = (int)PyLong_AsLong(PyTuple_GET_ITEM(o, 1));
+		m->size = (int)PyLong_AsLong(PyTuple_GET_ITEM(o, 2));
+		m->fmt = (int)PyLong_AsLong(PyTuple_GET_ITEM(o, 3));
+		if (PyErr_Occurred())
+			goto bad;
+		if (m->src < 0 || m->src >= N_SRC + t.nops || m->off < 0 || m->size < 1 ||
+		    m->fmt < 0) {
+			PyErr_SetString(PyExc_ValueError, "bad walk member");
+			goto bad;
+		}
+		t.nmem = (int)i + 1;
+	}
+	s->w[s->nw++] = t;
+	Py_RETURN_TRUE;
+bad:
+	wtmpl_free(&t);
+	return NULL;
+}
+
+/* the key pieces of source ``src`` (and its length, for a plan result) */
+static int wkey_matches(const struct wtmpl *t, const struct srcs *in, int src)
+{
+	if (src >= N_SRC && in->len[src] != t->len[src - N_SRC])
+		return 0;
+	for (int i = t->kbeg[src]; i < t->kbeg[src + 1]; i++) {
+		const struct piece *k = &t->key[i];
+
+		if (k->off + k->len > in->len[src] ||
+		    memcmp(in->p[src] + k->off, k->lit, (size_t)k->len) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+struct rep {
+	int size;
+	const unsigned char *p;
+};
+
+static int rep_cmp(const void *a, const void *b)
+{
+	const struct rep *x = a, *y = b;
+
+	if (x->size != y->size)
+		return x->size < y->size ? -1 : 1;
+	return memcmp(x->p, y->p, (size_t)x->size);
+}
+
+/* every source read: the classes hold (equal within, different between
+ * classes of one size) and every hole is inside its source */
+static int wfinal_matches(const struct wtmpl *t, const struct srcs *in)
+{
+	int first[256];
+	int nc = 0, nr = 0;
+	struct rep reps[256];
+
+	for (int i = 0; i < t->nmem; i++) {
+		const struct piece *m = &t->mem[i];
+
+		if (m->off + m->size > in->len[m->src] || m->fmt >= 256)
+			return 0;
+		if (m->fmt >= nc) {
+			for (int c = nc; c <= m->fmt; c++)
+				first[c] = -1;
+			nc = m->fmt + 1;
+		}
+		if (first[m->fmt] < 0) {
+			first[m->fmt] = i;
+			continue;
+		}
+		const struct piece *r = &t->mem[first[m->fmt]];
+
+		if (r->size != m->size ||
+		    memcmp(in->p[r->src] + r->off, in->p[m->src] + m->off, (size_t)m->size) != 0)
+			return 0;
+	}
+	/* the classes' values, sorted: two classes of one value are neighbours */
+	for (int c = 0; c < nc; c++) {
+		if (first[c] < 0)
+			continue;
+		const struct piece *r = &t->mem[first[c]];
+
+		reps[nr].size = r->size;
+		reps[nr].p = in->p[r->src] + r->off;
+		nr++;
+	}
+	qsort(reps, (size_t)nr, sizeof reps[0], rep_cmp);
+	for (int i = 1; i < nr; i++)
+		if (rep_cmp(&reps[i - 1], &reps[i]) == 0)
+			return 0;
+	for (int i = 0; i < t->nout; i++) {
+		const struct piece *o = &t->out[i];
+
+		if (o->src >= 0 && o->off + o->size > in->len[o->src])
+			return 0;
+	}
+	return 1;
+}
+
+/* walk_render(store, index, sources) -> bytes or None: walk template
+ * ``index`` applied to these sources (the delivery's four, then the plan's
+ * results), None when its key or classes do not hold (tests, and the
+ * template's own check) */
+static PyObject *fast_walk_render(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	struct store *s;
+	struct srcs in;
+	struct outbuf b = { NULL, 0, 0 };
+	const struct wtmpl *t;
+	long idx;
+	PyObject *list, *r;
+
+	if (nargs != 3) {
+		PyErr_SetString(PyExc_TypeError, "walk_render(store, index, sources)");
+		return NULL;
+	}
+	s = get_store(args[0]);
+	if (s == NULL)
+		return NULL;
+	idx = PyLong_AsLong(args[1]);
+	if (PyErr_Occurred())
+		return NULL;
+	if (idx < 0 || idx >= s->nw) {
+		PyErr_SetString(PyExc_IndexError, "no such walk template");
+		return NULL;
+	}
+	t = &s->w[idx];
+	list = args[2];
+	if (!PyList_Check(list) || PyList_GET_SIZE(list) != N_SRC + t->nops) {
+		PyErr_SetString(PyExc_ValueError, "walk_render: one bytes per source");
+		return NULL;
+	}
+	memset(&in, 0, sizeof in);
+	for (int i = 0; i < N_SRC + t->nops; i++) {
+		char *p;
+
+		if (PyBytes_AsStringAndSize(PyList_GET_ITEM(list, i), &p, &in.len[i]) < 0)
+			return NULL;
+		in.p[i] = (const unsigned char *)p;
+	}
+	for (int i = 0; i < N_SRC + t->nops; i++)
+		if (!wkey_matches(t, &in, i))
+			Py_RETURN_NONE;
+	if (!wfinal_matches(t, &in))
+		Py_RETURN_NONE;
+	if (render_ops(t->out, t->nout, &in, &b) < 0) {
+		PyMem_Free(b.p);
+		return NULL;
+	}
+	r = PyBytes_FromStringAndSize(b.p ? b.p : "", (Py_ssize_t)b.len);
+	PyMem_Free(b.p);
+	return r;
+}
+
 static int wait_for(pid_t pid, pid_t *got, int *status)
 {
 	for (;;) {
@@ -636,7 +949,232 @@ static PyObject *bytes_or_none(const void *p, Py_ssize_t n, int ok)
 	return PyBytes_FromStringAndSize(p, n);
 }
 
-enum { LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR, LOOP_PASS_MISS };
+enum { LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR, LOOP_PASS_MISS, LOOP_WALK };
+
+#ifndef PTRACE_GETSIGMASK
+#define PTRACE_GETSIGMASK 0x420a
+#endif
+#ifndef PTRACE_PEEKSIGINFO
+#define PTRACE_PEEKSIGINFO 0x4209
+#endif
+#define PERF_IOC_ENABLE 0x2400   /* linux/perf_event.h _IO('$', 0) */
+#define PERF_IOC_DISABLE 0x2401  /* _IO('$', 1) */
+#define PEEK_MAX 16              /* as backends/ptrace.py _PEEK_MAX */
+
+/* what a walk did: the plan ops made so far and their results */
+struct wstate {
+	unsigned char *buf;  /* MAX_WOPS results of WBUF bytes */
+	int nops;
+	struct wop done[MAX_WOPS];
+	Py_ssize_t len[MAX_WOPS];
+	int enabled;  /* the breakpoint was enabled and not disabled since */
+};
+
+static void put32(unsigned char *p, int v)
+{
+	memcpy(p, &v, 4);
+}
+
+/*
+ * Follow the walk templates of delivery template ``dt``: each op of their
+ * common plan is made, its result checked against their keys at once (what
+ * the Python walk does next depends only on key bytes), until one plan is
+ * complete with its classes holding: then its output is appended to ``b``
+ * (1).  Otherwise (0) ``ws`` holds the ops made, for the Python walk to
+ * replay and carry on from; a read that fails is not made at all (the
+ * Python walk makes it again).  -1: a Python error; -2: the wait was
+ * interrupted and the Python signal handler raised.
+ */
+static int walk_exec(struct store *s, int dt, pid_t tid, long memfd, long perf_fd,
+		     unsigned long long perf_addr, struct srcs *in, struct outbuf *b,
+		     struct wstate *ws)
+{
+	int cand[MAX_WTMPL], nc = 0;
+	static unsigned char peek[PEEK_MAX * SIGINFO_SIZE];
+
+	ws->nops = 0;
+	ws->enabled = 0;
+	for (int i = 0; i < s->nw; i++) {
+		const struct wtmpl *t = &s->w[i];
+		int ok = t->dt == dt && t->tid == (long)tid;
+
+		for (int src = 0; ok && src < N_SRC; src++)
+			ok = wkey_matches(t, in, src);
+		if (ok)
+			cand[nc++] = i;
+	}
+	for (int i = 0;; i++) {
+		int ended = 0, k = 0;
+		const struct wop *op;
+		unsigned char *r;
+		Py_ssize_t n = 0;
+		int stop = 0;
+
+		for (int c = 0; c < nc; c++) {
+			struct wtmpl *t = &s->w[cand[c]];
+
+			if (t->nops != i)
+				continue;
+			ended = 1;
+			if (wfinal_matches(t, in)) {
+				if (render_ops(t->out, t->nout, in, b) < 0)
+					return -1;
+				t->hits++;
+				return 1;
+			}
+		}
+		if (ended || nc == 0 || i >= MAX_WOPS)
+			return 0;
+		op = &s->w[cand[0]].plan[i];
+		for (int c = 1; c < nc; c++) {
+			const struct wop *o = &s->w[cand[c]].plan[i];
+
+			if (o->op != op->op || o->addr != op->addr || o->size != op->size)
+				return 0;  /* (cannot be: equal keys, equal calls) */
+		}
+		r = ws->buf + (size_t)i * WBUF;
+		switch (op->op) {
+		case OP_SIGMASK:
+			if (ptrace(PTRACE_GETSIGMASK, tid, (void *)8, r) == -1)
+				return 0;
+			n = 8;
+			break;
+		case OP_ENABLE:
+		case OP_DISABLE: {
+			int e;
+
+			if (perf_fd < 0 || perf_addr != op->addr)
+				return 0;
+			e = ioctl((int)perf_fd, op->op == OP_ENABLE ? PERF_IOC_ENABLE : PERF_IOC_DISABLE,
+				  0) == -1 ? errno : 0;
+			ws->enabled = op->op == OP_ENABLE && e == 0;
+			put32(r, e);
+			n = 4;
+			break;
+		}
+		case OP_CONT:
+		case OP_STEP: {
+			int rerr = 0, werr = 0, status = 0, has_info = 0, ierr = 0, e;
+			pid_t got = 0;
+
+			memset(r, 0, STOP_LEN);
+			if (ptrace(op->op == OP_CONT ? PTRACE_CONT : PTRACE_SINGLESTEP, tid, NULL,
+				   NULL) == -1) {
+				rerr = errno;
+			} else {
+				e = wait_for(tid, &got, &status);
+				if (e < 0) {
+					if (ws->enabled)
+						ioctl((int)perf_fd, PERF_IOC_DISABLE, 0);
+					return -2;
+				}
+				werr = e;
+			}
+			if (!rerr && !werr && WIFSTOPPED(status) && !(status >> 16) &&
+			    WSTOPSIG(status) != (SIGTRAP | 0x80)) {
+				if (ptrace(PTRACE_GETSIGINFO, got, NULL, r + 24) == -1)
+					ierr = errno;
+				else
+					has_info = 1;
+			}
+			put32(r, rerr);
+			put32(r + 4, werr);
+			put32(r + 8, (int)got);
+			put32(r + 12, status);
+			put32(r + 16, has_info);
+			put32(r + 20, ierr);
+			n = STOP_LEN;
+			stop = rerr || werr;
+			break;
+		}
+		case OP_REGS: {
+			struct iovec iov = { r, WBUF };
+
+			if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &iov) != 0)
+				return 0;
+			n = (Py_ssize_t)iov.iov_len;
+			break;
+		}
+		case OP_READ:
+			if (memfd < 0 || op->addr >= (1ULL << 63) - (unsigned long long)op->size)
+				return 0;
+			/* as PtraceTask.read_upto: until the size, a failure or nothing */
+			while (n < op->size) {
+				ssize_t got;
+
+				Py_BEGIN_ALLOW_THREADS
+				got = pread((int)memfd, r + n, (size_t)(op->size - n),
+					    (off_t)(op->addr + (unsigned long long)n));
+				Py_END_ALLOW_THREADS
+				if (got <= 0)
+					break;
+				n += got;
+			}
+			break;
+		case OP_PENDING: {
+			/* as PtraceTask.pending_signals: the private queue, then the shared */
+			unsigned long long bits = 0;
+
+			for (int shared = 0; shared < 2; shared++) {
+				struct {
+					unsigned long long off;
+					unsigned int flags;
+					int nr;
+				} a = { 0, (unsigned int)shared, PEEK_MAX };
+				long got = ptrace(PTRACE_PEEKSIGINFO, tid, &a, peek);
+
+				if (got < 0)
+					return 0;
+				for (long j = 0; j < got; j++) {
+					int signo;
+
+					memcpy(&signo, peek + j * SIGINFO_SIZE, 4);
+					if (signo > 0 && signo <= 64)
+						bits |= 1ULL << (signo - 1);
+				}
+			}
+			for (int j = 0; j < 8; j++)
+				r[j] = (unsigned char)(bits >> (8 * j));
+			n = 8;
+			break;
+		}
+		default:
+			return 0;
+		}
+		ws->done[i] = *op;
+		ws->len[i] = n;
+		ws->nops = i + 1;
+		in->p[N_SRC + i] = r;
+		in->len[N_SRC + i] = n;
+		if (stop)
+			return 0;
+		for (int c = 0; c < nc; c++)
+			if (wkey_matches(&s->w[cand[c]], in, N_SRC + i))
+				cand[k++] = cand[c];
+		nc = k;
+	}
+}
+
+/* the ops a walk made, for Python: [(op, addr, size, result)] */
+static PyObject *wstate_list(const struct wstate *ws)
+{
+	PyObject *l = PyList_New(ws->nops);
+
+	if (l == NULL)
+		return NULL;
+	for (int i = 0; i < ws->nops; i++) {
+		PyObject *t = Py_BuildValue("(iKly#)", ws->done[i].op, ws->done[i].addr,
+					    ws->done[i].size, (const char *)ws->buf + (size_t)i * WBUF,
+					    ws->len[i]);
+
+		if (t == NULL) {
+			Py_DECREF(l);
+			return NULL;
+		}
+		PyList_SET_ITEM(l, i, t);
+	}
+	return l;
+}
 
 /*
  * trace_loop(store, tid, sig, fds, served, handler_code, pc_offset, regs_size,
@@ -674,6 +1212,19 @@ enum { LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR, LOOP_PASS_MISS };
  *   LOOP_PASS_MISS  no template matched: the stop (got, status, info) is the
  *                   delivery's, still to be handled; dpc its pc.
  * A task stopped by the loop with a signal owed is resumed with it (cursig).
+ *
+ * ``step`` true (--step-sigreturn): a delivery written with a template is
+ * followed through its handler's sigreturn by the walk templates made after
+ * that delivery template (walk_exec; ``fds`` entries then carry the task's
+ * perf_event breakpoint fd and address too: (fd, sp offset, sp size, perf
+ * fd, perf address)); the walk's output follows the delivery's, and the
+ * loop goes on from the restored context.  A walk no template serves
+ * ends the loop:
+ *   LOOP_WALK   the delivery is written (stid, dinfo, dpc, regs and data as
+ *               for LOOP_MISS: its handler entry); ``walk`` (the item after
+ *               the exception) is (delivery template index, [(op, addr,
+ *               size, result)]) -- what the walk did after the handler's
+ *               entry, for the Python walk to replay and carry on from.
  */
 static PyObject *fast_trace_loop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -691,11 +1242,16 @@ static PyObject *fast_trace_loop(PyObject *self, PyObject *const *args, Py_ssize
 	char *data = NULL;
 	Py_ssize_t regs_len = 0, data_len = 0;
 	long stid = 0;
-	PyObject *res = NULL, *exc = NULL;
+	PyObject *res = NULL, *exc = NULL, *walk = NULL;
+	long step;
+	struct wstate ws;
+	int walk_dt = -1;
 
-	if (nargs != 11) {
+	memset(&ws, 0, sizeof ws);
+	if (nargs != 12) {
 		PyErr_SetString(PyExc_TypeError, "trace_loop(store, tid, sig, fds, served, "
-				"handler_code, pc_offset, regs_size, read_size, max_count, max_bytes)");
+				"handler_code, pc_offset, regs_size, read_size, max_count, max_bytes, "
+				"step)");
 		return NULL;
 	}
 	s = get_store(args[0]);
@@ -711,6 +1267,7 @@ static PyObject *fast_trace_loop(PyObject *self, PyObject *const *args, Py_ssize
 	read_size = PyLong_AsLong(args[8]);
 	max_count = PyLong_AsLong(args[9]);
 	max_bytes = PyLong_AsLong(args[10]);
+	step = PyLong_AsLong(args[11]);
 	if (PyErr_Occurred())
 		return NULL;
 	if (!PyDict_Check(fds) || regs_size <= 0 || regs_size > (long)sizeof regbuf ||
@@ -721,9 +1278,17 @@ static PyObject *fast_trace_loop(PyObject *self, PyObject *const *args, Py_ssize
 	data = PyMem_Malloc((size_t)read_size);
 	if (data == NULL)
 		return PyErr_NoMemory();
+	if (step) {
+		ws.buf = PyMem_Malloc((size_t)MAX_WOPS * WBUF);
+		if (ws.buf == NULL) {
+			PyMem_Free(data);
+			return PyErr_NoMemory();
+		}
+	}
 
 	for (;;) {
-		long fd, sp_off, sp_size;
+		long fd, sp_off, sp_size, perf_fd = -1;
+		unsigned long long perf_addr = 0;
 		PyObject *entry, *key;
 		int sig, e;
 		unsigned long long sp = 0;
@@ -735,7 +1300,8 @@ static PyObject *fast_trace_loop(PyObject *self, PyObject *const *args, Py_ssize
 			stid = cur;
 			got = (pid_t)cur;
 			status = (int)cursig;  /* the signal it is owed (pass mode) */
-			have_regs = handler_code >= 0;  /* of cur, read at its handler entry */
+			/* of cur, read at its handler entry (after its walk: none) */
+			have_regs = handler_code >= 0 && !step;
 			break;
 		}
 		if (ptrace(PTRACE_CONT, (pid_t)cur, NULL, (void *)cursig) == -1) {
@@ -782,13 +1348,19 @@ static PyObject *fast_trace_loop(PyObject *self, PyObject *const *args, Py_ssize
 				goto fail;
 			break;  /* a task the session does not know yet */
 		}
-		if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3) {
-			PyErr_SetString(PyExc_TypeError, "fds: {tid: (fd, sp_offset, sp_size)}");
+		if (!PyTuple_Check(entry) ||
+		    (PyTuple_GET_SIZE(entry) != 3 && PyTuple_GET_SIZE(entry) != 5)) {
+			PyErr_SetString(PyExc_TypeError, "fds: {tid: (fd, sp_offset, sp_size"
+					"[, perf_fd, perf_address])}");
 			goto fail;
 		}
 		fd = PyLong_AsLong(PyTuple_GET_ITEM(entry, 0));
 		sp_off = PyLong_AsLong(PyTuple_GET_ITEM(entry, 1));
 		sp_size = PyLong_AsLong(PyTuple_GET_ITEM(entry, 2));
+		if (PyTuple_GET_SIZE(entry) == 5) {
+			perf_fd = PyLong_AsLong(PyTuple_GET_ITEM(entry, 3));
+			perf_addr = PyLong_AsUnsignedLongLongMask(PyTuple_GET_ITEM(entry, 4));
+		}
 		if (PyErr_Occurred())
 			goto fail;
 
@@ -920,6 +1492,23 @@ static PyObject *fast_trace_loop(PyObject *self, PyObject *const *args, Py_ssize
 			if (render(&s->t[hit], &in, &b) < 0)
 				goto fail;
 			s->t[hit].hits++;
+			if (step) {
+				int w = walk_exec(s, hit, (pid_t)stid, fd, perf_fd, perf_addr, &in, &b,
+						  &ws);
+
+				if (w == -2) {
+					count++;  /* (its delivery is written) */
+					goto intr;
+				}
+				if (w < 0)
+					goto fail;
+				if (w == 0) {
+					kind = LOOP_WALK;
+					walk_dt = hit;
+					count++;
+					break;
+				}
+			}
 		}
 		count++;
 		cur = stid;
@@ -948,7 +1537,23 @@ intr:
 		exc = Py_None;
 		Py_INCREF(exc);
 	}
-	res = Py_BuildValue("(iy#lkNNiiiiNiNNN)", kind, b.p ? b.p : "", (Py_ssize_t)b.len, count,
+	if (kind == LOOP_WALK) {
+		PyObject *l = wstate_list(&ws);
+
+		if (l == NULL) {
+			Py_DECREF(exc);
+			goto fail;
+		}
+		walk = Py_BuildValue("(iN)", walk_dt, l);
+		if (walk == NULL) {
+			Py_DECREF(exc);
+			goto fail;
+		}
+	} else {
+		walk = Py_None;
+		Py_INCREF(walk);
+	}
+	res = Py_BuildValue("(iy#lkNNiiiiNiNNNN)", kind, b.p ? b.p : "", (Py_ssize_t)b.len, count,
 			    (unsigned long)stid,
 			    have_dinfo ? PyBytes_FromStringAndSize((char *)dinfo, SIGINFO_SIZE)
 				       : (Py_INCREF(Py_None), Py_None),
@@ -961,13 +1566,15 @@ intr:
 			    rerr, werr, (int)got, status,
 			    bytes_or_none(info, SIGINFO_SIZE, have_info), ierr,
 			    bytes_or_none(regbuf, regs_len, have_regs),
-			    bytes_or_none(data, data_len, have_data), exc);
+			    bytes_or_none(data, data_len, have_data), exc, walk);
 	PyMem_Free(b.p);
 	PyMem_Free(data);
+	PyMem_Free(ws.buf);
 	return res;
 fail:
 	PyMem_Free(b.p);
 	PyMem_Free(data);
+	PyMem_Free(ws.buf);
 	return NULL;
 }
 
@@ -987,7 +1594,11 @@ static PyMethodDef methods[] = {
 	 "render(store, index, frame, regs, pc, siginfo) -> bytes or None"},
 	{"trace_loop", (PyCFunction)(void (*)(void))fast_trace_loop, METH_FASTCALL,
 	 "trace_loop(store, tid, sig, fds, served, handler_code, pc_offset, regs_size, "
-	 "read_size, max_count, max_bytes) -> tuple (see the source)"},
+	 "read_size, max_count, max_bytes, step) -> tuple (see the source)"},
+	{"store_add_walk", (PyCFunction)(void (*)(void))fast_store_add_walk, METH_FASTCALL,
+	 "store_add_walk(store, tid, dt, plan, lens, key, members, out) -> False when full"},
+	{"walk_render", (PyCFunction)(void (*)(void))fast_walk_render, METH_FASTCALL,
+	 "walk_render(store, index, sources) -> bytes or None"},
 	{NULL, NULL, 0, NULL},
 };
 

@@ -486,7 +486,7 @@ class TracerBackend(Protocol):
 
 
 #: kinds of :class:`LoopOutcome` (``_fastptrace.c`` ``trace_loop``)
-LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR, LOOP_PASS_MISS = range(6)
+LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR, LOOP_PASS_MISS, LOOP_WALK = range(7)
 
 
 class LoopOutcome(Protocol):
@@ -519,6 +519,10 @@ class LoopOutcome(Protocol):
     def data(self) -> bytes | None: ...
     @property
     def exc(self) -> BaseException | None: ...
+    @property
+    def walk(self) -> tuple[int, list[tuple[int, int, int, bytes]]] | None:
+        """LOOP_WALK: (delivery template index, [(op, address, size, result)])."""
+        ...
 
 
 class FastLoop(Protocol):
@@ -536,11 +540,18 @@ class FastLoop(Protocol):
 
     def trace_loop(self, store: Any, task: Any, sig: int, served: int,
                    handler_code: int, read_size: int, max_count: int,
-                   max_bytes: int) -> LoopOutcome:
+                   max_bytes: int, step: bool = False) -> LoopOutcome:
         """Resume ``task`` (one of this backend's tasks) and serve deliveries
         with the templates of ``store`` (one :meth:`new_template_store` made)
         until something else happens; never raises for a failed resume or
-        wait (:meth:`loop_stop` does)."""
+        wait (:meth:`loop_stop` does).  ``step``: the walks of
+        --step-sigreturn too, by the store's walk templates (LOOP_WALK when
+        none serves one; engine/faststep.py)."""
+        ...
+
+    def perf_args(self, task: Any) -> tuple[int, int]:
+        """(fd, address) of the task's restorer breakpoint the compiled walk
+        may enable and disable, or (-1, 0)."""
         ...
 
     def loop_stop(self, r: Any) -> tuple[WaitResult, bytes | None]:

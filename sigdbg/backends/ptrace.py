@@ -34,6 +34,7 @@ import ctypes
 import errno
 import os
 import signal
+import struct
 from typing import TYPE_CHECKING, NamedTuple
 
 from ptrace import PtraceError
@@ -47,10 +48,12 @@ from sigdbg.backends.base import (
 )
 from sigdbg.backends.ptrace_sys import (
     _FAILED,
+    _HW_BREAK_REGSET,
+    _HW_BREAKPOINT,
     _MAX_REGSET,
     _NATIVE,
+    _PC_USER_OFFSET,
     _PEEK_PC,
-    _RIP_OFFSET,
     _SYSCALL_TRAP,
     _WALL,
     _WIFSTOPPED,
@@ -98,7 +101,12 @@ def trace_loop_available() -> bool:
 
 
 #: Tracer.trace_loop outcomes (_fastptrace.c ``trace_loop``)
-LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR, LOOP_PASS_MISS = range(6)
+LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR, LOOP_PASS_MISS, LOOP_WALK = range(7)
+#: the ops of a walk plan (_fastptrace.c OP_*; engine/faststep.py)
+(OP_SIGMASK, OP_ENABLE, OP_CONT, OP_STEP, OP_REGS, OP_READ, OP_PENDING,
+ OP_DISABLE) = range(8)
+#: a walk op's result for OP_CONT / OP_STEP: rerr werr got status has_info ierr, siginfo
+WALK_STOP = struct.Struct("<6i")
 
 
 class LoopResult(NamedTuple):
@@ -119,6 +127,8 @@ class LoopResult(NamedTuple):
     regs: bytes | None  #: its registers (SIGTRAP stops)
     data: bytes | None  #: bytes read at its sp (handler entry)
     exc: BaseException | None  #: LOOP_INTR: raise it once ``out`` is written
+    #: LOOP_WALK: (delivery template index, [(op, address, size, result)])
+    walk: tuple[int, list[tuple[int, int, int, bytes]]] | None = None
 
 
 class TemplateStore:
@@ -145,6 +155,29 @@ class TemplateStore:
         """Template ``index`` applied to these bytes (None: its key does not match)."""
         out: bytes | None = _NATIVE.render(self._store, index, frame, regs, pc, info)
         return out
+
+    def add_walk(self, tid: int, dt: int, plan: list[tuple[int, int, int]], lens: list[int],
+                 key: list[tuple[int, int, bytes]], members: list[tuple[int, int, int, int]],
+                 out: list[bytes | tuple[int, int, int, int]]) -> bool:
+        """A walk template (engine/faststep.py) after delivery template ``dt``."""
+        return bool(_NATIVE.store_add_walk(self._store, tid, dt, plan, lens, key, members, out))
+
+    def walk_render(self, index: int, sources: list[bytes]) -> bytes | None:
+        """Walk template ``index`` applied to these sources (None: no match)."""
+        out: bytes | None = _NATIVE.walk_render(self._store, index, sources)
+        return out
+
+
+def _perf_args(t: PtraceTask) -> tuple[int, int]:
+    """(fd, address) of ``t``'s perf_event restorer breakpoint when the C
+    walk may enable and disable it as ``arm_breakpoint`` and
+    ``disarm_breakpoint`` would (an fd open, no debug register of ours
+    set); (-1, 0) otherwise."""
+    hw = _HW_BREAKPOINT
+    if _HW_BREAK_REGSET or t._hw_break or t._perf_fd is None or t._dr_unknown \
+            or (hw is not None and t._dr.get(hw.control_index)):
+        return -1, 0
+    return t._perf_fd, t._perf_address
 
 
 class Tracer:
@@ -362,7 +395,7 @@ class Tracer:
             else:
                 fd = sp_offset = sp_size = -1
             rerr, werr, got, status, info, ierr, pc, regs, data = _NATIVE.resume_wait(
-                task._tid, request, sig, wait_tid, _RIP_OFFSET if peek_pc and _PEEK_PC else -1,
+                task._tid, request, sig, wait_tid, _PC_USER_OFFSET if peek_pc and _PEEK_PC else -1,
                 _MAX_REGSET if step else 0, fd, sp_offset, sp_size, read_at_sp)
             if rerr or werr:
                 if rerr and rerr != errno.ESRCH:
@@ -400,7 +433,7 @@ class Tracer:
 
     def trace_loop(self, store: TemplateStore, task: PtraceTask, sig: int, served: int,
                    handler_code: int, read_size: int, max_count: int,
-                   max_bytes: int) -> LoopResult:
+                   max_bytes: int, step: bool = False) -> LoopResult:
         """Resume ``task`` and serve plain deliveries in C until something
         else happens (see _fastptrace.c ``trace_loop``): a signal in
         ``served`` (bit n-1 = signal n) delivered to a task with a handler is
@@ -409,23 +442,29 @@ class Tracer:
         its signal instead, written with a template of its siginfo and pc).
         The tasks' memory fds are opened first.  Nothing is raised for a
         failed resume or wait: the caller writes ``out`` first
-        (:meth:`loop_stop`)."""
-        fds: dict[int, tuple[int, int, int]] = {}
+        (:meth:`loop_stop`).  ``step``: the walks of --step-sigreturn too,
+        by the store's walk templates (LOOP_WALK when none serves one)."""
+        fds: dict[int, tuple[int, ...]] = {}
         for tid, t in self.tasks.items():
             try:
-                fds[tid] = t.sp_read_args()
+                fds[tid] = t.sp_read_args() + _perf_args(t) if step else t.sp_read_args()
             except SigdbgError:
                 pass
         task._raw_regs = task._regs = None
         r = LoopResult(*_NATIVE.trace_loop(store._store, task._tid, sig, fds, served,
-                                           handler_code, _RIP_OFFSET, _MAX_REGSET, read_size,
-                                           max_count, max_bytes))
+                                           handler_code, _PC_USER_OFFSET, _MAX_REGSET, read_size,
+                                           max_count, max_bytes, int(step)))
         if r.kind == LOOP_FULL:
             stopped = self.tasks.get(r.stid)
             if stopped is not None:
                 stopped._raw_regs = stopped._regs = None
                 stopped._raw_regs = r.regs
         return r
+
+    def perf_args(self, task: PtraceTask) -> tuple[int, int]:
+        """(fd, address) of the task's restorer breakpoint the C walk may
+        enable and disable, or (-1, 0) (see ``_perf_args``)."""
+        return _perf_args(task)
 
     def loop_stop(self, r: LoopResult) -> tuple[WaitResult, bytes | None]:
         """The stop a trace loop ended on, as ``resume_wait`` reports one:
@@ -648,6 +687,6 @@ from sigdbg.backends import base as _base  # noqa: E402
 
 # the loop's outcome kinds are defined twice (here, beside the C module's
 # wrapper, and in base.py for the engine): they must agree
-assert (LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR, LOOP_PASS_MISS) == (
+assert (LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR, LOOP_PASS_MISS, LOOP_WALK) == (
     _base.LOOP_STOP, _base.LOOP_MISS, _base.LOOP_OTHER, _base.LOOP_FULL, _base.LOOP_INTR,
-    _base.LOOP_PASS_MISS)
+    _base.LOOP_PASS_MISS, _base.LOOP_WALK)

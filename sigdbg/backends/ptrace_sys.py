@@ -61,7 +61,6 @@ PTRACE_O_EXITKILL = 0x100000
 
 
 NT_PRSTATUS = 1
-NT_X86_XSTATE = 0x202
 
 _WALL = 0x40000000
 #: WSTOPSIG of a syscall-stop with PTRACE_O_TRACESYSGOOD
@@ -71,7 +70,7 @@ _WIFSTOPPED = os.WIFSTOPPED
 #: for PTRACE_PEEKUSER; an arm64 kernel has no PTRACE_PEEKUSR at all
 #: (arch/arm64/kernel/ptrace.c arch_ptrace: regsets only): read the regset there
 _PEEK_PC = native_abi().user_area_pc is not None
-_RIP_OFFSET = native_abi().user_area_pc or 0
+_PC_USER_OFFSET = native_abi().user_area_pc or 0
 
 #: Options always set: a dying tracer must never leave a stopped tracee.
 #: TRACEEXIT gives a stop before a task dies, so a fatal signal is reported
@@ -133,7 +132,7 @@ _SIGINFO_SIZE = 128
 #: flags), arch, instruction_pointer, stack_pointer, nr
 _SYSCALL_INFO = struct.Struct("<B3xIQQQ")
 _MAX_REGSET = 4096
-_XSTATE_MAX = 16384
+_BIG_REGSET_MAX = 16384
 _PREAD_LIMIT = 1 << 63
 
 

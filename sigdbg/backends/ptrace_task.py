@@ -28,12 +28,14 @@ from sigdbg.abi import (
 )
 from sigdbg.backends.base import TracerBackend
 from sigdbg.backends.ptrace_sys import (
+    _BIG_REGSET_MAX,
     _FAILED,
     _HW_BREAK_REGSET,
     _HW_BREAKPOINT,
     _HW_BREAKPOINT_X,
     _MAX_REGSET,
     _NR_PERF_EVENT_OPEN,
+    _PC_USER_OFFSET,
     _PEEK_PC,
     _PERF_ATTR,
     _PERF_BP_FLAGS,
@@ -42,13 +44,10 @@ from sigdbg.backends.ptrace_sys import (
     _PERF_FLAG_FD_CLOEXEC,
     _PERF_TYPE_BREAKPOINT,
     _PREAD_LIMIT,
-    _RIP_OFFSET,
     _SIGINFO_SIZE,
     _SYSCALL_INFO,
     _TRAP_PERF,
-    _XSTATE_MAX,
     NT_PRSTATUS,
-    NT_X86_XSTATE,
     PTRACE_CONT,
     PTRACE_DETACH,
     PTRACE_GET_SYSCALL_INFO,
@@ -176,7 +175,7 @@ class PtraceTask:
         self._abi: Abi | None = None
         self._process_abi: Abi | None = None
         self._regset = _Regset(_MAX_REGSET)
-        self._xstate: _Regset | None = None
+        self._big_regset: _Regset | None = None
         self._siginfo_buf = ctypes.create_string_buffer(_SIGINFO_SIZE)
         self._siginfo_ptr = _word(ctypes.addressof(self._siginfo_buf))
         self._msg = ctypes.c_ulong(0)
@@ -345,18 +344,11 @@ class PtraceTask:
         self._req(PTRACE_SETREGSET, NT_PRSTATUS, ctypes.addressof(iov))
 
     def fp_regs_raw(self) -> bytes | None:
-        """Target.fp_regs_raw: the extended state regset."""
-        return self.xstate_raw()
-
-    def xstate_raw(self) -> bytes | None:
-        """The NT_X86_XSTATE regset (standard XSAVE format), None if refused."""
-        rs = self._xstate
-        if rs is None:
-            rs = self._xstate = _Regset(_XSTATE_MAX)
-        try:
-            return rs.get(self, NT_X86_XSTATE)
-        except TargetError:
-            return None
+        """Target.fp_regs_raw: the ABI's FP/vector regset (``Abi.fp_regset_notes``,
+        the first: x86's extended state in standard XSAVE format), None if
+        refused or the ABI names none."""
+        notes = self.abi.fp_regset_notes
+        return self.regset_raw(notes[0][0]) if notes else None
 
     def siginfo_raw(self) -> bytes | None:
         """PTRACE_GETSIGINFO; None when the kernel says EINVAL (a group-stop).
@@ -459,7 +451,7 @@ class PtraceTask:
         """
         if not _PEEK_PC:
             return self.pc_sp()[0]
-        result = _sys_ptrace(PTRACE_PEEKUSER, self._tid, _RIP_OFFSET, 0)
+        result = _sys_ptrace(PTRACE_PEEKUSER, self._tid, _PC_USER_OFFSET, 0)
         if result == _FAILED:
             code = _get_errno()
             if code:  # else the word really is all ones
@@ -468,7 +460,7 @@ class PtraceTask:
                 # the text python-ptrace's PtraceError had
                 raise TargetError(
                     f"PTRACE_PEEKUSER failed: ptrace(cmd={PTRACE_PEEKUSER}, pid={self._tid}, "
-                    f"{_RIP_OFFSET!r}, 0) error #{code}: {os.strerror(code)}"
+                    f"{_PC_USER_OFFSET!r}, 0) error #{code}: {os.strerror(code)}"
                 )
         return int(result)
 
@@ -557,9 +549,9 @@ class PtraceTask:
     def regset_raw(self, note: int) -> bytes | None:
         """PTRACE_GETREGSET ``note`` (up to 16 KiB: AArch64 NT_ARM_SVE is 8768
         bytes at VL 256), None if refused."""
-        rs = self._xstate
+        rs = self._big_regset
         if rs is None:
-            rs = self._xstate = _Regset(_XSTATE_MAX)
+            rs = self._big_regset = _Regset(_BIG_REGSET_MAX)
         try:
             return rs.get(self, note)
         except TargetError:

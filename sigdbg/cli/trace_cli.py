@@ -266,8 +266,13 @@ def _json_writer(out: IO[str], extra: Extra | None = None) -> Callable[[Event], 
         def pair(d: Event, h: Event) -> bytes:
             return line_of(d) + line_of(h)
 
+        def walk(events: list[Event]) -> bytes:
+            # what write() writes for a sigreturn walk's events, in order
+            return b"".join(line_of(e) for e in events)
+
         write.pair = pair  # type: ignore[attr-defined]
         write.passed = line_of  # type: ignore[attr-defined]
+        write.walk = walk  # type: ignore[attr-defined]
         return write
 
     def write_extra(e: Event) -> object:
@@ -715,7 +720,8 @@ def run(a: argparse.Namespace, st: Style) -> int:
             for e in session.events(step_sigreturn=a.step_sigreturn and a.frame,
                                     encoder=getattr(base, "pair", None),
                                     passed_encoder=getattr(base, "passed", None),
-                                    batch=1 if _isatty(out) else FAST_BATCH):
+                                    batch=1 if _isatty(out) else FAST_BATCH,
+                                    walk_encoder=getattr(base, "walk", None)):
                 try:
                     write(e)
                 except BrokenPipeError:
@@ -857,6 +863,18 @@ def _writer(a: argparse.Namespace, out: IO[str], st: Style,
             # what text() writes for a delivery passed on (--no-frame)
             return (render_compact(d, None, st) + "\n").encode("utf-8", "surrogateescape")
 
+        walk_kinds = (ev.SigreturnStep, ev.SigreturnEntered, ev.ContextRestored,
+                      ev.SigreturnAbandoned)
+
+        def walk(events: list[Event]) -> bytes | None:
+            # what text() writes for a sigreturn walk's events (each one
+            # line of its own; None when one is of another kind)
+            if any(e.__class__ not in walk_kinds for e in events):
+                return None
+            return "".join(render_compact(e, None, st) + "\n"
+                           for e in events).encode("utf-8", "surrogateescape")
+
         text.pair = pair  # type: ignore[attr-defined]
         text.passed = passed  # type: ignore[attr-defined]
+        text.walk = walk  # type: ignore[attr-defined]
     return text

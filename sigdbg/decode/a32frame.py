@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from sigdbg.abi import ARM, arm
 from sigdbg.abi.arm import frames as arm_frames
 from sigdbg.abi.arm.frames import A32FrameKind
+from sigdbg.abi.fpview import FpView, RegGroup
 from sigdbg.abi.layout import Decoded
 from sigdbg.backends.base import Memory
 from sigdbg.decode.arm_regspace import RegspaceRecord, walk_regspace
@@ -42,15 +43,8 @@ from sigdbg.names import sigset_names
 _MAX_SIZE = max(k.layout.size for k in arm_frames.FRAME_KINDS)
 
 
-def cpsr_names(cpsr: int) -> tuple[str, ...]:
-    """Named CPSR bits, IT state when non-zero, and the mode (USR for a user task)."""
-    names = [n for bit, n in arm_frames.CPSR_BITS if cpsr & bit]
-    if cpsr & arm_frames.CPSR_IT_MASK:
-        it = ((cpsr >> 25) & 3) | ((cpsr >> 8) & 0xFC)
-        names.append(f"IT={it:#x}")
-    mode = cpsr & arm_frames.CPSR_MODE_MASK
-    names.append(arm_frames.CPSR_MODES.get(mode, f"mode={mode:#x}"))
-    return tuple(names)
+#: (the ABI's CPSR bit names, sigdbg/abi/arm/frames.py)
+cpsr_names = arm_frames.cpsr_names
 
 
 @dataclass(frozen=True)
@@ -67,6 +61,11 @@ class A32Record(Model):
     #: vfp: d0-d31 (ufp.fpregs, 64-bit each)
     dregs: tuple[int, ...]
     payload_size: int  #: bytes after the 8-byte header
+
+    def fp_view(self) -> FpView:
+        """What the text shows of the record's registers (sigdbg/abi/fpview.py):
+        vfp's D0-D31."""
+        return FpView(groups=(RegGroup("d", 64, self.dregs),) if self.dregs else ())
 
 
 @dataclass(frozen=True)

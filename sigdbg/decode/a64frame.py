@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sigdbg.abi import AARCH64, aarch64
+from sigdbg.abi.fpview import FpView, RegGroup
 from sigdbg.abi.layout import Decoded
 from sigdbg.backends.base import Memory
 from sigdbg.decode.arm64_records import Record, walk_reserved
@@ -48,23 +49,9 @@ _UC_OFF = _FRAME.by_name["uc"].offset
 _MC_OFF = _FRAME.offset_of("uc.uc_mcontext")
 _READER = _FRAME.int_members("", "uc", "uc.uc_stack", "uc.uc_mcontext")
 
-#: pstate bits worth a name in a frame (arch/arm64/include/uapi/asm/ptrace.h)
-PSTATE_BITS: tuple[tuple[int, str], ...] = (
-    (1 << 31, "N"), (1 << 30, "Z"), (1 << 29, "C"), (1 << 28, "V"),
-    (1 << 21, "SS"), (1 << 12, "SSBS"), (1 << 9, "D"), (1 << 8, "A"),
-    (1 << 7, "I"), (1 << 6, "F"),
-)
-
-
-def pstate_names(pstate: int) -> tuple[str, ...]:
-    """Named PSTATE bits, plus BTYPE when non-zero (bits 11:10) and the mode
-    (bits 3:0, EL0t = 0 for a user task)."""
-    names = [n for bit, n in PSTATE_BITS if pstate & bit]
-    btype = (pstate >> 10) & 3
-    if btype:
-        names.append(f"BTYPE={btype}")
-    names.append("EL0t" if pstate & 0xF == 0 else f"mode={pstate & 0xF:#x}")
-    return tuple(names)
+#: (pstate bit names: the ABI's, sigdbg/abi/aarch64)
+PSTATE_BITS = aarch64.PSTATE_BITS
+pstate_names = aarch64.pstate_names
 
 
 @dataclass(frozen=True)
@@ -86,6 +73,26 @@ class A64Record(Model):
     #: SVE_SIG_PREG_OFFSET); empty for a header-only sve record
     zregs: tuple[str, ...] = ()
     pregs: tuple[str, ...] = ()
+
+    def fp_view(self) -> FpView:
+        """What the text shows of the record's registers (sigdbg/abi/fpview.py):
+        fpsimd's V0-V31; sve's Z0-Z31 and P0-P15, FFR, their low 128 and 16
+        bits (the JSON has them whole)."""
+        groups: list[RegGroup] = []
+        notes: tuple[tuple[str, str], ...] = ()
+        if self.vregs:
+            groups.append(RegGroup("v", 128, tuple(int(v, 16) for v in self.vregs)))
+        if self.zregs:
+            bits = (len(self.zregs[0]) - 2) * 4
+            notes = (("", f"vector length {bits} bits; non-zero Z/P shown low 128/16 bits:"),)
+            groups.append(RegGroup("z", bits, tuple(int(v, 16) for v in self.zregs), shown=128))
+            groups.append(RegGroup("p", bits // 8, tuple(int(v, 16) for v in self.pregs),
+                                   shown=16, labels=_P_LABELS[:len(self.pregs)]))
+        return FpView(notes=notes, groups=tuple(groups))
+
+
+#: the names of an sve record's predicate registers, in its order (P0-P15, FFR)
+_P_LABELS = (*(f"p{n}" for n in range(16)), "ffr")
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,8 @@ def _json_fn(cls: type, skip: tuple[str, ...], view: bool, wire: bool = False) -
         head: tuple[tuple[str, Any], ...] = getattr(cls, "_json_head", ())
         items = [f"{k!r}: {v!r}" for k, v in head]
         items += [
-            f"{f.name!r}: {_field_expr(cls, i, f.name, str(f.type), view or wire, wire)}"
+            f"{f.metadata.get('json_key', f.name)!r}: "
+            f"{_field_expr(cls, i, f.name, str(f.type), view or wire, wire)}"
             for i, f in enumerate(dataclasses.fields(cls))
             if f.metadata.get("json", True) and f.name not in skip
         ]
@@ -178,7 +179,9 @@ class Model:
     """Mixin for frozen dataclasses: ``to_json`` over their fields.
 
     Fields whose metadata has ``json=False`` are left out (back references,
-    raw buffers kept for the renderers).  This runs once per event on the
+    raw buffers kept for the renderers); ``json_key`` names a field's JSON
+    key when the schema's differs from the field's (an arch's name the
+    schema keeps for every ABI, :data:`sigdbg.abi.SCHEMA_KEYS`).  This runs once per event on the
     trace hot path, hence the per-class compiled builder.
     """
 

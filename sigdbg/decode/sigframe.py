@@ -511,23 +511,29 @@ def _sigcontext(row: FrameKind) -> Layout:
     return layout
 
 
-def regset_value_fields(abi: Abi) -> list[tuple[int, int]]:
+def regset_value_fields(abi: Abi, skip: tuple[str, ...] = ()) -> list[tuple[int, int]]:
     """(offset, size) in ``abi``'s NT_PRSTATUS regset of the registers a frame
     decode only copies: those sigreturn restores from the sigcontext, word
-    sized, but the stack pointer (the handler-entry pc among them)."""
+    sized, but the stack pointer (the handler-entry pc among them).
+    ``skip``: registers (user_regs names) left out as well -- the walk of
+    --step-sigreturn tests the flags and the system call number."""
     sc = _sigcontext(abi.frame_kinds[0])
     word = abi.bits // 8
     return [(abi.user_regs[ur].offset, abi.user_regs[ur].size)
-            for name, ur in abi.mcontext_regs if ur != abi.sp and sc[name].size == word]
+            for name, ur in abi.mcontext_regs
+            if ur != abi.sp and ur not in skip and sc[name].size == word]
 
 
-def frame_value_fields(frame: SigFrame) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+def frame_value_fields(frame: SigFrame, *, skip_flags: bool = False,
+                       ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """(values, reads) of a decoded frame, as (offset, size) from its address:
     ``reads`` is every byte :func:`decode_sigframe` looked at (the frame
     struct, the FP area's parts); ``values`` the fields among them that it
     copies to its output and tests for nothing -- the saved general
     registers but the stack pointer (checked against the frame), the FP and
-    vector registers.  The C trace loop's template holes (engine/fastpath.py)."""
+    vector registers.  The C trace loop's template holes (engine/fastpath.py).
+    ``skip_flags``: not the saved flags either (the sigreturn walk tests
+    its trap flag: engine/faststep.py)."""
     kind = frame.kind
     abi = abi_of_frame_kind(kind)
     row = kind_row(abi.name, kind)
@@ -536,8 +542,9 @@ def frame_value_fields(frame: SigFrame) -> tuple[list[tuple[int, int]], list[tup
     mc = layout.offset_of(row.mcontext)
     word = abi.bits // 8
     sp_name = next((n for n, ur in abi.mcontext_regs if ur == abi.sp), "")
-    values = [(mc + sc[name].offset, word) for name, _ in abi.mcontext_regs
-              if name != sp_name and sc[name].size == word]
+    values = [(mc + sc[name].offset, word) for name, ur in abi.mcontext_regs
+              if name != sp_name and sc[name].size == word
+              and not (skip_flags and ur == abi.flags)]
     reads = [(0, layout.size)]
     fp = frame.fpstate
     if fp is not None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import signal
 from collections import deque
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, cast
 
 from sigdbg.abi import Abi
 from sigdbg.backends.base import (
@@ -25,6 +25,8 @@ from sigdbg.backends.base import (
     LOOP_MISS,
     LOOP_PASS_MISS,
     LOOP_STOP,
+    LOOP_WALK,
+    LoopOutcome,
     ResumeResult,
     SessionBackend,
     TracedTask,
@@ -56,6 +58,16 @@ from sigdbg.engine.fastpath import (
     PassEncoder,
 )
 from sigdbg.engine.fastpath import pc_bytes as _pc_bytes
+from sigdbg.engine.faststep import (
+    W0,
+    Diverged,
+    FastStep,
+    WalkEncoder,
+    WalkRecorder,
+    WalkStore,
+    run_walk,
+    walk_inputs,
+)
 from sigdbg.engine.inspect import Inspector, TaskView
 from sigdbg.engine.leave import Leaving
 from sigdbg.engine.policy import Pending, SignalPolicy
@@ -420,7 +432,8 @@ class Session(Leaving, SropHooks, Inspector):
 
     def events(self, *, step_sigreturn: bool = False, encoder: PairEncoder | None = None,
                passed_encoder: PassEncoder | None = None,
-               batch: int = FastPath.MAX_COUNT) -> Iterator[ev.Event]:
+               batch: int = FastPath.MAX_COUNT,
+               walk_encoder: WalkEncoder | None = None) -> Iterator[ev.Event]:
         """Run the target, yielding events until no traced task is left.
 
         The tracee is stopped while the consumer holds an event; the next
@@ -430,20 +443,16 @@ class Session(Leaving, SropHooks, Inspector):
         ``SignalDelivered`` and ``HandlerEntered``), pure and stateless.  With
         it, plain deliveries may come as :class:`~sigdbg.engine.events.Rendered`
         events instead: served by the C trace loop and written with templates
-        of exactly that encoder's output (engine/fastpath.py).  Not with
-        ``step_sigreturn``, nor when the C module is not built
+        of exactly that encoder's output (engine/fastpath.py); with
+        ``step_sigreturn`` only given ``walk_encoder``, the front end's
+        writer of a walk's events (the C loop then follows plain walks too:
+        engine/faststep.py).  Not when the C module is not built
         (SIGDBG_NO_NATIVE) or SIGDBG_NO_FASTPATH is set.  ``passed_encoder``
         does the same for a delivery passed on without a frame
         (``policy.frames`` False: its ``SignalDelivered`` alone).  ``batch``:
         the most deliveries in one ``Rendered`` (1 for a reader watching
         live, a terminal: each is then written as it happens).
         """
-        from sigdbg.engine.sigreturn import (
-            NO_PROGRESS_LIMIT,
-            NOT_FOLLOWED,
-            step_through_sigreturn,
-        )
-
         yield from self.first_events
         self.first_events = []
         if self._attach_stops:
@@ -453,11 +462,15 @@ class Session(Leaving, SropHooks, Inspector):
             self._attach_stops.clear()
         stopped, tasks = self._stopped, self.tracer.tasks
         fast = self._fast = None
-        if encoder is not None and not step_sigreturn and self.tracer.trace_loop_available() \
+        self._fast_step: FastStep | None = None
+        if encoder is not None and (not step_sigreturn or walk_encoder is not None) \
+                and self.tracer.trace_loop_available() \
                 and os.environ.get("SIGDBG_NO_FASTPATH", "") in ("", "0") \
                 and self.task.process_abi.native_trace_loop:
             fast = self._fast = FastPath(self.tracer.new_template_store, encoder, passed_encoder,
                                          max_count=max(batch, 1))
+            if step_sigreturn and walk_encoder is not None:
+                self._fast_step = FastStep(walk_encoder)
         while tasks or self._requeued:  # (self.alive)
             try:
                 if fast is not None and len(stopped) == 1 and self._fast_ready():
@@ -478,29 +491,41 @@ class Session(Leaving, SropHooks, Inspector):
                 continue
             if self._no_progress and stop.kind != "signal":
                 self._no_progress.pop(stop.tid, None)  # it ran after its last sigreturn
-            for event in self._handle(stop):
-                yield event
-                if isinstance(event, ev.HandlerEntered) and event.tid in self._stopped:
-                    if self._no_progress \
-                            and self._no_progress.get(event.tid, 0) >= NO_PROGRESS_LIMIT:
-                        # delivered before the program ran an instruction since
-                        # the last walks: stepping this one too could starve it
-                        self._starving(event.tid)
-                        yield ev.SigreturnAbandoned(event.pid, event.tid, NOT_FOLLOWED,
-                                                    event.frame.pretcode)
-                        continue
-                    yield from step_through_sigreturn(self, self.control,
-                                                      self.tracer.task(event.tid), event.frame)
+            yield from self._walked(self._handle(stop))
+
+    def _walked(self, events: Iterable[ev.Event]) -> Iterator[ev.Event]:
+        """``events``, each handler entry followed by its walk (--step-sigreturn)."""
+        from sigdbg.engine.sigreturn import (
+            NO_PROGRESS_LIMIT,
+            NOT_FOLLOWED,
+            step_through_sigreturn,
+        )
+
+        for event in events:
+            yield event
+            if isinstance(event, ev.HandlerEntered) and event.tid in self._stopped:
+                if self._no_progress \
+                        and self._no_progress.get(event.tid, 0) >= NO_PROGRESS_LIMIT:
+                    # delivered before the program ran an instruction since
+                    # the last walks: stepping this one too could starve it
+                    self._starving(event.tid)
+                    yield ev.SigreturnAbandoned(event.pid, event.tid, NOT_FOLLOWED,
+                                                event.frame.pretcode)
+                    continue
+                yield from step_through_sigreturn(self, self.control,
+                                                  self.tracer.task(event.tid), event.frame)
 
     # -- the C trace loop (engine/fastpath.py) ------------------------------------------
     def _fast_ready(self) -> bool:
-        """Nothing in the session's state that only the Python path handles."""
+        """Nothing in the session's state that only the Python path handles
+        (with the walks: no progress guard at work either)."""
         return not (self._requeued or self.srop is not None or self.breakpoints
                     or self._stepping or self._quiet or self._pending or self._unstepped
                     or self._attach_stops or self._at_breakpoint or self._inline
                     or self._cont_syscall) \
             and (self.policy.frames or self._fast is not None
-                 and self._fast.encode_passed is not None)
+                 and self._fast.encode_passed is not None) \
+            and (self._fast_step is None or not (self._no_progress or self._backoff))
 
     def _served(self) -> int:
         """Signals the C loop may serve (bit n-1 = signal n): those the policy
@@ -521,12 +546,16 @@ class Session(Leaving, SropHooks, Inspector):
         self._maps = None  # the program may map and unmap while it runs
         frames = self.policy.frames
         store = fast.store
+        step = self._fast_step is not None and frames
         r = self.tracer.trace_loop(store, task, sig, self._served(),
                                    SIGTRAP_HANDLER_ENTRY if frames else -1, BULK_READ,
-                                   fast.max_count, FastPath.MAX_BYTES)
+                                   fast.max_count, FastPath.MAX_BYTES, step)
         if r.served:
             yield ev.Rendered(task.pid, r.stid, r.served, r.out)
         kind = r.kind
+        if kind == LOOP_WALK:
+            yield from self._fast_walk(fast, r)
+            return
         if kind == LOOP_FULL:
             # at its handler's entry; passed on (--no-frame): at its delivery
             self._stopped[r.stid] = 0 if frames else r.status
@@ -546,8 +575,9 @@ class Session(Leaving, SropHooks, Inspector):
         if kind == LOOP_INTR:
             assert r.exc is not None
             raise r.exc
+        walked = self._walked if self._fast_step is not None else iter
         if kind == LOOP_STOP:
-            yield from self._handle(self._stop_of(*self.tracer.loop_stop(r)))
+            yield from walked(self._handle(self._stop_of(*self.tracer.loop_stop(r))))
             return
         # the step into a handler ended: at its entry with no template
         # (LOOP_MISS), or otherwise -- _signal_stop's inline step, from here on
@@ -572,10 +602,68 @@ class Session(Leaving, SropHooks, Inspector):
                 self._fast_learn(fast, stask, events,
                                  {SRC_FRAME: r.data, SRC_REGS: r.regs,
                                   SRC_PC: _pc_bytes(r.dpc), SRC_INFO: r.dinfo})
-            yield from events
+            yield from walked(events)
             return
         self._pending[stid] = pending
-        yield from self._handle(self._stop_of(res, raw))
+        yield from walked(self._handle(self._stop_of(res, raw)))
+
+    def _fast_walk(self, fast: FastPath, r: LoopOutcome) -> Iterator[ev.Event]:
+        """A delivery the C loop wrote whose walk no template served: the
+        Python walk, replaying what the C loop did of it, carries on
+        (engine/faststep.py); a walk template is made from it."""
+        assert r.walk is not None and r.dinfo is not None and r.regs is not None \
+            and r.data is not None and self._fast_step is not None
+        dt, tape = r.walk
+        stid = r.stid
+        task = self.tracer.tasks[stid]
+        self._stopped[stid] = 0
+        inputs = {SRC_FRAME: r.data, SRC_REGS: r.regs, SRC_PC: _pc_bytes(r.dpc or 0),
+                  SRC_INFO: r.dinfo}
+        pair = self.fast_maker(task)(inputs)  # the entry frame, as the Python path decoded it
+        task._raw_regs = task._regs = None  # (it has run since)
+        if pair is None:
+            raise TargetError("a delivery template no longer reproduces its delivery")
+        entry = pair[1]
+        assert isinstance(entry, ev.HandlerEntered)
+        rec = WalkRecorder(self, task, tape, live=True)
+        events: list[ev.Event] = []
+        for e in run_walk(rec, entry.frame):
+            events.append(e)
+            yield e
+        store = fast.store
+        if rec.servable and rec.done and isinstance(entry.frame, SigFrame) \
+                and hasattr(store, "add_walk"):  # (the backend's store keeps walks)
+            self._fast_step.learn(cast(WalkStore, store), self.tracer.new_template_store,
+                                  stid, dt, rec, inputs,
+                                  entry.frame, events,
+                                  lambda plan: self.fast_step_maker(task, plan))
+
+    def fast_step_maker(self, task: TracedTask, plan: list[tuple[int, int, int]],
+                        ) -> Callable[[dict[int, bytes]], list[ev.Event] | None]:
+        """The Python path of a delivery's walk as a function of its inputs
+        (the delivery's four sources, then the results of the walk's calls):
+        the entry frame by :meth:`fast_maker`, the walk replayed on them."""
+        entry_of = self.fast_maker(task)
+
+        def make(inp: dict[int, bytes]) -> list[ev.Event] | None:
+            raw = task._raw_regs
+            try:
+                pair = entry_of(walk_inputs(inp))
+                if pair is None:
+                    return None
+                h = pair[1]
+                assert isinstance(h, ev.HandlerEntered)
+                tape = [(op, a, size, inp[W0 + i]) for i, (op, a, size) in enumerate(plan)]
+                rec = WalkRecorder(self, task, tape, live=False)
+                try:
+                    out = list(run_walk(rec, h.frame))
+                except Diverged:
+                    return None
+                return out if rec.done else None
+            finally:
+                task._raw_regs, task._regs = raw, None
+
+        return make
 
     def _fast_learn(self, fast: FastPath, task: TracedTask, events: list[ev.Event],
                     inputs: dict[int, bytes]) -> None:

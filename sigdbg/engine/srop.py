@@ -30,10 +30,10 @@ syscall-entry stop), so the verdict comes before the kernel acts.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from sigdbg.abi import Abi, abi_by_name, by_name, sigreturn_calls
+from sigdbg.abi import SCHEMA_KEYS, Abi, abi_by_name, by_name, sigreturn_calls
 from sigdbg.backends.base import Memory
 from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import Restorer
@@ -89,10 +89,10 @@ def task_machine_facts(task: _FpRegsets) -> object:
     if checks is None:
         return None
     try:
-        xstate = task.fp_regs_raw()
+        raw = task.fp_regs_raw()
     except SigdbgError:
-        xstate = None
-    return checks.machine_facts(xstate)
+        raw = None
+    return checks.machine_facts(raw)
 
 
 def frame_address(abi: str, kind: str, sp: int) -> int:
@@ -111,7 +111,9 @@ class Verdict(Model):
     built_by_delivery: bool
     alert: bool  #: forged, or against the kernel's rules
     fatal: bool  #: the kernel will refuse it or fault on the return (SIGSEGV)
-    rip: int | None  #: where the restored context resumes (None: unreadable)
+    #: where the restored context resumes (None: unreadable); the schema's key
+    #: is an x86 name for every ABI (SCHEMA_KEYS)
+    pc: int | None = field(metadata={"json_key": SCHEMA_KEYS["verdict_pc"]})
     sp: int | None
     reasons: tuple[Reason, ...]
 

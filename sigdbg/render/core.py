@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sigdbg.abi import abi_by_name
 from sigdbg.decode.sigframe import SigFrame
 from sigdbg.engine.coretarget import CoreReport
 from sigdbg.names import signal_name
@@ -9,6 +10,7 @@ from sigdbg.render.text import PLAIN, Style, render_frame, siginfo_text
 
 
 def render_core_report(r: CoreReport, st: Style = PLAIN) -> str:
+    abi = abi_by_name(r.abi)
     out = [st.head(f"core file {st.text(r.path)} ({r.abi})")]
     out.append(f"  process {r.pid}: {st.text(r.command) or '?'}")
     out.append(f"  program {st.text(r.program) or '(unknown: give --exe PROG)'}"
@@ -26,8 +28,9 @@ def render_core_report(r: CoreReport, st: Style = PLAIN) -> str:
         if t.siginfo is not None:
             out.append(f"    siginfo {siginfo_text(t.siginfo)}")
         if t.fp_regset:
-            extra = (f" xcr0={t.xcr0:#x} xstate_bv={t.xfeatures:#x}"
-                     if t.xcr0 is not None and t.xfeatures is not None else "")
+            words = [(label, getattr(t, key)) for key, label in abi.fp_regset_summary]
+            extra = ("".join(f" {label}={v:#x}" for label, v in words)
+                     if all(v is not None for _, v in words) else "")
             out.append(f"    FP/vector state: {t.fp_regset}{extra}")
     out.append(render_frame_list(r.frames, r.frames_thread, st))
     return "\n".join(out)

@@ -135,7 +135,7 @@ def verdict_text(e: ev.SigreturnChecked, st: Style = PLAIN) -> str:
     """``!!! SROP ...`` with one line per reason, or the one-line ok."""
     v = e.verdict
     pc_name = abi_by_name(v.abi).pc
-    where = (f"frame {v.frame:#x} ({v.abi} {v.kind}), resumes at {pc_name} {hx(v.rip)} "
+    where = (f"frame {v.frame:#x} ({v.abi} {v.kind}), resumes at {pc_name} {hx(v.pc)} "
              f"sp {hx(v.sp)}")
     if not v.alert:
         how = "built by a delivery" if v.built_by_delivery else "not verifiable"

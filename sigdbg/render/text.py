@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 from sigdbg.abi import abi_by_name
+from sigdbg.abi.fpview import FpView
 from sigdbg.decode.a32frame import A32Frame, A32Record
 from sigdbg.decode.a64frame import A64Frame, A64Record
 from sigdbg.decode.altstack import AltstackUse
@@ -290,23 +291,14 @@ def render_frame(f: SigFrame | A64Frame | A32Frame, st: Style = PLAIN,
         out.append(f"  retcode   {f.retcode.hex()} "
                    + ("(kernel signature ok)" if f.retcode_ok else st.warn("(NOT the kernel's)")))
     fp = f.fpstate
-    if fp is not None:
-        out.append(st.head(f"  fpstate at {fp.address:#x}: {fp.format}") +
-                   f"  cwd={fp.cwd:#x} swd={fp.swd:#x} mxcsr={fp.mxcsr:#x}")
-        if fp.format == "xsave":
-            out.append(f"    sw_reserved: magic1={fp.magic1:#x} extended_size={fp.extended_size} "
-                       f"xfeatures={fp.xfeatures:#x} xstate_size={fp.xstate_size}  "
-                       f"magic2={hx(fp.magic2)}")
-            out.append(f"    xsave header: xstate_bv={hx(fp.xstate_bv)} "
-                       f"[{' '.join(fp.xstate_components)}] xcomp_bv={hx(fp.xcomp_bv)}")
-        regs = fp.ymm if fp.ymm is not None else fp.xmm
-        rname = "ymm" if fp.ymm is not None else "xmm"
-        digits = 64 if fp.ymm is not None else 32
-        for n, v in enumerate(regs):
-            if v:
-                out.append(f"    {rname}{n:<2} {v:0{digits}x}")
-        if not any(regs):
-            out.append(f"    {rname}0..{len(regs) - 1} all zero")
+    if fp is not None:  # the FP area the sigcontext points at, as its decoder describes it
+        view = fp.fp_view()
+        out.append(st.head(f"  fpstate at {fp.address:#x}: {view.format}") + view.words_text())
+        out.extend(view.note_rows("    "))
+        for g in view.groups:
+            out.extend(g.nonzero_rows("    "))
+            if not any(g.values):
+                out.append(f"    {g.name}0..{len(g.values) - 1} all zero")
     for p in f.problems:
         out.append(st.warn(f"  ! {p}"))
     if picture:
@@ -394,8 +386,7 @@ def _a32_record_text(r: A32Record) -> str:
     if not r.fields and r.payload_size:
         detail = f"(+{r.payload_size} payload bytes)"
     lines = [f"{r.name:<9} {where} magic={r.magic:#010x} size={r.size} {detail}".rstrip()]
-    lines += [f"      d{n:<2} {v:016x}" for n, v in enumerate(r.dregs) if v]
-    return "\n    ".join(lines)
+    return "\n    ".join(lines + _record_fp_rows(r.fp_view()))
 
 
 def _a64_record_text(r: A64Record) -> str:
@@ -407,14 +398,16 @@ def _a64_record_text(r: A64Record) -> str:
     if r.payload_size:
         detail += f" (+{r.payload_size} payload bytes)"
     lines = [f"{head} {detail}".rstrip()]
-    lines += [f"      v{n:<2} {v[2:]}" for n, v in enumerate(r.vregs) if int(v, 16)]
-    if r.zregs:  # SVE: the low 128 bits of the non-zero registers (the JSON has them whole)
-        bits = (len(r.zregs[0]) - 2) * 4
-        lines.append(f"      vector length {bits} bits; non-zero Z/P shown low 128/16 bits:")
-        lines += [f"      z{n:<2} ...{v[-32:]}" for n, v in enumerate(r.zregs) if int(v, 16)]
-        lines += [f"      {'ffr' if n == 16 else f'p{n}':<3} ...{v[-4:]}"
-                  for n, v in enumerate(r.pregs) if int(v, 16)]
-    return "\n    ".join(lines)
+    return "\n    ".join(lines + _record_fp_rows(r.fp_view()))
+
+
+def _record_fp_rows(view: FpView) -> list[str]:
+    """The FP/vector registers a frame record holds, under its line: its
+    decoder's notes, then the non-zero registers of each group."""
+    rows = view.note_rows("      ")
+    for g in view.groups:
+        rows += g.nonzero_rows("      ")
+    return rows
 
 
 def render_picture(f: SigFrame, st: Style = PLAIN) -> str:

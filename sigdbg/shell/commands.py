@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sigdbg.abi import native_abi
 from sigdbg.commands.inspect import INSPECT_COMMANDS
 from sigdbg.commands.parser import Command, Parser, add_json_arg, dump_json, parse_int
 from sigdbg.engine.program import check_program
@@ -283,9 +284,14 @@ def _p_json_words(name: str) -> Callable[[argparse.ArgumentParser], None]:
     return conf
 
 
+#: what ``regs --fp`` shows, for the help (the tracer's own ABI's words: the
+#: table is built before any target is known)
+_FP_REGS = native_abi().fp_regs_summary or "FP/vector"
+
+
 def _p_regs(p: argparse.ArgumentParser) -> None:
     add_json_arg(p)
-    p.add_argument("--fp", action="store_true", help="xmm/ymm registers")
+    p.add_argument("--fp", action="store_true", help=f"{_FP_REGS} registers")
     p.add_argument("--frame", action="store_true",
                    help="the interrupted context saved in the current signal frame")
 
@@ -376,7 +382,7 @@ COMMANDS: tuple[ShellCommand, ...] = (
     ShellCommand("info-breaks", "the breakpoints", data.info_breaks, add_json_arg),
     ShellCommand("siginfo", "the siginfo of the last signal delivery", data.siginfo, add_json_arg),
     *(_from_inspect(c) for c in INSPECT_COMMANDS),
-    ShellCommand("regs", "general registers; --fp: xmm/ymm; --frame: the interrupted ones",
+    ShellCommand("regs", f"general registers; --fp: {_FP_REGS}; --frame: the interrupted ones",
                  data.regs, _p_regs),
     ShellCommand("x", "examine memory: x/FMT ADDR (x/16xb, x/4xg, x/s, x/3i)", data.examine,
                  _p_json_words("address"), repeat=True, complete="address"),

@@ -4,7 +4,8 @@ While no process is being debugged, the data commands shared with the CLI
 (auxv, maps, vdso, frame), ``siginfo``, ``regs`` and ``bt`` read the loaded core:
 ``frame`` without an address is the innermost signal frame left on the
 stack, ``regs --frame`` its saved context, ``regs --fp`` the thread's
-NT_X86_XSTATE, ``bt`` the crashing thread's stack through every signal frame.
+FP/vector note (``Abi.fp_regset_notes``: x86's NT_X86_XSTATE), ``bt`` the
+crashing thread's stack through every signal frame.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def run(sh: Shell, a: argparse.Namespace) -> None:
 
 
 def regs(sh: Shell, a: argparse.Namespace) -> None:
-    """``regs [--fp] [--frame]`` on the loaded core (NT_PRSTATUS, NT_X86_XSTATE, the frame)."""
+    """``regs [--fp] [--frame]`` on the loaded core (NT_PRSTATUS, the FP note, the frame)."""
     from sigdbg.decode.fparea import vectors_from_fpstate as from_fpstate
     from sigdbg.decode.fparea import vectors_from_regset as from_regset
 
@@ -84,4 +85,4 @@ def regs(sh: Shell, a: argparse.Namespace) -> None:
         return
     ref = target.lookup(values[abi.pc])
     sh.write(views.registers(values, abi.pc, abi.flags, abi.bits, str(ref) if ref else None,
-                             sh.style, views.flag_namer(abi.arch)))
+                             sh.style, abi.flag_names))

@@ -96,7 +96,7 @@ def regs(sh: Shell, a: argparse.Namespace) -> None:
                 raise UsageError("no signal frame with an fpstate to show")
             vec = from_fpstate(h.frame.fpstate)
         else:
-            raw = s.current_task().xstate_raw()
+            raw = s.current_task().fp_regs_raw()
             if raw is not None:
                 vec = from_regset(raw, abi)
             else:
@@ -119,7 +119,7 @@ def regs(sh: Shell, a: argparse.Namespace) -> None:
         sh.write(dump_json(regs))
         return
     sh.write(views.registers(regs, abi.pc, abi.flags, abi.bits, sh.symbol_at(regs[abi.pc]),
-                             sh.style, views.flag_namer(abi.arch)))
+                             sh.style, abi.flag_names))
 
 
 def examine(sh: Shell, a: argparse.Namespace) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from sigdbg.decode.fparea import VectorRegisters
 from sigdbg.engine.session import SignalPolicy
 from sigdbg.engine.unwind import StackFrame
-from sigdbg.names import eflags_names, signal_description, signal_name
+from sigdbg.names import signal_description, signal_name
 from sigdbg.render.text import PLAIN, Style
 from sigdbg.shell.expr import MemoryRows
 from sigdbg.textsafe import safe
@@ -26,18 +26,15 @@ def location(line: str, symbol: str | None, st: Style = PLAIN) -> str:
     return f"=> {line}{st.dim(sym)}"
 
 
-def flag_namer(arch: str) -> Callable[[int], tuple[str, ...]]:
-    """The bit names of the flags register of an ABI family: x86 EFLAGS,
-    arm64 PSTATE (arch/arm64/include/uapi/asm/ptrace.h), AArch32 CPSR."""
-    from sigdbg.decode.a32frame import cpsr_names
-    from sigdbg.decode.a64frame import pstate_names
-
-    return {"arm64": pstate_names, "arm": cpsr_names}.get(arch, eflags_names)
+def _no_names(value: int) -> tuple[str, ...]:
+    return ()
 
 
 def registers(regs: dict[str, int], pc_name: str, flags_name: str, width: int,
               symbol: str | None = None, st: Style = PLAIN,
-              flag_names: Callable[[int], tuple[str, ...]] = eflags_names) -> str:
+              flag_names: Callable[[int], tuple[str, ...]] = _no_names) -> str:
+    """One register a line; the flags register (``Abi.flags``) with the names
+    of its set bits (``Abi.flag_names``)."""
     out = []
     digits = width // 4
     for name, value in regs.items():
@@ -53,12 +50,13 @@ def registers(regs: dict[str, int], pc_name: str, flags_name: str, width: int,
 
 
 def vectors(v: VectorRegisters, st: Style = PLAIN) -> str:
-    out = [st.head(f"vector registers from {v.source}") + f"  mxcsr={v.mxcsr:#x}"]
-    regs = v.ymm if v.ymm is not None else v.xmm
-    name = "ymm" if v.ymm is not None else "xmm"
-    digits = 64 if v.ymm is not None else 32
-    for n, value in enumerate(regs):
-        out.append(f"  {st.name(f'{name}{n:<3}')} {value:0{digits}x}")
+    """``regs --fp``: the FP/vector registers as their decoder's view lists
+    them (sigdbg/abi/fpview.py), every register of every group."""
+    view = v.fp_view()
+    out = [st.head(f"vector registers from {v.source}") + view.words_text()]
+    for g in view.groups:
+        for n, value in enumerate(g.values):
+            out.append(f"  {st.name(f'{g.label(n):<{len(g.name) + 3}}')} {g.text(value)}")
     return "\n".join(out)
 
 

@@ -74,7 +74,8 @@ def test_a_delivered_frame_is_honest_once_and_then_a_replay() -> None:
     deliver(g, mem)
     v = check(g, mem)
     assert (v.built_by_delivery, v.alert, v.fatal, v.reasons) == (True, False, False, ())
-    assert (v.frame, v.rip, v.sp) == (FRAME, 0x401000, FRAME + 3072)
+    assert (v.frame, v.pc, v.sp) == (FRAME, 0x401000, FRAME + 3072)
+    assert v.to_json()["rip"] == 0x401000  # the schema's key (SCHEMA_KEYS) for the field pc
     again = check(g, mem)
     assert again.alert and codes(again) == ["consumed"] and not again.fatal
 

@@ -227,3 +227,22 @@ SVE_PT_HEADER = Layout(
     source="arch/arm64/include/uapi/asm/ptrace.h struct user_sve_header",
 )
 SVE_PT_REGS_SVE = 1
+
+
+#: pstate bits worth a name (arch/arm64/include/uapi/asm/ptrace.h)
+PSTATE_BITS: tuple[tuple[int, str], ...] = (
+    (1 << 31, "N"), (1 << 30, "Z"), (1 << 29, "C"), (1 << 28, "V"),
+    (1 << 21, "SS"), (1 << 12, "SSBS"), (1 << 9, "D"), (1 << 8, "A"),
+    (1 << 7, "I"), (1 << 6, "F"),
+)
+
+
+def pstate_names(pstate: int) -> tuple[str, ...]:
+    """Named PSTATE bits, plus BTYPE when non-zero (bits 11:10) and the mode
+    (bits 3:0, EL0t = 0 for a user task)."""
+    names = [n for bit, n in PSTATE_BITS if pstate & bit]
+    btype = (pstate >> 10) & 3
+    if btype:
+        names.append(f"BTYPE={btype}")
+    names.append("EL0t" if pstate & 0xF == 0 else f"mode={pstate & 0xF:#x}")
+    return tuple(names)

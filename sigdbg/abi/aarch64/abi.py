@@ -98,6 +98,7 @@ AARCH64 = Abi(
     ),
     # glibc's aarch64 sigaction sets no SA_RESTORER: no restorer of its own
     libc_restorer_names=(),
+    flag_names=aarch64.pstate_names,
 )
 
 #: the AArch64 ABIs, in registry order

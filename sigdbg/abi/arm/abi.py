@@ -72,6 +72,7 @@ ARM = Abi(
     thumb_syscall_insn_words=((2, 0xFF00, 0xDF00, "svc"),),
     # an execute breakpoint covers 4 bytes of ARM code, 2 of Thumb code
     hw_break_sizes=(4, 2),
+    flag_names=arm_frames.cpsr_names,
 )
 
 #: the 32-bit ARM ABIs, in registry order

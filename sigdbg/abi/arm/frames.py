@@ -142,6 +142,17 @@ CPSR_MODES: dict[int, str] = {0x10: "USR", 0x11: "FIQ", 0x12: "IRQ", 0x13: "SVC"
 CPSR_IT_MASK = 0x0600FC00
 USR_MODE = 0x10
 
+
+def cpsr_names(cpsr: int) -> tuple[str, ...]:
+    """Named CPSR bits, IT state when non-zero, and the mode (USR for a user task)."""
+    names = [n for bit, n in CPSR_BITS if cpsr & bit]
+    if cpsr & CPSR_IT_MASK:
+        it = ((cpsr >> 25) & 3) | ((cpsr >> 8) & 0xFC)
+        names.append(f"IT={it:#x}")
+    mode = cpsr & CPSR_MODE_MASK
+    names.append(CPSR_MODES.get(mode, f"mode={mode:#x}"))
+    return tuple(names)
+
 #: error_code bit the arm64 kernel sets for a write fault (FSR WnR, signal32.c)
 FSR_WRITE = 1 << 11
 

@@ -49,6 +49,10 @@ def _xstate_values(raw: bytes) -> tuple[int, ...] | None:
 #: gdb's names of the i386 segment registers (user_regs_struct says xds, ...)
 _GDB_SEGMENTS = tuple((f"x{s}", s) for s in ("ds", "es", "fs", "gs", "cs", "ss"))
 
+#: the trace schema's JSON keys that are x86_64 names, kept for every ABI
+#: (sigdbg.abi.SCHEMA_KEYS): the SROP verdict's resume pc
+SCHEMA_KEYS = {"verdict_pc": "rip"}
+
 #: u_debugreg in struct user (offsetof(struct user, u_debugreg) on x86_64;
 #: a 32-bit tracee is poked through the tracer's 64-bit struct user, see
 #: arch/x86/kernel/ptrace.c ``ptrace_set_debugreg``): DR0 takes the address,
@@ -164,6 +168,7 @@ X86_64 = Abi(
     sigreturn_checks=srop.CHECKS,
     fp_regset_name="NT_X86_XSTATE",
     fp_regset_notes=_FP_NOTES,
+    fp_regs_summary="xmm/ymm",
     fp_regset_summary=_XSTATE_SUMMARY,
     fp_regset_values=_xstate_values,
     special_mappings=pages.X86_MAPPINGS,
@@ -192,6 +197,7 @@ X86_64 = Abi(
         (bytes.fromhex("48c7c00f0000000f05"), "rt_sigreturn", "mov $15,%rax; syscall"),
         (bytes.fromhex("b80f0000000f05"), "rt_sigreturn", "mov $15,%eax; syscall"),
     ),
+    flag_names=names.eflags_names,
 )
 
 I386 = Abi(
@@ -246,6 +252,7 @@ I386 = Abi(
     sigreturn_checks=srop.CHECKS,
     fp_regset_name="NT_X86_XSTATE",
     fp_regset_notes=_FP_NOTES,
+    fp_regs_summary="xmm/ymm",
     fp_regset_summary=_XSTATE_SUMMARY,
     fp_regset_values=_xstate_values,
     special_mappings=pages.X86_MAPPINGS,
@@ -267,6 +274,7 @@ I386 = Abi(
         (bytes.fromhex("b8ad000000cd80"), "rt_sigreturn", "mov $173,%eax; int $0x80"),
         (bytes.fromhex("58b877000000cd80"), "sigreturn", "pop %eax; mov $119,%eax; int $0x80"),
     ),
+    flag_names=names.eflags_names,
 )
 
 #: the x86 ABIs, in registry order

@@ -13,13 +13,14 @@ import struct
 from dataclasses import dataclass
 
 from sigdbg.abi.abis import Abi
+from sigdbg.abi.fpview import FpView
 from sigdbg.abi.x86.fp import (
     FPSTATE_64,
     XSAVE_EXTENDED_OFFSET,
     XSAVE_HEADER_OFFSET,
     XSTATE_HEADER,
 )
-from sigdbg.abi.x86.xsave import XFEATURE_YMM, FpState, ymm_offset
+from sigdbg.abi.x86.xsave import XFEATURE_YMM, FpState, vector_group, ymm_offset
 from sigdbg.decode.model import Model
 from sigdbg.errors import DecodeError
 
@@ -33,6 +34,11 @@ class VectorRegisters(Model):
     mxcsr: int
     xmm: tuple[int, ...]
     ymm: tuple[int, ...] | None  #: full 256-bit values when the image has YMM state
+
+    def fp_view(self) -> FpView:
+        """What ``regs --fp`` shows (sigdbg/abi/fpview.py): MXCSR, then every
+        YMM register when the image has YMM state, else every XMM one."""
+        return FpView("", (("mxcsr", self.mxcsr),), (), (vector_group(self.xmm, self.ymm),))
 
 
 def _u128(data: bytes, off: int) -> int:

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from sigdbg.abi.abis import Abi
+from sigdbg.abi.fpview import FpView, RegGroup
 from sigdbg.abi.x86 import i386 as i386_tables
 from sigdbg.abi.x86 import xstate_layout
 from sigdbg.abi.x86.fp import (
@@ -108,6 +109,33 @@ class FpState(SharedModel):
         if self.ymm_hi is None:
             return None
         return tuple(lo | (hi << 128) for lo, hi in zip(self.xmm, self.ymm_hi))
+
+    def fp_view(self) -> FpView:
+        """What the text shows (sigdbg/abi/fpview.py): the x87 control and
+        status words and MXCSR, the ``_fpx_sw_bytes`` and XSAVE header of an
+        XSAVE image, and the YMM registers when the image has their upper
+        halves, else XMM."""
+        notes: tuple[tuple[str, str], ...] = ()
+        if self.format == "xsave":
+            notes = (
+                ("sw_reserved", f"magic1={self.magic1:#x} extended_size={self.extended_size} "
+                                f"xfeatures={self.xfeatures:#x} xstate_size={self.xstate_size}  "
+                                f"magic2={_hx(self.magic2)}"),
+                ("xsave header", f"xstate_bv={_hx(self.xstate_bv)} "
+                                 f"[{' '.join(self.xstate_components)}] "
+                                 f"xcomp_bv={_hx(self.xcomp_bv)}"),
+            )
+        return FpView(self.format, (("cwd", self.cwd), ("swd", self.swd), ("mxcsr", self.mxcsr)),
+                      notes, (vector_group(self.xmm, self.ymm),))
+
+
+def vector_group(xmm: tuple[int, ...], ymm: tuple[int, ...] | None) -> RegGroup:
+    """The widest view of the vector registers: YMM (256 bits) when known, else XMM."""
+    return RegGroup("ymm", 256, ymm) if ymm is not None else RegGroup("xmm", 128, xmm)
+
+
+def _hx(v: int | None) -> str:
+    return "-" if v is None else f"{v:#x}"
 
 
 _QWORDS = {n: struct.Struct(f"<{2 * n}Q") for n in (8, 16)}
