@@ -32,6 +32,10 @@ class Reaper:
         self._closing = False
         #: pidfds of forgotten pids, closed by the thread (never under its select)
         self._to_close: list[int] = []
+        #: pid -> its wait status, for the last :data:`_KEEP_STATUSES` reaped
+        #: (a caller that wants a let-go program's exit status may come after
+        #: the thread took it: the status is kept rather than lost)
+        self._statuses: dict[int, int] = {}
 
     @property
     def pids(self) -> set[int]:
@@ -44,7 +48,8 @@ class Reaper:
         try:
             fd = os.pidfd_open(pid)
         except OSError:
-            _reap(pid)  # gone already (or no pidfds): reap it now if it is a zombie
+            with self._lock:  # gone already (or no pidfds): reap it now if it is a zombie
+                self._reap(pid)
             return
         with self._lock:
             old = self._pidfds.pop(pid, None)
@@ -59,6 +64,11 @@ class Reaper:
                 self._thread.start()
             else:
                 self._wake()
+
+    def exit_status(self, pid: int) -> int | None:
+        """The wait status of ``pid`` if this reaper reaped it, else None."""
+        with self._lock:
+            return self._statuses.get(pid)
 
     def forget(self, pid: int) -> None:
         """Stop waiting for ``pid``: the shell traces it again (its stops
@@ -76,7 +86,7 @@ class Reaper:
         shell's process exits first, init reaps it instead."""
         with self._lock:
             self._closing = True
-            for pid in [p for p in self._pidfds if _reap(p)]:
+            for pid in [p for p in self._pidfds if self._reap(p)]:
                 self._to_close.append(self._pidfds.pop(pid))
             thread = self._thread
             if thread is not None:
@@ -120,15 +130,29 @@ class Reaper:
                     pid = fds[fd]
                     if self._pidfds.get(pid) != fd:
                         continue  # forgotten meanwhile
-                    if _reap(pid):
+                    if self._reap(pid):
                         del self._pidfds[pid]
                         os.close(fd)
 
+    def _reap(self, pid: int) -> bool:  # (lock held)
+        done, status = _reap(pid)
+        if status is not None:
+            self._statuses.pop(pid, None)
+            self._statuses[pid] = status
+            while len(self._statuses) > _KEEP_STATUSES:
+                del self._statuses[next(iter(self._statuses))]
+        return done
 
-def _reap(pid: int) -> bool:
-    """waitpid(pid, WNOHANG): whether ``pid`` is reaped (or not ours)."""
+
+#: how many reaped programs' statuses a :class:`Reaper` keeps
+_KEEP_STATUSES = 64
+
+
+def _reap(pid: int) -> tuple[bool, int | None]:
+    """waitpid(pid, WNOHANG): whether ``pid`` is reaped (or not ours), and
+    its wait status when this call reaped it."""
     try:
-        got, _ = os.waitpid(pid, os.WNOHANG)
+        got, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
-        return True
-    return got == pid
+        return True, None
+    return got == pid, (status if got == pid else None)

@@ -272,15 +272,19 @@ def shell_session(argv: list[str], end: str) -> dict[str, Any]:
         if end == "detach" and pid:
             # the shell's reaper would reap it; here its exit status is the truth
             sh.reaper.forget(pid)
-            for _ in range(600):
+            # (it may have exited and been reaped by the reaper's thread
+            # before the forget: the reaper keeps that status)
+            status = sh.reaper.exit_status(pid)
+            for _ in range(600 if status is None else 0):
                 got, st = os.waitpid(pid, os.WNOHANG)
                 if got:
                     status = st
                     break
                 time.sleep(0.1)
             else:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
+                if status is None:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
     finally:
         sh.close()
         os.close(fd)
