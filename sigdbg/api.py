@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sigdbg.commands.backend import attach_session, launch_session
 from sigdbg.engine import events
 from sigdbg.engine.session import Session, SignalPolicy
 
@@ -24,13 +25,13 @@ def launch(argv: list[str], *, at: str = "exec", follow: bool = False,
            env: dict[str, str] | None = None, stdin: int | None = None,
            stdout: int | None = None, stderr: int | None = None) -> Session:
     """Start ``argv`` under the tracer, stopped at exec (or ``at="entry"``)."""
-    return Session.launch(argv, at=at, follow=follow, env=env, stdin=stdin, stdout=stdout,
+    return launch_session(argv, at=at, follow=follow, env=env, stdin=stdin, stdout=stdout,
                           stderr=stderr)
 
 
 def attach(pid: int, *, follow: bool = False) -> Session:
     """Attach to a running process (PTRACE_SEIZE); it keeps running after close()."""
-    return Session.attach(pid, follow=follow)
+    return attach_session(pid, follow=follow)
 
 
 def open_core(path: str, exe: str | None = None) -> CoreTarget:

@@ -17,6 +17,13 @@ never recorded is unreadable), and each ``resume_wait`` must ask exactly
 what the real run asked -- otherwise :class:`Divergence` is raised, so a
 change of the engine's behaviour shows as a failed unit test.
 
+:class:`FakeTracer` and :class:`FakeTask` do the same one level down, for
+the session's event loop: they implement
+:class:`~sigdbg.backends.base.SessionBackend` (without a fast loop) and
+:class:`~sigdbg.backends.base.TracedTask` by replaying the session tapes of
+``tests/data/session/`` (``tests/sessionrec.py`` records them;
+``tests/unit/test_session_fake.py`` replays them).
+
 Lives in ``tests/`` (not ``sigdbg/backends/``): nothing in sigdbg chooses it,
 and its data is test data.
 """
@@ -275,3 +282,299 @@ class FakeControl:
 
 def _typecheck(c: FakeControl) -> tuple[Control, Target]:
     return c, c.target  # mypy: the fake implements both Protocols
+
+
+# -- the session's backend (TracerBackend + TracedTask), recorded and replayed ------------------
+#
+# The session tapes (tests/data/session/, made by tests/sessionrec.py) are
+# cut the same way, at the level of backends/base.py's TracerBackend: every
+# request that changes the target (a resume, a wait, a write, a detach...)
+# is an *action*, checked in order against the real run's and answered with
+# what the kernel answered; everything else is a *query* (registers,
+# siginfo, event messages, /proc facts), answered from what the real run
+# read between the same two actions; memory from the bytes read so far.
+
+SESSION_DATA = Path(__file__).resolve().parent / "data" / "session"
+
+#: TracedTask requests that only read (answered from the epoch's recording)
+TASK_QUERIES = ("registers", "registers_as", "pc", "pc_sp", "exe_path", "maps_text",
+                "auxv_bytes", "start_stack", "fp_regs_raw", "xstate_raw", "regset_raw",
+                "siginfo_raw", "event_msg", "syscall_info", "sigmask", "pending_signals",
+                "delivery_signal")
+#: TracedTask requests that change the target (checked in order)
+TASK_ACTIONS = ("set_registers", "write", "forget_abi", "cont", "step", "syscall", "listen",
+                "interrupt", "detach", "disarm_debugregs", "close_mem", "arm_breakpoint",
+                "disarm_breakpoint")
+#: TracerBackend requests, the same split
+TRACER_QUERIES = ("threads_of", "tgid_of", "ppid_of", "is_thread", "sigtrap_pending")
+TRACER_ACTIONS = ("release", "release_all", "wait", "wait_siginfo", "resume_wait", "tgkill",
+                  "seize_thread", "kill", "close", "detach_all")
+
+
+def enc(v: Any) -> Any:
+    """A value the backend returned (or an argument), as JSON."""
+    from sigdbg.backends.base import ResumeResult, WaitResult
+
+    if isinstance(v, bytes | bytearray):
+        return {"hex": bytes(v).hex()}
+    if isinstance(v, WaitResult):
+        return {"wait": list(v)}
+    if isinstance(v, ResumeResult):
+        return {"resume": [enc(x) for x in v]}
+    if isinstance(v, Abi):
+        return {"abi": v.name}
+    if isinstance(v, tuple):
+        return {"tuple": [enc(x) for x in v]}
+    if isinstance(v, list):
+        return [enc(x) for x in v]
+    if isinstance(v, dict):
+        return {"dict": [[k, enc(x)] for k, x in v.items()]}
+    if isinstance(v, bool | int | str) or v is None:
+        return v
+    tid = getattr(v, "tid", None)
+    if isinstance(tid, int):
+        return {"task": tid}
+    raise TypeError(f"cannot record {v!r}")
+
+
+def dec(v: Any) -> Any:
+    from sigdbg.backends.base import ResumeResult, WaitResult
+
+    if isinstance(v, list):
+        return [dec(x) for x in v]
+    if not isinstance(v, dict):
+        return v
+    ((tag, x),) = v.items()
+    if tag == "hex":
+        return bytes.fromhex(x)
+    if tag == "wait":
+        return WaitResult(*x)
+    if tag == "resume":
+        return ResumeResult(*(dec(y) for y in x))
+    if tag == "abi":
+        return abi_by_name(x)
+    if tag == "tuple":
+        return tuple(dec(y) for y in x)
+    if tag == "dict":
+        return {k: dec(y) for k, y in x}
+    raise ValueError(f"unknown tag {tag}")
+
+
+def canon(owner: str, name: str, args: tuple[Any, ...], kw: dict[str, Any]) -> tuple[Any, ...]:
+    """The arguments of a call as the ptrace backend's signature binds them
+    (defaults filled in), so ``cont()`` and ``cont(0)`` are one request."""
+    import inspect
+
+    from sigdbg.backends.ptrace import PtraceTask, Tracer
+
+    cls = PtraceTask if owner == "task" else Tracer
+    b = inspect.signature(getattr(cls, name)).bind(None, *args, **kw)
+    b.apply_defaults()
+    return tuple(b.arguments.values())[1:]
+
+
+def query_key(tid: int | None, name: str, args: tuple[Any, ...]) -> str:
+    return json.dumps([tid, name, enc(list(args))])
+
+
+def raised(exc: BaseException) -> dict[str, Any]:
+    return {"raise": type(exc).__name__, "msg": str(exc)}
+
+
+def reraise(d: dict[str, Any]) -> BaseException:
+    import sigdbg.errors as errors
+
+    cls = getattr(errors, d["raise"])
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, d["msg"])
+    return exc  # type: ignore[no-any-return]
+
+
+class FakeTask:
+    """A recorded thread as a :class:`~sigdbg.backends.base.TracedTask`."""
+
+    def __init__(self, tracer: FakeTracer, tid: int, pid: int) -> None:
+        self._tracer = tracer
+        self._tid = tid
+        self._pid = pid
+        self._raw_regs: bytes | None = None
+        self._regs: dict[str, int] | None = None
+
+    @property
+    def tid(self) -> int:
+        return self._tid
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    @property
+    def abi(self) -> Abi:
+        return self._tracer.abi_of(self._tid, "abi")  # type: ignore[no-any-return]
+
+    @property
+    def process_abi(self) -> Abi:
+        return self._tracer.abi_of(self._tid, "process_abi")  # type: ignore[no-any-return]
+
+    def read_upto(self, address: int, size: int) -> bytes:
+        mem = self._tracer.memory
+        out = bytearray()
+        for a in range(address, address + max(size, 0)):
+            b = mem.get(a)
+            if b is None or b < 0:
+                break
+            out.append(b)
+        return bytes(out)
+
+    def read(self, address: int, size: int) -> bytes:
+        got = self.read_upto(address, size)
+        if len(got) < size:
+            raise MemoryReadError(address, size, "not in the recording", len(got))
+        return got
+
+    def sp_read_args(self) -> tuple[int, int, int]:
+        raise FeatureUnavailable("the fake backend has no fast loop")
+
+
+def _fake_query(name: str) -> Any:
+    def q(self: FakeTask, *args: Any, **kw: Any) -> Any:
+        return self._tracer.query(self._tid, name, canon("task", name, args, kw))
+    q.__name__ = name
+    return q
+
+
+def _fake_action(name: str) -> Any:
+    def a(self: FakeTask, *args: Any, **kw: Any) -> Any:
+        args = canon("task", name, args, kw)
+        out = self._tracer.act(self._tid, name, args)
+        if name == "write":  # the program's memory as the real write left it
+            address, data = args
+            for i, b in enumerate(data):
+                self._tracer.memory[address + i] = b
+        return out
+    a.__name__ = name
+    return a
+
+
+for _n in TASK_QUERIES:
+    setattr(FakeTask, _n, _fake_query(_n))
+for _n in TASK_ACTIONS:
+    setattr(FakeTask, _n, _fake_action(_n))
+
+
+class FakeTracer:
+    """A recorded run as the session's backend
+    (:class:`~sigdbg.backends.base.SessionBackend`, without a fast loop)."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        self.epochs: list[dict[str, Any]] = doc["epochs"]
+        self.steps: list[dict[str, Any]] = doc["steps"]
+        self.epoch = 0
+        self.memory: dict[int, int] = {}
+        self._tasks: dict[int, FakeTask] = {}
+        self._apply()
+
+    # -- the tape
+    def _apply(self) -> None:
+        for address, data in self.epochs[self.epoch]["memory"]:
+            if data is None:
+                self.memory.setdefault(address, -1)  # unreadable (unless read later)
+                continue
+            for i, b in enumerate(bytes.fromhex(data)):
+                self.memory[address + i] = b
+
+    def finished(self) -> bool:
+        return self.epoch == len(self.steps)
+
+    def query(self, tid: int | None, name: str, args: tuple[Any, ...]) -> Any:
+        key = query_key(tid, name, args)
+        got = self.epochs[self.epoch]["q"].get(key)
+        if got is None:
+            raise Divergence(f"{key} was not asked at this point of the real run "
+                             f"(after action {self.epoch})")
+        if isinstance(got, dict) and "raise" in got:
+            raise reraise(got)
+        return dec(got["v"])
+
+    def abi_of(self, tid: int, name: str) -> Any:
+        key = query_key(tid, name, ())
+        for k in range(self.epoch, -1, -1):  # (it changes only at exec)
+            got = self.epochs[k]["q"].get(key)
+            if got is not None:
+                return dec(got["v"])
+        raise Divergence(f"{key} never read in the real run")
+
+    def act(self, tid: int | None, name: str, args: tuple[Any, ...]) -> Any:
+        call = [tid, name, enc(list(args))]
+        if self.epoch >= len(self.steps):
+            raise Divergence(f"{call} after the end of the recording")
+        step = self.steps[self.epoch]
+        if step["call"] != call:
+            raise Divergence(f"action {self.epoch}: the session asked {call}, "
+                             f"the real run {step['call']}")
+        self.epoch += 1
+        self._apply()
+        if "raise" in step:
+            raise reraise(step)
+        return dec(step["ret"])
+
+    # -- TracerBackend
+    def _task(self, tid: int, pid: int) -> FakeTask:
+        t = self._tasks.get(tid)
+        if t is None or t.pid != pid:
+            t = self._tasks[tid] = FakeTask(self, tid, pid)
+        return t
+
+    @property
+    def tasks(self) -> dict[int, FakeTask]:
+        return {tid: self._task(tid, pid) for tid, pid in self.epochs[self.epoch]["table"]}
+
+    @property
+    def seccomp_filtered(self) -> bool:
+        return bool(self.query(None, "seccomp_filtered", ()))
+
+    def task(self, tid: int, pid: int | None = None) -> FakeTask:
+        t = self.tasks.get(tid)
+        if t is not None:
+            return t
+        self.act(None, "task", (tid, pid))
+        return self.tasks[tid]
+
+    def trace_loop_available(self) -> bool:
+        return False
+
+    def new_template_store(self) -> Any:
+        raise FeatureUnavailable("the fake backend has no fast loop")
+
+    def trace_loop(self, *args: Any) -> Any:
+        raise FeatureUnavailable("the fake backend has no fast loop")
+
+    def loop_stop(self, r: Any) -> Any:
+        raise FeatureUnavailable("the fake backend has no fast loop")
+
+
+def _tracer_query(name: str) -> Any:
+    def q(self: FakeTracer, *args: Any, **kw: Any) -> Any:
+        return self.query(None, name, canon("tracer", name, args, kw))
+    q.__name__ = name
+    return q
+
+
+def _tracer_action(name: str) -> Any:
+    def a(self: FakeTracer, *args: Any, **kw: Any) -> Any:
+        return self.act(None, name, canon("tracer", name, args, kw))
+    a.__name__ = name
+    return a
+
+
+for _n in TRACER_QUERIES:
+    setattr(FakeTracer, _n, _tracer_query(_n))
+for _n in TRACER_ACTIONS:
+    setattr(FakeTracer, _n, _tracer_action(_n))
+
+
+def load_session_tape(name: str) -> dict[str, Any]:
+    doc = json.loads((SESSION_DATA / f"{name}.json").read_text())
+    assert isinstance(doc, dict)
+    return doc

@@ -4,7 +4,7 @@ Decoders only ever see a :class:`Memory` (and an :class:`~sigdbg.abi.abis.Abi`
 value); reports (``engine/inspect.py``) a :class:`Task`; the engine's run
 control a :class:`Target` (one thread of a process: what can be read) and a
 :class:`Control` (what can be done to a running process).  The ptrace backend
-(live processes; ``backends/ptrace.py`` + ``backends/ptrace_control.py``), the
+(live processes; ``backends/ptrace*.py``), the
 GDB backend (``backends/gdb/``), core files (``backends/core.py``, a
 ``Task``/``Target`` without ``Control``) and the fake backend of the unit tests
 (``tests/fakebackend.py``) implement them; nothing above this layer imports a
@@ -18,12 +18,25 @@ for memory, :class:`~sigdbg.errors.FeatureUnavailable` for something this
 backend or kernel does not have, :class:`~sigdbg.errors.TargetError` for the
 rest).  Foreign exceptions (``OSError``, python-ptrace's, ``gdb.error``) are
 translated at the backend boundary and never escape.
+
+The session's event loop (``engine/session.py``) needs more than a
+:class:`Control`: every stop of every task of a process tree, in the order
+the kernel reports them, and the ptrace-level requests on each thread
+(listen, detach with a signal, the siginfo of the stop).  That is the
+:class:`TracerBackend` and its :class:`TracedTask` threads below; the ptrace
+backend's ``Tracer``/``PtraceTask`` implement them (``mypy --strict``
+proves it, ``backends/ptrace.py``), and so does the recorded fake of the
+unit tests (``tests/fakebackend.py``).  :class:`FastLoop` is the optional
+part: a backend without a compiled trace loop says so and is never asked
+for one.  Choosing and starting a backend (``Tracer.spawn``/``attach``)
+is the caller's (``sigdbg/commands/target.py``), never the engine's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Literal, Protocol
+import os
+from collections.abc import Collection, Mapping
+from typing import Any, Literal, NamedTuple, Protocol
 
 from sigdbg.abi import Abi
 from sigdbg.backends.stopcodes import Stop
@@ -224,3 +237,329 @@ class Control(Protocol):
     def detach(self) -> None:
         """Let every thread go, running, with every breakpoint removed."""
         ...
+
+
+# -- what the session's event loop drives ------------------------------------------
+
+
+class WaitResult(NamedTuple):
+    """One ``waitpid`` result, before classification (a NamedTuple: two are
+    made per traced signal, and a frozen dataclass costs several times more)."""
+
+    tid: int
+    status: int
+    pid: int = 0  #: thread-group id of the task, when known
+
+    @property
+    def stopped(self) -> bool:
+        return os.WIFSTOPPED(self.status)
+
+    @property
+    def exited(self) -> bool:
+        return os.WIFEXITED(self.status)
+
+    @property
+    def signaled(self) -> bool:
+        return os.WIFSIGNALED(self.status)
+
+    @property
+    def stopsig(self) -> int:
+        return os.WSTOPSIG(self.status)
+
+    @property
+    def event(self) -> int:
+        return (self.status >> 16) & 0xFF
+
+    @property
+    def exit_code(self) -> int:
+        return os.WEXITSTATUS(self.status)
+
+    @property
+    def termsig(self) -> int:
+        return os.WTERMSIG(self.status)
+
+    @property
+    def core_dumped(self) -> bool:
+        return os.WCOREDUMP(self.status)
+
+
+class ResumeResult(NamedTuple):
+    """What :meth:`TracerBackend.resume_wait` saw: the wait, and what was read at it."""
+
+    wait: WaitResult
+    siginfo: bytes | None
+    pc: int | None  #: the resumed task's pc before resuming (peek_pc)
+    read: tuple[int, bytes] | None  #: (sp, bytes read there) at the stop (read_at_sp)
+
+
+class TracedTask(Target, Protocol):
+    """One thread a :class:`TracerBackend` traces, with the requests the
+    session makes while it is stopped (ptrace's, kernel/ptrace.c).
+
+    Resuming requests (``cont``, ``step``, ``syscall``, ``listen``) raise
+    :class:`~sigdbg.errors.ProcessGone` for a thread that is gone or not
+    in a ptrace-stop (ESRCH); their stop is then reported by the backend's
+    wait.  ``listen`` raises another :class:`~sigdbg.errors.SigdbgError`
+    when the stop is not a group-stop PTRACE_LISTEN accepts.
+    """
+
+    #: the general registers read at this stop, raw (NT_PRSTATUS) and
+    #: decoded: a cache the backend keeps until the thread runs (the fast
+    #: path fills it from what the C loop read; None: not read)
+    _raw_regs: bytes | None
+    _regs: dict[str, int] | None
+
+    def set_registers(self, regs: dict[str, int]) -> None:
+        """Write the general registers (PTRACE_SETREGSET)."""
+        ...
+
+    def write(self, address: int, data: bytes) -> None:
+        """Write memory; :class:`~sigdbg.errors.MemoryReadError` when it cannot."""
+        ...
+
+    def siginfo_raw(self) -> bytes | None:
+        """The siginfo of the stop (PTRACE_GETSIGINFO) in the tracer's
+        layout; None for a group-stop of a non-SEIZEd tracee (EINVAL);
+        ProcessGone when the thread is running or gone."""
+        ...
+
+    def event_msg(self) -> int:
+        """PTRACE_GETEVENTMSG of the last event stop."""
+        ...
+
+    def syscall_info(self) -> tuple[int, int, int, int] | None:
+        """PTRACE_GET_SYSCALL_INFO at a syscall-stop: (op, arch, nr, sp), None
+        when the kernel has no such request."""
+        ...
+
+    def forget_abi(self) -> None:
+        """The thread exec'd: its ABI is to be read anew."""
+        ...
+
+    def cont(self, sig: int = 0) -> None: ...
+
+    def step(self, sig: int = 0) -> None: ...
+
+    def syscall(self, sig: int = 0) -> None: ...
+
+    def listen(self) -> None:
+        """Keep a group-stopped thread stopped until SIGCONT (PTRACE_LISTEN)."""
+        ...
+
+    def interrupt(self) -> None:
+        """Stop the running thread (PTRACE_INTERRUPT); its stop comes by wait."""
+        ...
+
+    def detach(self, sig: int = 0) -> None:
+        """PTRACE_DETACH, the thread resuming with ``sig``."""
+        ...
+
+    def disarm_debugregs(self) -> None:
+        """Clear every execute breakpoint we set in hardware (they outlive a
+        detach otherwise); never raises."""
+        ...
+
+    def close_mem(self) -> None:
+        """Release the memory handle (no request may follow but detach)."""
+        ...
+
+    def arm_breakpoint(self, address: int) -> None:
+        """An execute breakpoint at ``address`` for this thread only (perf_event
+        or debug registers); :class:`~sigdbg.errors.FeatureUnavailable` when
+        neither can be set.  Hit: a SIGTRAP with TRAP_HWBKPT or TRAP_PERF."""
+        ...
+
+    def disarm_breakpoint(self) -> None:
+        """Remove :meth:`arm_breakpoint`'s (no-op when none is set)."""
+        ...
+
+    def sigmask(self) -> int:
+        """The blocked-signal mask (bit n-1 = signal n)."""
+        ...
+
+    def pending_signals(self) -> int:
+        """Signals queued for the thread or its process, blocked or not."""
+        ...
+
+    def sp_read_args(self) -> tuple[int, int, int]:
+        """(memory fd, sp offset, sp size in the raw registers): what the
+        C loop needs to read at sp (FastLoop only)."""
+        ...
+
+
+class TracerBackend(Protocol):
+    """Every thread of the traced process tree, and their stops.
+
+    The task table holds each thread the backend traces (new ones are added
+    by :meth:`task` when the session meets them; a wait that reports a
+    thread's death takes it out).  Waits follow ``waitpid(2)`` with
+    ``__WALL``: -1 is any traced thread; :class:`~sigdbg.errors.ProcessGone`
+    when none is left.  Launch and attach happen before a session exists
+    (``Tracer.spawn``: the program stopped at its exec event, or a failure
+    raised with the program reaped; ``Tracer.attach``: PTRACE_SEIZE + an
+    interrupt whose stop the session waits for); :meth:`close` kills what
+    was launched and detaches what was attached, and :meth:`kill` kills one
+    process and reaps it.
+    """
+
+    @property
+    def tasks(self) -> Mapping[int, TracedTask]: ...
+
+    @property
+    def seccomp_filtered(self) -> bool:
+        """The launched program runs under sigdbg's sigreturn seccomp filter:
+        it can be killed, not detached (its sigreturns would fail untraced)."""
+        ...
+
+    def task(self, tid: int, pid: int | None = None) -> TracedTask:
+        """The table's thread ``tid``, added (in process ``pid``) if new."""
+        ...
+
+    def release(self, tid: int) -> None:
+        """Drop ``tid`` from the table after it was detached (or is gone)."""
+        ...
+
+    def release_all(self) -> None:
+        """Everything was detached: nothing is left to kill or detach on close."""
+        ...
+
+    def wait(self, tid: int = -1, nohang: bool = False) -> WaitResult: ...
+
+    def wait_siginfo(self, wait_tid: int = -1) -> tuple[WaitResult, bytes | None]:
+        """``wait``, then the siginfo of a stop that has one (not an event
+        stop nor a syscall-stop; None for a group-stop or a thread gone)."""
+        ...
+
+    def resume_wait(self, task: Any, sig: int, step: bool, wait_tid: int = -1,
+                    peek_pc: bool = False, read_at_sp: int = 0,
+                    syscall: bool = False) -> ResumeResult:
+        """Resume ``task`` (one of this backend's own tasks, from its table:
+        typed Any because each backend takes only its own) with ``sig`` by
+        a step, to its next syscall-stop or a cont, and wait as
+        :meth:`wait_siginfo`; ``peek_pc`` reads its pc first, ``read_at_sp``
+        bytes at sp are read when it stops at a SIGTRAP (None when the
+        backend cannot in the same call).  A thread gone before it could be
+        resumed is waited for all the same."""
+        ...
+
+    def seize_thread(self, tid: int, pid: int) -> TracedTask:
+        """Trace one more thread of an attached process and interrupt it; its
+        first stop is the caller's to wait for."""
+        ...
+
+    def kill(self, pid: int) -> None: ...
+
+    def detach_all(self, pid: int) -> None:
+        """Detach every thread of ``pid`` (stopping running ones first), each
+        with the signal of its delivery-stop, and forget them."""
+        ...
+
+    def close(self) -> None: ...
+
+    def tgkill(self, pid: int, tid: int, sig: int) -> None:
+        """Send ``sig`` to thread ``tid`` of process ``pid`` (tgkill(2));
+        ProcessGone when it is gone."""
+        ...
+
+    # -- /proc facts the session asks about threads (any backend of a live
+    # -- Linux process answers them; the fake from its recording)
+    def threads_of(self, pid: int) -> list[int]:
+        """The process's thread ids, sorted ([] when it is gone)."""
+        ...
+
+    def tgid_of(self, tid: int) -> int:
+        """The thread group of ``tid`` (0 when unknown)."""
+        ...
+
+    def ppid_of(self, tid: int) -> int:
+        """The parent process of ``tid`` (0 when unknown)."""
+        ...
+
+    def is_thread(self, tid: int, pid: int) -> bool:
+        """``tid`` is a thread of process ``pid``."""
+        ...
+
+    def sigtrap_pending(self, tid: int) -> bool:
+        """A SIGTRAP is pending for ``tid`` and not blocked: its
+        delivery-stop is the next thing it does."""
+        ...
+
+
+#: kinds of :class:`LoopOutcome` (``_fastptrace.c`` ``trace_loop``)
+LOOP_STOP, LOOP_MISS, LOOP_OTHER, LOOP_FULL, LOOP_INTR, LOOP_PASS_MISS, LOOP_WALK = range(7)
+
+
+class LoopOutcome(Protocol):
+    """What one trip through a compiled trace loop returned (the ptrace
+    backend's ``LoopResult``; fields as in ``_fastptrace.c``)."""
+
+    @property
+    def kind(self) -> int: ...
+    @property
+    def out(self) -> bytes: ...
+    @property
+    def served(self) -> int: ...
+    @property
+    def stid(self) -> int: ...
+    @property
+    def dinfo(self) -> bytes | None: ...
+    @property
+    def dpc(self) -> int | None: ...
+    @property
+    def rerr(self) -> int: ...
+    @property
+    def werr(self) -> int: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def info(self) -> bytes | None: ...
+    @property
+    def regs(self) -> bytes | None: ...
+    @property
+    def data(self) -> bytes | None: ...
+    @property
+    def exc(self) -> BaseException | None: ...
+    @property
+    def walk(self) -> tuple[int, list[tuple[int, int, int, bytes]]] | None:
+        """LOOP_WALK: (delivery template index, [(op, address, size, result)])."""
+        ...
+
+
+class FastLoop(Protocol):
+    """The optional capability of serving plain deliveries in compiled code
+    (``sigdbg trace``'s hot path, engine/fastpath.py).  A backend without it
+    answers False from :meth:`trace_loop_available`, and then none of the
+    other members is used."""
+
+    def trace_loop_available(self) -> bool: ...
+
+    def new_template_store(self) -> Any:
+        """An empty store of delivery templates the loop reads (an
+        ``engine.fastpath.Store``, which this layer cannot name)."""
+        ...
+
+    def trace_loop(self, store: Any, task: Any, sig: int, served: int,
+                   handler_code: int, read_size: int, max_count: int,
+                   max_bytes: int, step: bool = False) -> LoopOutcome:
+        """Resume ``task`` (one of this backend's tasks) and serve deliveries
+        with the templates of ``store`` (one :meth:`new_template_store` made)
+        until something else happens; never raises for a failed resume or
+        wait (:meth:`loop_stop` does).  ``step``: the walks of
+        --step-sigreturn too, by the store's walk templates (LOOP_WALK when
+        none serves one; engine/faststep.py)."""
+        ...
+
+    def perf_args(self, task: Any) -> tuple[int, int]:
+        """(fd, address) of the task's restorer breakpoint the compiled walk
+        may enable and disable, or (-1, 0)."""
+        ...
+
+    def loop_stop(self, r: Any) -> tuple[WaitResult, bytes | None]:
+        """The stop the loop ``r`` (what :meth:`trace_loop` returned) ended
+        on, as ``wait_siginfo`` reports one; raises as ``resume_wait``."""
+        ...
+
+
+class SessionBackend(TracerBackend, FastLoop, Protocol):
+    """What ``engine.session.Session`` is built on: the tracer, and the
+    fast loop (available or not)."""

@@ -48,14 +48,14 @@ def target_choice(a: argparse.Namespace) -> tuple[int | None, list[str]]:
 
 def open_session(a: argparse.Namespace, *, follow: bool = False,  # type: ignore[no-untyped-def]
                  srop: bool = False):
-    from sigdbg.engine.session import Session
+    from sigdbg.commands.backend import attach_session, launch_session
 
     pid, argv = target_choice(a)
     if pid is not None:
-        return Session.attach(pid, follow=follow, srop=srop)
+        return attach_session(pid, follow=follow, srop=srop)
     if not argv:
         raise UsageError("no target: give -- PROG ARGS or -p PID")
-    return Session.launch(argv, at=a.at, follow=follow, srop=srop)
+    return launch_session(argv, at=a.at, follow=follow, srop=srop)
 
 
 def open_core(path: str, exe: str | None = None) -> CoreTarget:

@@ -1,7 +1,9 @@
-"""A debugging session over the ptrace backend: the engine's public face.
+"""A debugging session over a tracer backend: the engine's public face.
 
-A :class:`Session` owns one :class:`~sigdbg.backends.ptrace.Tracer` and the
-tasks of one target.  It decodes on request (auxv, maps, vDSO, frames) and
+A :class:`Session` drives one backend (a
+:class:`~sigdbg.backends.base.SessionBackend`: the ptrace backend's
+``Tracer``, which its caller chose and started, or the fake of the unit
+tests) and the tasks of one target.  It decodes on request (auxv, maps, vDSO, frames) and
 runs the target with :meth:`Session.events`, a generator of frozen events.
 While an event is being handled by the consumer the tracee stays stopped at
 the point the event describes (handler entry, breakpoint, ...); asking for the
@@ -12,32 +14,25 @@ from __future__ import annotations
 
 import os
 import signal
-import stat
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, cast
 
-from sigdbg.abi import Abi, abi_for_elf_header, by_name
-from sigdbg.abi.elf import ELFMAG
-from sigdbg.backends.ptrace import (
+from sigdbg.abi import Abi
+from sigdbg.backends.base import (
     LOOP_FULL,
     LOOP_INTR,
     LOOP_MISS,
     LOOP_PASS_MISS,
     LOOP_STOP,
     LOOP_WALK,
-    LoopResult,
-    PtraceControl,
-    PtraceTask,
+    LoopOutcome,
     ResumeResult,
-    TemplateStore,
-    Tracer,
+    SessionBackend,
+    TracedTask,
     WaitResult,
-    trace_loop_available,
 )
 from sigdbg.backends.stopcodes import (
-    PERF_SIG_DATA,
     PTRACE_EVENT_CLONE,
     PTRACE_EVENT_EXEC,
     PTRACE_EVENT_EXIT,
@@ -45,6 +40,7 @@ from sigdbg.backends.stopcodes import (
     PTRACE_EVENT_SECCOMP,
     PTRACE_EVENT_VFORK,
 )
+from sigdbg.backends.tracercontrol import TracerControl
 from sigdbg.decode.a32frame import A32Frame, decode_a32_frame
 from sigdbg.decode.a64frame import A64Frame, decode_a64_frame
 from sigdbg.decode.altstack import AltstackUse, altstack_use
@@ -68,19 +64,21 @@ from sigdbg.engine.faststep import (
     FastStep,
     WalkEncoder,
     WalkRecorder,
+    WalkStore,
     run_walk,
     walk_inputs,
 )
 from sigdbg.engine.inspect import Inspector, TaskView
+from sigdbg.engine.leave import Leaving
+from sigdbg.engine.policy import Pending, SignalPolicy
 from sigdbg.engine.srop import SropGuard
+from sigdbg.engine.srophooks import SropHooks
 from sigdbg.engine.stops import (
     SI_CODE_FIELD,
     SI_KERNEL,
-    SI_PERF_DATA,
     SIGTRAP_HANDLER_ENTRY,
     TRACER_SIGINFO_ABI,
     TRAP_BRKPT,
-    TRAP_PERF,
     TRAP_TRACE,
     Stop,
     classify,
@@ -101,57 +99,21 @@ _SIGTRAP_STOP = (_SIGTRAP << 8) | 0x7F
 _NEW_TASK_EVENTS = {PTRACE_EVENT_FORK: "fork", PTRACE_EVENT_VFORK: "vfork",
                     PTRACE_EVENT_CLONE: "clone"}
 
-#: Signals gdb does not stop for by default (they are part of normal operation).
-_NOSTOP_DEFAULT = frozenset(
-    {signal.SIGWINCH, signal.SIGURG, signal.SIGPROF, signal.SIGVTALRM, signal.SIGCHLD}
-)
+#: (the name the event loop and the fast path know it by)
+_Pending = Pending
 
 
-@dataclass
-class SignalPolicy:
-    """gdb's ``handle`` table plus ``catch signal``: per signal stop/print/pass."""
+class Session(Leaving, SropHooks, Inspector):
+    """One target on a backend passed in: launched (``launched_on``, from
+    ``commands/backend.py`` ``launch_session``) or attached (``attached_to``)."""
 
-    nostop: set[int] = field(default_factory=lambda: set(_NOSTOP_DEFAULT))
-    noprint: set[int] = field(default_factory=set)
-    nopass: set[int] = field(default_factory=set)
-    #: decode the frame at handler entry (False = delivery-only tracing)
-    frames: bool = True
-    #: when not None, only these signals are reported (trace -e signal=SET)
-    only: set[int] | None = None
-    #: a group-stop (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) keeps the program
-    #: stopped until SIGCONT, as without a tracer (PTRACE_LISTEN; strace does
-    #: the same).  False: resuming after a group-stop restarts the program
-    #: (what gdb's `continue` does there).
-    job_control: bool = True
-
-    def stops(self, sig: int) -> bool:
-        return sig not in self.nostop
-
-    def prints(self, sig: int) -> bool:
-        return sig not in self.noprint and (self.only is None or sig in self.only)
-
-    def passes(self, sig: int) -> bool:
-        return sig not in self.nopass
-
-
-class _Pending(NamedTuple):
-    """A delivery we stepped into; its outcome is known at the next stop."""
-
-    siginfo: SigInfo
-    pc: int
-    #: (sp, bytes) read at the next stop by the same backend call, if any
-    read: tuple[int, bytes] | None = None
-    #: stepped only so that --srop learns the frame: no events of its own
-    quiet: bool = False
-
-
-class Session(Inspector):
-    """One target: launched (``Session.launch``) or attached (``Session.attach``)."""
-
-    def __init__(self, tracer: Tracer, task: PtraceTask, *, launched: bool, follow: bool) -> None:
+    def __init__(self, tracer: SessionBackend, task: TracedTask, *, launched: bool,
+                 follow: bool) -> None:
+        #: the backend (a TracerBackend with its optional FastLoop): the
+        #: ptrace backend's Tracer, or the fake of the unit tests
         self.tracer = tracer
         #: the backend's Control (what the sigreturn walk does to a thread)
-        self.control = PtraceControl(tracer, task.pid)
+        self.control = TracerControl(tracer, task.pid)
         self.task = task
         self.pid = task.pid
         self.launched = launched
@@ -203,68 +165,49 @@ class Session(Inspector):
 
     # -- construction ------------------------------------------------------------
     @classmethod
-    def launch(
-        cls,
-        argv: list[str],
-        *,
-        at: str = "exec",
-        follow: bool = False,
-        env: dict[str, str] | None = None,
-        stdin: int | None = None,
-        stdout: int | None = None,
-        stderr: int | None = None,
-        srop: bool = False,
-    ) -> Session:
-        """Start ``argv`` stopped at exec (or its entry).  ``srop``: detect
-        forged sigreturns (:meth:`enable_srop`); with ``follow`` the program
-        gets the sigreturn seccomp filter, since every task that inherits it
-        stays traced (backends/ptrace.py ``Tracer.spawn``)."""
-        path = check_program(argv[0])
-        tracer = Tracer()
-        try:
-            task = tracer.spawn([path, *argv[1:]], env=env, follow=follow, stdin=stdin,
-                                stdout=stdout, stderr=stderr,
-                                sigreturn_filter=srop and follow)
-            s = cls(tracer, task, launched=True, follow=follow)
-            if srop:
-                s.enable_srop()
-            s.first_events.append(ev.Exec(task.pid, task.tid, s._exe, task.process_abi.name))
-            if at == "entry":
-                s.run_to_entry()
-            elif at != "exec":
-                raise UsageError(f"--at must be exec or entry, not {at!r}")
-            return s
-        except BaseException:
-            tracer.close()
-            raise
+    def launched_on(cls, tracer: SessionBackend, task: TracedTask, *, at: str = "exec",
+                    follow: bool = False, srop: bool = False) -> Session:
+        """The session of a program the backend just started, stopped at its
+        exec event (``Tracer.spawn``; the caller chose the backend:
+        ``sigdbg/commands/backend.py`` ``launch_session``).  Runs it to its
+        entry with ``at="entry"``.  ``srop``: detect forged sigreturns
+        (:meth:`enable_srop`).  On failure the caller closes the backend."""
+        s = cls(tracer, task, launched=True, follow=follow)
+        if srop:
+            s.enable_srop()
+        s.first_events.append(ev.Exec(task.pid, task.tid, s._exe, task.process_abi.name))
+        if at == "entry":
+            s.run_to_entry()
+        elif at != "exec":
+            raise UsageError(f"--at must be exec or entry, not {at!r}")
+        return s
 
     @classmethod
-    def attach(cls, pid: int, *, follow: bool = False, srop: bool = False) -> Session:
-        tracer = Tracer()
-        try:
-            task = tracer.attach(pid, follow=follow)
-            res, raw = tracer.wait_siginfo(pid)
-            if not res.stopped:
-                raise TargetError(f"process {pid} exited while attaching")
-            s = cls(tracer, task, launched=False, follow=follow)
-            s._first_stop(s._stop_of(res, raw))
-            if follow:
-                for tid in _threads_of(pid):
-                    if tid != pid:
-                        s._attach_thread(tid)
-            if srop:
-                s.enable_srop()
-            return s
-        except BaseException:
-            tracer.close()
-            raise
+    def attached_to(cls, tracer: SessionBackend, task: TracedTask, *, follow: bool = False,
+                    srop: bool = False) -> Session:
+        """The session of a process the backend just seized and interrupted
+        (``Tracer.attach``): waits for that first stop, and with ``follow``
+        seizes its other threads.  On failure the caller closes the backend."""
+        pid = task.pid
+        res, raw = tracer.wait_siginfo(pid)
+        if not res.stopped:
+            raise TargetError(f"process {pid} exited while attaching")
+        s = cls(tracer, task, launched=False, follow=follow)
+        s._first_stop(s._stop_of(res, raw))
+        if follow:
+            for tid in tracer.threads_of(pid):
+                if tid != pid:
+                    s._attach_thread(tid)
+        if srop:
+            s.enable_srop()
+        return s
 
     def _attach_thread(self, tid: int) -> None:
         try:
             self.tracer.seize_thread(tid, self.pid)
             res, raw = self.tracer.wait_siginfo(tid)
         except SigdbgError:
-            self.tracer.tasks.pop(tid, None)  # the thread exited meanwhile
+            self.tracer.release(tid)  # the thread exited meanwhile
             return
         stop = self._stop_of(res, raw)
         if res.stopped:
@@ -311,139 +254,6 @@ class Session(Inspector):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self) -> None:
-        """Kill a launched target, detach an attached one: nothing left stopped."""
-        if not self.launched:
-            self.detach()
-        self.tracer.close()
-
-    def detach(self) -> None:
-        """Let every task we trace go on exactly as it would have without us.
-
-        Each task leaves through a ptrace-stop, so a running one is stopped
-        first (PTRACE_INTERRUPT; the stop it reports may be a signal's).  A
-        task in a signal-delivery-stop is detached *with* that signal unless
-        the policy suppresses it: PTRACE_DETACH's data is the signal the
-        task resumes with (kernel/ptrace.c ``ptrace_detach``), so 0 there
-        would lose it.  Our int3s are written back and every debug register
-        we set is cleared (the kernel keeps them after a detach: they are
-        only flushed at exec and exit, ``flush_ptrace_hw_breakpoint``).  A
-        task in a group-stop stays stopped after the detach, as it would
-        untraced (``__ptrace_unlink`` re-arms the stop).
-
-        Which stop a task is in is asked from the kernel (PTRACE_GETSIGINFO),
-        not taken from the session's tables: a Ctrl-C may land between a
-        stop and its bookkeeping.  Not for the hot path: a few requests per
-        task, once.
-        """
-        tracer = self.tracer
-        if tracer.seccomp_filtered and tracer.tasks:
-            # the filter stays with the program: untraced, its sigreturns
-            # would fail with ENOSYS (backends/ptrace.py Tracer.spawn)
-            raise UsageError("this program runs under sigdbg's sigreturn seccomp filter "
-                             "(--srop with -f): it cannot be detached, only killed")
-        owed: dict[int, int] = {}
-        for tid, t in list(tracer.tasks.items()):
-            sig = self._stop_for_detach(t)
-            if sig is not None:
-                owed[tid] = sig
-        self.remove_breakpoints()
-        for tid, t in list(tracer.tasks.items()):
-            sig = owed.get(tid)
-            if sig is not None:
-                t.disarm_debugregs()
-                try:
-                    t.detach(sig)
-                except SigdbgError:
-                    pass  # gone meanwhile
-            t.close_mem()
-            tracer.tasks.pop(tid, None)
-        tracer.attached.clear()
-        tracer.launched.clear()
-        self._stopped.clear()
-        self._listening.clear()
-        self._attach_stops.clear()
-
-    def _stop_for_detach(self, t: PtraceTask) -> int | None:
-        """Bring ``t`` into a ptrace-stop; the signal it is owed there, or
-        None when it is gone."""
-        for _ in range(64):  # each pass is a stop the task really made
-            try:
-                raw = t.siginfo_raw()
-            except ProcessGone:  # running, or held by PTRACE_LISTEN: stop it
-                try:
-                    t.interrupt()
-                    res = self.tracer.wait(t.tid)
-                except SigdbgError:
-                    return None
-                if not res.stopped:
-                    return None
-                continue
-            except SigdbgError:
-                return 0
-            if (raw is None or SI_CODE_FIELD.unpack_from(raw, 8)[0] >= 0x100) \
-                    and _sigtrap_pending(t.tid):
-                # A stop that is no signal's (our PTRACE_INTERRUPT, a group-
-                # or event stop) is reported before a pending signal is
-                # dequeued (kernel/signal.c get_signal), and the SIGTRAP of a
-                # step or debug-register trap of ours is queued as a signal:
-                # detached now, the program would get it.  Let the task take
-                # it: its delivery-stop comes next and is judged like any.
-                try:
-                    t.cont(0)
-                    res = self.tracer.wait(t.tid)
-                except SigdbgError:
-                    return None
-                if not res.stopped:
-                    return None
-                continue
-            return self._signal_owed(t, raw)
-        return 0
-
-    def _signal_owed(self, t: PtraceTask, raw: bytes | None) -> int:
-        """The signal a task stopped with siginfo ``raw`` must be detached with."""
-        if raw is None:
-            return 0  # a group-stop of a non-SEIZEd tracee (GETSIGINFO: EINVAL)
-        signo = int.from_bytes(raw[0:4], "little", signed=True)
-        code = SI_CODE_FIELD.unpack_from(raw, 8)[0]
-        if code >= 0x100:
-            return 0  # a PTRACE_EVENT stop, group-stop or LISTEN/INTERRUPT stop: no signal
-        if signo == _SIGTRAP:
-            if code == (_SIGTRAP | 0x80):
-                return 0  # a syscall-stop
-            if code == SI_KERNEL:
-                pc = t.registers()[t.abi.pc]
-                hit = pc - t.abi.breakpoint_pc_adjust
-                if hit in self.breakpoints and t.tid not in self._at_breakpoint:
-                    regs = t.registers()
-                    regs[t.abi.pc] = hit  # our breakpoint: back onto the original instruction
-                    t.set_registers(regs)
-                    return 0
-                if pc in self.breakpoints:
-                    return 0
-            elif (code > 0 or (code in t.abi.step_trap_codes
-                               and int.from_bytes(raw[16:20], "little") == 0)) \
-                    and (code != TRAP_PERF
-                         or SI_PERF_DATA.unpack_from(raw)[0] == PERF_SIG_DATA):
-                # a step, handler-entry or breakpoint trap: ours, unless
-                # the session decided to hand it to the program.  A stepped
-                # svc on arm64 (AArch64 and compat) reports the generic
-                # user_single_step_report's SI_USER with si_pid 0
-                # (kernel/ptrace.c; Abi.step_trap_codes): ours too, where a
-                # SIGTRAP some process sent names its pid
-                return max(self._stopped.get(t.tid, 0), 0)
-        if not self.policy.passes(signo):
-            return 0
-        if signo == _SIGSTOP and code <= 0 and \
-                int.from_bytes(raw[16:20], "little", signed=True) == os.getpid():
-            return 0  # our own SIGSTOP (the shell's Ctrl-C), never the program's
-        return signo
-
-    def kill(self) -> None:
-        self.tracer.kill(self.pid)
-        self._stopped.clear()
-        self._listening.clear()
-
     # -- state ---------------------------------------------------------------------
     @property
     def abi(self) -> Abi:
@@ -456,7 +266,7 @@ class Session(Inspector):
     def is_stopped(self, tid: int | None = None) -> bool:
         return (tid or self.task.tid) in self._stopped
 
-    def require_stopped(self) -> PtraceTask:
+    def require_stopped(self) -> TracedTask:
         if not self.alive:
             raise UsageError("the program is not running")
         if self.task.tid not in self._stopped:
@@ -472,7 +282,7 @@ class Session(Inspector):
         if self._fast is not None:
             self._fast.forget()  # (the restorers they were made with are gone)
 
-    def view(self, task: PtraceTask) -> TaskView:
+    def view(self, task: TracedTask) -> TaskView:
         """Decoder caches for the address space ``task`` lives in, bound to it."""
         v = self._views.get(task.pid)
         if v is None:
@@ -481,7 +291,7 @@ class Session(Inspector):
         v.task = task
         return v
 
-    def current_task(self) -> PtraceTask:
+    def current_task(self) -> TracedTask:
         return self.require_stopped()
 
     def exe_path(self) -> str:
@@ -530,7 +340,7 @@ class Session(Inspector):
         except ProcessGone:
             pass
 
-    def _step_over_breakpoint(self, t: PtraceTask, address: int, sig: int) -> bool:
+    def _step_over_breakpoint(self, t: TracedTask, address: int, sig: int) -> bool:
         """Execute the original instruction under our int3, then put it back.
 
         Returns False when the step ended in something other than our own trap
@@ -570,7 +380,7 @@ class Session(Inspector):
                 # a new child reporting before its parent's PTRACE_EVENT_FORK/CLONE
                 self._new_tids.add(got)
                 self._early_tids.add(got)
-                self.tracer.task(got, _tgid_of(got) or self.pid)
+                self.tracer.task(got, self.tracer.tgid_of(got) or self.pid)
                 if self.srop is not None:
                     self._srop_inherit_early(got)
         else:
@@ -590,7 +400,7 @@ class Session(Inspector):
         r = self._resume_task(t, sig, step, wait_tid, syscall=syscall)
         return self._stop_of(r.wait, r.siginfo)
 
-    def _resume_task(self, task: PtraceTask, sig: int, step: bool, wait_tid: int,
+    def _resume_task(self, task: TracedTask, sig: int, step: bool, wait_tid: int,
                      peek_pc: bool = False, read_at_sp: int = 0,
                      syscall: bool = False) -> ResumeResult:
         """The backend's resume-and-wait for a task with nothing to step over."""
@@ -654,10 +464,10 @@ class Session(Inspector):
         fast = self._fast = None
         self._fast_step: FastStep | None = None
         if encoder is not None and (not step_sigreturn or walk_encoder is not None) \
-                and trace_loop_available() \
+                and self.tracer.trace_loop_available() \
                 and os.environ.get("SIGDBG_NO_FASTPATH", "") in ("", "0") \
                 and self.task.process_abi.native_trace_loop:
-            fast = self._fast = FastPath(TemplateStore, encoder, passed_encoder,
+            fast = self._fast = FastPath(self.tracer.new_template_store, encoder, passed_encoder,
                                          max_count=max(batch, 1))
             if step_sigreturn and walk_encoder is not None:
                 self._fast_step = FastStep(walk_encoder)
@@ -736,7 +546,6 @@ class Session(Inspector):
         self._maps = None  # the program may map and unmap while it runs
         frames = self.policy.frames
         store = fast.store
-        assert isinstance(store, TemplateStore)  # (FastPath was given that class)
         step = self._fast_step is not None and frames
         r = self.tracer.trace_loop(store, task, sig, self._served(),
                                    SIGTRAP_HANDLER_ENTRY if frames else -1, BULK_READ,
@@ -798,7 +607,7 @@ class Session(Inspector):
         self._pending[stid] = pending
         yield from walked(self._handle(self._stop_of(res, raw)))
 
-    def _fast_walk(self, fast: FastPath, r: LoopResult) -> Iterator[ev.Event]:
+    def _fast_walk(self, fast: FastPath, r: LoopOutcome) -> Iterator[ev.Event]:
         """A delivery the C loop wrote whose walk no template served: the
         Python walk, replaying what the C loop did of it, carries on
         (engine/faststep.py); a walk template is made from it."""
@@ -823,12 +632,13 @@ class Session(Inspector):
             yield e
         store = fast.store
         if rec.servable and rec.done and isinstance(entry.frame, SigFrame) \
-                and isinstance(store, TemplateStore):
-            self._fast_step.learn(store, TemplateStore, stid, dt, rec, inputs,
+                and hasattr(store, "add_walk"):  # (the backend's store keeps walks)
+            self._fast_step.learn(cast(WalkStore, store), self.tracer.new_template_store,
+                                  stid, dt, rec, inputs,
                                   entry.frame, events,
                                   lambda plan: self.fast_step_maker(task, plan))
 
-    def fast_step_maker(self, task: PtraceTask, plan: list[tuple[int, int, int]],
+    def fast_step_maker(self, task: TracedTask, plan: list[tuple[int, int, int]],
                         ) -> Callable[[dict[int, bytes]], list[ev.Event] | None]:
         """The Python path of a delivery's walk as a function of its inputs
         (the delivery's four sources, then the results of the walk's calls):
@@ -855,7 +665,7 @@ class Session(Inspector):
 
         return make
 
-    def _fast_learn(self, fast: FastPath, task: PtraceTask, events: list[ev.Event],
+    def _fast_learn(self, fast: FastPath, task: TracedTask, events: list[ev.Event],
                     inputs: dict[int, bytes]) -> None:
         """A template from a delivery the Python path just served."""
         if len(events) != 2 or not isinstance(events[1], ev.HandlerEntered) \
@@ -870,14 +680,14 @@ class Session(Inspector):
             task._raw_regs = regs
             task._regs = None
 
-    def _fast_learn_passed(self, fast: FastPath, task: PtraceTask, event: ev.SignalDelivered,
+    def _fast_learn_passed(self, fast: FastPath, task: TracedTask, event: ev.SignalDelivered,
                            inputs: dict[int, bytes]) -> None:
         """A template from a delivery passed on by the Python path (--no-frame)."""
         assert fast.encode_passed is not None
         fast.learn(task.tid, inputs, None, fast.encode_passed(event),
                    self.fast_passed_maker(task))
 
-    def fast_passed_maker(self, task: PtraceTask) -> EventMaker:
+    def fast_passed_maker(self, task: TracedTask) -> EventMaker:
         """The Python path of a delivery passed on (``_signal_stop`` without
         frames) as a function of its siginfo and pc."""
         def make(inp: dict[int, bytes]) -> tuple[ev.Event, ...]:
@@ -886,7 +696,7 @@ class Session(Inspector):
 
         return make
 
-    def fast_maker(self, task: PtraceTask) -> EventMaker:
+    def fast_maker(self, task: TracedTask) -> EventMaker:
         """The Python path of one delivery to a handler of ``task``, as a
         function of its inputs (engine/fastpath.py): ``_handler_entered``
         with these registers, frame bytes, pc and siginfo.  None when it
@@ -1003,7 +813,7 @@ class Session(Inspector):
             elif stop.event in _NEW_TASK_EVENTS:
                 new = task.event_msg()
                 how = _NEW_TASK_EVENTS[stop.event]
-                child_pid = pid if how == "clone" and _is_thread(new, pid) else new
+                child_pid = pid if how == "clone" and self.tracer.is_thread(new, pid) else new
                 self.tracer.task(new, child_pid)
                 early = new in self._early_tids
                 if early:
@@ -1041,11 +851,11 @@ class Session(Inspector):
             return out
         return out
 
-    def _signal_stop(self, stop: Stop, task: PtraceTask, out: list[ev.Event]) -> list[ev.Event]:
+    def _signal_stop(self, stop: Stop, task: TracedTask, out: list[ev.Event]) -> list[ev.Event]:
         """A signal-delivery-stop, or one of our own SIGTRAPs (``out`` may
         already hold the end of a delivery this stop completes)."""
         tid = stop.tid
-        pid = task._pid
+        pid = task.pid
         sig = stop.sig
         if self._new_tids and tid in self._new_tids and sig == _SIGSTOP:
             self._new_tids.discard(tid)  # an auto-attached child's first stop (non-SEIZE mode)
@@ -1130,107 +940,17 @@ class Session(Inspector):
         return out
 
     @staticmethod
-    def _passed(task: PtraceTask, info: SigInfo, pc: int) -> ev.SignalDelivered:
+    def _passed(task: TracedTask, info: SigInfo, pc: int) -> ev.SignalDelivered:
         """A delivery passed on to the program (not stepped into)."""
-        return ev.SignalDelivered(task._pid, task.tid, info, "passed", pc)
+        return ev.SignalDelivered(task.pid, task.tid, info, "passed", pc)
 
-    # -- forged sigreturn detection (engine/srop.py) ------------------------------------
-    def enable_srop(self) -> SropGuard:
-        """Judge every sigreturn from now on (a ``SigreturnChecked`` event
-        each).  With the seccomp filter the sigreturns stop by themselves;
-        otherwise every run uses PTRACE_SYSCALL (two stops per system call).
-        Each delivery is stepped into, also when not reported, since its
-        frame must be known."""
-        from sigdbg.engine.srop import SropGuard, task_machine_facts
-
-        if self.srop is None:
-            self.srop = SropGuard(task_machine_facts(self.task))
-            if not self.launched:  # frames above the sp of now may predate us
-                for tid, t in self.tracer.tasks.items():
-                    try:
-                        self.srop.attach_sp[tid] = t.pc_sp()[1]
-                    except SigdbgError:
-                        pass
-        self._cont_syscall = not self.tracer.seccomp_filtered
-        return self.srop
-
-    @property
-    def srop_by_seccomp(self) -> bool:
-        """The sigreturns stop through the seccomp filter (not PTRACE_SYSCALL)."""
-        return self.srop is not None and not self._cont_syscall
-
-    def _srop_inherit_early(self, child: int) -> None:
-        """A new process stopped before its parent's fork event said which
-        thread forked it: it may return through the frames of any thread of
-        its parent process (/proc/CHILD/status PPid)."""
-        assert self.srop is not None
-        ppid = _ppid_of(child)
-        if ppid and ppid != child and _tgid_of(child) == child:
-            for tid, t in list(self.tracer.tasks.items()):
-                if t.pid == ppid:
-                    self.srop.inherit(child, tid)
-
-    def _quiet_step(self, tid: int, sig: int) -> bool:
-        """Resuming ``tid`` with a delivery --srop must see: step into it."""
-        self._quiet.discard(tid)
-        if sig <= 0 or tid not in self.tracer.tasks:
-            return False
-        self._pending[tid] = _Pending(self._pending_info(tid), 0, quiet=True)
-        return True
-
-    def _pending_info(self, tid: int) -> SigInfo:
-        from sigdbg.decode.siginfo import decode_siginfo
-        from sigdbg.engine.stops import TRACER_SIGINFO_ABI
-
-        raw = self.tracer.tasks[tid].siginfo_raw() or bytes(128)
-        return decode_siginfo(raw, TRACER_SIGINFO_ABI)
-
-    def srop_stop(self, stop: Stop, task: PtraceTask) -> list[ev.Event]:
-        """A seccomp stop of the sigreturn filter or a syscall-entry stop:
-        the verdict on the sigreturn about to run (none for other calls)."""
-        from sigdbg.engine.srop import SECCOMP_CALLS, SYSCALL_CALLS
-
-        assert self.srop is not None
-        try:
-            if stop.kind == "event":
-                call = SECCOMP_CALLS.get(task.event_msg() & 0xFFFF)
-                sp = task.pc_sp()[1]
-            else:
-                info = task.syscall_info()
-                if info is None or info[0] != 1:
-                    return []  # an exit
-                call = SYSCALL_CALLS.get((info[1], info[2]))
-                sp = info[3]
-        except SigdbgError:
-            return []
-        if call is None:
-            return []
-        verdict = self.srop.check(task, task.tid, call[0], call[1], call[2], sp)
-        return [ev.SigreturnChecked(task.pid, task.tid, verdict)]
-
-    def srop_before_syscall(self, task: PtraceTask, regs: dict[str, int],
-                            code: bytes) -> list[ev.Event]:
-        """The verdict for a sigreturn about to be stepped over (without the
-        filter no stop of its own comes): ``code`` is the instruction."""
-        from sigdbg.engine.srop import SYSCALL_CALLS
-
-        if self.srop is None or self.srop_by_seccomp:
-            return []
-        abi = task.abi
-        arch = by_name(abi.syscall_abi_name(code)).audit_arch
-        call = SYSCALL_CALLS.get((arch, regs[abi.syscall_nr] & 0xFFFFFFFF))
-        if call is None:
-            return []
-        verdict = self.srop.check(task, task.tid, call[0], call[1], call[2], regs[abi.sp])
-        return [ev.SigreturnChecked(task.pid, task.tid, verdict)]
-
-    def _pc(self, task: PtraceTask) -> int:
+    def _pc(self, task: TracedTask) -> int:
         try:
             return task.pc()
         except SigdbgError:
             return 0
 
-    def _handler_entered(self, task: PtraceTask, pending: _Pending) -> list[ev.Event]:
+    def _handler_entered(self, task: TracedTask, pending: _Pending) -> list[ev.Event]:
         """The task stopped at its handler's first instruction: decode the
         frame at sp (read already when the step into it brought it along)."""
         pc, sp = task.pc_sp()
@@ -1385,7 +1105,7 @@ class _Touched(Exception):
     depend on more than the template's key (engine/fastpath.py)."""
 
 
-def _program_tf(task: PtraceTask) -> bool:
+def _program_tf(task: TracedTask) -> bool:
     """Whether the program itself has EFLAGS.TF set.
 
     After a PTRACE_SINGLESTEP the kernel hides the TF it set for the step
@@ -1407,109 +1127,8 @@ def _altstack(frame: SigFrame | A64Frame | A32Frame, view: TaskView) -> Altstack
                         view.at_minsigstksz())
 
 
-def check_program(path: str) -> str:
-    """Resolve and validate a program to launch, with a one-line error.
-
-    An ELF file of a supported ABI, or a ``#!`` script: the kernel runs its
-    interpreter (fs/binfmt_script.c), as it does for strace and gdb, and
-    every report takes the ABI from the process after exec, never from this
-    file.  Anything but a regular file is refused before it is read (execve
-    would refuse it too: EACCES, fs/exec.c ``do_open_execat``), and the
-    file is opened with O_NONBLOCK: opening a FIFO for reading blocks until
-    a writer comes, and reading one blocks until it writes.
-    """
-    import shutil
-
-    resolved = path if "/" in path else shutil.which(path)
-    if resolved is None or not os.path.lexists(resolved):
-        raise TargetError(f"{path}: no such program")
-    try:
-        st = os.stat(resolved)  # (no open: opening a device may do something)
-        if not stat.S_ISREG(st.st_mode):
-            raise TargetError(f"{path}: not a regular file (it is {_file_kind(st.st_mode)})")
-        fd = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except PermissionError:
-        raise TargetError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise TargetError(f"{path}: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)  # (what was opened, if the path changed meanwhile)
-        if not stat.S_ISREG(st.st_mode):
-            raise TargetError(f"{path}: not a regular file (it is {_file_kind(st.st_mode)})")
-        head = os.read(fd, 64)
-    except OSError as exc:
-        raise TargetError(f"{path}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    if not head.startswith(b"#!"):
-        try:
-            abi_for_elf_header(head)
-        except UsageError as exc:
-            reason = ("not an ELF file or a #! script" if not head.startswith(ELFMAG)
-                      else str(exc))
-            raise TargetError(f"{path}: {reason}") from None
-    if not os.access(resolved, os.X_OK):
-        raise TargetError(f"{path}: not executable (permission denied)")
-    return resolved
-
-
-def _file_kind(mode: int) -> str:
-    """What a file that is not a regular one is, for an error message."""
-    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return kind
-    return "of an unknown kind"
-
-
-def _sigtrap_pending(tid: int) -> bool:
-    """SIGTRAP pending for the thread ``tid`` and not blocked (SigPnd, SigBlk
-    of /proc/TID/status): its delivery-stop is the next thing it does."""
-    bit = 1 << (_SIGTRAP - 1)
-    masks: dict[str, int] = {}
-    try:
-        with open(f"/proc/{tid}/status") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                if key in ("SigPnd", "SigBlk"):
-                    masks[key] = int(value, 16)
-    except (OSError, ValueError):
-        return False
-    return bool(masks.get("SigPnd", 0) & bit) and not masks.get("SigBlk", 0) & bit
-
-
-def _threads_of(pid: int) -> list[int]:
-    try:
-        return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
-    except OSError:
-        return []
-
-
-def _tgid_of(tid: int) -> int:
-    try:
-        with open(f"/proc/{tid}/status") as fh:
-            for line in fh:
-                if line.startswith("Tgid:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _ppid_of(tid: int) -> int:
-    try:
-        with open(f"/proc/{tid}/status") as fh:
-            for line in fh:
-                if line.startswith("PPid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
-def _is_thread(tid: int, pid: int) -> bool:
-    return os.path.exists(f"/proc/{pid}/task/{tid}")
+#: (SignalPolicy lives in engine/policy.py; the front ends import it from here too)
+__all__ = ["Session", "SignalPolicy"]
 
 
 if TYPE_CHECKING:

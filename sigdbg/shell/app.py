@@ -73,7 +73,7 @@ def _exit_on_term_signals() -> Iterator[None]:
 
 def open_target(shell: Shell, args: argparse.Namespace) -> None:
     from sigdbg.commands.target import target_choice
-    from sigdbg.engine.session import check_program
+    from sigdbg.engine.program import check_program
     from sigdbg.errors import SigdbgError
 
     try:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sigdbg.abi import native_abi
 from sigdbg.commands.inspect import INSPECT_COMMANDS
 from sigdbg.commands.parser import Command, Parser, add_json_arg, dump_json, parse_int
-from sigdbg.engine.session import check_program
+from sigdbg.engine.program import check_program
 from sigdbg.errors import UsageError
 from sigdbg.names import signal_name, signal_number
 from sigdbg.shell import corecmd, data, views

@@ -21,6 +21,7 @@ import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
+from sigdbg.commands.backend import attach_session, launch_session
 from sigdbg.commands.parser import HelpShown
 from sigdbg.decode.disasm import Instruction
 from sigdbg.decode.siginfo import SigInfo
@@ -247,7 +248,7 @@ class Shell:
             self.end_session("kill")
             self.write(f"killed the previous process {s.pid}")
         io = self.tracee_stdio
-        self.adopt(Session.launch([self.program, *self.program_args], at=at,
+        self.adopt(launch_session([self.program, *self.program_args], at=at,
                                   stdin=io.get("stdin"), stdout=io.get("stdout"),
                                   stderr=io.get("stderr")),
                    "entry" if at == "entry" else "exec")
@@ -257,7 +258,7 @@ class Shell:
         if s is not None and s.alive:
             raise UsageError(f"already debugging process {s.pid}: detach or kill it first")
         self.reaper.forget(pid)  # (a child let go before: its stops are ours to wait for now)
-        self.adopt(Session.attach(pid), "attached")
+        self.adopt(attach_session(pid), "attached")
 
     def adopt(self, s: Session, reason: str) -> None:
         s.policy = self.policy

@@ -3,7 +3,7 @@
 
     PYTHONPATH=/job python3 guest_sigdbg.py PROG...
 
-For each PROG: sigdbg launches it stopped at exec (``Session.launch``, the
+For each PROG: sigdbg launches it stopped at exec (``launch_session``, the
 path of ``sigdbg auxv -- PROG``) and runs the inspect commands through the
 shared command layer, JSON and text.  While it is still stopped, this script
 reads ``/proc/PID/auxv`` and ``/proc/PID/maps`` with plain file reads (the
@@ -29,8 +29,8 @@ import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
 from sigdbg.cli.main import main as cli_main  # noqa: E402
+from sigdbg.commands.backend import launch_session  # noqa: E402
 from sigdbg.commands.inspect import run_command  # noqa: E402
-from sigdbg.engine.session import Session  # noqa: E402
 from sigdbg.render.text import PLAIN  # noqa: E402
 
 IMPORT_S = time.monotonic() - T0
@@ -55,7 +55,7 @@ def one_target(prog: str) -> dict[str, Any]:
     out_path = f"/tmp/{os.path.basename(prog)}.sigdbg.out"
     fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     t0 = time.monotonic()
-    s = Session.launch([prog], stdout=fd)
+    s = launch_session([prog], stdout=fd)
     os.close(fd)
     pid = s.pid
     res: dict[str, Any] = {"pid": pid, "abi": s.task.process_abi.name,
@@ -122,7 +122,7 @@ def frame_commands(argv: list[str]) -> dict[str, Any]:
     from sigdbg.engine import events as ev
 
     fd = os.open("/tmp/sigdbg.framecmd.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    s = Session.launch(argv, stdout=fd)
+    s = launch_session(argv, stdout=fd)
     os.close(fd)
     out: dict[str, Any] = {}
     t0 = time.monotonic()
@@ -150,7 +150,7 @@ def handler_edits(prog: str) -> dict[str, Any]:
 
     path = "/tmp/sigdbg.edits.out"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    s = Session.launch([prog], stdout=fd)
+    s = launch_session([prog], stdout=fd)
     os.close(fd)
     out: dict[str, Any] = {"entered": []}
     try:
@@ -177,7 +177,7 @@ def trap_codes(prog: str) -> dict[str, Any]:
     from sigdbg.engine import events as ev
 
     fd = os.open("/tmp/sigdbg.traps.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    s = Session.launch([prog], stdout=fd)
+    s = launch_session([prog], stdout=fd)
     os.close(fd)
     out: dict[str, Any] = {"stops": []}
     try:

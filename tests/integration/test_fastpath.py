@@ -38,6 +38,7 @@ import pytest
 
 from sigdbg.abi.x86.fp import FPSTATE_64, XSAVE_HEADER_OFFSET
 from sigdbg.backends import ptrace as backend
+from sigdbg.commands.backend import launch_session
 from sigdbg.decode.sigframe import SigFrame, kind_row
 from sigdbg.engine import events as ev
 from sigdbg.engine import fastpath as fp
@@ -278,7 +279,7 @@ def test_templates_of_real_frames_equal_the_python_path(monkeypatch: pytest.Monk
     tally: Counter[str] = Counter()
     real_learn = Session._fast_learn
     devnull = os.open(os.devnull, os.O_WRONLY)
-    session = Session.launch([target(storm), "40"], stdout=devnull)
+    session = launch_session([target(storm), "40"], stdout=devnull)
     encoders = [_json_encoder(), _text_encoder(session)]
 
     def learn(self: Session, fast: fp.FastPath, task: backend.PtraceTask,

@@ -35,8 +35,8 @@ from typing import Any
 import pytest
 
 from sigdbg.backends import ptrace as backend
+from sigdbg.commands.backend import launch_session
 from sigdbg.engine import faststep as fs
-from sigdbg.engine.session import Session
 from tests.conftest import ROOT, parse_reports, target
 
 #: sigdbg trace in this interpreter; reports on stderr how many deliveries
@@ -191,7 +191,7 @@ def test_walk_templates_of_real_walks_equal_the_python_walk(monkeypatch: pytest.
 
     monkeypatch.setattr(fs, "make_walk_template", make)
     devnull = os.open(os.devnull, os.O_WRONLY)
-    session = Session.launch([target(storm), "30"], stdout=devnull)
+    session = launch_session([target(storm), "30"], stdout=devnull)
     pair, walk = _json_walk_encoder()
     try:
         for _ in session.events(step_sigreturn=True, encoder=pair, walk_encoder=walk):

@@ -437,10 +437,10 @@ def test_signal_command_delivers_to_the_tracee(run: Run) -> None:
 # -- core needs: each shows an engine behaviour the shell works around ------------------------
 # engine behaviour the shell relies on
 def test_core_need_interrupt_stop_is_an_event(waiting_hello: subprocess.Popen[bytes]) -> None:
-    from sigdbg.engine.session import Session
+    from sigdbg.commands.backend import attach_session
 
     p = waiting_hello
-    s = Session.attach(p.pid)
+    s = attach_session(p.pid)
     try:
         s.task.interrupt()  # the tracee will stop again as soon as it is resumed
         assert p.stdin is not None
@@ -452,10 +452,10 @@ def test_core_need_interrupt_stop_is_an_event(waiting_hello: subprocess.Popen[by
 
 
 def test_core_need_maps_cache_follows_the_run() -> None:
+    from sigdbg.commands.backend import launch_session
     from sigdbg.engine import events as ev
-    from sigdbg.engine.session import Session
 
-    with Session.launch([target("sig_basic"), "raise"],
+    with launch_session([target("sig_basic"), "raise"],
                         stdout=os.open(os.devnull, os.O_WRONLY)) as s:
         s.maps()  # e.g. the shell showing where the program stopped at exec
         for e in s.events():
@@ -466,10 +466,10 @@ def test_core_need_maps_cache_follows_the_run() -> None:
 
 
 def test_core_need_resume_steps_over_the_breakpoint() -> None:
+    from sigdbg.commands.backend import launch_session
     from sigdbg.engine import events as ev
-    from sigdbg.engine.session import Session
 
-    with Session.launch([target("hello")], stdout=os.open(os.devnull, os.O_WRONLY)) as s:
+    with launch_session([target("hello")], stdout=os.open(os.devnull, os.O_WRONLY)) as s:
         entry = s.auxv().get("AT_ENTRY").value
         s.insert_breakpoint(entry)
         hits = 0

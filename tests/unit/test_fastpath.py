@@ -151,7 +151,7 @@ def test_passed_templates_equal_the_python_path_on_random_siginfo() -> None:
     from sigdbg.render.text import Style
 
     class Task:  # what the passed-on event takes from a task
-        _pid = 4242
+        pid = 4242  # (TracedTask.pid)
         tid = 4243
 
     session = object.__new__(Session)  # (fast_passed_maker uses no session state)
