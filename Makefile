@@ -12,8 +12,7 @@ demo: bootstrap
 
 lint: bootstrap
 	.venv/bin/ruff check .
-	.venv/bin/mypy --strict sigdbg/abi sigdbg/decode sigdbg/names sigdbg/engine sigdbg/backends sigdbg/commands \
-	    sigdbg/gdb
+	.venv/bin/mypy --strict sigdbg
 
 # The tracing tests run a second time on the ctypes path the ptrace backend
 # takes when its C module is not built (SIGDBG_NO_NATIVE), and with the

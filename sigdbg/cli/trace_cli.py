@@ -706,9 +706,9 @@ def run(a: argparse.Namespace, st: Style) -> int:
 
                     def write(e: Event) -> object:
                         if e.__class__ is delivered:
-                            live.count += 1  # type: ignore[union-attr]
+                            live.count += 1
                         elif e.__class__ is rendered:
-                            live.count += e.count  # type: ignore[attr-defined, union-attr]
+                            live.count += e.count
                         return inner(e)
 
                     live.begin()
@@ -830,14 +830,14 @@ def _writer(a: argparse.Namespace, out: IO[str], st: Style,
 
     def text(e: Event) -> object:
         if e.__class__ is rendered:  # deliveries the C loop wrote with pair()
-            return w(e.data.decode("utf-8", "surrogateescape"))  # type: ignore[attr-defined]
+            return w(e.data.decode("utf-8", "surrogateescape"))
         if e.__class__ is ev.SigreturnChecked and not verbose \
-                and not e.verdict.alert:  # type: ignore[attr-defined]
+                and not e.verdict.alert:
             return None  # an honest sigreturn: only -v shows it
         if verbose:
             line = render_event(e, st, frames=True)
-        elif e.__class__ is ev.SignalDelivered and e.disposition == "handler":  # type: ignore[attr-defined]
-            pending[e.tid] = e  # type: ignore[assignment]
+        elif e.__class__ is ev.SignalDelivered and e.disposition == "handler":
+            pending[e.tid] = e
             return None  # one line with its handler entry, which comes next
         else:
             line = render_compact(e, pending.pop(e.tid, None)
