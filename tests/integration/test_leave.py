@@ -380,7 +380,7 @@ def test_attach_and_detach_in_a_storm_lose_no_signal(tmp_path: Path, when: str) 
 
 
 def test_a_signal_in_flight_at_attach_is_the_first_event() -> None:
-    """Session.attach whose first stop is a SIGUSR1's delivery-stop (attached
+    """attach_session (commands/backend.py) whose first stop is a SIGUSR1's delivery-stop (attached
     again until that happens): events() reports that delivery first, with the
     siginfo of the sender (si_pid), then the program runs on; the program's
     count equals the sender's in the end."""
@@ -420,7 +420,7 @@ def test_a_signal_in_flight_at_attach_is_the_first_event() -> None:
 
 
 def test_tracer_close_in_a_delivery_stop_passes_the_signal_on() -> None:
-    """Tracer.close() (what Session.attach does when it is interrupted, e.g.
+    """Tracer.close() (what attach_session does when it is interrupted, e.g.
     by Ctrl-C, before a session exists) detaches a task in a signal-delivery-
     stop with that signal: attached again and again until the first stop is
     a SIGUSR1's, then closed there; the program's count equals the sender's."""
