@@ -1,8 +1,8 @@
 """One entry point for "the signal frame at this address", whatever the ABI.
 
 The x86 frames (sigdbg/decode/sigframe.py, :class:`SigFrame`), the AArch64
-frame (sigdbg/decode/a64frame.py, :class:`A64Frame`) and the AArch32 ones
-(sigdbg/decode/a32frame.py, :class:`A32Frame`) have their own models;
+frame (sigdbg/abi/aarch64/a64frame.py, :class:`A64Frame`) and the AArch32 ones
+(sigdbg/abi/arm/a32frame.py, :class:`A32Frame`) have their own models;
 the sigreturn walk (sigdbg/engine/sigreturn.py) decodes and diffs frames
 through these two functions and never names an architecture.
 """
@@ -10,9 +10,9 @@ through these two functions and never names an architecture.
 from __future__ import annotations
 
 from sigdbg.abi import AARCH64, ARM, Abi
+from sigdbg.abi.aarch64.a64frame import A64Frame, decode_a64_frame, diff_a64_frames
+from sigdbg.abi.arm.a32frame import A32Frame, decode_a32_frame, diff_a32_frames
 from sigdbg.backends.base import Memory
-from sigdbg.decode.a32frame import A32Frame, decode_a32_frame, diff_a32_frames
-from sigdbg.decode.a64frame import A64Frame, decode_a64_frame, diff_a64_frames
 from sigdbg.decode.sigframe import (
     FrameDiff,
     RestorerContext,

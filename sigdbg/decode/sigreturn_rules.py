@@ -34,8 +34,8 @@ from sigdbg.decode.sigframe import SigFrame
 from sigdbg.errors import DecodeError
 
 if TYPE_CHECKING:
-    from sigdbg.decode.a32frame import A32Frame
-    from sigdbg.decode.a64frame import A64Frame
+    from sigdbg.abi.aarch64.a64frame import A64Frame
+    from sigdbg.abi.arm.a32frame import A32Frame
 
 #: Restorers are a handful of instructions; anything longer is not one.
 MAX_RESTORER_STEPS = 64

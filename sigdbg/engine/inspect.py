@@ -188,7 +188,7 @@ class Inspector(MapsSource):
     def frame_at(self, address: int | None = None, *, signo: int | None = None,
                  kind: str | None = None) -> AnyFrame:
         """:meth:`sigframe`, or the ABI's own frame model where it has one
-        (AArch64: sigdbg/decode/a64frame.py, AArch32: sigdbg/decode/a32frame.py,
+        (AArch64: sigdbg/abi/aarch64/a64frame.py, AArch32: sigdbg/abi/arm/a32frame.py,
         both through sigdbg/decode/frames.py).  Without ``address`` the frame
         is at sp and the registers are the handler's entry registers (x30/lr:
         the restorer); at an explicit address the restorer is not known."""

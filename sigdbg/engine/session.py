@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, cast
 
 from sigdbg.abi import Abi
+from sigdbg.abi.aarch64.a64frame import A64Frame, decode_a64_frame
+from sigdbg.abi.arm.a32frame import A32Frame, decode_a32_frame
 from sigdbg.backends.base import (
     LOOP_FULL,
     LOOP_INTR,
@@ -41,8 +43,6 @@ from sigdbg.backends.stopcodes import (
     PTRACE_EVENT_VFORK,
 )
 from sigdbg.backends.tracercontrol import TracerControl
-from sigdbg.decode.a32frame import A32Frame, decode_a32_frame
-from sigdbg.decode.a64frame import A64Frame, decode_a64_frame
 from sigdbg.decode.altstack import AltstackUse, altstack_use
 from sigdbg.decode.sigframe import BULK_READ, SigFrame, decode_sigframe
 from sigdbg.decode.siginfo import SigInfo, decode_siginfo

@@ -71,9 +71,9 @@ NOT_X86: tuple[tuple[str, str, str, str], ...] = (
     ("sigdbg/engine/leave.py", "0x100", "if code >= 0x100:", "the same"),
     ("sigdbg/backends/ptrace_task.py", "0x100", "if code >= 0x100 or code ==", "the same"),
     ("sigdbg/shell/expr.py", "cs", 'letter in "cs"', "the x/FMT letters c and s"),
-    ("sigdbg/decode/a64frame.py", "rt_sigframe", 'KIND = "rt_sigframe"',
+    ("sigdbg/abi/aarch64/a64frame.py", "rt_sigframe", 'KIND = "rt_sigframe"',
      "AArch64's own struct rt_sigframe"),
-    ("sigdbg/decode/a64frame.py", "rt_sigframe", "_FRAME = aarch64.RT_SIGFRAME", "the same"),
+    ("sigdbg/abi/aarch64/a64frame.py", "rt_sigframe", "_FRAME = aarch64.RT_SIGFRAME", "the same"),
     ("sigdbg/abi/aarch64/__init__.py", "rt_sigframe", "rt_sigframe",
      "AArch64's own struct rt_sigframe (arch/arm64/kernel/signal.c)"),
     ("sigdbg/abi/aarch64/__init__.py", "rt_sigframe", "RT_SIGFRAME", "the same"),
@@ -113,16 +113,6 @@ NOT_X86: tuple[tuple[str, str, str, str], ...] = (
 KNOWN_ARM_DEBT: dict[str, set[str]] = {
     "sigdbg/abi/abis.py": {"arm", "thumb"},
     "sigdbg/backends/ptrace_task.py": {"thumb"},
-    "sigdbg/decode/a32frame.py": {"aarch32", "arm", "arm64", "cpsr", "fpscr", "thumb", "vfp"},
-    "sigdbg/decode/a64frame.py": {
-        "aarch64", "arm64", "fpcr", "fpsimd", "fpsr", "pstate", "sve", "sve_context", "x30"
-    },
-    "sigdbg/decode/arm64_records.py": {
-        "aarch64", "esr", "esr_magic", "extra_context", "extra_magic", "fpmr_magic", "fpsimd",
-        "fpsimd_magic", "gcs_magic", "poe_magic", "sve", "sve_magic", "tpidr2", "tpidr2_magic",
-        "za_magic", "zt_magic"
-    },
-    "sigdbg/decode/arm_regspace.py": {"arm"},
     "sigdbg/decode/frames.py": {"aarch64", "arm"},
     "sigdbg/decode/restorer.py": {"sigpage", "thumb"},
     "sigdbg/decode/sigframe.py": {"fpsimd", "sve"},
@@ -131,11 +121,12 @@ KNOWN_ARM_DEBT: dict[str, set[str]] = {
         "nt_arm_sve", "nt_arm_vfp", "pstate", "spsr", "sve", "vfp"
     },
     "sigdbg/decode/specialpages.py": {"arm", "kuser", "thumb"},
+    "sigdbg/engine/events.py": {"aarch64", "arm"},
     "sigdbg/engine/inspect.py": {"aarch64", "arm"},
     "sigdbg/engine/session.py": {"aarch64", "arm"},
     "sigdbg/engine/sigreturn.py": {"thumb"},
     "sigdbg/names/syscalls.py": {"aarch64", "arm"},
-    "sigdbg/render/text.py": {"arm", "cpsr", "kuser", "pstate", "thumb", "x30"},
+    "sigdbg/render/text.py": {"aarch64", "arm", "cpsr", "kuser", "pstate", "thumb", "x30"},
     "sigdbg/shell/core.py": {"thumb"},
 }
 

@@ -8,7 +8,7 @@ from sigdbg.abi.abis import Abi, FrameKind, HwBreakpoint, SigreturnRules
 from sigdbg.abi.arm import pages as arm_pages
 
 #: struct rt_sigframe { info, uc } (arch/arm64/kernel/signal.c); the
-#: records in uc_mcontext.__reserved are decoded by sigdbg/decode/a64frame.py
+#: records in uc_mcontext.__reserved are decoded by sigdbg/abi/aarch64/a64frame.py
 #: (which names x0-x30 like the registers).  The handler returns through x30
 #: with sp back at the frame, and ``sys_rt_sigreturn`` reads it at sp itself.
 RT_SIGFRAME = FrameKind(
