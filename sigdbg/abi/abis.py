@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sigdbg.abi.arm import pages as arm_pages
 from sigdbg.abi.generic import SpecialMappingRow
@@ -143,6 +143,28 @@ class FixedPage:
     mode: Callable[[str | None, str], tuple[str, str]]
 
 
+class FlagsRule(NamedTuple):
+    """One way sigreturn changes the flags register from the frame's value
+    (each a "not compared" note of the sigreturn walk)."""
+
+    name: str
+    mask: int  #: the flags bits it is about
+    source: str  #: where the kernel does it
+    what: str
+
+
+@dataclass(frozen=True)
+class FpRestoreCheck:
+    """How the FP/vector registers after sigreturn are compared with the records
+    of the frame they were restored from (``record``: the frame model's
+    ``record(name)`` lookup, None for a record the frame does not have)."""
+
+    #: the regset note types the comparison needs (none: nothing to compare)
+    regsets: Callable[[Callable[[str], Any]], tuple[int, ...]]
+    #: one line per difference, given those regsets' bytes (None: unreadable)
+    compare: Callable[[Callable[[str], Any], Mapping[int, bytes | None]], tuple[str, ...]]
+
+
 @dataclass(frozen=True)
 class SigreturnRules:
     """How sigreturn restores registers beyond plain copies (the kernel's
@@ -161,11 +183,14 @@ class SigreturnRules:
     #: (sigcontext field, mask, value, 0 allowed, what it must be): what a
     #: context the kernel saved from user mode always satisfies
     user_mode: tuple[tuple[str, int, int, bool, str], ...] = ()
-    #: the named rules the flags register is restored by instead of a fixup
-    #: mask (sigdbg/decode/sigreturn_rules.py): "a64_pstate" (AArch64 pstate,
-    #: ``A64_PSTATE_RULES``), "a32_cpsr" (a compat task's cpsr,
-    #: ``A32_CPSR_RULES``); empty: none
-    flags_rules: str = ""
+    #: how the flags register is restored when named rules decide it instead
+    #: of a fixup mask: (frame value, single step or None) -> (the value the
+    #: kernel restores, the bits that are known); None: no such rules
+    flags_restore: Callable[[int, bool | None], tuple[int, int]] | None = None
+    #: those rules, named (sigdbg/decode/sigreturn_rules.py lists them as not compared)
+    flags_rules: tuple[FlagsRule, ...] = ()
+    #: the FP/vector registers against the frame's records (None: not compared)
+    fp_restore: FpRestoreCheck | None = None
 
 
 #: a target's memory as the checks read it: the readable prefix of (address, size)

@@ -116,10 +116,6 @@ KNOWN_ARM_DEBT: dict[str, set[str]] = {
     "sigdbg/decode/frames.py": {"aarch64", "arm"},
     "sigdbg/decode/restorer.py": {"sigpage", "thumb"},
     "sigdbg/decode/sigframe.py": {"fpsimd", "sve"},
-    "sigdbg/decode/sigreturn_rules.py": {
-        "aarch32", "aarch64", "arm", "arm64", "cpsr", "fpcr", "fpscr", "fpsimd", "fpsr",
-        "nt_arm_sve", "nt_arm_vfp", "pstate", "spsr", "sve", "vfp"
-    },
     "sigdbg/decode/specialpages.py": {"arm", "kuser", "thumb"},
     "sigdbg/engine/events.py": {"aarch64", "arm"},
     "sigdbg/engine/inspect.py": {"aarch64", "arm"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sigdbg.abi import aarch64
 from sigdbg.abi.aarch64 import names as aarch64_names
+from sigdbg.abi.aarch64 import sigreturn as aarch64_sigreturn
 from sigdbg.abi.abis import Abi, FrameKind, HwBreakpoint, SigreturnRules
 from sigdbg.abi.arm import pages as arm_pages
 
@@ -85,8 +86,11 @@ AARCH64 = Abi(
     breakpoint_insn=b"",
     frame_kinds=(RT_SIGFRAME,),
     syscall_insns=((aarch64.SVC_0, "svc #0"),),
-    # pstate by the named rules of decode/sigreturn_rules.py (A64_PSTATE_RULES)
-    sigreturn_rules=SigreturnRules(flags_rules="a64_pstate"),
+    # pstate by named rules (sigdbg/abi/aarch64/sigreturn.py A64_PSTATE_RULES),
+    # the fpsimd and sve records against NT_PRFPREG and NT_ARM_SVE
+    sigreturn_rules=SigreturnRules(flags_restore=aarch64_sigreturn.a64_restored_pstate,
+                                   flags_rules=aarch64_sigreturn.A64_PSTATE_RULES,
+                                   fp_restore=aarch64_sigreturn.FP_RESTORE),
     step_trap_codes=(2, 1, 0),
     syscall_step_trap_code=0,
     hw_breakpoint=HW_BREAK,

@@ -8,6 +8,7 @@ from sigdbg.abi.abis import Abi, SigreturnRules
 from sigdbg.abi.arm import frames as arm_frames
 from sigdbg.abi.arm import names as arm_names
 from sigdbg.abi.arm import pages as arm_pages
+from sigdbg.abi.arm import sigreturn as arm_sigreturn
 
 #: 32-bit ARM EABI, as a compat task on an arm64 kernel runs it (the layouts
 #: are those of a native ARM kernel too; the [sigpage] contents differ, see
@@ -60,8 +61,11 @@ ARM = Abi(
     # generic user_single_step_report's SI_USER (0), as for AArch64
     step_trap_codes=(2, 1, 0),
     syscall_step_trap_code=0,
-    # cpsr by the named rules of decode/sigreturn_rules.py (A32_CPSR_RULES)
-    sigreturn_rules=SigreturnRules(flags_rules="a32_cpsr"),
+    # cpsr by named rules (sigdbg/abi/arm/sigreturn.py A32_CPSR_RULES), the
+    # VFP record against NT_ARM_VFP
+    sigreturn_rules=SigreturnRules(flags_restore=arm_sigreturn.a32_restored_cpsr,
+                                   flags_rules=arm_sigreturn.A32_CPSR_RULES,
+                                   fp_restore=arm_sigreturn.FP_RESTORE),
     # arm64 report_syscall clobbers ip (r12) of a compat task at a syscall-stop
     syscall_stop_scratch="r12",
     isa_flag=arm_frames.CPSR_T,
