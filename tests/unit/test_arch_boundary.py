@@ -113,15 +113,12 @@ NOT_X86: tuple[tuple[str, str, str, str], ...] = (
 KNOWN_ARM_DEBT: dict[str, set[str]] = {
     "sigdbg/abi/abis.py": {"arm", "thumb"},
     "sigdbg/backends/ptrace_task.py": {"thumb"},
-    "sigdbg/decode/frames.py": {"aarch64", "arm"},
     "sigdbg/decode/restorer.py": {"sigpage", "thumb"},
     "sigdbg/decode/sigframe.py": {"fpsimd", "sve"},
     "sigdbg/decode/specialpages.py": {"arm", "kuser", "thumb"},
     "sigdbg/engine/events.py": {"aarch64", "arm"},
-    "sigdbg/engine/inspect.py": {"aarch64", "arm"},
     "sigdbg/engine/session.py": {"aarch64", "arm"},
     "sigdbg/engine/sigreturn.py": {"thumb"},
-    "sigdbg/names/syscalls.py": {"aarch64", "arm"},
     "sigdbg/render/text.py": {"aarch64", "arm", "cpsr", "kuser", "pstate", "thumb", "x30"},
     "sigdbg/shell/core.py": {"thumb"},
 }
@@ -144,6 +141,23 @@ NOT_ARM: tuple[tuple[str, str, str, str], ...] = (
     ("sigdbg/names/sicodes.py", "arm", '"asynchronous ARM MTE error"',
      "the generic si_code table (include/uapi/asm-generic/siginfo.h) says what SEGV_MTEAERR is"),
     ("sigdbg/names/sicodes.py", "arm", '"synchronous ARM MTE exception"', "the same, SEGV_MTESERR"),
+    # decode/frames.py: the registry of the frame models of their own (AArch64,
+    # AArch32), as decode/fparea.py is the x86 FP-area walker's
+    ("sigdbg/decode/frames.py", "aarch64", "from sigdbg.abi import AARCH64, ARM, Abi",
+     "the registry of the arch packages' own frame models"),
+    ("sigdbg/decode/frames.py", "arm", "from sigdbg.abi import AARCH64, ARM, Abi", "the same"),
+    ("sigdbg/decode/frames.py", "aarch64", "from sigdbg.abi.aarch64 import a64frame as _aarch64",
+     "the same"),
+    ("sigdbg/decode/frames.py", "arm", "from sigdbg.abi.arm import a32frame as _arm", "the same"),
+    ("sigdbg/decode/frames.py", "aarch64", "AnyFrame = SigFrame | _aarch64.A64Frame | _arm.",
+     "the same (the union of the models)"),
+    ("sigdbg/decode/frames.py", "arm", "AnyFrame = SigFrame | _aarch64.A64Frame | _arm.",
+     "the same"),
+    ("sigdbg/decode/frames.py", "aarch64", "def _decode_aarch64(", "the same"),
+    ("sigdbg/decode/frames.py", "aarch64", "return _aarch64.decode_a64_frame(", "the same"),
+    ("sigdbg/decode/frames.py", "arm", "_OwnModel(ARM, _arm.A32Frame", "the same"),
+    ("sigdbg/decode/frames.py", "aarch64", "_OwnModel(AARCH64, _aarch64.A64Frame", "the same"),
+    ("sigdbg/decode/frames.py", "aarch64", "_aarch64.diff_a64_frames),", "the same"),
 )
 
 def compare(found: dict[str, frozenset[str]], debt: dict[str, set[str]]
