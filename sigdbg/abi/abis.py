@@ -381,6 +381,11 @@ class Abi:
     #: (arm64 ``report_syscall``: x7 = 0 at entry, 1 at exit, put back when
     #: the task resumes); empty: none
     syscall_stop_scratch: str = ""
+    #: (prefix, format spec): how a frame diff's changed values whose names
+    #: start with the prefix are written in JSON, for the vector registers of
+    #: the ABI's own frame records that exceed every JSON integer (x86's FP
+    #: area values: sigdbg/decode/fparea.py ``fp_value_json``)
+    wide_change_formats: tuple[tuple[str, str], ...] = ()
     #: the bit of a code address that selects the instruction set (ARM
     #: interworking: bit 0 set = Thumb code, arch/arm64/kernel/signal32.c
     #: ``compat_setup_return``); code is read with it cleared.  0: none

@@ -113,8 +113,7 @@ NOT_X86: tuple[tuple[str, str, str, str], ...] = (
 KNOWN_ARM_DEBT: dict[str, set[str]] = {
     "sigdbg/abi/abis.py": {"arm", "thumb"},
     "sigdbg/backends/ptrace_task.py": {"thumb"},
-    "sigdbg/decode/restorer.py": {"sigpage", "thumb"},
-    "sigdbg/decode/sigframe.py": {"fpsimd", "sve"},
+    "sigdbg/decode/restorer.py": {"thumb"},
     "sigdbg/decode/specialpages.py": {"arm", "kuser", "thumb"},
     "sigdbg/engine/events.py": {"aarch64", "arm"},
     "sigdbg/engine/session.py": {"aarch64", "arm"},

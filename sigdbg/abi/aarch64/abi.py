@@ -95,6 +95,9 @@ AARCH64 = Abi(
     syscall_step_trap_code=0,
     hw_breakpoint=HW_BREAK,
     syscall_stop_scratch="x7",  # arch/arm64/kernel/ptrace.c report_syscall
+    # the fpsimd record's V0-V31 in the 128-bit hex form of x86's xmm, the sve
+    # record's Z/P registers (up to 2048 bits) as plain hex
+    wide_change_formats=(("fpsimd.v", "#034x"), ("sve.", "#x")),
     # arch/arm64/kernel/vdso/sigreturn.S __kernel_rt_sigreturn (the name, not
     # the bytes, says it is the vDSO's: see decode/restorer.py classify_restorer)
     restorer_patterns=(
