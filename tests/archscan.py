@@ -1,4 +1,10 @@
-"""The x86 token scanner behind the architecture-boundary test (issue 13).
+"""The token scanner behind the architecture-boundary test (issue 13).
+
+Two word lists, one per arch family: :data:`X86` (facts that live in
+``sigdbg/abi/x86/``) and :data:`ARM` (ARM and AArch64 facts, which live in
+``sigdbg/abi/aarch64/`` and ``sigdbg/abi/arm/``); every function takes the
+list (x86 by default) and the machinery is the same.  What follows
+describes the x86 list; the ARM one is documented where it is defined.
 
 Shared by ``tests/unit/test_arch_boundary.py`` (the ratchet) and
 ``scripts/arch_inventory.py`` (which prints every hit with its line, the raw
