@@ -31,6 +31,8 @@ and its data is test data.
 from __future__ import annotations
 
 import json
+import os
+import platform
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,27 @@ def load_tape(name: str) -> dict[str, Any]:
     doc = json.loads((DATA / f"{name}.json").read_text())
     assert isinstance(doc, dict)
     return doc
+
+
+def drain_pipe(fd: int) -> bytes:
+    """What a recorded program wrote to the non-blocking pipe ``fd`` (its
+    reports), read to the end; the fd is closed."""
+    out = b""
+    try:
+        while chunk := os.read(fd, 65536):
+            out += chunk
+    except BlockingIOError:
+        pass
+    os.close(fd)
+    return out
+
+
+def tape_head(recorder: str, name: str, what: str, argv: list[str]) -> dict[str, Any]:
+    """The first keys of every tape: the scenario, what it shows, the
+    program's argv, and which recorder made it on which kernel."""
+    return {"scenario": name, "what": what, "argv": argv,
+            "recorded_with": (f"{recorder} on Linux {platform.release()} "
+                              f"{platform.machine()}, ptrace backend")}
 
 
 def stop_from_json(d: dict[str, Any]) -> Stop:

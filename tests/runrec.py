@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from sigdbg.engine.session import Session
 from sigdbg.errors import SigdbgError
 from sigdbg.shell.expr import Resolver
 from tests.conftest import parse_reports, target
-from tests.fakebackend import StubView, stop_to_json
+from tests.fakebackend import StubView, drain_pipe, stop_to_json, tape_head
 from tests.walkrec import RecControl, RecTarget, _Recorder
 
 DATA = Path(__file__).resolve().parent / "data" / "runctl"
@@ -138,7 +137,6 @@ def record(name: str) -> dict[str, Any]:
                    check=True)
     r, w = os.pipe()
     os.set_blocking(r, False)
-    out = b""
     with launch([target("run_ctl"), scenario], stdout=w) as s:
         os.close(w)
         call = _to_call(s)
@@ -190,20 +188,11 @@ def record(name: str) -> dict[str, Any]:
             s.kill()
         except SigdbgError:
             pass
-    try:
-        while chunk := os.read(r, 65536):
-            out += chunk
-    except BlockingIOError:
-        pass
-    os.close(r)
+    out = drain_pipe(r)
     from tests.walkrec import events_json
 
     return {
-        "scenario": name,
-        "what": what,
-        "argv": ["targets/build/run_ctl", scenario],
-        "recorded_with": (f"tests/runrec.py on Linux {platform.release()} "
-                          f"{platform.machine()}, ptrace backend"),
+        **tape_head("tests/runrec.py", name, what, ["targets/build/run_ctl", scenario]),
         "abi": abi.name,
         "pid": inner.pid,
         "tid": tid,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -43,9 +42,11 @@ from tests.fakebackend import (
     TRACER_ACTIONS,
     TRACER_QUERIES,
     canon,
+    drain_pipe,
     enc,
     query_key,
     raised,
+    tape_head,
 )
 from tests.walkrec import events_json
 
@@ -287,19 +288,9 @@ def record(name: str) -> dict[str, Any]:
         s.close()
     finally:
         real.close()
-    out = b""
-    try:
-        while chunk := os.read(r, 65536):
-            out += chunk
-    except BlockingIOError:
-        pass
-    os.close(r)
+    out = drain_pipe(r)
     return {
-        "scenario": name,
-        "what": what,
-        "argv": [f"targets/build/{prog}", *args],
-        "recorded_with": (f"tests/sessionrec.py on Linux {platform.release()} "
-                          f"{platform.machine()}, ptrace backend"),
+        **tape_head("tests/sessionrec.py", name, what, [f"targets/build/{prog}", *args]),
         "pid": task.pid,
         "epochs": rec.tape.epochs,
         "steps": rec.tape.steps,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from sigdbg.engine import events as ev
 from sigdbg.engine.sigreturn import ControlHost, leftover_events, step_through_sigreturn
 from sigdbg.errors import SigdbgError
 from tests.conftest import parse_reports, target
-from tests.fakebackend import DATA, StubView, stop_to_json
+from tests.fakebackend import DATA, StubView, drain_pipe, stop_to_json, tape_head
 
 #: name -> (program, arguments, what the walk meets)
 SCENARIOS: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -207,7 +206,6 @@ def record(name: str) -> dict[str, Any]:
                    check=True)
     r, w = os.pipe()
     os.set_blocking(r, False)
-    out = b""
     with launch([target(prog), *args], stdout=w) as s:
         os.close(w)
         loop = s.events()
@@ -229,18 +227,9 @@ def record(name: str) -> dict[str, Any]:
             s.kill()
         except SigdbgError:
             pass
-    try:
-        while chunk := os.read(r, 65536):
-            out += chunk
-    except BlockingIOError:
-        pass
-    os.close(r)
+    out = drain_pipe(r)
     return {
-        "scenario": name,
-        "what": what,
-        "argv": [f"targets/build/{prog}", *args],
-        "recorded_with": (f"tests/walkrec.py on Linux {platform.release()} "
-                          f"{platform.machine()}, ptrace backend"),
+        **tape_head("tests/walkrec.py", name, what, [f"targets/build/{prog}", *args]),
         "abi": abi.name,
         "pid": inner.pid,
         "tid": inner.tid,
