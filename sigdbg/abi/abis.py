@@ -392,7 +392,7 @@ class Abi:
     isa_bit: int = 0
     #: ``restorer_patterns`` for code reached through an address with
     #: ``isa_bit`` set (Thumb); ``restorer_patterns`` then are the others (ARM)
-    thumb_restorer_patterns: tuple[tuple[bytes, str, str], ...] = ()
+    isa_restorer_patterns: tuple[tuple[bytes, str, str], ...] = ()
     #: (syscall, symbol): the C library's restorer, named by its bytes where
     #: the library has no symbol table (Debian's libc.so.6)
     libc_restorer_names: tuple[tuple[str, str], ...] = (("rt_sigreturn", "__restore_rt"),)
@@ -404,14 +404,14 @@ class Abi:
     #: instruction set ``isa_bit`` selects (ARM CPSR.T: Thumb); 0: one set
     isa_flag: int = 0
     #: ``disasm_mode`` and ``syscall_insns`` of that instruction set (Thumb)
-    thumb_disasm_mode: str = ""
-    thumb_syscall_insns: tuple[tuple[bytes, str], ...] = ()
+    isa_disasm_mode: str = ""
+    isa_syscall_insns: tuple[tuple[bytes, str], ...] = ()
     #: (size, mask, value, mnemonic): system-call instructions with an
     #: immediate the kernel ignores (ARM ``svc #imm24``, Thumb ``svc #imm8``):
     #: the little-endian word of ``size`` bytes & mask == value.  Per
     #: instruction set: the plain set's, then the ``isa_bit`` set's
     syscall_insn_words: tuple[tuple[int, int, int, str], ...] = ()
-    thumb_syscall_insn_words: tuple[tuple[int, int, int, str], ...] = ()
+    isa_syscall_insn_words: tuple[tuple[int, int, int, str], ...] = ()
     #: the names of the bits set in a value of the ``flags`` register, lowest
     #: first (x86 EFLAGS, AArch64 PSTATE, AArch32 CPSR: the arch package's
     #: bit table, with its multi-bit fields such as a mode)
@@ -428,13 +428,13 @@ class Abi:
     def __repr__(self) -> str:
         return f"<Abi {self.name}>"
 
-    def syscall_insn(self, code: bytes, thumb: bool = False) -> tuple[int, str] | None:
+    def syscall_insn(self, code: bytes, isa: bool = False) -> tuple[int, str] | None:
         """(size, text) of the system-call instruction ``code`` starts with, or
-        None.  ``thumb``: the code runs in the ``isa_bit`` instruction set."""
-        for insn, text in (self.thumb_syscall_insns if thumb else self.syscall_insns):
+        None.  ``isa``: the code runs in the ``isa_bit`` instruction set (Thumb)."""
+        for insn, text in (self.isa_syscall_insns if isa else self.syscall_insns):
             if code.startswith(insn):
                 return len(insn), text
-        for size, mask, value, mnemonic in (self.thumb_syscall_insn_words if thumb
+        for size, mask, value, mnemonic in (self.isa_syscall_insn_words if isa
                                             else self.syscall_insn_words):
             if len(code) >= size:
                 word = int.from_bytes(code[:size], "little")

@@ -63,10 +63,10 @@ class Restorer(SharedModel):
         return " ".join(parts)
 
 
-def match_pattern(abi: Abi, code: bytes, *, thumb: bool = False) -> tuple[str, str] | None:
-    """(syscall, text) of the restorer ``code`` starts with; ``thumb``: the
-    code was reached through an address with the ABI's ``isa_bit`` set."""
-    for pat, sysname, text in (abi.thumb_restorer_patterns if thumb else abi.restorer_patterns):
+def match_pattern(abi: Abi, code: bytes, *, isa: bool = False) -> tuple[str, str] | None:
+    """(syscall, text) of the restorer ``code`` starts with; ``isa``: the
+    code was reached through an address with the ABI's ``isa_bit`` set (Thumb)."""
+    for pat, sysname, text in (abi.isa_restorer_patterns if isa else abi.restorer_patterns):
         if code.startswith(pat):
             return sysname, text
     return None
@@ -111,9 +111,9 @@ def classify_restorer(
     ``lookup`` for libc's recognised restorer too (GDB has libc's tables
     loaded already; the ptrace side would have to parse them)."""
     # ARM: bit 0 of the address selects Thumb code; the code is at the even address
-    thumb = bool(address & abi.isa_bit)
+    isa = bool(address & abi.isa_bit)
     code = mem.read_upto(address & ~abi.isa_bit, 16)
-    pat = match_pattern(abi, code, thumb=thumb)
+    pat = match_pattern(abi, code, isa=isa)
     m = maps.find(address) if maps is not None else None
     mapping = (m.path or "[anonymous]") if m is not None else None
     is_libc = m is not None and m.path.rsplit("/", 1)[-1].startswith(("libc.", "libc-"))

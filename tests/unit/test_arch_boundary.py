@@ -111,14 +111,10 @@ NOT_X86: tuple[tuple[str, str, str, str], ...] = (
 #: sigdbg/abi/arm/ (one family: AArch64 runs ARM tasks through its compat
 #: layer, so each of the two packages may name the other's facts)
 KNOWN_ARM_DEBT: dict[str, set[str]] = {
-    "sigdbg/abi/abis.py": {"arm", "thumb"},
-    "sigdbg/backends/ptrace_task.py": {"thumb"},
-    "sigdbg/decode/restorer.py": {"thumb"},
+    "sigdbg/abi/abis.py": {"arm"},
     "sigdbg/engine/events.py": {"aarch64", "arm"},
     "sigdbg/engine/session.py": {"aarch64", "arm"},
-    "sigdbg/engine/sigreturn.py": {"thumb"},
     "sigdbg/render/text.py": {"aarch64", "arm", "cpsr", "kuser", "pstate", "thumb", "x30"},
-    "sigdbg/shell/core.py": {"thumb"},
 }
 
 #: (module, key, a fragment of the line, why it is not ARM): scanner hits on

@@ -55,7 +55,7 @@ ARM = Abi(
     frame_kinds=tuple(k.row for k in arm_frames.FRAME_KINDS),
     isa_bit=arm_frames.THUMB_BIT,
     restorer_patterns=arm_frames.ARM_RESTORER_PATTERNS,
-    thumb_restorer_patterns=arm_frames.THUMB_RESTORER_PATTERNS,
+    isa_restorer_patterns=arm_frames.THUMB_RESTORER_PATTERNS,
     libc_restorer_names=arm_frames.LIBC_RESTORER_NAMES,
     # --step-sigreturn: single steps report TRAP_TRACE; a stepped svc the
     # generic user_single_step_report's SI_USER (0), as for AArch64
@@ -69,11 +69,11 @@ ARM = Abi(
     # arm64 report_syscall clobbers ip (r12) of a compat task at a syscall-stop
     syscall_stop_scratch="r12",
     isa_flag=arm_frames.CPSR_T,
-    thumb_disasm_mode="thumb",
+    isa_disasm_mode="thumb",
     # svc #imm24 (cond AL) / svc #imm8: EABI takes the number from r7 and
     # ignores the immediate (the [sigpage] entries use #119 and #173)
     syscall_insn_words=((4, 0xFF00_0000, 0xEF00_0000, "svc"),),
-    thumb_syscall_insn_words=((2, 0xFF00, 0xDF00, "svc"),),
+    isa_syscall_insn_words=((2, 0xFF00, 0xDF00, "svc"),),
     # an execute breakpoint covers 4 bytes of ARM code, 2 of Thumb code
     hw_break_sizes=(4, 2),
     flag_names=arm_frames.cpsr_names,
