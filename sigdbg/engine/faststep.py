@@ -66,7 +66,7 @@ from sigdbg.engine.fastpath import (
 from sigdbg.errors import MemoryReadError, TargetError
 
 if TYPE_CHECKING:
-    from sigdbg.engine.sigreturn import _Policy
+    from sigdbg.engine.walkhost import WalkPolicy
 
 #: the ops of a walk plan (_fastptrace.c OP_*)
 (OP_SIGMASK, OP_ENABLE, OP_CONT, OP_STEP, OP_REGS, OP_READ, OP_PENDING,
@@ -109,7 +109,7 @@ class WalkSession(Protocol):
     _stopped: dict[int, int]
 
     @property
-    def policy(self) -> _Policy: ...
+    def policy(self) -> WalkPolicy: ...
 
     @property
     def control(self) -> Any: ...
@@ -194,7 +194,7 @@ class WalkRecorder:
 
     # -- WalkHost ----------------------------------------------------------------------
     @property
-    def policy(self) -> _Policy:
+    def policy(self) -> WalkPolicy:
         return self.s.policy
 
     def view(self, task: Any) -> Any:

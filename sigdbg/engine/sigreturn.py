@@ -44,21 +44,18 @@ and are handed back to the session's main loop.
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Generator, Iterator
-from typing import Any, Protocol
 
-from sigdbg.abi import Abi, abi_by_name, abi_of_frame_kind
-from sigdbg.backends.base import Control, How, Target
+from sigdbg.abi import abi_by_name
+from sigdbg.backends.base import Control, Target
 from sigdbg.backends.stopcodes import (
-    PERF_SIG_DATA,
     PTRACE_EVENT_EXEC,
     PTRACE_EVENT_EXIT,
     PTRACE_EVENT_SECCOMP,
 )
 from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.frames import AnyFrame, decode_frame, diff_any
-from sigdbg.decode.sigframe import RestorerContext, SigFrame, kind_row
+from sigdbg.decode.sigframe import SigFrame, kind_row
 from sigdbg.decode.sigreturn_rules import (
     MAX_RESTORER_STEPS,
     compare_restored,
@@ -68,158 +65,39 @@ from sigdbg.decode.sigreturn_rules import (
     restored_fp_regsets,
 )
 from sigdbg.engine import events as ev
-from sigdbg.engine.srop import SropGuard
-from sigdbg.engine.stops import (
-    SI_PERF_DATA,
-    SIGTRAP_HANDLER_ENTRY,
-    TRAP_BRKPT,
-    TRAP_HWBKPT,
-    TRAP_PERF,
-    TRAP_TRACE,
-    Stop,
-    siginfo_of,
+from sigdbg.engine.stops import TRAP_TRACE, Stop, siginfo_of
+from sigdbg.engine.walkhost import ControlHost, WalkHost, WalkPolicy, leftover_events
+from sigdbg.engine.walkparts import (
+    LEFT_RESTORER,
+    NO_PROGRESS_LIMIT,
+    NOT_FOLLOWED,
+    RESTORER_READ,
+    SIGTRAP,
+    SIGTRAP_BIT,
+    UNBLOCKABLE,
+    ended_reason,
+    frame_abi,
+    insn_text,
+    is_handler_entry,
+    is_our_breakpoint,
+    is_our_step,
+    syscall_text,
 )
-from sigdbg.errors import FeatureUnavailable, ProcessGone, SigdbgError
-from sigdbg.names import UnknownNameError, signal_name, syscall_name
+from sigdbg.errors import ProcessGone, SigdbgError
+from sigdbg.names import signal_name
 
-
-class _Policy(Protocol):
-    def passes(self, sig: int) -> bool: ...
-
-
-class WalkHost(Protocol):
-    """What the walk needs of the session that runs it, beyond the backend's
-    :class:`~sigdbg.backends.base.Target` (the thread it reads) and
-    :class:`~sigdbg.backends.base.Control` (what it does to the thread:
-    watch the restorer, read the signal masks).  ``Session`` implements it
-    for the ptrace front ends (its ``_resume_wait`` keeps the other threads'
-    stops and steps over the shell's breakpoints); :class:`ControlHost` for
-    a backend driven by nothing else (gdb, the fake backend of the unit
-    tests).  A Protocol rather than an import of the session, so that
-    ``engine/session.py`` (which calls the walk) and this module do not
-    import each other."""
-
-    #: tid -> sigreturns in a row that left a signal deliverable (kept
-    #: between walks; see ``_Walk.streak``)
-    _no_progress: dict[int, int]
-
-    @property
-    def policy(self) -> _Policy: ...
-
-    def view(self, task: Any) -> RestorerContext:
-        """The decoder caches of ``task``'s address space (``Any``: the
-        session's own task type, which a Protocol parameter cannot narrow to)."""
-        ...
-
-    def requeue(self, stop: Stop) -> None:
-        """Hand a stop the walk does not own back to the main event loop."""
-        ...
-
-    def _resume_wait(self, tid: int, sig: int = 0, step: bool = False,
-                     wait_tid: int = -1, syscall: bool = False) -> Stop:
-        """:meth:`Control.resume_wait <sigdbg.backends.base.Control.resume_wait>`
-        (PTRACE_SINGLESTEP if ``step``, PTRACE_SYSCALL if ``syscall``) plus
-        the host's bookkeeping of the stops it sees."""
-        ...
-
-    def _handle(self, stop: Stop) -> list[ev.Event]:
-        """The session's own events for a stop (fork, clone, ...)."""
-        ...
-
-    def _progressed(self, tid: int) -> None: ...
-
-    #: forged-sigreturn detection (engine/srop.py), None unless --srop
-    srop: SropGuard | None
-
-    def srop_stop(self, stop: Stop, task: Any) -> list[ev.Event]:
-        """The verdict at a seccomp or syscall-entry stop of a sigreturn."""
-        ...
-
-    def srop_before_syscall(self, task: Any, regs: dict[str, int],
-                            code: bytes) -> list[ev.Event]:
-        """The verdict for a sigreturn about to be stepped over (no filter)."""
-        ...
-
-#: bytes read at the restorer: its instructions plus one maximal (15-byte)
-#: instruction's worth of look-ahead for each
-_RESTORER_READ = 48
-
-_SIGTRAP = int(signal.SIGTRAP)
-#: bit of SIGTRAP in a signal mask (bit n-1 = signal n)
-SIGTRAP_BIT = 1 << (_SIGTRAP - 1)
-#: signals a mask never blocks
-_UNBLOCKABLE = (1 << (signal.SIGKILL - 1)) | (1 << (signal.SIGSTOP - 1))
-
-#: mode -> Disassembler, kept once found (a missing capstone is asked again)
-_DISASSEMBLERS: dict[str, object] = {}
-
-
-def _disassembler(mode: str):  # type: ignore[no-untyped-def]
-    dis = _DISASSEMBLERS.get(mode)
-    if dis is not None:
-        return dis
-    try:
-        from sigdbg.decode.disasm import get_disassembler
-
-        dis = _DISASSEMBLERS[mode] = get_disassembler(mode, "att")
-        return dis
-    except FeatureUnavailable:
-        return None
-
-
-#: (abi, alternate instruction set, code bytes, address) -> (size, text).  The
-#: same restorer instructions are stepped at every signal: decode each one
-#: once.  A pure function of its key.
-_INSN_MEMO: dict[tuple[Abi, bool, bytes, int], tuple[int, str]] = {}
-_INSN_MEMO_MAX = 4096
-
-
-def _insn_text(abi: Abi, isa: bool, code: bytes, address: int) -> tuple[int, str]:
-    """Size and text of the instruction ``code`` starts with; ``isa``: the
-    code runs in the instruction set ``Abi.isa_bit`` selects (Thumb)."""
-    key = (abi, isa, code, address)
-    hit = _INSN_MEMO.get(key)
-    if hit is None:
-        dis = _disassembler(abi.thumb_disasm_mode if isa else abi.disasm_mode)
-        hit = _decode_insn(dis, abi, isa, code, address)
-        if len(_INSN_MEMO) >= _INSN_MEMO_MAX:
-            _INSN_MEMO.clear()
-        _INSN_MEMO[key] = hit
-    return hit
-
-
-def _decode_insn(dis, abi: Abi, isa: bool, code: bytes, address: int) -> tuple[int, str]:  # type: ignore[no-untyped-def]
-    if dis is not None:
-        insn = dis.one(code, address)
-        if insn is not None:
-            return insn.size, insn.text
-    syscall = abi.syscall_insn(code, isa)
-    if syscall is not None:
-        return syscall
-    return 1, f"(.byte {code[:1].hex()})"
-
-
-def _is_our_step(stop: Stop, codes: tuple[int, ...] = (TRAP_TRACE, TRAP_BRKPT)) -> bool:
-    """A single step's SIGTRAP (``codes``: ``Abi.step_trap_codes``)."""
-    # si_code straight from the raw siginfo (None without one): no full decode
-    return (stop.kind == "signal" and stop.sig == _SIGTRAP
-            and stop.si_code in codes)
-
-
-def _is_our_breakpoint(stop: Stop) -> bool:
-    """The restorer breakpoint's SIGTRAP (PtraceTask.arm_breakpoint): a debug
-    register's, or our perf_event's (not one of the program's own)."""
-    code = stop.si_code
-    if code == TRAP_HWBKPT:
-        return True
-    raw = stop.siginfo_raw
-    return code == TRAP_PERF and raw is not None \
-        and SI_PERF_DATA.unpack_from(raw)[0] == PERF_SIG_DATA
-
-
-def _is_handler_entry(stop: Stop, tid: int) -> bool:
-    return (stop.tid == tid and stop.kind == "signal" and stop.sig == _SIGTRAP
-            and stop.si_code == SIGTRAP_HANDLER_ENTRY)
+#: importable from here as before the split (the session, run control, gdb,
+#: the tests): the hosts of engine/walkhost.py, the limits of engine/walkparts.py
+__all__ = [
+    "NO_PROGRESS_LIMIT",
+    "NOT_FOLLOWED",
+    "SIGTRAP_BIT",
+    "ControlHost",
+    "WalkHost",
+    "WalkPolicy",
+    "leftover_events",
+    "step_through_sigreturn",
+]
 
 
 class _Followed:
@@ -333,8 +211,8 @@ class _Walk:
         else:
             stop = self.s._resume_wait(self.tid, sig, False, self.tid)
         kind = stop.kind
-        if kind == "signal" and not (stop.sig == _SIGTRAP and self.armed
-                                     and _is_our_breakpoint(stop)):
+        if kind == "signal" and not (stop.sig == SIGTRAP and self.armed
+                                     and is_our_breakpoint(stop)):
             self.expect_delivery = expect_delivery
             yield from self._signal(stop)
             return
@@ -355,7 +233,7 @@ class _Walk:
         i = len(stack) - 1
         while i >= 0 and stack[i].target_sp < sp:
             i -= 1
-        yield from self._abandon(len(stack) - 1 - i, _LEFT_RESTORER)
+        yield from self._abandon(len(stack) - 1 - i, LEFT_RESTORER)
         # (pretcode may carry Abi.isa_bit, the instruction set; pc does not)
         if i >= 0 and stack[i].target_sp == sp \
                 and stack[i].frame.pretcode & ~self.abi.isa_bit == pc & ~self.abi.isa_bit:
@@ -381,18 +259,18 @@ class _Walk:
         for i in range(len(stack) - 1, -1, -1):
             f = stack[i]
             if frame_at_sigreturn(abi.name, f.frame.kind, sp) == f.frame.address:
-                yield from self._abandon(len(stack) - 1 - i, _LEFT_RESTORER)
+                yield from self._abandon(len(stack) - 1 - i, LEFT_RESTORER)
                 yield from self._sigreturn(f, regs, None)
                 return
             if f.frame.address > sp:
                 return  # the sigreturn of a deeper frame we do not follow
-        yield from self._abandon(len(stack), _LEFT_RESTORER)
+        yield from self._abandon(len(stack), LEFT_RESTORER)
 
     def _other(self, stop: Stop, top: _Followed) -> Iterator[ev.Event]:
         """Exits, events, group-stops while a handler runs."""
         kind = stop.kind
         if kind in ("exited", "killed"):
-            yield from self._end(stop, _ended_reason(stop), 0)
+            yield from self._end(stop, ended_reason(stop), 0)
             return
         if kind == "event":
             if stop.event == PTRACE_EVENT_EXIT:
@@ -449,7 +327,7 @@ class _Walk:
                 yield ev.SignalDelivered(pid, tid, info, "suppressed", pc)
                 return
             nxt = s._resume_wait(tid, stop.sig, True, tid)
-            if _is_handler_entry(nxt, tid):
+            if is_handler_entry(nxt, tid):
                 yield ev.SignalDelivered(pid, tid, info, "handler", pc)
                 regs = task.registers()
                 inner_abi = task.abi  # the inner handler's (mixed-mode code)
@@ -460,7 +338,7 @@ class _Walk:
                 yield ev.HandlerEntered(pid, tid, regs[inner_abi.pc], inner)
                 yield from self._entered(inner)
                 return
-            if _is_our_step(nxt, self.step_codes):
+            if is_our_step(nxt, self.step_codes):
                 # no handler: ignored, one instruction ran under our step
                 yield ev.SignalDelivered(pid, tid, info, "ignored", pc)
                 if nxt.si_code == TRAP_TRACE \
@@ -505,7 +383,7 @@ class _Walk:
         pc = regs[abi.pc] & ~abi.isa_bit
         isa = abi.in_isa(regs[abi.flags])
         if not top.code or not top.code_at <= pc < top.code_at + len(top.code) - 16:
-            top.code_at, top.code = pc, task.read_upto(pc, _RESTORER_READ)
+            top.code_at, top.code = pc, task.read_upto(pc, RESTORER_READ)
         off = pc - top.code_at
         code = top.code[off : off + 16]
         if len(code) < 16:
@@ -520,10 +398,10 @@ class _Walk:
                                         f"{MAX_RESTORER_STEPS} instructions of the restorer", pc)
             return
         top.steps += 1
-        size, text = _insn_text(abi, isa, code, pc)
-        sysname = _syscall_text(abi, regs[abi.syscall_nr]) if at_syscall else None
+        size, text = insn_text(abi, isa, code, pc)
+        sysname = syscall_text(abi, regs[abi.syscall_nr]) if at_syscall else None
         stop = self.s._resume_wait(tid, 0, True, tid)
-        if _is_our_step(stop, self.step_codes):
+        if is_our_step(stop, self.step_codes):
             if self.expect_delivery:  # an instruction ran where a delivery was due
                 self.expect_delivery = False
                 self.streak = 0
@@ -547,7 +425,7 @@ class _Walk:
         entry = top.frame
         pc = regs[abi.pc]
         nr = regs[abi.syscall_nr if code is not None else abi.orig_syscall_nr]
-        sysname = _syscall_text(abi, nr) or "rt_sigreturn"
+        sysname = syscall_text(abi, nr) or "rt_sigreturn"
         frame_addr = frame_at_sigreturn(abi.name, entry.kind, regs[abi.sp])
         now = decode_frame(task, abi, frame_addr, view=s.view(task), kind=entry.kind,
                            signo=entry.sig, previous=entry)
@@ -555,7 +433,7 @@ class _Walk:
         if code is not None and s.srop is not None:
             yield from s.srop_before_syscall(task, regs, code)
         # the frame's own ABI names its flags (an ia32 frame in a 64-bit task)
-        fabi = _frame_abi(now)
+        fabi = frame_abi(now)
         flags = now.mcontext.get(fabi.mcontext_name(fabi.flags), 0)
         stepped = False
         if code is None:
@@ -576,12 +454,12 @@ class _Walk:
             stepped = True
             stop = s._resume_wait(tid, 0, True, tid)
             stop = yield from self._past_seccomp(stop, True)
-            if stop.kind == "signal" and not _is_our_step(stop, self.step_codes) \
+            if stop.kind == "signal" and not is_our_step(stop, self.step_codes) \
                     and self._pc() == pc:
                 yield from self._signal(stop)  # came before the call: again later
                 return
         if code is not None:
-            size, text = _insn_text(abi, abi.in_isa(regs[abi.flags]), code, pc & ~abi.isa_bit)
+            size, text = insn_text(abi, abi.in_isa(regs[abi.flags]), code, pc & ~abi.isa_bit)
             yield ev.SigreturnStep(self.pid, tid, StepRecord(pc, code[:size], text, {}, sysname))
         yield from self._restored(top, now, stop, stepped)
 
@@ -623,7 +501,7 @@ class _Walk:
             diffs += compare_restored_fp(frame, {n: task.regset_raw(n) for n in notes})
         self.stack.remove(top)
         yield ev.ContextRestored(self.pid, tid, not diffs, regs, diffs, not_compared)
-        if stop.kind == "signal" and not _is_our_step(stop, self.step_codes):
+        if stop.kind == "signal" and not is_our_step(stop, self.step_codes):
             # a signal became deliverable when the mask was restored: it is
             # delivered at the restored context, so the comparison still holds
             if self.stack:
@@ -638,53 +516,13 @@ class _Walk:
             pending = self.control.pending_signals(tid)
         except SigdbgError:
             pending = 0
-        if pending & ~frame.sigmask & ~_UNBLOCKABLE & ~SIGTRAP_BIT:
+        if pending & ~frame.sigmask & ~UNBLOCKABLE & ~SIGTRAP_BIT:
             self.expect_delivery = True
             self.streak += 1
         else:
             self.streak = 0
             self.restored_any = True
 
-
-#: sigreturns in a row after which a signal was deliverable at once: the next
-#: handler entered at that context is not stepped (a 5 kHz timer whose
-#: handler sigdbg steps slower than the timer fires would never let the
-#: program run an instruction)
-NO_PROGRESS_LIMIT = 2
-_LEFT_RESTORER = ("a handler returned to the restorer above this frame: the handler left "
-                  "without sigreturn (siglongjmp)")
-#: why a handler entered at the context a sigreturn just restored is not stepped
-NOT_FOLLOWED = ("not followed: delivered at the context the last sigreturn restored, "
-                "before the program ran an instruction (signals come faster than "
-                "sigdbg steps them; this handler runs unstepped so the program progresses)")
-
-
-def _syscall_text(abi: Abi, nr: int) -> str:
-    """The name of system call ``nr``: the sigreturns from the Abi, the rest
-    from sigdbg.names where it has the ABI's table (``syscall_N`` else)."""
-    if nr == abi.rt_sigreturn_nr:
-        return "rt_sigreturn"
-    if nr == abi.sigreturn_nr:
-        return "sigreturn"
-    try:
-        return syscall_name(abi.name, nr)
-    except UnknownNameError:
-        return f"syscall_{nr}"
-
-
-def _frame_abi(frame: AnyFrame) -> Abi:
-    """The ABI whose sigcontext ``frame`` holds (an ia32 frame of a 64-bit
-    task holds i386's, named by its kind)."""
-    abi = abi_by_name(frame.abi)
-    if not abi.frame_kinds or abi.frame_kind(frame.kind) is not None:
-        return abi
-    return abi_of_frame_kind(frame.kind)
-
-
-def _ended_reason(stop: Stop) -> str:
-    if stop.kind == "killed":
-        return f"the process was killed by {signal_name(stop.sig)} before the handler returned"
-    return f"the process exited (status {stop.status}) before the handler returned"
 
 
 def step_through_sigreturn(
@@ -699,68 +537,3 @@ def step_through_sigreturn(
     breakpoint in the handler)."""
     return _Walk(session, control, task).run(entry_frame, at_entry)
 
-
-class _PassAll:
-    def passes(self, sig: int) -> bool:
-        return True
-
-
-class ControlHost:
-    """A :class:`WalkHost` over a :class:`~sigdbg.backends.base.Control`
-    alone: every signal passed, no --srop, and the stops the walk hands back
-    (an exit, a group-stop...) kept in :attr:`leftover` for the caller.
-    The GDB backend's ``step-sigreturn`` and the fake-backend unit tests
-    run the walk on it."""
-
-    srop: SropGuard | None = None
-
-    def __init__(self, control: Control, view: RestorerContext,
-                 policy: _Policy | None = None) -> None:
-        self.control = control
-        self._view = view
-        self._policy = policy or _PassAll()
-        self._no_progress: dict[int, int] = {}
-        #: stops the walk did not own, in order (handed back by ``requeue``)
-        self.leftover: list[Stop] = []
-
-    @property
-    def policy(self) -> _Policy:
-        return self._policy
-
-    def view(self, task: Any) -> RestorerContext:
-        return self._view
-
-    def requeue(self, stop: Stop) -> None:
-        self.leftover.append(stop)
-
-    def _resume_wait(self, tid: int, sig: int = 0, step: bool = False,
-                     wait_tid: int = -1, syscall: bool = False) -> Stop:
-        how: How = "syscall" if syscall else "step" if step else "cont"
-        return self.control.resume_wait(tid, sig, how, wait_tid)
-
-    def _handle(self, stop: Stop) -> list[ev.Event]:
-        return []  # no forks, clones or seccomp stops to keep books on
-
-    def _progressed(self, tid: int) -> None:
-        self._no_progress.pop(tid, None)
-
-    def srop_stop(self, stop: Stop, task: Any) -> list[ev.Event]:
-        return []
-
-    def srop_before_syscall(self, task: Any, regs: dict[str, int],
-                            code: bytes) -> list[ev.Event]:
-        return []
-
-
-def leftover_events(host: ControlHost) -> list[ev.Event]:
-    """What the stops a walk handed back mean to a caller that has no event
-    loop of its own: the process's end (exit, kill).  Other stops (a
-    group-stop, an interrupt) leave the thread stopped where it is."""
-    out: list[ev.Event] = []
-    for stop in host.leftover:
-        if stop.kind == "exited":
-            out.append(ev.Exited(stop.pid or stop.tid, stop.tid, stop.status))
-        elif stop.kind == "killed":
-            out.append(ev.Killed(stop.pid or stop.tid, stop.tid, stop.sig,
-                                 bool(stop.status & 0x80)))
-    return out

@@ -146,9 +146,9 @@ def test_fast_threads_trace_has_the_python_traces_lines(tmp_path: Path) -> None:
 
 # -- real frames, forged ---------------------------------------------------------------------
 def _json_encoder() -> fp.PairEncoder:
-    from sigdbg.cli.trace_cli import _json_writer
+    from sigdbg.cli.trace_writers import json_writer
 
-    write = _json_writer(io.TextIOWrapper(io.BytesIO()))
+    write = json_writer(io.TextIOWrapper(io.BytesIO()))
     pair: fp.PairEncoder = write.pair  # type: ignore[attr-defined]
     return pair
 

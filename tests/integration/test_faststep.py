@@ -163,9 +163,9 @@ def _agrees_with_report(text: bytes, report: dict[str, int], n: int) -> None:
 
 # -- real walks, varied -----------------------------------------------------------------------
 def _json_walk_encoder() -> Any:
-    from sigdbg.cli.trace_cli import _json_writer
+    from sigdbg.cli.trace_writers import json_writer
 
-    write = _json_writer(io.TextIOWrapper(io.BytesIO()))
+    write = json_writer(io.TextIOWrapper(io.BytesIO()))
     return write.pair, write.walk  # type: ignore[attr-defined]
 
 

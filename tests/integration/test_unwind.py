@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from sigdbg.cli.trace_cli import Stacks
+from sigdbg.cli.trace_extras import Stacks
 from tests.conftest import parse_reports, target
 from tests.integration import test_shell
 from tests.integration.test_shell import Run

@@ -146,7 +146,8 @@ def test_passed_templates_equal_the_python_path_on_random_siginfo() -> None:
     import io
     from argparse import Namespace
 
-    from sigdbg.cli.trace_cli import _json_writer, _writer
+    from sigdbg.cli.trace_cli import _writer
+    from sigdbg.cli.trace_writers import json_writer
     from sigdbg.engine.session import Session
     from sigdbg.render.text import Style
 
@@ -156,7 +157,7 @@ def test_passed_templates_equal_the_python_path_on_random_siginfo() -> None:
 
     session = object.__new__(Session)  # (fast_passed_maker uses no session state)
     make = Session.fast_passed_maker(session, Task())  # type: ignore[arg-type]
-    json_passed = _json_writer(io.TextIOWrapper(io.BytesIO())).passed  # type: ignore[attr-defined]
+    json_passed = json_writer(io.TextIOWrapper(io.BytesIO())).passed  # type: ignore[attr-defined]
     a = Namespace(summary=False, timestamps=0, relative=False, stack=False, json=False,
                   quiet=0, verbose=False)
     text_passed = _writer(a, io.StringIO(), Style(False), session).passed  # type: ignore[attr-defined]
