@@ -141,6 +141,7 @@ def install_timers() -> tuple[collections.Counter[str], collections.Counter[str]
     """Wrap the hot path's entry points in wall-clock timers: (ns spent, calls) by label."""
     import sigdbg.backends.ptrace as backend
     import sigdbg.engine.events as events
+    import sigdbg.engine.runhost as runhost
     import sigdbg.engine.session as session
     import sigdbg.engine.sigreturn as sigreturn
 
@@ -172,7 +173,7 @@ def install_timers() -> tuple[collections.Counter[str], collections.Counter[str]
         wrap(backend.PtraceTask, name, f"PtraceTask.{name}")
     wrap(session.Session, "_wait", "Session._wait")
     wrap(session.Session, "resume_all", "Session.resume_all")
-    wrap(session, "classify", "classify")
+    wrap(runhost, "classify", "classify")  # (the session's _stop_of, engine/runhost.py)
     wrap(session, "decode_sigframe", "decode_sigframe (entry)")
     wrap(sigreturn, "decode_frame", "decode_frame (sigreturn)")
     wrap(sigreturn, "compare_restored", "compare_restored")

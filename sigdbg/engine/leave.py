@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+from typing import TYPE_CHECKING
 
 from sigdbg.backends.base import SessionBackend, TracedTask
 from sigdbg.backends.stopcodes import PERF_SIG_DATA, Stop
@@ -31,8 +32,8 @@ class Leaving:
     _attach_stops: dict[int, Stop]
     _at_breakpoint: dict[int, int]
 
-    def remove_breakpoints(self) -> None:
-        raise NotImplementedError  # the session's (engine/session.py)
+    if TYPE_CHECKING:  # the session's (engine/runhost.py): declared, not shadowed
+        def remove_breakpoints(self) -> None: ...
 
     def close(self) -> None:
         """Kill a launched target, detach an attached one: nothing left stopped."""

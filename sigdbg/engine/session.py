@@ -15,25 +15,13 @@ from __future__ import annotations
 import os
 import signal
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, cast
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from sigdbg.abi import Abi
 from sigdbg.abi.aarch64.a64frame import A64Frame, decode_a64_frame
 from sigdbg.abi.arm.a32frame import A32Frame, decode_a32_frame
-from sigdbg.backends.base import (
-    LOOP_FULL,
-    LOOP_INTR,
-    LOOP_MISS,
-    LOOP_PASS_MISS,
-    LOOP_STOP,
-    LOOP_WALK,
-    LoopOutcome,
-    ResumeResult,
-    SessionBackend,
-    TracedTask,
-    WaitResult,
-)
+from sigdbg.backends.base import SessionBackend, TracedTask
 from sigdbg.backends.stopcodes import (
     PTRACE_EVENT_CLONE,
     PTRACE_EVENT_EXEC,
@@ -45,67 +33,49 @@ from sigdbg.backends.stopcodes import (
 from sigdbg.backends.tracercontrol import TracerControl
 from sigdbg.decode.altstack import AltstackUse, altstack_use
 from sigdbg.decode.sigframe import BULK_READ, SigFrame, decode_sigframe
-from sigdbg.decode.siginfo import SigInfo, decode_siginfo
+from sigdbg.decode.siginfo import SigInfo
 from sigdbg.engine import events as ev
-from sigdbg.engine.fastpath import (
-    SRC_FRAME,
-    SRC_INFO,
-    SRC_PC,
-    SRC_REGS,
-    EventMaker,
-    FastPath,
-    PairEncoder,
-    PassEncoder,
-)
-from sigdbg.engine.fastpath import pc_bytes as _pc_bytes
-from sigdbg.engine.faststep import (
-    W0,
-    Diverged,
-    FastStep,
-    WalkEncoder,
-    WalkRecorder,
-    WalkStore,
-    run_walk,
-    walk_inputs,
-)
+from sigdbg.engine.fastpath import FastPath, PairEncoder, PassEncoder
+from sigdbg.engine.fastrun import FastRun
+from sigdbg.engine.faststep import FastStep, WalkEncoder
 from sigdbg.engine.inspect import Inspector, TaskView
 from sigdbg.engine.leave import Leaving
 from sigdbg.engine.policy import Pending, SignalPolicy
+from sigdbg.engine.runhost import LISTEN, Running
 from sigdbg.engine.srop import SropGuard
 from sigdbg.engine.srophooks import SropHooks
 from sigdbg.engine.stops import (
     SI_CODE_FIELD,
     SI_KERNEL,
     SIGTRAP_HANDLER_ENTRY,
-    TRACER_SIGINFO_ABI,
     TRAP_BRKPT,
     TRAP_TRACE,
     Stop,
-    classify,
     siginfo_of,
 )
 from sigdbg.errors import ProcessGone, SigdbgError, TargetError, UsageError
-from sigdbg.names import signal_name
 
 _SIGTRAP, _SIGSTOP = int(signal.SIGTRAP), int(signal.SIGSTOP)
-#: the "signal" to resume a task with that is held in a group-stop: not a
-#: restart but PTRACE_LISTEN (kernel/ptrace.c), so it stays stopped until SIGCONT
-_LISTEN = -1
-#: the most deliveries the progress guard lets pass unstepped in one run
-_MAX_UNSTEPPED = 64
 #: waitpid status of a SIGTRAP signal stop (no PTRACE_EVENT bits)
 _SIGTRAP_STOP = (_SIGTRAP << 8) | 0x7F
 
 _NEW_TASK_EVENTS = {PTRACE_EVENT_FORK: "fork", PTRACE_EVENT_VFORK: "vfork",
                     PTRACE_EVENT_CLONE: "clone"}
 
-#: (the name the event loop and the fast path know it by)
+#: (the name the event loop knows it by)
 _Pending = Pending
 
 
-class Session(Leaving, SropHooks, Inspector):
+class Session(FastRun, Running, Leaving, SropHooks, Inspector):
     """One target on a backend passed in: launched (``launched_on``, from
-    ``commands/backend.py`` ``launch_session``) or attached (``attached_to``)."""
+    ``commands/backend.py`` ``launch_session``) or attached (``attached_to``).
+
+    Its parts, each a mixin over the state set up here: ``FastRun`` (the C
+    trace loop's driver and the walks, engine/fastrun.py), ``Running``
+    (resume and wait, breakpoints, ``run_to_entry``, run control's
+    ``RunHost``, engine/runhost.py), ``Leaving`` (detach, close, kill,
+    engine/leave.py), ``SropHooks`` (--srop, engine/srophooks.py); this
+    module keeps construction, the event loop, stop handling and deliveries."""
 
     def __init__(self, tracer: SessionBackend, task: TracedTask, *, launched: bool,
                  follow: bool) -> None:
@@ -235,7 +205,7 @@ class Session(Leaving, SropHooks, Inspector):
         """
         tid = stop.tid
         if stop.kind == "group":
-            self._stopped[tid] = _LISTEN
+            self._stopped[tid] = LISTEN
         elif stop.kind != "interrupt":
             self._attach_stops[tid] = stop
             self._attach_interrupts.add(tid)
@@ -297,139 +267,7 @@ class Session(Leaving, SropHooks, Inspector):
     def exe_path(self) -> str:
         return self._exe
 
-    # -- running -----------------------------------------------------------------------
-    def _resume(self, tid: int, sig: int = 0, step: bool = False,
-                syscall: bool = False) -> None:
-        t = self.tracer.tasks.get(tid)
-        self._stopped.pop(tid, None)
-        self._maps = None  # the program may map and unmap while it runs
-        if self._attach_stops:
-            self._attach_stops.pop(tid, None)  # resumed with its signal: handled
-        if t is None:
-            return
-        if sig == _LISTEN:  # held in a group-stop
-            sig = 0
-            if not step and self.policy.job_control:
-                try:
-                    t.listen()
-                    self._listening.add(tid)
-                    return
-                except ProcessGone:
-                    return
-                except SigdbgError:
-                    pass  # not a stop PTRACE_LISTEN accepts: restart it
-        bp = self._at_breakpoint.pop(tid, None) if self._at_breakpoint else None
-        if bp is not None and bp in self.breakpoints:
-            if self._step_over_breakpoint(t, bp, sig):
-                if step:
-                    return  # that single step was the step asked for
-                sig = 0
-            else:
-                return  # something else happened during the step: it is requeued
-        if self._quiet and self._quiet_step(tid, sig):
-            step = True
-        try:
-            if syscall or (self._cont_syscall and not step):
-                t.syscall(sig)
-            elif step:
-                if tid not in self._pending:
-                    self._stepping.add(tid)
-                t.step(sig)
-            else:
-                t.cont(sig)
-        except ProcessGone:
-            pass
-
-    def _step_over_breakpoint(self, t: TracedTask, address: int, sig: int) -> bool:
-        """Execute the original instruction under our int3, then put it back.
-
-        Returns False when the step ended in something other than our own trap
-        (a signal, an exit): that stop is requeued for the main loop.
-        """
-        orig = self.breakpoints[address]
-        t.write(address, orig)
-        try:
-            t.step(sig)
-            stop = self._wait(t.tid)
-        finally:
-            if self.alive and t.tid in self.tracer.tasks:
-                try:
-                    t.write(address, t.abi.breakpoint_insn)
-                except SigdbgError:
-                    pass
-        if stop.kind == "signal" and stop.sig == signal.SIGTRAP \
-                and stop.si_code in (TRAP_TRACE, TRAP_BRKPT):
-            return True
-        self.requeue(stop)
-        return False
-
-    def _wait(self, tid: int = -1) -> Stop:
-        if tid == -1 and self._requeued:
-            stop = self._requeued.popleft()
-            if stop.kind not in ("exited", "killed"):
-                self._stopped[stop.tid] = 0
-            return stop
-        return self._stop_of(*self.tracer.wait_siginfo(tid))
-
-    def _stop_of(self, res: WaitResult, info_raw: bytes | None) -> Stop:
-        """The session's bookkeeping for a wait result, and its Stop."""
-        got, status = res.tid, res.status
-        if os.WIFSTOPPED(status):
-            self._stopped[got] = 0
-            if got not in self.tracer.tasks:
-                # a new child reporting before its parent's PTRACE_EVENT_FORK/CLONE
-                self._new_tids.add(got)
-                self._early_tids.add(got)
-                self.tracer.task(got, self.tracer.tgid_of(got) or self.pid)
-                if self.srop is not None:
-                    self._srop_inherit_early(got)
-        else:
-            self._stopped.pop(got, None)
-        return classify(got, status, info_raw, True, res.pid)  # every tracee is SEIZEd
-
-    def _resume_wait(self, tid: int, sig: int = 0, step: bool = False,
-                     wait_tid: int = -1, syscall: bool = False) -> Stop:
-        """``_resume`` then ``_wait``, as one backend call when nothing has
-        to happen in between (no queued stop, no breakpoint to step over).
-        ``syscall``: resume with PTRACE_SYSCALL."""
-        t = self.tracer.tasks.get(tid)
-        if t is None or self._requeued or tid in self._at_breakpoint or sig < 0 \
-                or (self._quiet and tid in self._quiet):
-            self._resume(tid, sig, step, syscall)
-            return self._wait(wait_tid)
-        r = self._resume_task(t, sig, step, wait_tid, syscall=syscall)
-        return self._stop_of(r.wait, r.siginfo)
-
-    def _resume_task(self, task: TracedTask, sig: int, step: bool, wait_tid: int,
-                     peek_pc: bool = False, read_at_sp: int = 0,
-                     syscall: bool = False) -> ResumeResult:
-        """The backend's resume-and-wait for a task with nothing to step over."""
-        self._stopped.pop(task.tid, None)
-        self._maps = None  # the program may map and unmap while it runs
-        if self._attach_stops:
-            self._attach_stops.pop(task.tid, None)
-        return self.tracer.resume_wait(task, sig, step, wait_tid, peek_pc, read_at_sp,
-                                       syscall or (self._cont_syscall and not step))
-
-    def requeue(self, stop: Stop) -> None:
-        """Hand a stop seen by a stepping loop back to the main event loop.
-
-        The task is taken out of the resumable set so nothing resumes it
-        before the main loop has handled the stop.
-        """
-        self._stopped.pop(stop.tid, None)
-        self._requeued.append(stop)
-
-    def resume_all(self) -> None:
-        """Resume every task we hold stopped, with the signal it is owed."""
-        stopped = self._stopped
-        if len(stopped) == 1:  # the usual case: the one task that just stopped
-            ((tid, sig),) = stopped.items()
-            self._resume(tid, sig)
-            return
-        for tid, sig in list(stopped.items()):
-            self._resume(tid, sig)
-
+    # -- the event loop ---------------------------------------------------------------
     def events(self, *, step_sigreturn: bool = False, encoder: PairEncoder | None = None,
                passed_encoder: PassEncoder | None = None,
                batch: int = FastPath.MAX_COUNT,
@@ -462,7 +300,7 @@ class Session(Leaving, SropHooks, Inspector):
             self._attach_stops.clear()
         stopped, tasks = self._stopped, self.tracer.tasks
         fast = self._fast = None
-        self._fast_step: FastStep | None = None
+        self._fast_step = None
         if encoder is not None and (not step_sigreturn or walk_encoder is not None) \
                 and self.tracer.trace_loop_available() \
                 and os.environ.get("SIGDBG_NO_FASTPATH", "") in ("", "0") \
@@ -492,267 +330,6 @@ class Session(Leaving, SropHooks, Inspector):
             if self._no_progress and stop.kind != "signal":
                 self._no_progress.pop(stop.tid, None)  # it ran after its last sigreturn
             yield from self._walked(self._handle(stop))
-
-    def _walked(self, events: Iterable[ev.Event]) -> Iterator[ev.Event]:
-        """``events``, each handler entry followed by its walk (--step-sigreturn)."""
-        from sigdbg.engine.sigreturn import (
-            NO_PROGRESS_LIMIT,
-            NOT_FOLLOWED,
-            step_through_sigreturn,
-        )
-
-        for event in events:
-            yield event
-            if isinstance(event, ev.HandlerEntered) and event.tid in self._stopped:
-                if self._no_progress \
-                        and self._no_progress.get(event.tid, 0) >= NO_PROGRESS_LIMIT:
-                    # delivered before the program ran an instruction since
-                    # the last walks: stepping this one too could starve it
-                    self._starving(event.tid)
-                    yield ev.SigreturnAbandoned(event.pid, event.tid, NOT_FOLLOWED,
-                                                event.frame.pretcode)
-                    continue
-                yield from step_through_sigreturn(self, self.control,
-                                                  self.tracer.task(event.tid), event.frame)
-
-    # -- the C trace loop (engine/fastpath.py) ------------------------------------------
-    def _fast_ready(self) -> bool:
-        """Nothing in the session's state that only the Python path handles
-        (with the walks: no progress guard at work either)."""
-        return not (self._requeued or self.srop is not None or self.breakpoints
-                    or self._stepping or self._quiet or self._pending or self._unstepped
-                    or self._attach_stops or self._at_breakpoint or self._inline
-                    or self._cont_syscall) \
-            and (self.policy.frames or self._fast is not None
-                 and self._fast.encode_passed is not None) \
-            and (self._fast_step is None or not (self._no_progress or self._backoff))
-
-    def _served(self) -> int:
-        """Signals the C loop may serve (bit n-1 = signal n): those the policy
-        reports and passes; never SIGTRAP (ours to judge) or SIGSTOP (a new
-        task's first stop)."""
-        policy = self.policy
-        mask = 0
-        for sig in range(1, 65):
-            if sig not in (_SIGTRAP, _SIGSTOP) and policy.passes(sig) and policy.prints(sig):
-                mask |= 1 << (sig - 1)
-        return mask
-
-    def _fast_run(self, fast: FastPath, tid: int, sig: int) -> Iterator[ev.Event]:
-        """One trip through the C loop from the stopped ``tid``: what it
-        wrote, then the stop it ended on, handled as the Python path does."""
-        task = self.tracer.tasks[tid]
-        self._stopped.pop(tid, None)
-        self._maps = None  # the program may map and unmap while it runs
-        frames = self.policy.frames
-        store = fast.store
-        step = self._fast_step is not None and frames
-        r = self.tracer.trace_loop(store, task, sig, self._served(),
-                                   SIGTRAP_HANDLER_ENTRY if frames else -1, BULK_READ,
-                                   fast.max_count, FastPath.MAX_BYTES, step)
-        if r.served:
-            yield ev.Rendered(task.pid, r.stid, r.served, r.out)
-        kind = r.kind
-        if kind == LOOP_WALK:
-            yield from self._fast_walk(fast, r)
-            return
-        if kind == LOOP_FULL:
-            # at its handler's entry; passed on (--no-frame): at its delivery
-            self._stopped[r.stid] = 0 if frames else r.status
-            return
-        if kind == LOOP_PASS_MISS:
-            stop = self._stop_of(*self.tracer.loop_stop(r))
-            events = self._handle(stop)
-            stask = self.tracer.tasks.get(stop.tid)
-            if r.dpc is not None and r.info is not None and stask is not None \
-                    and len(events) == 1 and isinstance(events[0], ev.SignalDelivered) \
-                    and events[0].disposition == "passed" and fast.encode_passed is not None:
-                self._fast_learn_passed(fast, stask, events[0],
-                                        {SRC_FRAME: b"", SRC_REGS: b"",
-                                         SRC_PC: _pc_bytes(r.dpc), SRC_INFO: r.info})
-            yield from events
-            return
-        if kind == LOOP_INTR:
-            assert r.exc is not None
-            raise r.exc
-        walked = self._walked if self._fast_step is not None else iter
-        if kind == LOOP_STOP:
-            yield from walked(self._handle(self._stop_of(*self.tracer.loop_stop(r))))
-            return
-        # the step into a handler ended: at its entry with no template
-        # (LOOP_MISS), or otherwise -- _signal_stop's inline step, from here on
-        stid = r.stid
-        assert r.dinfo is not None
-        info = decode_siginfo(r.dinfo, TRACER_SIGINFO_ABI)
-        if r.rerr or r.werr:
-            self._pending[stid] = _Pending(info, 0)
-            self.tracer.loop_stop(r)  # raises unless the task is gone
-            return
-        res, raw = self.tracer.loop_stop(r)
-        stask = self.tracer.tasks.get(stid)
-        read = None
-        if r.data is not None and r.regs is not None and stask is not None:
-            _, sp_off, sp_size = stask.sp_read_args()
-            read = (int.from_bytes(r.regs[sp_off : sp_off + sp_size], "little"), r.data)
-        pending = _Pending(info, 0 if r.dpc is None else r.dpc, read)
-        if kind == LOOP_MISS and stask is not None:
-            self._stopped[stid] = 0
-            events = self._handler_entered(stask, pending)
-            if r.dpc is not None and r.regs is not None and r.data is not None:
-                self._fast_learn(fast, stask, events,
-                                 {SRC_FRAME: r.data, SRC_REGS: r.regs,
-                                  SRC_PC: _pc_bytes(r.dpc), SRC_INFO: r.dinfo})
-            yield from walked(events)
-            return
-        self._pending[stid] = pending
-        yield from walked(self._handle(self._stop_of(res, raw)))
-
-    def _fast_walk(self, fast: FastPath, r: LoopOutcome) -> Iterator[ev.Event]:
-        """A delivery the C loop wrote whose walk no template served: the
-        Python walk, replaying what the C loop did of it, carries on
-        (engine/faststep.py); a walk template is made from it."""
-        assert r.walk is not None and r.dinfo is not None and r.regs is not None \
-            and r.data is not None and self._fast_step is not None
-        dt, tape = r.walk
-        stid = r.stid
-        task = self.tracer.tasks[stid]
-        self._stopped[stid] = 0
-        inputs = {SRC_FRAME: r.data, SRC_REGS: r.regs, SRC_PC: _pc_bytes(r.dpc or 0),
-                  SRC_INFO: r.dinfo}
-        pair = self.fast_maker(task)(inputs)  # the entry frame, as the Python path decoded it
-        task._raw_regs = task._regs = None  # (it has run since)
-        if pair is None:
-            raise TargetError("a delivery template no longer reproduces its delivery")
-        entry = pair[1]
-        assert isinstance(entry, ev.HandlerEntered)
-        rec = WalkRecorder(self, task, tape, live=True)
-        events: list[ev.Event] = []
-        for e in run_walk(rec, entry.frame):
-            events.append(e)
-            yield e
-        store = fast.store
-        if rec.servable and rec.done and isinstance(entry.frame, SigFrame) \
-                and hasattr(store, "add_walk"):  # (the backend's store keeps walks)
-            self._fast_step.learn(cast(WalkStore, store), self.tracer.new_template_store,
-                                  stid, dt, rec, inputs,
-                                  entry.frame, events,
-                                  lambda plan: self.fast_step_maker(task, plan))
-
-    def fast_step_maker(self, task: TracedTask, plan: list[tuple[int, int, int]],
-                        ) -> Callable[[dict[int, bytes]], list[ev.Event] | None]:
-        """The Python path of a delivery's walk as a function of its inputs
-        (the delivery's four sources, then the results of the walk's calls):
-        the entry frame by :meth:`fast_maker`, the walk replayed on them."""
-        entry_of = self.fast_maker(task)
-
-        def make(inp: dict[int, bytes]) -> list[ev.Event] | None:
-            raw = task._raw_regs
-            try:
-                pair = entry_of(walk_inputs(inp))
-                if pair is None:
-                    return None
-                h = pair[1]
-                assert isinstance(h, ev.HandlerEntered)
-                tape = [(op, a, size, inp[W0 + i]) for i, (op, a, size) in enumerate(plan)]
-                rec = WalkRecorder(self, task, tape, live=False)
-                try:
-                    out = list(run_walk(rec, h.frame))
-                except Diverged:
-                    return None
-                return out if rec.done else None
-            finally:
-                task._raw_regs, task._regs = raw, None
-
-        return make
-
-    def _fast_learn(self, fast: FastPath, task: TracedTask, events: list[ev.Event],
-                    inputs: dict[int, bytes]) -> None:
-        """A template from a delivery the Python path just served."""
-        if len(events) != 2 or not isinstance(events[1], ev.HandlerEntered) \
-                or not isinstance(events[1].frame, SigFrame) \
-                or not isinstance(events[0], ev.SignalDelivered):
-            return
-        actual = fast.encode(events[0], events[1])
-        regs = task._raw_regs
-        try:
-            fast.learn(task.tid, inputs, events[1].frame, actual, self.fast_maker(task))
-        finally:
-            task._raw_regs = regs
-            task._regs = None
-
-    def _fast_learn_passed(self, fast: FastPath, task: TracedTask, event: ev.SignalDelivered,
-                           inputs: dict[int, bytes]) -> None:
-        """A template from a delivery passed on by the Python path (--no-frame)."""
-        assert fast.encode_passed is not None
-        fast.learn(task.tid, inputs, None, fast.encode_passed(event),
-                   self.fast_passed_maker(task))
-
-    def fast_passed_maker(self, task: TracedTask) -> EventMaker:
-        """The Python path of a delivery passed on (``_signal_stop`` without
-        frames) as a function of its siginfo and pc."""
-        def make(inp: dict[int, bytes]) -> tuple[ev.Event, ...]:
-            info = decode_siginfo(inp[SRC_INFO], TRACER_SIGINFO_ABI)
-            return (self._passed(task, info, int.from_bytes(inp[SRC_PC], "little")),)
-
-        return make
-
-    def fast_maker(self, task: TracedTask) -> EventMaker:
-        """The Python path of one delivery to a handler of ``task``, as a
-        function of its inputs (engine/fastpath.py): ``_handler_entered``
-        with these registers, frame bytes, pc and siginfo.  None when it
-        read the target's memory (its output then depends on more than the
-        inputs).  It leaves the task's registers set to the inputs'."""
-        def forbidden(address: int, size: int) -> bytes:
-            raise _Touched(address)
-
-        def make(inp: dict[int, bytes]) -> tuple[ev.Event, ...] | None:
-            task._raw_regs = inp[SRC_REGS]
-            task._regs = None
-            sp = task.pc_sp()[1]
-            pending = _Pending(decode_siginfo(inp[SRC_INFO], TRACER_SIGINFO_ABI),
-                               int.from_bytes(inp[SRC_PC], "little"), (sp, inp[SRC_FRAME]))
-            touched = False
-            task.read = task.read_upto = forbidden  # type: ignore[method-assign]
-            try:
-                out = self._handler_entered(task, pending)
-            except _Touched:
-                touched = True
-                out = []
-            finally:
-                del task.read, task.read_upto
-            if touched or len(out) != 2:
-                return None
-            d, h = out
-            if not isinstance(d, ev.SignalDelivered) or not isinstance(h, ev.HandlerEntered):
-                return None
-            return d, h
-
-        return make
-
-    def _starving(self, tid: int) -> None:
-        """The progress guard tripped for ``tid``: this handler and the next
-        deliveries (1, 2, 4, ... up to _MAX_UNSTEPPED as it trips again) run
-        without stepping, so the program gets the time between them."""
-        del self._no_progress[tid]
-        n = self._backoff.get(tid, 1)
-        self._backoff[tid] = min(2 * n, _MAX_UNSTEPPED)
-        if n > 1:
-            self._unstepped[tid] = n - 1
-
-    def _pass_unstepped(self, tid: int) -> bool:
-        """Whether this delivery is one the progress guard lets pass unstepped."""
-        n = self._unstepped.get(tid, 0)
-        if n <= 0:
-            return False
-        if n == 1:
-            del self._unstepped[tid]
-        else:
-            self._unstepped[tid] = n - 1
-        return True
-
-    def _progressed(self, tid: int) -> None:
-        """A sigreturn left no signal deliverable: the program runs freely."""
-        self._backoff.pop(tid, None)
 
     def _handle(self, stop: Stop) -> list[ev.Event]:
         """The events one stop makes (a list, not a generator: it is at most
@@ -840,12 +417,12 @@ class Session(Leaving, SropHooks, Inspector):
                 # it re-trapped still stopped.  Reported already: no event.
                 self._listening.discard(tid)
                 if stop.kind == "group" and self.policy.job_control:
-                    self._stopped[tid] = _LISTEN
+                    self._stopped[tid] = LISTEN
                 return out
             if stop.kind == "group":
                 out.append(ev.GroupStop(pid, tid, stop.sig))
                 if self.policy.job_control:
-                    self._stopped[tid] = _LISTEN  # stay stopped until SIGCONT
+                    self._stopped[tid] = LISTEN  # stay stopped until SIGCONT
             else:
                 out.append(ev.Interrupted(pid, tid))
             return out
@@ -959,7 +536,7 @@ class Session(Leaving, SropHooks, Inspector):
         info = pending.siginfo
         pid, tid = task.pid, task.tid
         if task.abi.name == "aarch64":
-            # its own model (sigdbg/decode/a64frame.py): the restorer and the
+            # its own model (sigdbg/abi/aarch64/a64frame.py): the restorer and the
             # frame record come from x30/x29 at entry, not from the frame
             a64 = decode_a64_frame(task, sp, entry_regs=task.registers(),
                                    signo=info.si_signo, view=view)
@@ -967,7 +544,7 @@ class Session(Leaving, SropHooks, Inspector):
                     ev.HandlerEntered(pid, tid, pc, a64,
                                       _altstack(a64, view) if a64.on_altstack else None)]
         if task.abi.name == "arm":
-            # AArch32 (sigdbg/decode/a32frame.py): two frame kinds, lr is the
+            # AArch32 (sigdbg/abi/arm/a32frame.py): two frame kinds, lr is the
             # restorer, bit 0 of pc/lr says Thumb
             a32 = decode_a32_frame(task, sp, entry_regs=task.registers(),
                                    signo=info.si_signo, view=view)
@@ -1027,82 +604,6 @@ class Session(Leaving, SropHooks, Inspector):
         self._pending.pop(tid, None)
         self._new_tids.discard(tid)
         self._listening.discard(tid)
-
-    # -- breakpoints, entry, and what run control needs (engine/runcontrol.py) -------
-    def insert_breakpoint(self, address: int) -> None:
-        """Our breakpoint at ``address`` (the Control's, shared by every thread)."""
-        task = self.require_stopped()
-        if not task.abi.breakpoint_insn:  # never write x86's int3 into another arch's code
-            raise UsageError(f"breakpoints are not supported in {task.abi} processes yet")
-        self.control.insert_breakpoint(address)
-
-    def remove_breakpoint(self, address: int) -> None:
-        if address not in self.breakpoints:
-            return
-        if not self.alive:
-            self.breakpoints.pop(address, None)
-            return
-        try:
-            self.control.remove_breakpoint(address)
-        except SigdbgError:
-            self.breakpoints.pop(address, None)
-
-    def remove_breakpoints(self) -> None:
-        for a in list(self.breakpoints):
-            self.remove_breakpoint(a)
-
-    def run_to_entry(self) -> None:
-        """Run to AT_ENTRY (the program's entry, after ld.so mapped the libraries)."""
-        report = self.auxv()
-        entry = report.get("AT_ENTRY")
-        if entry is None:
-            raise SigdbgError("the auxv has no AT_ENTRY")
-        pc = self.registers()[self.abi.pc]
-        if pc == entry.value:
-            return
-        self.insert_breakpoint(entry.value)
-        try:
-            while True:
-                self.resume_all()
-                stop = self._wait(self.pid)
-                if stop.kind in ("exited", "killed"):
-                    self._tid_gone(stop.tid)
-                    what = (f"exited with status {stop.status}" if stop.kind == "exited"
-                            else f"was killed by {signal_name(stop.sig)}")
-                    raise TargetError(f"the program {what} before reaching its entry point")
-                events = list(self._handle(stop))
-                if any(isinstance(e, ev.Breakpoint) and e.address == entry.value for e in events):
-                    break
-        finally:
-            self.remove_breakpoint(entry.value)
-        self.invalidate()
-
-    def owed_signal(self, tid: int) -> int:
-        """The signal ``tid`` resumes with (run control's ``RunHost``)."""
-        return self._stopped.get(tid, 0)
-
-    def step_thread(self, tid: int) -> Stop:
-        """One PTRACE_SINGLESTEP of ``tid`` with the signal it is owed, its
-        stop taken by the caller (``RunHost``; breakpoints are the caller's
-        to lift: engine/runcontrol.py ``RunControl.step``)."""
-        sig = self._stopped.get(tid, 0)
-        self._at_breakpoint.pop(tid, None)  # lifted by the caller, not by _resume
-        try:
-            self._resume(tid, sig, step=True)  # (_LISTEN: a step restarts a stopped task)
-            return self._wait(tid)
-        finally:
-            self._stepping.discard(tid)  # the caller takes the stop
-
-    def resume_others(self, tid: int) -> None:
-        """Resume every task held stopped but ``tid`` (``RunHost``)."""
-        for other, sig in list(self._stopped.items()):
-            if other != tid:
-                self._resume(other, sig)
-
-
-class _Touched(Exception):
-    """A template probe's decode read the target's memory: the output would
-    depend on more than the template's key (engine/fastpath.py)."""
 
 
 def _program_tf(task: TracedTask) -> bool:
