@@ -11,7 +11,10 @@ misses knowledge that has no x86 token (the one-byte int3 in shell/core.py
 ``read_code``, the stack adjustment of the i386 non-rt restorer in
 shell/unwind.py); the document's list is this output plus a reading of the code.
 
-    .venv/bin/python scripts/arch_inventory.py [--summary | --debt]
+    .venv/bin/python scripts/arch_inventory.py [--arm] [--summary | --debt]
+
+``--arm`` scans for the ARM/AArch64 words instead (outside sigdbg/abi/aarch64/
+and sigdbg/abi/arm/; the test's ``KNOWN_ARM_DEBT``).
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.archscan import keys_by_file, scan_tree  # noqa: E402
+from tests.archscan import ARM, X86, keys_by_file, scan_tree  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
-    tree = scan_tree(ROOT)
+    words = ARM if "--arm" in argv else X86
+    tree = scan_tree(ROOT, words)
     if "--debt" in argv:
         for rel, keys in keys_by_file(tree).items():
             print(f"    {rel!r}: {{{', '.join(repr(k) for k in sorted(keys))}}},")
@@ -42,7 +46,8 @@ def main(argv: list[str]) -> int:
                 by_line.setdefault(h.line, []).append(h.key)
             for n, keys in sorted(by_line.items()):
                 print(f"{rel}:{n}: {' '.join(sorted(set(keys)))}  | {lines[n - 1].strip()[:100]}")
-    print(f"{len(tree)} modules outside sigdbg/abi/x86/, "
+    home = " and ".join("/".join(p) + "/" for p in words.packages)
+    print(f"{len(tree)} modules outside {home}, "
           f"{sum(len(k) for k in keys_by_file(tree).values())} (module, key) pairs",
           file=sys.stderr)
     return 0

@@ -1,4 +1,10 @@
-"""The x86 token scanner behind the architecture-boundary test (issue 13).
+"""The token scanner behind the architecture-boundary test (issue 13).
+
+Two word lists, one per arch family: :data:`X86` (facts that live in
+``sigdbg/abi/x86/``) and :data:`ARM` (ARM and AArch64 facts, which live in
+``sigdbg/abi/aarch64/`` and ``sigdbg/abi/arm/``); every function takes the
+list (x86 by default) and the machinery is the same.  What follows
+describes the x86 list; the ARM one is documented where it is defined.
 
 Shared by ``tests/unit/test_arch_boundary.py`` (the ratchet) and
 ``scripts/arch_inventory.py`` (which prints every hit with its line, the raw
@@ -40,6 +46,36 @@ ROOT = Path(__file__).resolve().parents[1]
 _B = r"(?<![a-z0-9])"  # a word starts: not after a letter or digit (``_`` is a boundary)
 _E = r"(?![a-z0-9])"   # a word ends
 
+
+@dataclass(frozen=True)
+class WordList:
+    """One architecture family's facts, as the scanner looks for them."""
+
+    name: str
+    #: the packages these facts live in (their modules are the only ones that may name them)
+    packages: tuple[tuple[str, ...], ...]
+    pattern: re.Pattern[str]
+    #: regex group name -> key, for the facts spelled other than as one word
+    group_keys: dict[str, str]
+    #: byte sequences found in evaluated bytes literals, however they are escaped
+    byte_seqs: tuple[tuple[bytes, str], ...]
+    #: numbers that are facts by value, in any spelling
+    number_values: dict[int, str]
+    #: numbers that are facts only in hex spelling (as decimals they are common)
+    number_hex: dict[int, str]
+    #: whole string literals that are facts (``mc["cs"]``)
+    whole_strings: frozenset[str] = frozenset()
+    #: bare names that are facts (``cs``)
+    whole_names: frozenset[str] = frozenset()
+    #: word regex -> key, for words with a numbered family (``xmm0`` -> ``xmm``)
+    prefix_keys: tuple[tuple[str, str], ...] = ()
+
+
+def _words_pattern(words: tuple[str, ...], extra: str) -> re.Pattern[str]:
+    return re.compile("(?i)" + "|".join(f"{_B}(?P<w{i}>{w}){_E}" for i, w in enumerate(words))
+                      + extra)
+
+
 #: the x86-only words, longest spellings first where one contains another
 _WORDS = (
     # registers: general, pc, sp, frame pointer, flags, syscall number, bases
@@ -56,31 +92,78 @@ _WORDS = (
     # the x86 frame kinds
     "rt_sigframe_ia32", "sigframe_ia32", "rt_sigframe",
 )
-_PATTERN = re.compile(
-    "(?i)"
-    + "|".join(f"{_B}(?P<w{i}>{w}){_E}" for i, w in enumerate(_WORDS))
-    + r"|(?P<int3>\\xcc)"
-    + r"|(?P<syscall>\\x0f\\x05|\b0f\s?05\b)"
-    + r"|(?P<int80>\\xcd\\x80|\bcd\s?80\b|\bint\s*\$?0x80\b)"
-    + r"|(?P<sysenter>\\x0f\\x34|\b0f\s?34\b)"
-    + r"|(?P<red_zone>red.?zone)"
+
+X86 = WordList(
+    name="x86",
+    packages=(("sigdbg", "abi", "x86"),),
+    pattern=_words_pattern(_WORDS, (
+        r"|(?P<int3>\\xcc)"
+        r"|(?P<syscall>\\x0f\\x05|\b0f\s?05\b)"
+        r"|(?P<int80>\\xcd\\x80|\bcd\s?80\b|\bint\s*\$?0x80\b)"
+        r"|(?P<sysenter>\\x0f\\x34|\b0f\s?34\b)"
+        r"|(?P<red_zone>red.?zone)")),
+    group_keys={"int3": "int3", "syscall": "0f05", "int80": "int80", "sysenter": "0f34",
+                "red_zone": "red_zone"},
+    byte_seqs=((b"\xcc", "int3"), (b"\x0f\x05", "0f05"), (b"\xcd\x80", "int80"),
+               (b"\x0f\x34", "0f34")),
+    number_values={0xCC: "int3", 848: "848", 312: "312", 298: "298"},
+    number_hex={0x100: "0x100", 0x23: "0x23", 0x33: "0x33", 0x2B: "0x2b"},
+    # segment registers: only a whole string literal (``mc["cs"]``) or the bare
+    # names ``cs``/``ss`` count (``fs``/``gs`` also name file systems and more)
+    whole_strings=frozenset({"cs", "ss", "ds", "es", "fs", "gs"}),
+    whole_names=frozenset({"cs", "ss"}),
+    prefix_keys=(("xmm", "xmm"), ("ymm", "ymm")),
 )
-_GROUP_KEYS = {"int3": "int3", "syscall": "0f05", "int80": "int80", "sysenter": "0f34",
-               "red_zone": "red_zone"}
 
-#: byte sequences found in evaluated bytes literals, however they are escaped
-_BYTES = ((b"\xcc", "int3"), (b"\x0f\x05", "0f05"), (b"\xcd\x80", "int80"),
-          (b"\x0f\x34", "0f34"))
+#: the ARM/AArch64-only words, longest spellings first where one contains
+#: another (``fpsimd_magic`` before ``fpsimd``).  One family: an AArch64
+#: kernel runs ARM tasks through its compat layer, so the two packages may name
+#: each other's facts
+_ARM_WORDS = (
+    # arch names (``arm`` also as a word of identifiers: ``arm_cpsr``, ``abi.ARM``)
+    "aarch64", "aarch32", "arm64", "armhf", "armel", "armv[0-9a-z]*", "arm", "thumb2?",
+    # extension state and its records (arch/arm64/include/uapi/asm/sigcontext.h)
+    "esr_context", "sve_context", "za_context", "zt_context", "extra_context",
+    "fpsimd_context", "tpidr2_context", "fpmr_context", "poe_context", "gcs_context",
+    "fpsimd_magic", "esr_magic", "sve_magic", "za_magic", "zt_magic", "extra_magic",
+    "tpidr2_magic", "fpmr_magic", "poe_magic", "gcs_magic", "vfp_magic", "iwmmxt_magic",
+    "sve", "sme", "vfp", "iwmmxt", "neon",
+    # registers that only ARM has: flags/state, the link register as x30, the
+    # FP control and status, the exception syndrome, the TLS register
+    "pstate", "cpsr", "spsr", "x30", "fpsimd", "fpsr", "fpcr", "fpscr", "fpexc",
+    "esr", "tpidr2?", "tpidrro",
+    # the regsets' note types and the ARM fixed pages
+    "nt_arm_[a-z0-9_]+", "sigpage", "kuser", "vectors_page",
+    # the system call and breakpoint instructions as mnemonics
+    "svc",
+)
 
-#: numbers that are x86 facts by value, wherever they occur outside abi/
-_NUMBER_VALUES = {0xCC: "int3", 848: "848", 312: "312", 298: "298"}
-#: numbers that are x86 facts only in hex spelling (as decimals they are common)
-_NUMBER_HEX = {0x100: "0x100", 0x23: "0x23", 0x33: "0x33", 0x2B: "0x2b"}
+ARM = WordList(
+    name="arm",
+    packages=(("sigdbg", "abi", "aarch64"), ("sigdbg", "abi", "arm")),
+    pattern=_words_pattern(_ARM_WORDS, (
+        r"|(?P<brk>\bbrk\s+#)"
+        r"|(?P<bkpt>\bbkpt\b|\budf\s+#)")),
+    group_keys={"brk": "brk", "bkpt": "bkpt"},
+    # the instructions' little-endian bytes: AArch64 brk #0 and svc #0, ARM
+    # svc #0 (EABI), Thumb svc #0, the kernel's ARM and Thumb breakpoints
+    # (arch/arm/kernel/ptrace.c: 0xe7f001f0, 0xde01)
+    byte_seqs=((b"\x00\x00\x20\xd4", "brk"), (b"\x01\x00\x00\xd4", "svc"),
+               (b"\x00\x00\x00\xef", "svc"), (b"\x00\xdf", "svc"),
+               (b"\xf0\x01\xf0\xe7", "bkpt"), (b"\x01\xde", "bkpt")),
+    number_values={
+        0xD4200000: "brk", 0xD4000001: "svc", 0xEF000000: "svc", 0xE7F001F0: "bkpt",
+        # the records' magics (arch/arm64/include/uapi/asm/sigcontext.h,
+        # arch/arm/include/asm/ucontext.h)
+        0x46508001: "fpsimd_magic", 0x45535201: "esr_magic", 0x45585401: "extra_magic",
+        0x53564501: "sve_magic", 0x54366345: "za_magic", 0x5A544E01: "zt_magic",
+        0x54504902: "tpidr2_magic", 0x46504D52: "fpmr_magic", 0x56465001: "vfp_magic",
+        0x12EF842A: "iwmmxt_magic",
+    },
+    number_hex={0xDF00: "svc", 0xDE01: "bkpt"},
+)
 
-#: segment registers: only a whole string literal (``mc["cs"]``) or the bare
-#: names ``cs``/``ss`` count (``fs``/``gs`` also name file systems and more)
-_SEGMENT_STRINGS = frozenset({"cs", "ss", "ds", "es", "fs", "gs"})
-_SEGMENT_NAMES = frozenset({"cs", "ss"})
+WORD_LISTS = (X86, ARM)
 
 
 @dataclass(frozen=True, order=True)
@@ -90,12 +173,15 @@ class Hit:
     token: str  #: the token's text, cut to 40 characters
 
 
-def _key_of(m: re.Match[str]) -> str:
+def _key_of(m: re.Match[str], words: WordList) -> str:
     group = m.lastgroup or ""
-    if group in _GROUP_KEYS:
-        return _GROUP_KEYS[group]
+    if group in words.group_keys:
+        return words.group_keys[group]
     word = m.group(0).lower()
-    return "xmm" if word.startswith("xmm") else "ymm" if word.startswith("ymm") else word
+    for prefix, key in words.prefix_keys:
+        if word.startswith(prefix):
+            return key
+    return word
 
 
 def _doc_spans(src: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
@@ -115,75 +201,76 @@ def _doc_spans(src: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     return spans
 
 
-def _string_keys(text: str) -> Iterator[str]:
-    for m in _PATTERN.finditer(text):
-        yield _key_of(m)
+def _string_keys(text: str, words: WordList) -> Iterator[str]:
+    for m in words.pattern.finditer(text):
+        yield _key_of(m, words)
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):  # an f-string: its text was matched above
         return
     if isinstance(value, bytes):
-        for seq, key in _BYTES:
+        for seq, key in words.byte_seqs:
             if seq in value:
                 yield key
-    elif isinstance(value, str) and value in _SEGMENT_STRINGS:
+    elif isinstance(value, str) and value in words.whole_strings:
         yield value
 
 
-def _number_key(text: str) -> str | None:
+def _number_key(text: str, words: WordList) -> str | None:
     try:
         value = int(text.replace("_", ""), 0)
     except ValueError:  # a float, an imaginary, a legacy octal
         return None
-    if value in _NUMBER_VALUES:
-        return _NUMBER_VALUES[value]
-    if text.lower().startswith("0x") and value in _NUMBER_HEX:
-        return _NUMBER_HEX[value]
+    if value in words.number_values:
+        return words.number_values[value]
+    if text.lower().startswith("0x") and value in words.number_hex:
+        return words.number_hex[value]
     return None
 
 
-def scan_source(src: str) -> list[Hit]:
-    """Every x86 hit in the code of one module's source, sorted."""
+def scan_source(src: str, words: WordList = X86) -> list[Hit]:
+    """Every hit of one word list in the code of one module's source, sorted."""
     spans = _doc_spans(src)
     hits: set[Hit] = set()
     for tok in tokenize.generate_tokens(io.StringIO(src).readline):
         keys: Iterable[str] = ()
         if tok.type == tokenize.NAME:
-            keys = [_key_of(m) for m in _PATTERN.finditer(tok.string)]
-            if tok.string in _SEGMENT_NAMES:
+            keys = [_key_of(m, words) for m in words.pattern.finditer(tok.string)]
+            if tok.string in words.whole_names:
                 keys = [*keys, tok.string]
         elif tok.type == tokenize.STRING:
             if any(a <= tok.start and tok.end <= b for a, b in spans):
                 continue
-            keys = list(_string_keys(tok.string))
+            keys = list(_string_keys(tok.string, words))
         elif tok.type == tokenize.NUMBER:
-            key = _number_key(tok.string)
+            key = _number_key(tok.string, words)
             keys = [key] if key else []
         for key in keys:
             hits.add(Hit(tok.start[0], key, tok.string[:40]))
     return sorted(hits)
 
 
-#: the package x86 facts live in (its modules are the only ones that may name them)
-ARCH_PACKAGE = ("sigdbg", "abi", "x86")
+#: the package x86 facts live in (kept for callers of the x86-only scan)
+ARCH_PACKAGE = X86.packages[0]
 
 
-def in_scope(rel: Path) -> bool:
+def in_scope(rel: Path, words: WordList = X86) -> bool:
     """The modules the boundary holds for: all of sigdbg/ and plugins/ but the
-    x86 package sigdbg/abi/x86/ (the rest of sigdbg/abi/ included: the
-    registry, the value types, the other arches' packages)."""
+    word list's own packages (sigdbg/abi/x86/; sigdbg/abi/aarch64/ and
+    sigdbg/abi/arm/), the rest of sigdbg/abi/ included: the registry, the
+    value types, the other arches' packages."""
     return rel.suffix == ".py" and rel.parts[0] in ("sigdbg", "plugins") \
-        and rel.parts[:3] != ARCH_PACKAGE
+        and rel.parts[:3] not in words.packages
 
 
-def scan_tree(root: Path = ROOT) -> dict[str, list[Hit]]:
-    """Relative path -> hits, for every module in scope that has any."""
+def scan_tree(root: Path = ROOT, words: WordList = X86) -> dict[str, list[Hit]]:
+    """Relative path -> hits of one word list, for every module in scope that has any."""
     out: dict[str, list[Hit]] = {}
     for path in sorted([*(root / "sigdbg").rglob("*.py"), *(root / "plugins").rglob("*.py")]):
         rel = path.relative_to(root)
-        if not in_scope(rel):
+        if not in_scope(rel, words):
             continue
-        hits = scan_source(path.read_text())
+        hits = scan_source(path.read_text(), words)
         if hits:
             out[rel.as_posix()] = hits
     return out

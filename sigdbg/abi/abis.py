@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sigdbg.abi.arm import pages as arm_pages
 from sigdbg.abi.generic import SpecialMappingRow
@@ -143,6 +143,28 @@ class FixedPage:
     mode: Callable[[str | None, str], tuple[str, str]]
 
 
+class FlagsRule(NamedTuple):
+    """One way sigreturn changes the flags register from the frame's value
+    (each a "not compared" note of the sigreturn walk)."""
+
+    name: str
+    mask: int  #: the flags bits it is about
+    source: str  #: where the kernel does it
+    what: str
+
+
+@dataclass(frozen=True)
+class FpRestoreCheck:
+    """How the FP/vector registers after sigreturn are compared with the records
+    of the frame they were restored from (``record``: the frame model's
+    ``record(name)`` lookup, None for a record the frame does not have)."""
+
+    #: the regset note types the comparison needs (none: nothing to compare)
+    regsets: Callable[[Callable[[str], Any]], tuple[int, ...]]
+    #: one line per difference, given those regsets' bytes (None: unreadable)
+    compare: Callable[[Callable[[str], Any], Mapping[int, bytes | None]], tuple[str, ...]]
+
+
 @dataclass(frozen=True)
 class SigreturnRules:
     """How sigreturn restores registers beyond plain copies (the kernel's
@@ -161,11 +183,14 @@ class SigreturnRules:
     #: (sigcontext field, mask, value, 0 allowed, what it must be): what a
     #: context the kernel saved from user mode always satisfies
     user_mode: tuple[tuple[str, int, int, bool, str], ...] = ()
-    #: the named rules the flags register is restored by instead of a fixup
-    #: mask (sigdbg/decode/sigreturn_rules.py): "a64_pstate" (AArch64 pstate,
-    #: ``A64_PSTATE_RULES``), "a32_cpsr" (a compat task's cpsr,
-    #: ``A32_CPSR_RULES``); empty: none
-    flags_rules: str = ""
+    #: how the flags register is restored when named rules decide it instead
+    #: of a fixup mask: (frame value, single step or None) -> (the value the
+    #: kernel restores, the bits that are known); None: no such rules
+    flags_restore: Callable[[int, bool | None], tuple[int, int]] | None = None
+    #: those rules, named (sigdbg/decode/sigreturn_rules.py lists them as not compared)
+    flags_rules: tuple[FlagsRule, ...] = ()
+    #: the FP/vector registers against the frame's records (None: not compared)
+    fp_restore: FpRestoreCheck | None = None
 
 
 #: a target's memory as the checks read it: the readable prefix of (address, size)
@@ -356,13 +381,18 @@ class Abi:
     #: (arm64 ``report_syscall``: x7 = 0 at entry, 1 at exit, put back when
     #: the task resumes); empty: none
     syscall_stop_scratch: str = ""
+    #: (prefix, format spec): how a frame diff's changed values whose names
+    #: start with the prefix are written in JSON, for the vector registers of
+    #: the ABI's own frame records that exceed every JSON integer (x86's FP
+    #: area values: sigdbg/decode/fparea.py ``fp_value_json``)
+    wide_change_formats: tuple[tuple[str, str], ...] = ()
     #: the bit of a code address that selects the instruction set (ARM
     #: interworking: bit 0 set = Thumb code, arch/arm64/kernel/signal32.c
     #: ``compat_setup_return``); code is read with it cleared.  0: none
     isa_bit: int = 0
     #: ``restorer_patterns`` for code reached through an address with
     #: ``isa_bit`` set (Thumb); ``restorer_patterns`` then are the others (ARM)
-    thumb_restorer_patterns: tuple[tuple[bytes, str, str], ...] = ()
+    isa_restorer_patterns: tuple[tuple[bytes, str, str], ...] = ()
     #: (syscall, symbol): the C library's restorer, named by its bytes where
     #: the library has no symbol table (Debian's libc.so.6)
     libc_restorer_names: tuple[tuple[str, str], ...] = (("rt_sigreturn", "__restore_rt"),)
@@ -374,14 +404,14 @@ class Abi:
     #: instruction set ``isa_bit`` selects (ARM CPSR.T: Thumb); 0: one set
     isa_flag: int = 0
     #: ``disasm_mode`` and ``syscall_insns`` of that instruction set (Thumb)
-    thumb_disasm_mode: str = ""
-    thumb_syscall_insns: tuple[tuple[bytes, str], ...] = ()
+    isa_disasm_mode: str = ""
+    isa_syscall_insns: tuple[tuple[bytes, str], ...] = ()
     #: (size, mask, value, mnemonic): system-call instructions with an
     #: immediate the kernel ignores (ARM ``svc #imm24``, Thumb ``svc #imm8``):
     #: the little-endian word of ``size`` bytes & mask == value.  Per
     #: instruction set: the plain set's, then the ``isa_bit`` set's
     syscall_insn_words: tuple[tuple[int, int, int, str], ...] = ()
-    thumb_syscall_insn_words: tuple[tuple[int, int, int, str], ...] = ()
+    isa_syscall_insn_words: tuple[tuple[int, int, int, str], ...] = ()
     #: the names of the bits set in a value of the ``flags`` register, lowest
     #: first (x86 EFLAGS, AArch64 PSTATE, AArch32 CPSR: the arch package's
     #: bit table, with its multi-bit fields such as a mode)
@@ -398,13 +428,13 @@ class Abi:
     def __repr__(self) -> str:
         return f"<Abi {self.name}>"
 
-    def syscall_insn(self, code: bytes, thumb: bool = False) -> tuple[int, str] | None:
+    def syscall_insn(self, code: bytes, isa: bool = False) -> tuple[int, str] | None:
         """(size, text) of the system-call instruction ``code`` starts with, or
-        None.  ``thumb``: the code runs in the ``isa_bit`` instruction set."""
-        for insn, text in (self.thumb_syscall_insns if thumb else self.syscall_insns):
+        None.  ``isa``: the code runs in the ``isa_bit`` instruction set (Thumb)."""
+        for insn, text in (self.isa_syscall_insns if isa else self.syscall_insns):
             if code.startswith(insn):
                 return len(insn), text
-        for size, mask, value, mnemonic in (self.thumb_syscall_insn_words if thumb
+        for size, mask, value, mnemonic in (self.isa_syscall_insn_words if isa
                                             else self.syscall_insn_words):
             if len(code) >= size:
                 word = int.from_bytes(code[:size], "little")

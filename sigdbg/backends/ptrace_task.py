@@ -155,9 +155,9 @@ def _hw_break_slot(abi: Abi, address: int, ctrl: int) -> tuple[int, int]:
     an address at +2 written first would be refused while the slot still has
     the length of an earlier 4-byte breakpoint (``ptrace_hbp_set_addr``
     checks it against the old length: EINVAL, measured on 6.1)."""
-    thumb = bool(address & abi.isa_bit) if abi.isa_bit else False
+    isa = bool(address & abi.isa_bit) if abi.isa_bit else False
     code = address & ~abi.isa_bit if abi.isa_bit else address
-    size = abi.hw_break_sizes[1 if thumb else 0]
+    size = abi.hw_break_sizes[1 if isa else 0]
     word = code & ~3
     bas = ((1 << size) - 1) << (code - word)
     return word, (ctrl & ~(0xFF << 5)) | (bas & 0xFF) << 5

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sigdbg.abi import Abi
+from sigdbg.abi import ABIS, Abi
 from sigdbg.backends.base import Memory
 from sigdbg.decode.memmap import MemoryMap
 from sigdbg.decode.model import Model, SharedModel
@@ -63,13 +63,21 @@ class Restorer(SharedModel):
         return " ".join(parts)
 
 
-def match_pattern(abi: Abi, code: bytes, *, thumb: bool = False) -> tuple[str, str] | None:
-    """(syscall, text) of the restorer ``code`` starts with; ``thumb``: the
-    code was reached through an address with the ABI's ``isa_bit`` set."""
-    for pat, sysname, text in (abi.thumb_restorer_patterns if thumb else abi.restorer_patterns):
+def match_pattern(abi: Abi, code: bytes, *, isa: bool = False) -> tuple[str, str] | None:
+    """(syscall, text) of the restorer ``code`` starts with; ``isa``: the
+    code was reached through an address with the ABI's ``isa_bit`` set (Thumb)."""
+    for pat, sysname, text in (abi.isa_restorer_patterns if isa else abi.restorer_patterns):
         if code.startswith(pat):
             return sysname, text
     return None
+
+
+#: the special pages that hold the kernel's sigreturn trampolines (every ABI's
+#: ``special_pages`` rules of kind "trampolines"; ARM's ``[sigpage]``, see
+#: sigdbg/abi/arm/pages.py) -> the restorer kind they make: the mapping's name
+_TRAMPOLINE_PAGES: dict[str, str] = {
+    rule.mapping: rule.mapping.strip("[]") for abi in ABIS for rule in abi.special_pages
+    if rule.kind == "trampolines"}
 
 
 def _special_entry(mem: Memory, abi: Abi, maps: MemoryMap, address: int,
@@ -103,9 +111,9 @@ def classify_restorer(
     ``lookup`` for libc's recognised restorer too (GDB has libc's tables
     loaded already; the ptrace side would have to parse them)."""
     # ARM: bit 0 of the address selects Thumb code; the code is at the even address
-    thumb = bool(address & abi.isa_bit)
+    isa = bool(address & abi.isa_bit)
     code = mem.read_upto(address & ~abi.isa_bit, 16)
-    pat = match_pattern(abi, code, thumb=thumb)
+    pat = match_pattern(abi, code, isa=isa)
     m = maps.find(address) if maps is not None else None
     mapping = (m.path or "[anonymous]") if m is not None else None
     is_libc = m is not None and m.path.rsplit("/", 1)[-1].startswith(("libc.", "libc-"))
@@ -119,8 +127,8 @@ def classify_restorer(
         kind = "unknown"
     elif m.path == "[vdso]":
         kind = "vdso"
-    elif m.path == "[sigpage]":
-        kind = "sigpage"
+    elif m.path in _TRAMPOLINE_PAGES:
+        kind = _TRAMPOLINE_PAGES[m.path]
     elif m.path.startswith("[stack") or (not m.path and "x" not in m.perms):
         kind = "stack"
     elif m.path.startswith("/"):
@@ -135,11 +143,11 @@ def classify_restorer(
     if kind == "libc" and symbol is None and pat is not None:
         # Debian's libc has no .symtab; its restorer is recognised by its bytes
         symbol = dict(abi.libc_restorer_names).get(pat[0])
-    if kind == "sigpage" and maps is not None:
+    if m is not None and m.path in _TRAMPOLINE_PAGES and maps is not None:
         # the kernel's trampolines: an entry only where the page holds one
-        entry = _special_entry(mem, abi, maps, address, m.path if m is not None else "")
+        entry = _special_entry(mem, abi, maps, address, m.path)
         if entry is not None:
-            symbol = f"[sigpage] {entry[0]}"
+            symbol = f"{m.path} {entry[0]}"
             pat = (entry[1], pat[1] if pat is not None else entry[2])
     return Restorer(
         address=address,

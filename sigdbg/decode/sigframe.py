@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
-from sigdbg.abi import Abi, FrameKind, abi_of_frame_kind, by_name, frame_kind
+from sigdbg.abi import ABIS, Abi, FrameKind, abi_of_frame_kind, by_name, frame_kind
 from sigdbg.abi.layout import Decoded, Field, Layout
 from sigdbg.backends.base import Memory
 from sigdbg.decode.fparea import (
@@ -593,13 +593,17 @@ def ss_flags_text(flags: int) -> str:
 
 def _change_json(name: str, value: int) -> int | str:
     """A changed value as JSON: vector registers exceed every JSON integer
-    (x86 xmm: :func:`fp_value_json`; AArch64 V0-V31 the same 128-bit hex
-    form, SVE Z/P registers up to 2048 bits as plain hex)."""
-    if name.startswith("fpsimd.v"):
-        return f"{value:#034x}"
-    if name.startswith("sve."):
-        return hex(value)
+    (x86 xmm: :func:`fp_value_json`; the records of the ABIs' own frame
+    models by ``Abi.wide_change_formats``: AArch64 V0-V31 the same 128-bit
+    hex form, SVE Z/P registers up to 2048 bits as plain hex)."""
+    for prefix, spec in _WIDE_CHANGES:
+        if name.startswith(prefix):
+            return format(value, spec)
     return fp_value_json(name, value)
+
+
+#: every ABI's ``wide_change_formats``, in registry order
+_WIDE_CHANGES = tuple(row for abi in ABIS for row in abi.wide_change_formats)
 
 
 @dataclass(frozen=True)

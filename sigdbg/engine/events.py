@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sigdbg.decode.a32frame import A32Frame
-from sigdbg.decode.a64frame import A64Frame
+from sigdbg.abi.aarch64.a64frame import A64Frame
+from sigdbg.abi.arm.a32frame import A32Frame
 from sigdbg.decode.altstack import AltstackUse
 from sigdbg.decode.disasm_model import StepRecord
 from sigdbg.decode.model import Model, one_store_init

@@ -15,7 +15,7 @@ from sigdbg.decode.auxv import (
     decode_auxv,
     parse_auxv_bytes,
 )
-from sigdbg.decode.frames import AnyFrame, decode_frame
+from sigdbg.decode.frames import AnyFrame, decode_frame, own_model
 from sigdbg.decode.memmap import Mapping, MemoryMap, parse_maps, special_table
 from sigdbg.decode.restorer import Restorer, SymbolRef
 from sigdbg.decode.sigframe import SigFrame, decode_sigframe
@@ -188,12 +188,12 @@ class Inspector(MapsSource):
     def frame_at(self, address: int | None = None, *, signo: int | None = None,
                  kind: str | None = None) -> AnyFrame:
         """:meth:`sigframe`, or the ABI's own frame model where it has one
-        (AArch64: sigdbg/decode/a64frame.py, AArch32: sigdbg/decode/a32frame.py,
+        (AArch64: sigdbg/abi/aarch64/a64frame.py, AArch32: sigdbg/abi/arm/a32frame.py,
         both through sigdbg/decode/frames.py).  Without ``address`` the frame
         is at sp and the registers are the handler's entry registers (x30/lr:
         the restorer); at an explicit address the restorer is not known."""
         task = self.current_task()
-        if task.abi.name not in ("arm", "aarch64"):
+        if not own_model(task.abi):
             return self.sigframe(address, signo=signo, kind=kind)
         regs = task.registers() if address is None else None
         at = regs[task.abi.sp] if regs is not None else address

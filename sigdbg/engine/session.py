@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from sigdbg.abi import Abi
+from sigdbg.abi.aarch64.a64frame import A64Frame, decode_a64_frame
+from sigdbg.abi.arm.a32frame import A32Frame, decode_a32_frame
 from sigdbg.backends.base import SessionBackend, TracedTask
 from sigdbg.backends.stopcodes import (
     PTRACE_EVENT_CLONE,
@@ -29,8 +31,6 @@ from sigdbg.backends.stopcodes import (
     PTRACE_EVENT_VFORK,
 )
 from sigdbg.backends.tracercontrol import TracerControl
-from sigdbg.decode.a32frame import A32Frame, decode_a32_frame
-from sigdbg.decode.a64frame import A64Frame, decode_a64_frame
 from sigdbg.decode.altstack import AltstackUse, altstack_use
 from sigdbg.decode.sigframe import BULK_READ, SigFrame, decode_sigframe
 from sigdbg.decode.siginfo import SigInfo
@@ -536,7 +536,7 @@ class Session(FastRun, Running, Leaving, SropHooks, Inspector):
         info = pending.siginfo
         pid, tid = task.pid, task.tid
         if task.abi.name == "aarch64":
-            # its own model (sigdbg/decode/a64frame.py): the restorer and the
+            # its own model (sigdbg/abi/aarch64/a64frame.py): the restorer and the
             # frame record come from x30/x29 at entry, not from the frame
             a64 = decode_a64_frame(task, sp, entry_regs=task.registers(),
                                    signo=info.si_signo, view=view)
@@ -544,7 +544,7 @@ class Session(FastRun, Running, Leaving, SropHooks, Inspector):
                     ev.HandlerEntered(pid, tid, pc, a64,
                                       _altstack(a64, view) if a64.on_altstack else None)]
         if task.abi.name == "arm":
-            # AArch32 (sigdbg/decode/a32frame.py): two frame kinds, lr is the
+            # AArch32 (sigdbg/abi/arm/a32frame.py): two frame kinds, lr is the
             # restorer, bit 0 of pc/lr says Thumb
             a32 = decode_a32_frame(task, sp, entry_regs=task.registers(),
                                    signo=info.si_signo, view=view)

@@ -65,7 +65,7 @@ def insn_text(abi: Abi, isa: bool, code: bytes, address: int) -> tuple[int, str]
     key = (abi, isa, code, address)
     hit = _INSN_MEMO.get(key)
     if hit is None:
-        dis = _disassembler(abi.thumb_disasm_mode if isa else abi.disasm_mode)
+        dis = _disassembler(abi.isa_disasm_mode if isa else abi.disasm_mode)
         hit = _decode_insn(dis, abi, isa, code, address)
         if len(_INSN_MEMO) >= _INSN_MEMO_MAX:
             _INSN_MEMO.clear()

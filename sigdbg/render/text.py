@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 
 from sigdbg.abi import abi_by_name
+from sigdbg.abi.aarch64.a64frame import A64Frame, A64Record
+from sigdbg.abi.arm.a32frame import A32Frame, A32Record
 from sigdbg.abi.fpview import FpView
-from sigdbg.decode.a32frame import A32Frame, A32Record
-from sigdbg.decode.a64frame import A64Frame, A64Record
 from sigdbg.decode.altstack import AltstackUse
 from sigdbg.decode.auxv import AuxvReport
 from sigdbg.decode.memmap import MemoryMap

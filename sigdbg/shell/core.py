@@ -385,7 +385,7 @@ class Shell:
         abi = s.abi
         if abi.isa_bit and (address & abi.isa_bit
                             or abi.in_isa(s.registers()[abi.flags])):
-            return address & ~abi.isa_bit, abi.thumb_disasm_mode
+            return address & ~abi.isa_bit, abi.isa_disasm_mode
         return address, abi.disasm_mode
 
     def disassemble(self, address: int, size: int, count: int = 0) -> list[str]:

@@ -6,7 +6,7 @@ code, Thumb handlers): ``frame --json`` on the first signal of a run (usr1:
 an rt frame; ``segv``: a fault; ``nosi``: the non-rt compat_sigframe),
 ``frame`` as text, and ``trace --json`` over every scenario.  sigdbg
 single-steps each delivery into the handler and decodes the frame at sp
-with sigdbg/decode/a32frame.py (registers from NT_PRSTATUS, the frame
+with sigdbg/abi/arm/a32frame.py (registers from NT_PRSTATUS, the frame
 through /proc/PID/mem); then the program runs on and its handler reports
 the very same frame from inside (entry sp/lr/r0-r2 caught by an asm stub,
 siginfo, ucontext, every sigcontext field, the uc_regspace walk, 16 bytes
@@ -26,7 +26,7 @@ import pytest
 
 from sigdbg.abi import arm
 from sigdbg.abi.arm import frames as arm_frames
-from sigdbg.decode.a32frame import decode_a32_frame
+from sigdbg.abi.arm.a32frame import decode_a32_frame
 from tests.arm.conftest import Report, parse
 from tests.arm.guest import Batch, Result
 from tests.arm.test_frames import DumpMemory, special_mappings

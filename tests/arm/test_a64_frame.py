@@ -4,7 +4,7 @@ tests/arm/guest_sigdbg.py (the one python start in the guest) runs the CLI's
 ``main`` on targets/arm/sig_frame.a64 (first signal SIGUSR1 by an inline
 svc) and ``sig_frame.a64 segv`` (first signal a SIGSEGV at 0xdead000): sigdbg
 launches it, single-steps the delivery into the handler, decodes the frame at
-sp with sigdbg/decode/a64frame.py (registers from NT_PRSTATUS, the frame
+sp with sigdbg/abi/aarch64/a64frame.py (registers from NT_PRSTATUS, the frame
 read through /proc/PID/mem) and prints it; then the program runs on untraced
 and its handler reports the very same frame from inside (entry sp/x29/x30
 caught by an asm stub, siginfo, ucontext, sigcontext, every record, the
@@ -23,7 +23,7 @@ import jsonschema
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from sigdbg.decode.a64frame import decode_a64_frame
+from sigdbg.abi.aarch64.a64frame import decode_a64_frame
 from tests.arm.conftest import Report, parse
 from tests.arm.guest import Batch, Result
 from tests.arm.test_frames import A64_SCENARIOS, SIG, DumpMemory

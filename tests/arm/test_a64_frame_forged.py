@@ -1,4 +1,4 @@
-"""The AArch64 frame decoder (sigdbg/decode/a64frame.py) on forged frames:
+"""The AArch64 frame decoder (sigdbg/abi/aarch64/a64frame.py) on forged frames:
 records a newer kernel could write (an unknown magic is shown, not dropped),
 and frames that are not what the kernel built (problems, never exceptions).
 No guest needed; real frames are in test_a64_frame.py."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 
 from sigdbg.abi import aarch64
-from sigdbg.decode.a64frame import FRAME_SIZE, decode_a64_frame
+from sigdbg.abi.aarch64.a64frame import FRAME_SIZE, decode_a64_frame
 from sigdbg.render.text import render_frame
 from tests.arm.test_frames import DumpMemory
 from tests.arm.test_records_forged import rec

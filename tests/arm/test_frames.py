@@ -3,7 +3,7 @@
 The targets (targets/arm/sig_frame.*) dump their own frame bytes from inside
 the handler, with the handler's view of every value; this decodes the bytes
 with sigdbg's tables (sigdbg/abi/aarch64.py, arm.py) and record walkers
-(sigdbg/decode/arm64_records.py, arm_regspace.py) and compares every value
+(sigdbg/abi/aarch64/records.py, arm_regspace.py) and compares every value
 with the handler's report, and with truths the program set up itself (the
 register patterns it loaded before the svc, the label of the interrupted
 instruction, the fault address it used, the altstack it registered).
@@ -18,9 +18,9 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from sigdbg.abi import aarch64, arm
+from sigdbg.abi.aarch64.records import Record, walk_reserved
+from sigdbg.abi.arm.regspace import walk_regspace
 from sigdbg.abi.layout import Decoded, Layout
-from sigdbg.decode.arm64_records import Record, walk_reserved
-from sigdbg.decode.arm_regspace import walk_regspace
 from sigdbg.errors import MemoryReadError
 from tests.arm.conftest import Report, parse
 from tests.arm.guest import Batch

@@ -8,8 +8,8 @@ from __future__ import annotations
 import struct
 
 from sigdbg.abi import aarch64, arm
-from sigdbg.decode.arm64_records import walk_reserved
-from sigdbg.decode.arm_regspace import walk_regspace
+from sigdbg.abi.aarch64.records import walk_reserved
+from sigdbg.abi.arm.regspace import walk_regspace
 from tests.arm.test_frames import DumpMemory
 
 BASE = 0xFFFF0000

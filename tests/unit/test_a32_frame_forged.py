@@ -1,4 +1,4 @@
-"""The AArch32 frame decoder (sigdbg/decode/a32frame.py) on forged frames.
+"""The AArch32 frame decoder (sigdbg/abi/arm/a32frame.py) on forged frames.
 
 Host-side, no guest: frames built here byte by byte at the kernel's offsets
 (sigdbg/abi/arm/__init__.py, checked against offsetof in the guest by
@@ -16,7 +16,7 @@ import pytest
 
 from sigdbg.abi import ARM, arm
 from sigdbg.abi.arm import frames as arm_frames
-from sigdbg.decode.a32frame import cpsr_names, decode_a32_frame, detect_a32_kind
+from sigdbg.abi.arm.a32frame import cpsr_names, decode_a32_frame, detect_a32_kind
 from sigdbg.decode.restorer import classify_restorer
 from sigdbg.errors import DecodeError, MemoryReadError
 from sigdbg.render.text import render_frame

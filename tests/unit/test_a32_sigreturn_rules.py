@@ -1,5 +1,6 @@
-"""The AArch32 (compat) rules of sigdbg/decode/sigreturn_rules.py and the ARM
-Abi facts of the walk, on literal values.
+"""The AArch32 (compat) rules (sigdbg/abi/arm/sigreturn.py, applied by
+sigdbg/decode/sigreturn_rules.py) and the ARM Abi facts of the walk, on
+literal values.
 
 The same rules run against the real 6.1 arm64 kernel in
 tests/arm/test_a32_step.py (where every cpsr has bit 21 from the stepped
@@ -16,10 +17,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from sigdbg.abi import AARCH64, ARM, X86_64, arm
+from sigdbg.abi.arm.sigreturn import VFP_FPSCR_KEPT, a32_restored_cpsr
 from sigdbg.backends.ptrace import _hw_break_slot
 from sigdbg.decode.sigreturn_rules import (
-    VFP_FPSCR_KEPT,
-    a32_restored_cpsr,
     compare_restored,
     compare_restored_fp,
     frame_at_sigreturn,

@@ -1,4 +1,5 @@
-"""The AArch64 rules of sigdbg/decode/sigreturn_rules.py on literal values.
+"""The AArch64 rules (sigdbg/abi/aarch64/sigreturn.py, applied by
+sigdbg/decode/sigreturn_rules.py) on literal values.
 
 The same rules run against the real 6.1 kernel in tests/arm/test_a64_step.py;
 here each one is checked on its own, including the cases the guest run does
@@ -14,9 +15,8 @@ from typing import Any
 import pytest
 
 from sigdbg.abi import AARCH64, ABIS, ARM, aarch64
+from sigdbg.abi.aarch64.sigreturn import PSTATE_SS, a64_restored_pstate
 from sigdbg.decode.sigreturn_rules import (
-    PSTATE_SS,
-    a64_restored_pstate,
     compare_restored,
     compare_restored_fp,
     compare_restored_mask,

@@ -24,6 +24,17 @@ entry is and where it goes.  Hits the scanner makes on code that is not x86
 are in :data:`NOT_X86`, each tied to the text of its line, and an entry
 whose line is gone fails too.  The scanner and the comparison are tested on
 small generated sources below, so that "no new site" means something.
+
+The same holds for ARM and AArch64 (one family: an AArch64 kernel runs ARM
+tasks through its compat layer): the scanner's second word list
+(``tests/archscan.py`` ``ARM``: pstate, cpsr, x30, fpsimd/fpsr/fpcr/fpscr,
+NT_ARM_*, the signal-frame records' names and magics, aarch64/arm64/thumb,
+sigpage, kuser, vfp, sve, the brk/svc/bkpt encodings) finds ARM facts outside
+``sigdbg/abi/aarch64/`` and ``sigdbg/abi/arm/``, held by
+:data:`KNOWN_ARM_DEBT` and :data:`NOT_ARM` the same way.  Each arch's package
+is in the other's scan: x86's package names no ARM fact and the ARM packages
+no x86 fact except the entries of :data:`NOT_X86` that are ARM's own (its
+``struct rt_sigframe``, HWCAP_CPUID).
 """
 
 from __future__ import annotations
@@ -33,7 +44,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.archscan import ROOT, Hit, in_scope, keys_by_file, scan_source, scan_tree
+from tests.archscan import (
+    ARM,
+    ROOT,
+    X86,
+    Hit,
+    WordList,
+    in_scope,
+    keys_by_file,
+    scan_source,
+    scan_tree,
+)
 
 #: module -> the x86 keys it still has (``scripts/arch_inventory.py`` shows the lines);
 #: empty since w6/debtnames and w6/debtrender: no module outside sigdbg/abi/x86/ names x86
@@ -50,9 +71,9 @@ NOT_X86: tuple[tuple[str, str, str, str], ...] = (
     ("sigdbg/engine/leave.py", "0x100", "if code >= 0x100:", "the same"),
     ("sigdbg/backends/ptrace_task.py", "0x100", "if code >= 0x100 or code ==", "the same"),
     ("sigdbg/shell/expr.py", "cs", 'letter in "cs"', "the x/FMT letters c and s"),
-    ("sigdbg/decode/a64frame.py", "rt_sigframe", 'KIND = "rt_sigframe"',
+    ("sigdbg/abi/aarch64/a64frame.py", "rt_sigframe", 'KIND = "rt_sigframe"',
      "AArch64's own struct rt_sigframe"),
-    ("sigdbg/decode/a64frame.py", "rt_sigframe", "_FRAME = aarch64.RT_SIGFRAME", "the same"),
+    ("sigdbg/abi/aarch64/a64frame.py", "rt_sigframe", "_FRAME = aarch64.RT_SIGFRAME", "the same"),
     ("sigdbg/abi/aarch64/__init__.py", "rt_sigframe", "rt_sigframe",
      "AArch64's own struct rt_sigframe (arch/arm64/kernel/signal.c)"),
     ("sigdbg/abi/aarch64/__init__.py", "rt_sigframe", "RT_SIGFRAME", "the same"),
@@ -86,6 +107,56 @@ NOT_X86: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+#: module -> the ARM/AArch64 keys it still has, outside sigdbg/abi/aarch64/ and
+#: sigdbg/abi/arm/ (one family: AArch64 runs ARM tasks through its compat
+#: layer, so each of the two packages may name the other's facts)
+KNOWN_ARM_DEBT: dict[str, set[str]] = {
+    "sigdbg/abi/abis.py": {"arm"},
+    "sigdbg/engine/events.py": {"aarch64", "arm"},
+    "sigdbg/engine/session.py": {"aarch64", "arm"},
+    "sigdbg/render/text.py": {"aarch64", "arm", "cpsr", "kuser", "pstate", "thumb", "x30"},
+}
+
+#: (module, key, a fragment of the line, why it is not ARM): scanner hits on
+#: code that only looks like ARM, and the registry lines that must name the packages
+NOT_ARM: tuple[tuple[str, str, str, str], ...] = (
+    ("sigdbg/abi/__init__.py", "aarch64", "from sigdbg.abi.aarch64 import abi as _aarch64",
+     "the registry line of the AArch64 package"),
+    ("sigdbg/abi/__init__.py", "aarch64", "*_aarch64.ABIS,", "the same"),
+    ("sigdbg/abi/__init__.py", "arm", "from sigdbg.abi.arm import abi as _arm",
+     "the registry line of the ARM package"),
+    ("sigdbg/abi/__init__.py", "arm", "*_arm.ABIS,", "the same"),
+    ("sigdbg/backends/base.py", "arm", "def arm_breakpoint(",
+     "to arm: insert a breakpoint (the verb, not the architecture)"),
+    ("sigdbg/backends/ptrace_task.py", "arm", "def arm_breakpoint(", "the same"),
+    ("sigdbg/backends/tracercontrol.py", "arm", ".arm_breakpoint(address)", "the same"),
+    ("sigdbg/engine/sigreturn.py", "arm", "def _arm(self, address: int)", "the same"),
+    ("sigdbg/engine/sigreturn.py", "arm", "self._arm(top.frame.pretcode)", "the same"),
+    ("sigdbg/names/sicodes.py", "arm", '"asynchronous ARM MTE error"',
+     "the generic si_code table (include/uapi/asm-generic/siginfo.h) says what SEGV_MTEAERR is"),
+    ("sigdbg/names/sicodes.py", "arm", '"synchronous ARM MTE exception"', "the same, SEGV_MTESERR"),
+    # decode/frames.py: the registry of the frame models of their own (AArch64,
+    # AArch32), as decode/fparea.py is the x86 FP-area walker's
+    ("sigdbg/decode/frames.py", "aarch64", "from sigdbg.abi import AARCH64, ARM, Abi",
+     "the registry of the arch packages' own frame models"),
+    ("sigdbg/decode/frames.py", "arm", "from sigdbg.abi import AARCH64, ARM, Abi", "the same"),
+    ("sigdbg/decode/frames.py", "aarch64", "from sigdbg.abi.aarch64 import a64frame as _aarch64",
+     "the same"),
+    ("sigdbg/decode/frames.py", "arm", "from sigdbg.abi.arm import a32frame as _arm", "the same"),
+    ("sigdbg/decode/frames.py", "aarch64", "AnyFrame = SigFrame | _aarch64.A64Frame | _arm.",
+     "the same (the union of the models)"),
+    ("sigdbg/decode/frames.py", "arm", "AnyFrame = SigFrame | _aarch64.A64Frame | _arm.",
+     "the same"),
+    ("sigdbg/decode/frames.py", "aarch64", "def _decode_aarch64(", "the same"),
+    ("sigdbg/decode/frames.py", "aarch64", "return _aarch64.decode_a64_frame(", "the same"),
+    ("sigdbg/decode/frames.py", "arm", "_OwnModel(ARM, _arm.A32Frame", "the same"),
+    ("sigdbg/decode/frames.py", "aarch64", "_OwnModel(AARCH64, _aarch64.A64Frame", "the same"),
+    ("sigdbg/decode/frames.py", "aarch64", "_aarch64.diff_a64_frames),", "the same"),
+    ("sigdbg/decode/specialpages.py", "arm", "from sigdbg.abi.arm import specialpages as _arm",
+     "the registry line of the ARM special-page decoder (kuser helpers, [sigpage])"),
+    ("sigdbg/decode/specialpages.py", "arm", "= _arm.", "the same"),
+)
+
 def compare(found: dict[str, frozenset[str]], debt: dict[str, set[str]]
             ) -> tuple[list[str], list[str]]:
     """(new "module: key" sites, listed sites that are gone), sorted."""
@@ -95,46 +166,70 @@ def compare(found: dict[str, frozenset[str]], debt: dict[str, set[str]]
     return new, gone
 
 
-def _not_x86(rel: str, hit: Hit, lines: list[str]) -> tuple[str, str, str, str] | None:
-    for entry in NOT_X86:
+Exception = tuple[str, str, str, str]
+
+
+def _excepted(rel: str, hit: Hit, lines: list[str], entries: tuple[Exception, ...]
+              ) -> Exception | None:
+    for entry in entries:
         if entry[0] == rel and entry[1] == hit.key and entry[2] in lines[hit.line - 1]:
             return entry
     return None
 
 
-@pytest.fixture(scope="module")
-def tree() -> dict[str, list[Hit]]:
-    return scan_tree(ROOT)
+def _not_x86(rel: str, hit: Hit, lines: list[str]) -> Exception | None:
+    return _excepted(rel, hit, lines, NOT_X86)
 
 
-def test_no_new_x86_site_and_no_stale_debt(tree: dict[str, list[Hit]]) -> None:
+#: (word list, its debt, its exceptions, where its facts live)
+BOUNDARIES = {
+    "x86": (X86, KNOWN_X86_DEBT, NOT_X86, "sigdbg/abi/x86/"),
+    "arm": (ARM, KNOWN_ARM_DEBT, NOT_ARM, "sigdbg/abi/aarch64/ or sigdbg/abi/arm/"),
+}
+_TREES: dict[str, dict[str, list[Hit]]] = {}
+
+
+def _tree(words: WordList) -> dict[str, list[Hit]]:
+    if words.name not in _TREES:
+        _TREES[words.name] = scan_tree(ROOT, words)
+    return _TREES[words.name]
+
+
+@pytest.mark.parametrize("arch", BOUNDARIES)
+def test_no_new_arch_site_and_no_stale_debt(arch: str) -> None:
+    words, debt, entries, home = BOUNDARIES[arch]
     kept: dict[str, list[Hit]] = {}
-    for rel, hits in tree.items():
+    for rel, hits in _tree(words).items():
         lines = (ROOT / rel).read_text().splitlines()
-        kept[rel] = [h for h in hits if _not_x86(rel, h, lines) is None]
-    new, gone = compare(keys_by_file(kept), KNOWN_X86_DEBT)
+        kept[rel] = [h for h in hits if _excepted(rel, h, lines, entries) is None]
+    new, gone = compare(keys_by_file(kept), debt)
     where = {f"{rel}: {h.key}": f"{rel}:{h.line} {h.token}" for rel, hs in kept.items()
              for h in hs}
-    assert not new, ("x86 knowledge outside sigdbg/abi/x86/ (ask the Abi instead):\n"
+    assert not new, (f"{arch} knowledge outside {home} (ask the Abi instead):\n"
                      + "\n".join(where[s] for s in new))
-    assert not gone, ("fixed sites still listed in KNOWN_X86_DEBT (delete them):\n"
+    assert not gone, (f"fixed sites still listed in KNOWN_{arch.upper()}_DEBT (delete them):\n"
                       + "\n".join(gone))
 
 
-def test_not_x86_entries_still_match(tree: dict[str, list[Hit]]) -> None:
+@pytest.mark.parametrize("arch", BOUNDARIES)
+def test_exceptions_still_match(arch: str) -> None:
+    words, _debt, entries, _home = BOUNDARIES[arch]
+    tree = _tree(words)
     stale = []
-    for entry in NOT_X86:
+    for entry in entries:
         rel, key = entry[0], entry[1]
         lines = (ROOT / rel).read_text().splitlines()
-        if not any(_not_x86(rel, h, lines) == entry for h in tree.get(rel, [])
+        if not any(_excepted(rel, h, lines, entries) == entry for h in tree.get(rel, [])
                    if h.key == key):
             stale.append(entry)
-    assert not stale, f"NOT_X86 entries whose line is gone (delete them): {stale}"
+    assert not stale, f"NOT_{arch.upper()} entries whose line is gone (delete them): {stale}"
 
 
-def test_debt_names_only_modules_in_scope() -> None:
-    for rel, keys in KNOWN_X86_DEBT.items():
-        assert in_scope(Path(rel)) and (ROOT / rel).is_file(), rel
+@pytest.mark.parametrize("arch", BOUNDARIES)
+def test_debt_names_only_modules_in_scope(arch: str) -> None:
+    words, debt, _entries, _home = BOUNDARIES[arch]
+    for rel, keys in debt.items():
+        assert in_scope(Path(rel), words) and (ROOT / rel).is_file(), rel
         assert keys, f"{rel}: an empty entry (delete it)"
 
 
@@ -239,3 +334,78 @@ def test_compare_fails_both_ways() -> None:
                     "c.py": frozenset({"0f05"})}, debt) == (["a.py: rbp", "c.py: 0f05"], [])
     # a listed key fixed, and a listed module clean
     assert compare({"a.py": frozenset({"rip"})}, debt) == ([], ["a.py: esp", "b.py: int3"])
+
+
+# -- the ARM/AArch64 word list, on small generated sources ---------------------------------
+def arm_keys(src: str) -> set[str]:
+    return {h.key for h in scan_source(textwrap.dedent(src), ARM)}
+
+
+def test_arm_comments_and_docstrings_do_not_count() -> None:
+    src = '''
+        """Module docstring: pstate, cpsr, x30, fpsimd_context, NT_ARM_SVE, brk #0."""
+        # a comment naming the sigpage, kuser helpers, Thumb and aarch64
+        class C:
+            """Class docstring: fpscr, vfp."""
+            x = 1
+            """An attribute docstring: FPSIMD_MAGIC 0x46508001."""
+
+            def f(self) -> int:
+                return 2  # svc #0
+        '''
+    assert arm_keys(src) == set()
+
+
+def test_arm_code_counts_identifiers_strings_bytes_numbers() -> None:
+    assert arm_keys("flags = regs.pstate\n") == {"pstate"}
+    assert arm_keys('c = mc["arm_cpsr"]\n') == {"arm", "cpsr"}
+    assert arm_keys("_FPSIMD_MAGIC = 1\n") == {"fpsimd_magic"}
+    assert arm_keys('lr = regs["x30"]\n') == {"x30"}
+    assert arm_keys("n = NT_ARM_SVE\n") == {"nt_arm_sve"}
+    assert arm_keys('k = "sigpage"\nh = "kuser"\n') == {"sigpage", "kuser"}
+    assert arm_keys('m = f"{abi.thumb_disasm_mode}"\n') == {"thumb"}
+    assert arm_keys("if abi is AARCH64 or abi.name == 'arm64': pass\n") == {"aarch64", "arm64"}
+    assert arm_keys("m = 0x46508001\ne = 0x45535201\n") == {"fpsimd_magic", "esr_magic"}
+    assert arm_keys("s = regs.fpsr + regs.fpcr + vfp.fpscr\n") == {"fpsr", "fpcr", "vfp",
+                                                                    "fpscr"}
+
+
+@pytest.mark.parametrize(("spelling", "key"), [
+    ('b"\\x00\\x00\\x20\\xd4"', "brk"), ("0xd4200000", "brk"), ('"brk #0"', "brk"),
+    ('b"\\x01\\x00\\x00\\xd4"', "svc"), ("0xD4000001", "svc"), ('"svc #0"', "svc"),
+    ('b"\\x00\\x00\\x00\\xef"', "svc"), ("0xef000000", "svc"), ('b"\\x00\\xdf"', "svc"),
+    ("0xdf00", "svc"), ('b"\\xf0\\x01\\xf0\\xe7"', "bkpt"), ("0xe7f001f0", "bkpt"),
+    ('b"\\x01\\xde"', "bkpt"), ("0xde01", "bkpt"), ('"bkpt"', "bkpt"),
+])
+def test_arm_instructions_however_spelled(spelling: str, key: str) -> None:
+    assert arm_keys(f"x = {spelling}\n") == {key}
+
+
+def test_arm_words_inside_other_words_do_not_count() -> None:
+    src = '''
+        def alarm(charm: str, warmup: int, farmer: str, resvc: int) -> str:
+            brk = "brk"  # the brk(2) system call, not the instruction
+            sved = harmless = 57088 + 56833  # 0xdf00, 0xde01 as decimals
+            return charm + farmer + "thumbnail"[:0] + "swarm"
+        '''
+    assert arm_keys(src) == set()
+
+
+def test_arm_scan_tree_skips_both_arm_packages(tmp_path: Path) -> None:
+    files = {
+        "sigdbg/abi/aarch64/records.py": "MAGIC = 0x46508001\nPC = 'pstate'\n",
+        "sigdbg/abi/arm/frame.py": "CPSR = 'arm_cpsr'\n",
+        # the x86 package is held to the ARM boundary, as the ARM packages to the x86 one
+        "sigdbg/abi/x86/abi.py": "X = 'pstate'\n",
+        "sigdbg/abi/abis.py": "thumb_mode: str = ''\n",
+        "sigdbg/render/text.py": "def f(fr):\n    return fr.cpsr  # flags\n",
+        "tests/unit/test_x.py": "X = 'pstate'\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    found = keys_by_file(scan_tree(tmp_path, ARM))
+    assert found == {"sigdbg/abi/x86/abi.py": {"pstate"}, "sigdbg/abi/abis.py": {"thumb"},
+                     "sigdbg/render/text.py": {"cpsr"}}
+    assert not in_scope(Path("sigdbg/abi/arm/frame.py"), ARM)
+    assert in_scope(Path("sigdbg/abi/arm/frame.py"), X86)

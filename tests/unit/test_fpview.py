@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sigdbg.abi import ABIS, by_name
+from sigdbg.abi.aarch64.a64frame import A64Record
+from sigdbg.abi.arm.a32frame import A32Record
 from sigdbg.abi.fpview import FpView, RegGroup
-from sigdbg.decode.a32frame import A32Record
-from sigdbg.decode.a64frame import A64Record
 from sigdbg.render.text import _a32_record_text, _a64_record_text
 from sigdbg.shell import views
 
@@ -67,8 +67,8 @@ def test_arm_records_go_through_the_view() -> None:
 
 
 def test_every_abi_names_its_flags() -> None:
-    from sigdbg.decode.a32frame import cpsr_names
-    from sigdbg.decode.a64frame import pstate_names
+    from sigdbg.abi.aarch64.a64frame import pstate_names
+    from sigdbg.abi.arm.a32frame import cpsr_names
     from sigdbg.names import eflags_names
 
     assert by_name("x86_64").flag_names is eflags_names

@@ -54,7 +54,10 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
                    "sigdbg.backends.tracercontrol")),
     # bytes -> frozen models, from a Memory and an Abi; an arch package's
     # decoders (they make models) are of this layer too, listed one by one
-    ("decode", 3, ("sigdbg.decode.*", "sigdbg.abi.x86.xsave", "sigdbg.abi.x86.vector_regs")),
+    ("decode", 3, ("sigdbg.decode.*", "sigdbg.abi.x86.xsave", "sigdbg.abi.x86.vector_regs",
+                   "sigdbg.abi.aarch64.a64frame", "sigdbg.abi.aarch64.records",
+                   "sigdbg.abi.arm.a32frame", "sigdbg.abi.arm.regspace",
+                   "sigdbg.abi.arm.specialpages")),
     # concrete backends (each listed: a new backend module must be placed)
     ("backends", 4, ("sigdbg.backends.ptrace", "sigdbg.backends.ptrace_sys",
                      "sigdbg.backends.ptrace_task", "sigdbg.backends._fastptrace",

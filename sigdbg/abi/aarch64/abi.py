@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sigdbg.abi import aarch64
 from sigdbg.abi.aarch64 import names as aarch64_names
+from sigdbg.abi.aarch64 import sigreturn as aarch64_sigreturn
 from sigdbg.abi.abis import Abi, FrameKind, HwBreakpoint, SigreturnRules
 from sigdbg.abi.arm import pages as arm_pages
 
 #: struct rt_sigframe { info, uc } (arch/arm64/kernel/signal.c); the
-#: records in uc_mcontext.__reserved are decoded by sigdbg/decode/a64frame.py
+#: records in uc_mcontext.__reserved are decoded by sigdbg/abi/aarch64/a64frame.py
 #: (which names x0-x30 like the registers).  The handler returns through x30
 #: with sp back at the frame, and ``sys_rt_sigreturn`` reads it at sp itself.
 RT_SIGFRAME = FrameKind(
@@ -85,12 +86,18 @@ AARCH64 = Abi(
     breakpoint_insn=b"",
     frame_kinds=(RT_SIGFRAME,),
     syscall_insns=((aarch64.SVC_0, "svc #0"),),
-    # pstate by the named rules of decode/sigreturn_rules.py (A64_PSTATE_RULES)
-    sigreturn_rules=SigreturnRules(flags_rules="a64_pstate"),
+    # pstate by named rules (sigdbg/abi/aarch64/sigreturn.py A64_PSTATE_RULES),
+    # the fpsimd and sve records against NT_PRFPREG and NT_ARM_SVE
+    sigreturn_rules=SigreturnRules(flags_restore=aarch64_sigreturn.a64_restored_pstate,
+                                   flags_rules=aarch64_sigreturn.A64_PSTATE_RULES,
+                                   fp_restore=aarch64_sigreturn.FP_RESTORE),
     step_trap_codes=(2, 1, 0),
     syscall_step_trap_code=0,
     hw_breakpoint=HW_BREAK,
     syscall_stop_scratch="x7",  # arch/arm64/kernel/ptrace.c report_syscall
+    # the fpsimd record's V0-V31 in the 128-bit hex form of x86's xmm, the sve
+    # record's Z/P registers (up to 2048 bits) as plain hex
+    wide_change_formats=(("fpsimd.v", "#034x"), ("sve.", "#x")),
     # arch/arm64/kernel/vdso/sigreturn.S __kernel_rt_sigreturn (the name, not
     # the bytes, says it is the vDSO's: see decode/restorer.py classify_restorer)
     restorer_patterns=(

@@ -8,6 +8,7 @@ from sigdbg.abi.abis import Abi, SigreturnRules
 from sigdbg.abi.arm import frames as arm_frames
 from sigdbg.abi.arm import names as arm_names
 from sigdbg.abi.arm import pages as arm_pages
+from sigdbg.abi.arm import sigreturn as arm_sigreturn
 
 #: 32-bit ARM EABI, as a compat task on an arm64 kernel runs it (the layouts
 #: are those of a native ARM kernel too; the [sigpage] contents differ, see
@@ -54,22 +55,25 @@ ARM = Abi(
     frame_kinds=tuple(k.row for k in arm_frames.FRAME_KINDS),
     isa_bit=arm_frames.THUMB_BIT,
     restorer_patterns=arm_frames.ARM_RESTORER_PATTERNS,
-    thumb_restorer_patterns=arm_frames.THUMB_RESTORER_PATTERNS,
+    isa_restorer_patterns=arm_frames.THUMB_RESTORER_PATTERNS,
     libc_restorer_names=arm_frames.LIBC_RESTORER_NAMES,
     # --step-sigreturn: single steps report TRAP_TRACE; a stepped svc the
     # generic user_single_step_report's SI_USER (0), as for AArch64
     step_trap_codes=(2, 1, 0),
     syscall_step_trap_code=0,
-    # cpsr by the named rules of decode/sigreturn_rules.py (A32_CPSR_RULES)
-    sigreturn_rules=SigreturnRules(flags_rules="a32_cpsr"),
+    # cpsr by named rules (sigdbg/abi/arm/sigreturn.py A32_CPSR_RULES), the
+    # VFP record against NT_ARM_VFP
+    sigreturn_rules=SigreturnRules(flags_restore=arm_sigreturn.a32_restored_cpsr,
+                                   flags_rules=arm_sigreturn.A32_CPSR_RULES,
+                                   fp_restore=arm_sigreturn.FP_RESTORE),
     # arm64 report_syscall clobbers ip (r12) of a compat task at a syscall-stop
     syscall_stop_scratch="r12",
     isa_flag=arm_frames.CPSR_T,
-    thumb_disasm_mode="thumb",
+    isa_disasm_mode="thumb",
     # svc #imm24 (cond AL) / svc #imm8: EABI takes the number from r7 and
     # ignores the immediate (the [sigpage] entries use #119 and #173)
     syscall_insn_words=((4, 0xFF00_0000, 0xEF00_0000, "svc"),),
-    thumb_syscall_insn_words=((2, 0xFF00, 0xDF00, "svc"),),
+    isa_syscall_insn_words=((2, 0xFF00, 0xDF00, "svc"),),
     # an execute breakpoint covers 4 bytes of ARM code, 2 of Thumb code
     hw_break_sizes=(4, 2),
     flag_names=arm_frames.cpsr_names,

@@ -25,7 +25,7 @@ glibc sysdeps/unix/sysv/linux/arm/sigrestorer.S (``__default_sa_restorer`` /
 The layouts are sigdbg/abi/arm/__init__.py (checked against ``offsetof`` from
 targets/arm/abi.probe.c in the guest); the kinds are :class:`FrameKind` rows
 of the ARM ABI (sigdbg/abi/arm/abi.py), which :class:`A32FrameKind` views the
-way the AArch32 decoder (sigdbg/decode/a32frame.py) reads them.
+way the AArch32 decoder (sigdbg/abi/arm/a32frame.py) reads them.
 """
 
 from __future__ import annotations

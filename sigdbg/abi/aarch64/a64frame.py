@@ -13,7 +13,7 @@ x30 = the restorer, sp = the frame; ``setup_return``: the restorer is
 ``sa_restorer`` with SA_RESTORER, else the vDSO's ``__kernel_rt_sigreturn``),
 arch/arm64/include/uapi/asm/sigcontext.h, arch/arm64/include/uapi/asm/ucontext.h.
 
-The tables are sigdbg/abi/aarch64.py, the record walk sigdbg/decode/arm64_records.py.
+The tables are sigdbg/abi/aarch64.py, the record walk sigdbg/abi/aarch64/records.py.
 Inconsistencies are lines in ``problems``, never exceptions: a frame that is
 not what the kernel built still decodes as far as the bytes allow.
 """
@@ -23,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sigdbg.abi import AARCH64, aarch64
+from sigdbg.abi.aarch64.records import Record, walk_reserved
 from sigdbg.abi.fpview import FpView, RegGroup
 from sigdbg.abi.layout import Decoded
 from sigdbg.backends.base import Memory
-from sigdbg.decode.arm64_records import Record, walk_reserved
 from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import Restorer, classify_restorer
 from sigdbg.decode.sigframe import (

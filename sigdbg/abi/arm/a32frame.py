@@ -10,7 +10,7 @@ Kernel sources (v6.1): arch/arm64/kernel/signal32.c (``compat_setup_frame``,
 ``compat_setup_rt_frame``, ``compat_setup_sigframe``, ``compat_setup_return``,
 ``compat_get_sigframe``), arch/arm64/kernel/sigreturn32.S.  The facts are
 sigdbg/abi/arm/__init__.py (layouts) and sigdbg/abi/arm/frames.py (kinds, CPSR bits,
-restorer codes); the record walk is sigdbg/decode/arm_regspace.py.
+restorer codes); the record walk is sigdbg/abi/arm/regspace.py.
 Inconsistencies are lines in ``problems``, never exceptions.
 """
 
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from sigdbg.abi import ARM, arm
 from sigdbg.abi.arm import frames as arm_frames
 from sigdbg.abi.arm.frames import A32FrameKind
+from sigdbg.abi.arm.regspace import RegspaceRecord, walk_regspace
 from sigdbg.abi.fpview import FpView, RegGroup
 from sigdbg.abi.layout import Decoded
 from sigdbg.backends.base import Memory
-from sigdbg.decode.arm_regspace import RegspaceRecord, walk_regspace
 from sigdbg.decode.model import Model
 from sigdbg.decode.restorer import Restorer, classify_restorer
 from sigdbg.decode.sigframe import (
