@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from sigdbg.abi import Abi
-from sigdbg.abi.aarch64.a64frame import A64Frame, decode_a64_frame
-from sigdbg.abi.arm.a32frame import A32Frame, decode_a32_frame
 from sigdbg.backends.base import SessionBackend, TracedTask
 from sigdbg.backends.stopcodes import (
     PTRACE_EVENT_CLONE,
@@ -32,7 +30,8 @@ from sigdbg.backends.stopcodes import (
 )
 from sigdbg.backends.tracercontrol import TracerControl
 from sigdbg.decode.altstack import AltstackUse, altstack_use
-from sigdbg.decode.sigframe import BULK_READ, SigFrame, decode_sigframe
+from sigdbg.decode.frames import AnyFrame, decode_frame, own_model
+from sigdbg.decode.sigframe import BULK_READ, decode_sigframe
 from sigdbg.decode.siginfo import SigInfo
 from sigdbg.engine import events as ev
 from sigdbg.engine.fastpath import FastPath, PairEncoder, PassEncoder
@@ -535,22 +534,15 @@ class Session(FastRun, Running, Leaving, SropHooks, Inspector):
         read = pending.read
         info = pending.siginfo
         pid, tid = task.pid, task.tid
-        if task.abi.name == "aarch64":
-            # its own model (sigdbg/abi/aarch64/a64frame.py): the restorer and the
-            # frame record come from x30/x29 at entry, not from the frame
-            a64 = decode_a64_frame(task, sp, entry_regs=task.registers(),
-                                   signo=info.si_signo, view=view)
+        if own_model(task.abi):
+            # a frame model of the arch's own (AArch64, AArch32: abi/<arch>/):
+            # it takes the restorer (and AArch64 its frame record) from the
+            # registers at entry, not from the frame
+            own = decode_frame(task, task.abi, sp, entry_regs=task.registers(),
+                               signo=info.si_signo, view=view)
             return [ev.SignalDelivered(pid, tid, info, "handler", pending.pc),
-                    ev.HandlerEntered(pid, tid, pc, a64,
-                                      _altstack(a64, view) if a64.on_altstack else None)]
-        if task.abi.name == "arm":
-            # AArch32 (sigdbg/abi/arm/a32frame.py): two frame kinds, lr is the
-            # restorer, bit 0 of pc/lr says Thumb
-            a32 = decode_a32_frame(task, sp, entry_regs=task.registers(),
-                                   signo=info.si_signo, view=view)
-            return [ev.SignalDelivered(pid, tid, info, "handler", pending.pc),
-                    ev.HandlerEntered(pid, tid, pc, a32,
-                                      _altstack(a32, view) if a32.on_altstack else None)]
+                    ev.HandlerEntered(pid, tid, pc, own,
+                                      _altstack(own, view) if own.on_altstack else None)]
         frame = decode_sigframe(task, task.abi, sp, view=view, signo=info.si_signo,
                                 data=read[1] if read and read[0] == sp else None)
         if self.srop is not None:
@@ -621,7 +613,7 @@ def _program_tf(task: TracedTask) -> bool:
         return False
 
 
-def _altstack(frame: SigFrame | A64Frame | A32Frame, view: TaskView) -> AltstackUse:
+def _altstack(frame: AnyFrame, view: TaskView) -> AltstackUse:
     """Headroom of a frame the kernel put on the alternate stack (its uc_stack)."""
     st = frame.uc_stack or {}
     return altstack_use(st.get("ss_sp", 0), st.get("ss_size", 0), frame.address,

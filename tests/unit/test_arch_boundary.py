@@ -113,7 +113,6 @@ NOT_X86: tuple[tuple[str, str, str, str], ...] = (
 KNOWN_ARM_DEBT: dict[str, set[str]] = {
     "sigdbg/abi/abis.py": {"arm"},
     "sigdbg/engine/events.py": {"aarch64", "arm"},
-    "sigdbg/engine/session.py": {"aarch64", "arm"},
     "sigdbg/render/text.py": {"aarch64", "arm", "cpsr", "kuser", "pstate", "thumb", "x30"},
 }
 
