@@ -47,6 +47,21 @@ def parse_reports(text: str) -> list[dict[str, int | str]]:
     return out
 
 
+def ids_by_order(text: bytes) -> bytes:
+    """A trace with every pid and tid spelled by order of first appearance
+    (``ID0``, ``ID1``...), wherever the number stands (the storms also pass
+    them to tgkill, so they are in registers too): two runs of one program
+    compare byte for byte."""
+    ids: dict[bytes, bytes] = {}
+    for m in re.finditer(rb'"(?:pid|tid)":(\d+)|\[pid (\d+)\]', text):
+        v = m.group(1) or m.group(2)
+        ids.setdefault(v, b"ID%d" % len(ids))
+    if not ids:
+        return text
+    return re.sub(rb"\b(" + b"|".join(map(re.escape, ids)) + rb")\b",
+                  lambda m: ids[m.group(1)], text)
+
+
 def _children() -> set[int]:
     me = os.getpid()
     out = set()

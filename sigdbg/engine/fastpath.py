@@ -126,6 +126,23 @@ def _spellings(value: bytes) -> list[tuple[int, bytes]]:
 _HEXCHARS = frozenset(b"0123456789abcdefABCDEFxX")
 
 
+def template_ops(text: bytes, holes: tuple[Hole, ...], values: list[bytes]) -> list[Op]:
+    """``text`` (the output made with each hole set to its sentinel in
+    ``values``) as a template's ops: the literal bytes between the holes,
+    and each hole where its sentinel was spelled, with that spelling."""
+    ops: list[Op] = []
+    pos = 0
+    for start, end, i, fmt in _matches(text, holes, values):
+        if start > pos:
+            ops.append(text[pos:start])
+        h = holes[i]
+        ops.append((h.src, h.off, h.size, fmt))
+        pos = end
+    if pos < len(text):
+        ops.append(text[pos:])
+    return ops
+
+
 def _matches(text: bytes, holes: tuple[Hole, ...],
              values: list[bytes]) -> list[tuple[int, int, int, int]]:
     """Every place a hole's sentinel is spelled in ``text``: (start, end,
@@ -239,16 +256,7 @@ def _probe(tid: int, inputs: Inputs, shape: Shape, actual: bytes, make: EventMak
     if events is None:
         return None
     text = encode(*events)
-    ops: list[Op] = []
-    pos = 0
-    for start, end, i, fmt in _matches(text, holes, probe):
-        if start > pos:
-            ops.append(text[pos:start])
-        h = holes[i]
-        ops.append((h.src, h.off, h.size, fmt))
-        pos = end
-    if pos < len(text):
-        ops.append(text[pos:])
+    ops = template_ops(text, holes, probe)
     t = Template(tid, len(inputs[SRC_REGS]), len(inputs[SRC_FRAME]), _key(inputs, shape), ops)
     if check(t, inputs) != actual:
         return None

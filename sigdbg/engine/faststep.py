@@ -56,9 +56,8 @@ from sigdbg.engine.fastpath import (
     SRC_PC,
     SRC_REGS,
     Inputs,
-    Op,
-    _matches,
     _sentinel,
+    template_ops,
 )
 from sigdbg.engine.fastpath import (
     Hole as FHole,
@@ -547,16 +546,7 @@ def make_walk_template(tid: int, dt: int, plan: list[PlanOp], inputs: Inputs,
         if text is None:
             return None
         fholes = tuple(FHole(src, off, size) for src, off, size, _c in speakers)
-        ops: list[Op] = []
-        pos = 0
-        for start, end, i, fmt in _matches(text, fholes, sentinels):
-            if start > pos:
-                ops.append(text[pos:start])
-            h = fholes[i]
-            ops.append((h.src, h.off, h.size, fmt))
-            pos = end
-        if pos < len(text):
-            ops.append(text[pos:])
+        ops = template_ops(text, fholes, sentinels)
         t = (tid, dt, list(plan), lens, key, members, ops)
         if check(t, inputs) != actual:
             continue

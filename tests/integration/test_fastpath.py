@@ -43,7 +43,7 @@ from sigdbg.decode.sigframe import SigFrame, kind_row
 from sigdbg.engine import events as ev
 from sigdbg.engine import fastpath as fp
 from sigdbg.engine.session import Session
-from tests.conftest import ROOT, parse_reports, target
+from tests.conftest import ROOT, ids_by_order, parse_reports, target
 
 #: runs sigdbg trace in this interpreter and reports on stderr how many
 #: deliveries came as Rendered events (served by the C loop)
@@ -80,18 +80,6 @@ def _trace(args: list[str], fast: bool, out: Path) -> tuple[bytes, int, str]:
     return out.read_bytes(), int(m.group(1)), p.stdout
 
 
-def _named(text: bytes) -> bytes:
-    """Every pid and tid of the trace spelled by order of first appearance."""
-    ids: dict[bytes, bytes] = {}
-    for m in re.finditer(rb'"(?:pid|tid)":(\d+)|\[pid (\d+)\]', text):
-        v = m.group(1) or m.group(2)
-        ids.setdefault(v, b"ID%d" % len(ids))
-    if not ids:
-        return text
-    return re.sub(rb"\b(" + b"|".join(map(re.escape, ids)) + rb")\b",
-                  lambda m: ids[m.group(1)], text)
-
-
 @pytest.mark.parametrize("storm,opts", [
     ("sig_storm", ["--json"]),
     ("sig_storm", []),
@@ -116,7 +104,7 @@ def test_fast_trace_is_the_python_trace(tmp_path: Path, storm: str, opts: list[s
             assert served >= n - 2, served
         else:
             assert served == 0
-        got[fast] = _named(text)
+        got[fast] = ids_by_order(text)
     assert got[True] == got[False]
     assert got[True].count(b"\n") >= n
 

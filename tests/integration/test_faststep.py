@@ -37,7 +37,7 @@ import pytest
 from sigdbg.backends import ptrace as backend
 from sigdbg.commands.backend import launch_session
 from sigdbg.engine import faststep as fs
-from tests.conftest import ROOT, parse_reports, target
+from tests.conftest import ROOT, ids_by_order, parse_reports, target
 
 #: sigdbg trace in this interpreter; reports on stderr how many deliveries
 #: the C loop wrote and how many walks the Python walk made
@@ -76,19 +76,6 @@ def _trace(args: list[str], fast: bool, out: Path) -> tuple[bytes, int, int, str
     return out.read_bytes(), int(m.group(1)), int(m.group(2)), p.stdout, p.returncode
 
 
-def _named(text: bytes) -> bytes:
-    """Every pid and tid of the trace spelled by order of first appearance
-    (they also stand in registers: the storms pass them to tgkill)."""
-    ids: dict[bytes, bytes] = {}
-    for m in re.finditer(rb'"(?:pid|tid)":(\d+)|\[pid (\d+)\]', text):
-        v = m.group(1) or m.group(2)
-        ids.setdefault(v, b"ID%d" % len(ids))
-    if not ids:
-        return text
-    return re.sub(rb"\b(" + b"|".join(map(re.escape, ids)) + rb")\b",
-                  lambda m: ids[m.group(1)], text)
-
-
 @pytest.mark.parametrize("storm,opts", [
     ("sig_storm", ["--json"]),
     ("sig_storm", []),
@@ -115,7 +102,7 @@ def test_fast_walks_are_the_python_walks(tmp_path: Path, storm: str, opts: list[
             assert walks <= n // 5, walks
         else:
             assert (served, walks) == (0, n)
-        got[fast] = _named(text)
+        got[fast] = ids_by_order(text)
     assert got[True] == got[False]
     assert got[True].count(b"\n") >= 6 * n
 
@@ -131,7 +118,7 @@ def test_walks_that_part_are_handed_back(tmp_path: Path, end: str, opts: list[st
         if fast:
             assert served > n // 2, served  # the plain ones: C
             assert walks < n, walks
-        got[fast] = _named(text)
+        got[fast] = ids_by_order(text)
         if end == "return":
             assert rc == 0
             (report,) = [r for r in parse_reports(stdout) if r["tag"] == "stepmix"]
